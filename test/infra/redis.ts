@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { ensureDir, runDir } from './paths.ts';
+import { freePorts } from './ports.ts';
+import { withProgress } from './progress.ts';
+import { run, type ServiceProcess, startProcess, waitUntil } from './service.ts';
+
+/** Finds Debian's redis-server, installing it with apt-get when it is missing (we run as root here). */
+export async function ensureRedisServer(): Promise<string> {
+  for (const candidate of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
+    if (existsSync(candidate)) return candidate;
+  }
+  await withProgress(
+    'Installing redis-server with apt-get',
+    async () => {
+      await run('apt-get', ['update', '-qq']);
+      await run('apt-get', ['install', '-y', '-qq', 'redis-server'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    },
+    '20-60s',
+  );
+  return '/usr/bin/redis-server';
+}
+
+export interface RedisNode {
+  port: number;
+  process: ServiceProcess;
+}
+
+export interface RedisDeployment {
+  /** `redis://127.0.0.1:port` of the single node, or of the first cluster node */
+  url: string;
+  cluster: boolean;
+  nodes: RedisNode[];
+  /** Kills (SIGKILL) or stops every node and starts them again on the same ports, reloading the AOF. */
+  restart(options?: { kill?: boolean; downMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real redis-server with AOF on (appendfsync always, so a SIGKILL loses nothing that was
+ * acknowledged), or a three-master Redis Cluster on loopback ports.
+ */
+export async function startRedis(options: { cluster?: boolean; keep?: boolean } = {}): Promise<RedisDeployment> {
+  const binary = await ensureRedisServer();
+  const count = options.cluster ? 3 : 1;
+  const dataDir = ensureDir(join(runDir, `redis-${Date.now()}-${randomBytes(3).toString('hex')}`));
+  const ports = await freePorts(count);
+  const args = (port: number) => {
+    const dir = ensureDir(join(dataDir, String(port)));
+    const base = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--protected-mode',
+      'no',
+      '--daemonize',
+      'no',
+    ];
+    return options.cluster
+      ? [...base, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000']
+      : base;
+  };
+  const launch = (port: number) =>
+    startProcess(`redis-${port}`, binary, args(port), { logFile: join(dataDir, `redis-${port}.log`) });
+  const nodes: RedisNode[] = ports.map((port) => ({ port, process: launch(port) }));
+  await Promise.all(nodes.map((node) => waitForPing(node)));
+
+  if (options.cluster) {
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    await waitForClusterOk(ports);
+  }
+
+  return {
+    url: `redis://127.0.0.1:${ports[0]}`,
+    cluster: options.cluster === true,
+    nodes,
+    async restart(restartOptions = {}) {
+      await Promise.all(nodes.map((n) => (restartOptions.kill ? n.process.kill() : n.process.stop())));
+      await new Promise((r) => setTimeout(r, restartOptions.downMs ?? 0));
+      for (const node of nodes) node.process = launch(node.port);
+      await Promise.all(nodes.map((node) => waitForPing(node)));
+      if (options.cluster) await waitForClusterOk(ports);
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.process.stop()));
+      if (!options.keep) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(node: RedisNode): Promise<void> {
+  await waitUntil(
+    `redis-server on port ${node.port}`,
+    async () => {
+      const client = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        // LOADING errors while the AOF replays make PING fail, which is what we wait out.
+        return (await client.ping()) === 'PONG';
+      } finally {
+        client.disconnect();
+      }
+    },
+    { timeoutMs: 30_000, service: node.process },
+  );
+}
+
+async function waitForClusterOk(ports: number[]): Promise<void> {
+  await waitUntil(
+    'Redis Cluster state ok',
+    async () => {
+      for (const port of ports) {
+        const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          const info = await client.cluster('INFO');
+          if (!String(info).includes('cluster_state:ok')) return false;
+        } finally {
+          client.disconnect();
+        }
+      }
+      return true;
+    },
+    { timeoutMs: 30_000 },
+  );
+}
