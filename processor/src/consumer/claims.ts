@@ -1,0 +1,38 @@
+import type { RedisClient } from '../state/connection.ts';
+import { keys } from '../state/keys.ts';
+import { NO_WATERMARK } from '../windows/watermark.ts';
+
+/** This replica's hold on one partition, taken at the first batch after each group join. */
+export interface Claim {
+  epoch: number;
+  /** next offset to apply, from the Redis checkpoint; null for a partition never committed */
+  nextOffset: string | null;
+  watermark: number;
+  generation: number;
+}
+
+export async function claimPartition(redis: RedisClient, prefix: string, generation: number): Promise<Claim> {
+  const [epoch, offset, watermark] = await redis.claimPartition(keys.checkpoint(prefix));
+  return {
+    epoch: Number(epoch),
+    nextOffset: offset ?? null,
+    watermark: watermark === null || watermark === undefined ? NO_WATERMARK : Number(watermark),
+    generation,
+  };
+}
+
+/** Where the batch stands against the checkpoint: Redis is the truth, Kafka's position follows it. */
+export type Alignment =
+  | { action: 'process'; skipBefore: bigint | null }
+  | { action: 'seek'; offset: string };
+
+export function alignWithCheckpoint(claim: Claim, firstOffset: string): Alignment {
+  if (claim.nextOffset === null) return { action: 'process', skipBefore: null };
+  const checkpoint = BigInt(claim.nextOffset);
+  const first = BigInt(firstOffset);
+  // Kafka is behind Redis (its offsets are committed after Redis): skip what Redis already has.
+  if (checkpoint > first) return { action: 'process', skipBefore: checkpoint };
+  // Kafka is ahead of Redis, e.g. Redis state was restored from an older copy: go back and replay.
+  if (checkpoint < first) return { action: 'seek', offset: claim.nextOffset };
+  return { action: 'process', skipBefore: null };
+}

@@ -1,0 +1,131 @@
+import type { KafkaMessage } from 'kafkajs';
+import { AggregateInputError, BatchFold } from '../aggregates/fold.ts';
+import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
+import { groupKeyOf } from '../state/keys.ts';
+import { isClosed, windowStarts } from '../windows/assign.ts';
+import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
+import type { DeadLetter as Letter } from './dead-letter.ts';
+import type { EnrichmentTable } from './enrich.ts';
+
+export interface FoldedBatch {
+  fold: BatchFold;
+  deadLetters: Letter[];
+  watermark: number;
+  filtered: number;
+  late: number;
+}
+
+interface Pending {
+  message: KafkaMessage;
+  ctx: RecordContext;
+}
+
+/**
+ * Folds the records of one partition's batch, in offset order, into window deltas. Records that
+ * fail at any step become dead letters with the reason; a record is late when every window it
+ * belongs to has already closed at the watermark reached before it.
+ */
+export async function foldBatch(
+  pipeline: RuntimePipeline,
+  topic: string,
+  partition: number,
+  messages: readonly KafkaMessage[],
+  startWatermark: number,
+  enrichment: EnrichmentTable,
+): Promise<FoldedBatch> {
+  const fold = new BatchFold(pipeline.aggregates);
+  const deadLetters: Letter[] = [];
+  const fail = (message: KafkaMessage, reason: RecordFailure['reason'], error: string) =>
+    deadLetters.push({
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key ?? null,
+      value: message.value ?? null,
+      headers: message.headers ?? {},
+      reason,
+      error,
+    });
+
+  // Pass 1: decode and filter, and gather the enrichment keys so lookups cost one round trip per batch.
+  const pending: Pending[] = [];
+  let filtered = 0;
+  for (const message of messages) {
+    try {
+      const event = decodeValue(message.value ?? null, pipeline.source.format);
+      const ctx: RecordContext = { event, enriched: {}, record: recordOf(topic, partition, message) };
+      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
+        filtered++;
+        continue;
+      }
+      pending.push({ message, ctx });
+    } catch (error) {
+      const failure = asFailure(error, 'parse');
+      fail(message, failure.reason, failure.message);
+    }
+  }
+  const enriched = await enrichment.resolve(pipeline.enrich, pending.map((p) => p.ctx));
+
+  // Pass 2: event time, groups, windows, aggregates.
+  let watermark = startWatermark;
+  let late = 0;
+  for (let i = 0; i < pending.length; i++) {
+    const { message, ctx } = pending[i]!;
+    try {
+      const lookup = enriched[i]!;
+      if (lookup instanceof RecordFailure) throw lookup;
+      ctx.enriched = lookup;
+      const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, ctx.record.timestamp);
+      const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
+      const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
+      const prepared = fold.prepare(args);
+      const window = pipeline.window;
+      if (window.type === 'session') throw new Error('session windows are folded by the session folder');
+      const starts = windowStarts(window, eventTime).filter((start) => !isClosed(start + window.sizeMs, window.graceMs, watermark));
+      if (starts.length === 0) {
+        late++;
+        throw new RecordFailure(
+          'late',
+          `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} by more than the grace period`,
+        );
+      }
+      for (const start of starts) fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
+      fold.records++;
+      if (eventTime > watermark) watermark = eventTime;
+    } catch (error) {
+      const failure = asFailure(error, 'aggregate');
+      fail(message, failure.reason, failure.message);
+    }
+  }
+  return { fold, deadLetters, watermark, filtered, late };
+}
+
+function evaluate<T>(reason: RecordFailure['reason'], run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof RecordFailure) throw error;
+    throw new RecordFailure(reason, `${reason}: ${(error as Error).message}`);
+  }
+}
+
+function asFailure(error: unknown, fallback: RecordFailure['reason']): RecordFailure {
+  if (error instanceof RecordFailure) return error;
+  if (error instanceof AggregateInputError) return new RecordFailure('aggregate', error.message);
+  return new RecordFailure(fallback, (error as Error)?.message ?? String(error));
+}
+
+function recordOf(topic: string, partition: number, message: KafkaMessage): RecordContext['record'] {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : String(value);
+  }
+  return {
+    topic,
+    key: message.key ? message.key.toString('utf8') : null,
+    partition,
+    offset: message.offset,
+    timestamp: Number(message.timestamp),
+    headers,
+  };
+}

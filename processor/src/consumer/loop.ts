@@ -1,0 +1,264 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Logger } from '../runtime/logger.ts';
+import type { ProcessorMetrics } from '../runtime/metrics.ts';
+import type { RuntimePipeline } from '../runtime/pipeline.ts';
+import { commitBatch } from '../state/commit.ts';
+import type { RedisClient } from '../state/connection.ts';
+import { partitionPrefix } from '../state/keys.ts';
+import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
+import { sendDeadLetters } from './dead-letter.ts';
+import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
+import { foldBatch } from './fold-batch.ts';
+import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from './replica-status.ts';
+
+export interface ConsumerLoopOptions {
+  pipeline: RuntimePipeline;
+  kafka: Kafka;
+  redis: RedisClient;
+  metrics: ProcessorMetrics;
+  logger: Logger;
+  replicaId: string;
+  /** partitions of this replica processed at the same time, so one hot partition does not stall the rest */
+  partitionsConsumedConcurrently?: number;
+  /** the most bytes fetched per partition per batch: bounds memory under a burst */
+  maxBytesPerPartition?: number;
+}
+
+export const consumerGroupOf = (pipeline: string, version: number) => `kappaflow.${pipeline}.v${version}`;
+
+/** The id of a source partition in Redis keys: the partition number, prefixed by the topic's index when there are several topics. */
+export function partitionIdOf(pipeline: RuntimePipeline, topic: string, partition: number): string {
+  if (pipeline.source.topics.length === 1) return String(partition);
+  return `${pipeline.source.topics.indexOf(topic)}.${partition}`;
+}
+
+/**
+ * One processor replica: a member of the pipeline's consumer group that folds each partition batch
+ * into window deltas and commits them to Redis with the partition checkpoint in one script call.
+ */
+export class ConsumerLoop {
+  private consumer: Consumer;
+  private producer: Producer;
+  private admin: Admin;
+  private readonly claims = new Map<string, Claim>();
+  private readonly fenced = new Set<string>();
+  private generation = 0;
+  private joined = false;
+  private running = false;
+  private readonly pendingKafkaCommits = new Map<string, { topic: string; partition: number; offset: string }>();
+  private readonly lag = new Map<string, number>();
+  private readonly watermarks = new Map<string, number>();
+  private readonly earliest = new Map<string, string>();
+  private processedSinceBeat = 0;
+  private lastBeatAt = Date.now();
+  private timers: NodeJS.Timeout[] = [];
+  private readonly enrichment: EnrichmentTable;
+
+  constructor(private readonly options: ConsumerLoopOptions) {
+    const { pipeline, kafka, redis } = options;
+    this.consumer = kafka.consumer({
+      groupId: consumerGroupOf(pipeline.name, pipeline.version),
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
+      sessionTimeout: 20_000,
+      heartbeatInterval: 2000,
+      rebalanceTimeout: 30_000,
+      maxWaitTimeInMs: 200,
+    });
+    this.producer = kafka.producer({ allowAutoTopicCreation: false });
+    this.admin = kafka.admin();
+    this.enrichment =
+      pipeline.enrich.length > 0
+        ? redisEnrichment((hash, fields) => redis.hmget(hash, ...fields))
+        : noEnrichment;
+  }
+
+  get ready(): boolean {
+    return this.running && this.joined;
+  }
+
+  status() {
+    return {
+      generation: this.generation,
+      partitions: [...this.claims.keys()],
+      lag: Object.fromEntries(this.lag),
+      watermarks: Object.fromEntries(this.watermarks),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { pipeline, logger } = this.options;
+    await Promise.all([this.consumer.connect(), this.producer.connect(), this.admin.connect()]);
+    const { GROUP_JOIN, REBALANCING, CRASH } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, (event) => {
+      // A new generation: every partition is claimed again (bumping its epoch) before its next batch.
+      this.generation++;
+      this.claims.clear();
+      this.fenced.clear();
+      this.lag.clear();
+      this.joined = true;
+      logger.info({ assignment: event.payload.memberAssignment, generation: this.generation }, 'joined the consumer group');
+    });
+    this.consumer.on(REBALANCING, () => logger.info('rebalancing'));
+    this.consumer.on(CRASH, (event) => logger.error({ error: event.payload.error?.message, restart: event.payload.restart }, 'consumer crashed'));
+    for (const topic of pipeline.source.topics) {
+      await this.consumer.subscribe({ topic, fromBeginning: pipeline.source.startFrom === 'earliest' });
+    }
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 4,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.timers.push(setInterval(() => void this.flushKafkaCommits(), 1000));
+    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
+  }
+
+  /** Drains: the batch in flight finishes and commits, offsets reach Kafka, the replica leaves the group. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const timer of this.timers) clearInterval(timer);
+    await this.consumer.stop();
+    await this.flushKafkaCommits();
+    await this.consumer.disconnect();
+    await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { pipeline, redis, metrics, logger } = this.options;
+    const { topic, partition } = batch;
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const id = partitionIdOf(pipeline, topic, partition);
+    const labels = { topic, partition: String(partition) };
+    if (this.fenced.has(id)) {
+      // Another replica owns this partition now; wait for our rebalance instead of fighting for it.
+      await new Promise((r) => setTimeout(r, 500));
+      return;
+    }
+    const stopTimer = metrics.batchSeconds.startTimer();
+    const prefix = partitionPrefix(pipeline.name, pipeline.version, id);
+    let claim = this.claims.get(id);
+    if (!claim) {
+      claim = await claimPartition(redis, prefix, this.generation);
+      this.claims.set(id, claim);
+      logger.info({ topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset }, 'claimed partition');
+      if (claim.nextOffset === null && pipeline.source.startFrom === 'earliest') {
+        // No state at all: the view is rebuilt from the start of the log, whatever Kafka's group offset says.
+        const low = await this.earliestOffset(topic, partition);
+        if (BigInt(batch.firstOffset() ?? '0') > BigInt(low)) {
+          this.consumer.seek({ topic, partition, offset: low });
+          return;
+        }
+      }
+    }
+    const alignment = alignWithCheckpoint(claim, batch.messages[0]!.offset);
+    if (alignment.action === 'seek') {
+      logger.warn({ topic, partition, to: alignment.offset }, 'Kafka is ahead of the Redis checkpoint; seeking back');
+      this.consumer.seek({ topic, partition, offset: alignment.offset });
+      return;
+    }
+    const messages =
+      alignment.skipBefore === null ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
+    const lastOffset = batch.lastOffset();
+    const nextOffset = String(BigInt(lastOffset) + 1n);
+    if (messages.length === 0) {
+      resolveOffset(lastOffset);
+      return;
+    }
+    metrics.recordsIn.inc(labels, messages.length);
+
+    const folded = await foldBatch(pipeline, topic, partition, messages, claim.watermark, this.enrichment);
+    if (folded.deadLetters.length > 0) {
+      if (pipeline.deadLetterTopic) {
+        await sendDeadLetters(this.producer, pipeline.deadLetterTopic, pipeline.name, folded.deadLetters);
+      } else {
+        logger.warn({ topic, partition, count: folded.deadLetters.length, first: folded.deadLetters[0]?.error }, 'records failed and no deadLetter topic is set');
+      }
+      for (const letter of folded.deadLetters) metrics.recordsDeadLettered.inc({ ...labels, reason: letter.reason });
+    }
+
+    const stopCommit = metrics.commitSeconds.startTimer();
+    const result = await commitBatch(redis, {
+      prefix,
+      epoch: claim.epoch,
+      firstOffset: messages[0]!.offset,
+      nextOffset,
+      watermark: folded.watermark,
+      graceMs: pipeline.window.graceMs,
+      retentionMs: pipeline.retentionMs,
+      fold: folded.fold,
+    });
+    stopCommit();
+    metrics.redisCommits.inc({ outcome: result.status });
+    if (result.status === 'fenced') {
+      logger.warn({ topic, partition, epoch: claim.epoch, owner: result.storedEpoch }, 'fenced: another replica owns this partition');
+      if (claim.generation === this.generation) this.fenced.add(id);
+      this.claims.delete(id);
+      return;
+    }
+    if (result.status === 'duplicate') {
+      // Already in Redis (the checkpoint is past this batch): nothing to apply, just move on.
+      claim.nextOffset = result.storedOffset;
+      this.claims.delete(id);
+      return;
+    }
+    claim.nextOffset = nextOffset;
+    claim.watermark = folded.watermark;
+    resolveOffset(lastOffset);
+    this.pendingKafkaCommits.set(`${topic}:${partition}`, { topic, partition, offset: nextOffset });
+    metrics.recordsAggregated.inc(labels, folded.fold.records);
+    metrics.recordsFiltered.inc(labels, folded.filtered);
+    metrics.recordsLate.inc(labels, folded.late);
+    metrics.watermark.set(labels, folded.watermark);
+    const lag = Number(batch.offsetLag());
+    metrics.lag.set(labels, lag);
+    this.lag.set(id, lag);
+    this.watermarks.set(id, folded.watermark);
+    this.processedSinceBeat += messages.length;
+    stopTimer();
+    await heartbeat();
+  }
+
+  private async earliestOffset(topic: string, partition: number): Promise<string> {
+    const cached = this.earliest.get(`${topic}:${partition}`);
+    if (cached !== undefined) return cached;
+    for (const entry of await this.admin.fetchTopicOffsets(topic)) {
+      this.earliest.set(`${topic}:${entry.partition}`, entry.low);
+    }
+    return this.earliest.get(`${topic}:${partition}`) ?? '0';
+  }
+
+  /** Kafka's group offsets follow Redis (for lag tools and the autoscaler); they are never the truth. */
+  private async flushKafkaCommits(): Promise<void> {
+    if (this.pendingKafkaCommits.size === 0) return;
+    const offsets = [...this.pendingKafkaCommits.values()];
+    this.pendingKafkaCommits.clear();
+    try {
+      await this.consumer.commitOffsets(offsets);
+    } catch (error) {
+      this.options.logger.debug({ error: (error as Error).message }, 'Kafka offset commit skipped (rebalance in progress)');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { pipeline, redis, replicaId } = this.options;
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - this.lastBeatAt) / 1000);
+    const recordsPerSecond = this.processedSinceBeat / seconds;
+    this.processedSinceBeat = 0;
+    this.lastBeatAt = now;
+    try {
+      await publishHeartbeat(redis, pipeline.name, pipeline.version, {
+        replica: replicaId,
+        at: now,
+        partitions: [...this.claims.keys()],
+        recordsPerSecond,
+        lag: Object.fromEntries(this.lag),
+        watermarks: Object.fromEntries(this.watermarks),
+      });
+    } catch (error) {
+      this.options.logger.warn({ error: (error as Error).message }, 'could not publish the replica heartbeat');
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
+ * and every expression compiled. Built once at start-up (see runtime/compile.ts); the hot path only
+ * reads it.
+ */
+export type WindowShape =
+  | { type: 'tumbling'; sizeMs: number; graceMs: number }
+  | { type: 'hopping'; sizeMs: number; advanceMs: number; graceMs: number }
+  | { type: 'session'; gapMs: number; graceMs: number };
+
+export type AggregateKind =
+  | 'count'
+  | 'sum'
+  | 'min'
+  | 'max'
+  | 'avg'
+  | 'first'
+  | 'last'
+  | 'countDistinct'
+  | 'percentile'
+  | 'topK';
+
+export interface AggregateShape {
+  name: string;
+  kind: AggregateKind;
+  /** quantile for `percentile` */
+  q?: number;
+  /** how many members `topK` reports */
+  k?: number;
+}
+
+/** What expressions see for one record. */
+export interface RecordContext {
+  event: unknown;
+  enriched: Record<string, unknown>;
+  record: {
+    topic: string;
+    key: string | null;
+    partition: number;
+    offset: string;
+    timestamp: number;
+    headers: Record<string, string>;
+  };
+}
+
+export interface EnrichLookup {
+  redisHash: string;
+  as: string;
+  key(ctx: RecordContext): unknown;
+}
+
+export interface RuntimePipeline {
+  name: string;
+  version: number;
+  source: {
+    topics: string[];
+    format: 'json' | 'text';
+    eventTimeField?: string;
+    startFrom: 'earliest' | 'latest';
+  };
+  window: WindowShape;
+  groupNames: string[];
+  aggregates: AggregateShape[];
+  retentionMs: number;
+  deadLetterTopic?: string;
+  sinkTopic?: string;
+  enrich: EnrichLookup[];
+  where?: (ctx: RecordContext) => boolean;
+  groupBy(ctx: RecordContext): unknown[];
+  /** the argument of each aggregate, in `aggregates` order (undefined for count) */
+  aggregateArgs(ctx: RecordContext): unknown[];
+}

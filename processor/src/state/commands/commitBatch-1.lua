@@ -1,0 +1,140 @@
+--[[
+  Applies one batch of one partition atomically: every aggregate delta of the batch and the
+  partition's checkpoint (next offset, watermark) in one step, so state and offset can never
+  disagree, whatever crashes.
+
+  Input:
+    KEYS[1]  the partition's checkpoint hash; every other key shares its hash tag (built from ARGV[1])
+    ARGV[1]  key prefix of the partition, e.g. kf:{page-views:1:3}
+    ARGV[2]  writer's owner epoch (from claimPartition)
+    ARGV[3]  first offset of the batch
+    ARGV[4]  next offset after the batch
+    ARGV[5]  watermark after the batch
+    ARGV[6]  grace in ms: windows with end <= watermark - grace close now
+    ARGV[7]  retention in ms: the TTL closed windows get
+    ARGV[8]  records in the batch (for the progress counter)
+    ARGV[9]  wall-clock time in ms (updatedAt)
+    ARGV[10] JSON payload: a list of windows, each
+               { s = start, e = end, i = {field, n, ...}, f = {field, "x", ...},
+                 mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
+                 h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
+                 t = {field, {member, n, ...}, ...} }
+  Output:
+    { 1, closedWindowStart, ... }   applied; the starts of windows this batch closed
+    { -1, storedEpoch }             fenced: a newer owner holds the partition
+    { -2, storedNextOffset }        already applied: the checkpoint is past this batch
+]]
+local ckpt = KEYS[1]
+local prefix = ARGV[1]
+local epoch = tonumber(ARGV[2])
+local firstOffset = tonumber(ARGV[3])
+
+local stored = redis.call('HMGET', ckpt, 'epoch', 'offset')
+local storedEpoch = stored[1] and tonumber(stored[1]) or 0
+if storedEpoch ~= epoch then
+  return { -1, storedEpoch }
+end
+if stored[2] and tonumber(stored[2]) > firstOffset then
+  return { -2, stored[2] }
+end
+
+local windowsKey = prefix .. ':windows'
+local openKey = prefix .. ':open'
+
+-- PFADD/HINCRBY with many arguments in chunks: Lua's unpack has a small stack.
+local function chunked(command, key, list, width)
+  local n = #list
+  local step = 1000 * width
+  for i = 1, n, step do
+    local last = math.min(i + step - 1, n)
+    redis.call(command, key, unpack(list, i, last))
+  end
+end
+
+local payload = cjson.decode(ARGV[10])
+for _, w in ipairs(payload) do
+  local start = w.s
+  local hash = prefix .. ':w:' .. start
+  redis.call('ZADD', windowsKey, start, start)
+  redis.call('ZADD', openKey, w.e, start)
+
+  local inc = w.i
+  for i = 1, #inc, 2 do redis.call('HINCRBY', hash, inc[i], inc[i + 1]) end
+  local sums = w.f
+  for i = 1, #sums, 2 do redis.call('HINCRBYFLOAT', hash, sums[i], sums[i + 1]) end
+  local mins = w.mn
+  for i = 1, #mins, 2 do
+    local current = redis.call('HGET', hash, mins[i])
+    if not current or tonumber(mins[i + 1]) < tonumber(current) then redis.call('HSET', hash, mins[i], mins[i + 1]) end
+  end
+  local maxs = w.mx
+  for i = 1, #maxs, 2 do
+    local current = redis.call('HGET', hash, maxs[i])
+    if not current or tonumber(maxs[i + 1]) > tonumber(current) then redis.call('HSET', hash, maxs[i], maxs[i + 1]) end
+  end
+  -- first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>".
+  local firsts = w.fi
+  for i = 1, #firsts, 3 do
+    local field = firsts[i]
+    local timeField = string.gsub(field, '|', '#t|', 1)
+    local current = redis.call('HGET', hash, timeField)
+    if not current or tonumber(firsts[i + 1]) < tonumber(current) then
+      redis.call('HSET', hash, field, firsts[i + 2], timeField, firsts[i + 1])
+    end
+  end
+  local lasts = w.la
+  for i = 1, #lasts, 3 do
+    local field = lasts[i]
+    local timeField = string.gsub(field, '|', '#t|', 1)
+    local current = redis.call('HGET', hash, timeField)
+    if not current or tonumber(lasts[i + 1]) >= tonumber(current) then
+      redis.call('HSET', hash, field, lasts[i + 2], timeField, lasts[i + 1])
+    end
+  end
+
+  local sketchSet = hash .. ':keys'
+  local hll = w.h
+  for i = 1, #hll, 2 do
+    local suffix = 'hll:' .. hll[i]
+    redis.call('SADD', sketchSet, suffix)
+    chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
+  end
+  local dd = w.d
+  for i = 1, #dd, 2 do
+    local suffix = 'dd:' .. dd[i]
+    redis.call('SADD', sketchSet, suffix)
+    local buckets = dd[i + 1]
+    for j = 1, #buckets, 2 do redis.call('HINCRBY', hash .. ':' .. suffix, buckets[j], buckets[j + 1]) end
+  end
+  local tops = w.t
+  for i = 1, #tops, 2 do
+    local suffix = 'top:' .. tops[i]
+    redis.call('SADD', sketchSet, suffix)
+    local members = tops[i + 1]
+    for j = 1, #members, 2 do redis.call('ZINCRBY', hash .. ':' .. suffix, members[j + 1], members[j]) end
+  end
+end
+
+redis.call('HSET', ckpt, 'offset', ARGV[4], 'watermark', ARGV[5], 'updatedAt', ARGV[9])
+redis.call('HINCRBY', ckpt, 'records', ARGV[8])
+
+-- Close the windows the watermark has passed (end + grace <= watermark): they can no longer
+-- change, so they start their retention countdown.
+local result = { 1 }
+local watermark = tonumber(ARGV[5])
+local retention = tonumber(ARGV[7])
+local closing = redis.call('ZRANGEBYSCORE', openKey, '-inf', watermark - tonumber(ARGV[6]))
+for _, start in ipairs(closing) do
+  local hash = prefix .. ':w:' .. start
+  local sketchSet = hash .. ':keys'
+  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
+    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  end
+  redis.call('PEXPIRE', sketchSet, retention)
+  redis.call('PEXPIRE', hash, retention)
+  redis.call('ZREM', openKey, start)
+  result[#result + 1] = start
+end
+-- The index forgets windows older than the retention in event time.
+redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention))
+return result

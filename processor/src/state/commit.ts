@@ -1,0 +1,80 @@
+import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
+import type { RedisClient } from './connection.ts';
+import { keys } from './keys.ts';
+
+export type CommitResult =
+  | { status: 'applied'; closedWindows: number[] }
+  | { status: 'fenced'; storedEpoch: number }
+  | { status: 'duplicate'; storedOffset: string };
+
+export interface CommitRequest {
+  prefix: string;
+  epoch: number;
+  firstOffset: string;
+  nextOffset: string;
+  watermark: number;
+  graceMs: number;
+  retentionMs: number;
+  fold: BatchFold;
+}
+
+/** One Redis round trip for the whole batch of one partition: deltas and checkpoint together. */
+export async function commitBatch(redis: RedisClient, request: CommitRequest): Promise<CommitResult> {
+  const reply = await redis.commitBatch(
+    keys.checkpoint(request.prefix),
+    request.prefix,
+    String(request.epoch),
+    request.firstOffset,
+    request.nextOffset,
+    String(request.watermark),
+    String(request.graceMs),
+    String(request.retentionMs),
+    String(request.fold.records),
+    String(Date.now()),
+    encodePayload(request.fold),
+  );
+  const [status, ...rest] = reply;
+  if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };
+  if (Number(status) === -2) return { status: 'duplicate', storedOffset: String(rest[0]) };
+  return { status: 'applied', closedWindows: rest.map(Number) };
+}
+
+/** The batch as the JSON the script decodes; numbers that must stay exact travel as strings. */
+export function encodePayload(fold: BatchFold): string {
+  const windows: unknown[] = [];
+  for (const delta of fold.windows.values()) windows.push(encodeWindow(delta));
+  return JSON.stringify(windows);
+}
+
+function encodeWindow(delta: WindowDelta) {
+  const flat = (map: Map<string, number>, asText: boolean) => {
+    const out: (string | number)[] = [];
+    for (const [field, value] of map) out.push(field, asText ? String(value) : value);
+    return out;
+  };
+  const timed = (map: Map<string, { time: number; value: string }>) => {
+    const out: string[] = [];
+    for (const [field, entry] of map) out.push(field, String(entry.time), entry.value);
+    return out;
+  };
+  const nested = (map: Map<string, Map<string, number>>) => {
+    const out: unknown[] = [];
+    for (const [field, inner] of map) out.push(field, flat(inner, false));
+    return out;
+  };
+  const distinct: unknown[] = [];
+  for (const [field, members] of delta.distinct) distinct.push(field, [...members]);
+  return {
+    s: delta.start,
+    e: delta.end,
+    i: flat(delta.increments, false),
+    f: flat(delta.sums, true),
+    mn: flat(delta.mins, true),
+    mx: flat(delta.maxs, true),
+    fi: timed(delta.firsts),
+    la: timed(delta.lasts),
+    h: distinct,
+    d: nested(delta.sketches),
+    t: nested(delta.tops),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The Redis key layout. Every key of one partition of one pipeline version carries the same hash
+ * tag `{pipeline:version:partition}`, so the commit script touches a single Redis Cluster slot.
+ *
+ *   kf:{p:v:n}:ckpt                      hash: offset (next to read), watermark, epoch, records, updatedAt
+ *   kf:{p:v:n}:windows                   zset: window start -> start, every window with state
+ *   kf:{p:v:n}:open                      zset: window start -> end, windows not closed yet
+ *   kf:{p:v:n}:w:<start>                 hash: "<agg>|<group>" -> count/sum/min/max/first/last,
+ *                                              "<agg>#s|<group>", "<agg>#n|<group>" for avg,
+ *                                              "<agg>#t|<group>" event time of first/last
+ *   kf:{p:v:n}:w:<start>:keys            set: the suffixes of the window's sketch keys below
+ *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
+ *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile
+ *   kf:{p:v:n}:w:<start>:top:<agg>|<g>   zset member -> count for topK
+ *   kf:pipelines                         hash: pipeline -> JSON registration (active version, shape)
+ *   kf:{p:v}:replicas                    hash: replica id -> JSON heartbeat (rate, lag, partitions)
+ */
+export type SketchType = 'hll' | 'dd' | 'top';
+
+export function partitionPrefix(pipeline: string, version: number, partition: number | string): string {
+  return `kf:{${pipeline}:${version}:${partition}}`;
+}
+
+export const keys = {
+  checkpoint: (prefix: string) => `${prefix}:ckpt`,
+  windows: (prefix: string) => `${prefix}:windows`,
+  open: (prefix: string) => `${prefix}:open`,
+  window: (prefix: string, start: number) => `${prefix}:w:${start}`,
+  sketch: (prefix: string, start: number, type: SketchType, field: string) => `${prefix}:w:${start}:${type}:${field}`,
+  sketchSuffix: (type: SketchType, field: string) => `${type}:${field}`,
+  pipelines: () => 'kf:pipelines',
+  replicas: (pipeline: string, version: number) => `kf:{${pipeline}:${version}}:replicas`,
+};
+
+/** A field of the window hash or a sketch key: the aggregate name, then the group key. */
+export function fieldOf(aggregate: string, group: string, part?: 's' | 'n' | 't'): string {
+  return part ? `${aggregate}#${part}|${group}` : `${aggregate}|${group}`;
+}
+
+/** Splits a window-hash field into aggregate, part and group key. Aggregate names never hold `|` or `#`. */
+export function parseField(field: string): { aggregate: string; part?: string; group: string } {
+  const bar = field.indexOf('|');
+  const head = field.slice(0, bar);
+  const group = field.slice(bar + 1);
+  const hash = head.indexOf('#');
+  return hash === -1 ? { aggregate: head, group } : { aggregate: head.slice(0, hash), part: head.slice(hash + 1), group };
+}
+
+/**
+ * The group key: the groupBy values as a JSON array, so any value (even one holding `|`) round-trips
+ * and the query API can give each value back under its group name.
+ */
+export function groupKeyOf(values: readonly unknown[]): string {
+  return JSON.stringify(values.map(normalizeGroupValue));
+}
+
+function normalizeGroupValue(value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString();
+  }
+  if (value === undefined) return null;
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return value;
+}

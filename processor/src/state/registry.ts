@@ -1,0 +1,39 @@
+import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
+import type { RedisClient } from './connection.ts';
+import { keys } from './keys.ts';
+
+/**
+ * What a running pipeline tells readers about itself, in `kf:pipelines`: enough for the query API
+ * to find every partition's partial state and to merge it, without reading the spec file.
+ */
+export interface PipelineRegistration {
+  name: string;
+  /** the version queries read; a replay writes version N+1 until it catches up, then flips this */
+  activeVersion: number;
+  topics: string[];
+  /** partition ids as used in keys (see consumer/loop.ts partitionIdOf) */
+  partitions: string[];
+  window: WindowShape;
+  groupBy: string[];
+  aggregates: AggregateShape[];
+  retentionMs: number;
+  deadLetterTopic?: string;
+  sinkTopic?: string;
+  updatedAt: number;
+}
+
+export async function registerPipeline(redis: RedisClient, registration: PipelineRegistration): Promise<void> {
+  await redis.hset(keys.pipelines(), registration.name, JSON.stringify(registration));
+}
+
+export async function readRegistrations(redis: RedisClient): Promise<PipelineRegistration[]> {
+  const all = await redis.hgetall(keys.pipelines());
+  return Object.values(all)
+    .map((json) => JSON.parse(json) as PipelineRegistration)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function readRegistration(redis: RedisClient, name: string): Promise<PipelineRegistration | null> {
+  const json = await redis.hget(keys.pipelines(), name);
+  return json === null ? null : (JSON.parse(json) as PipelineRegistration);
+}

@@ -1,0 +1,29 @@
+import type { WindowShape } from '../runtime/pipeline.ts';
+
+/**
+ * Start times of the fixed windows (tumbling or hopping) that contain `eventTime`, oldest first.
+ * Windows are aligned to the epoch, so every replica and every replay agrees on them.
+ */
+export function windowStarts(window: WindowShape, eventTime: number): number[] {
+  if (window.type === 'session') throw new Error('session windows are assigned per key, not by time alone');
+  const advance = window.type === 'hopping' ? window.advanceMs : window.sizeMs;
+  const lastStart = eventTime - mod(eventTime, advance);
+  const starts: number[] = [];
+  for (let start = lastStart - window.sizeMs + advance; start <= lastStart; start += advance) {
+    if (start + window.sizeMs > eventTime) starts.push(start);
+  }
+  return starts;
+}
+
+export function windowSizeMs(window: WindowShape): number {
+  return window.type === 'session' ? window.gapMs : window.sizeMs;
+}
+
+/** A window is closed once the partition's watermark has passed its end plus the grace period. */
+export function isClosed(windowEnd: number, graceMs: number, watermark: number): boolean {
+  return windowEnd + graceMs <= watermark;
+}
+
+function mod(a: number, b: number): number {
+  return ((a % b) + b) % b;
+}
