@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
+import { claimPartition } from '../../../processor/src/consumer/claims.ts';
+import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts';
+import { commitBatch } from '../../../processor/src/state/commit.ts';
+import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
+import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
+
+const aggregates: AggregateShape[] = [
+  { name: 'views', kind: 'count' },
+  { name: 'bytes', kind: 'sum' },
+  { name: 'slowest', kind: 'max' },
+  { name: 'fastest', kind: 'min' },
+  { name: 'first_page', kind: 'first' },
+  { name: 'visitors', kind: 'countDistinct' },
+];
+
+function foldOf(records: { time: number; bytes: number; page: string; user: string }[], windowStart = 0) {
+  const fold = new BatchFold(aggregates);
+  for (const r of records) {
+    const prepared = fold.prepare([undefined, r.bytes, r.bytes, r.bytes, r.page, r.user]);
+    fold.add(fold.window(windowStart, windowStart + 60_000), groupKeyOf(['home']), r.time, prepared);
+    fold.records++;
+  }
+  return fold;
+}
+
+function suite(name: string, connect: () => RedisClient) {
+  describe(`atomic batch commit on ${name}`, () => {
+    let redis: RedisClient;
+    beforeAll(() => {
+      redis = connect();
+    });
+    afterAll(async () => {
+      await redis.quit();
+    });
+
+    const commit = (prefix: string, epoch: number, first: string, next: string, fold: BatchFold, watermark = 1000) =>
+      commitBatch(redis, { prefix, epoch, firstOffset: first, nextOffset: next, watermark, graceMs: 0, retentionMs: 60_000, fold });
+
+    it('applies deltas and the checkpoint together, and refuses to apply a batch twice', async () => {
+      const prefix = partitionPrefix(`commit-${randomUUID()}`, 1, 0);
+      const claim = await claimPartition(redis, prefix, 1);
+      expect(claim.nextOffset).toBeNull();
+      const fold = foldOf([
+        { time: 10, bytes: 5, page: '/a', user: 'u1' },
+        { time: 5, bytes: 7, page: '/b', user: 'u2' },
+        { time: 20, bytes: 1, page: '/c', user: 'u1' },
+      ]);
+      expect(await commit(prefix, claim.epoch, '0', '3', fold)).toEqual({ status: 'applied', closedWindows: [] });
+      const hash = await redis.hgetall(keys.window(prefix, 0));
+      const g = groupKeyOf(['home']);
+      expect(hash[fieldOf('views', g)]).toBe('3');
+      expect(hash[fieldOf('bytes', g)]).toBe('13');
+      expect(hash[fieldOf('slowest', g)]).toBe('7');
+      expect(hash[fieldOf('fastest', g)]).toBe('1');
+      expect(hash[fieldOf('first_page', g)]).toBe('/b');
+      expect(await redis.pfcount(keys.sketch(prefix, 0, 'hll', fieldOf('visitors', g)))).toBe(2);
+      expect(await redis.hget(keys.checkpoint(prefix), 'offset')).toBe('3');
+
+      // The same batch again (a replay after a crash between commit and Kafka offset commit).
+      expect(await commit(prefix, claim.epoch, '0', '3', fold)).toEqual({ status: 'duplicate', storedOffset: '3' });
+      expect(await redis.hget(keys.window(prefix, 0), fieldOf('views', g))).toBe('3');
+    });
+
+    it('fences a zombie: once a new owner claims the partition, the old epoch cannot write', async () => {
+      const prefix = partitionPrefix(`fence-${randomUUID()}`, 1, 4);
+      const zombie = await claimPartition(redis, prefix, 1);
+      const owner = await claimPartition(redis, prefix, 1);
+      expect(owner.epoch).toBe(zombie.epoch + 1);
+      const fold = foldOf([{ time: 1, bytes: 1, page: '/', user: 'x' }]);
+      expect(await commit(prefix, zombie.epoch, '0', '1', fold)).toEqual({ status: 'fenced', storedEpoch: owner.epoch });
+      expect(await redis.exists(keys.window(prefix, 0))).toBe(0);
+      expect(await commit(prefix, owner.epoch, '0', '1', fold)).toMatchObject({ status: 'applied' });
+    });
+
+    it('closes windows the watermark passed and gives them the retention TTL', async () => {
+      const prefix = partitionPrefix(`close-${randomUUID()}`, 1, 2);
+      const claim = await claimPartition(redis, prefix, 1);
+      await commit(prefix, claim.epoch, '0', '1', foldOf([{ time: 1, bytes: 1, page: '/', user: 'x' }]), 1);
+      expect(await redis.pttl(keys.window(prefix, 0))).toBe(-1);
+      const later = foldOf([{ time: 70_000, bytes: 1, page: '/', user: 'x' }], 60_000);
+      expect(await commit(prefix, claim.epoch, '1', '2', later, 70_000)).toEqual({ status: 'applied', closedWindows: [0] });
+      const ttl = await redis.pttl(keys.window(prefix, 0));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      expect(await redis.pttl(keys.sketch(prefix, 0, 'hll', fieldOf('visitors', groupKeyOf(['home']))))).toBeGreaterThan(0);
+      expect(await redis.pttl(keys.window(prefix, 60_000))).toBe(-1);
+    });
+  });
+}
+
+suite('a single Redis', () => connectRedis(inject('redisUrl')));
+
+let cluster: RedisDeployment;
+beforeAll(async () => {
+  cluster = await startRedis({ cluster: true });
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+suite('a three-node Redis Cluster', () => connectRedis(`redis-cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`));

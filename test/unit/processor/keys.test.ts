@@ -1,0 +1,30 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fieldOf, groupKeyOf, parseField, partitionPrefix } from '../../../processor/src/state/keys.ts';
+
+describe('key layout', () => {
+  it('round-trips fields whatever the group values hold', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z][a-z0-9_]{0,20}$/),
+        fc.array(fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null))),
+        fc.constantFrom(undefined, 's', 'n', 't'),
+        (aggregate, values, part) => {
+          const group = groupKeyOf(values);
+          const parsed = parseField(fieldOf(aggregate, group, part as 's' | undefined));
+          expect(parsed.aggregate).toBe(aggregate);
+          expect(parsed.part).toBe(part);
+          expect(JSON.parse(parsed.group)).toEqual(values);
+        },
+      ),
+    );
+  });
+
+  it('gives every key of a partition the same hash tag', () => {
+    expect(partitionPrefix('page-views', 2, 7)).toBe('kf:{page-views:2:7}');
+  });
+
+  it('turns CEL integers (bigint) into JSON numbers', () => {
+    expect(groupKeyOf([10n, 'a'])).toBe('[10,"a"]');
+  });
+});
