@@ -1,0 +1,263 @@
+// Compiling a Pipeline's expressions once, and evaluating them per record (the hot path).
+import { isCelError, parse, plan, type CelValue } from "@bufbuild/cel";
+import type { NormalizedPipeline } from "../spec/normalize.ts";
+import { ExpressionChecker, type CheckOptions } from "./check.ts";
+import { pipelineEnv } from "./env.ts";
+import { ExprCompileError, ExprEvalError, type ExprProblem } from "./errors.ts";
+import { ValueKindError, toBool, toJson, toKey, toNumber, type JsonValue } from "./values.ts";
+
+/** Kafka metadata bound to `record`. */
+export interface RecordMeta {
+  key: string | null;
+  partition: number;
+  /** As kafkajs reports it (a decimal string). */
+  offset: string;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  headers: Record<string, string>;
+}
+
+/** What expressions see. `enriched` may be omitted before enrichment. */
+export interface EvalContext {
+  event: unknown;
+  enriched?: Record<string, unknown>;
+  record?: RecordMeta;
+}
+
+export type ExpectedType = "bool" | "number" | "any";
+
+export interface CompiledExpression {
+  /** Spec path, e.g. `spec.groupBy.country`. */
+  readonly path: string;
+  readonly source: string;
+  /** Evaluates to a CEL value; throws ExprEvalError. */
+  evaluate(ctx: EvalContext): CelValue;
+}
+
+const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const NO_RECORD: RecordMeta = Object.freeze({ key: null, partition: -1, offset: "-1", timestamp: 0, headers: {} });
+
+/** `spec.enrich[0].lookup.key` from ["spec", "enrich", 0, "lookup", "key"]. */
+export function formatPath(segments: readonly (string | number | symbol)[]): string {
+  let out = "";
+  for (const s of segments) {
+    if (typeof s === "number") out += `[${s}]`;
+    else if (typeof s === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) out += out === "" ? s : `.${s}`;
+    else out += `[${JSON.stringify(String(s))}]`;
+  }
+  return out;
+}
+
+function problemFromParseError(segments: (string | number)[], source: string, e: unknown): ExprProblem {
+  const err = e as { message?: unknown; location?: { start?: { offset?: number } } };
+  const raw = typeof err.message === "string" ? err.message : String(e);
+  return {
+    path: formatPath(segments),
+    segments,
+    source,
+    offset: err.location?.start?.offset ?? 0,
+    message: `invalid CEL: ${raw.replace(/^<input>:\d+:\d+: /, "")}`,
+  };
+}
+
+/**
+ * Parses, checks and plans one expression. Returns the problems instead of throwing so that
+ * validation can report every expression of a spec at once.
+ */
+export function compileExpression(
+  segments: (string | number)[],
+  source: string,
+  options: CheckOptions & { expect?: ExpectedType } = {},
+): { compiled?: CompiledExpression; problems: ExprProblem[] } {
+  const path = formatPath(segments);
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(source);
+  } catch (e) {
+    return { problems: [problemFromParseError(segments, source, e)] };
+  }
+  const env = pipelineEnv();
+  const positions: Record<string, number> = {};
+  for (const [id, offset] of Object.entries(parsed.sourceInfo?.positions ?? {})) positions[id] = offset;
+  let result: ReturnType<ExpressionChecker["check"]>;
+  try {
+    result = new ExpressionChecker(env, options).check(parsed.expr, positions);
+  } catch (e) {
+    return { problems: [{ path, segments, source, offset: 0, message: `cannot check expression: ${(e as Error).message ?? e}` }] };
+  }
+  const problems: ExprProblem[] = result.problems.map((p) => ({ path, segments, source, ...p }));
+  const expect = options.expect ?? "any";
+  if (expect === "bool" && result.type !== "bool" && result.type !== "dyn") {
+    problems.push({ path, segments, source, offset: 0, message: `must be a condition (true or false), but this expression gives a ${result.type}` });
+  }
+  if (expect === "number" && !["int", "uint", "double", "dyn"].includes(result.type)) {
+    problems.push({ path, segments, source, offset: 0, message: `must give a number, but this expression gives a ${result.type} (convert with double(...))` });
+  }
+  if (problems.length > 0) return { problems };
+  let run: (ctx: Record<string, unknown>) => unknown;
+  try {
+    run = plan(env, parsed) as unknown as (ctx: Record<string, unknown>) => unknown;
+  } catch (e) {
+    return { problems: [{ path, segments, source, offset: 0, message: `cannot plan expression: ${(e as Error).message ?? e}` }] };
+  }
+  const compiled: CompiledExpression = {
+    path,
+    source,
+    evaluate(ctx: EvalContext): CelValue {
+      let out: unknown;
+      try {
+        out = run({ event: ctx.event, enriched: ctx.enriched ?? EMPTY, record: ctx.record ?? NO_RECORD });
+      } catch (e) {
+        // plan() should return errors rather than throw; this guards against library bugs.
+        throw new ExprEvalError(path, source, (e as Error)?.message ?? String(e), { cause: e });
+      }
+      if (isCelError(out)) throw new ExprEvalError(path, source, out.message, { cause: out });
+      return out as CelValue;
+    },
+  };
+  return { compiled, problems: [] };
+}
+
+function convert<T>(expr: CompiledExpression, fn: (v: CelValue) => T): (ctx: EvalContext) => T {
+  return (ctx) => {
+    const v = expr.evaluate(ctx);
+    try {
+      return fn(v);
+    } catch (e) {
+      if (e instanceof ValueKindError) throw new ExprEvalError(expr.path, expr.source, e.message, { cause: e });
+      throw e;
+    }
+  };
+}
+
+export type CompiledAggregate =
+  | { name: string; op: "count" }
+  | { name: string; op: "sum" | "min" | "max" | "avg"; value: (ctx: EvalContext) => number }
+  | { name: string; op: "percentile"; q: number; accuracy: number; value: (ctx: EvalContext) => number }
+  | { name: string; op: "countDistinct"; value: (ctx: EvalContext) => string }
+  | { name: string; op: "topK"; k: number; value: (ctx: EvalContext) => string }
+  | { name: string; op: "first" | "last"; value: (ctx: EvalContext) => JsonValue };
+
+export interface CompiledEnrich {
+  as: string;
+  redisHash: string;
+  onMissing: "keep" | "skip" | "deadLetter";
+  /** The hash field to read for this event. */
+  key: (ctx: EvalContext) => string;
+}
+
+export interface CompiledPipeline {
+  /** Absent when the spec has no `where`: every event passes. */
+  where?: (ctx: EvalContext) => boolean;
+  enrich: CompiledEnrich[];
+  groupNames: string[];
+  /** Values of the groupBy expressions in `groupNames` order (empty without groupBy). */
+  groupBy: (ctx: EvalContext) => string[];
+  aggregates: CompiledAggregate[];
+}
+
+const NUMERIC_OPS = ["sum", "min", "max", "avg", "percentile"];
+
+/**
+ * Checks the expressions of a spec that failed schema validation, as far as they can be found,
+ * so one run of `kappaflow validate` reports CEL mistakes together with the other errors.
+ */
+export function checkRawExpressions(raw: unknown): ExprProblem[] {
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const spec = obj(obj(raw)?.spec);
+  if (spec === undefined) return [];
+  const problems: ExprProblem[] = [];
+  const check = (segments: (string | number)[], source: unknown, options: CheckOptions & { expect?: ExpectedType }) => {
+    if (typeof source === "string" && source.length > 0 && source.length <= 4096) {
+      problems.push(...compileExpression(segments, source, options).problems);
+    }
+  };
+  const steps = Array.isArray(spec.enrich) ? spec.enrich : [];
+  const names = steps.map((s) => obj(obj(s)?.lookup)?.as).filter((a): a is string => typeof a === "string");
+  check(["spec", "where"], spec.where, { expect: "bool", enrichedUnavailable: "where runs before enrich; filter on event instead" });
+  steps.forEach((s, i) => check(["spec", "enrich", i, "lookup", "key"], obj(obj(s)?.lookup)?.key, { enriched: names.slice(0, i) }));
+  for (const [name, source] of Object.entries(obj(spec.groupBy) ?? {})) check(["spec", "groupBy", name], source, { enriched: names });
+  for (const [name, agg] of Object.entries(obj(spec.aggregates) ?? {})) {
+    for (const [op, source] of Object.entries(obj(agg) ?? {})) {
+      if (op === "count" || op === "q" || op === "k" || op === "accuracy") continue;
+      check(["spec", "aggregates", name, op], source, { enriched: names, expect: NUMERIC_OPS.includes(op) ? "number" : "any" });
+    }
+  }
+  return problems;
+}
+
+/** Compiles every expression of a normalized pipeline; throws ExprCompileError listing all problems. */
+export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
+  const problems: ExprProblem[] = [];
+  const take = (path: (string | number)[], source: string, options: CheckOptions & { expect?: ExpectedType }) => {
+    const r = compileExpression(path, source, options);
+    problems.push(...r.problems);
+    return r.compiled;
+  };
+  const allEnriched = p.enrich.map((e) => e.as);
+
+  const where =
+    p.where === undefined
+      ? undefined
+      : take(["spec", "where"], p.where, { expect: "bool", enrichedUnavailable: "where runs before enrich; move the condition or filter on event" });
+
+  const enrich = p.enrich.map((e, i) => ({
+    e,
+    key: take(["spec", "enrich", i, "lookup", "key"], e.key, { enriched: allEnriched.slice(0, i) }),
+  }));
+  const groups = p.groupBy.map((g) => ({ name: g.name, expr: take(["spec", "groupBy", g.name], g.expr, { enriched: allEnriched }) }));
+  const aggregates = p.aggregates.map((a) => ({
+    a,
+    expr:
+      a.op === "count"
+        ? undefined
+        : take(["spec", "aggregates", a.name, a.op], a.expr, {
+            enriched: allEnriched,
+            expect: NUMERIC_OPS.includes(a.op) ? "number" : "any",
+          }),
+  }));
+  if (problems.length > 0) throw new ExprCompileError(problems);
+
+  const groupExprs = groups.map((g) => g.expr as CompiledExpression);
+  const n = groupExprs.length;
+  const groupBy =
+    n === 0
+      ? () => []
+      : (ctx: EvalContext) => {
+          const out = new Array<string>(n);
+          for (let i = 0; i < n; i++) {
+            const g = groupExprs[i] as CompiledExpression;
+            out[i] = toKey(g.evaluate(ctx));
+          }
+          return out;
+        };
+
+  return {
+    ...(where === undefined ? {} : { where: convert(where, toBool) }),
+    enrich: enrich.map(({ e, key }) => ({ as: e.as, redisHash: e.redisHash, onMissing: e.onMissing, key: convert(key as CompiledExpression, toKey) })),
+    groupNames: groups.map((g) => g.name),
+    groupBy,
+    aggregates: aggregates.map(({ a, expr }): CompiledAggregate => {
+      const x = expr as CompiledExpression;
+      switch (a.op) {
+        case "count":
+          return { name: a.name, op: "count" };
+        case "sum":
+        case "min":
+        case "max":
+        case "avg":
+          return { name: a.name, op: a.op, value: convert(x, toNumber) };
+        case "percentile":
+          return { name: a.name, op: a.op, q: a.q, accuracy: a.accuracy, value: convert(x, toNumber) };
+        case "countDistinct":
+          return { name: a.name, op: a.op, value: convert(x, toKey) };
+        case "topK":
+          return { name: a.name, op: a.op, k: a.k, value: convert(x, toKey) };
+        case "first":
+        case "last":
+          return { name: a.name, op: a.op, value: convert(x, toJson) };
+      }
+    }),
+  };
+}
