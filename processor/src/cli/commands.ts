@@ -2,6 +2,7 @@
 // file (e.g. run.ts exporting runCommand()) and append it here; main.ts registers the list.
 // A command's action sets process.exitCode (it does not call process.exit) so output is flushed.
 import type { Command } from "commander";
+import { runCommand } from "./run.ts";
 import { validateCommand } from "./validate.ts";
 
-export const commands: Array<() => Command> = [validateCommand];
+export const commands: Array<() => Command> = [validateCommand, runCommand];

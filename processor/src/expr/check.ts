@@ -11,7 +11,9 @@ import type { CelEnv } from "@bufbuild/cel";
 type Expr = NonNullable<ReturnType<typeof parse>["expr"]>;
 
 /** Types the checker tracks; anything else is "dyn". */
-type T = "int" | "uint" | "double" | "string" | "bool" | "bytes" | "null_type" | "list" | "map" | "timestamp" | "duration" | "type" | "dyn";
+// "number" = one of int, uint, double (e.g. `event.x + 1`, which has int and double overloads).
+type T = "int" | "uint" | "double" | "number" | "string" | "bool" | "bytes" | "null_type" | "list" | "map" | "timestamp" | "duration" | "type" | "dyn";
+const NUMERIC: ReadonlySet<T> = new Set<T>(["int", "uint", "double", "number"]);
 
 export interface CheckProblem {
   /** Offset in the expression source (0-based). */
@@ -51,6 +53,7 @@ const LABEL: Record<T, string> = {
   int: "int",
   uint: "uint",
   double: "double",
+  number: "number",
   string: "string",
   bool: "bool",
   bytes: "bytes",
@@ -231,7 +234,7 @@ export class ExpressionChecker {
     }
     const matches = (want: CelType, got: T | undefined) => {
       const w = typeName(want);
-      return got === undefined || got === "dyn" || w === "dyn" || w === got;
+      return got === undefined || got === "dyn" || w === "dyn" || w === got || (got === "number" && NUMERIC.has(w));
     };
     const matching = candidates.filter(
       (f) => (f.target === undefined || matches(f.target, targetType)) && f.arguments.every((a, i) => matches(a, argTypes[i])),
@@ -242,6 +245,7 @@ export class ExpressionChecker {
       return "dyn";
     }
     const results = new Set(matching.map((f) => typeName(f.result)));
-    return results.size === 1 ? ([...results][0] as T) : "dyn";
+    if (results.size === 1) return [...results][0] as T;
+    return [...results].every((r) => NUMERIC.has(r)) ? "number" : "dyn";
   }
 }

@@ -8,6 +8,8 @@ import { ValueKindError, toBool, toJson, toKey, toNumber, type JsonValue } from 
 
 /** Kafka metadata bound to `record`. */
 export interface RecordMeta {
+  /** Useful when the source has several topics. */
+  topic?: string;
   key: string | null;
   partition: number;
   /** As kafkajs reports it (a decimal string). */
@@ -48,6 +50,13 @@ export function formatPath(segments: readonly (string | number | symbol)[]): str
   return out;
 }
 
+function parseMessage(raw: string): string {
+  // The parser reports where it gave up; "expecting end of input" means an operand is missing there.
+  const m = /^found (.*) but expecting end of input$/.exec(raw);
+  if (m) return `invalid CEL: cannot continue at ${m[1]} (an operand or closing bracket is missing, or a string lacks quotes)`;
+  return `invalid CEL: ${raw}`;
+}
+
 function problemFromParseError(segments: (string | number)[], source: string, e: unknown): ExprProblem {
   const err = e as { message?: unknown; location?: { start?: { offset?: number } } };
   const raw = typeof err.message === "string" ? err.message : String(e);
@@ -56,7 +65,7 @@ function problemFromParseError(segments: (string | number)[], source: string, e:
     segments,
     source,
     offset: err.location?.start?.offset ?? 0,
-    message: `invalid CEL: ${raw.replace(/^<input>:\d+:\d+: /, "")}`,
+    message: parseMessage(raw.replace(/^<input>:\d+:\d+: /, "")),
   };
 }
 
@@ -90,7 +99,7 @@ export function compileExpression(
   if (expect === "bool" && result.type !== "bool" && result.type !== "dyn") {
     problems.push({ path, segments, source, offset: 0, message: `must be a condition (true or false), but this expression gives a ${result.type}` });
   }
-  if (expect === "number" && !["int", "uint", "double", "dyn"].includes(result.type)) {
+  if (expect === "number" && !["int", "uint", "double", "number", "dyn"].includes(result.type)) {
     problems.push({ path, segments, source, offset: 0, message: `must give a number, but this expression gives a ${result.type} (convert with double(...))` });
   }
   if (problems.length > 0) return { problems };

@@ -56,7 +56,7 @@ export function pipelineNameProblem(name: string): string | undefined {
 /** Returns why `name` is not a valid identifier for `what` (e.g. "an aggregate name"), or undefined. */
 export function identifierProblem(name: string, what: string): string | undefined {
   if (!new RegExp(IDENTIFIER_PATTERN).test(name) || name.length > IDENTIFIER_MAX) {
-    return `${JSON.stringify(name)} is not a valid ${what}: use letters, digits and '_', starting with a letter or '_', at most ${IDENTIFIER_MAX} characters`;
+    return `${JSON.stringify(name)} cannot be ${what}: use letters, digits and '_', starting with a letter or '_', at most ${IDENTIFIER_MAX} characters`;
   }
   if ((CEL_RESERVED as readonly string[]).includes(name)) {
     return `${JSON.stringify(name)} is a reserved word in CEL and cannot be ${what}`;
