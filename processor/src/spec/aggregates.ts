@@ -105,5 +105,6 @@ export const aggregatesSchema = z
   })
   .refine((r) => Object.keys(r).length >= 1, { error: "aggregates needs at least one aggregate, e.g. views: { count: {} }" })
   .refine((r) => Object.keys(r).length <= 64, { error: "at most 64 aggregates per pipeline" })
-  .meta(k8sRules(identifierKeysRule("aggregate name"), { rule: "self.size() >= 1 && self.size() <= 64", message: "1 to 64 aggregates" }))
+  // maxProperties also bounds the cost the API server estimates for the key rule.
+  .meta({ ...k8sRules(identifierKeysRule("aggregate name")), minProperties: 1, maxProperties: 64 })
   .describe("Named aggregates computed for each group and window. Names are identifiers (they appear in Redis keys and query results).");

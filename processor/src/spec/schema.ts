@@ -24,7 +24,7 @@ export const groupBySchema = z
       iss.code === "invalid_type" ? `expected a map of group name to CEL expression, e.g. page: event.path, got ${show(iss.input)}` : undefined,
   })
   .refine((r) => Object.keys(r).length <= MAX_GROUP_BY, { error: `at most ${MAX_GROUP_BY} groupBy fields` })
-  .meta(k8sRules(identifierKeysRule("group name", QUERY_RESERVED), { rule: `self.size() <= ${MAX_GROUP_BY}`, message: `at most ${MAX_GROUP_BY} groupBy fields` }))
+  .meta({ ...k8sRules(identifierKeysRule("group name", QUERY_RESERVED)), maxProperties: MAX_GROUP_BY })
   .describe(
     "Named CEL expressions; their values (as strings) form the group key. Omit for one global group. Names are query parameters of the HTTP API.",
   );
