@@ -1,0 +1,96 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpApp, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
+import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
+import { keys } from '../../../processor/src/state/keys.ts';
+import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
+import { expectedWindows, groupKey } from './expected.ts';
+import { PipelineWriter, randomEvents } from './fixture.ts';
+
+const BASE = Date.UTC(2024, 4, 2, 8, 0, 0);
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+
+let cluster: RedisDeployment;
+let redis: RedisClient;
+let writer: PipelineWriter;
+let api: RunningServer;
+
+beforeAll(async () => {
+  cluster = await startRedis({ cluster: true });
+  redis = connectRedis(`redis-cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`);
+  // 6 partitions: their hash tags land on different nodes of the cluster
+  writer = new PipelineWriter(redis, { partitions: 6 });
+  await writer.register();
+  const events = randomEvents(7, { base: BASE, windows: 3, count: 1200 }).sort((a, b) => a.time - b.time);
+  const seen = new Set<number>();
+  const unique = events.filter((e) => (seen.has(e.time) ? false : (seen.add(e.time), true)));
+  for (let i = 0; i < unique.length; i += 200) {
+    const batch = unique.slice(i, i + 200);
+    for (let p = 0; p < 6; p++) await writer.commit(String(p), batch.filter((_, j) => j % 6 === p));
+  }
+  api = await startHttpServer(
+    createHttpApp({ redis, registry: new Registry(), readiness: () => true, logger: silent, rateLimit: false }),
+    0,
+    '127.0.0.1',
+  );
+});
+
+afterAll(async () => {
+  await api?.close();
+  redis?.disconnect();
+  await cluster?.stop();
+});
+
+describe('query API on Redis Cluster', () => {
+  it('spreads the partitions over several cluster nodes', async () => {
+    const { default: calculateSlot } = await import('cluster-key-slot');
+    const slots = writer.registration.partitions.map((p) => calculateSlot(keys.checkpoint(writer.prefix(p))));
+    const nodes = new Set<string>();
+    for (const slot of slots) {
+      const node = (redis as unknown as { slots: string[][] }).slots[slot]?.[0];
+      if (node) nodes.add(node);
+    }
+    expect(nodes.size).toBeGreaterThan(1);
+  });
+
+  it('merges windows across partitions on different nodes, HyperLogLogs included', async () => {
+    const res = await fetch(`${api.url}/api/v1/pipelines/${writer.name}/windows`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    const expected = expectedWindows(writer.events, 60_000);
+    expect(body.windows).toHaveLength(expected.size);
+    for (const w of body.windows) {
+      const exp = expected.get(w.start)!;
+      expect(w.groups).toHaveLength(exp.size);
+      for (const g of w.groups) {
+        const e = exp.get(groupKey(g.group))!;
+        expect(g.values.orders).toBe(e.orders);
+        expect(g.values.minAmount).toBe(e.minAmount);
+        expect(g.values.maxAmount).toBe(e.maxAmount);
+        expect(g.values.firstItem).toBe(e.firstItem);
+        expect(g.values.lastItem).toBe(e.lastItem);
+        expect(g.values.topItems).toEqual(e.topItems);
+        expect(Math.abs(g.values.revenue - e.revenue)).toBeLessThan(1e-6);
+        expect(Math.abs(g.values.users - e.users)).toBeLessThanOrEqual(Math.max(1, e.users * 0.02));
+        expect(Math.abs(g.values.p90 - e.p90)).toBeLessThanOrEqual(e.p90 * 0.0101);
+      }
+    }
+    // rollup merges the HyperLogLogs of every group and partition of a window
+    const rolled = (await (await fetch(`${api.url}/api/v1/pipelines/${writer.name}/windows?rollup=true`)).json()) as any;
+    for (const w of rolled.windows) {
+      const events = writer.events.filter((e) => e.time >= w.start && e.time < w.end);
+      expect(w.groups[0].values.orders).toBe(events.length);
+      const users = new Set(events.map((e) => e.user)).size;
+      expect(Math.abs(w.groups[0].values.users - users)).toBeLessThanOrEqual(Math.max(1, users * 0.02));
+    }
+  });
+
+  it('ranks top groups and lists the pipeline on the cluster', async () => {
+    const top = (await (await fetch(`${api.url}/api/v1/pipelines/${writer.name}/top?aggregate=users&limit=3`)).json()) as any;
+    expect(top.groups).toHaveLength(3);
+    const list = (await (await fetch(`${api.url}/api/v1/pipelines`)).json()) as any;
+    const mine = list.pipelines.find((p: any) => p.name === writer.name);
+    expect(mine.records).toBe(writer.events.length);
+    expect(mine.partitions).toHaveLength(6);
+  });
+});
