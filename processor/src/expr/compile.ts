@@ -4,6 +4,7 @@ import type { NormalizedPipeline } from "../spec/normalize.ts";
 import { ExpressionChecker, type CheckOptions } from "./check.ts";
 import { pipelineEnv } from "./env.ts";
 import { ExprCompileError, ExprEvalError, type ExprProblem } from "./errors.ts";
+import { celInput } from "./inputs.ts";
 import { ValueKindError, toBool, toJson, toKey, toNumber, type JsonValue } from "./values.ts";
 
 /** Kafka metadata bound to `record`. */
@@ -38,6 +39,41 @@ export interface CompiledExpression {
 
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NO_RECORD: RecordMeta = Object.freeze({ key: null, partition: -1, offset: "-1", timestamp: 0, headers: {} });
+
+/** The CEL bindings of one context, shared by all expressions evaluated on it. */
+interface Bindings {
+  event: unknown;
+  enriched: unknown;
+  record: unknown;
+  fromEvent: unknown;
+  fromEnriched: unknown;
+  fromRecord: unknown;
+}
+
+// The processor evaluates all expressions of a record one after another with the same context,
+// so a one-entry cache shares the conversion between them. (A WeakMap keyed by context cost more
+// in garbage collection than it saved.) Evaluation is synchronous, so there is no interleaving.
+let lastContext: EvalContext | undefined;
+let lastBindings: Bindings | undefined;
+
+function bindingsFor(ctx: EvalContext): Bindings {
+  const b = lastBindings;
+  // Contexts may be reused or updated between steps (enriched is set after where): check the parts.
+  if (lastContext === ctx && b !== undefined && b.fromEvent === ctx.event && b.fromEnriched === ctx.enriched && b.fromRecord === ctx.record) {
+    return b;
+  }
+  const fresh: Bindings = {
+    event: celInput(ctx.event),
+    enriched: celInput(ctx.enriched ?? EMPTY),
+    record: celInput(ctx.record ?? NO_RECORD),
+    fromEvent: ctx.event,
+    fromEnriched: ctx.enriched,
+    fromRecord: ctx.record,
+  };
+  lastContext = ctx;
+  lastBindings = fresh;
+  return fresh;
+}
 
 /** `spec.enrich[0].lookup.key` from ["spec", "enrich", 0, "lookup", "key"]. */
 export function formatPath(segments: readonly (string | number | symbol)[]): string {
@@ -115,7 +151,7 @@ export function compileExpression(
     evaluate(ctx: EvalContext): CelValue {
       let out: unknown;
       try {
-        out = run({ event: ctx.event, enriched: ctx.enriched ?? EMPTY, record: ctx.record ?? NO_RECORD });
+        out = run(bindingsFor(ctx) as unknown as Record<string, unknown>);
       } catch (e) {
         // plan() should return errors rather than throw; this guards against library bugs.
         throw new ExprEvalError(path, source, (e as Error)?.message ?? String(e), { cause: e });

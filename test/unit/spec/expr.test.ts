@@ -137,6 +137,31 @@ describe("compilePipeline", () => {
     expect(compilePipeline(q).where?.(ctx({ flag: true }))).toBe(true);
   });
 
+  it("sees updates to a reused context (enriched set after where, next event in the same object)", () => {
+    const shared: EvalContext = { event: { ...ev }, record };
+    expect(c.where?.(shared)).toBe(true);
+    shared.enriched = { region: "ap" };
+    expect(c.groupBy(shared)[3]).toBe("ap");
+    shared.enriched.region = "us"; // mutated in place
+    expect(c.groupBy(shared)[3]).toBe("us");
+    shared.event = { ...ev, path: "/b", status: 503 };
+    expect(c.where?.(shared)).toBe(false);
+    expect(c.groupBy(shared)[0]).toBe("/b");
+  });
+
+  it("never reads inherited properties of events", () => {
+    expect(() => c.groupBy(ctx({ ...ev, path: undefined }))).toThrow(ExprEvalError);
+    const q = pipeline(`  where: "has(event.constructor) || has(event.toString)"\n  aggregates: { n: { count: {} } }\n`);
+    expect(compilePipeline(q).where?.(ctx({ a: 1 }))).toBe(false);
+    expect(compilePipeline(q).where?.(ctx(JSON.parse('{"constructor": 1}')))).toBe(true);
+  });
+
+  it("reads nested objects and lists of objects", () => {
+    const q = pipeline(`  where: "event.items.exists(i, i.sku == 'b' && i.qty > 1) && event.meta.geo.country == 'de' && size(event.meta) == 1"\n  aggregates: { n: { count: {} } }\n`);
+    const e = JSON.parse('{"items":[{"sku":"a","qty":1},{"sku":"b","qty":2}],"meta":{"geo":{"country":"de"}}}');
+    expect(compilePipeline(q).where?.(ctx(e))).toBe(true);
+  });
+
   it("has an empty group tuple without groupBy", () => {
     const q = pipeline(`  aggregates: { n: { count: {} } }\n`);
     expect(compilePipeline(q).groupBy(ctx({}))).toEqual([]);
