@@ -1,16 +1,16 @@
 // Entry point of the `kappaflow` CLI (bin/kappaflow.js, or `node --import tsx processor/src/cli/main.ts`).
-import { realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
-import { commands } from "./commands.ts";
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands.ts';
 
 export function buildProgram(): Command {
-  const program = new Command("kappaflow")
-    .description("Kappa-architecture stream processing: Kafka in, exactly-once windowed aggregates in Redis.")
-    .version(process.env.npm_package_version ?? "0.1.0", "-V, --version")
-    .showHelpAfterError("(run kappaflow --help for usage)")
+  const program = new Command('kappaflow')
+    .description('Kappa-architecture stream processing: Kafka in, exactly-once windowed aggregates in Redis.')
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showHelpAfterError('(run kappaflow --help for usage)')
     .addHelpText(
-      "after",
+      'after',
       `
 Examples:
   $ kappaflow validate examples/page-views.yaml     check a pipeline file (line:column for each error)
@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     console.error(`kappaflow: ${(e as Error)?.stack ?? e}`);

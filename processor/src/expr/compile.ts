@@ -1,11 +1,11 @@
 // Compiling a Pipeline's expressions once, and evaluating them per record (the hot path).
-import { isCelError, parse, plan, type CelValue } from "@bufbuild/cel";
-import type { NormalizedPipeline } from "../spec/normalize.ts";
-import { ExpressionChecker, type CheckOptions } from "./check.ts";
-import { pipelineEnv } from "./env.ts";
-import { ExprCompileError, ExprEvalError, type ExprProblem } from "./errors.ts";
-import { celInput } from "./inputs.ts";
-import { ValueKindError, toBool, toJson, toKey, toNumber, type JsonValue } from "./values.ts";
+import { type CelValue, isCelError, parse, plan } from '@bufbuild/cel';
+import type { NormalizedPipeline } from '../spec/normalize.ts';
+import { type CheckOptions, ExpressionChecker } from './check.ts';
+import { pipelineEnv } from './env.ts';
+import { ExprCompileError, ExprEvalError, type ExprProblem } from './errors.ts';
+import { celInput } from './inputs.ts';
+import { type JsonValue, toBool, toJson, toKey, toNumber, ValueKindError } from './values.ts';
 
 /** Kafka metadata bound to `record`. */
 export interface RecordMeta {
@@ -27,7 +27,7 @@ export interface EvalContext {
   record?: RecordMeta;
 }
 
-export type ExpectedType = "bool" | "number" | "any";
+export type ExpectedType = 'bool' | 'number' | 'any';
 
 export interface CompiledExpression {
   /** Spec path, e.g. `spec.groupBy.country`. */
@@ -38,7 +38,13 @@ export interface CompiledExpression {
 }
 
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
-const NO_RECORD: RecordMeta = Object.freeze({ key: null, partition: -1, offset: "-1", timestamp: 0, headers: {} });
+const NO_RECORD: RecordMeta = Object.freeze({
+  key: null,
+  partition: -1,
+  offset: '-1',
+  timestamp: 0,
+  headers: {},
+});
 
 /** The CEL bindings of one context, shared by all expressions evaluated on it. */
 interface Bindings {
@@ -59,7 +65,13 @@ let lastBindings: Bindings | undefined;
 function bindingsFor(ctx: EvalContext): Bindings {
   const b = lastBindings;
   // Contexts may be reused or updated between steps (enriched is set after where): check the parts.
-  if (lastContext === ctx && b !== undefined && b.fromEvent === ctx.event && b.fromEnriched === ctx.enriched && b.fromRecord === ctx.record) {
+  if (
+    lastContext === ctx &&
+    b !== undefined &&
+    b.fromEvent === ctx.event &&
+    b.fromEnriched === ctx.enriched &&
+    b.fromRecord === ctx.record
+  ) {
     return b;
   }
   const fresh: Bindings = {
@@ -77,10 +89,10 @@ function bindingsFor(ctx: EvalContext): Bindings {
 
 /** `spec.enrich[0].lookup.key` from ["spec", "enrich", 0, "lookup", "key"]. */
 export function formatPath(segments: readonly (string | number | symbol)[]): string {
-  let out = "";
+  let out = '';
   for (const s of segments) {
-    if (typeof s === "number") out += `[${s}]`;
-    else if (typeof s === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) out += out === "" ? s : `.${s}`;
+    if (typeof s === 'number') out += `[${s}]`;
+    else if (typeof s === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) out += out === '' ? s : `.${s}`;
     else out += `[${JSON.stringify(String(s))}]`;
   }
   return out;
@@ -89,19 +101,20 @@ export function formatPath(segments: readonly (string | number | symbol)[]): str
 function parseMessage(raw: string): string {
   // The parser reports where it gave up; "expecting end of input" means an operand is missing there.
   const m = /^found (.*) but expecting end of input$/.exec(raw);
-  if (m) return `invalid CEL: cannot continue at ${m[1]} (an operand or closing bracket is missing, or a string lacks quotes)`;
+  if (m)
+    return `invalid CEL: cannot continue at ${m[1]} (an operand or closing bracket is missing, or a string lacks quotes)`;
   return `invalid CEL: ${raw}`;
 }
 
 function problemFromParseError(segments: (string | number)[], source: string, e: unknown): ExprProblem {
   const err = e as { message?: unknown; location?: { start?: { offset?: number } } };
-  const raw = typeof err.message === "string" ? err.message : String(e);
+  const raw = typeof err.message === 'string' ? err.message : String(e);
   return {
     path: formatPath(segments),
     segments,
     source,
     offset: err.location?.start?.offset ?? 0,
-    message: parseMessage(raw.replace(/^<input>:\d+:\d+: /, "")),
+    message: parseMessage(raw.replace(/^<input>:\d+:\d+: /, '')),
   };
 }
 
@@ -124,26 +137,58 @@ export function compileExpression(
   const env = pipelineEnv();
   const positions: Record<string, number> = {};
   for (const [id, offset] of Object.entries(parsed.sourceInfo?.positions ?? {})) positions[id] = offset;
-  let result: ReturnType<ExpressionChecker["check"]>;
+  let result: ReturnType<ExpressionChecker['check']>;
   try {
     result = new ExpressionChecker(env, options).check(parsed.expr, positions);
   } catch (e) {
-    return { problems: [{ path, segments, source, offset: 0, message: `cannot check expression: ${(e as Error).message ?? e}` }] };
+    return {
+      problems: [
+        {
+          path,
+          segments,
+          source,
+          offset: 0,
+          message: `cannot check expression: ${(e as Error).message ?? e}`,
+        },
+      ],
+    };
   }
   const problems: ExprProblem[] = result.problems.map((p) => ({ path, segments, source, ...p }));
-  const expect = options.expect ?? "any";
-  if (expect === "bool" && result.type !== "bool" && result.type !== "dyn") {
-    problems.push({ path, segments, source, offset: 0, message: `must be a condition (true or false), but this expression gives a ${result.type}` });
+  const expect = options.expect ?? 'any';
+  if (expect === 'bool' && result.type !== 'bool' && result.type !== 'dyn') {
+    problems.push({
+      path,
+      segments,
+      source,
+      offset: 0,
+      message: `must be a condition (true or false), but this expression gives a ${result.type}`,
+    });
   }
-  if (expect === "number" && !["int", "uint", "double", "number", "dyn"].includes(result.type)) {
-    problems.push({ path, segments, source, offset: 0, message: `must give a number, but this expression gives a ${result.type} (convert with double(...))` });
+  if (expect === 'number' && !['int', 'uint', 'double', 'number', 'dyn'].includes(result.type)) {
+    problems.push({
+      path,
+      segments,
+      source,
+      offset: 0,
+      message: `must give a number, but this expression gives a ${result.type} (convert with double(...))`,
+    });
   }
   if (problems.length > 0) return { problems };
   let run: (ctx: Record<string, unknown>) => unknown;
   try {
     run = plan(env, parsed) as unknown as (ctx: Record<string, unknown>) => unknown;
   } catch (e) {
-    return { problems: [{ path, segments, source, offset: 0, message: `cannot plan expression: ${(e as Error).message ?? e}` }] };
+    return {
+      problems: [
+        {
+          path,
+          segments,
+          source,
+          offset: 0,
+          message: `cannot plan expression: ${(e as Error).message ?? e}`,
+        },
+      ],
+    };
   }
   const compiled: CompiledExpression = {
     path,
@@ -169,24 +214,25 @@ function convert<T>(expr: CompiledExpression, fn: (v: CelValue) => T): (ctx: Eva
     try {
       return fn(v);
     } catch (e) {
-      if (e instanceof ValueKindError) throw new ExprEvalError(expr.path, expr.source, e.message, { cause: e });
+      if (e instanceof ValueKindError)
+        throw new ExprEvalError(expr.path, expr.source, e.message, { cause: e });
       throw e;
     }
   };
 }
 
 export type CompiledAggregate =
-  | { name: string; op: "count" }
-  | { name: string; op: "sum" | "min" | "max" | "avg"; value: (ctx: EvalContext) => number }
-  | { name: string; op: "percentile"; q: number; accuracy: number; value: (ctx: EvalContext) => number }
-  | { name: string; op: "countDistinct"; value: (ctx: EvalContext) => string }
-  | { name: string; op: "topK"; k: number; value: (ctx: EvalContext) => string }
-  | { name: string; op: "first" | "last"; value: (ctx: EvalContext) => JsonValue };
+  | { name: string; op: 'count' }
+  | { name: string; op: 'sum' | 'min' | 'max' | 'avg'; value: (ctx: EvalContext) => number }
+  | { name: string; op: 'percentile'; q: number; accuracy: number; value: (ctx: EvalContext) => number }
+  | { name: string; op: 'countDistinct'; value: (ctx: EvalContext) => string }
+  | { name: string; op: 'topK'; k: number; value: (ctx: EvalContext) => string }
+  | { name: string; op: 'first' | 'last'; value: (ctx: EvalContext) => JsonValue };
 
 export interface CompiledEnrich {
   as: string;
   redisHash: string;
-  onMissing: "keep" | "skip" | "deadLetter";
+  onMissing: 'keep' | 'skip' | 'deadLetter';
   /** The hash field to read for this event. */
   key: (ctx: EvalContext) => string;
 }
@@ -201,7 +247,7 @@ export interface CompiledPipeline {
   aggregates: CompiledAggregate[];
 }
 
-const NUMERIC_OPS = ["sum", "min", "max", "avg", "percentile"];
+const NUMERIC_OPS = ['sum', 'min', 'max', 'avg', 'percentile'];
 
 /**
  * Checks the expressions of a spec that failed schema validation, as far as they can be found,
@@ -209,24 +255,37 @@ const NUMERIC_OPS = ["sum", "min", "max", "avg", "percentile"];
  */
 export function checkRawExpressions(raw: unknown): ExprProblem[] {
   const obj = (v: unknown): Record<string, unknown> | undefined =>
-    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   const spec = obj(obj(raw)?.spec);
   if (spec === undefined) return [];
   const problems: ExprProblem[] = [];
-  const check = (segments: (string | number)[], source: unknown, options: CheckOptions & { expect?: ExpectedType }) => {
-    if (typeof source === "string" && source.length > 0 && source.length <= 4096) {
+  const check = (
+    segments: (string | number)[],
+    source: unknown,
+    options: CheckOptions & { expect?: ExpectedType },
+  ) => {
+    if (typeof source === 'string' && source.length > 0 && source.length <= 4096) {
       problems.push(...compileExpression(segments, source, options).problems);
     }
   };
   const steps = Array.isArray(spec.enrich) ? spec.enrich : [];
-  const names = steps.map((s) => obj(obj(s)?.lookup)?.as).filter((a): a is string => typeof a === "string");
-  check(["spec", "where"], spec.where, { expect: "bool", enrichedUnavailable: "where runs before enrich; filter on event instead" });
-  steps.forEach((s, i) => check(["spec", "enrich", i, "lookup", "key"], obj(obj(s)?.lookup)?.key, { enriched: names.slice(0, i) }));
-  for (const [name, source] of Object.entries(obj(spec.groupBy) ?? {})) check(["spec", "groupBy", name], source, { enriched: names });
+  const names = steps.map((s) => obj(obj(s)?.lookup)?.as).filter((a): a is string => typeof a === 'string');
+  check(['spec', 'where'], spec.where, {
+    expect: 'bool',
+    enrichedUnavailable: 'where runs before enrich; filter on event instead',
+  });
+  for (const [i, s] of steps.entries()) {
+    check(['spec', 'enrich', i, 'lookup', 'key'], obj(obj(s)?.lookup)?.key, { enriched: names.slice(0, i) });
+  }
+  for (const [name, source] of Object.entries(obj(spec.groupBy) ?? {}))
+    check(['spec', 'groupBy', name], source, { enriched: names });
   for (const [name, agg] of Object.entries(obj(spec.aggregates) ?? {})) {
     for (const [op, source] of Object.entries(obj(agg) ?? {})) {
-      if (op === "count" || op === "q" || op === "k" || op === "accuracy") continue;
-      check(["spec", "aggregates", name, op], source, { enriched: names, expect: NUMERIC_OPS.includes(op) ? "number" : "any" });
+      if (op === 'count' || op === 'q' || op === 'k' || op === 'accuracy') continue;
+      check(['spec', 'aggregates', name, op], source, {
+        enriched: names,
+        expect: NUMERIC_OPS.includes(op) ? 'number' : 'any',
+      });
     }
   }
   return problems;
@@ -235,7 +294,11 @@ export function checkRawExpressions(raw: unknown): ExprProblem[] {
 /** Compiles every expression of a normalized pipeline; throws ExprCompileError listing all problems. */
 export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
   const problems: ExprProblem[] = [];
-  const take = (path: (string | number)[], source: string, options: CheckOptions & { expect?: ExpectedType }) => {
+  const take = (
+    path: (string | number)[],
+    source: string,
+    options: CheckOptions & { expect?: ExpectedType },
+  ) => {
     const r = compileExpression(path, source, options);
     problems.push(...r.problems);
     return r.compiled;
@@ -245,21 +308,27 @@ export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
   const where =
     p.where === undefined
       ? undefined
-      : take(["spec", "where"], p.where, { expect: "bool", enrichedUnavailable: "where runs before enrich; move the condition or filter on event" });
+      : take(['spec', 'where'], p.where, {
+          expect: 'bool',
+          enrichedUnavailable: 'where runs before enrich; move the condition or filter on event',
+        });
 
   const enrich = p.enrich.map((e, i) => ({
     e,
-    key: take(["spec", "enrich", i, "lookup", "key"], e.key, { enriched: allEnriched.slice(0, i) }),
+    key: take(['spec', 'enrich', i, 'lookup', 'key'], e.key, { enriched: allEnriched.slice(0, i) }),
   }));
-  const groups = p.groupBy.map((g) => ({ name: g.name, expr: take(["spec", "groupBy", g.name], g.expr, { enriched: allEnriched }) }));
+  const groups = p.groupBy.map((g) => ({
+    name: g.name,
+    expr: take(['spec', 'groupBy', g.name], g.expr, { enriched: allEnriched }),
+  }));
   const aggregates = p.aggregates.map((a) => ({
     a,
     expr:
-      a.op === "count"
+      a.op === 'count'
         ? undefined
-        : take(["spec", "aggregates", a.name, a.op], a.expr, {
+        : take(['spec', 'aggregates', a.name, a.op], a.expr, {
             enriched: allEnriched,
-            expect: NUMERIC_OPS.includes(a.op) ? "number" : "any",
+            expect: NUMERIC_OPS.includes(a.op) ? 'number' : 'any',
           }),
   }));
   if (problems.length > 0) throw new ExprCompileError(problems);
@@ -280,28 +349,35 @@ export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
 
   return {
     ...(where === undefined ? {} : { where: convert(where, toBool) }),
-    enrich: enrich.map(({ e, key }) => ({ as: e.as, redisHash: e.redisHash, onMissing: e.onMissing, key: convert(key as CompiledExpression, toKey) })),
+    enrich: enrich.map(({ e, key }) => ({
+      as: e.as,
+      redisHash: e.redisHash,
+      onMissing: e.onMissing,
+      key: convert(key as CompiledExpression, toKey),
+    })),
     groupNames: groups.map((g) => g.name),
     groupBy,
     aggregates: aggregates.map(({ a, expr }): CompiledAggregate => {
       const x = expr as CompiledExpression;
       switch (a.op) {
-        case "count":
-          return { name: a.name, op: "count" };
-        case "sum":
-        case "min":
-        case "max":
-        case "avg":
+        case 'count':
+          return { name: a.name, op: 'count' };
+        case 'sum':
+        case 'min':
+        case 'max':
+        case 'avg':
           return { name: a.name, op: a.op, value: convert(x, toNumber) };
-        case "percentile":
+        case 'percentile':
           return { name: a.name, op: a.op, q: a.q, accuracy: a.accuracy, value: convert(x, toNumber) };
-        case "countDistinct":
+        case 'countDistinct':
           return { name: a.name, op: a.op, value: convert(x, toKey) };
-        case "topK":
+        case 'topK':
           return { name: a.name, op: a.op, k: a.k, value: convert(x, toKey) };
-        case "first":
-        case "last":
+        case 'first':
+        case 'last':
           return { name: a.name, op: a.op, value: convert(x, toJson) };
+        default:
+          throw new Error(`unknown aggregate operator ${(a satisfies never as { op: string }).op}`);
       }
     }),
   };

@@ -9,10 +9,10 @@
 // (`event.status < 500`), but arithmetic does not (`event.bytes + 1` has no double+int overload),
 // which surprises everyone writing expressions over JSON. We add mixed int/double arithmetic
 // overloads that compute in double.
-import { CelScalar, celEnv, celFunc, mapType, type CelEnv, type CelFunc } from "@bufbuild/cel";
-import { strings } from "@bufbuild/cel/ext";
+import { type CelEnv, type CelFunc, CelScalar, celEnv, celFunc, mapType } from '@bufbuild/cel';
+import { strings } from '@bufbuild/cel/ext';
 
-export const VARIABLE_NAMES = ["event", "enriched", "record"] as const;
+export const VARIABLE_NAMES = ['event', 'enriched', 'record'] as const;
 export type VariableName = (typeof VARIABLE_NAMES)[number];
 
 const D = CelScalar.DOUBLE;
@@ -20,10 +20,10 @@ const I = CelScalar.INT;
 
 function mixedArithmetic(): CelFunc[] {
   const ops: Record<string, (a: number, b: number) => number> = {
-    "_+_": (a, b) => a + b,
-    "_-_": (a, b) => a - b,
-    "_*_": (a, b) => a * b,
-    "_/_": (a, b) => a / b,
+    '_+_': (a, b) => a + b,
+    '_-_': (a, b) => a - b,
+    '_*_': (a, b) => a * b,
+    '_/_': (a, b) => a / b,
   };
   const out: CelFunc[] = [];
   for (const [name, fn] of Object.entries(ops)) {

@@ -13,15 +13,15 @@ export interface ExprProblem {
 }
 
 export class ExprCompileError extends Error {
-  override readonly name = "ExprCompileError";
+  override readonly name = 'ExprCompileError';
   constructor(readonly problems: ExprProblem[]) {
-    super(problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
+    super(problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
   }
 }
 
 /** Evaluation failed for one record (missing field, wrong type, division by zero...). */
 export class ExprEvalError extends Error {
-  override readonly name = "ExprEvalError";
+  override readonly name = 'ExprEvalError';
   constructor(
     /** Spec path of the failing expression, e.g. `spec.where`. */
     readonly path: string,

@@ -3,19 +3,19 @@
 // expressions per record that conversion dominated evaluation. Instead each object is wrapped once
 // in a read-through view (no copying), and the views of one record are shared by all its
 // expressions (cached per context object).
-import { celList, celMap, isCelList, isCelMap, type CelValue } from "@bufbuild/cel";
+import { type CelValue, celList, celMap, isCelList, isCelMap } from '@bufbuild/cel';
 
 type Obj = Record<string, unknown>;
 
 function isPlainObject(v: unknown): v is Obj {
-  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) return false;
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
 /** Converts one JSON-like value into what CEL accepts without copying objects. */
 export function celInput(v: unknown): unknown {
-  if (typeof v !== "object" || v === null) return v;
+  if (typeof v !== 'object' || v === null) return v;
   if (isCelMap(v) || isCelList(v)) return v;
   if (Array.isArray(v)) return celList(v.map(celInput) as never);
   if (isPlainObject(v)) return celMap(new ObjectView(v) as never);
@@ -36,9 +36,9 @@ class ObjectView implements ReadonlyMap<string, unknown> {
   }
 
   get(key: string): unknown {
-    if (typeof key !== "string" || !Object.hasOwn(this.obj, key)) return undefined;
+    if (typeof key !== 'string' || !Object.hasOwn(this.obj, key)) return undefined;
     const raw = this.obj[key];
-    if (typeof raw !== "object" || raw === null) return raw;
+    if (typeof raw !== 'object' || raw === null) return raw;
     this.nested ??= new Map();
     const hit = this.nested.get(key);
     if (hit !== undefined && hit.raw === raw) return hit.value;
@@ -52,7 +52,9 @@ class ObjectView implements ReadonlyMap<string, unknown> {
   }
 
   keys(): MapIterator<string> {
-    return Object.keys(this.obj).filter((k) => this.obj[k] !== undefined)[Symbol.iterator]() as MapIterator<string>;
+    return Object.keys(this.obj)
+      .filter((k) => this.obj[k] !== undefined)
+      [Symbol.iterator]() as MapIterator<string>;
   }
 
   *entries(): MapIterator<[string, unknown]> {
@@ -63,7 +65,10 @@ class ObjectView implements ReadonlyMap<string, unknown> {
     for (const k of this.keys()) yield this.get(k);
   }
 
-  forEach(fn: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void, thisArg?: unknown): void {
+  forEach(
+    fn: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void,
+    thisArg?: unknown,
+  ): void {
     for (const k of this.keys()) fn.call(thisArg, this.get(k), k, this);
   }
 

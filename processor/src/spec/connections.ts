@@ -1,47 +1,65 @@
 // Optional connection settings. Credentials never appear inline: they are read from
 // Kubernetes Secrets by name (locally, from environment variables; see the docs).
-import { z } from "zod";
-import { k8sRules, secretKey, secretName, strictObject } from "./fields.ts";
-import { show } from "./show.ts";
+import { z } from 'zod';
+import { k8sRules, secretKey, secretName, strictObject } from './fields.ts';
+import { show } from './show.ts';
 
 const secretRef = (what: string, keys: Record<string, string>) =>
   strictObject({
     name: secretName.describe(`Name of the Secret (same namespace) holding ${what}.`),
     ...Object.fromEntries(
-      Object.entries(keys).map(([field, dflt]) => [field, secretKey(dflt).describe(`Key in the Secret (default \`${dflt}\`).`)]),
+      Object.entries(keys).map(([field, dflt]) => [
+        field,
+        secretKey(dflt).describe(`Key in the Secret (default \`${dflt}\`).`),
+      ]),
     ),
   }).describe(`A Secret holding ${what}.`);
 
-const HOST_PORT = "^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\\[[0-9A-Fa-f:.]+\\]:[0-9]{1,5}$";
+const HOST_PORT = '^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\\[[0-9A-Fa-f:.]+\\]:[0-9]{1,5}$';
 
 export const kafkaSchema = strictObject({
   brokers: z
     .array(
-      z.string().regex(new RegExp(HOST_PORT), { error: (iss) => `expected host:port, got ${show(iss.input)}` }),
+      z
+        .string()
+        .regex(new RegExp(HOST_PORT), { error: (iss) => `expected host:port, got ${show(iss.input)}` }),
       { error: (iss) => `expected a list of host:port, got ${show(iss.input)}` },
     )
     .min(1)
     .optional()
-    .describe("Bootstrap brokers as host:port. Default: the platform's Kafka (operator setting or KAFKA_BROKERS)."),
-  clientId: z.string().min(1).max(255).optional().describe("Kafka client id (default: kappaflow-<pipeline>)."),
+    .describe(
+      "Bootstrap brokers as host:port. Default: the platform's Kafka (operator setting or KAFKA_BROKERS).",
+    ),
+  clientId: z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe('Kafka client id (default: kappaflow-<pipeline>).'),
   tls: strictObject({
-    enabled: z.boolean().default(true).describe("Use TLS."),
-    caSecretRef: secretRef("the CA certificate", { key: "ca.crt" }).optional(),
-    clientCertSecretRef: secretRef("a client certificate and key (mutual TLS)", { certKey: "tls.crt", keyKey: "tls.key" }).optional(),
+    enabled: z.boolean().default(true).describe('Use TLS.'),
+    caSecretRef: secretRef('the CA certificate', { key: 'ca.crt' }).optional(),
+    clientCertSecretRef: secretRef('a client certificate and key (mutual TLS)', {
+      certKey: 'tls.crt',
+      keyKey: 'tls.key',
+    }).optional(),
   })
     .optional()
-    .describe("TLS to the brokers."),
+    .describe('TLS to the brokers.'),
   sasl: strictObject({
     mechanism: z
-      .enum(["plain", "scram-sha-256", "scram-sha-512"], {
+      .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
         error: (iss) => `expected plain, scram-sha-256 or scram-sha-512, got ${show(iss.input)}`,
       })
-      .describe("SASL mechanism."),
-    secretRef: secretRef("the SASL username and password", { usernameKey: "username", passwordKey: "password" }),
+      .describe('SASL mechanism.'),
+    secretRef: secretRef('the SASL username and password', {
+      usernameKey: 'username',
+      passwordKey: 'password',
+    }),
   })
     .optional()
-    .describe("SASL authentication; the credentials come from a Secret."),
-}).describe("Kafka connection. Omit to use the platform defaults.");
+    .describe('SASL authentication; the credentials come from a Secret.'),
+}).describe('Kafka connection. Omit to use the platform defaults.');
 
 export const redisSchema = strictObject({
   url: z
@@ -49,20 +67,35 @@ export const redisSchema = strictObject({
     .max(2048)
     .regex(/^rediss?:\/\/[^\s@/]+(:[0-9]{1,5})?(\/[0-9]{1,2})?$/, {
       error: (iss) =>
-        String(iss.input).includes("@")
-          ? "the Redis URL must not contain credentials; put the password in a Secret and set redis.secretRef"
+        String(iss.input).includes('@')
+          ? 'the Redis URL must not contain credentials; put the password in a Secret and set redis.secretRef'
           : `expected redis://host:port or rediss://host:port (TLS), got ${show(iss.input)}`,
     })
     .optional()
-    .describe("redis://host:port (or rediss:// for TLS). With `cluster: true`, any node of the cluster. No credentials here."),
-  cluster: z.boolean().default(false).describe("Redis Cluster (keys of a partition share a hash tag, so commits stay atomic)."),
+    .describe(
+      'redis://host:port (or rediss:// for TLS). With `cluster: true`, any node of the cluster. No credentials here.',
+    ),
+  cluster: z
+    .boolean()
+    .default(false)
+    .describe('Redis Cluster (keys of a partition share a hash tag, so commits stay atomic).'),
   secretRef: strictObject({
-    name: secretName.describe("Name of the Secret (same namespace) holding the Redis password."),
-    passwordKey: secretKey("password").describe("Key of the password in the Secret (default `password`)."),
-    usernameKey: z.string().min(1).max(253).optional().describe("Key of the ACL username in the Secret, if any."),
+    name: secretName.describe('Name of the Secret (same namespace) holding the Redis password.'),
+    passwordKey: secretKey('password').describe('Key of the password in the Secret (default `password`).'),
+    usernameKey: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .describe('Key of the ACL username in the Secret, if any.'),
   })
     .optional()
-    .describe("A Secret holding the Redis password (and optionally an ACL username)."),
+    .describe('A Secret holding the Redis password (and optionally an ACL username).'),
 })
-  .meta(k8sRules({ rule: "!has(self.url) || !self.url.contains('@')", message: "no credentials in redis.url; use secretRef" }))
-  .describe("Redis connection. Omit to use the platform defaults.");
+  .meta(
+    k8sRules({
+      rule: "!has(self.url) || !self.url.contains('@')",
+      message: 'no credentials in redis.url; use secretRef',
+    }),
+  )
+  .describe('Redis connection. Omit to use the platform defaults.');

@@ -1,56 +1,62 @@
 // Generating docs/pipeline-spec.md from the schema: field tables come from the same JSON Schema
 // the CRD is built from, descriptions from the zod `.describe()` texts.
-import { AGGREGATE_OPERATORS } from "./aggregates.ts";
-import { toOpenApi } from "./crd.ts";
-import { DURATION_HINT } from "./duration.ts";
-import { CEL_RESERVED, PIPELINE_NAME_MAX, QUERY_RESERVED } from "./names.ts";
-import { API_VERSION_FULL, KIND, pipelineSpecSchema } from "./schema.ts";
-import { pipelineStatusSchema } from "./status.ts";
-import { hoppingWindowSchema, sessionWindowSchema, tumblingWindowSchema } from "./window.ts";
+import { AGGREGATE_OPERATORS } from './aggregates.ts';
+import { toOpenApi } from './crd.ts';
+import { DURATION_HINT } from './duration.ts';
+import { CEL_RESERVED, PIPELINE_NAME_MAX, QUERY_RESERVED } from './names.ts';
+import { API_VERSION_FULL, KIND, pipelineSpecSchema } from './schema.ts';
+import { pipelineStatusSchema } from './status.ts';
+import { hoppingWindowSchema, sessionWindowSchema, tumblingWindowSchema } from './window.ts';
 
-export const DOCS_PATH = "docs/pipeline-spec.md";
+export const DOCS_PATH = 'docs/pipeline-spec.md';
 
 type Json = Record<string, unknown>;
 
 function typeOf(s: Json): string {
-  if (Array.isArray(s.enum)) return (s.enum as unknown[]).map((v) => `\`${String(v)}\``).join(" | ");
-  if (s.type === "array") return `list of ${typeOf((s.items ?? {}) as Json)}`;
-  if (s.type === "object" && s.additionalProperties) return `map of name → ${typeOf(s.additionalProperties as Json)}`;
-  if (s.type === "string" && typeof s.pattern === "string" && s.pattern.includes("[0-9]+ms")) return "duration";
-  return String(s.type ?? "any");
+  if (Array.isArray(s.enum)) return (s.enum as unknown[]).map((v) => `\`${String(v)}\``).join(' | ');
+  if (s.type === 'array') return `list of ${typeOf((s.items ?? {}) as Json)}`;
+  if (s.type === 'object' && s.additionalProperties)
+    return `map of name → ${typeOf(s.additionalProperties as Json)}`;
+  if (s.type === 'string' && typeof s.pattern === 'string' && s.pattern.includes('[0-9]+ms'))
+    return 'duration';
+  return String(s.type ?? 'any');
 }
 
 function constraints(s: Json): string {
   const out: string[] = [];
-  if (typeof s.minimum === "number") out.push(`${s.exclusiveMinimum ? ">" : "≥"} ${s.minimum}`);
-  if (typeof s.maximum === "number") out.push(`${s.exclusiveMaximum ? "<" : "≤"} ${s.maximum}`);
-  if (typeof s.maxLength === "number" && s.maxLength !== 4096) out.push(`at most ${s.maxLength} chars`);
-  if (typeof s.minItems === "number") out.push(`at least ${s.minItems} item${s.minItems === 1 ? "" : "s"}`);
-  if (typeof s.maxItems === "number") out.push(`at most ${s.maxItems} items`);
-  if (typeof s.maxProperties === "number") out.push(`at most ${s.maxProperties} entries`);
-  return out.join(", ");
+  if (typeof s.minimum === 'number') out.push(`${s.exclusiveMinimum ? '>' : '≥'} ${s.minimum}`);
+  if (typeof s.maximum === 'number') out.push(`${s.exclusiveMaximum ? '<' : '≤'} ${s.maximum}`);
+  if (typeof s.maxLength === 'number' && s.maxLength !== 4096) out.push(`at most ${s.maxLength} chars`);
+  if (typeof s.minItems === 'number') out.push(`at least ${s.minItems} item${s.minItems === 1 ? '' : 's'}`);
+  if (typeof s.maxItems === 'number') out.push(`at most ${s.maxItems} items`);
+  if (typeof s.maxProperties === 'number') out.push(`at most ${s.maxProperties} entries`);
+  return out.join(', ');
 }
 
-const cell = (t: string) => t.replace(/\|/g, "\\|").replace(/\n/g, " ");
+const cell = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function rows(s: Json, path: string, required: boolean, out: string[]): void {
-  const def = s.default === undefined ? "" : `\`${typeof s.default === "object" ? "see fields" : String(s.default)}\``;
-  const desc = [typeof s.description === "string" ? s.description : "", constraints(s)].filter(Boolean).join(" ");
-  out.push(`| \`${path}\` | ${cell(typeOf(s))} | ${required ? "yes" : ""} | ${def} | ${cell(desc)} |`);
+  const def =
+    s.default === undefined ? '' : `\`${typeof s.default === 'object' ? 'see fields' : String(s.default)}\``;
+  const desc = [typeof s.description === 'string' ? s.description : '', constraints(s)]
+    .filter(Boolean)
+    .join(' ');
+  out.push(`| \`${path}\` | ${cell(typeOf(s))} | ${required ? 'yes' : ''} | ${def} | ${cell(desc)} |`);
   const props = s.properties as Record<string, Json> | undefined;
   const req = (s.required ?? []) as string[];
   if (props) for (const [k, v] of Object.entries(props)) rows(v, `${path}.${k}`, req.includes(k), out);
-  if (s.type === "array" && (s.items as Json | undefined)?.properties) rows(s.items as Json, `${path}[]`, false, out);
+  if (s.type === 'array' && (s.items as Json | undefined)?.properties)
+    rows(s.items as Json, `${path}[]`, false, out);
   const ap = s.additionalProperties as Json | undefined;
   if (ap?.properties) rows(ap, `${path}.<name>`, false, out);
 }
 
 function table(schema: Json, root: string): string {
-  const out = ["| Field | Type | Required | Default | Description |", "| --- | --- | --- | --- | --- |"];
+  const out = ['| Field | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |'];
   const props = schema.properties as Record<string, Json>;
   const req = (schema.required ?? []) as string[];
   for (const [k, v] of Object.entries(props)) rows(v, `${root}.${k}`, req.includes(k), out);
-  return out.join("\n");
+  return out.join('\n');
 }
 
 export function renderSpecDocs(): string {
@@ -58,7 +64,7 @@ export function renderSpecDocs(): string {
   const status = toOpenApi(pipelineStatusSchema);
   const ops = Object.entries(AGGREGATE_OPERATORS)
     .map(([op, d]) => `| \`${op}\` | ${cell(d)} |`)
-    .join("\n");
+    .join('\n');
   return `<!-- Generated by scripts/gen-spec-docs.ts from processor/src/spec/. Do not edit by hand:
      change the schema's .describe() texts, then run: node --import tsx scripts/gen-spec-docs.ts -->
 # Pipeline reference (\`${API_VERSION_FULL}\`, kind \`${KIND}\`)
@@ -95,8 +101,8 @@ More in [examples/](../examples/).
 - **Names**: \`metadata.name\` uses lowercase letters, digits and \`-\` (at most ${PIPELINE_NAME_MAX}
   characters; the operator derives Kubernetes object names from it). Aggregate, group and enrich
   names are identifiers (\`[A-Za-z_][A-Za-z0-9_]*\`, at most 63 characters), because they appear in
-  CEL, Redis keys and query parameters. CEL reserved words (${CEL_RESERVED.map((w) => `\`${w}\``).join(", ")})
-  are refused, and group names cannot be query API parameters (${QUERY_RESERVED.map((w) => `\`${w}\``).join(", ")}).
+  CEL, Redis keys and query parameters. CEL reserved words (${CEL_RESERVED.map((w) => `\`${w}\``).join(', ')})
+  are refused, and group names cannot be query API parameters (${QUERY_RESERVED.map((w) => `\`${w}\``).join(', ')}).
 - **Topics** follow Kafka's rules: letters, digits, \`.\`, \`_\`, \`-\`, at most 249 characters.
   \`sink\` and \`deadLetter\` topics must differ from the source topics.
 - **Secrets** are referenced by name (\`secretRef\`); passwords never appear in a Pipeline.
@@ -129,9 +135,9 @@ a condition, a \`sum\` of a string) are reported by \`kappaflow validate\` with 
 
 | Type | Fields | |
 | --- | --- | --- |
-| \`tumbling\` | \`size\`, \`grace\` | ${cell(tumblingWindowSchema.description ?? "")} |
-| \`hopping\` | \`size\`, \`advance\`, \`grace\` | ${cell(hoppingWindowSchema.description ?? "")} \`advance\` must divide \`size\`, and size/advance is at most 1000. |
-| \`session\` | \`gap\`, \`grace\` | ${cell(sessionWindowSchema.description ?? "")} |
+| \`tumbling\` | \`size\`, \`grace\` | ${cell(tumblingWindowSchema.description ?? '')} |
+| \`hopping\` | \`size\`, \`advance\`, \`grace\` | ${cell(hoppingWindowSchema.description ?? '')} \`advance\` must divide \`size\`, and size/advance is at most 1000. |
+| \`session\` | \`gap\`, \`grace\` | ${cell(sessionWindowSchema.description ?? '')} |
 
 Windows follow event time: each partition's watermark is the newest event time seen minus
 \`grace\`; a window closes when the watermark passes its end, and events for a closed window are
@@ -149,11 +155,11 @@ ${ops}
 
 ## Fields of \`spec\`
 
-${table(spec, "spec")}
+${table(spec, 'spec')}
 
 ## Status (written by the operator)
 
-${table(status, "status")}
+${table(status, 'status')}
 
 \`kubectl get pipelines\` (short name \`kfp\`) shows Replicas, Lag, Watermark, Ready and Age.
 With \`scaling.mode: external\`, \`kubectl scale pipeline/<name> --replicas=N\` and

@@ -18,13 +18,13 @@ export interface SpecIssue {
 
 /** `file:line:column spec.window.size: message`, as printed by `kappaflow validate`. */
 export function formatSpecError(e: SpecError): string {
-  return `${e.file}:${e.line}:${e.column}${e.path === "" ? "" : ` ${e.path}`}: ${e.message}`;
+  return `${e.file}:${e.line}:${e.column}${e.path === '' ? '' : ` ${e.path}`}: ${e.message}`;
 }
 
 /** Thrown by the loaders when a file is not a valid set of pipelines. */
 export class SpecValidationError extends Error {
-  override readonly name = "SpecValidationError";
+  override readonly name = 'SpecValidationError';
   constructor(readonly errors: SpecError[]) {
-    super(`invalid pipeline spec:\n${errors.map(formatSpecError).join("\n")}`);
+    super(`invalid pipeline spec:\n${errors.map(formatSpecError).join('\n')}`);
   }
 }

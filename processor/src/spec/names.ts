@@ -4,38 +4,57 @@
 // Patterns are RE2-compatible so the CRD can reuse them.
 
 /** Kubernetes DNS-1035 label (what a Service name must be). */
-export const PIPELINE_NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+export const PIPELINE_NAME_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 /** Leaves room for the suffixes the operator appends (`-v12`, `-query`) within the 63-character limit. */
 export const PIPELINE_NAME_MAX = 40;
 
 /** Kubernetes DNS-1123 subdomain: the rule for Secret names. */
-export const SECRET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+export const SECRET_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 export const SECRET_NAME_MAX = 253;
 /** Keys inside a Secret's data. */
-export const SECRET_KEY_PATTERN = "^[-._a-zA-Z0-9]+$";
+export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
 
 /** Kafka's legal topic characters; `.` and `..` are refused separately. */
-export const TOPIC_PATTERN = "^[a-zA-Z0-9._-]+$";
+export const TOPIC_PATTERN = '^[a-zA-Z0-9._-]+$';
 export const TOPIC_MAX = 249;
 
 /** Aggregate, group and enrich names: identifiers usable in CEL, Redis keys and URL parameters. */
-export const IDENTIFIER_PATTERN = "^[a-zA-Z_][a-zA-Z0-9_]*$";
+export const IDENTIFIER_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_]*$';
 export const IDENTIFIER_MAX = 63;
 
 /** CEL reserved words (cannot be used as a field name in `enriched.<name>`). */
 export const CEL_RESERVED = [
-  "as", "break", "const", "continue", "else", "false", "for", "function", "if", "import", "in",
-  "let", "loop", "package", "namespace", "null", "return", "true", "var", "void", "while",
+  'as',
+  'break',
+  'const',
+  'continue',
+  'else',
+  'false',
+  'for',
+  'function',
+  'if',
+  'import',
+  'in',
+  'let',
+  'loop',
+  'package',
+  'namespace',
+  'null',
+  'return',
+  'true',
+  'var',
+  'void',
+  'while',
 ] as const;
 
 /** Query-API parameters that a group name would collide with (`/windows?from=&to=&<group>=`). */
-export const QUERY_RESERVED = ["from", "to", "limit", "window", "aggregate", "format", "version"] as const;
+export const QUERY_RESERVED = ['from', 'to', 'limit', 'window', 'aggregate', 'format', 'version'] as const;
 
 /** Returns why `name` is not a valid topic, or undefined. */
 export function topicProblem(name: string): string | undefined {
-  if (name.length === 0) return "a topic name cannot be empty";
+  if (name.length === 0) return 'a topic name cannot be empty';
   if (name.length > TOPIC_MAX) return `a topic name has at most ${TOPIC_MAX} characters, got ${name.length}`;
-  if (name === "." || name === "..") return `"${name}" is not a legal Kafka topic name`;
+  if (name === '.' || name === '..') return `"${name}" is not a legal Kafka topic name`;
   if (!new RegExp(TOPIC_PATTERN).test(name)) {
     return `${JSON.stringify(name)} is not a valid Kafka topic name: use letters, digits, '.', '_' and '-'`;
   }

@@ -1,27 +1,32 @@
 // The form the processor and operator consume: defaults applied, durations in milliseconds,
 // maps turned into ordered lists, aggregates tagged by operator.
-import { createHash } from "node:crypto";
-import { AGGREGATE_OPERATOR_NAMES, DEFAULT_PERCENTILE_ACCURACY, DEFAULT_TOP_K, type AggregateOperator } from "./aggregates.ts";
-import { parseDuration } from "./duration.ts";
-import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from "./schema.ts";
+import { createHash } from 'node:crypto';
+import {
+  AGGREGATE_OPERATOR_NAMES,
+  type AggregateOperator,
+  DEFAULT_PERCENTILE_ACCURACY,
+  DEFAULT_TOP_K,
+} from './aggregates.ts';
+import { parseDuration } from './duration.ts';
+import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from './schema.ts';
 
 export type NormalizedWindow =
-  | { type: "tumbling"; sizeMs: number; graceMs: number }
-  | { type: "hopping"; sizeMs: number; advanceMs: number; graceMs: number }
-  | { type: "session"; gapMs: number; graceMs: number };
+  | { type: 'tumbling'; sizeMs: number; graceMs: number }
+  | { type: 'hopping'; sizeMs: number; advanceMs: number; graceMs: number }
+  | { type: 'session'; gapMs: number; graceMs: number };
 
 /** `expr` is the CEL source of the operator's argument (absent only for count). */
 export type NormalizedAggregate =
-  | { name: string; op: "count" }
-  | { name: string; op: "sum" | "min" | "max" | "avg" | "first" | "last" | "countDistinct"; expr: string }
-  | { name: string; op: "percentile"; expr: string; q: number; accuracy: number }
-  | { name: string; op: "topK"; expr: string; k: number };
+  | { name: string; op: 'count' }
+  | { name: string; op: 'sum' | 'min' | 'max' | 'avg' | 'first' | 'last' | 'countDistinct'; expr: string }
+  | { name: string; op: 'percentile'; expr: string; q: number; accuracy: number }
+  | { name: string; op: 'topK'; expr: string; k: number };
 
 export interface NormalizedEnrich {
   redisHash: string;
   key: string;
   as: string;
-  onMissing: "keep" | "skip" | "deadLetter";
+  onMissing: 'keep' | 'skip' | 'deadLetter';
 }
 
 export interface NormalizedPipeline {
@@ -29,10 +34,14 @@ export interface NormalizedPipeline {
   namespace?: string;
   source: {
     topics: string[];
-    format: "json" | "text";
+    format: 'json' | 'text';
     /** `path` is `field` split on dots. Absent: use the Kafka record timestamp. */
-    eventTime?: { field: string; path: string[]; format: "auto" | "epochMillis" | "epochSeconds" | "iso8601" };
-    startFrom: "earliest" | "latest";
+    eventTime?: {
+      field: string;
+      path: string[];
+      format: 'auto' | 'epochMillis' | 'epochSeconds' | 'iso8601';
+    };
+    startFrom: 'earliest' | 'latest';
   };
   where?: string;
   enrich: NormalizedEnrich[];
@@ -44,7 +53,7 @@ export interface NormalizedPipeline {
   deadLetterTopic?: string;
   sinkTopic?: string;
   scaling: {
-    mode: "auto" | "external";
+    mode: 'auto' | 'external';
     minReplicas: number;
     maxReplicas: number;
     lagThreshold: number;
@@ -61,10 +70,11 @@ export interface NormalizedPipeline {
 
 function normalizeAggregate(name: string, a: AggregateSpec): NormalizedAggregate {
   const op = AGGREGATE_OPERATOR_NAMES.find((o) => a[o] !== undefined) as AggregateOperator;
-  if (op === "count") return { name, op };
+  if (op === 'count') return { name, op };
   const expr = a[op] as string;
-  if (op === "percentile") return { name, op, expr, q: a.q as number, accuracy: a.accuracy ?? DEFAULT_PERCENTILE_ACCURACY };
-  if (op === "topK") return { name, op, expr, k: a.k ?? DEFAULT_TOP_K };
+  if (op === 'percentile')
+    return { name, op, expr, q: a.q as number, accuracy: a.accuracy ?? DEFAULT_PERCENTILE_ACCURACY };
+  if (op === 'topK') return { name, op, expr, k: a.k ?? DEFAULT_TOP_K };
   return { name, op, expr };
 }
 
@@ -73,11 +83,16 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
   const s = p.spec;
   const w = s.window;
   const window: NormalizedWindow =
-    w.type === "tumbling"
-      ? { type: "tumbling", sizeMs: parseDuration(w.size), graceMs: parseDuration(w.grace) }
-      : w.type === "hopping"
-        ? { type: "hopping", sizeMs: parseDuration(w.size), advanceMs: parseDuration(w.advance), graceMs: parseDuration(w.grace) }
-        : { type: "session", gapMs: parseDuration(w.gap), graceMs: parseDuration(w.grace) };
+    w.type === 'tumbling'
+      ? { type: 'tumbling', sizeMs: parseDuration(w.size), graceMs: parseDuration(w.grace) }
+      : w.type === 'hopping'
+        ? {
+            type: 'hopping',
+            sizeMs: parseDuration(w.size),
+            advanceMs: parseDuration(w.advance),
+            graceMs: parseDuration(w.grace),
+          }
+        : { type: 'session', gapMs: parseDuration(w.gap), graceMs: parseDuration(w.grace) };
   const out: NormalizedPipeline = {
     name: p.metadata.name,
     ...(p.metadata.namespace === undefined ? {} : { namespace: p.metadata.namespace }),
@@ -86,7 +101,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
       format: s.source.format,
       ...(s.source.eventTime === undefined
         ? {}
-        : { eventTime: { ...s.source.eventTime, path: s.source.eventTime.field.split(".") } }),
+        : { eventTime: { ...s.source.eventTime, path: s.source.eventTime.field.split('.') } }),
       startFrom: s.source.startFrom,
     },
     ...(s.where === undefined ? {} : { where: s.where }),
@@ -102,14 +117,16 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
       minReplicas: s.scaling.minReplicas,
       maxReplicas: s.scaling.maxReplicas,
       lagThreshold: s.scaling.lagThreshold,
-      ...(s.scaling.targetRecordsPerReplica === undefined ? {} : { targetRecordsPerReplica: s.scaling.targetRecordsPerReplica }),
+      ...(s.scaling.targetRecordsPerReplica === undefined
+        ? {}
+        : { targetRecordsPerReplica: s.scaling.targetRecordsPerReplica }),
       catchUpSeconds: s.scaling.catchUpSeconds,
       scaleDownStabilizationMs: parseDuration(s.scaling.scaleDownStabilization),
     },
     ...(s.replicas === undefined ? {} : { replicas: s.replicas }),
     ...(s.kafka === undefined ? {} : { kafka: s.kafka }),
     ...(s.redis === undefined ? {} : { redis: s.redis }),
-    logicFingerprint: "",
+    logicFingerprint: '',
   };
   out.logicFingerprint = logicFingerprint(out);
   return out;
@@ -119,14 +136,18 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
  * Hash of the fields that change what the aggregates contain. Scaling, retention, sink and
  * connection settings are left out: changing them must not trigger a replay.
  */
-export function logicFingerprint(n: Omit<NormalizedPipeline, "logicFingerprint">): string {
+export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>): string {
   const logic = {
-    source: { topics: [...n.source.topics].sort(), format: n.source.format, eventTime: n.source.eventTime ?? null },
+    source: {
+      topics: [...n.source.topics].sort(),
+      format: n.source.format,
+      eventTime: n.source.eventTime ?? null,
+    },
     where: n.where ?? null,
     enrich: n.enrich,
     groupBy: n.groupBy,
     window: n.window,
     aggregates: n.aggregates,
   };
-  return createHash("sha256").update(JSON.stringify(logic)).digest("hex").slice(0, 16);
+  return createHash('sha256').update(JSON.stringify(logic)).digest('hex').slice(0, 16);
 }

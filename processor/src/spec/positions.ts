@@ -1,5 +1,5 @@
 // Mapping a path like ["spec", "window", "size"] to a line and column in the YAML source.
-import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, Scalar } from "yaml";
+import { type Document, isMap, isScalar, isSeq, type LineCounter, type Node, Scalar } from 'yaml';
 
 export interface Located {
   /** The node at the path, when the whole path exists. */
@@ -12,7 +12,7 @@ export interface Located {
 }
 
 function keyText(key: unknown): string | undefined {
-  if (isScalar(key)) return key.value === null ? "" : String(key.value);
+  if (isScalar(key)) return key.value === null ? '' : String(key.value);
   return undefined;
 }
 
@@ -27,7 +27,7 @@ export function locate(doc: Document, path: readonly PropertyKey[]): Located {
       keyNode = (pair.key as Node) ?? keyNode;
       node = pair.value;
       if (node === null || node === undefined) return { keyNode, deepest: keyNode, complete: false };
-    } else if (isSeq(node) && typeof seg === "number") {
+    } else if (isSeq(node) && typeof seg === 'number') {
       node = node.items[seg];
       keyNode = undefined;
       if (node === null || node === undefined) return { keyNode, deepest, complete: false };
@@ -48,7 +48,11 @@ function start(node: Node | undefined, fallback: number): number {
  * Offset for an error at `path`. Missing paths point at the key of the nearest existing parent,
  * key errors at the key itself, value errors at the value.
  */
-export function offsetFor(doc: Document, path: readonly PropertyKey[], opts: { atKey?: boolean } = {}): number {
+export function offsetFor(
+  doc: Document,
+  path: readonly PropertyKey[],
+  opts: { atKey?: boolean } = {},
+): number {
   const docStart = doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0;
   const found = locate(doc, path);
   if (found.complete) {
@@ -70,7 +74,7 @@ export function offsetInScalar(doc: Document, path: readonly PropertyKey[], inde
   const value = String(node.value);
   switch (node.type) {
     case Scalar.PLAIN:
-      return value.includes("\n") ? base : base + index;
+      return value.includes('\n') ? base : base + index;
     case Scalar.QUOTE_SINGLE:
       return /['\n]/.test(value) ? base : base + 1 + index;
     case Scalar.QUOTE_DOUBLE:

@@ -1,59 +1,81 @@
 // The Pipeline resource: the single source of truth for the YAML files, the CRD and the docs.
-import { z } from "zod";
-import { aggregatesSchema } from "./aggregates.ts";
-import { kafkaSchema, redisSchema } from "./connections.ts";
-import { tryParseDuration } from "./duration.ts";
-import { enrichSchema } from "./enrich.ts";
-import { celExpression, duration, identifier, identifierKeysRule, k8sRules, strictObject, topicName } from "./fields.ts";
-import { PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN, QUERY_RESERVED, pipelineNameProblem } from "./names.ts";
-import { scalingSchema } from "./scaling.ts";
-import { show } from "./show.ts";
-import { sourceSchema } from "./source.ts";
-import { windowSchema } from "./window.ts";
+import { z } from 'zod';
+import { aggregatesSchema } from './aggregates.ts';
+import { kafkaSchema, redisSchema } from './connections.ts';
+import { tryParseDuration } from './duration.ts';
+import { enrichSchema } from './enrich.ts';
+import {
+  celExpression,
+  duration,
+  identifier,
+  identifierKeysRule,
+  k8sRules,
+  strictObject,
+  topicName,
+} from './fields.ts';
+import { PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN, pipelineNameProblem, QUERY_RESERVED } from './names.ts';
+import { scalingSchema } from './scaling.ts';
+import { show } from './show.ts';
+import { sourceSchema } from './source.ts';
+import { windowSchema } from './window.ts';
 
-export const API_GROUP = "kappaflow.io";
-export const API_VERSION = "v1alpha1";
-export const KIND = "Pipeline";
+export const API_GROUP = 'kappaflow.io';
+export const API_VERSION = 'v1alpha1';
+export const KIND = 'Pipeline';
 export const API_VERSION_FULL = `${API_GROUP}/${API_VERSION}`;
-export const DEFAULT_RETENTION = "7d";
+export const DEFAULT_RETENTION = '7d';
 export const MAX_GROUP_BY = 8;
 
 export const groupBySchema = z
-  .record(identifier("a group name", QUERY_RESERVED), celExpression("A CEL expression for one part of the group key."), {
-    error: (iss) =>
-      iss.code === "invalid_type" ? `expected a map of group name to CEL expression, e.g. page: event.path, got ${show(iss.input)}` : undefined,
-  })
+  .record(
+    identifier('a group name', QUERY_RESERVED),
+    celExpression('A CEL expression for one part of the group key.'),
+    {
+      error: (iss) =>
+        iss.code === 'invalid_type'
+          ? `expected a map of group name to CEL expression, e.g. page: event.path, got ${show(iss.input)}`
+          : undefined,
+    },
+  )
   .refine((r) => Object.keys(r).length <= MAX_GROUP_BY, { error: `at most ${MAX_GROUP_BY} groupBy fields` })
-  .meta({ ...k8sRules(identifierKeysRule("group name", QUERY_RESERVED)), maxProperties: MAX_GROUP_BY })
+  .meta({ ...k8sRules(identifierKeysRule('group name', QUERY_RESERVED)), maxProperties: MAX_GROUP_BY })
   .describe(
-    "Named CEL expressions; their values (as strings) form the group key. Omit for one global group. Names are query parameters of the HTTP API.",
+    'Named CEL expressions; their values (as strings) form the group key. Omit for one global group. Names are query parameters of the HTTP API.',
   );
 
 const topicTarget = (what: string) => strictObject({ topic: topicName.describe(`The topic ${what}.`) });
 
 export const pipelineSpecSchema = strictObject({
   source: sourceSchema,
-  where: celExpression("CEL condition; events for which it is false are skipped (e.g. `event.status < 500`).").optional(),
+  where: celExpression(
+    'CEL condition; events for which it is false are skipped (e.g. `event.status < 500`).',
+  ).optional(),
   enrich: enrichSchema.optional(),
   groupBy: groupBySchema.optional(),
   window: windowSchema,
   aggregates: aggregatesSchema,
   retention: duration(1)
     .default(DEFAULT_RETENTION)
-    .describe("How long windows are kept in Redis after they end. Must be at least the window size plus grace."),
-  deadLetter: topicTarget("that receives unparseable, failing and late records, with the reason, partition and offset in headers")
+    .describe(
+      'How long windows are kept in Redis after they end. Must be at least the window size plus grace.',
+    ),
+  deadLetter: topicTarget(
+    'that receives unparseable, failing and late records, with the reason, partition and offset in headers',
+  )
     .optional()
-    .describe("Where bad records go. Without it they are only counted (metric `kappaflow_dead_letter_records_total`) and logged."),
-  sink: topicTarget("that receives one JSON record per group when a window closes")
+    .describe(
+      'Where bad records go. Without it they are only counted (metric `kappaflow_dead_letter_records_total`) and logged.',
+    ),
+  sink: topicTarget('that receives one JSON record per group when a window closes')
     .optional()
-    .describe("Publish closed windows to a Kafka topic, so later pipelines can build on them."),
+    .describe('Publish closed windows to a Kafka topic, so later pipelines can build on them.'),
   scaling: scalingSchema.default({
-    mode: "auto",
+    mode: 'auto',
     minReplicas: 1,
     maxReplicas: 10,
     lagThreshold: 5000,
     catchUpSeconds: 300,
-    scaleDownStabilization: "5m",
+    scaleDownStabilization: '5m',
   }),
   replicas: z
     .number({ error: (iss) => `expected a whole number of replicas, got ${show(iss.input)}` })
@@ -61,33 +83,40 @@ export const pipelineSpecSchema = strictObject({
     .min(0, { error: (iss) => `replicas must be 0 or more, got ${show(iss.input)}` })
     .max(1000, { error: (iss) => `replicas must be at most 1000, got ${show(iss.input)}` })
     .optional()
-    .describe("Replica count when `scaling.mode` is `external` (set by `kubectl scale` or an HPA through the scale subresource)."),
+    .describe(
+      'Replica count when `scaling.mode` is `external` (set by `kubectl scale` or an HPA through the scale subresource).',
+    ),
   kafka: kafkaSchema.optional(),
   redis: redisSchema.optional(),
 })
   .superRefine((spec, ctx) => {
     const w = spec.window;
-    const span = (tryParseDuration(w.type === "session" ? w.gap : w.size) ?? 0) + (tryParseDuration(w.grace) ?? 0);
+    const span =
+      (tryParseDuration(w.type === 'session' ? w.gap : w.size) ?? 0) + (tryParseDuration(w.grace) ?? 0);
     const retention = tryParseDuration(spec.retention);
     if (retention !== undefined && retention < span) {
       ctx.addIssue({
-        code: "custom",
-        path: ["retention"],
-        message: `retention (${spec.retention}) must be at least the window ${w.type === "session" ? "gap" : "size"} plus grace, or windows would expire before they close`,
+        code: 'custom',
+        path: ['retention'],
+        message: `retention (${spec.retention}) must be at least the window ${w.type === 'session' ? 'gap' : 'size'} plus grace, or windows would expire before they close`,
       });
     }
     const sources = spec.source.topics ?? (spec.source.topic === undefined ? [] : [spec.source.topic]);
-    for (const key of ["sink", "deadLetter"] as const) {
+    for (const key of ['sink', 'deadLetter'] as const) {
       const topic = spec[key]?.topic;
       if (topic !== undefined && sources.includes(topic)) {
-        ctx.addIssue({ code: "custom", path: [key, "topic"], message: `${key} topic ${show(topic)} is also a source topic; the pipeline would read its own output` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [key, 'topic'],
+          message: `${key} topic ${show(topic)} is also a source topic; the pipeline would read its own output`,
+        });
       }
     }
-    if (spec.replicas !== undefined && spec.scaling.mode !== "external") {
+    if (spec.replicas !== undefined && spec.scaling.mode !== 'external') {
       ctx.addIssue({
-        code: "custom",
-        path: ["replicas"],
-        message: "replicas is only used with scaling.mode: external; remove it or set scaling.mode: external",
+        code: 'custom',
+        path: ['replicas'],
+        message: 'replicas is only used with scaling.mode: external; remove it or set scaling.mode: external',
       });
     }
   })
@@ -95,50 +124,57 @@ export const pipelineSpecSchema = strictObject({
     k8sRules(
       {
         rule: "!has(self.replicas) || (has(self.scaling) && self.scaling.mode == 'external')",
-        message: "spec.replicas is only used with scaling.mode external",
-        fieldPath: ".replicas",
+        message: 'spec.replicas is only used with scaling.mode external',
+        fieldPath: '.replicas',
       },
       {
-        rule: "!has(self.sink) || ((!has(self.source.topic) || self.sink.topic != self.source.topic) && (!has(self.source.topics) || !(self.sink.topic in self.source.topics)))",
-        message: "the sink topic must not be a source topic",
+        rule: '!has(self.sink) || ((!has(self.source.topic) || self.sink.topic != self.source.topic) && (!has(self.source.topics) || !(self.sink.topic in self.source.topics)))',
+        message: 'the sink topic must not be a source topic',
       },
       {
-        rule: "!has(self.deadLetter) || ((!has(self.source.topic) || self.deadLetter.topic != self.source.topic) && (!has(self.source.topics) || !(self.deadLetter.topic in self.source.topics)))",
-        message: "the deadLetter topic must not be a source topic",
+        rule: '!has(self.deadLetter) || ((!has(self.source.topic) || self.deadLetter.topic != self.source.topic) && (!has(self.source.topics) || !(self.deadLetter.topic in self.source.topics)))',
+        message: 'the deadLetter topic must not be a source topic',
       },
     ),
   )
-  .describe("What the pipeline reads, computes and where its results go.");
+  .describe('What the pipeline reads, computes and where its results go.');
 
 export const pipelineMetadataSchema = z
   .looseObject({
     name: z
       .string({ error: (iss) => `expected a pipeline name, got ${show(iss.input)}` })
-      .max(PIPELINE_NAME_MAX, { error: (iss) => pipelineNameProblem(String(iss.input)) ?? "too long", abort: true })
-      .regex(new RegExp(PIPELINE_NAME_PATTERN), { error: (iss) => pipelineNameProblem(String(iss.input)) ?? "invalid name" })
-      .describe("Name of the pipeline: lowercase letters, digits and `-`, at most 40 characters."),
-    namespace: z.string().optional().describe("Kubernetes namespace (ignored when running locally)."),
+      .max(PIPELINE_NAME_MAX, {
+        error: (iss) => pipelineNameProblem(String(iss.input)) ?? 'too long',
+        abort: true,
+      })
+      .regex(new RegExp(PIPELINE_NAME_PATTERN), {
+        error: (iss) => pipelineNameProblem(String(iss.input)) ?? 'invalid name',
+      })
+      .describe('Name of the pipeline: lowercase letters, digits and `-`, at most 40 characters.'),
+    namespace: z.string().optional().describe('Kubernetes namespace (ignored when running locally).'),
   })
-  .describe("Standard Kubernetes metadata; only `name` is required.");
+  .describe('Standard Kubernetes metadata; only `name` is required.');
 
 export const pipelineSchema = strictObject({
-  apiVersion: z.literal(API_VERSION_FULL, { error: (iss) => `expected apiVersion ${API_VERSION_FULL}, got ${show(iss.input)}` }),
+  apiVersion: z.literal(API_VERSION_FULL, {
+    error: (iss) => `expected apiVersion ${API_VERSION_FULL}, got ${show(iss.input)}`,
+  }),
   kind: z.literal(KIND, { error: (iss) => `expected kind ${KIND}, got ${show(iss.input)}` }),
   metadata: pipelineMetadataSchema,
   spec: pipelineSpecSchema,
   // Objects read back from the API server carry a status; it is the operator's, not the user's.
   status: z.unknown().optional(),
-}).describe("A Kappaflow Pipeline.");
+}).describe('A Kappaflow Pipeline.');
 
 /** The Pipeline as written by a user (defaults optional). */
 export type PipelineInput = z.input<typeof pipelineSchema>;
 /** The Pipeline after validation, with defaults applied (durations still strings). */
 export type Pipeline = z.output<typeof pipelineSchema>;
-export type PipelineSpec = Pipeline["spec"];
-export type SourceSpec = PipelineSpec["source"];
-export type WindowSpec = PipelineSpec["window"];
-export type AggregateSpec = PipelineSpec["aggregates"][string];
-export type EnrichSpec = NonNullable<PipelineSpec["enrich"]>[number];
-export type ScalingSpec = PipelineSpec["scaling"];
-export type KafkaSpec = NonNullable<PipelineSpec["kafka"]>;
-export type RedisSpec = NonNullable<PipelineSpec["redis"]>;
+export type PipelineSpec = Pipeline['spec'];
+export type SourceSpec = PipelineSpec['source'];
+export type WindowSpec = PipelineSpec['window'];
+export type AggregateSpec = PipelineSpec['aggregates'][string];
+export type EnrichSpec = NonNullable<PipelineSpec['enrich']>[number];
+export type ScalingSpec = PipelineSpec['scaling'];
+export type KafkaSpec = NonNullable<PipelineSpec['kafka']>;
+export type RedisSpec = NonNullable<PipelineSpec['redis']>;

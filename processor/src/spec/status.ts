@@ -1,28 +1,59 @@
 // `status` of a Pipeline, written by the operator. Declared here so the CRD, the operator's
 // types and the docs agree.
-import { z } from "zod";
+import { z } from 'zod';
 
 export const conditionSchema = z
   .object({
-    type: z.string().max(316).describe("Condition type: `Ready`, `Progressing` (a new version catching up), `SpecValid`, `Degraded`."),
-    status: z.enum(["True", "False", "Unknown"]),
-    reason: z.string().max(1024).optional().describe("CamelCase reason, e.g. `CatchingUp`, `InvalidSpec`."),
-    message: z.string().max(32768).optional().describe("Human-readable details (for SpecValid=False: every spec error, one per line)."),
-    lastTransitionTime: z.string().optional().describe("RFC 3339 time of the last status change."),
+    type: z
+      .string()
+      .max(316)
+      .describe(
+        'Condition type: `Ready`, `Progressing` (a new version catching up), `SpecValid`, `Degraded`.',
+      ),
+    status: z.enum(['True', 'False', 'Unknown']),
+    reason: z.string().max(1024).optional().describe('CamelCase reason, e.g. `CatchingUp`, `InvalidSpec`.'),
+    message: z
+      .string()
+      .max(32768)
+      .optional()
+      .describe('Human-readable details (for SpecValid=False: every spec error, one per line).'),
+    lastTransitionTime: z.string().optional().describe('RFC 3339 time of the last status change.'),
     observedGeneration: z.number().int().min(0).optional(),
   })
-  .describe("Standard Kubernetes condition.");
+  .describe('Standard Kubernetes condition.');
 
 export const pipelineStatusSchema = z
   .object({
-    observedGeneration: z.number().int().min(0).optional().describe("The metadata.generation this status describes."),
-    replicas: z.number().int().min(0).optional().describe("Processor replicas currently running (the scale subresource reads it)."),
-    selector: z.string().optional().describe("Label selector of the processor pods (for the scale subresource and HPAs)."),
-    activeVersion: z.number().int().min(0).optional().describe("Version whose results the query API serves."),
-    latestVersion: z.number().int().min(0).optional().describe("Newest version; differs from activeVersion while a replay catches up."),
-    lag: z.number().int().min(0).optional().describe("Total consumer lag of the active version, in records."),
-    inputRate: z.number().min(0).optional().describe("Records per second read from the source topics (recent average)."),
-    watermark: z.string().optional().describe("Lowest partition watermark of the active version (RFC 3339)."),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('The metadata.generation this status describes.'),
+    replicas: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Processor replicas currently running (the scale subresource reads it).'),
+    selector: z
+      .string()
+      .optional()
+      .describe('Label selector of the processor pods (for the scale subresource and HPAs).'),
+    activeVersion: z.number().int().min(0).optional().describe('Version whose results the query API serves.'),
+    latestVersion: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Newest version; differs from activeVersion while a replay catches up.'),
+    lag: z.number().int().min(0).optional().describe('Total consumer lag of the active version, in records.'),
+    inputRate: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('Records per second read from the source topics (recent average).'),
+    watermark: z.string().optional().describe('Lowest partition watermark of the active version (RFC 3339).'),
     hotPartitions: z
       .array(
         z.object({
@@ -33,10 +64,10 @@ export const pipelineStatusSchema = z
       )
       .max(32)
       .optional()
-      .describe("Partitions with the most lag or traffic (a skewed key shows up here)."),
+      .describe('Partitions with the most lag or traffic (a skewed key shows up here).'),
     conditions: z.array(conditionSchema).max(16).optional(),
   })
-  .describe("Observed state, written by the operator.");
+  .describe('Observed state, written by the operator.');
 
 export type PipelineStatus = z.infer<typeof pipelineStatusSchema>;
 export type PipelineCondition = z.infer<typeof conditionSchema>;

@@ -1,17 +1,17 @@
 // Validating Pipeline YAML (one or many documents per file) with positions for every error,
 // and in-memory objects (what the operator reads from the API server).
 // Contract: these functions never throw, whatever the input.
-import { readFile } from "node:fs/promises";
-import { LineCounter, parseAllDocuments, type Document } from "yaml";
-import type { z } from "zod";
-import { checkRawExpressions, compilePipeline, formatPath, type CompiledPipeline } from "../expr/compile.ts";
-import { ExprCompileError } from "../expr/errors.ts";
-import type { SpecError, SpecIssue } from "./errors.ts";
-import { fallbackMessage } from "./messages.ts";
-import { normalizePipeline, type NormalizedPipeline } from "./normalize.ts";
-import { lineColumn, offsetFor, offsetInScalar } from "./positions.ts";
-import { API_VERSION_FULL, KIND, pipelineSchema, type Pipeline } from "./schema.ts";
-import { show } from "./show.ts";
+import { readFile } from 'node:fs/promises';
+import { type Document, LineCounter, parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import { type CompiledPipeline, checkRawExpressions, compilePipeline, formatPath } from '../expr/compile.ts';
+import { ExprCompileError } from '../expr/errors.ts';
+import type { SpecError, SpecIssue } from './errors.ts';
+import { fallbackMessage } from './messages.ts';
+import { type NormalizedPipeline, normalizePipeline } from './normalize.ts';
+import { lineColumn, offsetFor, offsetInScalar } from './positions.ts';
+import { API_VERSION_FULL, KIND, type Pipeline, pipelineSchema } from './schema.ts';
+import { show } from './show.ts';
 
 /** Larger inputs are refused up front: a pipeline is a page of YAML, and this bounds the work. */
 export const MAX_SPEC_BYTES = 1024 * 1024;
@@ -46,13 +46,13 @@ export type ObjectValidation =
   | { ok: false; issues: Issue[] };
 
 function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let v = root;
   for (const seg of path) {
-    if (Array.isArray(v) && typeof seg === "number") v = v[seg];
+    if (Array.isArray(v) && typeof seg === 'number') v = v[seg];
     else if (isObject(v)) v = Object.hasOwn(v, seg as string) ? v[seg as string] : undefined;
     else return undefined;
   }
@@ -63,17 +63,20 @@ function issuesFromZod(error: z.ZodError, input: unknown): Issue[] {
   const out: Issue[] = [];
   for (const iss of error.issues) {
     const path = iss.path;
-    if (iss.code === "unrecognized_keys") {
-      const messages = iss.message.split("; ");
+    if (iss.code === 'unrecognized_keys') {
+      const messages = iss.message.split('; ');
       iss.keys.forEach((key, i) => {
         out.push({ path: [...path, key], message: messages[i] ?? `unknown field ${show(key)}`, atKey: true });
       });
-    } else if (iss.code === "invalid_type" && path.length > 0 && valueAt(input, path) === undefined) {
+    } else if (iss.code === 'invalid_type' && path.length > 0 && valueAt(input, path) === undefined) {
       const field = String(path[path.length - 1]);
-      const hint = iss.message.replace(/, got nothing$/, "");
-      out.push({ path, message: `missing required field ${field}${hint.startsWith("expected") ? ` (${hint})` : ""}` });
+      const hint = iss.message.replace(/, got nothing$/, '');
+      out.push({
+        path,
+        message: `missing required field ${field}${hint.startsWith('expected') ? ` (${hint})` : ''}`,
+      });
     } else {
-      out.push({ path, message: iss.message, atKey: iss.code === "invalid_key" });
+      out.push({ path, message: iss.message, atKey: iss.code === 'invalid_key' });
     }
   }
   return out;
@@ -103,7 +106,12 @@ export function validatePipelineObject(input: unknown): ObjectValidation {
     }
   } catch (e) {
     // A bug in a check must not crash callers; report it against the whole document.
-    return { ok: false, issues: [{ path: [], message: `internal error while validating: ${(e as Error)?.message ?? String(e)}` }] };
+    return {
+      ok: false,
+      issues: [
+        { path: [], message: `internal error while validating: ${(e as Error)?.message ?? String(e)}` },
+      ],
+    };
   }
 }
 
@@ -116,34 +124,49 @@ function looksForeign(doc: unknown): boolean {
   // Another resource in a multi-document manifest: not ours, so not an error.
   return (
     isObject(doc) &&
-    typeof doc.apiVersion === "string" &&
-    typeof doc.kind === "string" &&
-    !doc.apiVersion.startsWith("kappaflow.io/") &&
+    typeof doc.apiVersion === 'string' &&
+    typeof doc.kind === 'string' &&
+    !doc.apiVersion.startsWith('kappaflow.io/') &&
     doc.kind !== KIND
   );
 }
 
 /** Validates YAML text with one or more `---`-separated documents. Never throws. */
-export function validateText(text: string, file = "<input>"): ValidationResult {
+export function validateText(text: string, file = '<input>'): ValidationResult {
   const result: ValidationResult = { ok: false, pipelines: [], errors: [], skipped: 0 };
   const counter = new LineCounter();
-  const at = (offset: number, path: string, message: string): SpecError => ({ file, ...lineColumn(counter, offset), path, message });
+  const at = (offset: number, path: string, message: string): SpecError => ({
+    file,
+    ...lineColumn(counter, offset),
+    path,
+    message,
+  });
   try {
-    if (typeof text !== "string") {
-      result.errors.push({ file, line: 1, column: 1, path: "", message: "expected YAML text" });
+    if (typeof text !== 'string') {
+      result.errors.push({ file, line: 1, column: 1, path: '', message: 'expected YAML text' });
       return result;
     }
-    if (Buffer.byteLength(text, "utf8") > MAX_SPEC_BYTES) {
-      result.errors.push({ file, line: 1, column: 1, path: "", message: `file is larger than ${MAX_SPEC_BYTES} bytes; a pipeline spec is a page of YAML` });
+    if (Buffer.byteLength(text, 'utf8') > MAX_SPEC_BYTES) {
+      result.errors.push({
+        file,
+        line: 1,
+        column: 1,
+        path: '',
+        message: `file is larger than ${MAX_SPEC_BYTES} bytes; a pipeline spec is a page of YAML`,
+      });
       return result;
     }
-    const docs = parseAllDocuments(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true }) as unknown;
+    const docs = parseAllDocuments(text, {
+      lineCounter: counter,
+      prettyErrors: false,
+      uniqueKeys: true,
+    }) as unknown;
     // parseAllDocuments returns an EmptyStream (an array with no documents) for empty input.
     const list = Array.isArray(docs) ? (docs as Document[]) : [];
     const names = new Map<string, number>();
     for (const doc of list) {
       if (doc.errors.length > 0) {
-        for (const err of doc.errors) result.errors.push(at(err.pos[0], "", yamlMessage(err.message)));
+        for (const err of doc.errors) result.errors.push(at(err.pos[0], '', yamlMessage(err.message)));
         continue;
       }
       if (doc.contents === null) continue; // an empty document, e.g. after a trailing `---`
@@ -151,7 +174,9 @@ export function validateText(text: string, file = "<input>"): ValidationResult {
       try {
         value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
       } catch (e) {
-        result.errors.push(at(doc.contents.range?.[0] ?? 0, "", `cannot read this document: ${(e as Error)?.message ?? e}`));
+        result.errors.push(
+          at(doc.contents.range?.[0] ?? 0, '', `cannot read this document: ${(e as Error)?.message ?? e}`),
+        );
         continue;
       }
       if (value === null || value === undefined) continue;
@@ -175,25 +200,41 @@ export function validateText(text: string, file = "<input>"): ValidationResult {
       const firstLine = names.get(name);
       if (firstLine !== undefined) {
         result.errors.push(
-          at(offsetFor(doc, ["metadata", "name"]), "metadata.name", `pipeline ${show(name)} is already defined on line ${firstLine} of this file`),
+          at(
+            offsetFor(doc, ['metadata', 'name']),
+            'metadata.name',
+            `pipeline ${show(name)} is already defined on line ${firstLine} of this file`,
+          ),
         );
         continue;
       }
       const { line } = lineColumn(counter, docStart);
       names.set(name, line);
-      result.pipelines.push({ file, line, pipeline: r.pipeline, normalized: r.normalized, compiled: r.compiled });
+      result.pipelines.push({
+        file,
+        line,
+        pipeline: r.pipeline,
+        normalized: r.normalized,
+        compiled: r.compiled,
+      });
     }
     if (result.errors.length === 0 && result.pipelines.length === 0) {
       result.errors.push({
         file,
         line: 1,
         column: 1,
-        path: "",
+        path: '',
         message: `no Pipeline found: expected a document with apiVersion: ${API_VERSION_FULL} and kind: ${KIND}`,
       });
     }
   } catch (e) {
-    result.errors.push({ file, line: 1, column: 1, path: "", message: `internal error while validating: ${(e as Error)?.message ?? String(e)}` });
+    result.errors.push({
+      file,
+      line: 1,
+      column: 1,
+      path: '',
+      message: `internal error while validating: ${(e as Error)?.message ?? String(e)}`,
+    });
   }
   result.errors.sort((a, b) => a.line - b.line || a.column - b.column);
   result.ok = result.errors.length === 0;
@@ -202,19 +243,28 @@ export function validateText(text: string, file = "<input>"): ValidationResult {
 
 function yamlMessage(message: string): string {
   // The yaml package's messages are good; drop its trailing position and code snippet.
-  return `invalid YAML: ${message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? message}`;
+  return `invalid YAML: ${message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? message}`;
 }
 
 /** Reads and validates a file. Never throws (an unreadable file is reported as an error). */
 export async function validateFile(path: string): Promise<ValidationResult> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
     const message =
-      code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory; pass the YAML files inside it" : `cannot read: ${(e as Error)?.message ?? e}`;
-    return { ok: false, pipelines: [], errors: [{ file: path, line: 1, column: 1, path: "", message }], skipped: 0 };
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EISDIR'
+          ? 'is a directory; pass the YAML files inside it'
+          : `cannot read: ${(e as Error)?.message ?? e}`;
+    return {
+      ok: false,
+      pipelines: [],
+      errors: [{ file: path, line: 1, column: 1, path: '', message }],
+      skipped: 0,
+    };
   }
   return validateText(text, path);
 }

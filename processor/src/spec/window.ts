@@ -1,29 +1,31 @@
 // `spec.window`: how events are grouped in time (always by event time).
-import { z } from "zod";
-import { duration, k8sRules, strictObject } from "./fields.ts";
-import { formatDuration, tryParseDuration } from "./duration.ts";
-import { show } from "./show.ts";
+import { z } from 'zod';
+import { formatDuration, tryParseDuration } from './duration.ts';
+import { duration, k8sRules, strictObject } from './fields.ts';
+import { show } from './show.ts';
 
 /** Each event lands in size/advance hopping windows; this bounds the per-record work. */
 export const MAX_WINDOWS_PER_EVENT = 1000;
 
 const grace = duration(0)
-  .default("0s")
-  .describe("How far behind the watermark an event may arrive and still count. Later events go to the dead-letter topic as late.");
+  .default('0s')
+  .describe(
+    'How far behind the watermark an event may arrive and still count. Later events go to the dead-letter topic as late.',
+  );
 
 const type = <const T extends string>(name: T) =>
   z.literal(name, { error: (iss) => `expected type ${name}, got ${show(iss.input)}` });
 
 export const tumblingWindowSchema = strictObject({
-  type: type("tumbling"),
-  size: duration(1).describe("Length of each window, e.g. `1m`. Windows are aligned to the epoch."),
+  type: type('tumbling'),
+  size: duration(1).describe('Length of each window, e.g. `1m`. Windows are aligned to the epoch.'),
   grace,
-}).describe("Fixed-size, non-overlapping windows.");
+}).describe('Fixed-size, non-overlapping windows.');
 
 export const hoppingWindowSchema = strictObject({
-  type: type("hopping"),
-  size: duration(1).describe("Length of each window, e.g. `15m`."),
-  advance: duration(1).describe("How often a new window starts, e.g. `1m`. Must divide `size`."),
+  type: type('hopping'),
+  size: duration(1).describe('Length of each window, e.g. `15m`.'),
+  advance: duration(1).describe('How often a new window starts, e.g. `1m`. Must divide `size`.'),
   grace,
 })
   .superRefine((w, ctx) => {
@@ -31,49 +33,65 @@ export const hoppingWindowSchema = strictObject({
     const advance = tryParseDuration(w.advance);
     if (size === undefined || advance === undefined || advance === 0) return;
     if (advance > size) {
-      ctx.addIssue({ code: "custom", path: ["advance"], message: `advance (${w.advance}) must not be longer than size (${w.size})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['advance'],
+        message: `advance (${w.advance}) must not be longer than size (${w.size})`,
+      });
     } else if (size % advance !== 0) {
       const lower = formatDuration(size / Math.ceil(size / advance));
       ctx.addIssue({
-        code: "custom",
-        path: ["advance"],
+        code: 'custom',
+        path: ['advance'],
         message: `advance must divide size evenly: ${w.size} is not a multiple of ${w.advance} (try ${lower})`,
       });
     } else if (size / advance > MAX_WINDOWS_PER_EVENT) {
       ctx.addIssue({
-        code: "custom",
-        path: ["advance"],
+        code: 'custom',
+        path: ['advance'],
         message: `size/advance is ${size / advance}: each event would update that many windows (at most ${MAX_WINDOWS_PER_EVENT}); use a longer advance`,
       });
     }
   })
-  .describe("Fixed-size windows that overlap: a new one starts every `advance`; each event counts in size/advance windows.");
+  .describe(
+    'Fixed-size windows that overlap: a new one starts every `advance`; each event counts in size/advance windows.',
+  );
 
 export const sessionWindowSchema = strictObject({
-  type: type("session"),
-  gap: duration(1).describe("A session closes after this long without events for its group, e.g. `30m`."),
+  type: type('session'),
+  gap: duration(1).describe('A session closes after this long without events for its group, e.g. `30m`.'),
   grace,
-}).describe("One window per burst of activity of a group; requires records of a group in one partition (re-keyed if needed).");
+}).describe(
+  'One window per burst of activity of a group; requires records of a group in one partition (re-keyed if needed).',
+);
 
-const WINDOW_TYPES = ["tumbling", "hopping", "session"];
+const WINDOW_TYPES = ['tumbling', 'hopping', 'session'];
 
 export const windowSchema = z
-  .discriminatedUnion("type", [tumblingWindowSchema, hoppingWindowSchema, sessionWindowSchema], {
+  .discriminatedUnion('type', [tumblingWindowSchema, hoppingWindowSchema, sessionWindowSchema], {
     error: (iss) => {
-      if (iss.code !== "invalid_union") return undefined;
+      if (iss.code !== 'invalid_union') return undefined;
       const input = iss.input as { type?: unknown } | undefined;
-      if (input === null || typeof input !== "object" || Array.isArray(input)) {
+      if (input === null || typeof input !== 'object' || Array.isArray(input)) {
         return `expected a window like { type: tumbling, size: 1m }, got ${show(input)}`;
       }
       return input.type === undefined
-        ? `window needs a type: one of ${WINDOW_TYPES.join(", ")}`
-        : `expected one of ${WINDOW_TYPES.join(", ")}, got ${show(input.type)}`;
+        ? `window needs a type: one of ${WINDOW_TYPES.join(', ')}`
+        : `expected one of ${WINDOW_TYPES.join(', ')}, got ${show(input.type)}`;
     },
   })
   .meta(
     k8sRules(
-      { rule: "self.type == 'session' ? has(self.gap) && !has(self.size) : has(self.size) && !has(self.gap)", message: "tumbling and hopping windows need size; session windows need gap (not size)" },
-      { rule: "self.type == 'hopping' ? has(self.advance) : !has(self.advance)", message: "advance is only for hopping windows, and hopping windows need it" },
+      {
+        rule: "self.type == 'session' ? has(self.gap) && !has(self.size) : has(self.size) && !has(self.gap)",
+        message: 'tumbling and hopping windows need size; session windows need gap (not size)',
+      },
+      {
+        rule: "self.type == 'hopping' ? has(self.advance) : !has(self.advance)",
+        message: 'advance is only for hopping windows, and hopping windows need it',
+      },
     ),
   )
-  .describe("How events are grouped in time: `tumbling` (size), `hopping` (size + advance) or `session` (gap); all with `grace`.");
+  .describe(
+    'How events are grouped in time: `tumbling` (size), `hopping` (size + advance) or `session` (gap); all with `grace`.',
+  );

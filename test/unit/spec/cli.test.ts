@@ -1,13 +1,13 @@
 // The `kappaflow` bin, run as users run it.
-import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
 
-const root = join(import.meta.dirname, "../../..");
-const bin = join(root, "bin/kappaflow.js");
+const root = join(import.meta.dirname, '../../..');
+const bin = join(root, 'bin/kappaflow.js');
 
 async function kappaflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -19,48 +19,59 @@ async function kappaflow(...args: string[]): Promise<{ code: number; stdout: str
   }
 }
 
-describe("kappaflow CLI", { timeout: 30_000 }, () => {
-  it("--help lists commands with examples", async () => {
-    const r = await kappaflow("--help");
+describe('kappaflow CLI', { timeout: 30_000 }, () => {
+  it('--help lists commands with examples', async () => {
+    const r = await kappaflow('--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/validate/);
     expect(r.stdout).toMatch(/Examples:/);
   });
 
-  it("validate prints one summary line per valid pipeline and exits 0", async () => {
-    const r = await kappaflow("validate", "examples/page-views.yaml", "examples/sessions.yaml", "examples/orders-hopping.yaml");
+  it('validate prints one summary line per valid pipeline and exits 0', async () => {
+    const r = await kappaflow(
+      'validate',
+      'examples/page-views.yaml',
+      'examples/sessions.yaml',
+      'examples/orders-hopping.yaml',
+    );
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split("\n")).toEqual([
-      "examples/page-views.yaml: page-views ok (tumbling 1m, 6 aggregates, source page-views)",
-      "examples/sessions.yaml: user-sessions ok (session gap 30m, 3 aggregates, source clicks)",
-      "examples/orders-hopping.yaml: merchant-revenue ok (hopping 15m every 1m, 3 aggregates, source orders)",
+    expect(r.stdout.trim().split('\n')).toEqual([
+      'examples/page-views.yaml: page-views ok (tumbling 1m, 6 aggregates, source page-views)',
+      'examples/sessions.yaml: user-sessions ok (session gap 30m, 3 aggregates, source clicks)',
+      'examples/orders-hopping.yaml: merchant-revenue ok (hopping 15m every 1m, 3 aggregates, source orders)',
     ]);
   });
 
-  it("validate prints file:line:column path: message and exits 1", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "kf-cli-"));
-    const file = join(dir, "bad.yaml");
+  it('validate prints file:line:column path: message and exits 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kf-cli-'));
+    const file = join(dir, 'bad.yaml');
     await writeFile(
       file,
-      "apiVersion: kappaflow.io/v1alpha1\nkind: Pipeline\nmetadata: { name: bad }\nspec:\n  source: { topic: in }\n  window:\n    type: tumbling\n    size: 1 minute\n  aggregates: { n: { count: {} } }\n",
+      'apiVersion: kappaflow.io/v1alpha1\nkind: Pipeline\nmetadata: { name: bad }\nspec:\n  source: { topic: in }\n  window:\n    type: tumbling\n    size: 1 minute\n  aggregates: { n: { count: {} } }\n',
     );
-    const r = await kappaflow("validate", file, "examples/page-views.yaml");
+    const r = await kappaflow('validate', file, 'examples/page-views.yaml');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${file}:8:11 spec.window.size: expected a duration like 500ms, 10s, 1m, 1h30m or 7d, got "1 minute"`);
-    expect(r.stdout).toContain("page-views ok");
+    expect(r.stderr).toContain(
+      `${file}:8:11 spec.window.size: expected a duration like 500ms, 10s, 1m, 1h30m or 7d, got "1 minute"`,
+    );
+    expect(r.stdout).toContain('page-views ok');
   });
 
-  it("validate accepts a folder and --json", async () => {
-    const r = await kappaflow("validate", "--json", "examples");
+  it('validate accepts a folder and --json', async () => {
+    const r = await kappaflow('validate', '--json', 'examples');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { ok: boolean; pipelines: { name: string }[] };
     expect(out.ok).toBe(true);
-    expect(out.pipelines.map((p) => p.name).sort()).toEqual(["merchant-revenue", "page-views", "user-sessions"]);
+    expect(out.pipelines.map((p) => p.name).sort()).toEqual([
+      'merchant-revenue',
+      'page-views',
+      'user-sessions',
+    ]);
   });
 
-  it("reports a missing file", async () => {
-    const r = await kappaflow("validate", "nope.yaml");
+  it('reports a missing file', async () => {
+    const r = await kappaflow('validate', 'nope.yaml');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("nope.yaml:1:1: file not found");
+    expect(r.stderr).toContain('nope.yaml:1:1: file not found');
   });
 });

@@ -1,12 +1,16 @@
 // validate never throws and never hangs, whatever it is fed; it answers valid or a list of errors.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { stringify } from "yaml";
-import { validatePipelineObject, validateText, type ValidationResult } from "../../../processor/src/spec/validate.ts";
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import {
+  type ValidationResult,
+  validatePipelineObject,
+  validateText,
+} from '../../../processor/src/spec/validate.ts';
 
-const example = readFileSync(join(import.meta.dirname, "../../../examples/page-views.yaml"), "utf8");
+const example = readFileSync(join(import.meta.dirname, '../../../examples/page-views.yaml'), 'utf8');
 
 function checkShape(r: ValidationResult): void {
   expect(r.ok).toBe(r.errors.length === 0);
@@ -14,7 +18,7 @@ function checkShape(r: ValidationResult): void {
   for (const e of r.errors) {
     expect(Number.isInteger(e.line) && e.line >= 1).toBe(true);
     expect(Number.isInteger(e.column) && e.column >= 1).toBe(true);
-    expect(typeof e.path).toBe("string");
+    expect(typeof e.path).toBe('string');
     expect(e.message.length).toBeGreaterThan(0);
     expect(e.message).not.toMatch(/internal error/);
   }
@@ -22,7 +26,7 @@ function checkShape(r: ValidationResult): void {
 
 function timed(text: string): ValidationResult {
   const start = performance.now();
-  const r = validateText(text, "p.yaml");
+  const r = validateText(text, 'p.yaml');
   expect(performance.now() - start).toBeLessThan(2000);
   return r;
 }
@@ -30,34 +34,110 @@ function timed(text: string): ValidationResult {
 // Values shaped a bit like specs, so the generator reaches deep into the schema.
 const scalar = fc.oneof(
   fc.string({ maxLength: 12 }),
-  fc.constantFrom("1m", "10s", "0s", "7d", "tumbling", "hopping", "session", "event.a", "has(event.x)", "json", "", "auto"),
+  fc.constantFrom(
+    '1m',
+    '10s',
+    '0s',
+    '7d',
+    'tumbling',
+    'hopping',
+    'session',
+    'event.a',
+    'has(event.x)',
+    'json',
+    '',
+    'auto',
+  ),
   fc.integer({ min: -5, max: 2000 }),
   fc.double(),
   fc.boolean(),
   fc.constant(null),
 );
 const keys = fc.constantFrom(
-  "apiVersion", "kind", "metadata", "name", "spec", "source", "topic", "topics", "window", "type", "size", "advance",
-  "gap", "grace", "aggregates", "count", "sum", "percentile", "q", "topK", "k", "groupBy", "where", "enrich", "lookup",
-  "scaling", "minReplicas", "maxReplicas", "retention", "sink", "replicas", "x", "__proto__", "constructor",
+  'apiVersion',
+  'kind',
+  'metadata',
+  'name',
+  'spec',
+  'source',
+  'topic',
+  'topics',
+  'window',
+  'type',
+  'size',
+  'advance',
+  'gap',
+  'grace',
+  'aggregates',
+  'count',
+  'sum',
+  'percentile',
+  'q',
+  'topK',
+  'k',
+  'groupBy',
+  'where',
+  'enrich',
+  'lookup',
+  'scaling',
+  'minReplicas',
+  'maxReplicas',
+  'retention',
+  'sink',
+  'replicas',
+  'x',
+  '__proto__',
+  'constructor',
 );
 const value = fc.letrec((tie) => ({
-  node: fc.oneof({ depthSize: "small", withCrossShrink: true }, scalar, tie("obj"), tie("arr")),
-  obj: fc.dictionary(keys, tie("node"), { maxKeys: 6 }),
-  arr: fc.array(tie("node"), { maxLength: 4 }),
+  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('obj'), tie('arr')),
+  obj: fc.dictionary(keys, tie('node'), { maxKeys: 6 }),
+  arr: fc.array(tie('node'), { maxLength: 4 }),
 })).node;
 
-describe("validate never throws (properties)", () => {
-  it("random strings", () => {
-    fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => checkShape(timed(s))), { numRuns: 500 });
+describe('validate never throws (properties)', () => {
+  it('random strings', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 400 }), (s) => checkShape(timed(s))),
+      { numRuns: 500 },
+    );
   });
 
-  it("random YAML-ish text built from YAML tokens", () => {
-    const token = fc.constantFrom("\n", "  ", ":", "- ", "---\n", "[", "]", "{", "}", ",", "&a ", "*a", "!!str ", "'", '"', "#", "|\n", ">\n", "? ", "spec", "window", "size: 1m", "%YAML 1.2\n", "\t", "<<: *a");
-    fc.assert(fc.property(fc.array(token, { maxLength: 60 }), (tokens) => checkShape(timed(tokens.join("")))), { numRuns: 500 });
+  it('random YAML-ish text built from YAML tokens', () => {
+    const token = fc.constantFrom(
+      '\n',
+      '  ',
+      ':',
+      '- ',
+      '---\n',
+      '[',
+      ']',
+      '{',
+      '}',
+      ',',
+      '&a ',
+      '*a',
+      '!!str ',
+      "'",
+      '"',
+      '#',
+      '|\n',
+      '>\n',
+      '? ',
+      'spec',
+      'window',
+      'size: 1m',
+      '%YAML 1.2\n',
+      '\t',
+      '<<: *a',
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 60 }), (tokens) => checkShape(timed(tokens.join('')))),
+      { numRuns: 500 },
+    );
   });
 
-  it("random objects, as YAML and as objects", () => {
+  it('random objects, as YAML and as objects', () => {
     fc.assert(
       fc.property(value, (v) => {
         checkShape(timed(stringify(v)));
@@ -68,22 +148,37 @@ describe("validate never throws (properties)", () => {
     );
   });
 
-  it("the example with one random line removed or a random character changed", () => {
-    const lines = example.split("\n");
+  it('the example with one random line removed or a random character changed', () => {
+    const lines = example.split('\n');
     fc.assert(
-      fc.property(fc.nat(lines.length - 1), fc.nat(200), fc.string({ minLength: 1, maxLength: 1 }), (drop, at, ch) => {
-        checkShape(timed(lines.filter((_, i) => i !== drop).join("\n")));
-        const pos = at % example.length;
-        checkShape(timed(example.slice(0, pos) + ch + example.slice(pos + 1)));
-      }),
+      fc.property(
+        fc.nat(lines.length - 1),
+        fc.nat(200),
+        fc.string({ minLength: 1, maxLength: 1 }),
+        (drop, at, ch) => {
+          checkShape(timed(lines.filter((_, i) => i !== drop).join('\n')));
+          const pos = at % example.length;
+          checkShape(timed(example.slice(0, pos) + ch + example.slice(pos + 1)));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
-  it("random values substituted into a valid spec", () => {
+  it('random values substituted into a valid spec', () => {
     const paths = [
-      ["spec", "window"], ["spec", "window", "size"], ["spec", "aggregates"], ["spec", "aggregates", "views"], ["spec", "groupBy"],
-      ["spec", "source"], ["spec", "scaling"], ["spec", "where"], ["metadata"], ["spec", "enrich"], ["spec"], ["spec", "retention"],
+      ['spec', 'window'],
+      ['spec', 'window', 'size'],
+      ['spec', 'aggregates'],
+      ['spec', 'aggregates', 'views'],
+      ['spec', 'groupBy'],
+      ['spec', 'source'],
+      ['spec', 'scaling'],
+      ['spec', 'where'],
+      ['metadata'],
+      ['spec', 'enrich'],
+      ['spec'],
+      ['spec', 'retention'],
     ];
     const base = validateText(example).pipelines[0]!.pipeline as unknown as Record<string, unknown>;
     fc.assert(
@@ -98,15 +193,24 @@ describe("validate never throws (properties)", () => {
     );
   });
 
-  it("refuses alias bombs quickly", () => {
-    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join("\n");
+  it('refuses alias bombs quickly', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...Array.from(
+        { length: 9 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`,
+      ),
+    ].join('\n');
     const r = timed(bomb);
     expect(r.ok).toBe(false);
   });
 
-  it("refuses huge inputs and deep nesting without crashing", () => {
-    checkShape(timed("a".repeat(2 * 1024 * 1024)));
-    checkShape(timed(`${"[".repeat(5000)}${"]".repeat(5000)}`));
-    checkShape(timed(example.replace('"event.status < 500"', `"${"(".repeat(3000)}1${")".repeat(3000)} < 2"`)));
+  it('refuses huge inputs and deep nesting without crashing', () => {
+    checkShape(timed('a'.repeat(2 * 1024 * 1024)));
+    checkShape(timed(`${'['.repeat(5000)}${']'.repeat(5000)}`));
+    checkShape(
+      timed(example.replace('"event.status < 500"', `"${'('.repeat(3000)}1${')'.repeat(3000)} < 2"`)),
+    );
   });
 });
