@@ -45,21 +45,35 @@ export class Aggregates {
   }
 }
 
-/** Folds one partition's window hash into `groups`. */
+/**
+ * Folds one partition's window hash into `groups`. Fields of groups `mapGroup` turns down (and of
+ * other aggregates than `only`, when given) are skipped before any parsing: with 10,000 groups a
+ * hash holds ~100,000 fields and a page needs a few of them.
+ */
 export function mergeHash(
   aggregates: Aggregates,
   groups: Map<string, GroupAcc>,
   hash: Record<string, string>,
   mapGroup: GroupMapper,
+  only?: string,
 ): void {
   // first/last need their value and its event time, which sit in two fields of the hash.
   let timed: Map<string, { index: number; group: string; value?: string; t?: number }> | undefined;
-  for (const [field, raw] of Object.entries(hash)) {
-    const { aggregate, part, group } = parseField(field);
-    const known = aggregates.byName.get(aggregate);
-    if (!known) continue; // an aggregate no longer in the registration
+  for (const field in hash) {
+    const bar = field.indexOf('|');
+    if (only !== undefined && (field.length <= only.length || !field.startsWith(only) || (field[only.length] !== '|' && field[only.length] !== '#'))) {
+      continue;
+    }
+    const group = field.slice(bar + 1);
     const target = mapGroup(group);
     if (target === null) continue;
+    const head = field.slice(0, bar);
+    const hashAt = head.indexOf('#');
+    const aggregate = hashAt === -1 ? head : head.slice(0, hashAt);
+    const part = hashAt === -1 ? undefined : head.slice(hashAt + 1);
+    const known = aggregates.byName.get(aggregate);
+    if (!known) continue; // an aggregate no longer in the registration
+    const raw = hash[field]!;
     const { index, shape } = known;
     if (shape.kind === 'first' || shape.kind === 'last') {
       timed ??= new Map();

@@ -220,21 +220,19 @@ export class QueryStore {
       for (const [k, start] of chunk.entries()) {
         if (remaining === 0) break outer;
         const raws = contents.get(start) ?? [];
-        const groups = new Map<string, GroupAcc>();
-        const mapGroup = query.rollup
-          ? (g: string) => (matches(g) ? ROLLUP_KEY : null)
-          : (g: string) => (matches(g) ? g : null);
-        for (const raw of raws) mergeHash(aggregates, groups, raw.hash, mapGroup);
-        // Groups that only have sketches (e.g. just a countDistinct) have no field in the hash.
+        // Which groups the window has (a group with only sketches, e.g. just a countDistinct, has no hash field).
+        const seen = new Set<string>();
         const matched = new Set<string>();
+        const see = (g: string) => {
+          if (seen.has(g)) return;
+          seen.add(g);
+          if (matches(g)) matched.add(g);
+        };
         for (const raw of raws) {
-          for (const field of Object.keys(raw.hash)) {
-            const g = field.slice(field.indexOf('|') + 1);
-            if (matches(g)) matched.add(g);
-          }
+          for (const field in raw.hash) see(field.slice(field.indexOf('|') + 1));
           for (const suffix of raw.sketches) {
             const parsed = parseSketchSuffix(suffix);
-            if (parsed && matches(parsed.group)) matched.add(parsed.group);
+            if (parsed) see(parsed.group);
           }
         }
         if (matched.size === 0) continue;
@@ -248,6 +246,12 @@ export class QueryStore {
         if (groupKeys.length === 0) continue;
         const take = groupKeys.slice(0, remaining);
         remaining -= take.length;
+        const groups = new Map<string, GroupAcc>();
+        const onPage = new Set(take);
+        const mapGroup = query.rollup
+          ? (g: string) => (matched.has(g) ? ROLLUP_KEY : null)
+          : (g: string) => (onPage.has(g) ? g : null);
+        for (const raw of raws) mergeHash(aggregates, groups, raw.hash, mapGroup);
         page.push({ start, groups, raws, keys: take, groupCount: matched.size });
         lastIncluded = i + k;
         if (take.length < groupKeys.length) {
@@ -316,15 +320,22 @@ export class QueryStore {
     const start = Math.max(...starts);
     const raws = (await this.readWindows(scans, [start])).get(start) ?? [];
     const groups = new Map<string, GroupAcc>();
-    const mapGroup = (g: string) => (matches(g) ? g : null);
-    for (const raw of raws) mergeHash(aggregates, groups, raw.hash, mapGroup);
-    const all = new Set<string>(groups.keys());
+    const all = new Set<string>();
+    const seen = new Set<string>();
+    const see = (g: string) => {
+      if (seen.has(g)) return;
+      seen.add(g);
+      if (matches(g)) all.add(g);
+    };
     for (const raw of raws) {
+      for (const field in raw.hash) see(field.slice(field.indexOf('|') + 1));
       for (const suffix of raw.sketches) {
         const parsed = parseSketchSuffix(suffix);
-        if (parsed && matches(parsed.group)) all.add(parsed.group);
+        if (parsed) see(parsed.group);
       }
     }
+    // Pass 1: only the ranking aggregate, for every matching group.
+    for (const raw of raws) mergeHash(aggregates, groups, raw.hash, (g) => (all.has(g) ? g : null), query.aggregate);
     const index = known.index;
     const isSketch = known.shape.kind === 'countDistinct' || known.shape.kind === 'percentile';
     if (isSketch) {
@@ -337,6 +348,15 @@ export class QueryStore {
       .sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .slice(0, query.limit);
     const topKeys = new Set(ranked.map((r) => r.key));
+    // Pass 2: every other aggregate, for the top groups only.
+    const rest = new Map<string, GroupAcc>();
+    for (const raw of raws) mergeHash(aggregates, rest, raw.hash, (g) => (topKeys.has(g) ? g : null));
+    for (const key of topKeys) {
+      const ranking = groups.get(key)?.[index];
+      const full = rest.get(key) ?? aggregates.newGroup();
+      if (ranking) full[index] = ranking;
+      groups.set(key, full);
+    }
     await this.mergeSketches(aggregates, [
       { raws, groups, wanted: (g) => topKeys.has(g), mapGroup: (g) => g, except: isSketch ? query.aggregate : undefined },
     ]);

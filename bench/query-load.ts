@@ -1,0 +1,78 @@
+/**
+ * Load script for the query API (not a test): 10,000 groups in one window over 3 partitions,
+ * written by the processor's own commit path, then autocannon on loopback for a bounded time per
+ * endpoint. Prints requests/s and p99 latency.
+ *
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10]
+ */
+import { Registry } from 'prom-client';
+// autocannon: HTTP load generator (dev dependency, used only by this script)
+import autocannon from 'autocannon';
+import { createHttpApp, startHttpServer } from '../processor/src/http/app.ts';
+import { connectRedis } from '../processor/src/state/connection.ts';
+import { PipelineWriter, rng } from '../test/integration/query/fixture.ts';
+import { startRedis } from '../test/infra/redis.ts';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(process.argv[i + 1]);
+};
+const duration = arg('duration', 10);
+const connections = arg('connections', 10);
+const GROUPS = 10_000;
+
+const deployment = await startRedis();
+const redis = connectRedis(deployment.url);
+try {
+  const writer = new PipelineWriter(redis, { name: 'bench', partitions: 3, groupBy: ['user'] });
+  await writer.register();
+  const base = Date.UTC(2024, 0, 1);
+  const next = rng(1);
+  const items = ['apple', 'pear', 'plum', 'kiwi', 'fig', 'lime'];
+  // every group gets 3 events, one per partition, so every group is merged from 3 partials
+  const started = Date.now();
+  for (let p = 0; p < 3; p++) {
+    const events = Array.from({ length: GROUPS }, (_, g) => ({
+      time: base + g * 5 + p,
+      country: 'DE',
+      device: 'web',
+      amount: Math.round(next() * 10_000) / 100,
+      user: `user-${g}`,
+      item: items[Math.floor(next() * items.length)]!,
+    }));
+    for (let i = 0; i < events.length; i += 2500) await writer.commit(String(p), events.slice(i, i + 2500));
+  }
+  console.log(`wrote ${GROUPS} groups x 3 partitions in ${Date.now() - started} ms`);
+
+  const app = createHttpApp({
+    redis,
+    registry: new Registry(),
+    readiness: () => true,
+    logger: { info() {}, warn() {}, error() {}, debug() {} },
+    rateLimit: false,
+  });
+  const server = await startHttpServer(app, 0, '127.0.0.1');
+  const targets = [
+    ['windows (page of 1000 groups)', '/api/v1/pipelines/bench/windows?limit=1000'],
+    ['windows (one group, filtered)', '/api/v1/pipelines/bench/windows?user=user-4242'],
+    ['windows (rollup of 10,000 groups)', '/api/v1/pipelines/bench/windows?rollup=true'],
+    ['top 10 by sum', '/api/v1/pipelines/bench/top?aggregate=revenue&limit=10'],
+    ['top 10 by count', '/api/v1/pipelines/bench/top?aggregate=orders&limit=10'],
+    ['top 10 by percentile (sketches)', '/api/v1/pipelines/bench/top?aggregate=p90&limit=10'],
+  ] as const;
+  const rows: string[] = [];
+  for (const [label, path] of targets) {
+    const check = await fetch(`${server.url}${path}`);
+    if (check.status !== 200) throw new Error(`${path}: ${check.status} ${await check.text()}`);
+    const bytes = (await check.arrayBuffer()).byteLength;
+    const result = await autocannon({ url: `${server.url}${path}`, connections, duration });
+    const line = `${label.padEnd(36)} ${result.requests.average.toFixed(1).padStart(8)} req/s   p50 ${String(result.latency.p50).padStart(5)} ms   p99 ${String(result.latency.p99).padStart(5)} ms   ${(bytes / 1024).toFixed(0)} KiB/resp   non-2xx ${result.non2xx}`;
+    console.log(line);
+    rows.push(line);
+  }
+  console.log(`\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions\n${rows.join('\n')}`);
+  await server.close();
+} finally {
+  redis.disconnect();
+  await deployment.stop();
+}
