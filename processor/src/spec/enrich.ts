@@ -59,10 +59,6 @@ export const enrichSchema = z
       seen.add(s.lookup.as);
     });
   })
-  .meta(
-    k8sRules({
-      rule: 'self.all(a, self.exists_one(b, b.lookup.as == a.lookup.as))',
-      message: 'each lookup needs a distinct `as`',
-    }),
-  )
+  // Not mirrored in the CRD: the API server's cost estimate for comparing every pair of list items
+  // exceeds its budget. The operator validates with this schema and reports it (SpecValid condition).
   .describe('Lookups run in order after `where`; each adds `enriched.<as>`.');

@@ -31,6 +31,8 @@ export const sourceSchema = strictObject({
     .array(topicName, { error: (iss) => `expected a list of topic names, got ${show(iss.input)}` })
     .min(1, { error: 'topics needs at least one topic' })
     .max(100, { error: 'topics has at most 100 topics' })
+    // A set: the API server refuses duplicates natively (cheaper than a CEL rule).
+    .meta({ 'x-kubernetes-list-type': 'set' })
     .optional()
     .describe(
       'Several topics read as one stream (all with the same event shape). Give either `topic` or `topics`.',
@@ -75,10 +77,6 @@ export const sourceSchema = strictObject({
   .meta(
     k8sRules(
       { rule: 'has(self.topic) != has(self.topics)', message: 'give either topic or topics' },
-      {
-        rule: '!has(self.topics) || self.topics.all(t, self.topics.exists_one(u, u == t))',
-        message: 'topics lists the same topic twice',
-      },
       {
         rule: "!(has(self.format) && self.format == 'text' && has(self.eventTime))",
         message: 'eventTime needs format json',
