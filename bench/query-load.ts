@@ -5,13 +5,14 @@
  *
  *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10]
  */
-import { Registry } from 'prom-client';
+
 // autocannon: HTTP load generator (dev dependency, used only by this script)
 import autocannon from 'autocannon';
+import { Registry } from 'prom-client';
 import { createHttpApp, startHttpServer } from '../processor/src/http/app.ts';
 import { connectRedis } from '../processor/src/state/connection.ts';
-import { PipelineWriter, rng } from '../test/integration/query/fixture.ts';
 import { startRedis } from '../test/infra/redis.ts';
+import { PipelineWriter, rng } from '../test/integration/query/fixture.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -70,7 +71,9 @@ try {
     console.log(line);
     rows.push(line);
   }
-  console.log(`\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions\n${rows.join('\n')}`);
+  console.log(
+    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions\n${rows.join('\n')}`,
+  );
   await server.close();
 } finally {
   redis.disconnect();

@@ -4,7 +4,16 @@
   const $ = (id) => document.getElementById(id);
   const RANKABLE = ['count', 'sum', 'min', 'max', 'avg', 'countDistinct', 'percentile'];
   const WINDOWS_SHOWN = 30;
-  const state = { pipelines: [], pipeline: null, aggregate: null, source: null, chart: null, timer: null, pending: false, last: 0 };
+  const state = {
+    pipelines: [],
+    pipeline: null,
+    aggregate: null,
+    source: null,
+    chart: null,
+    timer: null,
+    pending: false,
+    last: 0,
+  };
   const params = new URLSearchParams(location.search);
   if (params.get('token')) localStorage.setItem('kf-token', params.get('token'));
   let token = localStorage.getItem('kf-token') || '';
@@ -17,8 +26,17 @@
     if (Array.isArray(v)) return v.map((e) => `${e.value} (${nf.format(e.count)})`).join(', ') || '—';
     return String(v);
   };
-  const time = (ms) => (ms === null || ms === undefined ? '—' : new Date(ms).toLocaleTimeString([], { hour12: false }));
-  const dateTime = (ms) => new Date(ms).toLocaleString([], { hour12: false, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const time = (ms) =>
+    ms === null || ms === undefined ? '—' : new Date(ms).toLocaleTimeString([], { hour12: false });
+  const dateTime = (ms) =>
+    new Date(ms).toLocaleString([], {
+      hour12: false,
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
   const ago = (ms) => {
     const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
     if (s < 60) return `${s}s behind now`;
@@ -26,7 +44,14 @@
     if (s < 86400) return `${Math.round(s / 3600)}h behind now`;
     return `${Math.round(s / 86400)}d behind now`;
   };
-  const duration = (ms) => (ms % 3600000 === 0 ? `${ms / 3600000}h` : ms % 60000 === 0 ? `${ms / 60000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+  const duration = (ms) =>
+    ms % 3600000 === 0
+      ? `${ms / 3600000}h`
+      : ms % 60000 === 0
+        ? `${ms / 60000}m`
+        : ms % 1000 === 0
+          ? `${ms / 1000}s`
+          : `${ms}ms`;
   const el = (tag, attrs = {}, ...children) => {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -83,8 +108,10 @@
     state.pipeline = summary;
     const numeric = summary.aggregates.filter((a) => RANKABLE.includes(a.kind));
     const wanted = params.get('aggregate');
-    $('aggregate').replaceChildren(...numeric.map((a) => el('option', { value: a.name }, `${a.name} · ${a.kind}${a.q ? ` ${a.q}` : ''}`)));
-    state.aggregate = numeric.some((a) => a.name === wanted) ? wanted : numeric[0]?.name ?? null;
+    $('aggregate').replaceChildren(
+      ...numeric.map((a) => el('option', { value: a.name }, `${a.name} · ${a.kind}${a.q ? ` ${a.q}` : ''}`)),
+    );
+    state.aggregate = numeric.some((a) => a.name === wanted) ? wanted : (numeric[0]?.name ?? null);
     if (state.aggregate) $('aggregate').value = state.aggregate;
     renderMeta(summary);
     renderStatus(summary);
@@ -130,7 +157,9 @@
       const [summary, windows, top] = await Promise.all([
         api(`/api/v1/pipelines/${name}`),
         api(`/api/v1/pipelines/${name}/windows?rollup=true&order=desc&limit=${WINDOWS_SHOWN}`),
-        state.aggregate ? api(`/api/v1/pipelines/${name}/top?aggregate=${encodeURIComponent(state.aggregate)}&limit=10`) : null,
+        state.aggregate
+          ? api(`/api/v1/pipelines/${name}/top?aggregate=${encodeURIComponent(state.aggregate)}&limit=10`)
+          : null,
       ]);
       if (state.pipeline?.name !== summary.name) return;
       state.pipeline = summary;
@@ -150,7 +179,12 @@
 
   function renderMeta(p) {
     const w = p.window;
-    const shape = w.type === 'hopping' ? `hopping ${duration(w.sizeMs)} every ${duration(w.advanceMs)}` : w.type === 'session' ? `session gap ${duration(w.gapMs)}` : `tumbling ${duration(w.sizeMs)}`;
+    const shape =
+      w.type === 'hopping'
+        ? `hopping ${duration(w.sizeMs)} every ${duration(w.advanceMs)}`
+        : w.type === 'session'
+          ? `session gap ${duration(w.gapMs)}`
+          : `tumbling ${duration(w.sizeMs)}`;
     const item = (k, v) => el('span', {}, `${k} `, el('b', {}, v));
     $('meta').replaceChildren(
       item('version', `v${p.activeVersion}`),
@@ -168,7 +202,8 @@
 
   function renderStatus(p) {
     $('stat-records').textContent = fmt(p.records);
-    $('stat-rate').textContent = p.replicas > 0 ? `${fmt(Math.round(p.recordsPerSecond))} rec/s` : 'no live replica';
+    $('stat-rate').textContent =
+      p.replicas > 0 ? `${fmt(Math.round(p.recordsPerSecond))} rec/s` : 'no live replica';
     renderWatermark(p.watermark);
     $('stat-lag').textContent = fmt(p.lag);
     $('stat-replicas').textContent = String(p.replicas);
@@ -188,16 +223,22 @@
       ...shown.map((a) => el('th', { class: 'num' }, a.name)),
     );
     $('windows-body').replaceChildren(
-      ...windows.slice(0, 12).map((w) =>
-        el(
-          'tr',
-          {},
-          el('td', {}, `${dateTime(w.start)} – ${time(w.end)}`),
-          el('td', {}, el('span', { class: `badge${w.final ? ' final' : ''}` }, w.final ? 'final' : 'open')),
-          el('td', { class: 'num' }, fmt(w.groupCount)),
-          ...shown.map((a) => el('td', { class: 'num' }, fmt(w.groups[0]?.values[a.name]))),
+      ...windows
+        .slice(0, 12)
+        .map((w) =>
+          el(
+            'tr',
+            {},
+            el('td', {}, `${dateTime(w.start)} – ${time(w.end)}`),
+            el(
+              'td',
+              {},
+              el('span', { class: `badge${w.final ? ' final' : ''}` }, w.final ? 'final' : 'open'),
+            ),
+            el('td', { class: 'num' }, fmt(w.groupCount)),
+            ...shown.map((a) => el('td', { class: 'num' }, fmt(w.groups[0]?.values[a.name]))),
+          ),
         ),
-      ),
     );
     const latest = windows[0];
     $('current-value').textContent = latest && agg ? fmt(latest.groups[0]?.values[agg]) : '—';
@@ -235,8 +276,22 @@
           axes: [axis, { ...axis, values: (_u, ticks) => ticks.map((t) => compact.format(t)), size: 60 }],
           series: [
             { value: (_u, v) => (v === null ? '—' : dateTime(v * 1000)) },
-            { label: `${agg} (final)`, stroke: accent, width: 2, fill: `${accent}22`, points: { show: true, size: 5 }, value: (_u, v) => fmt(v) },
-            { label: 'open', stroke: accent, width: 2, dash: [6, 4], points: { show: true, size: 6, fill: accent }, value: (_u, v) => fmt(v) },
+            {
+              label: `${agg} (final)`,
+              stroke: accent,
+              width: 2,
+              fill: `${accent}22`,
+              points: { show: true, size: 5 },
+              value: (_u, v) => fmt(v),
+            },
+            {
+              label: 'open',
+              stroke: accent,
+              width: 2,
+              dash: [6, 4],
+              points: { show: true, size: 6, fill: accent },
+              value: (_u, v) => fmt(v),
+            },
           ],
         },
         data,
@@ -259,8 +314,11 @@
       $('top-body').replaceChildren(el('tr', {}, el('td', { class: 'muted' }, 'no data yet')));
       return;
     }
-    $('top-window').textContent = `${dateTime(top.window.start)} · ${top.window.final ? 'final' : 'open'} · ${fmt(top.groupCount)} groups`;
-    const others = p.aggregates.filter((a) => RANKABLE.includes(a.kind) && a.name !== top.aggregate).slice(0, 2);
+    $('top-window').textContent =
+      `${dateTime(top.window.start)} · ${top.window.final ? 'final' : 'open'} · ${fmt(top.groupCount)} groups`;
+    const others = p.aggregates
+      .filter((a) => RANKABLE.includes(a.kind) && a.name !== top.aggregate)
+      .slice(0, 2);
     $('top-head').replaceChildren(
       el('th', {}, '#'),
       el('th', {}, p.groupBy.join(' · ') || 'group'),
@@ -278,7 +336,13 @@
           'tr',
           {},
           el('td', { class: 'rank' }, String(g.rank)),
-          el('td', {}, Object.values(g.group).map((v) => (v === null ? '∅' : String(v))).join(' · ') || 'all'),
+          el(
+            'td',
+            {},
+            Object.values(g.group)
+              .map((v) => (v === null ? '∅' : String(v)))
+              .join(' · ') || 'all',
+          ),
           bar,
           ...others.map((a) => el('td', { class: 'num' }, fmt(g.values[a.name]))),
         );

@@ -1,17 +1,25 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 // express-rate-limit: a maintained per-client rate limiter for express (in-memory store, per IP).
 import { rateLimit } from 'express-rate-limit';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { RedisClient } from '../state/connection.ts';
 import { QueryError } from '../query/errors.ts';
-import { decodeCursor, many, parseBoolean, parseEnum, parseLimit, parseTime, single } from '../query/params.ts';
+import {
+  decodeCursor,
+  many,
+  parseBoolean,
+  parseEnum,
+  parseLimit,
+  parseTime,
+  single,
+} from '../query/params.ts';
 import { QueryStore } from '../query/store.ts';
 import { WatchHub } from '../query/watch.ts';
+import type { RedisClient } from '../state/connection.ts';
 import { bearerAuth } from './auth.ts';
 import { sendError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
@@ -119,7 +127,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
         limit: options.rateLimit?.limit ?? 600,
         standardHeaders: 'draft-8',
         legacyHeaders: false,
-        handler: (_req, res) => sendError(res, 429, 'rate_limited', 'too many requests from this address; retry later'),
+        handler: (_req, res) =>
+          sendError(res, 429, 'rate_limited', 'too many requests from this address; retry later'),
       }),
     );
   }
@@ -166,11 +175,19 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     for (const [key, raw] of Object.entries(req.query)) {
       if (!TOP_PARAMS.has(key)) filters.set(key, many(key, raw));
     }
-    if (req.query.aggregate === undefined) throw new QueryError(400, 'invalid_parameter', 'aggregate: required');
+    if (req.query.aggregate === undefined)
+      throw new QueryError(400, 'invalid_parameter', 'aggregate: required');
     const aggregate = single('aggregate', req.query.aggregate);
     const rawWindow = req.query.window === undefined ? 'latest' : single('window', req.query.window);
     const window = rawWindow === 'latest' ? ('latest' as const) : parseTime('window', rawWindow)!;
-    res.json(await store.top(req.params.name, { aggregate, window, filters, limit: parseLimit(req.query.limit, 10, 1000) }));
+    res.json(
+      await store.top(req.params.name, {
+        aggregate,
+        window,
+        filters,
+        limit: parseLimit(req.query.limit, 10, 1000),
+      }),
+    );
   });
 
   app.get('/api/v1/pipelines/:name/stream', async (req, res) => {
@@ -217,14 +234,18 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       sendError(res, error.status, error.code, error.message);
       return;
     }
-    const status = (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
+    const status =
+      (error as { status?: unknown; statusCode?: unknown }).status ??
+      (error as { statusCode?: unknown }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       // body-parser, URI decoding and similar: the request is at fault
       sendError(res, status, status === 413 ? 'payload_too_large' : 'bad_request', (error as Error).message);
       return;
     }
     const message = (error as Error)?.message ?? String(error);
-    if (/ECONNREFUSED|Connection is closed|CLUSTERDOWN|LOADING|MaxRetriesPerRequest|ETIMEDOUT/i.test(message)) {
+    if (
+      /ECONNREFUSED|Connection is closed|CLUSTERDOWN|LOADING|MaxRetriesPerRequest|ETIMEDOUT/i.test(message)
+    ) {
       logger.warn({ error: message, path: req.path }, 'Redis unavailable for a query');
       sendError(res, 503, 'unavailable', 'the state store is unavailable; retry later');
       return;
@@ -249,7 +270,11 @@ export interface RunningServer {
 }
 
 /** Listens on host:port (port 0 picks a free one) and gives back a close() that also ends SSE streams. */
-export async function startHttpServer(app: Express | HttpApp, port: number, host = '0.0.0.0'): Promise<RunningServer> {
+export async function startHttpServer(
+  app: Express | HttpApp,
+  port: number,
+  host = '0.0.0.0',
+): Promise<RunningServer> {
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(s)));
   });
@@ -299,7 +324,9 @@ function routeOf(req: Request): string {
 
 function httpMetrics(registry: Registry) {
   const requests =
-    (registry.getSingleMetric('kappaflow_http_requests_total') as Counter<'method' | 'route' | 'status'> | undefined) ??
+    (registry.getSingleMetric('kappaflow_http_requests_total') as
+      | Counter<'method' | 'route' | 'status'>
+      | undefined) ??
     new Counter({
       name: 'kappaflow_http_requests_total',
       help: 'HTTP requests of the query API, by route and status',
@@ -307,7 +334,9 @@ function httpMetrics(registry: Registry) {
       registers: [registry],
     });
   const duration =
-    (registry.getSingleMetric('kappaflow_http_request_duration_seconds') as Histogram<'method' | 'route'> | undefined) ??
+    (registry.getSingleMetric('kappaflow_http_request_duration_seconds') as
+      | Histogram<'method' | 'route'>
+      | undefined) ??
     new Histogram({
       name: 'kappaflow_http_request_duration_seconds',
       help: 'Time to answer a query API request',

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync, watchFile, unwatchFile } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { NextFunction, Request, Response } from 'express';
 import { sendError } from './errors.ts';
 
@@ -58,6 +58,13 @@ export function bearerAuth(tokens: Set<string>) {
       return;
     }
     res.setHeader('WWW-Authenticate', 'Bearer realm="kappaflow"');
-    sendError(res, 401, 'unauthorized', presented ? 'the bearer token is not valid' : 'a bearer token is required (Authorization: Bearer <token>)');
+    sendError(
+      res,
+      401,
+      'unauthorized',
+      presented
+        ? 'the bearer token is not valid'
+        : 'a bearer token is required (Authorization: Bearer <token>)',
+    );
   };
 }

@@ -5,7 +5,13 @@
  */
 const error = { $ref: '#/components/responses/Error' };
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
-const name = { name: 'name', in: 'path', required: true, description: 'Pipeline name', schema: { type: 'string' } };
+const name = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  description: 'Pipeline name',
+  schema: { type: 'string' },
+};
 const time = (n: string, description: string) => ({
   name: n,
   in: 'query',
@@ -82,7 +88,20 @@ export const openApiDocument = {
         required: ['name', 'kind'],
         properties: {
           name: { type: 'string' },
-          kind: { enum: ['count', 'sum', 'min', 'max', 'avg', 'first', 'last', 'countDistinct', 'percentile', 'topK'] },
+          kind: {
+            enum: [
+              'count',
+              'sum',
+              'min',
+              'max',
+              'avg',
+              'first',
+              'last',
+              'countDistinct',
+              'percentile',
+              'topK',
+            ],
+          },
           q: { type: 'number', description: 'quantile of a percentile' },
           k: { type: 'integer', description: 'members a topK reports' },
         },
@@ -96,15 +115,32 @@ export const openApiDocument = {
           committed: { type: 'boolean' },
           offset: { type: ['string', 'null'], description: 'next offset to read' },
           watermark: { type: ['number', 'null'] },
-          updatedAt: { type: ['number', 'null'], description: 'wall-clock time of the last commit (epoch ms)' },
+          updatedAt: {
+            type: ['number', 'null'],
+            description: 'wall-clock time of the last commit (epoch ms)',
+          },
           records: { type: 'number' },
         },
       },
       Pipeline: {
         type: 'object',
         required: [
-          'name', 'activeVersion', 'topics', 'window', 'groupBy', 'aggregates', 'retentionMs', 'watermark', 'lag',
-          'replicas', 'recordsPerSecond', 'records', 'late', 'deadLettered', 'updatedAt', 'partitions',
+          'name',
+          'activeVersion',
+          'topics',
+          'window',
+          'groupBy',
+          'aggregates',
+          'retentionMs',
+          'watermark',
+          'lag',
+          'replicas',
+          'recordsPerSecond',
+          'records',
+          'late',
+          'deadLettered',
+          'updatedAt',
+          'partitions',
         ],
         additionalProperties: false,
         properties: {
@@ -115,8 +151,14 @@ export const openApiDocument = {
           groupBy: { type: 'array', items: { type: 'string' } },
           aggregates: { type: 'array', items: { $ref: '#/components/schemas/Aggregate' } },
           retentionMs: { type: 'number' },
-          watermark: { type: ['number', 'null'], description: 'lowest watermark of the committed partitions' },
-          lag: { type: ['number', 'null'], description: 'records behind, summed over live replicas (null: none)' },
+          watermark: {
+            type: ['number', 'null'],
+            description: 'lowest watermark of the committed partitions',
+          },
+          lag: {
+            type: ['number', 'null'],
+            description: 'records behind, summed over live replicas (null: none)',
+          },
           replicas: { type: 'integer' },
           recordsPerSecond: { type: 'number' },
           records: { type: 'number' },
@@ -160,8 +202,14 @@ export const openApiDocument = {
         properties: {
           start: { type: 'integer' },
           end: { type: 'integer' },
-          final: { type: 'boolean', description: 'closed on every partition: its values will not change any more' },
-          groupCount: { type: 'integer', description: 'groups of the window matching the filter, on all pages' },
+          final: {
+            type: 'boolean',
+            description: 'closed on every partition: its values will not change any more',
+          },
+          groupCount: {
+            type: 'integer',
+            description: 'groups of the window matching the filter, on all pages',
+          },
           groups: { type: 'array', items: { $ref: '#/components/schemas/Group' } },
         },
       },
@@ -173,7 +221,10 @@ export const openApiDocument = {
           pipeline: { type: 'string' },
           version: { type: 'integer' },
           windows: { type: 'array', items: { $ref: '#/components/schemas/WindowResult' } },
-          nextCursor: { type: ['string', 'null'], description: 'pass as `cursor` for the next page; null on the last page' },
+          nextCursor: {
+            type: ['string', 'null'],
+            description: 'pass as `cursor` for the next page; null on the last page',
+          },
         },
       },
       TopResult: {
@@ -192,7 +243,11 @@ export const openApiDocument = {
                 type: 'object',
                 required: ['start', 'end', 'final'],
                 additionalProperties: false,
-                properties: { start: { type: 'integer' }, end: { type: 'integer' }, final: { type: 'boolean' } },
+                properties: {
+                  start: { type: 'integer' },
+                  end: { type: 'integer' },
+                  final: { type: 'boolean' },
+                },
               },
             ],
           },
@@ -235,7 +290,12 @@ export const openApiDocument = {
       get: {
         operationId: 'listPipelines',
         summary: 'Every pipeline with its active version, watermark, lag and replicas',
-        responses: { '200': { description: 'The pipelines', content: json('PipelineList') }, '401': error, '429': error, '503': error },
+        responses: {
+          '200': { description: 'The pipelines', content: json('PipelineList') },
+          '401': error,
+          '429': error,
+          '503': error,
+        },
       },
     },
     '/api/v1/pipelines/{name}': {
@@ -243,7 +303,12 @@ export const openApiDocument = {
         operationId: 'getPipeline',
         summary: 'One pipeline with its status',
         parameters: [name],
-        responses: { '200': { description: 'The pipeline', content: json('Pipeline') }, '401': error, '404': error, '429': error },
+        responses: {
+          '200': { description: 'The pipeline', content: json('Pipeline') },
+          '401': error,
+          '404': error,
+          '429': error,
+        },
       },
     },
     '/api/v1/pipelines/{name}/windows': {
@@ -258,8 +323,17 @@ export const openApiDocument = {
           time('from', 'Earliest window start (inclusive).'),
           time('to', 'Latest window start (exclusive).'),
           groupFilter,
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
-          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: '`nextCursor` of the previous page' },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+          },
+          {
+            name: 'cursor',
+            in: 'query',
+            schema: { type: 'string' },
+            description: '`nextCursor` of the previous page',
+          },
           { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'], default: 'asc' } },
           {
             name: 'rollup',
@@ -305,11 +379,13 @@ export const openApiDocument = {
     '/api/v1/pipelines/{name}/stream': {
       get: {
         operationId: 'streamUpdates',
-        summary: 'Server-sent events: `window` (one per window update), `progress` (checkpoints moved), `ready` on connect',
+        summary:
+          'Server-sent events: `window` (one per window update), `progress` (checkpoints moved), `ready` on connect',
         parameters: [name],
         responses: {
           '200': {
-            description: 'An event stream; each `data:` is JSON (`window` events follow the WindowEvent schema)',
+            description:
+              'An event stream; each `data:` is JSON (`window` events follow the WindowEvent schema)',
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
           '401': error,
@@ -323,14 +399,25 @@ export const openApiDocument = {
         operationId: 'openapi',
         security: [{}],
         summary: 'This document',
-        responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } },
+        responses: {
+          '200': {
+            description: 'OpenAPI 3.1',
+            content: { 'application/json': { schema: { type: 'object' } } },
+          },
+        },
       },
     },
     '/metrics': {
       get: {
         operationId: 'metrics',
         summary: 'Prometheus metrics',
-        responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': error },
+        responses: {
+          '200': {
+            description: 'Prometheus text format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+          '401': error,
+        },
       },
     },
     '/healthz': {
@@ -357,7 +444,9 @@ export const openApiDocument = {
         operationId: 'dashboard',
         security: [{}],
         summary: 'The live dashboard',
-        responses: { '200': { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+        responses: {
+          '200': { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } },
+        },
       },
     },
   },

@@ -9,7 +9,10 @@ import type { RedisClient } from '../state/connection.ts';
  * trip for every distinct count of the query. The temporary keys also expire on their own in case
  * the query dies halfway.
  */
-export async function countDistinct(redis: RedisClient, sets: readonly (readonly Buffer[])[]): Promise<number[]> {
+export async function countDistinct(
+  redis: RedisClient,
+  sets: readonly (readonly Buffer[])[],
+): Promise<number[]> {
   const results = new Array<number>(sets.length).fill(0);
   const work = sets.map((parts, i) => ({ parts, i })).filter(({ parts }) => parts.length > 0);
   if (work.length === 0) return results;

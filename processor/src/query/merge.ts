@@ -61,7 +61,12 @@ export function mergeHash(
   let timed: Map<string, { index: number; group: string; value?: string; t?: number }> | undefined;
   for (const field in hash) {
     const bar = field.indexOf('|');
-    if (only !== undefined && (field.length <= only.length || !field.startsWith(only) || (field[only.length] !== '|' && field[only.length] !== '#'))) {
+    if (
+      only !== undefined &&
+      (field.length <= only.length ||
+        !field.startsWith(only) ||
+        (field[only.length] !== '|' && field[only.length] !== '#'))
+    ) {
       continue;
     }
     const group = field.slice(bar + 1);
@@ -125,7 +130,9 @@ export function mergeHash(
 export type SketchType = 'hll' | 'dd' | 'top';
 
 /** Splits a sketch key suffix (`dd:p95|["a"]`) into its type, aggregate and group key. */
-export function parseSketchSuffix(suffix: string): { type: SketchType; aggregate: string; group: string } | null {
+export function parseSketchSuffix(
+  suffix: string,
+): { type: SketchType; aggregate: string; group: string } | null {
   const colon = suffix.indexOf(':');
   const type = suffix.slice(0, colon);
   if (type !== 'hll' && type !== 'dd' && type !== 'top') return null;
@@ -135,7 +142,8 @@ export function parseSketchSuffix(suffix: string): { type: SketchType; aggregate
 
 export function mergeBuckets(acc: AggregateAcc, hash: Record<string, string>): void {
   acc.buckets ??= new Map();
-  for (const [bucket, count] of Object.entries(hash)) acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + Number(count));
+  for (const [bucket, count] of Object.entries(hash))
+    acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + Number(count));
 }
 
 /** `ZRANGE key 0 -1 WITHSCORES` as [member, score, member, score, ...]. */
@@ -153,7 +161,12 @@ export function mergeHll(acc: AggregateAcc, raw: Buffer | null): void {
   acc.hll.push(raw);
 }
 
-export function accOf(aggregates: Aggregates, groups: Map<string, GroupAcc>, group: string, index: number): AggregateAcc {
+export function accOf(
+  aggregates: Aggregates,
+  groups: Map<string, GroupAcc>,
+  group: string,
+  index: number,
+): AggregateAcc {
   let acc = groups.get(group);
   if (!acc) {
     acc = aggregates.newGroup();
@@ -192,7 +205,10 @@ export function valueOf(shape: AggregateShape, acc: AggregateAcc | undefined): A
   }
 }
 
-export function valuesOf(aggregates: Aggregates, group: GroupAcc | undefined): Record<string, AggregateValue> {
+export function valuesOf(
+  aggregates: Aggregates,
+  group: GroupAcc | undefined,
+): Record<string, AggregateValue> {
   const out: Record<string, AggregateValue> = {};
   aggregates.shapes.forEach((shape, i) => {
     out[shape.name] = valueOf(shape, group?.[i]);
@@ -224,9 +240,15 @@ export function groupObject(names: readonly string[], key: string): Record<strin
  * A filter on group fields: `{ country: ['DE', 'FR'] }` keeps groups whose country is DE or FR.
  * Values compare as text (`?status=200` matches the number 200; `null` matches a missing value).
  */
-export function groupMatcher(names: readonly string[], filters: Map<string, string[]>): (key: string) => boolean {
+export function groupMatcher(
+  names: readonly string[],
+  filters: Map<string, string[]>,
+): (key: string) => boolean {
   if (filters.size === 0) return () => true;
-  const wanted = [...filters.entries()].map(([name, values]) => ({ index: names.indexOf(name), values: new Set(values) }));
+  const wanted = [...filters.entries()].map(([name, values]) => ({
+    index: names.indexOf(name),
+    values: new Set(values),
+  }));
   const cache = new Map<string, boolean>();
   return (key) => {
     let hit = cache.get(key);

@@ -14,7 +14,10 @@ export function parseTime(name: string, raw: unknown): number | undefined {
     const ms = Date.parse(text);
     if (Number.isFinite(ms)) return ms;
   }
-  throw badRequest('invalid_time', `${name}: expected epoch milliseconds or an ISO-8601 date-time, got ${quote(text)}`);
+  throw badRequest(
+    'invalid_time',
+    `${name}: expected epoch milliseconds or an ISO-8601 date-time, got ${quote(text)}`,
+  );
 }
 
 export function parseLimit(raw: unknown, fallback: number, max: number): number {
@@ -34,7 +37,12 @@ export function parseBoolean(name: string, raw: unknown): boolean {
   throw badRequest('invalid_parameter', `${name}: expected true or false, got ${quote(text)}`);
 }
 
-export function parseEnum<T extends string>(name: string, raw: unknown, values: readonly T[], fallback: T): T {
+export function parseEnum<T extends string>(
+  name: string,
+  raw: unknown,
+  values: readonly T[],
+  fallback: T,
+): T {
   if (raw === undefined) return fallback;
   const text = single(name, raw).trim();
   if ((values as readonly string[]).includes(text)) return text as T;
@@ -80,7 +88,10 @@ export function decodeCursor(raw: unknown): Cursor | undefined {
   } catch {
     // falls through to the error below
   }
-  throw badRequest('invalid_cursor', 'cursor: not a cursor returned by this API (pass nextCursor back unchanged)');
+  throw badRequest(
+    'invalid_cursor',
+    'cursor: not a cursor returned by this API (pass nextCursor back unchanged)',
+  );
 }
 
 function quote(text: string): string {

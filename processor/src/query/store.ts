@@ -7,8 +7,8 @@ import { badRequest, notFound } from './errors.ts';
 import { countDistinct } from './hll.ts';
 import {
   type AggregateAcc,
-  type AggregateValue,
   Aggregates,
+  type AggregateValue,
   accOf,
   type GroupAcc,
   groupMatcher,
@@ -200,7 +200,9 @@ export class QueryStore {
     let starts = unionStarts(scans).sort((a, b) => (asc ? a - b : b - a));
     const cursor = query.cursor;
     if (cursor) {
-      starts = starts.filter((s) => (asc ? s > cursor.s : s < cursor.s) || (s === cursor.s && cursor.g !== null));
+      starts = starts.filter(
+        (s) => (asc ? s > cursor.s : s < cursor.s) || (s === cursor.s && cursor.g !== null),
+      );
     }
 
     interface Picked {
@@ -270,7 +272,12 @@ export class QueryStore {
       page.map((p) => ({
         raws: p.raws,
         groups: p.groups,
-        wanted: query.rollup ? matches : ((set) => (g: string) => set.has(g))(new Set(p.keys)),
+        wanted: query.rollup
+          ? matches
+          : (
+              (set) => (g: string) =>
+                set.has(g)
+            )(new Set(p.keys)),
         mapGroup: query.rollup ? () => ROLLUP_KEY : (g: string) => g,
       })),
     );
@@ -282,7 +289,10 @@ export class QueryStore {
         end,
         final: isFinal(reg, scans, end),
         groupCount: p.groupCount,
-        groups: p.keys.map((key) => ({ group: groupObject(reg.groupBy, key), values: valuesOf(aggregates, p.groups.get(key)) })),
+        groups: p.keys.map((key) => ({
+          group: groupObject(reg.groupBy, key),
+          values: valuesOf(aggregates, p.groups.get(key)),
+        })),
       };
     });
     return {
@@ -304,7 +314,10 @@ export class QueryStore {
       );
     }
     if (!RANKABLE.has(known.shape.kind)) {
-      throw badRequest('unsupported_aggregate', `aggregate: ${query.aggregate} is a ${known.shape.kind}, which has no number to rank groups by`);
+      throw badRequest(
+        'unsupported_aggregate',
+        `aggregate: ${query.aggregate} is a ${known.shape.kind}, which has no number to rank groups by`,
+      );
     }
     const matches = groupMatcher(reg.groupBy, checkFilters(reg, query.filters));
     const scans =
@@ -312,10 +325,20 @@ export class QueryStore {
         ? await this.scan(reg, { latest: true })
         : await this.scan(reg, { from: query.window, to: query.window + 1 });
     const starts = unionStarts(scans);
-    const empty: TopResult = { pipeline: reg.name, version: reg.activeVersion, aggregate: query.aggregate, window: null, groupCount: 0, groups: [] };
+    const empty: TopResult = {
+      pipeline: reg.name,
+      version: reg.activeVersion,
+      aggregate: query.aggregate,
+      window: null,
+      groupCount: 0,
+      groups: [],
+    };
     if (starts.length === 0) {
       if (query.window === 'latest') return empty;
-      throw notFound('unknown_window', `no window of ${reg.name} starts at ${query.window} (${new Date(query.window).toISOString()})`);
+      throw notFound(
+        'unknown_window',
+        `no window of ${reg.name} starts at ${query.window} (${new Date(query.window).toISOString()})`,
+      );
     }
     const start = Math.max(...starts);
     const raws = (await this.readWindows(scans, [start])).get(start) ?? [];
@@ -335,12 +358,15 @@ export class QueryStore {
       }
     }
     // Pass 1: only the ranking aggregate, for every matching group.
-    for (const raw of raws) mergeHash(aggregates, groups, raw.hash, (g) => (all.has(g) ? g : null), query.aggregate);
+    for (const raw of raws)
+      mergeHash(aggregates, groups, raw.hash, (g) => (all.has(g) ? g : null), query.aggregate);
     const index = known.index;
     const isSketch = known.shape.kind === 'countDistinct' || known.shape.kind === 'percentile';
     if (isSketch) {
       // Ranking by a sketch needs that sketch of every group, and only that one.
-      await this.mergeSketches(aggregates, [{ raws, groups, wanted: matches, mapGroup: (g) => g, only: query.aggregate }]);
+      await this.mergeSketches(aggregates, [
+        { raws, groups, wanted: matches, mapGroup: (g) => g, only: query.aggregate },
+      ]);
     }
     const ranked = [...all]
       .map((key) => ({ key, value: valueOf(known.shape, groups.get(key)?.[index]) as number | null }))
@@ -358,7 +384,13 @@ export class QueryStore {
       groups.set(key, full);
     }
     await this.mergeSketches(aggregates, [
-      { raws, groups, wanted: (g) => topKeys.has(g), mapGroup: (g) => g, except: isSketch ? query.aggregate : undefined },
+      {
+        raws,
+        groups,
+        wanted: (g) => topKeys.has(g),
+        mapGroup: (g) => g,
+        except: isSketch ? query.aggregate : undefined,
+      },
     ]);
     const end = endOf(reg, scans, start);
     return {
@@ -380,16 +412,28 @@ export class QueryStore {
    * Round trip 1, one pipeline per partition: the checkpoint, the window starts in range (or the
    * latest one) and the open windows with their ends.
    */
-  private async scan(reg: PipelineRegistration, range: { from?: number; to?: number; latest?: boolean }): Promise<PartitionScan[]> {
+  private async scan(
+    reg: PipelineRegistration,
+    range: { from?: number; to?: number; latest?: boolean },
+  ): Promise<PartitionScan[]> {
     return Promise.all(
       reg.partitions.map(async (id) => {
         const prefix = partitionPrefix(reg.name, reg.activeVersion, id);
         const pipeline = this.redis.pipeline();
         pipeline.hgetall(keys.checkpoint(prefix));
         if (range.latest) pipeline.zrange(keys.windows(prefix), -1, -1);
-        else pipeline.zrangebyscore(keys.windows(prefix), range.from ?? '-inf', range.to === undefined ? '+inf' : `(${range.to}`);
+        else
+          pipeline.zrangebyscore(
+            keys.windows(prefix),
+            range.from ?? '-inf',
+            range.to === undefined ? '+inf' : `(${range.to}`,
+          );
         pipeline.zrange(keys.open(prefix), 0, -1, 'WITHSCORES');
-        const [ckpt, starts, open] = unwrap(await pipeline.exec()) as [Record<string, string>, string[], string[]];
+        const [ckpt, starts, open] = unwrap(await pipeline.exec()) as [
+          Record<string, string>,
+          string[],
+          string[],
+        ];
         const ends = new Map<number, number>();
         for (let i = 0; i + 1 < open.length; i += 2) ends.set(Number(open[i]), Number(open[i + 1]));
         return { id, prefix, status: statusOf(id, ckpt), starts: new Set(starts.map(Number)), ends };
@@ -461,7 +505,11 @@ export class QueryStore {
             entry = { scan: raw.partition, reads: [] };
             perPartition.set(raw.partition.id, entry);
           }
-          entry.reads.push({ acc, type: parsed.type, key: `${keys.window(raw.partition.prefix, raw.start)}:${suffix}` });
+          entry.reads.push({
+            acc,
+            type: parsed.type,
+            key: `${keys.window(raw.partition.prefix, raw.start)}:${suffix}`,
+          });
         }
       }
     }
@@ -529,7 +577,9 @@ function endOf(reg: PipelineRegistration, scans: PartitionScan[], start: number)
 export function isFinal(reg: PipelineRegistration, scans: PartitionScan[], end: number): boolean {
   const committed = scans.filter((s) => s.status.committed);
   if (committed.length === 0) return false;
-  return committed.every((s) => s.status.watermark !== null && s.status.watermark >= end + reg.window.graceMs);
+  return committed.every(
+    (s) => s.status.watermark !== null && s.status.watermark >= end + reg.window.graceMs,
+  );
 }
 
 function checkFilters(reg: PipelineRegistration, filters: Map<string, string[]>): Map<string, string[]> {
@@ -538,7 +588,9 @@ function checkFilters(reg: PipelineRegistration, filters: Map<string, string[]>)
       throw badRequest(
         'unknown_group_field',
         `${JSON.stringify(name)} is not a group field of ${reg.name}` +
-          (reg.groupBy.length > 0 ? ` (group fields: ${reg.groupBy.join(', ')})` : ' (it has no group fields)'),
+          (reg.groupBy.length > 0
+            ? ` (group fields: ${reg.groupBy.join(', ')})`
+            : ' (it has no group fields)'),
       );
     }
   }

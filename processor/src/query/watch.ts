@@ -115,7 +115,9 @@ export class PipelineWatcher {
       if (this.states.get(reg.partitions[i]!)?.stamp !== stamp) moved.push(i);
     });
     if (moved.length === 0) return;
-    const opens = await Promise.all(moved.map((i) => this.redis.zrange(keys.open(prefixes[i]!), 0, -1, 'WITHSCORES')));
+    const opens = await Promise.all(
+      moved.map((i) => this.redis.zrange(keys.open(prefixes[i]!), 0, -1, 'WITHSCORES')),
+    );
     const changed = new Map<number, { end: number; partitions: Set<string> }>();
     moved.forEach((i, k) => {
       const id = reg.partitions[i]!;
@@ -161,7 +163,10 @@ export class PipelineWatcher {
     if (first) return; // the first reading is the baseline, not an update
     const committed = [...this.states.values()].filter((s) => s.offset !== null);
     const watermarks = committed.map((s) => s.watermark);
-    const lowest = watermarks.length > 0 && watermarks.every((w) => w !== null) ? Math.min(...(watermarks as number[])) : null;
+    const lowest =
+      watermarks.length > 0 && watermarks.every((w) => w !== null)
+        ? Math.min(...(watermarks as number[]))
+        : null;
     const at = Date.now();
     for (const listener of this.listeners) {
       listener.progress({
@@ -170,7 +175,12 @@ export class PipelineWatcher {
         watermark: lowest,
         partitions: reg.partitions.map((id) => {
           const s = this.states.get(id);
-          return { id, offset: s?.offset ?? null, watermark: s?.watermark ?? null, updatedAt: s?.updatedAt ?? null };
+          return {
+            id,
+            offset: s?.offset ?? null,
+            watermark: s?.watermark ?? null,
+            updatedAt: s?.updatedAt ?? null,
+          };
         }),
         at,
       });

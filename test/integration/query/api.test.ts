@@ -6,8 +6,13 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
 import { publishHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
+import {
+  createHttpApp,
+  type HttpAppOptions,
+  type RunningServer,
+  startHttpServer,
+} from '../../../processor/src/http/app.ts';
 import { readTokenFile } from '../../../processor/src/http/auth.ts';
-import { createHttpApp, type HttpAppOptions, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { expectedWindows, groupKey } from './expected.ts';
 import { type Event, PipelineWriter, randomEvents } from './fixture.ts';
@@ -23,7 +28,14 @@ let api: RunningServer;
 const extra: RunningServer[] = [];
 
 async function serve(options: Partial<HttpAppOptions> = {}): Promise<RunningServer> {
-  const app = createHttpApp({ redis, registry: new Registry(), readiness: () => true, logger: silent, rateLimit: false, ...options });
+  const app = createHttpApp({
+    redis,
+    registry: new Registry(),
+    readiness: () => true,
+    logger: silent,
+    rateLimit: false,
+    ...options,
+  });
   const running = await startHttpServer(app, 0, '127.0.0.1');
   extra.push(running);
   return running;
@@ -45,7 +57,14 @@ async function api200(path: string, template: string) {
   return res.body;
 }
 
-async function apiError(path: string, template: string, status: number, code: string, server = api, headers = {}) {
+async function apiError(
+  path: string,
+  template: string,
+  status: number,
+  code: string,
+  server = api,
+  headers = {},
+) {
   const res = await get(server, path, headers);
   expect(res.status, JSON.stringify(res.body)).toBe(status);
   expect(res.body.error.code).toBe(code);
@@ -65,7 +84,11 @@ beforeAll(async () => {
   const unique = events.filter((e) => (seen.has(e.time) ? false : (seen.add(e.time), true)));
   for (let i = 0; i < unique.length; i += 100) {
     const batch = unique.slice(i, i + 100);
-    for (const p of ['0', '1', '2']) await writer.commit(p, batch.filter((_, j) => j % 3 === Number(p)));
+    for (const p of ['0', '1', '2'])
+      await writer.commit(
+        p,
+        batch.filter((_, j) => j % 3 === Number(p)),
+      );
   }
   await publishHeartbeat(redis, writer.name, 1, {
     replica: 'r1',
@@ -96,7 +119,11 @@ function closeTo(actual: number, expected: number, relative = 1e-9) {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(Math.max(1e-9, Math.abs(expected) * relative));
 }
 
-function checkGroup(values: any, expected: ReturnType<typeof expectedWindows> extends Map<number, Map<string, infer G>> ? G : never, events: Event[]) {
+function checkGroup(
+  values: any,
+  expected: ReturnType<typeof expectedWindows> extends Map<number, Map<string, infer G>> ? G : never,
+  events: Event[],
+) {
   expect(values.orders).toBe(expected.orders);
   closeTo(values.revenue, expected.revenue);
   expect(values.minAmount).toBe(expected.minAmount);
@@ -133,7 +160,10 @@ describe('query API on state committed by the processor (3 partitions)', () => {
   });
 
   it('merges every aggregate of every window and group exactly across partitions', async () => {
-    const body = await api200(`/api/v1/pipelines/${writer.name}/windows?limit=10000`, '/api/v1/pipelines/{name}/windows');
+    const body = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?limit=10000`,
+      '/api/v1/pipelines/{name}/windows',
+    );
     const expected = expectedWindows(writer.events, 60_000);
     expect(body.windows.map((w: any) => w.start)).toEqual([...expected.keys()].sort((a, b) => a - b));
     expect(body.nextCursor).toBeNull();
@@ -145,7 +175,9 @@ describe('query API on state committed by the processor (3 partitions)', () => {
       expect(w.groups.length).toBe(exp.size);
       for (const g of w.groups) {
         const key = groupKey(g.group);
-        const events = writer.events.filter((e) => groupKey(e) === key && e.time >= w.start && e.time < w.end);
+        const events = writer.events.filter(
+          (e) => groupKey(e) === key && e.time >= w.start && e.time < w.end,
+        );
         checkGroup(g.values, exp.get(key)!, events);
         groups++;
       }
@@ -162,13 +194,19 @@ describe('query API on state committed by the processor (3 partitions)', () => {
   });
 
   it('filters by any group field, with several values', async () => {
-    const body = await api200(`/api/v1/pipelines/${writer.name}/windows?country=DE`, '/api/v1/pipelines/{name}/windows');
+    const body = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?country=DE`,
+      '/api/v1/pipelines/{name}/windows',
+    );
     const expected = expectedWindows(writer.events, 60_000, (e) => e.country === 'DE');
     for (const w of body.windows) {
       for (const g of w.groups) expect(g.group.country).toBe('DE');
       expect(w.groups.length).toBe(expected.get(w.start)!.size);
     }
-    const two = await api200(`/api/v1/pipelines/${writer.name}/windows?device=ios&country=DE&country=FR`, '/api/v1/pipelines/{name}/windows');
+    const two = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?device=ios&country=DE&country=FR`,
+      '/api/v1/pipelines/{name}/windows',
+    );
     const all = two.windows.flatMap((w: any) => w.groups);
     expect(all.length).toBeGreaterThan(0);
     for (const g of all) {
@@ -178,13 +216,19 @@ describe('query API on state committed by the processor (3 partitions)', () => {
   });
 
   it('rolls every group of a window up into one, exactly', async () => {
-    const body = await api200(`/api/v1/pipelines/${writer.name}/windows?rollup=true&country=US`, '/api/v1/pipelines/{name}/windows');
+    const body = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?rollup=true&country=US`,
+      '/api/v1/pipelines/{name}/windows',
+    );
     for (const w of body.windows) {
       expect(w.groups).toHaveLength(1);
       expect(w.groups[0].group).toEqual({});
       const events = writer.events.filter((e) => e.country === 'US' && e.time >= w.start && e.time < w.end);
       expect(w.groups[0].values.orders).toBe(events.length);
-      closeTo(w.groups[0].values.revenue, events.reduce((s, e) => s + e.amount, 0));
+      closeTo(
+        w.groups[0].values.revenue,
+        events.reduce((s, e) => s + e.amount, 0),
+      );
       const users = new Set(events.map((e) => e.user)).size;
       expect(Math.abs(w.groups[0].values.users - users)).toBeLessThanOrEqual(Math.max(1, users * 0.02));
     }
@@ -193,20 +237,30 @@ describe('query API on state committed by the processor (3 partitions)', () => {
   it('takes time ranges as epoch ms or ISO-8601, newest first on request', async () => {
     const from = BASE + 60_000;
     const to = BASE + 3 * 60_000;
-    const a = await api200(`/api/v1/pipelines/${writer.name}/windows?from=${from}&to=${to}`, '/api/v1/pipelines/{name}/windows');
+    const a = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?from=${from}&to=${to}`,
+      '/api/v1/pipelines/{name}/windows',
+    );
     const b = await api200(
       `/api/v1/pipelines/${writer.name}/windows?from=${new Date(from).toISOString()}&to=${encodeURIComponent(new Date(to).toISOString())}`,
       '/api/v1/pipelines/{name}/windows',
     );
     expect(a.windows.map((w: any) => w.start)).toEqual([from, from + 60_000]);
     expect(b).toEqual(a);
-    const desc = await api200(`/api/v1/pipelines/${writer.name}/windows?order=desc&rollup=1&limit=2`, '/api/v1/pipelines/{name}/windows');
+    const desc = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?order=desc&rollup=1&limit=2`,
+      '/api/v1/pipelines/{name}/windows',
+    );
     expect(desc.windows.map((w: any) => w.start)).toEqual([BASE + 5 * 60_000, BASE + 4 * 60_000]);
   });
 
   it('paginates with limit and cursor: the pages put together are the whole answer', async () => {
-    const whole = await api200(`/api/v1/pipelines/${writer.name}/windows?limit=10000`, '/api/v1/pipelines/{name}/windows');
-    const flat = (page: any) => page.windows.flatMap((w: any) => w.groups.map((g: any) => ({ start: w.start, ...g })));
+    const whole = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?limit=10000`,
+      '/api/v1/pipelines/{name}/windows',
+    );
+    const flat = (page: any) =>
+      page.windows.flatMap((w: any) => w.groups.map((g: any) => ({ start: w.start, ...g })));
     const rows: any[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -223,16 +277,27 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     expect(rows).toEqual(flat(whole));
     expect(pages).toBeGreaterThan(5);
     // windows (rollup) paginate too
-    const p1 = await api200(`/api/v1/pipelines/${writer.name}/windows?rollup=true&limit=4`, '/api/v1/pipelines/{name}/windows');
-    const p2 = await api200(`/api/v1/pipelines/${writer.name}/windows?rollup=true&limit=4&cursor=${p1.nextCursor}`, '/api/v1/pipelines/{name}/windows');
-    expect([...p1.windows, ...p2.windows].map((w: any) => w.start)).toEqual(whole.windows.map((w: any) => w.start));
+    const p1 = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?rollup=true&limit=4`,
+      '/api/v1/pipelines/{name}/windows',
+    );
+    const p2 = await api200(
+      `/api/v1/pipelines/${writer.name}/windows?rollup=true&limit=4&cursor=${p1.nextCursor}`,
+      '/api/v1/pipelines/{name}/windows',
+    );
+    expect([...p1.windows, ...p2.windows].map((w: any) => w.start)).toEqual(
+      whole.windows.map((w: any) => w.start),
+    );
     expect(p2.nextCursor).toBeNull();
   });
 
   it('ranks the top groups of a window by any numeric aggregate', async () => {
     const expected = expectedWindows(writer.events, 60_000);
     const latest = Math.max(...expected.keys());
-    const top = await api200(`/api/v1/pipelines/${writer.name}/top?aggregate=revenue&limit=5`, '/api/v1/pipelines/{name}/top');
+    const top = await api200(
+      `/api/v1/pipelines/${writer.name}/top?aggregate=revenue&limit=5`,
+      '/api/v1/pipelines/{name}/top',
+    );
     expect(top.window.start).toBe(latest);
     const exp = [...expected.get(latest)!.entries()].sort((a, b) => b[1].revenue - a[1].revenue).slice(0, 5);
     expect(top.groups.map((g: any) => groupKey(g.group))).toEqual(exp.map(([k]) => k));
@@ -252,13 +317,21 @@ describe('query API on state committed by the processor (3 partitions)', () => {
       .filter(([k]) => JSON.parse(k)[1] === 'web')
       .sort((a, b) => b[1].orders - a[1].orders || (a[0] < b[0] ? -1 : 1))
       .slice(0, 3);
-    expect(byCount.groups.map((g: any) => [groupKey(g.group), g.value])).toEqual(expCount.map(([k, v]) => [k, v.orders]));
+    expect(byCount.groups.map((g: any) => [groupKey(g.group), g.value])).toEqual(
+      expCount.map(([k, v]) => [k, v.orders]),
+    );
     // by sketches: distinct users and the percentile
-    const byUsers = await api200(`/api/v1/pipelines/${writer.name}/top?aggregate=users&window=${second}&limit=3`, '/api/v1/pipelines/{name}/top');
+    const byUsers = await api200(
+      `/api/v1/pipelines/${writer.name}/top?aggregate=users&window=${second}&limit=3`,
+      '/api/v1/pipelines/{name}/top',
+    );
     expect(byUsers.groups).toHaveLength(3);
     expect(byUsers.groups[0].value).toBeGreaterThanOrEqual(byUsers.groups[2].value);
     expect(byUsers.groups[0].values.users).toBe(byUsers.groups[0].value);
-    const byP90 = await api200(`/api/v1/pipelines/${writer.name}/top?aggregate=p90&window=${second}&limit=2`, '/api/v1/pipelines/{name}/top');
+    const byP90 = await api200(
+      `/api/v1/pipelines/${writer.name}/top?aggregate=p90&window=${second}&limit=2`,
+      '/api/v1/pipelines/{name}/top',
+    );
     const expP90 = [...expected.get(second)!.values()].map((g) => g.p90).sort((a, b) => b - a);
     closeTo(byP90.groups[0].value, expP90[0]!, 0.0101);
   });
@@ -284,7 +357,12 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     await apiError(`/api/v1/pipelines/${n}/top?aggregate=nope`, t, 400, 'unknown_aggregate');
     await apiError(`/api/v1/pipelines/${n}/top?aggregate=topItems`, t, 400, 'unsupported_aggregate');
     await apiError(`/api/v1/pipelines/${n}/top?aggregate=firstItem`, t, 400, 'unsupported_aggregate');
-    await apiError(`/api/v1/pipelines/${n}/top?aggregate=orders&window=${BASE + 1}`, t, 404, 'unknown_window');
+    await apiError(
+      `/api/v1/pipelines/${n}/top?aggregate=orders&window=${BASE + 1}`,
+      t,
+      404,
+      'unknown_window',
+    );
     await apiError(`/api/v1/pipelines/${n}/top?aggregate=orders&window=soon`, t, 400, 'invalid_time');
     await apiError(`/api/v1/pipelines/${n}/top?aggregate=orders&limit=100000`, t, 400, 'invalid_limit');
     await apiError(`/api/v1/pipelines/${n}/top?aggregate=orders&planet=mars`, t, 400, 'unknown_group_field');
@@ -305,8 +383,12 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     const result = await new Validator().validate(doc.body);
     expect(result.valid, JSON.stringify(result.errors)).toBe(true);
     // the checker does reject what the document does not allow
-    expect(() => validate('/api/v1/pipelines', 200, { pipelines: [{ name: 'x' }] })).toThrow(/does not match/);
-    expect(() => validate('/api/v1/pipelines/{name}/windows', 400, { error: { code: 1 } })).toThrow(/does not match/);
+    expect(() => validate('/api/v1/pipelines', 200, { pipelines: [{ name: 'x' }] })).toThrow(
+      /does not match/,
+    );
+    expect(() => validate('/api/v1/pipelines/{name}/windows', 400, { error: { code: 1 } })).toThrow(
+      /does not match/,
+    );
     const health = await get(api, '/healthz');
     validate('/healthz', 200, health.body);
     const ready = await get(api, '/readyz');
@@ -335,12 +417,17 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     expect([...tokens]).toEqual(['secret-one', 'secret-two']);
     const secured = await serve({ auth: { tokens } });
     await apiError('/api/v1/pipelines', '/api/v1/pipelines', 401, 'unauthorized', secured);
-    await apiError('/api/v1/pipelines', '/api/v1/pipelines', 401, 'unauthorized', secured, { Authorization: 'Bearer wrong' });
+    await apiError('/api/v1/pipelines', '/api/v1/pipelines', 401, 'unauthorized', secured, {
+      Authorization: 'Bearer wrong',
+    });
     expect((await get(secured, '/metrics')).status).toBe(401);
     const ok = await get(secured, '/api/v1/pipelines', { Authorization: 'Bearer secret-two' });
     expect(ok.status).toBe(200);
     validate('/api/v1/pipelines', 200, ok.body);
-    const viaQuery = await get(secured, `/api/v1/pipelines/${writer.name}/windows?limit=1&access_token=secret-one`);
+    const viaQuery = await get(
+      secured,
+      `/api/v1/pipelines/${writer.name}/windows?limit=1&access_token=secret-one`,
+    );
     expect(viaQuery.status).toBe(200);
     expect((await get(secured, '/healthz')).status).toBe(200);
     expect((await get(secured, '/readyz')).status).toBe(200);
@@ -357,7 +444,11 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
     const preflight = await fetch(`${withCors.url}/api/v1/pipelines`, {
       method: 'OPTIONS',
-      headers: { Origin: 'https://grafana.example.com', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'authorization' },
+      headers: {
+        Origin: 'https://grafana.example.com',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'authorization',
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-headers')).toContain('Authorization');
@@ -374,7 +465,9 @@ describe('query API on state committed by the processor (3 partitions)', () => {
 
   it('streams a window event within one second of a commit', async () => {
     const controller = new AbortController();
-    const res = await fetch(`${api.url}/api/v1/pipelines/${writer.name}/stream`, { signal: controller.signal });
+    const res = await fetch(`${api.url}/api/v1/pipelines/${writer.name}/stream`, {
+      signal: controller.signal,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body!.getReader();
@@ -407,13 +500,29 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     const time = BASE + 5 * 60_000 + 59_000;
     const committedAt = Date.now();
     await writer.commit('1', [{ time, country: 'DE', device: 'web', amount: 1, user: 'sse', item: 'fig' }]);
-    expect(await waitFor(() => events.some((e) => e.event === 'window' && e.data.start === BASE + 5 * 60_000), 1000)).toBe(true);
+    expect(
+      await waitFor(
+        () => events.some((e) => e.event === 'window' && e.data.start === BASE + 5 * 60_000),
+        1000,
+      ),
+    ).toBe(true);
     const windowEvent = events.find((e) => e.event === 'window')!;
     expect(windowEvent.at - committedAt).toBeLessThan(1000);
-    expect(windowEvent.data).toMatchObject({ pipeline: writer.name, version: 1, end: BASE + 6 * 60_000, final: false, partitions: ['1'] });
+    expect(windowEvent.data).toMatchObject({
+      pipeline: writer.name,
+      version: 1,
+      end: BASE + 6 * 60_000,
+      final: false,
+      partitions: ['1'],
+    });
     expect(events.some((e) => e.event === 'progress')).toBe(true);
     controller.abort();
     await pump;
-    await apiError('/api/v1/pipelines/nope/stream', '/api/v1/pipelines/{name}/stream', 404, 'unknown_pipeline');
+    await apiError(
+      '/api/v1/pipelines/nope/stream',
+      '/api/v1/pipelines/{name}/stream',
+      404,
+      'unknown_pipeline',
+    );
   });
 });

@@ -26,10 +26,20 @@ beforeAll(async () => {
   const unique = events.filter((e) => (seen.has(e.time) ? false : (seen.add(e.time), true)));
   for (let i = 0; i < unique.length; i += 200) {
     const batch = unique.slice(i, i + 200);
-    for (let p = 0; p < 6; p++) await writer.commit(String(p), batch.filter((_, j) => j % 6 === p));
+    for (let p = 0; p < 6; p++)
+      await writer.commit(
+        String(p),
+        batch.filter((_, j) => j % 6 === p),
+      );
   }
   api = await startHttpServer(
-    createHttpApp({ redis, registry: new Registry(), readiness: () => true, logger: silent, rateLimit: false }),
+    createHttpApp({
+      redis,
+      registry: new Registry(),
+      readiness: () => true,
+      logger: silent,
+      rateLimit: false,
+    }),
     0,
     '127.0.0.1',
   );
@@ -45,7 +55,14 @@ describe('query API on Redis Cluster', () => {
   it('spreads the partitions over several cluster nodes', async () => {
     const slots: number[] = [];
     for (const p of writer.registration.partitions) {
-      slots.push(Number(await (redis as unknown as { cluster(...args: string[]): Promise<number> }).cluster('KEYSLOT', keys.checkpoint(writer.prefix(p)))));
+      slots.push(
+        Number(
+          await (redis as unknown as { cluster(...args: string[]): Promise<number> }).cluster(
+            'KEYSLOT',
+            keys.checkpoint(writer.prefix(p)),
+          ),
+        ),
+      );
     }
     const nodes = new Set<string>();
     for (const slot of slots) {
@@ -78,7 +95,9 @@ describe('query API on Redis Cluster', () => {
       }
     }
     // rollup merges the HyperLogLogs of every group and partition of a window
-    const rolled = (await (await fetch(`${api.url}/api/v1/pipelines/${writer.name}/windows?rollup=true`)).json()) as any;
+    const rolled = (await (
+      await fetch(`${api.url}/api/v1/pipelines/${writer.name}/windows?rollup=true`)
+    ).json()) as any;
     for (const w of rolled.windows) {
       const events = writer.events.filter((e) => e.time >= w.start && e.time < w.end);
       expect(w.groups[0].values.orders).toBe(events.length);
@@ -88,7 +107,9 @@ describe('query API on Redis Cluster', () => {
   });
 
   it('ranks top groups and lists the pipeline on the cluster', async () => {
-    const top = (await (await fetch(`${api.url}/api/v1/pipelines/${writer.name}/top?aggregate=users&limit=3`)).json()) as any;
+    const top = (await (
+      await fetch(`${api.url}/api/v1/pipelines/${writer.name}/top?aggregate=users&limit=3`)
+    ).json()) as any;
     expect(top.groups).toHaveLength(3);
     const list = (await (await fetch(`${api.url}/api/v1/pipelines`)).json()) as any;
     const mine = list.pipelines.find((p: any) => p.name === writer.name);

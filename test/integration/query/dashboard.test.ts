@@ -28,10 +28,20 @@ beforeAll(async () => {
   const history = randomEvents(3, { base, windows: 20, count: 6000 }).sort((a, b) => a.time - b.time);
   for (let i = 0; i < history.length; i += 1000) {
     const batch = history.slice(i, i + 1000);
-    for (const p of ['0', '1', '2']) await writer.commit(p, batch.filter((_, j) => j % 3 === Number(p)));
+    for (const p of ['0', '1', '2'])
+      await writer.commit(
+        p,
+        batch.filter((_, j) => j % 3 === Number(p)),
+      );
   }
   api = await startHttpServer(
-    createHttpApp({ redis, registry: new Registry(), readiness: () => true, logger: silent, rateLimit: false }),
+    createHttpApp({
+      redis,
+      registry: new Registry(),
+      readiness: () => true,
+      logger: silent,
+      rateLimit: false,
+    }),
     0,
     '127.0.0.1',
   );
@@ -40,10 +50,20 @@ beforeAll(async () => {
   flow = (async () => {
     while (flowing) {
       const t = Date.now();
-      const events = randomEvents(1000 + seq++, { base: t - 2000, windows: 0, count: 40 }).map((e) => ({ ...e, time: t - Math.floor(next() * 2000) }));
+      const events = randomEvents(1000 + seq++, { base: t - 2000, windows: 0, count: 40 }).map((e) => ({
+        ...e,
+        time: t - Math.floor(next() * 2000),
+      }));
       events.sort((a, b) => a.time - b.time);
-      for (const p of ['0', '1', '2']) await writer.commit(p, events.filter((_, j) => j % 3 === Number(p)));
-      for (const [replica, partitions] of [['proc-a', ['0', '1']], ['proc-b', ['2']]] as const) {
+      for (const p of ['0', '1', '2'])
+        await writer.commit(
+          p,
+          events.filter((_, j) => j % 3 === Number(p)),
+        );
+      for (const [replica, partitions] of [
+        ['proc-a', ['0', '1']],
+        ['proc-b', ['2']],
+      ] as const) {
         await publishHeartbeat(redis, writer.name, 1, {
           replica,
           at: Date.now(),
@@ -59,7 +79,16 @@ beforeAll(async () => {
   })();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -79,7 +108,11 @@ describe('live dashboard in headless Chromium', () => {
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
     await page.goto(`${api.url}/?pipeline=${writer.name}`);
-    await page.waitForFunction(() => document.getElementById('stat-records')?.textContent !== '—', undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => document.getElementById('stat-records')?.textContent !== '—',
+      undefined,
+      { timeout: 10_000 },
+    );
     await page.waitForSelector('#chart canvas', { timeout: 10_000 });
     await page.waitForSelector('#top-body tr td.rank', { timeout: 10_000 });
     expect(await page.locator('#live').getAttribute('data-state')).toBe('live');
@@ -87,7 +120,9 @@ describe('live dashboard in headless Chromium', () => {
     const current1 = await page.textContent('#current-value');
     // the page follows the commits through SSE, with no reload
     await page.waitForFunction(
-      ([r, c]) => document.getElementById('stat-records')?.textContent !== r && document.getElementById('current-value')?.textContent !== c,
+      ([r, c]) =>
+        document.getElementById('stat-records')?.textContent !== r &&
+        document.getElementById('current-value')?.textContent !== c,
       [records1, current1] as const,
       { timeout: 10_000 },
     );

@@ -65,7 +65,13 @@ export class PipelineWriter {
 
   constructor(
     readonly redis: RedisClient,
-    options: { name?: string; partitions?: number; window?: WindowShape; retentionMs?: number; groupBy?: string[] } = {},
+    options: {
+      name?: string;
+      partitions?: number;
+      window?: WindowShape;
+      retentionMs?: number;
+      groupBy?: string[];
+    } = {},
   ) {
     this.name = options.name ?? `q-${randomBytes(4).toString('hex')}`;
     const partitions = Array.from({ length: options.partitions ?? 3 }, (_, i) => String(i));
@@ -102,9 +108,12 @@ export class PipelineWriter {
     for (const e of events) {
       const event = { ...e, partition };
       const prepared = fold.prepare(argsOf(event));
-      const group = groupKeyOf(this.registration.groupBy.map((g) => (event as unknown as Record<string, unknown>)[g]));
+      const group = groupKeyOf(
+        this.registration.groupBy.map((g) => (event as unknown as Record<string, unknown>)[g]),
+      );
       const size = window.type === 'session' ? window.gapMs : window.sizeMs;
-      for (const start of windowStarts(window, e.time)) fold.add(fold.window(start, start + size), group, e.time, prepared);
+      for (const start of windowStarts(window, e.time))
+        fold.add(fold.window(start, start + size), group, e.time, prepared);
       fold.records++;
       if (e.time > watermark) watermark = e.time;
       this.events.push(event);
@@ -132,7 +141,10 @@ export class PipelineWriter {
 }
 
 /** Random events for `windows` consecutive windows starting at `base`, spread over the partitions. */
-export function randomEvents(seed: number, options: { base: number; windows: number; count: number; countries?: string[]; devices?: string[] }) {
+export function randomEvents(
+  seed: number,
+  options: { base: number; windows: number; count: number; countries?: string[]; devices?: string[] },
+) {
   const next = rng(seed);
   const countries = options.countries ?? ['DE', 'FR', 'US', 'JP'];
   const devices = options.devices ?? ['ios', 'android', 'web'];

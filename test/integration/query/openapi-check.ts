@@ -11,14 +11,21 @@ export function createResponseValidator(document: unknown = openApiDocument) {
   (addFormats as unknown as (a: Ajv2020) => void)(ajv);
   ajv.addSchema(document as object, 'openapi.json');
   const doc = document as {
-    paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, { schema: unknown }> }> }>>;
+    paths: Record<
+      string,
+      Record<
+        string,
+        { responses: Record<string, { $ref?: string; content?: Record<string, { schema: unknown }> }> }
+      >
+    >;
     components: { responses: Record<string, { content: Record<string, { schema: unknown }> }> };
   };
   return (template: string, status: number, body: unknown, method = 'get'): void => {
     const operation = doc.paths[template]?.[method];
     if (!operation) throw new Error(`openapi.json has no ${method.toUpperCase()} ${template}`);
     let response = operation.responses[String(status)];
-    if (!response) throw new Error(`openapi.json declares no ${status} for ${method.toUpperCase()} ${template}`);
+    if (!response)
+      throw new Error(`openapi.json declares no ${status} for ${method.toUpperCase()} ${template}`);
     if (response.$ref) response = doc.components.responses[response.$ref.split('/').pop()!]!;
     const schemaRef = `openapi.json#/paths/${escape(template)}/${method}/responses/${status}/content/application~1json/schema`;
     const json = response.content?.['application/json'];
@@ -28,7 +35,9 @@ export function createResponseValidator(document: unknown = openApiDocument) {
       : schemaRef;
     const validate = ajv.getSchema(ref) ?? ajv.compile({ $ref: ref });
     if (!validate(body)) {
-      throw new Error(`${status} ${template} does not match openapi.json: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`);
+      throw new Error(
+        `${status} ${template} does not match openapi.json: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`,
+      );
     }
   };
 }

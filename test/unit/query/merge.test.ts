@@ -31,8 +31,40 @@ describe('merging partial state of several partitions', () => {
     const aggregates = new Aggregates(shapes);
     const groups = new Map<string, GroupAcc>();
     const same = (x: string) => x;
-    mergeHash(aggregates, groups, { [`n|${g}`]: '3', [`s|${g}`]: '1.5', [`lo|${g}`]: '2', [`hi|${g}`]: '9', [`a#s|${g}`]: '6', [`a#n|${g}`]: '3', [`f|${g}`]: 'x', [`f#t|${g}`]: '200', [`l|${g}`]: 'y', [`l#t|${g}`]: '300' }, same);
-    mergeHash(aggregates, groups, { [`n|${g}`]: '2', [`s|${g}`]: '2.25', [`lo|${g}`]: '-1', [`hi|${g}`]: '4', [`a#s|${g}`]: '14', [`a#n|${g}`]: '2', [`f|${g}`]: 'early', [`f#t|${g}`]: '100', [`l|${g}`]: 'old', [`l#t|${g}`]: '250' }, same);
+    mergeHash(
+      aggregates,
+      groups,
+      {
+        [`n|${g}`]: '3',
+        [`s|${g}`]: '1.5',
+        [`lo|${g}`]: '2',
+        [`hi|${g}`]: '9',
+        [`a#s|${g}`]: '6',
+        [`a#n|${g}`]: '3',
+        [`f|${g}`]: 'x',
+        [`f#t|${g}`]: '200',
+        [`l|${g}`]: 'y',
+        [`l#t|${g}`]: '300',
+      },
+      same,
+    );
+    mergeHash(
+      aggregates,
+      groups,
+      {
+        [`n|${g}`]: '2',
+        [`s|${g}`]: '2.25',
+        [`lo|${g}`]: '-1',
+        [`hi|${g}`]: '4',
+        [`a#s|${g}`]: '14',
+        [`a#n|${g}`]: '2',
+        [`f|${g}`]: 'early',
+        [`f#t|${g}`]: '100',
+        [`l|${g}`]: 'old',
+        [`l#t|${g}`]: '250',
+      },
+      same,
+    );
     const values = valuesOf(aggregates, groups.get(g));
     expect(values).toMatchObject({ n: 5, s: 3.75, lo: -1, hi: 9, a: 4, f: 'early', l: 'y' });
   });
@@ -43,7 +75,10 @@ describe('merging partial state of several partitions', () => {
     const acc = groups.get(g)!;
     const left = [1, 2, 3, 4];
     const right = [100, 200, 300, 400, 500];
-    const sketch = (xs: number[]) => Object.fromEntries([...new Set(xs.map(bucketOf))].map((b) => [b, String(xs.filter((x) => bucketOf(x) === b).length)]));
+    const sketch = (xs: number[]) =>
+      Object.fromEntries(
+        [...new Set(xs.map(bucketOf))].map((b) => [b, String(xs.filter((x) => bucketOf(x) === b).length)]),
+      );
     mergeBuckets(acc[7]!, sketch(left));
     mergeBuckets(acc[7]!, sketch(right));
     const all = new Map<string, number>();
@@ -65,7 +100,9 @@ describe('merging partial state of several partitions', () => {
     expect(match('["DE",200]')).toBe(true);
     expect(match('["DE",null]')).toBe(true);
     expect(match('["DE",404]')).toBe(false);
-    mergeHash(aggregates, groups, { 'n|["DE",200]': '1', 'n|["FR",200]': '2', 'n|["FR",404]': '4' }, (x) => (match(x) ? '*' : null));
+    mergeHash(aggregates, groups, { 'n|["DE",200]': '1', 'n|["FR",200]': '2', 'n|["FR",404]': '4' }, (x) =>
+      match(x) ? '*' : null,
+    );
     expect(valuesOf(aggregates, groups.get('*')).n).toBe(3);
     expect(groupObject(['country', 'code'], '["DE",200]')).toEqual({ country: 'DE', code: 200 });
   });
