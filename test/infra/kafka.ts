@@ -64,7 +64,7 @@ appender.stdout.layout.pattern=[%d] %p %m (%c)%n
  * Starts a real Apache Kafka cluster in KRaft mode (every node is broker and controller) on free
  * loopback ports. `brokers: 3` gives a replicated cluster for failure tests.
  */
-export async function startKafka(options: { brokers?: number; keep?: boolean } = {}): Promise<KafkaCluster> {
+export async function startKafka(options: { brokers?: number; keep?: boolean; detached?: boolean } = {}): Promise<KafkaCluster> {
   const count = options.brokers ?? 1;
   const libs = await ensureKafkaJars();
   const dataDir = ensureDir(join(runDir, `kafka-${Date.now()}-${randomBytes(3).toString('hex')}`));
@@ -125,6 +125,7 @@ export async function startKafka(options: { brokers?: number; keep?: boolean } =
   const launch = (config: (typeof configs)[number]) =>
     startProcess(`kafka-${config.nodeId}`, 'java', javaArgs(['kafka.Kafka', config.file]), {
       logFile: join(dataDir, `kafka-${config.nodeId}.log`),
+      detached: options.detached ?? false,
     });
   const nodes: KafkaBroker[] = configs.map((config) => ({
     nodeId: config.nodeId,

@@ -42,7 +42,7 @@ export interface RedisDeployment {
  * Starts a real redis-server with AOF on (appendfsync always, so a SIGKILL loses nothing that was
  * acknowledged), or a three-master Redis Cluster on loopback ports.
  */
-export async function startRedis(options: { cluster?: boolean; keep?: boolean } = {}): Promise<RedisDeployment> {
+export async function startRedis(options: { cluster?: boolean; keep?: boolean; detached?: boolean } = {}): Promise<RedisDeployment> {
   const binary = await ensureRedisServer();
   const count = options.cluster ? 3 : 1;
   const dataDir = ensureDir(join(runDir, `redis-${Date.now()}-${randomBytes(3).toString('hex')}`));
@@ -72,7 +72,7 @@ export async function startRedis(options: { cluster?: boolean; keep?: boolean } 
       : base;
   };
   const launch = (port: number) =>
-    startProcess(`redis-${port}`, binary, args(port), { logFile: join(dataDir, `redis-${port}.log`) });
+    startProcess(`redis-${port}`, binary, args(port), { logFile: join(dataDir, `redis-${port}.log`), detached: options.detached ?? false });
   const nodes: RedisNode[] = ports.map((port) => ({ port, process: launch(port) }));
   await Promise.all(nodes.map((node) => waitForPing(node)));
 

@@ -26,6 +26,8 @@ export function startProcess(
     detached: options.detached ?? false,
   });
   closeSync(out);
+  // A detached service outlives this process (`npm run infra -- up`); `down` stops it by pid.
+  if (options.detached) child.unref();
   const exited = new Promise<void>((resolveExit) => {
     if (child.exitCode !== null || child.signalCode !== null) resolveExit();
     child.once('exit', () => resolveExit());

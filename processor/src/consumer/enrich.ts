@@ -1,6 +1,9 @@
 import type { EnrichLookup, RecordContext } from '../runtime/pipeline.ts';
 import { RecordFailure } from './decode.ts';
 
+/** A record that a lookup with `onMissing: skip` filters out. */
+export const SKIP = new RecordFailure('enrich', 'skipped: no lookup entry');
+
 /** Reads a lookup table (a Redis hash kept by another system) for many keys at once. */
 export interface EnrichmentTable {
   resolve(lookups: readonly EnrichLookup[], contexts: readonly RecordContext[]): Promise<(Record<string, unknown> | RecordFailure)[]>;
@@ -40,7 +43,11 @@ export function redisEnrichment(readHash: HashReader): EnrichmentTable {
           const entry = results[i];
           const key = keyOf[i];
           if (entry instanceof RecordFailure || key === undefined || key === null) return;
-          entry![lookup.as] = byKey.get(key) ?? null;
+          const value = byKey.get(key) ?? null;
+          if (value === null && lookup.onMissing === 'skip') results[i] = SKIP;
+          else if (value === null && lookup.onMissing === 'deadLetter') {
+            results[i] = new RecordFailure('enrich', `enrich ${lookup.as}: no entry "${key}" in Redis hash ${lookup.redisHash}`);
+          } else entry![lookup.as] = value;
         });
       }
       return results;

@@ -5,7 +5,7 @@ import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, windowStarts } from '../windows/assign.ts';
 import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
-import type { EnrichmentTable } from './enrich.ts';
+import { type EnrichmentTable, SKIP } from './enrich.ts';
 
 export interface FoldedBatch {
   fold: BatchFold;
@@ -73,6 +73,10 @@ export async function foldBatch(
     const { message, ctx } = pending[i]!;
     try {
       const lookup = enriched[i]!;
+      if (lookup === SKIP) {
+        filtered++;
+        continue;
+      }
       if (lookup instanceof RecordFailure) throw lookup;
       ctx.enriched = lookup;
       const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, ctx.record.timestamp);

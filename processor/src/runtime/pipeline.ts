@@ -46,6 +46,8 @@ export interface RecordContext {
 export interface EnrichLookup {
   redisHash: string;
   as: string;
+  /** what a key with no entry means: keep the record with null, skip it, or dead-letter it */
+  onMissing: 'keep' | 'skip' | 'deadLetter';
   key(ctx: RecordContext): unknown;
 }
 

@@ -1,0 +1,134 @@
+// `kappaflow run <pipeline.yaml>`: runs one processor replica of a pipeline.
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+import { toRuntimePipeline } from '../runtime/compile.ts';
+import { logger } from '../runtime/logger.ts';
+import { startProcessor } from '../runtime/processor.ts';
+import { SpecValidationError } from '../spec/errors.ts';
+import { loadPipelines } from '../spec/load.ts';
+
+export function runCommand(): Command {
+  return new Command('run')
+    .description(
+      'run one processor replica of a pipeline: consume, aggregate into Redis, serve the query API',
+    )
+    .argument('<file>', 'pipeline YAML (the same file you kubectl apply)')
+    .addOption(
+      new Option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated')
+        .env('KAFKA_BROKERS')
+        .default('127.0.0.1:9092'),
+    )
+    .addOption(
+      new Option(
+        '--redis <url>',
+        'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
+      )
+        .env('REDIS_URL')
+        .default('redis://127.0.0.1:6379'),
+    )
+    .addOption(
+      new Option('--kafka-config <file>', 'YAML with Kafka TLS/SASL settings (see docs)').env(
+        'KAFKA_CONFIG_FILE',
+      ),
+    )
+    .addOption(
+      new Option('--port <port>', 'HTTP port for /metrics, /healthz, /readyz and the query API')
+        .env('PORT')
+        .default('8080'),
+    )
+    .addOption(new Option('--host <host>', 'HTTP listen address').env('HOST').default('0.0.0.0'))
+    .addOption(
+      new Option('--pipeline-version <n>', 'pipeline version (a replay writes a new version)')
+        .env('KAPPAFLOW_VERSION')
+        .default('1'),
+    )
+    .addOption(
+      new Option('--replica-id <id>', "this replica's name in heartbeats").env('KAPPAFLOW_REPLICA_ID'),
+    )
+    .addOption(new Option('--name <name>', 'which pipeline of a multi-document file to run'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ kappaflow run examples/page-views.yaml --brokers 127.0.0.1:9092 --redis redis://127.0.0.1:6379
+  $ KAFKA_BROKERS=kafka:9092 REDIS_URL=redis-cluster://redis-0:6379 kappaflow run /etc/kappaflow/pipeline.yaml
+
+Redis passwords come from REDIS_PASSWORD, Kafka credentials from --kafka-config: never from the spec.
+SIGTERM drains: the batch in flight commits, the replica leaves the group, the process exits 0.`,
+    )
+    .action(async (file: string, options: RunOptions) => {
+      process.exitCode = await run(file, options);
+    });
+}
+
+interface RunOptions {
+  brokers: string;
+  redis: string;
+  kafkaConfig?: string;
+  port: string;
+  host: string;
+  pipelineVersion: string;
+  replicaId?: string;
+  name?: string;
+}
+
+async function run(file: string, options: RunOptions): Promise<number> {
+  let pipelines;
+  try {
+    pipelines = await loadPipelines(file);
+  } catch (error) {
+    if (error instanceof SpecValidationError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+  const chosen = options.name ? pipelines.filter((p) => p.normalized.name === options.name) : pipelines;
+  if (chosen.length !== 1) {
+    console.error(
+      `${file} holds ${pipelines.length} pipelines (${pipelines.map((p) => p.normalized.name).join(', ')}); pick one with --name`,
+    );
+    return 1;
+  }
+  const version = Number(options.pipelineVersion);
+  if (!Number.isInteger(version) || version < 1) {
+    console.error(`--pipeline-version must be a positive integer, got ${options.pipelineVersion}`);
+    return 1;
+  }
+  const pipeline = toRuntimePipeline(chosen[0]!, version);
+  const { mountQueryApi } = await import('./query-routes.ts');
+  const processor = await startProcessor({
+    pipeline,
+    brokers: options.brokers
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+    redisUrl: options.redis,
+    ...(process.env.REDIS_PASSWORD ? { redisPassword: process.env.REDIS_PASSWORD } : {}),
+    ...(options.kafkaConfig ? { kafkaConfigFile: options.kafkaConfig } : {}),
+    replicaId: options.replicaId ?? hostname() + (process.env.KAPPAFLOW_REPLICA_SUFFIX ?? `-${process.pid}`),
+    http: { port: Number(options.port), host: options.host },
+    logger,
+    mountRoutes: mountQueryApi,
+  });
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without draining');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'draining');
+      processor.stop().then(
+        () => resolve(0),
+        (error) => {
+          logger.error({ error: (error as Error).message }, 'drain failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}

@@ -1,0 +1,45 @@
+import type { ValidPipeline } from '../spec/validate.ts';
+import type { AggregateShape, RecordContext, RuntimePipeline } from './pipeline.ts';
+
+/**
+ * The processor's view of a validated pipeline: shapes for the fold and the key layout, and one
+ * function per step that evaluates the already compiled CEL expressions.
+ */
+export function toRuntimePipeline(valid: ValidPipeline, version: number): RuntimePipeline {
+  const { normalized: spec, compiled } = valid;
+  const aggregates: AggregateShape[] = spec.aggregates.map((a) => ({
+    name: a.name,
+    kind: a.op,
+    ...(a.op === 'percentile' ? { q: a.q } : {}),
+    ...(a.op === 'topK' ? { k: a.k } : {}),
+  }));
+  const argumentOf = compiled.aggregates.map((a) => (a.op === 'count' ? undefined : a.value));
+  const count = argumentOf.length;
+  return {
+    name: spec.name,
+    version,
+    source: {
+      topics: spec.source.topics,
+      format: spec.source.format,
+      ...(spec.source.eventTime ? { eventTimeField: spec.source.eventTime.field } : {}),
+      startFrom: spec.source.startFrom,
+    },
+    window: spec.window,
+    groupNames: compiled.groupNames,
+    aggregates,
+    retentionMs: spec.retentionMs,
+    ...(spec.deadLetterTopic ? { deadLetterTopic: spec.deadLetterTopic } : {}),
+    ...(spec.sinkTopic ? { sinkTopic: spec.sinkTopic } : {}),
+    enrich: compiled.enrich.map((e) => ({ redisHash: e.redisHash, as: e.as, onMissing: e.onMissing, key: e.key })),
+    ...(compiled.where ? { where: compiled.where } : {}),
+    groupBy: compiled.groupBy,
+    aggregateArgs(ctx: RecordContext) {
+      const out = new Array<unknown>(count);
+      for (let i = 0; i < count; i++) {
+        const evaluate = argumentOf[i];
+        if (evaluate) out[i] = evaluate(ctx);
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import type { Server } from 'node:http';
+import express from 'express';
+import type { Kafka } from 'kafkajs';
+import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
+import { connectRedis, type RedisClient } from '../state/connection.ts';
+import { registerPipeline } from '../state/registry.ts';
+import { createKafka } from './kafka-client.ts';
+import type { Logger } from './logger.ts';
+import { createProcessorMetrics } from './metrics.ts';
+import type { RuntimePipeline } from './pipeline.ts';
+
+export interface ProcessorConfig {
+  pipeline: RuntimePipeline;
+  brokers: string[];
+  redisUrl: string;
+  redisPassword?: string;
+  kafkaConfigFile?: string;
+  replicaId: string;
+  http: { port: number; host: string };
+  logger: Logger;
+  /** extra routes (the query API and dashboard) mounted on the same server */
+  mountRoutes?: (app: express.Express, deps: { redis: RedisClient; ready: () => boolean }) => void | Promise<void>;
+}
+
+export interface RunningProcessor {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts one replica: Redis, Kafka, the pipeline's registration, the HTTP endpoints, then the consumer loop. */
+export async function startProcessor(config: ProcessorConfig): Promise<RunningProcessor> {
+  const { pipeline, logger } = config;
+  const redis = connectRedis(config.redisUrl, config.redisPassword ? { password: config.redisPassword } : {});
+  redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
+  const kafka = createKafka({
+    brokers: config.brokers,
+    clientId: `kappaflow-${pipeline.name}`,
+    logger,
+    ...(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {}),
+  });
+  const metrics = createProcessorMetrics(pipeline.name);
+  const loop = new ConsumerLoop({ pipeline, kafka, redis, metrics, logger, replicaId: config.replicaId });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = loop.ready && redis.status === 'ready';
+    res.status(ready ? 200 : 503).json({ ready, consumer: loop.status() });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  await config.mountRoutes?.(app, { redis, ready: () => loop.ready });
+  const server = await listen(app, config.http.port, config.http.host);
+  const port = (server.address() as { port: number }).port;
+  logger.info({ port, pipeline: pipeline.name, version: pipeline.version }, 'HTTP endpoints listening');
+
+  const partitions = await waitForTopics(kafka, pipeline, logger);
+  await ensureOutputTopics(kafka, pipeline, logger);
+  await registerPipeline(redis, {
+    name: pipeline.name,
+    activeVersion: pipeline.version,
+    topics: pipeline.source.topics,
+    partitions,
+    window: pipeline.window,
+    groupBy: pipeline.groupNames,
+    aggregates: pipeline.aggregates,
+    retentionMs: pipeline.retentionMs,
+    ...(pipeline.deadLetterTopic ? { deadLetterTopic: pipeline.deadLetterTopic } : {}),
+    ...(pipeline.sinkTopic ? { sinkTopic: pipeline.sinkTopic } : {}),
+    updatedAt: Date.now(),
+  });
+  await loop.start();
+  logger.info({ replica: config.replicaId }, 'consuming');
+
+  return {
+    port,
+    async stop() {
+      await loop.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+function listen(app: express.Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+  });
+}
+
+/** Waits for the source topics instead of crashing: a pipeline may be deployed before its producers. */
+async function waitForTopics(kafka: Kafka, pipeline: RuntimePipeline, logger: Logger): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const existing = new Set(await admin.listTopics());
+      const missing = pipeline.source.topics.filter((t) => !existing.has(t));
+      if (missing.length === 0) break;
+      if (attempt % 15 === 0) logger.warn({ missing }, 'waiting for the source topics to exist; create them or start the producers');
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    const metadata = await admin.fetchTopicMetadata({ topics: pipeline.source.topics });
+    return metadata.topics.flatMap((topic) =>
+      topic.partitions.map((p) => partitionIdOf(pipeline, topic.name, p.partitionId)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function ensureOutputTopics(kafka: Kafka, pipeline: RuntimePipeline, logger: Logger): Promise<void> {
+  const wanted = [pipeline.deadLetterTopic, pipeline.sinkTopic].filter((t): t is string => t !== undefined);
+  if (wanted.length === 0) return;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const metadata = await admin.fetchTopicMetadata({ topics: pipeline.source.topics });
+    const partitions = Math.max(1, ...metadata.topics.map((t) => t.partitions.length));
+    const missing = wanted.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+      logger.info({ topics: missing }, 'created output topics');
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,145 @@
+import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { quantile } from '../../../processor/src/aggregates/ddsketch.ts';
+import type { RedisClient } from '../../../processor/src/state/connection.ts';
+
+/** One generated page view; the test knows every one of them, so it can compute the exact answer. */
+export interface View {
+  ts: number;
+  page: string;
+  user: string;
+  bytes: number;
+  latency: number;
+}
+
+export const WINDOW_MS = 60_000;
+
+/** A deterministic stream (a small LCG, no Math.random) so a failure can be replayed. */
+export function generateViews(count: number, seed: number, startTime: number): View[] {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  const views: View[] = [];
+  for (let i = 0; i < count; i++) {
+    views.push({
+      // Ten minutes of event time, slightly out of order (within the grace period).
+      ts: startTime + Math.floor((i / count) * 600_000) - Math.floor(next() * 5000),
+      page: `/p${Math.floor(next() * 40)}`,
+      user: `u${Math.floor(next() * 3000)}`,
+      bytes: Math.floor(next() * 10_000),
+      latency: 1 + Math.floor(next() * 2000),
+    });
+  }
+  return views;
+}
+
+export interface Truth {
+  count: number;
+  bytes: number;
+  users: Set<string>;
+  latencies: number[];
+  maxLatency: number;
+}
+
+/** The expected aggregates per (window start, page), computed without any processor code. */
+export function groundTruth(views: readonly View[]): Map<string, Truth> {
+  const truth = new Map<string, Truth>();
+  for (const view of views) {
+    const start = view.ts - (view.ts % WINDOW_MS);
+    const id = `${start}|${view.page}`;
+    let t = truth.get(id);
+    if (!t) {
+      t = { count: 0, bytes: 0, users: new Set(), latencies: [], maxLatency: 0 };
+      truth.set(id, t);
+    }
+    t.count++;
+    t.bytes += view.bytes;
+    t.users.add(view.user);
+    t.latencies.push(view.latency);
+    t.maxLatency = Math.max(t.maxLatency, view.latency);
+  }
+  return truth;
+}
+
+export const pipelineYaml = (name: string, topic: string) => `apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata:
+  name: ${name}
+spec:
+  source:
+    topic: ${topic}
+    format: json
+    eventTime: { field: ts }
+    startFrom: earliest
+  groupBy:
+    page: event.page
+  window: { type: tumbling, size: 1m, grace: 1h }
+  aggregates:
+    views: { count: {} }
+    bytes: { sum: event.bytes }
+    slowest: { max: event.latency }
+    p50: { percentile: event.latency, q: 0.5 }
+    visitors: { countDistinct: event.user }
+  deadLetter: { topic: ${topic}.dlq }
+`;
+
+export interface Observed {
+  count: number;
+  bytes: number;
+  maxLatency: number;
+  sketch: Map<string, number>;
+  hllKeys: string[];
+}
+
+/** Reads every partition's partial state straight from Redis and merges it (independently of the query API). */
+export async function readObserved(redis: RedisClient, pipeline: string, partitions: number): Promise<Map<string, Observed>> {
+  const observed = new Map<string, Observed>();
+  for (let p = 0; p < partitions; p++) {
+    const prefix = partitionPrefix(pipeline, 1, p);
+    for (const start of await redis.zrange(keys.windows(prefix), 0, -1)) {
+      const hash = await redis.hgetall(keys.window(prefix, Number(start)));
+      for (const [field, value] of Object.entries(hash)) {
+        if (!field.startsWith('views|')) continue;
+        const group = field.slice('views|'.length);
+        const page = (JSON.parse(group) as string[])[0]!;
+        const id = `${start}|${page}`;
+        let o = observed.get(id);
+        if (!o) {
+          o = { count: 0, bytes: 0, maxLatency: 0, sketch: new Map(), hllKeys: [] };
+          observed.set(id, o);
+        }
+        o.count += Number(value);
+        o.bytes += Number(hash[fieldOf('bytes', group)]);
+        o.maxLatency = Math.max(o.maxLatency, Number(hash[fieldOf('slowest', group)]));
+        const buckets = await redis.hgetall(keys.sketch(prefix, Number(start), 'dd', fieldOf('p50', group)));
+        for (const [bucket, n] of Object.entries(buckets)) o.sketch.set(bucket, (o.sketch.get(bucket) ?? 0) + Number(n));
+        o.hllKeys.push(keys.sketch(prefix, Number(start), 'hll', fieldOf('visitors', group)));
+      }
+    }
+  }
+  return observed;
+}
+
+/** Distinct count of the union of HLLs that live in different slots: copy them under one tag, then PFCOUNT. */
+export async function mergedDistinct(redis: RedisClient, hllKeys: string[]): Promise<number> {
+  const temp: string[] = [];
+  for (const [i, key] of hllKeys.entries()) {
+    const raw = await redis.getBuffer(key);
+    if (raw === null) continue;
+    const copy = `kf:{verify}:hll:${i}`;
+    await redis.set(copy, raw);
+    temp.push(copy);
+  }
+  if (temp.length === 0) return 0;
+  const count = await redis.pfcount(...temp);
+  await redis.del(...temp);
+  return count;
+}
+
+export function exactMedianRank(latencies: number[]): number {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return sorted[Math.floor(0.5 * (sorted.length - 1))]!;
+}
+
+export { groupKeyOf, quantile };
