@@ -100,13 +100,15 @@ export class BatchFold {
           const field = fieldOf(name, group);
           const current = delta.firsts.get(field);
           // Ties keep the earlier offset: records arrive in offset order.
-          if (current === undefined || eventTime < current.time) delta.firsts.set(field, { time: eventTime, value: value as string });
+          if (current === undefined || eventTime < current.time)
+            delta.firsts.set(field, { time: eventTime, value: value as string });
           break;
         }
         case 'last': {
           const field = fieldOf(name, group);
           const current = delta.lasts.get(field);
-          if (current === undefined || eventTime >= current.time) delta.lasts.set(field, { time: eventTime, value: value as string });
+          if (current === undefined || eventTime >= current.time)
+            delta.lasts.set(field, { time: eventTime, value: value as string });
           break;
         }
         case 'countDistinct':
@@ -128,13 +130,15 @@ export type PreparedArgs = readonly (number | string | undefined)[];
 function toNumber(value: unknown, aggregate: string): number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
+    return Number(value);
   throw new AggregateInputError(`aggregate ${aggregate}: expected a number, got ${describe(value)}`);
 }
 
 function toText(value: unknown, aggregate: string): string {
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return String(value);
   if (value === null || value === undefined) {
     throw new AggregateInputError(`aggregate ${aggregate}: the value is missing (null)`);
   }

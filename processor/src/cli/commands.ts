@@ -3,6 +3,7 @@
 // A command's action sets process.exitCode (it does not call process.exit) so output is flushed.
 import type { Command } from 'commander';
 import { runCommand } from './run.ts';
+import { serveCommand } from './serve.ts';
 import { validateCommand } from './validate.ts';
 
-export const commands: Array<() => Command> = [validateCommand, runCommand];
+export const commands: Array<() => Command> = [validateCommand, runCommand, serveCommand];

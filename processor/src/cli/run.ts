@@ -6,9 +6,11 @@ import { logger } from '../runtime/logger.ts';
 import { startProcessor } from '../runtime/processor.ts';
 import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';
+import { untilSignal } from './signals.ts';
+import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
 
 export function runCommand(): Command {
-  return new Command('run')
+  return addHttpOptions(new Command('run'))
     .description(
       'run one processor replica of a pipeline: consume, aggregate into Redis, serve the query API',
     )
@@ -31,12 +33,6 @@ export function runCommand(): Command {
         'KAFKA_CONFIG_FILE',
       ),
     )
-    .addOption(
-      new Option('--port <port>', 'HTTP port for /metrics, /healthz, /readyz and the query API')
-        .env('PORT')
-        .default('8080'),
-    )
-    .addOption(new Option('--host <host>', 'HTTP listen address').env('HOST').default('0.0.0.0'))
     .addOption(
       new Option('--pipeline-version <n>', 'pipeline version (a replay writes a new version)')
         .env('KAPPAFLOW_VERSION')
@@ -61,19 +57,17 @@ SIGTERM drains: the batch in flight commits, the replica leaves the group, the p
     });
 }
 
-interface RunOptions {
+interface RunOptions extends HttpCliOptions {
   brokers: string;
   redis: string;
   kafkaConfig?: string;
-  port: string;
-  host: string;
   pipelineVersion: string;
   replicaId?: string;
   name?: string;
 }
 
 async function run(file: string, options: RunOptions): Promise<number> {
-  let pipelines;
+  let pipelines: Awaited<ReturnType<typeof loadPipelines>>;
   try {
     pipelines = await loadPipelines(file);
   } catch (error) {
@@ -96,7 +90,6 @@ async function run(file: string, options: RunOptions): Promise<number> {
     return 1;
   }
   const pipeline = toRuntimePipeline(chosen[0]!, version);
-  const { mountQueryApi } = await import('./query-routes.ts');
   const processor = await startProcessor({
     pipeline,
     brokers: options.brokers
@@ -107,28 +100,8 @@ async function run(file: string, options: RunOptions): Promise<number> {
     ...(process.env.REDIS_PASSWORD ? { redisPassword: process.env.REDIS_PASSWORD } : {}),
     ...(options.kafkaConfig ? { kafkaConfigFile: options.kafkaConfig } : {}),
     replicaId: options.replicaId ?? hostname() + (process.env.KAPPAFLOW_REPLICA_SUFFIX ?? `-${process.pid}`),
-    http: { port: Number(options.port), host: options.host },
+    http: httpSettings(options),
     logger,
-    mountRoutes: mountQueryApi,
   });
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting without draining');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'draining');
-      processor.stop().then(
-        () => resolve(0),
-        (error) => {
-          logger.error({ error: (error as Error).message }, 'drain failed');
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  return await untilSignal(() => processor.stop());
 }

@@ -22,9 +22,7 @@ export async function claimPartition(redis: RedisClient, prefix: string, generat
 }
 
 /** Where the batch stands against the checkpoint: Redis is the truth, Kafka's position follows it. */
-export type Alignment =
-  | { action: 'process'; skipBefore: bigint | null }
-  | { action: 'seek'; offset: string };
+export type Alignment = { action: 'process'; skipBefore: bigint | null } | { action: 'seek'; offset: string };
 
 export function alignWithCheckpoint(claim: Claim, firstOffset: string): Alignment {
   if (claim.nextOffset === null) return { action: 'process', skipBefore: null };

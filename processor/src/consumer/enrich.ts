@@ -6,7 +6,10 @@ export const SKIP = new RecordFailure('enrich', 'skipped: no lookup entry');
 
 /** Reads a lookup table (a Redis hash kept by another system) for many keys at once. */
 export interface EnrichmentTable {
-  resolve(lookups: readonly EnrichLookup[], contexts: readonly RecordContext[]): Promise<(Record<string, unknown> | RecordFailure)[]>;
+  resolve(
+    lookups: readonly EnrichLookup[],
+    contexts: readonly RecordContext[],
+  ): Promise<(Record<string, unknown> | RecordFailure)[]>;
 }
 
 type HashReader = (hash: string, fields: string[]) => Promise<(string | null)[]>;
@@ -46,7 +49,10 @@ export function redisEnrichment(readHash: HashReader): EnrichmentTable {
           const value = byKey.get(key) ?? null;
           if (value === null && lookup.onMissing === 'skip') results[i] = SKIP;
           else if (value === null && lookup.onMissing === 'deadLetter') {
-            results[i] = new RecordFailure('enrich', `enrich ${lookup.as}: no entry "${key}" in Redis hash ${lookup.redisHash}`);
+            results[i] = new RecordFailure(
+              'enrich',
+              `enrich ${lookup.as}: no entry "${key}" in Redis hash ${lookup.redisHash}`,
+            );
           } else entry![lookup.as] = value;
         });
       }

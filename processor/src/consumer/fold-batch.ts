@@ -3,8 +3,8 @@ import { AggregateInputError, BatchFold } from '../aggregates/fold.ts';
 import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, windowStarts } from '../windows/assign.ts';
-import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
+import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
 
 export interface FoldedBatch {
@@ -64,7 +64,10 @@ export async function foldBatch(
       fail(message, failure.reason, failure.message);
     }
   }
-  const enriched = await enrichment.resolve(pipeline.enrich, pending.map((p) => p.ctx));
+  const enriched = await enrichment.resolve(
+    pipeline.enrich,
+    pending.map((p) => p.ctx),
+  );
 
   // Pass 2: event time, groups, windows, aggregates.
   let watermark = startWatermark;
@@ -85,7 +88,9 @@ export async function foldBatch(
       const prepared = fold.prepare(args);
       const window = pipeline.window;
       if (window.type === 'session') throw new Error('session windows are folded by the session folder');
-      const starts = windowStarts(window, eventTime).filter((start) => !isClosed(start + window.sizeMs, window.graceMs, watermark));
+      const starts = windowStarts(window, eventTime).filter(
+        (start) => !isClosed(start + window.sizeMs, window.graceMs, watermark),
+      );
       if (starts.length === 0) {
         late++;
         throw new RecordFailure(
@@ -93,7 +98,8 @@ export async function foldBatch(
           `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} by more than the grace period`,
         );
       }
-      for (const start of starts) fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
+      for (const start of starts)
+        fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
       fold.records++;
       if (eventTime > watermark) watermark = eventTime;
     } catch (error) {

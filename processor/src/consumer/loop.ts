@@ -45,7 +45,10 @@ export class ConsumerLoop {
   private generation = 0;
   private joined = false;
   private running = false;
-  private readonly pendingKafkaCommits = new Map<string, { topic: string; partition: number; offset: string }>();
+  private readonly pendingKafkaCommits = new Map<
+    string,
+    { topic: string; partition: number; offset: string }
+  >();
   private readonly lag = new Map<string, number>();
   private readonly watermarks = new Map<string, number>();
   private readonly earliest = new Map<string, string>();
@@ -97,10 +100,18 @@ export class ConsumerLoop {
       this.fenced.clear();
       this.lag.clear();
       this.joined = true;
-      logger.info({ assignment: event.payload.memberAssignment, generation: this.generation }, 'joined the consumer group');
+      logger.info(
+        { assignment: event.payload.memberAssignment, generation: this.generation },
+        'joined the consumer group',
+      );
     });
     this.consumer.on(REBALANCING, () => logger.info('rebalancing'));
-    this.consumer.on(CRASH, (event) => logger.error({ error: event.payload.error?.message, restart: event.payload.restart }, 'consumer crashed'));
+    this.consumer.on(CRASH, (event) =>
+      logger.error(
+        { error: event.payload.error?.message, restart: event.payload.restart },
+        'consumer crashed',
+      ),
+    );
     for (const topic of pipeline.source.topics) {
       await this.consumer.subscribe({ topic, fromBeginning: pipeline.source.startFrom === 'earliest' });
     }
@@ -125,7 +136,13 @@ export class ConsumerLoop {
     await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     const { pipeline, redis, metrics, logger } = this.options;
     const { topic, partition } = batch;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
@@ -142,7 +159,10 @@ export class ConsumerLoop {
     if (!claim) {
       claim = await claimPartition(redis, prefix, this.generation);
       this.claims.set(id, claim);
-      logger.info({ topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset }, 'claimed partition');
+      logger.info(
+        { topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset },
+        'claimed partition',
+      );
       if (claim.nextOffset === null && pipeline.source.startFrom === 'earliest') {
         // No state at all: the view is rebuilt from the start of the log, whatever Kafka's group offset says.
         const low = await this.earliestOffset(topic, partition);
@@ -154,12 +174,17 @@ export class ConsumerLoop {
     }
     const alignment = alignWithCheckpoint(claim, batch.messages[0]!.offset);
     if (alignment.action === 'seek') {
-      logger.warn({ topic, partition, to: alignment.offset }, 'Kafka is ahead of the Redis checkpoint; seeking back');
+      logger.warn(
+        { topic, partition, to: alignment.offset },
+        'Kafka is ahead of the Redis checkpoint; seeking back',
+      );
       this.consumer.seek({ topic, partition, offset: alignment.offset });
       return;
     }
     const messages =
-      alignment.skipBefore === null ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
+      alignment.skipBefore === null
+        ? batch.messages
+        : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
     const lastOffset = batch.lastOffset();
     const nextOffset = String(BigInt(lastOffset) + 1n);
     if (messages.length === 0) {
@@ -173,9 +198,13 @@ export class ConsumerLoop {
       if (pipeline.deadLetterTopic) {
         await sendDeadLetters(this.producer, pipeline.deadLetterTopic, pipeline.name, folded.deadLetters);
       } else {
-        logger.warn({ topic, partition, count: folded.deadLetters.length, first: folded.deadLetters[0]?.error }, 'records failed and no deadLetter topic is set');
+        logger.warn(
+          { topic, partition, count: folded.deadLetters.length, first: folded.deadLetters[0]?.error },
+          'records failed and no deadLetter topic is set',
+        );
       }
-      for (const letter of folded.deadLetters) metrics.recordsDeadLettered.inc({ ...labels, reason: letter.reason });
+      for (const letter of folded.deadLetters)
+        metrics.recordsDeadLettered.inc({ ...labels, reason: letter.reason });
     }
 
     const stopCommit = metrics.commitSeconds.startTimer();
@@ -188,11 +217,16 @@ export class ConsumerLoop {
       graceMs: pipeline.window.graceMs,
       retentionMs: pipeline.retentionMs,
       fold: folded.fold,
+      late: folded.late,
+      deadLettered: folded.deadLetters.length,
     });
     stopCommit();
     metrics.redisCommits.inc({ outcome: result.status });
     if (result.status === 'fenced') {
-      logger.warn({ topic, partition, epoch: claim.epoch, owner: result.storedEpoch }, 'fenced: another replica owns this partition');
+      logger.warn(
+        { topic, partition, epoch: claim.epoch, owner: result.storedEpoch },
+        'fenced: another replica owns this partition',
+      );
       if (claim.generation === this.generation) this.fenced.add(id);
       this.claims.delete(id);
       return;
@@ -237,7 +271,10 @@ export class ConsumerLoop {
     try {
       await this.consumer.commitOffsets(offsets);
     } catch (error) {
-      this.options.logger.debug({ error: (error as Error).message }, 'Kafka offset commit skipped (rebalance in progress)');
+      this.options.logger.debug(
+        { error: (error as Error).message },
+        'Kafka offset commit skipped (rebalance in progress)',
+      );
     }
   }
 
@@ -258,7 +295,10 @@ export class ConsumerLoop {
         watermarks: Object.fromEntries(this.watermarks),
       });
     } catch (error) {
-      this.options.logger.warn({ error: (error as Error).message }, 'could not publish the replica heartbeat');
+      this.options.logger.warn(
+        { error: (error as Error).message },
+        'could not publish the replica heartbeat',
+      );
     }
   }
 }

@@ -17,12 +17,22 @@ export const HEARTBEAT_INTERVAL_MS = 2000;
 /** Heartbeats older than this belong to replicas that are gone. */
 export const HEARTBEAT_STALE_MS = 10_000;
 
-export async function publishHeartbeat(redis: RedisClient, pipeline: string, version: number, beat: ReplicaHeartbeat) {
+export async function publishHeartbeat(
+  redis: RedisClient,
+  pipeline: string,
+  version: number,
+  beat: ReplicaHeartbeat,
+) {
   const key = keys.replicas(pipeline, version);
   await redis.multi().hset(key, beat.replica, JSON.stringify(beat)).pexpire(key, 60_000).exec();
 }
 
-export async function readHeartbeats(redis: RedisClient, pipeline: string, version: number, now = Date.now()) {
+export async function readHeartbeats(
+  redis: RedisClient,
+  pipeline: string,
+  version: number,
+  now = Date.now(),
+) {
   const key = keys.replicas(pipeline, version);
   const all = await redis.hgetall(key);
   const live: ReplicaHeartbeat[] = [];

@@ -30,7 +30,12 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     retentionMs: spec.retentionMs,
     ...(spec.deadLetterTopic ? { deadLetterTopic: spec.deadLetterTopic } : {}),
     ...(spec.sinkTopic ? { sinkTopic: spec.sinkTopic } : {}),
-    enrich: compiled.enrich.map((e) => ({ redisHash: e.redisHash, as: e.as, onMissing: e.onMissing, key: e.key })),
+    enrich: compiled.enrich.map((e) => ({
+      redisHash: e.redisHash,
+      as: e.as,
+      onMissing: e.onMissing,
+      key: e.key,
+    })),
     ...(compiled.where ? { where: compiled.where } : {}),
     groupBy: compiled.groupBy,
     aggregateArgs(ctx: RecordContext) {

@@ -14,14 +14,20 @@ export interface KafkaConnectionFile {
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
 }
 
-export function createKafka(options: { brokers: string[]; clientId: string; configFile?: string; logger: Logger }): Kafka {
+export function createKafka(options: {
+  brokers: string[];
+  clientId: string;
+  configFile?: string;
+  logger: Logger;
+}): Kafka {
   const config: KafkaConfig = {
     clientId: options.clientId,
     brokers: options.brokers,
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
       const { message, ...rest } = entry.log;
-      const level = entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+      const level =
+        entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
       options.logger[level]({ kafkajs: entry.namespace, ...rest }, message);
     },
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },

@@ -8,7 +8,12 @@ export function createProcessorMetrics(pipeline: string) {
   const labels = ['topic', 'partition'] as const;
   return {
     registry,
-    recordsIn: new Counter({ name: 'kappaflow_records_in_total', help: 'Records read from Kafka', labelNames: labels, registers: [registry] }),
+    recordsIn: new Counter({
+      name: 'kappaflow_records_in_total',
+      help: 'Records read from Kafka',
+      labelNames: labels,
+      registers: [registry],
+    }),
     recordsAggregated: new Counter({
       name: 'kappaflow_records_aggregated_total',
       help: 'Records folded into windows and committed',
@@ -51,7 +56,12 @@ export function createProcessorMetrics(pipeline: string) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
-    lag: new Gauge({ name: 'kappaflow_consumer_lag', help: 'Records behind the partition end', labelNames: labels, registers: [registry] }),
+    lag: new Gauge({
+      name: 'kappaflow_consumer_lag',
+      help: 'Records behind the partition end',
+      labelNames: labels,
+      registers: [registry],
+    }),
     watermark: new Gauge({
       name: 'kappaflow_watermark_ms',
       help: 'Event-time watermark of the partition (epoch ms)',

@@ -1,7 +1,6 @@
-import type { Server } from 'node:http';
-import express from 'express';
 import type { Kafka } from 'kafkajs';
 import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
+import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
 import { registerPipeline } from '../state/registry.ts';
 import { createKafka } from './kafka-client.ts';
@@ -16,10 +15,9 @@ export interface ProcessorConfig {
   redisPassword?: string;
   kafkaConfigFile?: string;
   replicaId: string;
-  http: { port: number; host: string };
+  /** the query API, dashboard, /metrics and probes; `auth` and `cors` as in http/app.ts */
+  http: { port: number; host: string; auth?: { tokens: Set<string> }; cors?: { origins: string[] } };
   logger: Logger;
-  /** extra routes (the query API and dashboard) mounted on the same server */
-  mountRoutes?: (app: express.Express, deps: { redis: RedisClient; ready: () => boolean }) => void | Promise<void>;
 }
 
 export interface RunningProcessor {
@@ -41,21 +39,17 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   const metrics = createProcessorMetrics(pipeline.name);
   const loop = new ConsumerLoop({ pipeline, kafka, redis, metrics, logger, replicaId: config.replicaId });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  // Every replica also answers queries: the state is in Redis, so any pod gives the same answer.
+  const app = createHttpApp({
+    redis: redis as RedisClient,
+    registry: metrics.registry,
+    readiness: () => loop.ready && redis.status === 'ready',
+    logger,
+    ...(config.http.auth ? { auth: config.http.auth } : {}),
+    ...(config.http.cors ? { cors: config.http.cors } : {}),
   });
-  app.get('/readyz', (_req, res) => {
-    const ready = loop.ready && redis.status === 'ready';
-    res.status(ready ? 200 : 503).json({ ready, consumer: loop.status() });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  await config.mountRoutes?.(app, { redis, ready: () => loop.ready });
-  const server = await listen(app, config.http.port, config.http.host);
-  const port = (server.address() as { port: number }).port;
+  const server = await startHttpServer(app, config.http.port, config.http.host);
+  const port = server.port;
   logger.info({ port, pipeline: pipeline.name, version: pipeline.version }, 'HTTP endpoints listening');
 
   const partitions = await waitForTopics(kafka, pipeline, logger);
@@ -80,16 +74,10 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     port,
     async stop() {
       await loop.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };
-}
-
-function listen(app: express.Express, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
-  });
 }
 
 /** Waits for the source topics instead of crashing: a pipeline may be deployed before its producers. */
@@ -101,12 +89,18 @@ async function waitForTopics(kafka: Kafka, pipeline: RuntimePipeline, logger: Lo
       const existing = new Set(await admin.listTopics());
       const missing = pipeline.source.topics.filter((t) => !existing.has(t));
       if (missing.length === 0) break;
-      if (attempt % 15 === 0) logger.warn({ missing }, 'waiting for the source topics to exist; create them or start the producers');
+      if (attempt % 15 === 0)
+        logger.warn(
+          { missing },
+          'waiting for the source topics to exist; create them or start the producers',
+        );
       await new Promise((r) => setTimeout(r, 2000));
     }
     const metadata = await admin.fetchTopicMetadata({ topics: pipeline.source.topics });
     return metadata.topics.flatMap((topic) =>
-      topic.partitions.map((p) => partitionIdOf(pipeline, topic.name, p.partitionId)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
+      topic.partitions
+        .map((p) => partitionIdOf(pipeline, topic.name, p.partitionId))
+        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
     );
   } finally {
     await admin.disconnect();
@@ -124,7 +118,10 @@ async function ensureOutputTopics(kafka: Kafka, pipeline: RuntimePipeline, logge
     const partitions = Math.max(1, ...metadata.topics.map((t) => t.partitions.length));
     const missing = wanted.filter((t) => !existing.has(t));
     if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+      await admin.createTopics({
+        topics: missing.map((topic) => ({ topic, numPartitions: partitions })),
+        waitForLeaders: true,
+      });
       logger.info({ topics: missing }, 'created output topics');
     }
   } finally {

@@ -16,6 +16,8 @@ export interface CommitRequest {
   graceMs: number;
   retentionMs: number;
   fold: BatchFold;
+  late?: number;
+  deadLettered?: number;
 }
 
 /** One Redis round trip for the whole batch of one partition: deltas and checkpoint together. */
@@ -32,6 +34,8 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     String(request.fold.records),
     String(Date.now()),
     encodePayload(request.fold),
+    String(request.late ?? 0),
+    String(request.deadLettered ?? 0),
   );
   const [status, ...rest] = reply;
   if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };

@@ -18,7 +18,8 @@ export function connectRedis(url: string, options: { password?: string } = {}): 
         const [host, port] = node.split(':');
         return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
       });
-    if (nodes.length === 0) throw new Error(`no nodes in ${url}; expected redis-cluster://host:port,host:port`);
+    if (nodes.length === 0)
+      throw new Error(`no nodes in ${url}; expected redis-cluster://host:port,host:port`);
     client = new Cluster(nodes, {
       redisOptions: { password: options.password },
       // A node restart or failover must be waited out, not turned into an error per command.

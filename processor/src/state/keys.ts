@@ -26,7 +26,8 @@ export const keys = {
   windows: (prefix: string) => `${prefix}:windows`,
   open: (prefix: string) => `${prefix}:open`,
   window: (prefix: string, start: number) => `${prefix}:w:${start}`,
-  sketch: (prefix: string, start: number, type: SketchType, field: string) => `${prefix}:w:${start}:${type}:${field}`,
+  sketch: (prefix: string, start: number, type: SketchType, field: string) =>
+    `${prefix}:w:${start}:${type}:${field}`,
   sketchSuffix: (type: SketchType, field: string) => `${type}:${field}`,
   pipelines: () => 'kf:pipelines',
   replicas: (pipeline: string, version: number) => `kf:{${pipeline}:${version}}:replicas`,
@@ -43,7 +44,9 @@ export function parseField(field: string): { aggregate: string; part?: string; g
   const head = field.slice(0, bar);
   const group = field.slice(bar + 1);
   const hash = head.indexOf('#');
-  return hash === -1 ? { aggregate: head, group } : { aggregate: head.slice(0, hash), part: head.slice(hash + 1), group };
+  return hash === -1
+    ? { aggregate: head, group }
+    : { aggregate: head.slice(0, hash), part: head.slice(hash + 1), group };
 }
 
 /**

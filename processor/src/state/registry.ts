@@ -22,7 +22,10 @@ export interface PipelineRegistration {
   updatedAt: number;
 }
 
-export async function registerPipeline(redis: RedisClient, registration: PipelineRegistration): Promise<void> {
+export async function registerPipeline(
+  redis: RedisClient,
+  registration: PipelineRegistration,
+): Promise<void> {
   await redis.hset(keys.pipelines(), registration.name, JSON.stringify(registration));
 }
 
@@ -33,7 +36,10 @@ export async function readRegistrations(redis: RedisClient): Promise<PipelineReg
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-export async function readRegistration(redis: RedisClient, name: string): Promise<PipelineRegistration | null> {
+export async function readRegistration(
+  redis: RedisClient,
+  name: string,
+): Promise<PipelineRegistration | null> {
   const json = await redis.hget(keys.pipelines(), name);
   return json === null ? null : (JSON.parse(json) as PipelineRegistration);
 }

@@ -14,6 +14,8 @@
     ARGV[7]  retention in ms: the TTL closed windows get
     ARGV[8]  records in the batch (for the progress counter)
     ARGV[9]  wall-clock time in ms (updatedAt)
+    ARGV[11] records of the batch that were late (counted here so the number survives restarts)
+    ARGV[12] records of the batch sent to the dead-letter topic
     ARGV[10] JSON payload: a list of windows, each
                { s = start, e = end, i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
@@ -117,6 +119,8 @@ end
 
 redis.call('HSET', ckpt, 'offset', ARGV[4], 'watermark', ARGV[5], 'updatedAt', ARGV[9])
 redis.call('HINCRBY', ckpt, 'records', ARGV[8])
+if ARGV[11] ~= '0' then redis.call('HINCRBY', ckpt, 'late', ARGV[11]) end
+if ARGV[12] ~= '0' then redis.call('HINCRBY', ckpt, 'deadLettered', ARGV[12]) end
 
 -- Close the windows the watermark has passed (end + grace <= watermark): they can no longer
 -- change, so they start their retention countdown.
