@@ -26,8 +26,10 @@ export function createKafka(options: {
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
       const { message, ...rest } = entry.log;
-      const level =
-        entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+      // kafkajs logs every retriable broker answer ("coordinator not available", "rebalancing") as an
+      // error on its connection and retries; its consumer reports what really failed.
+      const retried = entry.namespace === 'Connection' && typeof rest.error === 'string';
+      const level = retried ? 'debug' : entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
       options.logger[level]({ kafkajs: entry.namespace, ...rest }, message);
     },
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
