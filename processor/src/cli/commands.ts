@@ -2,8 +2,9 @@
 // file (e.g. run.ts exporting runCommand()) and append it here; main.ts registers the list.
 // A command's action sets process.exitCode (it does not call process.exit) so output is flushed.
 import type { Command } from 'commander';
+import { operatorCommand } from './operator.ts';
 import { runCommand } from './run.ts';
 import { serveCommand } from './serve.ts';
 import { validateCommand } from './validate.ts';
 
-export const commands: Array<() => Command> = [validateCommand, runCommand, serveCommand];
+export const commands: Array<() => Command> = [validateCommand, runCommand, serveCommand, operatorCommand];

@@ -1,0 +1,39 @@
+// The operator's settings, from flags or environment variables (flags win).
+import { hostname } from 'node:os';
+import type { DeletionPolicy } from './cleanup.ts';
+
+export interface OperatorConfig {
+  /** kubeconfig file; default: KUBECONFIG / ~/.kube/config, or the in-cluster service account */
+  kubeconfig?: string;
+  /** namespaces to watch; empty: all */
+  namespaces: string[];
+  kafkaBrokers: string;
+  redisUrl: string;
+  image: string;
+  imagePullPolicy?: string;
+  /** container resources of processors, JSON */
+  processorResources?: Record<string, unknown>;
+  /** extra env for processors */
+  processorEnv?: Record<string, string>;
+  processorServiceAccount?: string;
+  leaderElect: boolean;
+  leaseName: string;
+  leaseNamespace: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** /metrics and /healthz */
+  port: number;
+  host: string;
+  resyncMs: number;
+  /** how often the autoscaler looks at each pipeline */
+  scaleIntervalMs: number;
+  /** when a Pipeline has no kappaflow.io/deletion-policy annotation */
+  deletionPolicy: DeletionPolicy;
+  workers: number;
+}
+
+export function defaultIdentity(): string {
+  return process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+}

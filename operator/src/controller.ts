@@ -1,0 +1,243 @@
+// Wires the operator together: informers on Pipelines and the Deployments it owns, a rate-limited
+// work queue, workers that reconcile only while this replica holds the Lease, and the HTTP server
+// for /metrics and /healthz.
+import { createServer, type Server } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import type { OperatorConfig } from './config.ts';
+import { EventRecorder } from './events.ts';
+import { KafkaAdmins, RedisClients } from './inputs.ts';
+import { KubeClient, paths } from './kube/client.ts';
+import { Informer, keyOf, sleep } from './kube/informer.ts';
+import { LeaderElector } from './kube/leader.ts';
+import { createMetrics } from './metrics.ts';
+import { WorkQueue } from './queue.ts';
+import { type DeploymentObject, Reconciler } from './reconcile.ts';
+import { MANAGED_BY, PIPELINE_LABEL, type PipelineObject } from './resources.ts';
+
+export interface Operator {
+  port: number;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+/** The parts of a Pipeline whose change calls for a reconcile (status writes do not: no loops). */
+function significant(p: PipelineObject): string {
+  const m = p.metadata;
+  return JSON.stringify([
+    m.generation,
+    m.deletionTimestamp ?? null,
+    m.finalizers ?? [],
+    m.annotations ?? {},
+    m.labels ?? {},
+  ]);
+}
+
+export async function startOperator(config: OperatorConfig): Promise<Operator> {
+  const logger = pino({
+    level: process.env.LOG_LEVEL ?? 'info',
+    base: { component: 'operator', id: config.identity },
+  });
+  const log = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) =>
+    logger[level](extra ?? {}, msg);
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromDefault();
+  const client = new KubeClient(kc);
+  const metrics = createMetrics();
+  client.onResponse = (verb, code) => metrics.apiRequests.inc({ verb, code: String(code) });
+  const kafka = new KafkaAdmins();
+  const redis = new RedisClients();
+  const events = new EventRecorder(client, config.identity, (msg, extra) => log('warn', msg, extra));
+  const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
+
+  // The current leadership term's queue; keys seen while not leading are picked up by the full
+  // enqueue at the start of the next term.
+  let queue: WorkQueue | undefined;
+  const enqueue = (key: string) => queue?.add(key);
+  const seen = new Map<string, string>();
+
+  const pipelineInformers = namespaces.map(
+    (ns) =>
+      new Informer<PipelineObject>({
+        client,
+        path: paths.pipelines(ns),
+        resyncMs: config.resyncMs,
+        onEvent: (type, p) => {
+          const key = keyOf(p);
+          if (type === 'delete') {
+            seen.delete(key);
+            enqueue(key);
+            return;
+          }
+          const sig = significant(p);
+          if (type === 'update' && seen.get(key) === sig) return;
+          seen.set(key, sig);
+          enqueue(key);
+        },
+        onError: (e, phase) => log('warn', `pipelines ${phase} failed`, { error: (e as Error).message }),
+        onRelist: (reason) => metrics.relists.inc({ resource: 'pipelines', reason }),
+      }),
+  );
+  const deploymentInformers = namespaces.map(
+    (ns) =>
+      new Informer<DeploymentObject>({
+        client,
+        path: paths.deployments(ns),
+        labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}`,
+        resyncMs: 0,
+        onEvent: (_type, d) => {
+          const pipeline = d.metadata.labels?.[PIPELINE_LABEL];
+          if (pipeline) enqueue(`${d.metadata.namespace}/${pipeline}`);
+        },
+        onError: (e, phase) => log('warn', `deployments ${phase} failed`, { error: (e as Error).message }),
+        onRelist: (reason) => metrics.relists.inc({ resource: 'deployments', reason }),
+      }),
+  );
+  const getPipeline = (key: string) => {
+    for (const inf of pipelineInformers) {
+      const p = inf.get(key);
+      if (p) return p;
+    }
+    return undefined;
+  };
+  const getDeployment = (ns: string, name: string) => {
+    for (const inf of deploymentInformers) {
+      const d = inf.get(`${ns}/${name}`);
+      if (d) return d;
+    }
+    return undefined;
+  };
+
+  let reconciler: Reconciler | undefined;
+  let term: { queue: WorkQueue; workers: Promise<void>[] } | undefined;
+
+  const startTerm = () => {
+    const q = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 60_000, qps: 10, burst: 100 });
+    queue = q;
+    reconciler = new Reconciler({
+      client,
+      config,
+      events,
+      metrics,
+      kafka,
+      redis,
+      getPipeline,
+      getDeployment,
+      log,
+    });
+    const r = reconciler;
+    const worker = async () => {
+      for (;;) {
+        const key = await q.get();
+        if (key === undefined) return;
+        const timer = metrics.reconcileSeconds.startTimer();
+        try {
+          const result = await r.reconcile(key);
+          q.forget(key);
+          metrics.reconciles.inc({ result: 'ok' });
+          if (result.requeueAfterMs) q.addAfter(key, result.requeueAfterMs);
+        } catch (e) {
+          const delay = q.addRateLimited(key);
+          metrics.reconciles.inc({ result: 'error' });
+          metrics.retries.inc();
+          log('warn', 'reconcile failed', { key, error: (e as Error).message, retryInMs: delay });
+          const p = getPipeline(key);
+          if (p && q.limiter.retries(key) >= 3) {
+            await events.record(p, 'Warning', 'ReconcileError', (e as Error).message).catch(() => {});
+          }
+        } finally {
+          timer();
+          q.done(key);
+          metrics.queueDepth.set(q.length);
+        }
+      }
+    };
+    const workers = Array.from({ length: config.workers }, () => worker());
+    term = { queue: q, workers };
+    void (async () => {
+      await Promise.all([...pipelineInformers, ...deploymentInformers].map((i) => i.waitForSync()));
+      for (const inf of pipelineInformers) for (const p of inf.list()) q.add(keyOf(p));
+    })();
+  };
+  const stopTerm = async () => {
+    const t = term;
+    term = undefined;
+    queue = undefined;
+    if (!t) return;
+    t.queue.shutdown();
+    await Promise.all(t.workers);
+  };
+
+  for (const inf of [...pipelineInformers, ...deploymentInformers]) inf.start();
+
+  const abort = new AbortController();
+  let elector: LeaderElector | undefined;
+  let election: Promise<void> | undefined;
+  if (config.leaderElect) {
+    elector = new LeaderElector({
+      client,
+      namespace: config.leaseNamespace,
+      name: config.leaseName,
+      identity: config.identity,
+      leaseDurationMs: config.leaseDurationMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      retryPeriodMs: config.retryPeriodMs,
+      onStartedLeading: () => {
+        metrics.leader.set(1);
+        startTerm();
+      },
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+        void stopTerm();
+      },
+      log: (msg, extra) => log('info', msg, extra),
+    });
+    election = elector.run(abort.signal);
+  } else {
+    metrics.leader.set(1);
+    startTerm();
+  }
+
+  const server: Server = createServer(async (req, res) => {
+    const url = req.url ?? '/';
+    if (url === '/healthz' || url === '/livez') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, leader: elector ? elector.isLeader() : true }));
+    } else if (url === '/readyz') {
+      const synced = [...pipelineInformers, ...deploymentInformers].every((i) => i.hasSynced());
+      res.writeHead(synced ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ synced, leader: elector ? elector.isLeader() : true }));
+    } else if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(await metrics.registry.metrics());
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log('info', 'operator started', {
+    port,
+    namespaces: config.namespaces.length ? config.namespaces : 'all',
+    leaderElect: config.leaderElect,
+  });
+
+  return {
+    port,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    async stop() {
+      abort.abort();
+      await stopTerm();
+      await election?.catch(() => {});
+      await elector?.release();
+      await Promise.all([...pipelineInformers, ...deploymentInformers].map((i) => i.stop()));
+      await Promise.race([Promise.all([kafka.close(), redis.close()]), sleep(3000)]);
+      client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+    },
+  };
+}

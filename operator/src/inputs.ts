@@ -1,0 +1,167 @@
+// What the autoscaler measures: consumer-group lag and topic growth from Kafka (kafkajs admin), and
+// each replica's throughput and watermarks from the heartbeats processors publish in Redis.
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { consumerGroupOf } from '../../processor/src/consumer/loop.ts';
+import { type ReplicaHeartbeat, readHeartbeats } from '../../processor/src/consumer/replica-status.ts';
+import { connectRedis, type RedisClient } from '../../processor/src/state/connection.ts';
+
+export interface PartitionLag {
+  /** partition id as in Redis keys: "<n>", or "<topicIndex>.<n>" with several topics */
+  id: string;
+  topic: string;
+  partition: number;
+  end: number;
+  committed: number;
+  lag: number;
+}
+
+export interface LagReading {
+  at: number;
+  partitions: PartitionLag[];
+  totalLag: number;
+  /** sum of end offsets: its growth over time is the input rate */
+  endSum: number;
+}
+
+/** One admin client per broker list, connected lazily, reconnected after errors. */
+export class KafkaAdmins {
+  private readonly admins = new Map<string, Promise<Admin>>();
+
+  admin(brokers: string): Promise<Admin> {
+    let admin = this.admins.get(brokers);
+    if (!admin) {
+      const kafka = new Kafka({
+        clientId: 'kappaflow-operator',
+        brokers: brokers
+          .split(',')
+          .map((b) => b.trim())
+          .filter(Boolean),
+        logLevel: logLevel.NOTHING,
+        retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+        connectionTimeout: 3000,
+        requestTimeout: 10_000,
+      });
+      const a = kafka.admin();
+      admin = a.connect().then(() => a);
+      admin.catch(() => this.admins.delete(brokers));
+      this.admins.set(brokers, admin);
+    }
+    return admin;
+  }
+
+  /** Drops a client after an error so the next call reconnects. */
+  async reset(brokers: string): Promise<void> {
+    const admin = this.admins.get(brokers);
+    this.admins.delete(brokers);
+    await admin?.then((a) => a.disconnect()).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.admins.values()];
+    this.admins.clear();
+    await Promise.all(all.map((a) => a.then((x) => x.disconnect()).catch(() => {})));
+  }
+}
+
+export async function readLag(
+  admin: Admin,
+  pipeline: string,
+  version: number,
+  topics: string[],
+  startFrom: 'earliest' | 'latest',
+): Promise<LagReading> {
+  const groupId = consumerGroupOf(pipeline, version);
+  const committed = await admin.fetchOffsets({ groupId, topics });
+  const out: PartitionLag[] = [];
+  let endSum = 0;
+  for (const [index, topic] of topics.entries()) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const group = committed.find((c) => c.topic === topic)?.partitions ?? [];
+    for (const p of ends) {
+      const end = Number(p.high);
+      const low = Number(p.low);
+      endSum += end;
+      const c = Number(group.find((g) => g.partition === p.partition)?.offset ?? -1);
+      const from = c >= 0 ? c : startFrom === 'earliest' ? low : end;
+      out.push({
+        id: topics.length === 1 ? String(p.partition) : `${index}.${p.partition}`,
+        topic,
+        partition: p.partition,
+        end,
+        committed: c,
+        lag: Math.max(0, end - from),
+      });
+    }
+  }
+  out.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  return { at: Date.now(), partitions: out, totalLag: out.reduce((s, p) => s + p.lag, 0), endSum };
+}
+
+/**
+ * Input rate from successive readings of the end offsets: total and per partition, over the
+ * readings of the last `windowMs` (so one slow poll does not make a spike).
+ */
+export class RateTracker {
+  private readings: LagReading[] = [];
+  constructor(private readonly windowMs = 30_000) {}
+
+  add(r: LagReading): void {
+    this.readings.push(r);
+    const cutoff = r.at - this.windowMs;
+    while (this.readings.length > 2 && this.readings[0]!.at < cutoff) this.readings.shift();
+  }
+
+  /** records/second, or undefined with fewer than two readings. */
+  rate(): { total?: number; perPartition: Map<string, number> } {
+    const first = this.readings[0];
+    const last = this.readings[this.readings.length - 1];
+    const perPartition = new Map<string, number>();
+    if (!first || !last || last.at - first.at < 500) return { perPartition };
+    const dt = (last.at - first.at) / 1000;
+    for (const p of last.partitions) {
+      const before = first.partitions.find((q) => q.id === p.id);
+      if (before) perPartition.set(p.id, Math.max(0, (p.end - before.end) / dt));
+    }
+    return { total: Math.max(0, (last.endSum - first.endSum) / dt), perPartition };
+  }
+}
+
+/** One Redis client per URL (and password). */
+export class RedisClients {
+  private readonly clients = new Map<string, RedisClient>();
+
+  get(url: string, password?: string): RedisClient {
+    const key = `${url}|${password ?? ''}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      c = connectRedis(url, password ? { password } : {});
+      c.on('error', () => {}); // reconnects on its own; callers see failed commands
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}
+
+export async function readReplicas(
+  redis: RedisClient,
+  pipeline: string,
+  version: number,
+): Promise<ReplicaHeartbeat[]> {
+  return await withTimeout(readHeartbeats(redis, pipeline, version), 5000, 'reading heartbeats from Redis');
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out ${what}`)), ms);
+    }),
+  ]);
+}

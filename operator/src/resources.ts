@@ -1,0 +1,226 @@
+// The objects a Pipeline owns, built as pure functions of the Pipeline and the operator's settings:
+// a ConfigMap with the spec, a Deployment of processors and a Service for the query API. The
+// reconciler applies them with server-side apply, so applying the same input twice changes nothing.
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { KubeObject, OwnerReference } from './kube/client.ts';
+
+export const GROUP = 'kappaflow.io';
+export const API_VERSION = 'kappaflow.io/v1alpha1';
+export const FIELD_MANAGER = 'kappaflow-operator';
+export const FINALIZER = 'kappaflow.io/cleanup';
+export const DELETION_POLICY_ANNOTATION = 'kappaflow.io/deletion-policy';
+export const SPEC_HASH_ANNOTATION = 'kappaflow.io/spec-hash';
+export const FINGERPRINT_ANNOTATION = 'kappaflow.io/logic-fingerprint';
+export const VERSION_LABEL = 'kappaflow.io/version';
+export const PIPELINE_LABEL = 'kappaflow.io/pipeline';
+export const MANAGED_BY = 'kappaflow-operator';
+export const CONFIG_FILE = 'pipeline.yaml';
+export const CONFIG_DIR = '/etc/kappaflow';
+export const HTTP_PORT = 8080;
+
+export interface PipelineObject extends KubeObject {
+  spec: Record<string, unknown> & {
+    replicas?: number;
+    scaling?: Record<string, unknown>;
+    kafka?: { brokers?: string[] };
+    redis?: {
+      url?: string;
+      cluster?: boolean;
+      secretRef?: { name: string; passwordKey?: string; usernameKey?: string };
+    };
+  };
+  status?: Record<string, unknown>;
+}
+
+export interface ProcessorSettings {
+  image: string;
+  imagePullPolicy?: string;
+  kafkaBrokers: string;
+  redisUrl: string;
+  resources?: Record<string, unknown>;
+  /** extra env for every processor (e.g. LOG_LEVEL) */
+  env?: Record<string, string>;
+  serviceAccountName?: string;
+}
+
+export const childName = (pipeline: string) => `kappaflow-${pipeline}`;
+
+export function selectorLabels(pipeline: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'kappaflow-processor', [PIPELINE_LABEL]: pipeline };
+}
+
+export function selectorString(pipeline: string): string {
+  return Object.entries(selectorLabels(pipeline))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+function commonLabels(pipeline: string, version: number): Record<string, string> {
+  return {
+    ...selectorLabels(pipeline),
+    'app.kubernetes.io/instance': pipeline,
+    'app.kubernetes.io/component': 'processor',
+    'app.kubernetes.io/managed-by': MANAGED_BY,
+    [VERSION_LABEL]: String(version),
+  };
+}
+
+export function ownerReference(p: PipelineObject): OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Pipeline',
+    name: p.metadata.name,
+    uid: p.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The spec file the processors run: the Pipeline without status and server-set metadata. */
+export function specYaml(p: PipelineObject): string {
+  return stringify({
+    apiVersion: API_VERSION,
+    kind: 'Pipeline',
+    metadata: { name: p.metadata.name, namespace: p.metadata.namespace },
+    spec: p.spec,
+  });
+}
+
+/**
+ * Hash of what the pods run: the spec without the scaling settings (changing bounds must not restart
+ * processors), the version and the processor settings. Stored on the pod template so a change rolls out.
+ */
+export function podTemplateHash(p: PipelineObject, version: number, settings: ProcessorSettings): string {
+  const { scaling: _s, replicas: _r, ...logic } = p.spec;
+  return createHash('sha256').update(JSON.stringify({ logic, version, settings })).digest('hex').slice(0, 16);
+}
+
+export function desiredConfigMap(p: PipelineObject): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: childName(p.metadata.name),
+      namespace: p.metadata.namespace,
+      labels: { ...selectorLabels(p.metadata.name), 'app.kubernetes.io/managed-by': MANAGED_BY },
+      ownerReferences: [ownerReference(p)],
+    },
+    data: { [CONFIG_FILE]: specYaml(p) },
+  };
+}
+
+function redisUrlOf(p: PipelineObject, settings: ProcessorSettings): string {
+  const r = p.spec.redis;
+  if (!r?.url) return settings.redisUrl;
+  return r.cluster ? r.url.replace(/^rediss?:\/\//, 'redis-cluster://') : r.url;
+}
+
+export function processorEnv(p: PipelineObject, version: number, settings: ProcessorSettings): unknown[] {
+  const env: unknown[] = [
+    { name: 'KAFKA_BROKERS', value: p.spec.kafka?.brokers?.join(',') ?? settings.kafkaBrokers },
+    { name: 'REDIS_URL', value: redisUrlOf(p, settings) },
+    { name: 'PORT', value: String(HTTP_PORT) },
+    { name: 'KAPPAFLOW_VERSION', value: String(version) },
+    { name: 'KAPPAFLOW_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  ];
+  const secret = p.spec.redis?.secretRef;
+  if (secret) {
+    env.push({
+      name: 'REDIS_PASSWORD',
+      valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey ?? 'password' } },
+    });
+  }
+  for (const [name, value] of Object.entries(settings.env ?? {})) env.push({ name, value });
+  return env;
+}
+
+export function desiredDeployment(
+  p: PipelineObject,
+  replicas: number,
+  version: number,
+  fingerprint: string,
+  settings: ProcessorSettings,
+): KubeObject {
+  const name = p.metadata.name;
+  const labels = commonLabels(name, version);
+  const hash = podTemplateHash(p, version, settings);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: childName(name),
+      namespace: p.metadata.namespace,
+      labels,
+      annotations: { [FINGERPRINT_ANNOTATION]: fingerprint, [SPEC_HASH_ANNOTATION]: hash },
+      ownerReferences: [ownerReference(p)],
+    },
+    spec: {
+      replicas,
+      selector: { matchLabels: selectorLabels(name) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
+      template: {
+        metadata: {
+          labels,
+          annotations: {
+            [SPEC_HASH_ANNOTATION]: hash,
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(HTTP_PORT),
+          },
+        },
+        spec: {
+          ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
+          terminationGracePeriodSeconds: 60,
+          containers: [
+            {
+              name: 'processor',
+              image: settings.image,
+              ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
+              args: ['run', `${CONFIG_DIR}/${CONFIG_FILE}`],
+              env: processorEnv(p, version, settings),
+              ports: [{ name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'http' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'http' },
+                periodSeconds: 5,
+                failureThreshold: 2,
+              },
+              ...(settings.resources ? { resources: settings.resources } : {}),
+              volumeMounts: [{ name: 'pipeline', mountPath: CONFIG_DIR, readOnly: true }],
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+              },
+            },
+          ],
+          volumes: [{ name: 'pipeline', configMap: { name: childName(name) } }],
+        },
+      },
+    },
+  };
+}
+
+export function desiredService(p: PipelineObject): KubeObject {
+  const name = p.metadata.name;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: childName(name),
+      namespace: p.metadata.namespace,
+      labels: { ...selectorLabels(name), 'app.kubernetes.io/managed-by': MANAGED_BY },
+      ownerReferences: [ownerReference(p)],
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(name),
+      ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// `kappaflow operator`: runs the Kubernetes operator (operator/src), which turns Pipeline custom
+// resources into scaled processor Deployments.
+import { Command, Option } from 'commander';
+import type { DeletionPolicy } from '../../../operator/src/cleanup.ts';
+import { defaultIdentity, type OperatorConfig } from '../../../operator/src/config.ts';
+
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function json(what: string, v: string | undefined): Record<string, unknown> | undefined {
+  if (!v) return undefined;
+  try {
+    return JSON.parse(v) as Record<string, unknown>;
+  } catch {
+    throw new Error(`${what} must be JSON, got ${v}`);
+  }
+}
+
+export function operatorCommand(): Command {
+  return new Command('operator')
+    .description('run the Kubernetes operator: Pipeline resources become scaled processor Deployments')
+    .addOption(
+      new Option('--kubeconfig <file>', 'kubeconfig (default: in-cluster or ~/.kube/config)').env(
+        'KUBECONFIG',
+      ),
+    )
+    .addOption(
+      new Option('--namespaces <list>', 'namespaces to watch, comma-separated (default: all)')
+        .env('WATCH_NAMESPACES')
+        .default(''),
+    )
+    .addOption(
+      new Option('--brokers <list>', 'default Kafka brokers for pipelines')
+        .env('KAFKA_BROKERS')
+        .default('127.0.0.1:9092'),
+    )
+    .addOption(
+      new Option('--redis <url>', 'default Redis URL for pipelines')
+        .env('REDIS_URL')
+        .default('redis://127.0.0.1:6379'),
+    )
+    .addOption(
+      new Option('--image <image>', 'processor container image')
+        .env('PROCESSOR_IMAGE')
+        .default('ghcr.io/kappaflow/kappaflow:0.1.0'),
+    )
+    .addOption(
+      new Option('--image-pull-policy <policy>', 'processor imagePullPolicy').env(
+        'PROCESSOR_IMAGE_PULL_POLICY',
+      ),
+    )
+    .addOption(
+      new Option('--processor-resources <json>', 'processor container resources (JSON)').env(
+        'PROCESSOR_RESOURCES',
+      ),
+    )
+    .addOption(
+      new Option('--processor-env <json>', 'extra processor env as a JSON object').env('PROCESSOR_ENV'),
+    )
+    .addOption(
+      new Option('--processor-service-account <name>', 'service account of processor pods').env(
+        'PROCESSOR_SERVICE_ACCOUNT',
+      ),
+    )
+    .addOption(
+      new Option('--leader-elect <bool>', 'Lease-based leader election').env('LEADER_ELECT').default('true'),
+    )
+    .addOption(
+      new Option('--lease-name <name>', 'name of the Lease').env('LEASE_NAME').default('kappaflow-operator'),
+    )
+    .addOption(
+      new Option('--lease-namespace <ns>', 'namespace of the Lease').env('POD_NAMESPACE').default('default'),
+    )
+    .addOption(new Option('--identity <id>', 'this replica in the Lease').env('POD_NAME'))
+    .addOption(
+      new Option('--lease-duration <seconds>', 'Lease duration').env('LEASE_DURATION_SECONDS').default('15'),
+    )
+    .addOption(
+      new Option('--renew-deadline <seconds>', 'give up leading after failing to renew this long')
+        .env('RENEW_DEADLINE_SECONDS')
+        .default('10'),
+    )
+    .addOption(
+      new Option('--retry-period <seconds>', 'Lease renew/acquire period')
+        .env('RETRY_PERIOD_SECONDS')
+        .default('2'),
+    )
+    .addOption(new Option('--port <port>', '/metrics, /healthz and /readyz port').env('PORT').default('8081'))
+    .addOption(new Option('--host <host>', 'listen address').env('HOST').default('0.0.0.0'))
+    .addOption(
+      new Option('--resync <seconds>', 'reconcile every Pipeline at least this often')
+        .env('RESYNC_SECONDS')
+        .default('60'),
+    )
+    .addOption(
+      new Option('--scale-interval <seconds>', 'how often the autoscaler looks at each pipeline')
+        .env('SCALE_INTERVAL_SECONDS')
+        .default('10'),
+    )
+    .addOption(
+      new Option(
+        '--deletion-policy <policy>',
+        'default for Pipelines without a kappaflow.io/deletion-policy annotation',
+      )
+        .choices(['retain', 'delete'])
+        .env('DELETION_POLICY')
+        .default('retain'),
+    )
+    .addOption(new Option('--workers <n>', 'concurrent reconciles').env('WORKERS').default('2'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ kappaflow operator --kubeconfig ~/.kube/config --brokers kafka:9092 --redis redis://redis:6379
+  $ kappaflow operator --namespaces team-a,team-b --leader-elect false
+
+Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).`,
+    )
+    .action(async (o: Record<string, string | undefined>) => {
+      const num = (v: string | undefined, d: number) => (v === undefined || v === '' ? d : Number(v));
+      const config: OperatorConfig = {
+        ...(o.kubeconfig ? { kubeconfig: o.kubeconfig.split(':')[0] } : {}),
+        namespaces: list(o.namespaces ?? ''),
+        kafkaBrokers: o.brokers ?? '127.0.0.1:9092',
+        redisUrl: o.redis ?? 'redis://127.0.0.1:6379',
+        image: o.image ?? 'ghcr.io/kappaflow/kappaflow:0.1.0',
+        ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
+        ...(o.processorResources
+          ? { processorResources: json('--processor-resources', o.processorResources) }
+          : {}),
+        ...(o.processorEnv
+          ? { processorEnv: json('--processor-env', o.processorEnv) as Record<string, string> }
+          : {}),
+        ...(o.processorServiceAccount ? { processorServiceAccount: o.processorServiceAccount } : {}),
+        leaderElect: !['false', '0', 'no', 'off'].includes(String(o.leaderElect).toLowerCase()),
+        leaseName: o.leaseName ?? 'kappaflow-operator',
+        leaseNamespace: o.leaseNamespace ?? 'default',
+        identity: o.identity ?? defaultIdentity(),
+        leaseDurationMs: num(o.leaseDuration, 15) * 1000,
+        renewDeadlineMs: num(o.renewDeadline, 10) * 1000,
+        retryPeriodMs: num(o.retryPeriod, 2) * 1000,
+        port: num(o.port, 8081),
+        host: o.host ?? '0.0.0.0',
+        resyncMs: num(o.resync, 60) * 1000,
+        scaleIntervalMs: num(o.scaleInterval, 10) * 1000,
+        deletionPolicy: (o.deletionPolicy ?? 'retain') as DeletionPolicy,
+        workers: Math.max(1, num(o.workers, 2)),
+      };
+      const { startOperator } = await import('../../../operator/src/controller.ts');
+      const operator = await startOperator(config);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await operator.stop();
+      process.exitCode = 0;
+    });
+}
