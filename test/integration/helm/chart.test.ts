@@ -1,0 +1,189 @@
+// The chart without a cluster: helm lint --strict, what the templates render for the default and
+// all-on values, and values.schema.json refusing wrong values with a clear message.
+import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
+import { run } from '../../infra/service.ts';
+import { helm } from '../../infra/tools.ts';
+import { checkValuesDocs } from './values-docs.ts';
+
+const chart = join(repoRoot, 'charts', 'kappaflow');
+const allOn = join(chart, 'ci', 'all-on-values.yaml');
+
+// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are walked loosely
+type Manifest = any;
+
+async function render(...args: string[]): Promise<Manifest[]> {
+  const out = await helm(['template', 'kf', chart, '--namespace', 'kappaflow-system', ...args]);
+  return parseAllDocuments(out)
+    .map((d) => d.toJSON())
+    .filter(Boolean);
+}
+
+/** helm template's error output for values that must be refused. */
+async function refused(...args: string[]): Promise<string> {
+  try {
+    await helm(['template', 'kf', chart, ...args]);
+  } catch (e) {
+    return String((e as Error).message);
+  }
+  throw new Error(`helm template ${args.join(' ')} succeeded but should have failed`);
+}
+
+const files: string[] = [];
+function valuesFile(yaml: string): string {
+  const file = join(ensureDir(runDir), `values-${randomBytes(3).toString('hex')}.yaml`);
+  writeFileSync(file, yaml);
+  files.push(file);
+  return file;
+}
+afterAll(() => {
+  for (const f of files) rmSync(f, { force: true });
+});
+
+const byKind = (ms: Manifest[], kind: string) => ms.filter((m) => m.kind === kind);
+
+describe('helm chart charts/kappaflow', () => {
+  it('passes helm lint --strict with the default and the all-on values', async () => {
+    await helm(['lint', '--strict', chart]);
+    await helm(['lint', '--strict', chart, '-f', allOn]);
+  });
+
+  it('ships the CRD generated from the schema, unchanged', async () => {
+    const out = await run(process.execPath, ['--import', 'tsx', 'scripts/gen-crd.ts', '--check'], {
+      cwd: repoRoot,
+    });
+    expect(out).toContain('up to date');
+  });
+
+  it('renders the operator, its RBAC and metrics Service with the default values', async () => {
+    const ms = await render();
+    expect(ms.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'ClusterRole/kf-kappaflow-operator',
+      'ClusterRoleBinding/kf-kappaflow-operator',
+      'Deployment/kf-kappaflow-operator',
+      'Role/kf-kappaflow-operator-leader-election',
+      'RoleBinding/kf-kappaflow-operator-leader-election',
+      'Service/kf-kappaflow-operator-metrics',
+      'ServiceAccount/kf-kappaflow-operator',
+    ]);
+    const deployment = byKind(ms, 'Deployment')[0];
+    const pod = deployment.spec.template.spec;
+    const container = pod.containers[0];
+    expect(container.args).toEqual(['operator']);
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    const env = Object.fromEntries(container.env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      KAFKA_BROKERS: 'kafka:9092',
+      REDIS_URL: 'redis://redis:6379',
+      LEADER_ELECTION: 'false',
+      LEASE_NAME: 'kf-kappaflow-operator',
+      WATCH_NAMESPACES: '',
+      METRICS_PORT: '8081',
+      POD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
+      PROCESSOR_IMAGE: 'ghcr.io/kappaflow/kappaflow:0.1.0',
+    });
+    expect(JSON.parse(env.PROCESSOR_RESOURCES)).toEqual({
+      requests: { cpu: '250m', memory: '256Mi' },
+      limits: { memory: '512Mi' },
+    });
+    // Without leader election the old operator stops before the new one starts.
+    expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxSurge: 0, maxUnavailable: 1 });
+    expect(container.ports[0].containerPort).toBe(8081);
+    expect(container.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+  });
+
+  it('grants no access to Secrets, Pods or cluster-scoped objects, and never creates or deletes Pipelines', async () => {
+    for (const ms of [await render(), await render('-f', allOn)]) {
+      const rules = [...byKind(ms, 'ClusterRole'), ...byKind(ms, 'Role')].flatMap((r) => r.rules);
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) {
+        expect(rule.resources).not.toContain('secrets');
+        expect(rule.resources).not.toContain('pods');
+        expect(rule.resources).not.toContain('*');
+        expect(rule.verbs).not.toContain('*');
+        expect(rule.apiGroups).not.toContain('*');
+        expect(rule.resources).not.toContain('customresourcedefinitions');
+        if (rule.resources.includes('pipelines')) {
+          expect(rule.verbs).not.toContain('create');
+          expect(rule.verbs).not.toContain('delete');
+        }
+      }
+    }
+  });
+
+  it('turns every option on with ci/all-on-values.yaml', async () => {
+    const ms = await render('-f', allOn);
+    const kinds = new Set(ms.map((m) => m.kind));
+    for (const kind of [
+      'ServiceMonitor',
+      'PodDisruptionBudget',
+      'NetworkPolicy',
+      'Pipeline',
+      'Role',
+      'RoleBinding',
+    ]) {
+      expect(kinds, kind).toContain(kind);
+    }
+    // Watching two namespaces: a Role in each, nothing cluster-wide.
+    expect(kinds).not.toContain('ClusterRole');
+    expect(
+      byKind(ms, 'Role')
+        .map((r) => r.metadata.namespace)
+        .sort(),
+    ).toEqual(['kappaflow-system', 'team-a', 'team-b']);
+    const [operator, query] = ['operator', 'query'].map((c) =>
+      byKind(ms, 'Deployment').find((d) => d.metadata.labels['app.kubernetes.io/component'] === c),
+    );
+    const env = Object.fromEntries(
+      operator.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(env).toMatchObject({
+      LEADER_ELECTION: 'true',
+      LEASE_NAME: 'kappaflow-leader',
+      WATCH_NAMESPACES: 'team-a,team-b',
+      REDIS_URL:
+        'redis-cluster://redis-0.redis.data.svc:6379,redis-1.redis.data.svc:6379,redis-2.redis.data.svc:6379',
+      REDIS_PASSWORD: { secretKeyRef: { name: 'redis-auth', key: 'password' } },
+      KAFKA_CONFIG_FILE: '/etc/kappaflow/kafka/kafka.yaml',
+      KAFKA_CONFIG_SECRET: 'kafka-client',
+      QUERY_AUTH_SECRET: 'query-tokens',
+      PROCESSOR_IMAGE_PULL_SECRETS: 'regcred',
+    });
+    expect(operator.spec.template.spec.containers[0].image).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(query.spec.template.spec.containers[0].args).toEqual(['serve']);
+    expect(query.spec.template.spec.automountServiceAccountToken).toBe(false);
+    expect(operator.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+  });
+
+  it('refuses wrong values with a message naming the value', async () => {
+    expect(await refused('--set', 'operator.replicas=-1')).toMatch(/operator\/replicas.*minimum/);
+    expect(await refused('-f', valuesFile('kafka:\n  brokers: []\n'))).toMatch(/kafka\/brokers.*minItems/);
+    expect(await refused('-f', valuesFile('kafka:\n  brokers: null\n'))).toMatch(/kafka/);
+    expect(await refused('--set', 'kafka.brokers={kafka}')).toMatch(/kafka\/brokers\/0.*pattern/);
+    expect(await refused('--set', 'redis.url=')).toMatch(/redis\/url[\s\S]*redis\/cluster\/nodes/);
+    expect(await refused('--set', 'redis.url=http://redis:6379')).toMatch(/redis\/url/);
+    expect(await refused('--set', 'query.auth.enabled=true')).toMatch(/query\/auth\/existingSecret/);
+    expect(await refused('--set', 'operator.replica=2')).toMatch(/additional properties? 'replica'/i);
+    expect(await refused('--set', 'operator.logLevel=loud')).toMatch(/operator\/logLevel/);
+    expect(await refused('--set', 'image.pullPolicy=Sometimes')).toMatch(/image\/pullPolicy/);
+    expect(
+      await refused('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.service.enabled=false'),
+    ).toContain('metrics.service.enabled');
+  });
+
+  it('has a configuration table in docs/install.md generated from the values.yaml comments', () => {
+    expect(checkValuesDocs()).toEqual({ upToDate: true });
+  });
+});
