@@ -145,7 +145,17 @@ The operator's rules on Pipelines and the objects it renders for them (see rbac.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["", "events.k8s.io"]
+- apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Deleting a Pipeline with the `delete` policy waits until its processor pods are gone.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+{{- if .Values.rbac.readPipelineSecrets }}
+# Opt-in: a Pipeline's spec.redis.secretRef is read by the operator itself (its own Redis connection).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}

@@ -87,10 +87,10 @@ describe('helm chart charts/kappaflow', () => {
     expect(env).toMatchObject({
       KAFKA_BROKERS: 'kafka:9092',
       REDIS_URL: 'redis://redis:6379',
-      LEADER_ELECTION: 'false',
+      LEADER_ELECT: 'false',
       LEASE_NAME: 'kf-kappaflow-operator',
       WATCH_NAMESPACES: '',
-      METRICS_PORT: '8081',
+      PORT: '8081',
       POD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       PROCESSOR_IMAGE: 'ghcr.io/kappaflow/kappaflow:0.1.0',
     });
@@ -104,13 +104,20 @@ describe('helm chart charts/kappaflow', () => {
     expect(container.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
   });
 
-  it('grants no access to Secrets, Pods or cluster-scoped objects, and never creates or deletes Pipelines', async () => {
-    for (const ms of [await render(), await render('-f', allOn)]) {
+  it('grants no access to Secrets (unless opted in), and never creates or deletes Pipelines', async () => {
+    for (const [values, ms] of [
+      ['default', await render()],
+      ['all-on', await render('-f', allOn)],
+    ] as const) {
       const rules = [...byKind(ms, 'ClusterRole'), ...byKind(ms, 'Role')].flatMap((r) => r.rules);
       expect(rules.length).toBeGreaterThan(0);
       for (const rule of rules) {
-        expect(rule.resources).not.toContain('secrets');
-        expect(rule.resources).not.toContain('pods');
+        if (rule.resources.includes('secrets')) {
+          // rbac.readPipelineSecrets (on in all-on): get by name, never list or watch.
+          expect(values).toBe('all-on');
+          expect(rule.verbs).toEqual(['get']);
+        }
+        if (rule.resources.includes('pods')) expect(rule.verbs).toEqual(['list']);
         expect(rule.resources).not.toContain('*');
         expect(rule.verbs).not.toContain('*');
         expect(rule.apiGroups).not.toContain('*');
@@ -150,7 +157,7 @@ describe('helm chart charts/kappaflow', () => {
       operator.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]),
     );
     expect(env).toMatchObject({
-      LEADER_ELECTION: 'true',
+      LEADER_ELECT: 'true',
       LEASE_NAME: 'kappaflow-leader',
       WATCH_NAMESPACES: 'team-a,team-b',
       REDIS_URL:
