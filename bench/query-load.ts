@@ -3,7 +3,10 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache]
+ *
+ * --no-cache turns off the query API's in-memory caches, so every request reads Redis (as under
+ * constant ingestion, when every partition commits between two requests).
  */
 
 // autocannon: HTTP load generator (dev dependency, used only by this script)
@@ -21,6 +24,7 @@ const arg = (name: string, fallback: number) => {
 const duration = arg('duration', 10);
 const connections = arg('connections', 10);
 const GROUPS = 10_000;
+const cache = !process.argv.includes('--no-cache');
 
 const deployment = await startRedis();
 const redis = connectRedis(deployment.url);
@@ -51,6 +55,7 @@ try {
     readiness: () => true,
     logger: { info() {}, warn() {}, error() {}, debug() {} },
     rateLimit: false,
+    queryCache: cache,
   });
   const server = await startHttpServer(app, 0, '127.0.0.1');
   const targets = [
@@ -67,12 +72,12 @@ try {
     if (check.status !== 200) throw new Error(`${path}: ${check.status} ${await check.text()}`);
     const bytes = (await check.arrayBuffer()).byteLength;
     const result = await autocannon({ url: `${server.url}${path}`, connections, duration });
-    const line = `${label.padEnd(36)} ${result.requests.average.toFixed(1).padStart(8)} req/s   p50 ${String(result.latency.p50).padStart(5)} ms   p99 ${String(result.latency.p99).padStart(5)} ms   ${(bytes / 1024).toFixed(0)} KiB/resp   non-2xx ${result.non2xx}`;
+    const line = `${label.padEnd(36)} ${result.requests.average.toFixed(1).padStart(8)} req/s   p50 ${String(result.latency.p50).padStart(5)} ms   p99 ${String(result.latency.p99).padStart(5)} ms   ${(bytes / 1024).toFixed(0)} KiB/resp   non-2xx ${result.non2xx}   timeouts ${result.timeouts}`;
     console.log(line);
     rows.push(line);
   }
   console.log(
-    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions\n${rows.join('\n')}`,
+    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}\n${rows.join('\n')}`,
   );
   await server.close();
 } finally {

@@ -47,6 +47,8 @@ export interface HttpAppOptions {
   rateLimit?: { windowMs?: number; limit?: number } | false;
   /** how often the SSE poller reads the checkpoints (default 250 ms) */
   streamPollMs?: number;
+  /** keep answers that cannot have changed (final windows; reads at an unchanged checkpoint) in memory (default true) */
+  queryCache?: boolean;
   /** express "trust proxy" (set it behind an ingress so the rate limit sees client IPs) */
   trustProxy?: boolean | number | string;
 }
@@ -68,7 +70,7 @@ const TOP_PARAMS = new Set(['aggregate', 'window', 'limit', 'access_token']);
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const { redis, registry, logger } = options;
-  const store = new QueryStore(redis);
+  const store = new QueryStore(redis, { cache: options.queryCache });
   const hub = new WatchHub(redis, {
     intervalMs: options.streamPollMs ?? 250,
     onError: (error) => logger.warn({ error: error.message }, 'stream poll failed'),

@@ -268,3 +268,202 @@ export function groupMatcher(
     return hit;
   };
 }
+
+/**
+ * Where to find the groups of a window: ONE aggregate's entries. Every record folds into every
+ * aggregate of its group (all or none, see aggregates/fold.ts), so any aggregate lists every group;
+ * a hash aggregate is cheapest ('h': fields `<head><group>`), else a sketch ('s': members
+ * `<type>:<name>|<group>` of the window's sketch set).
+ */
+export function probeOf(shapes: readonly AggregateShape[]): { mode: 'h' | 's'; prefix: string } {
+  for (const shape of shapes) {
+    if (['count', 'sum', 'min', 'max', 'first', 'last'].includes(shape.kind))
+      return { mode: 'h', prefix: `${shape.name}|` };
+    if (shape.kind === 'avg') return { mode: 'h', prefix: `${shape.name}#n|` };
+  }
+  const shape = shapes[0];
+  if (!shape) return { mode: 'h', prefix: '\u0000none|' };
+  const type = shape.kind === 'countDistinct' ? 'hll' : shape.kind === 'percentile' ? 'dd' : 'top';
+  return { mode: 's', prefix: `${type}:${shape.name}|` };
+}
+
+/**
+ * Texts a group key must contain to match the filters (a cheap test Redis runs before sending a
+ * group back): a value v matches when the group value's text is v, and the JSON of such a value
+ * holds v verbatim unless v has characters JSON escapes, or is `null` (also a missing value). A
+ * filter with such a value gets no texts, so it is left to the exact test (groupMatcher).
+ */
+export function filterTexts(filters: Map<string, string[]>): string {
+  const lists: string[][] = [];
+  for (const values of filters.values()) {
+    if (values.every((v) => v !== 'null' && v !== '' && JSON.stringify(v) === `"${v}"`)) lists.push(values);
+  }
+  return lists.length === 0 ? '' : JSON.stringify(lists);
+}
+
+/** What queryRows reads per group, and where each aggregate's values sit in its reply. */
+export interface RowSpec {
+  json: string;
+  /** per aggregate: index into the HMGET values, or into the row (dd/top), or into the HLL names */
+  at: number[];
+  hll: string[];
+}
+
+export function rowSpecOf(shapes: readonly AggregateShape[]): RowSpec {
+  const f: string[] = [];
+  const d: string[] = [];
+  const t: string[] = [];
+  const hll: string[] = [];
+  const at = shapes.map((shape) => {
+    switch (shape.kind) {
+      case 'count':
+      case 'sum':
+      case 'min':
+      case 'max':
+        return f.push(`${shape.name}|`) - 1;
+      case 'avg':
+        f.push(`${shape.name}#s|`);
+        return f.push(`${shape.name}#n|`) - 2;
+      case 'first':
+      case 'last':
+        f.push(`${shape.name}|`);
+        return f.push(`${shape.name}#t|`) - 2;
+      case 'percentile':
+        return d.push(shape.name) - 1;
+      case 'topK':
+        return t.push(shape.name) - 1;
+      default:
+        return hll.push(shape.name) - 1; // countDistinct
+    }
+  });
+  // dd entries follow the values in a row, then the topK ones
+  const json = JSON.stringify({ f, d, t });
+  return {
+    json,
+    at: shapes.map((shape, i) =>
+      shape.kind === 'percentile' ? 1 + at[i]! : shape.kind === 'topK' ? 1 + d.length + at[i]! : at[i]!,
+    ),
+    hll,
+  };
+}
+
+/** Folds one partition's queryRows row of a group into its accumulators (partitions in order). */
+export function mergeRow(
+  aggregates: Aggregates,
+  spec: RowSpec,
+  group: GroupAcc,
+  row: readonly unknown[],
+): void {
+  const values = row[0] as (string | null)[];
+  aggregates.shapes.forEach((shape, i) => {
+    const acc = group[i]!;
+    const j = spec.at[i]!;
+    switch (shape.kind) {
+      case 'count':
+      case 'sum':
+        if (values[j] != null) acc.num = (acc.num ?? 0) + Number(values[j]);
+        break;
+      case 'min':
+      case 'max': {
+        if (values[j] == null) break;
+        const x = Number(values[j]);
+        if (acc.num === undefined || (shape.kind === 'min' ? x < acc.num : x > acc.num)) acc.num = x;
+        break;
+      }
+      case 'avg':
+        if (values[j] != null) acc.s = (acc.s ?? 0) + Number(values[j]);
+        if (values[j + 1] != null) acc.n = (acc.n ?? 0) + Number(values[j + 1]);
+        break;
+      case 'first':
+      case 'last':
+        mergeTimed(shape.kind, acc, values[j], values[j + 1]);
+        break;
+      case 'percentile':
+        mergeFlatBuckets(acc, row[j] as string[]);
+        break;
+      case 'topK':
+        mergeMembers(acc, row[j] as string[]);
+        break;
+      default:
+        break;
+    }
+  });
+}
+
+function mergeTimed(
+  kind: 'first' | 'last',
+  acc: AggregateAcc,
+  value: string | null | undefined,
+  time: string | null | undefined,
+): void {
+  if (value == null || time == null) return;
+  const t = Number(time);
+  if (acc.t === undefined || (kind === 'first' ? t < acc.t : t >= acc.t)) {
+    acc.t = t;
+    acc.text = value;
+  }
+}
+
+/** HGETALL of a DDSketch as [bucket, count, bucket, count, ...]. */
+export function mergeFlatBuckets(acc: AggregateAcc, flat: readonly string[]): void {
+  acc.buckets ??= new Map();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const bucket = flat[i]!;
+    acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + Number(flat[i + 1]));
+  }
+}
+
+const text = (x: unknown): string | null =>
+  x == null ? null : Buffer.isBuffer(x) ? x.toString() : String(x);
+
+/** Folds one partition's queryRollup partials (from its Buffer variant: [groups, ...partials]) into one group. */
+export function mergeRollup(aggregates: Aggregates, group: GroupAcc, reply: readonly unknown[]): void {
+  aggregates.shapes.forEach((shape, i) => {
+    const acc = group[i]!;
+    const partial = reply[i + 1];
+    switch (shape.kind) {
+      case 'count':
+      case 'sum':
+      case 'min':
+      case 'max': {
+        const list = partial as Buffer[];
+        if (list.length === 0) break;
+        const x = Number(text(list[0]));
+        if (acc.num === undefined) acc.num = x;
+        else if (shape.kind === 'min') acc.num = Math.min(acc.num, x);
+        else if (shape.kind === 'max') acc.num = Math.max(acc.num, x);
+        else acc.num += x;
+        break;
+      }
+      case 'avg': {
+        const list = partial as Buffer[];
+        if (list.length === 0) break;
+        acc.s = (acc.s ?? 0) + Number(text(list[0]));
+        acc.n = (acc.n ?? 0) + Number(text(list[1]));
+        break;
+      }
+      case 'first':
+      case 'last': {
+        const list = partial as Buffer[];
+        if (list.length === 0) break;
+        mergeTimed(shape.kind, acc, text(list[0]), text(list[1]));
+        break;
+      }
+      case 'percentile':
+        mergeFlatBuckets(
+          acc,
+          (partial as Buffer[]).map((b) => text(b)!),
+        );
+        break;
+      case 'topK':
+        mergeMembers(
+          acc,
+          (partial as Buffer[]).map((b) => text(b)!),
+        );
+        break;
+      case 'countDistinct':
+        mergeHll(acc, (partial as Buffer | null) ?? null);
+        break;
+    }
+  });
+}

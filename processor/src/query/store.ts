@@ -1,29 +1,32 @@
+import { randomBytes } from 'node:crypto';
 import { readHeartbeats } from '../consumer/replica-status.ts';
 import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
 import { type PipelineRegistration, readRegistration, readRegistrations } from '../state/registry.ts';
+import { BoundedCache } from './cache.ts';
 import { badRequest, notFound } from './errors.ts';
 import { countDistinct } from './hll.ts';
 import {
   type AggregateAcc,
   Aggregates,
   type AggregateValue,
-  accOf,
+  filterTexts,
   type GroupAcc,
   groupMatcher,
   groupObject,
-  mergeBuckets,
-  mergeHash,
+  mergeFlatBuckets,
   mergeHll,
-  mergeMembers,
-  parseSketchSuffix,
+  mergeRollup,
+  mergeRow,
+  probeOf,
   RANKABLE,
-  ROLLUP_KEY,
+  rowSpecOf,
   valueOf,
   valuesOf,
 } from './merge.ts';
 import type { Cursor } from './params.ts';
+import { queryCommands } from './scripts.ts';
 
 /** The checkpoint of one partition, as the query API reports it. */
 export interface PartitionStatus {
@@ -115,19 +118,54 @@ interface PartitionScan {
   ends: Map<number, number>;
 }
 
-/** One window's raw state in one partition. */
-interface RawWindow {
-  start: number;
-  partition: PartitionScan;
-  hash: Record<string, string>;
-  sketches: string[];
+/** The groups of one window: all of them sorted, and each partition's. */
+interface GroupList {
+  sorted: string[];
+  perPartition: Map<string, string[]>;
 }
 
-/** Windows read per step while filling a page (each one a hash per partition, in one pipeline per partition). */
+/** Windows read per step while filling a page. */
 const WINDOW_CHUNK = 8;
+/** Groups per queryRows call. */
+const ROW_SLICE = 500;
+/** Merged results of final windows kept in memory, in group entries (a result counts its groups). */
+const CACHE_WEIGHT = 200_000;
 
 export class QueryStore {
-  constructor(readonly redis: RedisClient) {}
+  /** Answers for final windows (closed on every partition: they never change again). */
+  readonly cache: BoundedCache;
+  /**
+   * One partition's script replies about one window, keyed by that partition's checkpoint offset:
+   * every change to a partition's state comes with a new offset (commitBatch writes both in one
+   * step), so a reply read at an offset holds for as long as the offset has not moved.
+   */
+  readonly partitionCache: BoundedCache;
+
+  constructor(
+    readonly redis: RedisClient,
+    options: { cache?: boolean } = {},
+  ) {
+    const weight = options.cache === false ? 0 : CACHE_WEIGHT;
+    this.cache = new BoundedCache(weight);
+    this.partitionCache = new BoundedCache(weight);
+  }
+
+  /** A per-partition read through partitionCache (not cached before the partition's first commit). */
+  private async partitionRead<T extends unknown[]>(
+    scan: PartitionScan,
+    start: number,
+    args: string,
+    read: () => Promise<T>,
+  ): Promise<T> {
+    const offset = scan.status.offset;
+    if (offset === null) return read();
+    const key = `${scan.prefix}\n${start}\n${offset}\n${args}`;
+    const cached = this.partitionCache.get(key) as T | undefined;
+    if (cached) return cached;
+    const value = await read();
+    this.partitionCache.set(key, value, 1 + value.length);
+    return value;
+  }
 
   async registration(name: string): Promise<PipelineRegistration> {
     const registration = await readRegistration(this.redis, name);
@@ -194,7 +232,9 @@ export class QueryStore {
   async windows(name: string, query: WindowsQuery): Promise<WindowsPage> {
     const reg = await this.registration(name);
     const aggregates = new Aggregates(reg.aggregates);
-    const matches = groupMatcher(reg.groupBy, checkFilters(reg, query.filters));
+    const filters = checkFilters(reg, query.filters);
+    const matches = groupMatcher(reg.groupBy, filters);
+    const filterKey = filterKeyOf(filters);
     const scans = await this.scan(reg, { from: query.from, to: query.to });
     const asc = query.order === 'asc';
     let starts = unionStarts(scans).sort((a, b) => (asc ? a - b : b - a));
@@ -204,101 +244,69 @@ export class QueryStore {
         (s) => (asc ? s > cursor.s : s < cursor.s) || (s === cursor.s && cursor.g !== null),
       );
     }
+    if (query.rollup && cursor) starts = starts.filter((s) => s !== cursor.s);
 
-    interface Picked {
-      start: number;
-      groups: Map<string, GroupAcc>;
-      raws: RawWindow[];
-      keys: string[];
-      groupCount: number;
-    }
-    const page: Picked[] = [];
+    const page: WindowResult[] = [];
     let remaining = query.limit;
     let nextCursor: Cursor | null = null;
     let lastIncluded = -1;
-    outer: for (let i = 0; i < starts.length && remaining > 0; i += WINDOW_CHUNK) {
-      const chunk = starts.slice(i, i + WINDOW_CHUNK);
-      const contents = await this.readWindows(scans, chunk);
-      for (const [k, start] of chunk.entries()) {
-        if (remaining === 0) break outer;
-        const raws = contents.get(start) ?? [];
-        // Which groups the window has (a group with only sketches, e.g. just a countDistinct, has no hash field).
-        const seen = new Set<string>();
-        const matched = new Set<string>();
-        const see = (g: string) => {
-          if (seen.has(g)) return;
-          seen.add(g);
-          if (matches(g)) matched.add(g);
-        };
-        for (const raw of raws) {
-          for (const field in raw.hash) see(field.slice(field.indexOf('|') + 1));
-          for (const suffix of raw.sketches) {
-            const parsed = parseSketchSuffix(suffix);
-            if (parsed) see(parsed.group);
-          }
+    const windowOf = (start: number) => {
+      const end = endOf(reg, scans, start);
+      return { start, end, final: isFinal(reg, scans, end) };
+    };
+    for (let i = 0, n = 0; i < starts.length && remaining > 0; i += n) {
+      // A rollup takes one row per window: no more windows than rows left.
+      n = query.rollup ? Math.min(WINDOW_CHUNK, remaining) : WINDOW_CHUNK;
+      const chunk = starts.slice(i, i + n).map(windowOf);
+      if (query.rollup) {
+        // One partial per partition and window, computed inside Redis.
+        const rollups = await Promise.all(
+          chunk.map((w) => this.rollup(reg, aggregates, scans, w, filters, filterKey, matches)),
+        );
+        for (const [k, w] of chunk.entries()) {
+          const r = rollups[k]!;
+          if (r.groupCount === 0) continue;
+          page.push({ ...w, groupCount: r.groupCount, groups: [{ group: {}, values: r.values }] });
+          remaining--;
+          lastIncluded = i + k;
         }
-        if (matched.size === 0) continue;
-        let groupKeys = query.rollup ? [ROLLUP_KEY] : [...matched].sort();
-        if (cursor && start === cursor.s && cursor.g !== null && !query.rollup) {
+        continue;
+      }
+      const lists = await Promise.all(
+        chunk.map((w) => this.groupList(reg, aggregates, scans, w, filters, filterKey, matches)),
+      );
+      for (const [k, w] of chunk.entries()) {
+        if (remaining === 0) break;
+        const list = lists[k]!;
+        if (list.sorted.length === 0) continue;
+        let groupKeys = list.sorted;
+        if (cursor && w.start === cursor.s && cursor.g !== null) {
           const after = cursor.g;
-          groupKeys = groupKeys.filter((g) => g > after);
-        } else if (cursor && start === cursor.s && query.rollup) {
-          continue;
+          groupKeys = groupKeys.slice(upperBound(groupKeys, after));
         }
         if (groupKeys.length === 0) continue;
         const take = groupKeys.slice(0, remaining);
         remaining -= take.length;
-        const groups = new Map<string, GroupAcc>();
-        const onPage = new Set(take);
-        const mapGroup = query.rollup
-          ? (g: string) => (matched.has(g) ? ROLLUP_KEY : null)
-          : (g: string) => (onPage.has(g) ? g : null);
-        for (const raw of raws) mergeHash(aggregates, groups, raw.hash, mapGroup);
-        page.push({ start, groups, raws, keys: take, groupCount: matched.size });
+        const values = await this.groupValues(reg, aggregates, scans, w, list, take);
+        page.push({
+          ...w,
+          groupCount: list.sorted.length,
+          groups: take.map((key) => ({ group: groupObject(reg.groupBy, key), values: values.get(key)! })),
+        });
         lastIncluded = i + k;
         if (take.length < groupKeys.length) {
-          nextCursor = { s: start, g: take[take.length - 1]! };
-          break outer;
+          nextCursor = { s: w.start, g: take[take.length - 1]! };
+          break;
         }
       }
     }
     if (!nextCursor && remaining === 0 && lastIncluded >= 0 && lastIncluded < starts.length - 1) {
       nextCursor = { s: page[page.length - 1]!.start, g: null };
     }
-
-    // Sketches only for the groups on this page (all matching groups for a rollup).
-    await this.mergeSketches(
-      aggregates,
-      page.map((p) => ({
-        raws: p.raws,
-        groups: p.groups,
-        wanted: query.rollup
-          ? matches
-          : (
-              (set) => (g: string) =>
-                set.has(g)
-            )(new Set(p.keys)),
-        mapGroup: query.rollup ? () => ROLLUP_KEY : (g: string) => g,
-      })),
-    );
-
-    const windows: WindowResult[] = page.map((p) => {
-      const end = endOf(reg, scans, p.start);
-      return {
-        start: p.start,
-        end,
-        final: isFinal(reg, scans, end),
-        groupCount: p.groupCount,
-        groups: p.keys.map((key) => ({
-          group: groupObject(reg.groupBy, key),
-          values: valuesOf(aggregates, p.groups.get(key)),
-        })),
-      };
-    });
     return {
       pipeline: reg.name,
       version: reg.activeVersion,
-      windows,
+      windows: page,
       nextCursor: nextCursor ? Buffer.from(JSON.stringify(nextCursor)).toString('base64url') : null,
     };
   }
@@ -319,93 +327,378 @@ export class QueryStore {
         `aggregate: ${query.aggregate} is a ${known.shape.kind}, which has no number to rank groups by`,
       );
     }
-    const matches = groupMatcher(reg.groupBy, checkFilters(reg, query.filters));
+    const filters = checkFilters(reg, query.filters);
+    const matches = groupMatcher(reg.groupBy, filters);
     const scans =
       query.window === 'latest'
         ? await this.scan(reg, { latest: true })
         : await this.scan(reg, { from: query.window, to: query.window + 1 });
     const starts = unionStarts(scans);
-    const empty: TopResult = {
-      pipeline: reg.name,
-      version: reg.activeVersion,
-      aggregate: query.aggregate,
-      window: null,
-      groupCount: 0,
-      groups: [],
-    };
     if (starts.length === 0) {
-      if (query.window === 'latest') return empty;
+      if (query.window === 'latest') {
+        return {
+          pipeline: reg.name,
+          version: reg.activeVersion,
+          aggregate: query.aggregate,
+          window: null,
+          groupCount: 0,
+          groups: [],
+        };
+      }
       throw notFound(
         'unknown_window',
         `no window of ${reg.name} starts at ${query.window} (${new Date(query.window).toISOString()})`,
       );
     }
     const start = Math.max(...starts);
-    const raws = (await this.readWindows(scans, [start])).get(start) ?? [];
-    const groups = new Map<string, GroupAcc>();
-    const all = new Set<string>();
-    const seen = new Set<string>();
-    const see = (g: string) => {
-      if (seen.has(g)) return;
-      seen.add(g);
-      if (matches(g)) all.add(g);
-    };
-    for (const raw of raws) {
-      for (const field in raw.hash) see(field.slice(field.indexOf('|') + 1));
-      for (const suffix of raw.sketches) {
-        const parsed = parseSketchSuffix(suffix);
-        if (parsed) see(parsed.group);
+    const end = endOf(reg, scans, start);
+    const window = { start, end, final: isFinal(reg, scans, end) };
+    const cacheKey = `${reg.name}\n${reg.activeVersion}\n${start}\ntop\n${query.aggregate}\n${query.limit}\n${filterKeyOf(filters)}`;
+    if (window.final) {
+      const cached = this.cache.get(cacheKey) as TopResult | undefined;
+      if (cached) return cached;
+    }
+
+    // Pass 1, inside Redis: the ranking aggregate's partial of every (candidate) group, per partition.
+    const shape = known.shape;
+    const texts = filterTexts(filters);
+    const perPartition = new Map<string, string[]>();
+    const accs = new Map<string, AggregateAcc>();
+    const accFor = (g: string) => {
+      let acc = accs.get(g);
+      if (!acc) {
+        acc = {};
+        accs.set(g, acc);
       }
+      return acc;
+    };
+    const commands = queryCommands(this.redis);
+    const present = scans.filter((scan) => scan.starts.has(start));
+    const replies = await Promise.all(
+      present.map(async (scan) => {
+        const hash = keys.window(scan.prefix, start);
+        const groups = (mode: 'h' | 's', prefix: string, extra: string) =>
+          this.partitionRead(scan, start, `groups\n${mode}\n${prefix}\n${texts}\n${extra}`, () =>
+            commands.queryGroups(hash, mode, prefix, texts, extra),
+          );
+        if (shape.kind === 'avg')
+          return Promise.all([groups('h', `${shape.name}#s|`, 'v'), groups('h', `${shape.name}#n|`, 'v')]);
+        if (shape.kind === 'percentile')
+          return [await groups('s', `dd:${shape.name}|`, `k:dd:${shape.name}|`)];
+        if (shape.kind === 'countDistinct') return [await groups('s', `hll:${shape.name}|`, '')];
+        return [await groups('h', `${shape.name}|`, 'v')];
+      }),
+    );
+    const hllParts: { scan: PartitionScan; groups: string[] }[] = [];
+    present.forEach((scan, p) => {
+      const [first, second] = replies[p]! as [unknown[], unknown[] | undefined];
+      const groups: string[] = [];
+      if (shape.kind === 'countDistinct') {
+        for (const g of first as string[]) if (matches(g)) groups.push(g);
+        hllParts.push({ scan, groups });
+      } else {
+        for (let i = 0; i + 1 < first.length; i += 2) {
+          const g = first[i] as string;
+          if (!matches(g)) continue;
+          groups.push(g);
+          const acc = accFor(g);
+          const raw = first[i + 1];
+          switch (shape.kind) {
+            case 'count':
+            case 'sum':
+              acc.num = (acc.num ?? 0) + Number(raw);
+              break;
+            case 'min':
+            case 'max': {
+              const x = Number(raw);
+              if (acc.num === undefined || (shape.kind === 'min' ? x < acc.num : x > acc.num)) acc.num = x;
+              break;
+            }
+            case 'avg':
+              acc.s = (acc.s ?? 0) + Number(raw);
+              break;
+            case 'percentile':
+              mergeFlatBuckets(acc, raw as string[]);
+              break;
+          }
+        }
+        if (second) {
+          for (let i = 0; i + 1 < second.length; i += 2) {
+            const g = second[i] as string;
+            if (matches(g)) accFor(g).n = (accFor(g).n ?? 0) + Number(second[i + 1]);
+          }
+        }
+      }
+      perPartition.set(scan.id, groups);
+    });
+    if (shape.kind === 'countDistinct') {
+      // Exact: every group's HyperLogLogs of all partitions, counted together.
+      const raws = new Map<string, Buffer[]>();
+      const got = await Promise.all(
+        hllParts.map(({ scan, groups }) =>
+          groups.length === 0
+            ? Promise.resolve([] as (Buffer | null)[])
+            : commands.queryHllBuffer(
+                keys.window(scan.prefix, start),
+                JSON.stringify([shape.name]),
+                ...groups,
+              ),
+        ),
+      );
+      hllParts.forEach(({ groups }, p) => {
+        groups.forEach((g, i) => {
+          let list = raws.get(g);
+          if (!list) {
+            list = [];
+            raws.set(g, list);
+          }
+          const raw = got[p]![i];
+          if (raw && raw.length > 0) list.push(raw);
+        });
+      });
+      const names = [...raws.keys()];
+      const counts = await countDistinct(this.redis, [...raws.values()]);
+      names.forEach((g, i) => {
+        accFor(g).distinct = counts[i]!;
+      });
     }
-    // Pass 1: only the ranking aggregate, for every matching group.
-    for (const raw of raws)
-      mergeHash(aggregates, groups, raw.hash, (g) => (all.has(g) ? g : null), query.aggregate);
-    const index = known.index;
-    const isSketch = known.shape.kind === 'countDistinct' || known.shape.kind === 'percentile';
-    if (isSketch) {
-      // Ranking by a sketch needs that sketch of every group, and only that one.
-      await this.mergeSketches(aggregates, [
-        { raws, groups, wanted: matches, mapGroup: (g) => g, only: query.aggregate },
-      ]);
-    }
-    const ranked = [...all]
-      .map((key) => ({ key, value: valueOf(known.shape, groups.get(key)?.[index]) as number | null }))
+    const ranked = [...accs.entries()]
+      .map(([key, acc]) => ({ key, value: valueOf(shape, acc) as number | null }))
       .filter((r): r is { key: string; value: number } => typeof r.value === 'number')
       .sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .slice(0, query.limit);
-    const topKeys = new Set(ranked.map((r) => r.key));
-    // Pass 2: every other aggregate, for the top groups only.
-    const rest = new Map<string, GroupAcc>();
-    for (const raw of raws) mergeHash(aggregates, rest, raw.hash, (g) => (topKeys.has(g) ? g : null));
-    for (const key of topKeys) {
-      const ranking = groups.get(key)?.[index];
-      const full = rest.get(key) ?? aggregates.newGroup();
-      if (ranking) full[index] = ranking;
-      groups.set(key, full);
-    }
-    await this.mergeSketches(aggregates, [
-      {
-        raws,
-        groups,
-        wanted: (g) => topKeys.has(g),
-        mapGroup: (g) => g,
-        except: isSketch ? query.aggregate : undefined,
-      },
-    ]);
-    const end = endOf(reg, scans, start);
-    return {
+
+    // Pass 2: every aggregate of the top groups only.
+    const topKeys = ranked.map((r) => r.key);
+    const list: GroupList = { sorted: topKeys, perPartition };
+    const values = await this.groupValues(reg, aggregates, scans, window, list, topKeys, false);
+    const result: TopResult = {
       pipeline: reg.name,
       version: reg.activeVersion,
       aggregate: query.aggregate,
-      window: { start, end, final: isFinal(reg, scans, end) },
-      groupCount: all.size,
-      groups: ranked.map((r, i) => ({
-        rank: i + 1,
-        group: groupObject(reg.groupBy, r.key),
-        value: r.value,
-        values: valuesOf(aggregates, groups.get(r.key)),
-      })),
+      window,
+      groupCount: accs.size,
+      groups: ranked.map((r, i) => {
+        const v = values.get(r.key)!;
+        v[shape.name] = r.value;
+        return { rank: i + 1, group: groupObject(reg.groupBy, r.key), value: r.value, values: v };
+      }),
     };
+    if (window.final) this.cache.set(cacheKey, result, 1 + ranked.length);
+    return result;
+  }
+
+  /**
+   * The (matching) groups of one window, sorted: one queryGroups call per partition, which sends
+   * back only group keys (only candidates for the filter, when it can tell). Final windows' lists
+   * are cached.
+   */
+  private async groupList(
+    reg: PipelineRegistration,
+    aggregates: Aggregates,
+    scans: PartitionScan[],
+    w: { start: number; final: boolean },
+    filters: Map<string, string[]>,
+    filterKey: string,
+    matches: (group: string) => boolean,
+  ): Promise<GroupList> {
+    const cacheKey = `${reg.name}\n${reg.activeVersion}\n${w.start}\ngroups\n${filterKey}`;
+    if (w.final) {
+      const cached = this.cache.get(cacheKey) as GroupList | undefined;
+      if (cached) return cached;
+    }
+    const probe = probeOf(aggregates.shapes);
+    const texts = filterTexts(filters);
+    const commands = queryCommands(this.redis);
+    const present = scans.filter((scan) => scan.starts.has(w.start));
+    const replies = await Promise.all(
+      present.map((scan) =>
+        this.partitionRead(scan, w.start, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
+          commands.queryGroups(keys.window(scan.prefix, w.start), probe.mode, probe.prefix, texts, ''),
+        ),
+      ),
+    );
+    const perPartition = new Map<string, string[]>();
+    const all = new Set<string>();
+    present.forEach((scan, p) => {
+      const reply = replies[p]! as string[];
+      const groups = filters.size === 0 ? reply : reply.filter(matches);
+      perPartition.set(scan.id, groups);
+      for (const g of groups) all.add(g);
+    });
+    // Plain code-unit order, as Array.prototype.sort: the cursor compares group keys the same way.
+    const list: GroupList = { sorted: [...all].sort(), perPartition };
+    if (w.final) this.cache.set(cacheKey, list, 1 + all.size);
+    return list;
+  }
+
+  /**
+   * Every aggregate of the given groups of one window: one queryRows call (hash fields, DDSketches,
+   * topKs) and, with countDistinct aggregates, one queryHll call per partition, each holding only
+   * the groups that partition has; then the distinct counts in one more call. Final windows' values
+   * are cached per group.
+   */
+  private async groupValues(
+    reg: PipelineRegistration,
+    aggregates: Aggregates,
+    scans: PartitionScan[],
+    w: { start: number; final: boolean },
+    list: GroupList,
+    wanted: string[],
+    useCache = true,
+  ): Promise<Map<string, Record<string, AggregateValue>>> {
+    const out = new Map<string, Record<string, AggregateValue>>();
+    const cacheKey = (g: string) => `${reg.name}\n${reg.activeVersion}\n${w.start}\nvalues\n${g}`;
+    let missing = wanted;
+    if (w.final && useCache) {
+      missing = [];
+      for (const g of wanted) {
+        const cached = this.cache.get(cacheKey(g)) as Record<string, AggregateValue> | undefined;
+        if (cached) out.set(g, { ...cached });
+        else missing.push(g);
+      }
+    }
+    if (missing.length === 0) return out;
+    const spec = rowSpecOf(aggregates.shapes);
+    const commands = queryCommands(this.redis);
+    const missingSet = new Set(missing);
+    const groups = new Map<string, GroupAcc>(missing.map((g) => [g, aggregates.newGroup()]));
+    const present = scans.filter((scan) => list.perPartition.has(scan.id));
+    const reads = await Promise.all(
+      present.map(async (scan) => {
+        const mine = list.perPartition.get(scan.id)!.filter((g) => missingSet.has(g));
+        if (mine.length === 0) return null;
+        const hash = keys.window(scan.prefix, w.start);
+        const calls: Promise<unknown>[] = [];
+        // Slices keep each script call short (Redis runs one at a time).
+        for (let i = 0; i < mine.length; i += ROW_SLICE) {
+          const slice = mine.slice(i, i + ROW_SLICE);
+          calls.push(commands.queryRows(hash, spec.json, ...slice));
+          if (spec.hll.length > 0)
+            calls.push(commands.queryHllBuffer(hash, JSON.stringify(spec.hll), ...slice));
+        }
+        return { mine, replies: await Promise.all(calls) };
+      }),
+    );
+    const hllAccs: AggregateAcc[] = [];
+    for (const read of reads) {
+      if (!read) continue;
+      const step = spec.hll.length > 0 ? 2 : 1;
+      read.replies.forEach((reply, c) => {
+        if (c % step !== 0) return;
+        const offset = (c / step) * ROW_SLICE;
+        const rows = reply as unknown[][];
+        const raws = step === 2 ? (read.replies[c + 1] as (Buffer | null)[]) : [];
+        rows.forEach((row, r) => {
+          const g = read.mine[offset + r]!;
+          const group = groups.get(g)!;
+          mergeRow(aggregates, spec, group, row);
+          if (step === 2) {
+            spec.hll.forEach((name, h) => {
+              const acc = group[aggregates.byName.get(name)!.index]!;
+              mergeHll(acc, raws[r * spec.hll.length + h] ?? null);
+            });
+          }
+        });
+      });
+    }
+    if (spec.hll.length > 0) {
+      for (const group of groups.values())
+        for (const name of spec.hll) hllAccs.push(group[aggregates.byName.get(name)!.index]!);
+      const counts = await countDistinct(
+        this.redis,
+        hllAccs.map((a) => a.hll ?? []),
+      );
+      hllAccs.forEach((acc, i) => {
+        acc.distinct = counts[i]!;
+        acc.hll = undefined;
+      });
+    }
+    for (const [g, group] of groups) {
+      const values = valuesOf(aggregates, group);
+      out.set(g, values);
+      if (w.final) this.cache.set(cacheKey(g), { ...values }, 1);
+    }
+    return out;
+  }
+
+  /**
+   * A rollup of one window: one queryRollup call per partition computes that partition's partial
+   * inside Redis (over every group, or over the matching ones), then the partials merge here.
+   */
+  private async rollup(
+    reg: PipelineRegistration,
+    aggregates: Aggregates,
+    scans: PartitionScan[],
+    w: { start: number; final: boolean },
+    filters: Map<string, string[]>,
+    filterKey: string,
+    matches: (group: string) => boolean,
+  ): Promise<{ groupCount: number; values: Record<string, AggregateValue> }> {
+    const cacheKey = `${reg.name}\n${reg.activeVersion}\n${w.start}\nrollup\n${filterKey}`;
+    if (w.final) {
+      const cached = this.cache.get(cacheKey) as
+        | { groupCount: number; values: Record<string, AggregateValue> }
+        | undefined;
+      if (cached) return cached;
+    }
+    const spec = JSON.stringify(aggregates.shapes.map((s) => ({ k: s.kind, n: s.name })));
+    const commands = queryCommands(this.redis);
+    const nonce = randomBytes(6).toString('hex');
+    const group = aggregates.newGroup();
+    let groupCount: number;
+    if (filters.size === 0) {
+      const probe = probeOf(aggregates.shapes);
+      const present = scans.filter((scan) => scan.starts.has(w.start));
+      const replies = await Promise.all(
+        present.map((scan) =>
+          this.partitionRead(scan, w.start, `rollup\n${spec}`, () =>
+            commands.queryRollupBuffer(
+              keys.window(scan.prefix, w.start),
+              spec,
+              nonce,
+              'all',
+              probe.mode,
+              probe.prefix,
+            ),
+          ),
+        ),
+      );
+      const all = new Set<string>();
+      for (const reply of replies) {
+        for (const g of reply[0] as Buffer[]) all.add(g.toString());
+        mergeRollup(aggregates, group, reply);
+      }
+      groupCount = all.size;
+    } else {
+      const list = await this.groupList(reg, aggregates, scans, w, filters, filterKey, matches);
+      groupCount = list.sorted.length;
+      const present = scans.filter((scan) => (list.perPartition.get(scan.id)?.length ?? 0) > 0);
+      const replies = await Promise.all(
+        present.map((scan) =>
+          commands.queryRollupBuffer(
+            keys.window(scan.prefix, w.start),
+            spec,
+            nonce,
+            'list',
+            ...list.perPartition.get(scan.id)!,
+          ),
+        ),
+      );
+      for (const reply of replies) mergeRollup(aggregates, group, reply);
+    }
+    const hll = group.filter((acc) => acc.hll !== undefined);
+    const counts = await countDistinct(
+      this.redis,
+      hll.map((acc) => acc.hll!),
+    );
+    hll.forEach((acc, i) => {
+      acc.distinct = counts[i]!;
+      acc.hll = undefined;
+    });
+    const result = { groupCount, values: valuesOf(aggregates, groupCount > 0 ? group : undefined) };
+    if (w.final) this.cache.set(cacheKey, result, 1);
+    return result;
   }
 
   /**
@@ -439,109 +732,6 @@ export class QueryStore {
         return { id, prefix, status: statusOf(id, ckpt), starts: new Set(starts.map(Number)), ends };
       }),
     );
-  }
-
-  /** Round trip 2, one pipeline per partition: the hash and the sketch list of each window asked for. */
-  private async readWindows(scans: PartitionScan[], starts: number[]): Promise<Map<number, RawWindow[]>> {
-    const out = new Map<number, RawWindow[]>(starts.map((s) => [s, []]));
-    await Promise.all(
-      scans.map(async (scan) => {
-        const mine = starts.filter((s) => scan.starts.has(s));
-        if (mine.length === 0) return;
-        const pipeline = this.redis.pipeline();
-        for (const start of mine) {
-          const hash = keys.window(scan.prefix, start);
-          pipeline.hgetall(hash);
-          pipeline.smembers(`${hash}:keys`);
-        }
-        const replies = unwrap(await pipeline.exec());
-        mine.forEach((start, i) => {
-          out.get(start)!.push({
-            start,
-            partition: scan,
-            hash: replies[2 * i] as Record<string, string>,
-            sketches: replies[2 * i + 1] as string[],
-          });
-        });
-      }),
-    );
-    return out;
-  }
-
-  /**
-   * Round trip 3, one pipeline per partition: the DDSketch, topK and HyperLogLog keys of the wanted
-   * groups, merged into the groups; then one more for the distinct counts (see hll.ts).
-   */
-  private async mergeSketches(
-    aggregates: Aggregates,
-    windows: {
-      raws: RawWindow[];
-      groups: Map<string, GroupAcc>;
-      wanted: (group: string) => boolean;
-      mapGroup: (group: string) => string;
-      only?: string;
-      except?: string;
-    }[],
-  ): Promise<void> {
-    interface Read {
-      acc: AggregateAcc;
-      type: 'hll' | 'dd' | 'top';
-      key: string;
-    }
-    const perPartition = new Map<string, { scan: PartitionScan; reads: Read[] }>();
-    const touched = new Set<AggregateAcc>();
-    for (const w of windows) {
-      for (const raw of w.raws) {
-        for (const suffix of raw.sketches) {
-          const parsed = parseSketchSuffix(suffix);
-          if (!parsed) continue;
-          if (w.only !== undefined && parsed.aggregate !== w.only) continue;
-          if (w.except !== undefined && parsed.aggregate === w.except) continue;
-          const known = aggregates.byName.get(parsed.aggregate);
-          if (!known || !w.wanted(parsed.group)) continue;
-          const acc = accOf(aggregates, w.groups, w.mapGroup(parsed.group), known.index);
-          let entry = perPartition.get(raw.partition.id);
-          if (!entry) {
-            entry = { scan: raw.partition, reads: [] };
-            perPartition.set(raw.partition.id, entry);
-          }
-          entry.reads.push({
-            acc,
-            type: parsed.type,
-            key: `${keys.window(raw.partition.prefix, raw.start)}:${suffix}`,
-          });
-        }
-      }
-    }
-    await Promise.all(
-      [...perPartition.values()].map(async ({ reads }) => {
-        const pipeline = this.redis.pipeline();
-        for (const read of reads) {
-          if (read.type === 'dd') pipeline.hgetall(read.key);
-          else if (read.type === 'top') pipeline.zrange(read.key, 0, -1, 'WITHSCORES');
-          else pipeline.getBuffer(read.key);
-        }
-        const replies = unwrap(await pipeline.exec());
-        reads.forEach((read, i) => {
-          const reply = replies[i];
-          if (read.type === 'dd') mergeBuckets(read.acc, reply as Record<string, string>);
-          else if (read.type === 'top') mergeMembers(read.acc, reply as string[]);
-          else {
-            mergeHll(read.acc, reply as Buffer | null);
-            touched.add(read.acc);
-          }
-        });
-      }),
-    );
-    const accs = [...touched];
-    const counts = await countDistinct(
-      this.redis,
-      accs.map((a) => a.hll ?? []),
-    );
-    accs.forEach((acc, i) => {
-      acc.distinct = counts[i]!;
-      acc.hll = undefined;
-    });
   }
 }
 
@@ -603,4 +793,25 @@ function unwrap(replies: [Error | null, unknown][] | null): unknown[] {
     if (error) throw error;
     return value;
   });
+}
+
+/** The first index whose key sorts after `after` (keys sorted in code-unit order). */
+function upperBound(sorted: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The filters as one cache-key string, independent of parameter order. */
+function filterKeyOf(filters: Map<string, string[]>): string {
+  return JSON.stringify(
+    [...filters.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => [k, [...new Set(v)].sort()]),
+  );
 }

@@ -1,0 +1,74 @@
+--[[
+  Read-only. The groups of one window of one partition, found from ONE aggregate's entries (every
+  record folds into every aggregate of its group, so any one aggregate lists all the groups), with
+  optionally one value per group. Runs inside Redis, so the ~100,000 other fields of the window
+  hash never leave it.
+
+  Input:
+    KEYS[1]  the window hash, kf:{p:v:n}:w:<start>; the sketch keys share its hash tag
+    ARGV[1]  'h': the groups of the hash fields starting with ARGV[2] (e.g. "orders|")
+             's': the groups of the sketch set members starting with ARGV[2] (e.g. "hll:users|")
+    ARGV[2]  the prefix; the group key is the rest of the field
+    ARGV[3]  '' or a JSON list of filters, each a list of texts: a group is kept only when, for
+             every filter, it holds one of the texts (a cheap necessary condition; the caller
+             checks the exact filter)
+    ARGV[4]  ''     groups only: { group, ... }
+             'v'    with the hash field's value: { group, value, ... } (mode 'h')
+             'k:<s>' with the sketch hash <KEYS[1]>:<s><group> as a flat list: { group, {bucket, n, ...}, ... }
+  Output: see ARGV[4]
+]]
+local hash = KEYS[1]
+local mode = ARGV[1]
+local prefix = ARGV[2]
+local filters = nil
+if ARGV[3] ~= '' then filters = cjson.decode(ARGV[3]) end
+local extra = ARGV[4]
+local plen = #prefix
+local pattern = string.gsub(prefix, '[%*%?%[%]\\]', '\\%0') .. '*'
+
+local function keep(group)
+  if not filters then return true end
+  for _, texts in ipairs(filters) do
+    local hit = false
+    for _, text in ipairs(texts) do
+      if string.find(group, text, 1, true) then
+        hit = true
+        break
+      end
+    end
+    if not hit then return false end
+  end
+  return true
+end
+
+local out = {}
+local n = 0
+local sketchPrefix = nil
+if string.sub(extra, 1, 2) == 'k:' then sketchPrefix = hash .. ':' .. string.sub(extra, 3) end
+local cursor = '0'
+repeat
+  local reply
+  if mode == 'h' then
+    reply = redis.call('HSCAN', hash, cursor, 'MATCH', pattern, 'COUNT', 20000)
+  else
+    reply = redis.call('SSCAN', hash .. ':keys', cursor, 'MATCH', pattern, 'COUNT', 20000)
+  end
+  cursor = reply[1]
+  local items = reply[2]
+  local step = (mode == 'h') and 2 or 1
+  for i = 1, #items, step do
+    local group = string.sub(items[i], plen + 1)
+    if keep(group) then
+      n = n + 1
+      out[n] = group
+      if extra == 'v' then
+        n = n + 1
+        out[n] = items[i + 1]
+      elseif sketchPrefix then
+        n = n + 1
+        out[n] = redis.call('HGETALL', sketchPrefix .. group)
+      end
+    end
+  end
+until cursor == '0'
+return out
