@@ -26,8 +26,9 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no
 # ---- runtime: distroless node (no shell, no package manager), non-root ----
 FROM ${RUNTIME_IMAGE} AS runtime
 WORKDIR /app
-# The root filesystem can be read-only: tsx keeps its transpile cache under TMPDIR (mount an emptyDir at /tmp).
-ENV NODE_ENV=production TMPDIR=/tmp
+# The root filesystem can be read-only, with or without a writable /tmp: tsx's transpile cache is off
+# (it would only help across restarts of one container; esbuild transpiles the sources in about a second).
+ENV NODE_ENV=production TMPDIR=/tmp TSX_DISABLE_CACHE=1
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
