@@ -101,7 +101,9 @@ export class KubeClient {
   /** Sends a request; resolves with the parsed JSON body, rejects with a KubeError on >= 400. */
   async request<T = unknown>(method: string, path: string, init: RequestInit = {}): Promise<T> {
     const opts = await this.options(method, path, init);
-    const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
+    const payload = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
+    if (payload !== undefined)
+      (opts.headers as Record<string, string | number>)['content-length'] = payload.length;
     return await new Promise<T>((resolve, reject) => {
       const send = opts.url.protocol === 'https:' ? request : httpRequest;
       const req = send(opts.url, opts, (res) => {
