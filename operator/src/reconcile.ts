@@ -19,7 +19,7 @@ import {
   withTimeout,
 } from './inputs.ts';
 import type { KubeClient, KubeObject } from './kube/client.ts';
-import { paths } from './kube/client.ts';
+import { isConflict, isNotFound, type KubeError, paths } from './kube/client.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import {
   childName,
@@ -92,6 +92,18 @@ export class Reconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
+    try {
+      return await this.reconcileOnce(key);
+    } catch (e) {
+      // The Pipeline went away meanwhile: nothing left to do. A write based on a stale copy lost
+      // a race (409): run again soon from the fresh copy the watch brings.
+      if (isNotFound(e) && (e as KubeError).path.includes('/pipelines/')) return {};
+      if (isConflict(e)) return { requeueAfterMs: 250 };
+      throw e;
+    }
+  }
+
+  private async reconcileOnce(key: string): Promise<ReconcileResult> {
     const p = this.ctx.getPipeline(key);
     if (!p) {
       this.memory.delete(key);
