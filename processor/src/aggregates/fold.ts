@@ -18,9 +18,10 @@ export class WindowDelta {
   readonly sketches = new Map<string, Map<string, number>>();
   readonly tops = new Map<string, Map<string, number>>();
 
+  /** start and end are final for fixed windows; session windows settle them when the batch ends */
   constructor(
-    readonly start: number,
-    readonly end: number,
+    public start: number,
+    public end: number,
   ) {}
 }
 

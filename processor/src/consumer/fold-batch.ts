@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
-import { AggregateInputError, BatchFold } from '../aggregates/fold.ts';
+import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
+import { SessionFolder, type SessionUpdate, type StoredSession } from '../windows/session-folder.ts';
 import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, windowStarts } from '../windows/assign.ts';
@@ -13,6 +14,20 @@ export interface FoldedBatch {
   watermark: number;
   filtered: number;
   late: number;
+  /** session windows: the sessions this batch created, extended or merged */
+  sessionUpdates: SessionUpdate[];
+}
+
+interface Evaluated {
+  message: KafkaMessage;
+  eventTime: number;
+  group: string;
+  prepared: PreparedArgs;
+}
+
+/** Reads the stored sessions of some groups that end at or after `from` (one round trip per batch). */
+export interface SessionStore {
+  load(groups: readonly string[], from: number): Promise<Map<string, StoredSession[]>>;
 }
 
 interface Pending {
@@ -32,6 +47,7 @@ export async function foldBatch(
   messages: readonly KafkaMessage[],
   startWatermark: number,
   enrichment: EnrichmentTable,
+  sessions?: SessionStore,
 ): Promise<FoldedBatch> {
   const fold = new BatchFold(pipeline.aggregates);
   const deadLetters: Letter[] = [];
@@ -69,9 +85,8 @@ export async function foldBatch(
     pending.map((p) => p.ctx),
   );
 
-  // Pass 2: event time, groups, windows, aggregates.
-  let watermark = startWatermark;
-  let late = 0;
+  // Pass 2: event time, group and aggregate arguments of each record.
+  const evaluated: Evaluated[] = [];
   for (let i = 0; i < pending.length; i++) {
     const { message, ctx } = pending[i]!;
     try {
@@ -85,29 +100,49 @@ export async function foldBatch(
       const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, ctx.record.timestamp);
       const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
       const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
-      const prepared = fold.prepare(args);
-      const window = pipeline.window;
-      if (window.type === 'session') throw new Error('session windows are folded by the session folder');
-      const starts = windowStarts(window, eventTime).filter(
-        (start) => !isClosed(start + window.sizeMs, window.graceMs, watermark),
-      );
-      if (starts.length === 0) {
-        late++;
-        throw new RecordFailure(
-          'late',
-          `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} by more than the grace period`,
-        );
-      }
-      for (const start of starts)
-        fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
-      fold.records++;
-      if (eventTime > watermark) watermark = eventTime;
+      evaluated.push({ message, eventTime, group, prepared: fold.prepare(args) });
     } catch (error) {
       const failure = asFailure(error, 'aggregate');
       fail(message, failure.reason, failure.message);
     }
   }
-  return { fold, deadLetters, watermark, filtered, late };
+
+  // Pass 3: windows, in offset order, against the watermark reached before each record.
+  const window = pipeline.window;
+  let sessionFolder: SessionFolder | undefined;
+  if (window.type === 'session') {
+    if (!sessions) throw new Error('a session window pipeline needs the stored sessions');
+    const groups = [...new Set(evaluated.map((e) => e.group))];
+    const from = Math.min(...evaluated.map((e) => e.eventTime)) - window.gapMs;
+    sessionFolder = new SessionFolder(window.gapMs, window.graceMs, fold, await sessions.load(groups, from));
+  }
+  let watermark = startWatermark;
+  let late = 0;
+  for (const { message, eventTime, group, prepared } of evaluated) {
+    let onTime: boolean;
+    if (window.type === 'session') {
+      onTime = sessionFolder!.add(group, eventTime, watermark, prepared);
+    } else {
+      const starts = windowStarts(window, eventTime).filter(
+        (start) => !isClosed(start + window.sizeMs, window.graceMs, watermark),
+      );
+      for (const start of starts) fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
+      onTime = starts.length > 0;
+    }
+    if (!onTime) {
+      late++;
+      fail(
+        message,
+        'late',
+        `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} by more than the grace period`,
+      );
+      continue;
+    }
+    fold.records++;
+    if (eventTime > watermark) watermark = eventTime;
+  }
+  const sessionUpdates = sessionFolder?.finish() ?? [];
+  return { fold, deadLetters, watermark, filtered, late, sessionUpdates };
 }
 
 function evaluate<T>(reason: RecordFailure['reason'], run: () => T): T {

@@ -5,6 +5,7 @@ import type { RuntimePipeline } from '../runtime/pipeline.ts';
 import { commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { partitionPrefix } from '../state/keys.ts';
+import { redisSessionStore } from '../state/sessions.ts';
 import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
@@ -56,6 +57,7 @@ export class ConsumerLoop {
   private lastBeatAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private readonly enrichment: EnrichmentTable;
+  private readonly aggregateKinds: Record<string, string>;
 
   constructor(private readonly options: ConsumerLoopOptions) {
     const { pipeline, kafka, redis } = options;
@@ -70,6 +72,7 @@ export class ConsumerLoop {
     });
     this.producer = kafka.producer({ allowAutoTopicCreation: false });
     this.admin = kafka.admin();
+    this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
       pipeline.enrich.length > 0
         ? redisEnrichment((hash, fields) => redis.hmget(hash, ...fields))
@@ -193,7 +196,8 @@ export class ConsumerLoop {
     }
     metrics.recordsIn.inc(labels, messages.length);
 
-    const folded = await foldBatch(pipeline, topic, partition, messages, claim.watermark, this.enrichment);
+    const sessions = pipeline.window.type === 'session' ? redisSessionStore(redis, prefix) : undefined;
+    const folded = await foldBatch(pipeline, topic, partition, messages, claim.watermark, this.enrichment, sessions);
     if (folded.deadLetters.length > 0) {
       if (pipeline.deadLetterTopic) {
         await sendDeadLetters(this.producer, pipeline.deadLetterTopic, pipeline.name, folded.deadLetters);
@@ -219,6 +223,9 @@ export class ConsumerLoop {
       fold: folded.fold,
       late: folded.late,
       deadLettered: folded.deadLetters.length,
+      ...(pipeline.window.type === 'session'
+        ? { sessions: { updates: folded.sessionUpdates, gapMs: pipeline.window.gapMs, kinds: this.aggregateKinds } }
+        : {}),
     });
     stopCommit();
     metrics.redisCommits.inc({ outcome: result.status });

@@ -1,4 +1,5 @@
 import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
+import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
@@ -18,6 +19,8 @@ export interface CommitRequest {
   fold: BatchFold;
   late?: number;
   deadLettered?: number;
+  /** session windows: the sessions to write and merge, and each aggregate's kind (to merge state) */
+  sessions?: { updates: SessionUpdate[]; gapMs: number; kinds: Record<string, string> };
 }
 
 /** One Redis round trip for the whole batch of one partition: deltas and checkpoint together. */
@@ -33,7 +36,7 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     String(request.retentionMs),
     String(request.fold.records),
     String(Date.now()),
-    encodePayload(request.fold),
+    encodePayload(request.fold, request.sessions),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
   );
@@ -44,10 +47,12 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
 }
 
 /** The batch as the JSON the script decodes; numbers that must stay exact travel as strings. */
-export function encodePayload(fold: BatchFold): string {
+export function encodePayload(fold: BatchFold, sessions?: CommitRequest['sessions']): string {
   const windows: unknown[] = [];
   for (const delta of fold.windows.values()) windows.push(encodeWindow(delta));
-  return JSON.stringify(windows);
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows });
+  const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
+  return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }
 
 function encodeWindow(delta: WindowDelta) {

@@ -12,6 +12,8 @@
  *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
  *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile
  *   kf:{p:v:n}:w:<start>:top:<agg>|<g>   zset member -> count for topK
+ *   kf:{p:v:n}:s:<group>                 zset: session start -> last event time (session windows)
+ *                                        and "@end|<group>" in the session's window hash: its last event time
  *   kf:pipelines                         hash: pipeline -> JSON registration (active version, shape)
  *   kf:{p:v}:replicas                    hash: replica id -> JSON heartbeat (rate, lag, partitions)
  */
@@ -29,6 +31,7 @@ export const keys = {
   sketch: (prefix: string, start: number, type: SketchType, field: string) =>
     `${prefix}:w:${start}:${type}:${field}`,
   sketchSuffix: (type: SketchType, field: string) => `${type}:${field}`,
+  sessions: (prefix: string, group: string) => `${prefix}:s:${group}`,
   pipelines: () => 'kf:pipelines',
   replicas: (pipeline: string, version: number) => `kf:{${pipeline}:${version}}:replicas`,
 };

@@ -16,11 +16,13 @@
     ARGV[9]  wall-clock time in ms (updatedAt)
     ARGV[11] records of the batch that were late (counted here so the number survives restarts)
     ARGV[12] records of the batch sent to the dead-letter topic
-    ARGV[10] JSON payload: a list of windows, each
+    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
                { s = start, e = end, i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...} }
+             x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
+             each merged session's state for the group moves into the session at `start`.
   Output:
     { 1, closedWindowStart, ... }   applied; the starts of windows this batch closed
     { -1, storedEpoch }             fenced: a newer owner holds the partition
@@ -54,11 +56,12 @@ local function chunked(command, key, list, width)
 end
 
 local payload = cjson.decode(ARGV[10])
-for _, w in ipairs(payload) do
+for _, w in ipairs(payload.w) do
   local start = w.s
   local hash = prefix .. ':w:' .. start
   redis.call('ZADD', windowsKey, start, start)
-  redis.call('ZADD', openKey, w.e, start)
+  -- GT: session windows sharing a start keep the latest end of any of their groups.
+  redis.call('ZADD', openKey, 'GT', w.e, start)
 
   local inc = w.i
   for i = 1, #inc, 2 do redis.call('HINCRBY', hash, inc[i], inc[i + 1]) end
@@ -114,6 +117,87 @@ for _, w in ipairs(payload) do
     redis.call('SADD', sketchSet, suffix)
     local members = tops[i + 1]
     for j = 1, #members, 2 do redis.call('ZINCRBY', hash .. ':' .. suffix, members[j + 1], members[j]) end
+  end
+end
+
+-- Session windows: move the state of sessions that merged into the surviving session, per aggregate kind.
+local function mergeSession(from, into, group, kinds)
+  local src = prefix .. ':w:' .. from
+  local dst = prefix .. ':w:' .. into
+  for agg, kind in pairs(kinds) do
+    local field = agg .. '|' .. group
+    if kind == 'count' then
+      local v = redis.call('HGET', src, field)
+      if v then redis.call('HINCRBY', dst, field, v) end
+    elseif kind == 'sum' then
+      local v = redis.call('HGET', src, field)
+      if v then redis.call('HINCRBYFLOAT', dst, field, v) end
+    elseif kind == 'avg' then
+      local s = redis.call('HGET', src, agg .. '#s|' .. group)
+      local n = redis.call('HGET', src, agg .. '#n|' .. group)
+      if s then redis.call('HINCRBYFLOAT', dst, agg .. '#s|' .. group, s) end
+      if n then redis.call('HINCRBY', dst, agg .. '#n|' .. group, n) end
+      redis.call('HDEL', src, agg .. '#s|' .. group, agg .. '#n|' .. group)
+    elseif kind == 'min' or kind == 'max' then
+      local v = redis.call('HGET', src, field)
+      if v then
+        local current = redis.call('HGET', dst, field)
+        if not current or (kind == 'min' and tonumber(v) < tonumber(current)) or (kind == 'max' and tonumber(v) > tonumber(current)) then
+          redis.call('HSET', dst, field, v)
+        end
+      end
+    elseif kind == 'first' or kind == 'last' then
+      local timeField = agg .. '#t|' .. group
+      local t = redis.call('HGET', src, timeField)
+      if t then
+        local current = redis.call('HGET', dst, timeField)
+        if not current or (kind == 'first' and tonumber(t) < tonumber(current)) or (kind == 'last' and tonumber(t) >= tonumber(current)) then
+          redis.call('HSET', dst, field, redis.call('HGET', src, field), timeField, t)
+        end
+      end
+      redis.call('HDEL', src, timeField)
+    else
+      local suffix = (kind == 'countDistinct' and 'hll:' or (kind == 'percentile' and 'dd:' or 'top:')) .. field
+      local from_key = src .. ':' .. suffix
+      local into_key = dst .. ':' .. suffix
+      if redis.call('EXISTS', from_key) == 1 then
+        redis.call('SADD', dst .. ':keys', suffix)
+        if kind == 'countDistinct' then
+          redis.call('PFMERGE', into_key, into_key, from_key)
+        elseif kind == 'percentile' then
+          local buckets = redis.call('HGETALL', from_key)
+          for j = 1, #buckets, 2 do redis.call('HINCRBY', into_key, buckets[j], buckets[j + 1]) end
+        else
+          redis.call('ZUNIONSTORE', into_key, 2, into_key, from_key)
+        end
+        redis.call('DEL', from_key)
+        redis.call('SREM', src .. ':keys', suffix)
+      end
+    end
+    redis.call('HDEL', src, field)
+  end
+  redis.call('HDEL', src, '@end|' .. group)
+  if redis.call('HLEN', src) == 0 then
+    redis.call('ZREM', windowsKey, from)
+    redis.call('ZREM', openKey, from)
+    redis.call('DEL', src .. ':keys')
+  end
+end
+
+if payload.x then
+  local retentionMs = tonumber(ARGV[7])
+  for _, u in ipairs(payload.x) do
+    local group, start, last, closesAt = u[1], u[2], u[3], u[4]
+    local index = prefix .. ':s:' .. group
+    for _, from in ipairs(u[5]) do
+      mergeSession(from, start, group, payload.k)
+      redis.call('ZREM', index, from)
+    end
+    redis.call('ZADD', index, last, start)
+    redis.call('PEXPIRE', index, retentionMs)
+    redis.call('HSET', prefix .. ':w:' .. start, '@end|' .. group, last)
+    redis.call('ZADD', windowsKey, start, start)
+    redis.call('ZADD', openKey, 'GT', closesAt, start)
   end
 end
 
