@@ -24,18 +24,23 @@ const redis = mode === 'naive' ? new Redis(process.env.REDIS_URL!) : undefined;
 let seen = 0;
 let first = 0;
 let last = 0;
+let cpuFirst = process.cpuUsage();
+let cpuLast = cpuFirst;
 let sink = 0;
 let done: () => void;
 const finished = new Promise<void>((r) => {
   done = r;
 });
 await consumer.connect();
-await consumer.subscribe({ topic, fromBeginning: true });
+await consumer.subscribe({ topic: topic!, fromBeginning: true });
 await consumer.run({
   autoCommit: false,
   partitionsConsumedConcurrently: 4,
   eachBatch: async ({ batch, isRunning }) => {
-    if (first === 0) first = performance.now();
+    if (first === 0) {
+      first = performance.now();
+      cpuFirst = process.cpuUsage();
+    }
     for (const message of batch.messages) {
       if (!isRunning()) return;
       const event = JSON.parse(message.value!.toString('utf8')) as { k: string; ts: number };
@@ -46,12 +51,24 @@ await consumer.run({
       seen++;
     }
     last = performance.now();
+    cpuLast = process.cpuUsage();
     if (seen >= target || (last - first) / 1000 > maxSeconds) done();
   },
 });
 await finished;
 const seconds = (last - first) / 1000;
-console.log(JSON.stringify({ mode, records: seen, seconds, rate: seen / seconds, sink }));
+const cpuSeconds = (cpuLast.user - cpuFirst.user + cpuLast.system - cpuFirst.system) / 1e6;
+console.log(
+  JSON.stringify({
+    mode,
+    records: seen,
+    seconds,
+    rate: seen / seconds,
+    cpuSeconds,
+    perCpuSecond: seen / cpuSeconds,
+    sink,
+  }),
+);
 await consumer.disconnect();
 redis?.disconnect();
 process.exit(0);

@@ -3,7 +3,7 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile. Results: bench/results/<timestamp>.json and .md, and the generated section of
+ * --skip-profile; --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  */
 import { execFile } from 'node:child_process';
@@ -17,7 +17,7 @@ import { startKafka } from '../test/infra/kafka.ts';
 import { ensureDir, repoRoot, runDir } from '../test/infra/paths.ts';
 import { freePort } from '../test/infra/ports.ts';
 import { startRedis } from '../test/infra/redis.ts';
-import { type ServiceProcess, startProcess, waitUntil } from '../test/infra/service.ts';
+import { startProcess, waitUntil } from '../test/infra/service.ts';
 
 const run = promisify(execFile);
 const argv = process.argv.slice(2);
@@ -27,12 +27,14 @@ const option = (name: string, fallback: number) => {
   return i === -1 ? fallback : Number(argv[i + 1]);
 };
 const QUICK = flag('quick');
-const RECORDS = option('records', QUICK ? 100_000 : 1_000_000);
+const RECORDS = option('records', QUICK ? 200_000 : 1_000_000);
 const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
 const PARTITIONS = 12;
+const ONLY = argv.includes('--workloads') ? argv[argv.indexOf('--workloads') + 1]!.split(',') : undefined;
 const benchDir = join(repoRoot, 'bench');
 const workDir = ensureDir(join(runDir, `bench-${Date.now()}`));
-const log = (...args: unknown[]) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+const log = (...args: unknown[]) =>
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
 // ---------------------------------------------------------------- data (deterministic)
 
@@ -200,12 +202,20 @@ const workloads: Workload[] = [
 
 // ---------------------------------------------------------------- measuring
 
+/** Calls per command, plus `@usec:<cmd>` (time inside Redis) and `@cpu` (Redis process CPU seconds). */
 async function commandStats(redis: Redis): Promise<Map<string, number>> {
   const stats = new Map<string, number>();
   for (const line of (await redis.info('commandstats')).split('\n')) {
-    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (m) stats.set(m[1]!, Number(m[2]));
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m) {
+      stats.set(m[1]!, Number(m[2]));
+      stats.set(`@usec:${m[1]}`, Number(m[3]));
+    }
   }
+  const cpu = await redis.info('cpu');
+  const user = Number(/used_cpu_user:([\d.]+)/.exec(cpu)?.[1]);
+  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(cpu)?.[1]);
+  stats.set('@cpu', user + sys);
   return stats;
 }
 
@@ -213,13 +223,21 @@ function statsDelta(before: Map<string, number>, after: Map<string, number>) {
   const delta: Record<string, number> = {};
   let total = 0;
   for (const [cmd, calls] of after) {
+    if (cmd.startsWith('@')) continue;
     const d = calls - (before.get(cmd) ?? 0);
     if (d > 0 && cmd !== 'info') {
       delta[cmd] = d;
       total += d;
     }
   }
-  return { total, byCommand: delta };
+  const d = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  return {
+    total,
+    byCommand: delta,
+    redisCpuSeconds: d('@cpu'),
+    /** time Redis spent executing EVALSHA (the commit script, including the commands it calls) */
+    evalshaSeconds: d('@usec:evalsha') / 1e6,
+  };
 }
 
 async function metricSum(port: number, metric: string): Promise<number> {
@@ -247,10 +265,19 @@ async function spawnReplicas(
   const processes = await Promise.all(
     Array.from({ length: replicas }, async (_, r) => {
       const port = await freePort();
+      const queryPort = await freePort();
       const child = startProcess(
         `${name}-r${r}`,
         process.execPath,
-        [...nodeArgs, '--import', 'tsx', join(benchDir, 'processor-entry.ts'), file, String(port)],
+        [
+          ...nodeArgs,
+          '--import',
+          'tsx',
+          join(benchDir, 'processor-entry.ts'),
+          file,
+          String(port),
+          String(queryPort),
+        ],
         {
           logFile: join(workDir, `${name}-r${r}.log`),
           cwd: repoRoot,
@@ -267,10 +294,20 @@ async function spawnReplicas(
         timeoutMs: 60_000,
         service: child,
       });
-      return { child, port };
+      return { child, port, queryPort };
     }),
   );
   return { name, processes };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function checkpointSum(redis: Redis, name: string): Promise<number> {
@@ -286,12 +323,19 @@ interface ProcessorRun {
   records: number;
   seconds: number;
   rate: number;
+  /** CPU seconds the replicas used between first progress and the end, and records per CPU second */
+  cpuSeconds: number;
+  perCpuSecond: number;
+  /** the raw kafkajs ceiling measured just before this run, on the same topic */
+  ceiling?: Awaited<ReturnType<typeof baseline>>;
   redisCommits: number;
   commitsPerRecord: number;
   redisCommands: number;
   commandsPerRecord: number;
   byCommand: Record<string, number>;
-  profile?: string;
+  /** Redis process CPU seconds during the run, and the part spent in the commit script */
+  redisCpuSeconds: number;
+  evalshaSeconds: number;
 }
 
 async function measureProcessor(
@@ -313,6 +357,9 @@ async function measureProcessor(
   let t0 = 0;
   let base = 0;
   let t1 = 0;
+  const cpu = () => processes.reduce((sum, p) => sum + cpuSecondsOf(p.child.child.pid), 0);
+  let cpu0 = 0;
+  let cpu1 = 0;
   const deadline = Date.now() + 30 * 60_000;
   while (Date.now() < deadline) {
     const done = await checkpointSum(ctx.redis, name);
@@ -320,9 +367,11 @@ async function measureProcessor(
     if (t0 === 0 && done > 0) {
       t0 = now;
       base = done;
+      cpu0 = cpu();
     }
     if (done >= total) {
       t1 = now;
+      cpu1 = cpu();
       break;
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -340,13 +389,19 @@ async function measureProcessor(
     records: total,
     seconds,
     rate: (total - base) / seconds,
+    cpuSeconds: cpu1 - cpu0,
+    perCpuSecond: (total - base) / (cpu1 - cpu0),
     redisCommits: commits,
     commitsPerRecord: commits / total,
     redisCommands: delta.total,
     commandsPerRecord: delta.total / total,
     byCommand: delta.byCommand,
+    redisCpuSeconds: delta.redisCpuSeconds,
+    evalshaSeconds: delta.evalshaSeconds,
   };
-  log(`${workload.id} x${replicas}: ${Math.round(result.rate)} rec/s, ${commits} commits`);
+  log(
+    `${workload.id} x${replicas}: ${Math.round(result.rate)} rec/s in ${seconds.toFixed(1)} s, processor CPU ${result.cpuSeconds.toFixed(1)} s, Redis CPU ${result.redisCpuSeconds.toFixed(1)} s (script ${result.evalshaSeconds.toFixed(1)} s), ${commits} commits`,
+  );
   return result;
 }
 
@@ -369,9 +424,15 @@ async function baseline(mode: 'ceiling' | 'naive', topic: string, ctx: Context, 
       maxBuffer: 1 << 20,
     },
   );
-  const result = JSON.parse(stdout.trim().split('\n').pop()!) as { records: number; seconds: number; rate: number };
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    records: number;
+    seconds: number;
+    rate: number;
+    cpuSeconds: number;
+    perCpuSecond: number;
+  };
   const delta = statsDelta(before, await commandStats(ctx.redis));
-  log(`${mode} ${topic}: ${Math.round(result.rate)} rec/s`);
+  log(`${mode} ${topic}: ${Math.round(result.rate)} rec/s, ${Math.round(result.perCpuSecond)} rec/CPU-s`);
   return { ...result, redisCommands: delta.total, commandsPerRecord: delta.total / result.records };
 }
 
@@ -412,24 +473,69 @@ function percentile(values: number[], q: number): number {
 
 /**
  * Produces live events at `rate` records/s for FRESHNESS_S seconds into a fresh topic, with two
- * probe records per second whose group is unique; each probe is polled through the HTTP query API
- * every 20 ms until it shows up. Latency = from just before the produce call to the first answer
- * that holds it.
+ * probe records per second whose group is unique. Two clocks per probe, both from just before the
+ * produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
+ * every 10 ms, one pipelined HGET per partition); (2) queryable: the HTTP query API (windows,
+ * filtered by the probe's group, any-of all outstanding probes in one request every 50 ms) returns
+ * the probe's group. Polling the API per probe every few ms would itself load Redis with window
+ * scans and slow the commits being measured.
  */
 async function measureFreshness(workload: Workload, rate: number, ctx: Context) {
   const topic = `bench-fresh-${workload.id}-${Date.now().toString(36)}`;
   await ctx.admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
   const { name, processes } = await spawnReplicas(workload, topic, 1, ctx);
-  const port = processes[0]!.port;
+  const { port, queryPort } = processes[0]!;
   await waitUntil(`${name} ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
     timeoutMs: 60_000,
   });
   const next = generator(workload.topic, 99);
-  const latencies: number[] = [];
-  let missed = 0;
-  const polls: Promise<void>[] = [];
+  interface Probe {
+    group: string;
+    sentAt: number;
+    partition: number;
+    offset: number;
+    committedMs?: number;
+    queryableMs?: number;
+  }
+  const probes: Probe[] = [];
+  let producing = true;
   const tickMs = 100;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  // (1) checkpoints
+  const committedPoller = (async () => {
+    while (producing || probes.some((p) => p.committedMs === undefined)) {
+      const pending = probes.filter((p) => p.committedMs === undefined && p.offset >= 0);
+      if (pending.length > 0) {
+        const pipe = ctx.redis.pipeline();
+        for (let p = 0; p < PARTITIONS; p++) pipe.hget(`kf:{${name}:1:${p}}:ckpt`, 'offset');
+        const offsets = ((await pipe.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+        const now = performance.now();
+        for (const probe of pending)
+          if (offsets[probe.partition]! > probe.offset) probe.committedMs = now - probe.sentAt;
+      }
+      if (probes.some((p) => performance.now() - p.sentAt > 60_000 && p.committedMs === undefined)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  // (2) the HTTP query API
+  const queryPoller = (async () => {
+    while (producing || probes.some((p) => p.queryableMs === undefined)) {
+      const pending = probes.filter((p) => p.queryableMs === undefined).slice(0, 50);
+      if (pending.length > 0) {
+        const field = workload.probe.field;
+        const qs = pending.map((p) => `${field}=${encodeURIComponent(p.group)}`).join('&');
+        const body = (await (
+          await fetch(`http://127.0.0.1:${queryPort}/api/v1/pipelines/${name}/windows?${qs}&limit=1000`)
+        ).json()) as { windows?: { groups: { group: Record<string, unknown> }[] }[] };
+        const now = performance.now();
+        const seen = new Set<string>();
+        for (const w of body.windows ?? []) for (const g of w.groups) seen.add(String(g.group[field]));
+        for (const probe of pending) if (seen.has(probe.group)) probe.queryableMs = now - probe.sentAt;
+      }
+      if (probes.some((p) => performance.now() - p.sentAt > 60_000 && p.queryableMs === undefined)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
   const started = Date.now();
   let tick = 0;
   let sent = 0;
@@ -439,52 +545,56 @@ async function measureFreshness(workload: Workload, rate: number, ctx: Context) 
       partition: (sent + j) % PARTITIONS,
       value: next(now),
     }));
-    let probe: string | undefined;
+    let probe: Probe | undefined;
     if (tick % 5 === 0) {
-      probe = `probe-${tick}`;
+      const key = `probe-${tick}`;
       const event = JSON.parse(messages[0]!.value) as { k: string; st: number };
-      event.k = probe;
+      event.k = key;
       event.st = 200;
       messages[0]!.value = JSON.stringify(event);
-      if (workload.id === 'w2') await ctx.redis.hset(ENRICH_HASH, probe, workload.probe.valueOf(probe));
+      if (workload.id === 'w2') await ctx.redis.hset(ENRICH_HASH, key, workload.probe.valueOf(key));
+      probe = {
+        group: workload.probe.valueOf(key),
+        sentAt: 0,
+        partition: messages[0]!.partition,
+        offset: -1,
+      };
     }
     const sentAt = performance.now();
-    await ctx.producer.send({ topic, acks: 1, messages });
-    sent += perTick;
     if (probe) {
-      const url = `http://127.0.0.1:${port}/api/v1/pipelines/${name}/windows?${workload.probe.field}=${encodeURIComponent(workload.probe.valueOf(probe))}`;
-      polls.push(
-        (async () => {
-          const until = sentAt + 30_000;
-          while (performance.now() < until) {
-            const body = (await (await fetch(url)).json()) as { windows?: { groups: unknown[] }[] };
-            if ((body.windows ?? []).some((w) => w.groups.length > 0)) {
-              latencies.push(performance.now() - sentAt);
-              return;
-            }
-            await new Promise((r) => setTimeout(r, 20));
-          }
-          missed++;
-        })(),
-      );
+      probe.sentAt = sentAt;
+      probes.push(probe);
     }
+    const meta = await ctx.producer.send({ topic, acks: 1, messages });
+    if (probe) probe.offset = Number(meta.find((m) => m.partition === probe!.partition)!.baseOffset);
+    sent += perTick;
     tick++;
     const wait = started + tick * tickMs - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   const seconds = (Date.now() - started) / 1000;
-  await Promise.all(polls);
+  producing = false;
+  await Promise.all([committedPoller, queryPoller]);
+  const commits = await metricSum(port, 'kappaflow_redis_commits_total');
+  const aggregated = await metricSum(port, 'kappaflow_records_aggregated_total');
   await Promise.all(processes.map((p) => p.child.stop(20_000)));
+  const committed = probes.flatMap((p) => (p.committedMs === undefined ? [] : [p.committedMs]));
+  const queryable = probes.flatMap((p) => (p.queryableMs === undefined ? [] : [p.queryableMs]));
   const result = {
     workload: workload.id,
     targetRate: rate,
     achievedRate: sent / seconds,
     seconds,
-    probes: latencies.length,
-    missed,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    maxMs: Math.max(...latencies),
+    probes: probes.length,
+    missed: probes.length - queryable.length,
+    p50Ms: percentile(queryable, 0.5),
+    p99Ms: percentile(queryable, 0.99),
+    maxMs: Math.max(...queryable),
+    committedP50Ms: percentile(committed, 0.5),
+    committedP99Ms: percentile(committed, 0.99),
+    commits,
+    commitsPerSecond: commits / seconds,
+    recordsPerCommit: aggregated / commits,
   };
   log(`freshness ${workload.id}: ${JSON.stringify(result)}`);
   return result;
@@ -559,11 +669,29 @@ async function main() {
   await admin.connect();
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
-  const ctx: Context = { brokers: kafkaCluster.brokers, redisUrl: redisDeployment.url, redis, admin, producer };
-  const results: Record<string, unknown> = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };
+  const ctx: Context = {
+    brokers: kafkaCluster.brokers,
+    redisUrl: redisDeployment.url,
+    redis,
+    admin,
+    producer,
+  };
+  const results: Record<string, unknown> = {
+    machine: machine(),
+    startedAt,
+    recordsPerTopic: RECORDS,
+    quick: QUICK,
+  };
   try {
+    if (option('freshness-rate', 0) > 0) {
+      // Just the freshness of workload 1 at a given rate (for iterating on latency).
+      await measureFreshness(workloads[0]!, option('freshness-rate', 0), ctx);
+      return;
+    }
     // Prepare the topics once.
-    const topics = [uniform10k, uniform100k, zipf10k];
+    const topics = [uniform10k, uniform100k, zipf10k].filter(
+      (t) => !ONLY || workloads.some((w) => ONLY.includes(w.id) && w.topic === t),
+    );
     await admin.createTopics({
       topics: topics.map((t) => ({ topic: t.topic, numPartitions: PARTITIONS })),
       waitForLeaders: true,
@@ -585,14 +713,20 @@ async function main() {
     results.ceilings = ceilings;
 
     const runs: ProcessorRun[] = [];
-    for (const w of workloads) runs.push(await measureProcessor(w, 1, ctx));
+    for (const w of workloads.filter((x) => !ONLY || ONLY.includes(x.id))) {
+      // The ceiling again right before each run, so each ratio compares neighbours in time.
+      const ceiling = await baseline('ceiling', w.topic.topic, ctx);
+      runs.push({ ...(await measureProcessor(w, 1, ctx)), ceiling });
+    }
     // The ceiling once more after the processors, to show drift on a shared machine.
-    const ceilingAfter = await baseline('ceiling', uniform10k.topic, ctx);
+    const ceilingAfter = await baseline('ceiling', topics[0]!.topic, ctx);
     results.ceilingAfter = ceilingAfter;
     results.runs = runs;
 
-    results.naive = await baseline('naive', uniform10k.topic, ctx, QUICK ? 10 : 30);
-    if (!flag('skip-peer')) results.kafkaStreams = await peerKafkaStreams(ctx, QUICK ? 20 : 45);
+    results.naive = flag('skip-naive')
+      ? { rate: Number.NaN, commandsPerRecord: Number.NaN, records: 0 }
+      : await baseline('naive', uniform10k.topic, ctx, QUICK ? 5 : 30);
+    if (!flag('skip-peer')) results.kafkaStreams = await peerKafkaStreams(ctx, QUICK ? 10 : 45);
 
     const w1 = workloads[0]!;
     if (!flag('skip-scaling')) {
@@ -602,24 +736,32 @@ async function main() {
     }
 
     // Redis with appendfsync everysec instead of always (the tests' default): what durability costs.
-    await redis.config('SET', 'appendfsync', 'everysec');
-    results.w1EverySec = await measureProcessor(w1, 1, ctx);
-    await redis.config('SET', 'appendfsync', 'always');
+    if (!flag('skip-everysec')) {
+      await redis.config('SET', 'appendfsync', 'everysec');
+      results.w1EverySec = await measureProcessor(w1, 1, ctx);
+      await redis.config('SET', 'appendfsync', 'always');
+    }
 
     if (!flag('skip-profile')) {
       const profileDir = ensureDir(join(benchDir, 'results'));
       const stamp = Date.now();
       const profiled = await measureProcessor(w1, 1, ctx, {
-        nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=w1-${stamp}.cpuprofile`],
+        env: { KAPPAFLOW_BENCH_PROFILE: join(profileDir, `w1-${stamp}.cpuprofile`) },
       });
       const file = join(profileDir, `w1-${stamp}.cpuprofile`);
       await waitUntil('cpu profile', async () => existsSync(file), { timeoutMs: 30_000 });
-      results.profile = { run: profiled, file: `bench/results/w1-${stamp}.cpuprofile`, ...topFunctions(file) };
+      results.profile = {
+        run: profiled,
+        file: `bench/results/w1-${stamp}.cpuprofile`,
+        ...topFunctions(file),
+      };
     }
 
     const freshness: Record<string, unknown>[] = [];
-    const freshnessIds = QUICK ? ['w1'] : ['w1', 'w2', 'w3', 'w4'];
-    for (const w of workloads.filter((x) => freshnessIds.includes(x.id))) {
+    const freshnessIds = FRESHNESS_S <= 0 ? [] : QUICK ? ['w1'] : ['w1', 'w2', 'w3', 'w4'];
+    for (const w of workloads.filter(
+      (x) => freshnessIds.includes(x.id) && runs.some((r) => r.workload === x.id),
+    )) {
       const measured = runs.find((r) => r.workload === w.id)!;
       freshness.push(await measureFreshness(w, Math.round(measured.rate / 2), ctx));
     }
@@ -627,31 +769,37 @@ async function main() {
 
     // ------------------------------------------------------------ report
     const rows: string[] = [
-      '| workload | kappaflow rec/s | ceiling rec/s | ratio | Redis cmds/rec | p50/p99 produce→queryable |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      '| workload | kappaflow rec/s | ceiling rec/s | ratio | Redis cmds/rec | p50/p99 produce→queryable | rec per CPU-s: kappaflow / ceiling (ratio) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const r of runs) {
       const w = workloads.find((x) => x.id === r.workload)!;
-      const ceiling = ceilings[w.topic.topic]!.rate;
-      const f = freshness.find((x) => x.workload === r.workload) as { p50Ms: number; p99Ms: number } | undefined;
+      const ceiling = r.ceiling!.rate;
+      const cpuRatio = `${fmt(r.perCpuSecond)} / ${fmt(r.ceiling!.perCpuSecond)} (${(r.perCpuSecond / r.ceiling!.perCpuSecond).toFixed(2)})`;
+      const f = freshness.find((x) => x.workload === r.workload) as
+        | { p50Ms: number; p99Ms: number }
+        | undefined;
       rows.push(
-        `| ${w.title} | ${fmt(r.rate)} | ${fmt(ceiling)} | ${(r.rate / ceiling).toFixed(2)} | ${r.commandsPerRecord.toFixed(4)} (${r.commitsPerRecord.toFixed(5)} round trips) | ${f ? `${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} ms` : '—'} |`,
+        `| ${w.title} | ${fmt(r.rate)} | ${fmt(ceiling)} | ${(r.rate / ceiling).toFixed(2)} | ${r.commandsPerRecord.toFixed(4)} (${r.commitsPerRecord.toFixed(5)} round trips) | ${f ? `${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} ms` : '—'} | ${cpuRatio} |`,
       );
     }
     const naive = results.naive as { rate: number; commandsPerRecord: number; records: number };
     rows.push(
-      `| baseline: naive HINCRBY per record (w1 shape, count only) | ${fmt(naive.rate)} | ${fmt(ceilings[uniform10k.topic]!.rate)} | ${(naive.rate / ceilings[uniform10k.topic]!.rate).toFixed(2)} | ${naive.commandsPerRecord.toFixed(4)} (1 round trip) | — |`,
+      `| baseline: naive HINCRBY per record (w1 shape, count only) | ${fmt(naive.rate)} | ${fmt(ceilings[uniform10k.topic]!.rate)} | ${(naive.rate / ceilings[uniform10k.topic]!.rate).toFixed(2)} | ${naive.commandsPerRecord.toFixed(4)} (1 round trip) | — | ${fmt((naive as unknown as { perCpuSecond: number }).perCpuSecond)} / — |`,
     );
-    const peer = results.kafkaStreams as { rate: number; records: number; why: string; errors: string[] } | undefined;
+    const peer = results.kafkaStreams as
+      | { rate: number; records: number; why: string; errors: string[] }
+      | undefined;
     if (peer) {
       rows.push(
-        `| baseline: npm kafka-streams (count per key) | ${peer.records > 0 ? fmt(peer.rate) : `0 (${peer.why}: ${(peer.errors[0] ?? 'consumed nothing').replace(/\|/g, '/').slice(0, 120)})`} | ${fmt(ceilings[uniform10k.topic]!.rate)} | ${peer.records > 0 ? (peer.rate / ceilings[uniform10k.topic]!.rate).toFixed(2) : '—'} | — | — |`,
+        `| baseline: npm kafka-streams (count per key) | ${peer.records > 0 ? fmt(peer.rate) : `0 (${peer.why}: ${(peer.errors[0] ?? 'consumed nothing').replace(/\|/g, '/').slice(0, 120)})`} | ${fmt(ceilings[uniform10k.topic]!.rate)} | ${peer.records > 0 ? (peer.rate / ceilings[uniform10k.topic]!.rate).toFixed(2) : '—'} | — | — | — |`,
       );
     }
-    const everySec = results.w1EverySec as ProcessorRun;
-    rows.push(
-      `| w1 with Redis appendfsync everysec | ${fmt(everySec.rate)} | ${fmt(ceilings[uniform10k.topic]!.rate)} | ${(everySec.rate / ceilings[uniform10k.topic]!.rate).toFixed(2)} | ${everySec.commandsPerRecord.toFixed(4)} (${everySec.commitsPerRecord.toFixed(5)} round trips) | — |`,
-    );
+    const everySec = results.w1EverySec as ProcessorRun | undefined;
+    if (everySec)
+      rows.push(
+        `| w1 with Redis appendfsync everysec | ${fmt(everySec.rate)} | ${fmt(ceilings[uniform10k.topic]!.rate)} | ${(everySec.rate / ceilings[uniform10k.topic]!.rate).toFixed(2)} | ${everySec.commandsPerRecord.toFixed(4)} (${everySec.commitsPerRecord.toFixed(5)} round trips) | — | ${fmt(everySec.perCpuSecond)} / — |`,
+      );
     const lines = [
       `Run ${startedAt.toISOString()}${QUICK ? ' (--quick)' : ''}: ${RECORDS.toLocaleString('en-US')} records per topic, ${PARTITIONS} partitions; machine: ${results.machine && JSON.stringify(results.machine)}; Redis ${JSON.stringify(redisConfig)} unless noted.`,
       '',
@@ -660,13 +808,22 @@ async function main() {
       `Ceiling re-measured after the processor runs: ${fmt(ceilingAfter.rate)} rec/s (drift on a shared machine).`,
     ];
     if (results.scaling) {
-      lines.push('', '| replicas (w1) | rec/s | Redis round trips/rec |', '| ---: | ---: | ---: |');
+      lines.push(
+        '',
+        '| replicas (w1) | rec/s | CPU-s used (all replicas) | rec per CPU-s | Redis round trips/rec |',
+        '| ---: | ---: | ---: | ---: | ---: |',
+      );
       for (const s of results.scaling as ProcessorRun[])
-        lines.push(`| ${s.replicas} | ${fmt(s.rate)} | ${s.commitsPerRecord.toFixed(5)} |`);
+        lines.push(
+          `| ${s.replicas} | ${fmt(s.rate)} | ${s.cpuSeconds.toFixed(1)} | ${fmt(s.perCpuSecond)} | ${s.commitsPerRecord.toFixed(5)} |`,
+        );
       lines.push('', `nproc = ${cpus().length}`);
     }
-    lines.push('', '| freshness at 50% load | target rec/s | achieved rec/s | probes | p50 ms | p99 ms | max ms |');
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(
+      '',
+      '| freshness at 50% load | target rec/s | achieved rec/s | probes | queryable p50 / p99 / max ms | committed p50 / p99 ms | commits/s | records/commit |',
+    );
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const f of freshness as {
       workload: string;
       targetRate: number;
@@ -675,9 +832,13 @@ async function main() {
       p50Ms: number;
       p99Ms: number;
       maxMs: number;
+      committedP50Ms: number;
+      committedP99Ms: number;
+      commitsPerSecond: number;
+      recordsPerCommit: number;
     }[])
       lines.push(
-        `| ${f.workload} | ${fmt(f.targetRate)} | ${fmt(f.achievedRate)} | ${f.probes} | ${fmt(f.p50Ms)} | ${fmt(f.p99Ms)} | ${fmt(f.maxMs)} |`,
+        `| ${f.workload} | ${fmt(f.targetRate)} | ${fmt(f.achievedRate)} | ${f.probes} | ${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} / ${fmt(f.maxMs)} | ${fmt(f.committedP50Ms)} / ${fmt(f.committedP99Ms)} | ${f.commitsPerSecond.toFixed(1)} | ${fmt(f.recordsPerCommit)} |`,
       );
     if (results.profile) {
       const p = results.profile as ReturnType<typeof topFunctions> & { file: string };
@@ -686,14 +847,17 @@ async function main() {
         `Profile of one w1 replica (${p.file}): busy ${p.busyMs} ms, idle ${p.idlePct}% of wall, GC ${p.gcPct}% and (program) ${p.programPct}% of busy. Top five by self time:`,
         '',
       );
-      p.top.forEach((t, i) => lines.push(`${i + 1}. \`${t.fn}\` ${t.selfPct}%`));
+      for (const [i, t] of p.top.entries()) lines.push(`${i + 1}. \`${t.fn}\` ${t.selfPct}%`);
     }
     const markdown = lines.join('\n');
     console.log(`\n${markdown}\n`);
 
     const resultsDir = ensureDir(join(benchDir, 'results'));
     const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-    writeFileSync(join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(
+      join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.json`),
+      `${JSON.stringify(results, null, 2)}\n`,
+    );
     writeFileSync(join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.md`), `${markdown}\n`);
     const doc = join(repoRoot, 'docs', 'benchmarks.md');
     if (existsSync(doc)) {
