@@ -370,6 +370,35 @@ describe('operator e2e', () => {
     expect(metrics).toMatch(/kappaflow_operator_leader 1/);
   });
 
+  it('scaling.mode external: replicas follow spec.replicas through the scale subresource', async () => {
+    await kube.mergePatch(paths.pipeline(NS, name), { spec: { scaling: { mode: 'external' }, replicas: 3 } });
+    await waitUntil(
+      '3 replicas from spec.replicas',
+      async () => (await getDeployment())?.spec.replicas === 3,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    // What `kubectl scale pipeline --replicas=1` (or an HPA/KEDA) does:
+    await kube.mergePatch(`${paths.pipeline(NS, name)}/scale`, { spec: { replicas: 1 } });
+    await waitUntil(
+      'the Deployment and the scale subresource follow',
+      async () => {
+        const scale = await kube.get<
+          KubeObject & { spec: { replicas: number }; status: { replicas: number; selector: string } }
+        >(`${paths.pipeline(NS, name)}/scale`);
+        return (
+          (await getDeployment())?.spec.replicas === 1 &&
+          scale.status.replicas === 1 &&
+          scale.status.selector === `app.kubernetes.io/name=kappaflow-processor,kappaflow.io/pipeline=${name}`
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    const p = await getPipeline();
+    expect(condition(p, 'Scaling')).toMatchObject({ reason: 'External' });
+  });
+
   it('delete: owned objects are garbage-collected and the delete policy removes keys and the group', async () => {
     expect((await redis.keys(`kf:{${name}:*`)).length).toBeGreaterThan(0);
     await kube.delete(paths.pipeline(NS, name));
