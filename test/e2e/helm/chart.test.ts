@@ -4,13 +4,14 @@
 // with that ServiceAccount's own token against a Pipeline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { type KubeApi, startKubeApi } from '../../infra/kube.ts';
 import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
+import { freePort } from '../../infra/ports.ts';
 import { helm, kubeconform } from '../../infra/tools.ts';
 
 const chart = join(repoRoot, 'charts', 'kappaflow');
@@ -598,4 +599,133 @@ describe('helm chart on a real API server', () => {
     expect((await kube('GET', '/api/v1/secrets', { as })).status).toBe(403);
     expect((await kube('GET', '/api/v1/namespaces', { as })).status).toBe(403);
   });
+
+  // The operator (operator/src, `kappaflow operator`) lands separately: until the command exists this
+  // test is skipped, and it runs as soon as it does.
+  const operatorReady =
+    existsSync(join(repoRoot, 'processor', 'src', 'cli', 'operator.ts')) &&
+    readFileSync(join(repoRoot, 'processor', 'src', 'cli', 'commands.ts'), 'utf8').includes(
+      'operatorCommand',
+    );
+
+  it.skipIf(!operatorReady)(
+    "the operator, run with the chart's env and its ServiceAccount's own token, reconciles a Pipeline",
+    async () => {
+      // A token of the chart's ServiceAccount (TokenRequest): the operator is that identity, nothing more.
+      const tokenRes = await kube(
+        'POST',
+        `/api/v1/namespaces/${ns}/serviceaccounts/kf-kappaflow-operator/token`,
+        {
+          body: {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: { expirationSeconds: 3600 },
+          },
+        },
+      );
+      expect(tokenRes.status, tokenRes.text).toBe(201);
+      const token: string = tokenRes.body.status.token;
+      const dir = ensureDir(join(runDir, `helm-operator-${randomBytes(3).toString('hex')}`));
+      const kubeconfig = join(dir, 'kubeconfig.yaml');
+      writeFileSync(
+        kubeconfig,
+        `apiVersion: v1
+kind: Config
+clusters: [{ name: test, cluster: { server: "${api.server}", certificate-authority-data: "${Buffer.from(api.caPem).toString('base64')}" } }]
+users: [{ name: operator, user: { token: "${token}" } }]
+contexts: [{ name: test, context: { cluster: test, user: operator } }]
+current-context: test
+`,
+        { mode: 0o600 },
+      );
+
+      // The env of the chart's operator container, as rendered (leader election on, to use the Lease).
+      const { objects } = await render(release, ns, '--set', 'operator.leaderElection.enabled=true');
+      const container = objects.find((o: Obj) => o.kind === 'Deployment').spec.template.spec.containers[0];
+      expect(container.args).toEqual(['operator']);
+      const port = await freePort();
+      const env: Record<string, string> = {};
+      for (const e of container.env as Obj[]) {
+        if (e.value !== undefined) env[e.name] = e.value;
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name')
+          env[e.name] = 'kf-kappaflow-operator-test';
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = ns;
+      }
+      expect(env.LEADER_ELECT).toBe('true');
+      const brokers = inject('kafkaBrokers').join(',');
+      Object.assign(env, {
+        KAFKA_BROKERS: brokers, // the test's Kafka and Redis instead of the chart's defaults
+        REDIS_URL: inject('redisUrl'),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        KUBECONFIG: kubeconfig,
+        TMPDIR: dir,
+      });
+      const log: string[] = [];
+      const operator: ChildProcess = spawn(
+        process.execPath,
+        [join(repoRoot, 'bin', 'kappaflow.js'), ...container.args],
+        {
+          cwd: repoRoot,
+          env: { PATH: process.env.PATH ?? '', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      operator.stdout?.on('data', (d) => log.push(String(d)));
+      operator.stderr?.on('data', (d) => log.push(String(d)));
+      try {
+        const name = 'op';
+        const created = await kube('POST', `/apis/kappaflow.io/v1alpha1/namespaces/${appNs}/pipelines`, {
+          body: pipelineManifest(name, appNs),
+        });
+        expect(created.status, created.text).toBe(201);
+        const path = `/apis/kappaflow.io/v1alpha1/namespaces/${appNs}/pipelines/${name}`;
+        const reconciled = await waitFor(
+          'the operator to reconcile the Pipeline',
+          async () => {
+            if (operator.exitCode !== null)
+              throw new Error(`the operator exited ${operator.exitCode}:\n${log.join('')}`);
+            const p = (await kube('GET', path)).body;
+            const dep = await kube('GET', `/apis/apps/v1/namespaces/${appNs}/deployments/kappaflow-${name}`);
+            return p?.status?.observedGeneration && dep.status === 200 ? { p, dep: dep.body } : undefined;
+          },
+          90_000,
+        );
+        expect(reconciled.p.metadata.finalizers).toContain('kappaflow.io/cleanup');
+        expect(reconciled.dep.spec.template.spec.containers[0].image).toBe(env.PROCESSOR_IMAGE);
+        expect((await kube('GET', `/api/v1/namespaces/${appNs}/configmaps/kappaflow-${name}`)).status).toBe(
+          200,
+        );
+        expect((await kube('GET', `/api/v1/namespaces/${appNs}/services/kappaflow-${name}`)).status).toBe(
+          200,
+        );
+        const lease = await kube(
+          'GET',
+          `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${env.LEASE_NAME}`,
+        );
+        expect(lease.status, lease.text).toBe(200);
+        expect(lease.body.spec.holderIdentity).toBe('kf-kappaflow-operator-test');
+        const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+        expect(health.status).toBe(200);
+
+        // Deleting the Pipeline: the operator runs its finalizer and lets it go.
+        expect((await kube('DELETE', path)).status).toBe(200);
+        await waitFor(
+          'the finalizer to release the Pipeline',
+          async () => ((await kube('GET', path)).status === 404 ? true : undefined),
+          60_000,
+        );
+        // Never refused by RBAC along the way.
+        expect(log.join('')).not.toMatch(/forbidden|\b403\b/i);
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\n--- operator log ---\n${log.join('').slice(-6000)}`);
+      } finally {
+        operator.kill('SIGTERM');
+        const exited = new Promise((r) => (operator.exitCode !== null ? r(null) : operator.once('exit', r)));
+        const timer = setTimeout(() => operator.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  );
 });
