@@ -4,7 +4,7 @@
 // counts, scale in after the stabilization window; API server restart + leader SIGKILL -> the
 // standby takes over the Lease; delete -> garbage collection and the finalizer's delete policy.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Kafka, logLevel } from 'kafkajs';
@@ -44,6 +44,21 @@ interface Deployment extends KubeObject {
   status?: { readyReplicas?: number; replicas?: number };
 }
 
+/**
+ * Exactly what the operator is granted here (and what docs/operator.md lists for the Helm chart):
+ * the operators run as this ServiceAccount, so a missing verb fails the suite.
+ */
+export const OPERATOR_RULES = [
+  { apiGroups: ['kappaflow.io'], resources: ['pipelines'], verbs: ['list', 'watch', 'patch'] },
+  { apiGroups: ['kappaflow.io'], resources: ['pipelines/status'], verbs: ['patch'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['configmaps', 'services'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
+
 const condition = (p: Pipeline | null, type: string) => p?.status?.conditions?.find((c) => c.type === type);
 
 describe('operator e2e', () => {
@@ -58,6 +73,43 @@ describe('operator e2e', () => {
   const topic = `ops-events-${id}`;
   const dir = ensureDir(join(runDir, `operator-e2e-${id}`));
   const timings: Record<string, number> = {};
+  let operatorKubeconfig = '';
+
+  /** A ServiceAccount bound to OPERATOR_RULES, and a kubeconfig with a token for it. */
+  const operatorServiceAccount = async () => {
+    const sa = 'kappaflow-operator';
+    await kube.create(`/api/v1/namespaces/${NS}/serviceaccounts`, { metadata: { name: sa } });
+    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name: sa },
+      rules: OPERATOR_RULES,
+    });
+    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name: sa },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: NS }],
+    });
+    const tr = await kube.request<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${NS}/serviceaccounts/${sa}/token`,
+      {
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { expirationSeconds: 3600 },
+        },
+      },
+    );
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'test', server: api.server, caData: Buffer.from(api.caPem).toString('base64') }],
+      users: [{ name: sa, token: tr.status.token }],
+      contexts: [{ name: 'test', cluster: 'test', user: sa, namespace: NS }],
+      currentContext: 'test',
+    });
+    const file = join(dir, 'operator.kubeconfig');
+    writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
+    return file;
+  };
 
   const startOperator = async (identity: string) => {
     const port = await freePort();
@@ -68,7 +120,7 @@ describe('operator e2e', () => {
         join(repoRoot, 'bin', 'kappaflow.js'),
         'operator',
         '--kubeconfig',
-        api.kubeconfigPath,
+        operatorKubeconfig,
         '--namespaces',
         NS,
         '--image',
@@ -167,6 +219,7 @@ describe('operator e2e', () => {
     await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
     await admin.disconnect();
     redis = connectRedis(inject('redisUrl'));
+    operatorKubeconfig = await operatorServiceAccount();
     harness = await startNodeHarness({
       kubeconfig: api.kubeconfig,
       namespace: NS,
