@@ -17,7 +17,6 @@ import { helm, kubeconform } from '../../infra/tools.ts';
 const chart = join(repoRoot, 'charts', 'kappaflow');
 const allOn = join(chart, 'ci', 'all-on-values.yaml');
 
-// biome-ignore lint/suspicious/noExplicitAny: manifests and API answers are walked loosely
 type Obj = any;
 
 interface Res {

@@ -13,7 +13,6 @@ import { checkValuesDocs } from './values-docs.ts';
 const chart = join(repoRoot, 'charts', 'kappaflow');
 const allOn = join(chart, 'ci', 'all-on-values.yaml');
 
-// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are walked loosely
 type Manifest = any;
 
 async function render(...args: string[]): Promise<Manifest[]> {
