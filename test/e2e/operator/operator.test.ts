@@ -11,6 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
+import { OPERATOR_RULES } from '../../../operator/src/rbac.ts';
 import { childName, FINALIZER } from '../../../operator/src/resources.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
@@ -43,21 +44,6 @@ interface Deployment extends KubeObject {
   };
   status?: { readyReplicas?: number; replicas?: number };
 }
-
-/**
- * Exactly what the operator is granted here (and what docs/operator.md lists for the Helm chart):
- * the operators run as this ServiceAccount, so a missing verb fails the suite.
- */
-export const OPERATOR_RULES = [
-  { apiGroups: ['kappaflow.io'], resources: ['pipelines'], verbs: ['list', 'watch', 'patch'] },
-  { apiGroups: ['kappaflow.io'], resources: ['pipelines/status'], verbs: ['patch'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['configmaps', 'services'], verbs: ['create', 'patch'] },
-  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-];
 
 const condition = (p: Pipeline | null, type: string) => p?.status?.conditions?.find((c) => c.type === type);
 
