@@ -438,6 +438,37 @@ describe('operator e2e', () => {
     expect(condition(p, 'Scaling')).toMatchObject({ reason: 'External' });
   });
 
+  it('a hot partition is reported in status, a metric and an Event', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    const ts = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 4; i++) {
+      await producer.send({
+        topic,
+        messages: Array.from({ length: 5000 }, (_, j) => ({ partition: 0, value: `{"ts":${ts},"n":${j}}` })),
+      });
+    }
+    await producer.disconnect();
+    await waitUntil(
+      'partition 0 listed as hot',
+      async () => {
+        const p = (await getPipeline()) as
+          | (Pipeline & { status?: { hotPartitions?: { partition: number }[] } })
+          | null;
+        return (p?.status?.hotPartitions ?? []).some((h) => h.partition === 0);
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const leader = await leaseHolder();
+    const metrics = await (await fetch(`http://127.0.0.1:${operators.get(leader)!.port}/metrics`)).text();
+    expect(metrics).toMatch(
+      new RegExp(`kappaflow_operator_hot_partitions\\{namespace="${NS}",pipeline="${name}"\\} 1`),
+    );
+    await waitUntil('a HotPartition event', async () =>
+      (await events()).some((e) => e.reason === 'HotPartition'),
+    );
+  });
+
   it('delete: owned objects are garbage-collected and the delete policy removes keys and the group', async () => {
     expect((await redis.keys(`kf:{${name}:*`)).length).toBeGreaterThan(0);
     await kube.delete(paths.pipeline(NS, name));
