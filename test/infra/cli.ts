@@ -39,9 +39,16 @@ export async function infraUp(): Promise<InfraState> {
   if (existing && [...existing.kafka.pids, ...existing.redis.pids].every(alive)) return existing;
   if (existing) await infraDown();
   ensureDir(cacheDir);
-  const [kafka, redis] = await Promise.all([startKafka({ detached: true, keep: true }), startRedis({ detached: true, keep: true })]);
+  const [kafka, redis] = await Promise.all([
+    startKafka({ detached: true, keep: true }),
+    startRedis({ detached: true, keep: true }),
+  ]);
   const state: InfraState = {
-    kafka: { brokers: kafka.brokers, pids: kafka.nodes.map((n) => n.process.child.pid!), dataDir: kafka.dataDir },
+    kafka: {
+      brokers: kafka.brokers,
+      pids: kafka.nodes.map((n) => n.process.child.pid!),
+      dataDir: kafka.dataDir,
+    },
     redis: { url: redis.url, pids: redis.nodes.map((n) => n.process.child.pid!) },
     startedAt: new Date().toISOString(),
   };

@@ -64,12 +64,15 @@ appender.stdout.layout.pattern=[%d] %p %m (%c)%n
  * Starts a real Apache Kafka cluster in KRaft mode (every node is broker and controller) on free
  * loopback ports. `brokers: 3` gives a replicated cluster for failure tests.
  */
-export async function startKafka(options: { brokers?: number; keep?: boolean; detached?: boolean } = {}): Promise<KafkaCluster> {
+export async function startKafka(
+  options: { brokers?: number; keep?: boolean; detached?: boolean } = {},
+): Promise<KafkaCluster> {
   const count = options.brokers ?? 1;
   const libs = await ensureKafkaJars();
   const dataDir = ensureDir(join(runDir, `kafka-${Date.now()}-${randomBytes(3).toString('hex')}`));
   const ports = await freePorts(count * 2);
-  const clusterId = randomBytes(16).toString('base64url');
+  // base64url may start with '-', which StorageTool would read as an option.
+  const clusterId = `K${randomBytes(16).toString('base64url').slice(1)}`;
   const voters = Array.from({ length: count }, (_, i) => `${i + 1}@127.0.0.1:${ports[count + i]}`).join(',');
   const replication = Math.min(3, count);
   const classpath = join(libs, '*');

@@ -23,7 +23,15 @@ export async function spawnProcessor(options: {
   const child = startProcess(
     options.name,
     process.execPath,
-    [join(repoRoot, 'bin', 'kappaflow.js'), 'run', options.file, '--port', String(options.port), '--host', '127.0.0.1'],
+    [
+      join(repoRoot, 'bin', 'kappaflow.js'),
+      'run',
+      options.file,
+      '--port',
+      String(options.port),
+      '--host',
+      '127.0.0.1',
+    ],
     {
       logFile: join(logDir, `${options.name}.log`),
       env: {
@@ -35,9 +43,13 @@ export async function spawnProcessor(options: {
       },
     },
   );
-  await waitUntil(`processor ${options.name} /healthz`, async () => (await fetch(`http://127.0.0.1:${options.port}/healthz`)).ok, {
-    timeoutMs: 30_000,
-    service: child,
-  });
+  await waitUntil(
+    `processor ${options.name} /healthz`,
+    async () => (await fetch(`http://127.0.0.1:${options.port}/healthz`)).ok,
+    {
+      timeoutMs: 30_000,
+      service: child,
+    },
+  );
   return Object.assign(child, { port: options.port });
 }

@@ -16,7 +16,9 @@ export async function ensureRedisServer(): Promise<string> {
     'Installing redis-server with apt-get',
     async () => {
       await run('apt-get', ['update', '-qq']);
-      await run('apt-get', ['install', '-y', '-qq', 'redis-server'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+      await run('apt-get', ['install', '-y', '-qq', 'redis-server'], {
+        env: { DEBIAN_FRONTEND: 'noninteractive' },
+      });
     },
     '20-60s',
   );
@@ -42,7 +44,9 @@ export interface RedisDeployment {
  * Starts a real redis-server with AOF on (appendfsync always, so a SIGKILL loses nothing that was
  * acknowledged), or a three-master Redis Cluster on loopback ports.
  */
-export async function startRedis(options: { cluster?: boolean; keep?: boolean; detached?: boolean } = {}): Promise<RedisDeployment> {
+export async function startRedis(
+  options: { cluster?: boolean; keep?: boolean; detached?: boolean } = {},
+): Promise<RedisDeployment> {
   const binary = await ensureRedisServer();
   const count = options.cluster ? 3 : 1;
   const dataDir = ensureDir(join(runDir, `redis-${Date.now()}-${randomBytes(3).toString('hex')}`));
@@ -68,11 +72,22 @@ export async function startRedis(options: { cluster?: boolean; keep?: boolean; d
       'no',
     ];
     return options.cluster
-      ? [...base, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000']
+      ? [
+          ...base,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '5000',
+        ]
       : base;
   };
   const launch = (port: number) =>
-    startProcess(`redis-${port}`, binary, args(port), { logFile: join(dataDir, `redis-${port}.log`), detached: options.detached ?? false });
+    startProcess(`redis-${port}`, binary, args(port), {
+      logFile: join(dataDir, `redis-${port}.log`),
+      detached: options.detached ?? false,
+    });
   const nodes: RedisNode[] = ports.map((port) => ({ port, process: launch(port) }));
   await Promise.all(nodes.map((node) => waitForPing(node)));
 
@@ -110,7 +125,12 @@ async function waitForPing(node: RedisNode): Promise<void> {
   await waitUntil(
     `redis-server on port ${node.port}`,
     async () => {
-      const client = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+      const client = new Redis({
+        port: node.port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+      });
       client.on('error', () => {});
       try {
         await client.connect();

@@ -61,7 +61,9 @@ export async function waitUntil(
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   while (Date.now() < deadline) {
     if (options.service && options.service.child.exitCode !== null) {
-      throw new Error(`${what}: the process exited with code ${options.service.child.exitCode}\n${tail(options.service.logFile)}`);
+      throw new Error(
+        `${what}: the process exited with code ${options.service.child.exitCode}\n${tail(options.service.logFile)}`,
+      );
     }
     try {
       if (await check()) return;
@@ -70,7 +72,9 @@ export async function waitUntil(
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 200));
   }
-  throw new Error(`timed out waiting for ${what}${options.service ? `\n${tail(options.service.logFile)}` : ''}`);
+  throw new Error(
+    `timed out waiting for ${what}${options.service ? `\n${tail(options.service.logFile)}` : ''}`,
+  );
 }
 
 export function tail(file: string, lines = 30): string {

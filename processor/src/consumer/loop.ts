@@ -21,9 +21,14 @@ export interface ConsumerLoopOptions {
   replicaId: string;
   /** partitions of this replica processed at the same time, so one hot partition does not stall the rest */
   partitionsConsumedConcurrently?: number;
+  /** called when the consumer stalls or gives up; exits the process by default */
+  onStall?: (reason: string) => void;
   /** the most bytes fetched per partition per batch: bounds memory under a burst */
   maxBytesPerPartition?: number;
 }
+
+/** A consumer fetches at least every maxWaitTimeInMs while healthy; this long without a fetch is a stall. */
+const STALL_AFTER_MS = Number(process.env.KAPPAFLOW_STALL_AFTER_MS ?? 60_000);
 
 export const consumerGroupOf = (pipeline: string, version: number) => `kappaflow.${pipeline}.v${version}`;
 
@@ -55,6 +60,7 @@ export class ConsumerLoop {
   private readonly earliest = new Map<string, string>();
   private processedSinceBeat = 0;
   private lastBeatAt = Date.now();
+  private lastFetchAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private readonly enrichment: EnrichmentTable;
   private readonly aggregateKinds: Record<string, string>;
@@ -95,7 +101,14 @@ export class ConsumerLoop {
   async start(): Promise<void> {
     const { pipeline, logger } = this.options;
     await Promise.all([this.consumer.connect(), this.producer.connect(), this.admin.connect()]);
-    const { GROUP_JOIN, REBALANCING, CRASH } = this.consumer.events;
+    const { GROUP_JOIN, REBALANCING, CRASH, FETCH, STOP } = this.consumer.events;
+    // Progress for the stall watchdog: every fetch, even an empty one, proves the consumer is alive.
+    this.consumer.on(FETCH, () => {
+      this.lastFetchAt = Date.now();
+    });
+    this.consumer.on(STOP, () => {
+      if (this.running) this.stalled('the Kafka consumer stopped by itself');
+    });
     this.consumer.on(GROUP_JOIN, (event) => {
       // A new generation: every partition is claimed again (bumping its epoch) before its next batch.
       this.generation++;
@@ -115,6 +128,9 @@ export class ConsumerLoop {
         'consumer crashed',
       ),
     );
+    this.consumer.on(CRASH, (event) => {
+      if (!event.payload.restart) this.stalled(`the Kafka consumer crashed: ${event.payload.error?.message}`);
+    });
     for (const topic of pipeline.source.topics) {
       await this.consumer.subscribe({ topic, fromBeginning: pipeline.source.startFrom === 'earliest' });
     }
@@ -127,6 +143,25 @@ export class ConsumerLoop {
     });
     this.timers.push(setInterval(() => void this.flushKafkaCommits(), 1000));
     this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
+    this.lastFetchAt = Date.now();
+    this.timers.push(
+      setInterval(() => {
+        const silentMs = Date.now() - this.lastFetchAt;
+        if (this.running && silentMs > STALL_AFTER_MS) this.stalled(`no fetch from Kafka for ${Math.round(silentMs / 1000)} s`);
+      }, 5000),
+    );
+  }
+
+  /**
+   * A consumer that gave up (retries exhausted after a long broker outage) or hangs cannot be trusted
+   * to recover by itself: the replica reports it and exits, and its supervisor (Kubernetes, or the test
+   * harness) starts a fresh one, which resumes from the Redis checkpoints. State is safe either way.
+   */
+  private stalled(reason: string): void {
+    if (!this.running) return;
+    this.running = false;
+    this.options.logger.error({ reason }, 'consumer stalled; exiting so that a fresh replica takes over');
+    (this.options.onStall ?? (() => process.exit(70)))(reason);
   }
 
   /** Drains: the batch in flight finishes and commits, offsets reach Kafka, the replica leaves the group. */

@@ -32,7 +32,7 @@ export function createKafka(options: {
       const level = retried ? 'debug' : entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
       options.logger[level]({ kafkajs: entry.namespace, ...rest }, message);
     },
-    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
+    retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 5000 },
   };
   if (options.configFile) {
     const file = parse(readFileSync(options.configFile, 'utf8')) as KafkaConnectionFile;

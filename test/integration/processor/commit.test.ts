@@ -37,8 +37,24 @@ function suite(name: string, connect: () => RedisClient) {
       await redis.quit();
     });
 
-    const commit = (prefix: string, epoch: number, first: string, next: string, fold: BatchFold, watermark = 1000) =>
-      commitBatch(redis, { prefix, epoch, firstOffset: first, nextOffset: next, watermark, graceMs: 0, retentionMs: 60_000, fold });
+    const commit = (
+      prefix: string,
+      epoch: number,
+      first: string,
+      next: string,
+      fold: BatchFold,
+      watermark = 1000,
+    ) =>
+      commitBatch(redis, {
+        prefix,
+        epoch,
+        firstOffset: first,
+        nextOffset: next,
+        watermark,
+        graceMs: 0,
+        retentionMs: 60_000,
+        fold,
+      });
 
     it('applies deltas and the checkpoint together, and refuses to apply a batch twice', async () => {
       const prefix = partitionPrefix(`commit-${randomUUID()}`, 1, 0);
@@ -49,7 +65,10 @@ function suite(name: string, connect: () => RedisClient) {
         { time: 5, bytes: 7, page: '/b', user: 'u2' },
         { time: 20, bytes: 1, page: '/c', user: 'u1' },
       ]);
-      expect(await commit(prefix, claim.epoch, '0', '3', fold)).toEqual({ status: 'applied', closedWindows: [] });
+      expect(await commit(prefix, claim.epoch, '0', '3', fold)).toEqual({
+        status: 'applied',
+        closedWindows: [],
+      });
       const hash = await redis.hgetall(keys.window(prefix, 0));
       const g = groupKeyOf(['home']);
       expect(hash[fieldOf('views', g)]).toBe('3');
@@ -61,7 +80,10 @@ function suite(name: string, connect: () => RedisClient) {
       expect(await redis.hget(keys.checkpoint(prefix), 'offset')).toBe('3');
 
       // The same batch again (a replay after a crash between commit and Kafka offset commit).
-      expect(await commit(prefix, claim.epoch, '0', '3', fold)).toEqual({ status: 'duplicate', storedOffset: '3' });
+      expect(await commit(prefix, claim.epoch, '0', '3', fold)).toEqual({
+        status: 'duplicate',
+        storedOffset: '3',
+      });
       expect(await redis.hget(keys.window(prefix, 0), fieldOf('views', g))).toBe('3');
     });
 
@@ -71,7 +93,10 @@ function suite(name: string, connect: () => RedisClient) {
       const owner = await claimPartition(redis, prefix, 1);
       expect(owner.epoch).toBe(zombie.epoch + 1);
       const fold = foldOf([{ time: 1, bytes: 1, page: '/', user: 'x' }]);
-      expect(await commit(prefix, zombie.epoch, '0', '1', fold)).toEqual({ status: 'fenced', storedEpoch: owner.epoch });
+      expect(await commit(prefix, zombie.epoch, '0', '1', fold)).toEqual({
+        status: 'fenced',
+        storedEpoch: owner.epoch,
+      });
       expect(await redis.exists(keys.window(prefix, 0))).toBe(0);
       expect(await commit(prefix, owner.epoch, '0', '1', fold)).toMatchObject({ status: 'applied' });
     });
@@ -82,11 +107,16 @@ function suite(name: string, connect: () => RedisClient) {
       await commit(prefix, claim.epoch, '0', '1', foldOf([{ time: 1, bytes: 1, page: '/', user: 'x' }]), 1);
       expect(await redis.pttl(keys.window(prefix, 0))).toBe(-1);
       const later = foldOf([{ time: 70_000, bytes: 1, page: '/', user: 'x' }], 60_000);
-      expect(await commit(prefix, claim.epoch, '1', '2', later, 70_000)).toEqual({ status: 'applied', closedWindows: [0] });
+      expect(await commit(prefix, claim.epoch, '1', '2', later, 70_000)).toEqual({
+        status: 'applied',
+        closedWindows: [0],
+      });
       const ttl = await redis.pttl(keys.window(prefix, 0));
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(60_000);
-      expect(await redis.pttl(keys.sketch(prefix, 0, 'hll', fieldOf('visitors', groupKeyOf(['home']))))).toBeGreaterThan(0);
+      expect(
+        await redis.pttl(keys.sketch(prefix, 0, 'hll', fieldOf('visitors', groupKeyOf(['home'])))),
+      ).toBeGreaterThan(0);
       expect(await redis.pttl(keys.window(prefix, 60_000))).toBe(-1);
     });
   });
@@ -101,4 +131,5 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop();
 });
-suite('a three-node Redis Cluster', () => connectRedis(`redis-cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`));
+suite('a three-node Redis Cluster', () =>
+  connectRedis(`redis-cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`));

@@ -56,7 +56,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, pipelineYaml(name, topic));
 
-  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  // Generous retries: one scenario restarts the broker while this client produces and polls.
+  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
@@ -80,7 +81,13 @@ async function runScenario(scenario: Scenario): Promise<void> {
   for (let slot = 0; slot < 3; slot++) await set.start(slot);
 
   // Produce in chunks over ~30 s while the chaos loop runs, so every failure lands mid-stream.
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  // The idempotent producer retries through a broker restart without duplicating records; re-sending
+  // a failed chunk by hand could duplicate it, so the retries are generous instead.
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 },
+  });
   await producer.connect();
   let produced = 0;
   const chunk = 2000;
@@ -97,6 +104,10 @@ async function runScenario(scenario: Scenario): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.max(20, (30_000 * chunk) / views.length)));
     }
   })();
+  let productionError: unknown;
+  production.catch((error) => {
+    productionError = error;
+  });
 
   let seed = 7;
   const random = () => {
@@ -106,7 +117,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const checker = connectRedis(redisUrl);
   const caughtUp = async () => {
     if (produced < views.length) return false;
-    const offsets = await admin.fetchTopicOffsets(topic);
+    const offsets = await admin.fetchTopicOffsets(topic).catch(() => null);
+    if (offsets === null) return false;
     for (const { partition, high } of offsets) {
       const next = await checker.hget(keys.checkpoint(partitionPrefix(name, 1, partition)), 'offset');
       if (next !== high) return false;
@@ -118,8 +130,17 @@ async function runScenario(scenario: Scenario): Promise<void> {
   let disrupted = scenario.disrupt === undefined;
   const deadline = Date.now() + 600_000;
   while (kills < scenario.minKills || !disrupted || !(await caughtUp())) {
+    if (productionError) throw productionError;
     if (Date.now() > deadline) throw new Error(`no catch-up after 10 minutes; logs in ${dir}`);
     await new Promise((r) => setTimeout(r, 1500 + random() * 2500));
+    // Like Kubernetes' restart policy: a replica that exited by itself (e.g. its consumer gave up
+    // during a broker outage) is started again.
+    for (const [slot, replica] of set.replicas.entries()) {
+      if (replica && replica.child.exitCode !== null) {
+        debug('restarting exited replica', slot, replica.child.exitCode);
+        await set.start(slot);
+      }
+    }
     if (!disrupted && produced > views.length / 3) {
       debug('disrupting');
       await scenario.disrupt!({ replicas: set });

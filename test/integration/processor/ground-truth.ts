@@ -1,6 +1,6 @@
-import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { quantile } from '../../../processor/src/aggregates/ddsketch.ts';
 import type { RedisClient } from '../../../processor/src/state/connection.ts';
+import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 
 /** One generated page view; the test knows every one of them, so it can compute the exact answer. */
 export interface View {
@@ -93,7 +93,11 @@ export interface Observed {
 }
 
 /** Reads every partition's partial state straight from Redis and merges it (independently of the query API). */
-export async function readObserved(redis: RedisClient, pipeline: string, partitions: number): Promise<Map<string, Observed>> {
+export async function readObserved(
+  redis: RedisClient,
+  pipeline: string,
+  partitions: number,
+): Promise<Map<string, Observed>> {
   const observed = new Map<string, Observed>();
   for (let p = 0; p < partitions; p++) {
     const prefix = partitionPrefix(pipeline, 1, p);
@@ -113,7 +117,8 @@ export async function readObserved(redis: RedisClient, pipeline: string, partiti
         o.bytes += Number(hash[fieldOf('bytes', group)]);
         o.maxLatency = Math.max(o.maxLatency, Number(hash[fieldOf('slowest', group)]));
         const buckets = await redis.hgetall(keys.sketch(prefix, Number(start), 'dd', fieldOf('p50', group)));
-        for (const [bucket, n] of Object.entries(buckets)) o.sketch.set(bucket, (o.sketch.get(bucket) ?? 0) + Number(n));
+        for (const [bucket, n] of Object.entries(buckets))
+          o.sketch.set(bucket, (o.sketch.get(bucket) ?? 0) + Number(n));
         o.hllKeys.push(keys.sketch(prefix, Number(start), 'hll', fieldOf('visitors', group)));
       }
     }

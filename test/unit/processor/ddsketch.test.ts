@@ -22,7 +22,9 @@ describe('DDSketch buckets', () => {
         (values, q) => {
           const expected = exactQuantile(values, q);
           const actual = quantile(sketch(values), q)!;
-          expect(Math.abs(actual - expected)).toBeLessThanOrEqual(Math.abs(expected) * RELATIVE_ACCURACY + 1e-9);
+          expect(Math.abs(actual - expected)).toBeLessThanOrEqual(
+            Math.abs(expected) * RELATIVE_ACCURACY + 1e-9,
+          );
         },
       ),
     );
@@ -30,11 +32,15 @@ describe('DDSketch buckets', () => {
 
   it('merges by adding bucket counts: the merged sketch equals the sketch of all values', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0.001, max: 1e5, noNaN: true })), fc.array(fc.double({ min: 0.001, max: 1e5, noNaN: true })), (a, b) => {
-        const merged = sketch(a);
-        for (const [bucket, count] of sketch(b)) merged.set(bucket, (merged.get(bucket) ?? 0) + count);
-        expect(merged).toEqual(sketch([...a, ...b]));
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0.001, max: 1e5, noNaN: true })),
+        fc.array(fc.double({ min: 0.001, max: 1e5, noNaN: true })),
+        (a, b) => {
+          const merged = sketch(a);
+          for (const [bucket, count] of sketch(b)) merged.set(bucket, (merged.get(bucket) ?? 0) + count);
+          expect(merged).toEqual(sketch([...a, ...b]));
+        },
+      ),
     );
   });
 

@@ -5,12 +5,16 @@ import { isClosed, windowStarts } from '../../../processor/src/windows/assign.ts
 describe('window assignment', () => {
   it('puts an event in exactly one tumbling window that contains it', () => {
     fc.assert(
-      fc.property(fc.integer({ min: -1e12, max: 4e12 }), fc.integer({ min: 1, max: 86_400_000 }), (time, size) => {
-        const starts = windowStarts({ type: 'tumbling', sizeMs: size, graceMs: 0 }, time);
-        expect(starts).toHaveLength(1);
-        expect(starts[0]! <= time && time < starts[0]! + size).toBe(true);
-        expect(((starts[0]! % size) + size) % size).toBe(0);
-      }),
+      fc.property(
+        fc.integer({ min: -1e12, max: 4e12 }),
+        fc.integer({ min: 1, max: 86_400_000 }),
+        (time, size) => {
+          const starts = windowStarts({ type: 'tumbling', sizeMs: size, graceMs: 0 }, time);
+          expect(starts).toHaveLength(1);
+          expect(starts[0]! <= time && time < starts[0]! + size).toBe(true);
+          expect(((starts[0]! % size) + size) % size).toBe(0);
+        },
+      ),
     );
   });
 
@@ -22,7 +26,10 @@ describe('window assignment', () => {
         fc.integer({ min: 1, max: 60 }),
         (time, advance, factor) => {
           const size = advance * factor;
-          const starts = windowStarts({ type: 'hopping', sizeMs: size, advanceMs: advance, graceMs: 0 }, time);
+          const starts = windowStarts(
+            { type: 'hopping', sizeMs: size, advanceMs: advance, graceMs: 0 },
+            time,
+          );
           expect(starts).toHaveLength(factor);
           for (const start of starts) {
             expect(start <= time && time < start + size).toBe(true);
