@@ -120,6 +120,8 @@ export const openApiDocument = {
             description: 'wall-clock time of the last commit (epoch ms)',
           },
           records: { type: 'number' },
+          late: { type: 'number', description: 'late records of this partition (after the grace period)' },
+          deadLettered: { type: 'number', description: 'records of this partition sent to the dead-letter topic' },
         },
       },
       Pipeline: {

@@ -37,6 +37,9 @@ export interface PartitionStatus {
   watermark: number | null;
   updatedAt: number | null;
   records: number;
+  /** records of this partition that were late, and that went to the dead-letter topic (from the checkpoint) */
+  late: number;
+  deadLettered: number;
 }
 
 export interface PipelineSummary {
@@ -189,15 +192,12 @@ export class QueryStore {
     ]);
     const committed = statuses.filter((s) => s.committed && s.watermark !== null);
     let lag: number | null = null;
-    let late: number | null = null;
-    let deadLettered: number | null = null;
     for (const beat of beats) {
       for (const value of Object.values(beat.lag ?? {})) lag = (lag ?? 0) + Number(value);
-      // Counters a processor may add to its heartbeat (see docs/query-api.md).
-      const extra = beat as unknown as { late?: unknown; deadLettered?: unknown };
-      if (typeof extra.late === 'number') late = (late ?? 0) + extra.late;
-      if (typeof extra.deadLettered === 'number') deadLettered = (deadLettered ?? 0) + extra.deadLettered;
     }
+    // Counted by the commit script in each partition's checkpoint: exact, and they survive restarts.
+    const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
+    const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;
     const updated = statuses.map((s) => s.updatedAt ?? 0);
     return {
       name: reg.name,
@@ -746,6 +746,8 @@ function statusOf(id: string, ckpt: Record<string, string>): PartitionStatus {
     watermark: watermark === null || watermark <= Number.MIN_SAFE_INTEGER ? null : watermark,
     updatedAt: ckpt.updatedAt === undefined ? null : Number(ckpt.updatedAt),
     records: ckpt.records === undefined ? 0 : Number(ckpt.records),
+    late: ckpt.late === undefined ? 0 : Number(ckpt.late),
+    deadLettered: ckpt.deadLettered === undefined ? 0 : Number(ckpt.deadLettered),
   };
 }
 
