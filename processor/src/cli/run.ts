@@ -6,8 +6,8 @@ import { logger } from '../runtime/logger.ts';
 import { startProcessor } from '../runtime/processor.ts';
 import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';
-import { untilSignal } from './signals.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
+import { untilSignal } from './signals.ts';
 
 export function runCommand(): Command {
   return addHttpOptions(new Command('run'))

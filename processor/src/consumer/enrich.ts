@@ -41,7 +41,7 @@ export function redisEnrichment(readHash: HashReader): EnrichmentTable {
         const fields = [...unique];
         const values = await readHash(lookup.redisHash, fields);
         const byKey = new Map<string, unknown>();
-        fields.forEach((field, i) => byKey.set(field, parseEntry(values[i] ?? null)));
+        for (const [i, field] of fields.entries()) byKey.set(field, parseEntry(values[i] ?? null));
         contexts.forEach((_, i) => {
           const entry = results[i];
           const key = keyOf[i];

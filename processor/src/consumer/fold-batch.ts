@@ -1,9 +1,9 @@
 import type { KafkaMessage } from 'kafkajs';
 import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
-import { SessionFolder, type SessionUpdate, type StoredSession } from '../windows/session-folder.ts';
 import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, windowStarts } from '../windows/assign.ts';
+import { SessionFolder, type SessionUpdate, type StoredSession } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
@@ -126,7 +126,8 @@ export async function foldBatch(
       const starts = windowStarts(window, eventTime).filter(
         (start) => !isClosed(start + window.sizeMs, window.graceMs, watermark),
       );
-      for (const start of starts) fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
+      for (const start of starts)
+        fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
       onTime = starts.length > 0;
     }
     if (!onTime) {

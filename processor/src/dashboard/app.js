@@ -309,7 +309,7 @@
   }
 
   function renderTop(p, top) {
-    if (!top || !top.window) {
+    if (!top?.window) {
       $('top-window').textContent = '—';
       $('top-body').replaceChildren(el('tr', {}, el('td', { class: 'muted' }, 'no data yet')));
       return;

@@ -4,13 +4,15 @@ import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { startProcessor } from '../../../processor/src/runtime/processor.ts';
+import { validateText } from '../../../processor/src/spec/validate.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { validateText } from '../../../processor/src/spec/validate.ts';
 import { waitUntil } from '../../infra/service.ts';
 
 describe('bad input never stops a pipeline', () => {
-  it('sends malformed, failing and late records to the dead-letter topic with the reason and source offset', { timeout: 120_000 }, async () => {
+  it('sends malformed, failing and late records to the dead-letter topic with the reason and source offset', {
+    timeout: 120_000,
+  }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
     const id = randomUUID().slice(0, 8);
@@ -64,9 +66,13 @@ spec:
     const redis = connectRedis(redisUrl);
     const prefix = partitionPrefix(name, 1, 0);
     try {
-      await waitUntil('all records committed', async () => (await redis.hget(keys.checkpoint(prefix), 'offset')) === '9', {
-        timeoutMs: 60_000,
-      });
+      await waitUntil(
+        'all records committed',
+        async () => (await redis.hget(keys.checkpoint(prefix), 'offset')) === '9',
+        {
+          timeoutMs: 60_000,
+        },
+      );
       const letters: { offset: string; reason: string; error: string; trace: string; value: string }[] = [];
       const consumer = kafka.consumer({ groupId: `dlq-reader-${id}` });
       await consumer.connect();

@@ -81,7 +81,11 @@ beforeAll(async () => {
   const events = randomEvents(42, { base: BASE, windows: 6, count: 900 }).sort((a, b) => a.time - b.time);
   // unique event times keep first/last unambiguous across partitions
   const seen = new Set<number>();
-  const unique = events.filter((e) => (seen.has(e.time) ? false : (seen.add(e.time), true)));
+  const unique = events.filter((e) => {
+    if (seen.has(e.time)) return false;
+    seen.add(e.time);
+    return true;
+  });
   for (let i = 0; i < unique.length; i += 100) {
     const batch = unique.slice(i, i + 100);
     for (const p of ['0', '1', '2'])

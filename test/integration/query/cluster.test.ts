@@ -23,7 +23,11 @@ beforeAll(async () => {
   await writer.register();
   const events = randomEvents(7, { base: BASE, windows: 3, count: 1200 }).sort((a, b) => a.time - b.time);
   const seen = new Set<number>();
-  const unique = events.filter((e) => (seen.has(e.time) ? false : (seen.add(e.time), true)));
+  const unique = events.filter((e) => {
+    if (seen.has(e.time)) return false;
+    seen.add(e.time);
+    return true;
+  });
   for (let i = 0; i < unique.length; i += 200) {
     const batch = unique.slice(i, i + 200);
     for (let p = 0; p < 6; p++)

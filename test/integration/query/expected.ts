@@ -28,7 +28,10 @@ export function expectedWindows(events: Event[], sizeMs: number, filter: (e: Eve
   for (const e of events.filter(filter)) {
     const start = e.time - (((e.time % sizeMs) + sizeMs) % sizeMs);
     let groups = windows.get(start);
-    if (!groups) windows.set(start, (groups = new Map()));
+    if (!groups) {
+      groups = new Map();
+      windows.set(start, groups);
+    }
     const key = groupKey(e);
     groups.set(key, [...(groups.get(key) ?? []), e]);
   }

@@ -27,7 +27,7 @@ export function createResponseValidator(document: unknown = openApiDocument) {
     if (!response)
       throw new Error(`openapi.json declares no ${status} for ${method.toUpperCase()} ${template}`);
     if (response.$ref) response = doc.components.responses[response.$ref.split('/').pop()!]!;
-    const schemaRef = `openapi.json#/paths/${escape(template)}/${method}/responses/${status}/content/application~1json/schema`;
+    const schemaRef = `openapi.json#/paths/${escapePointer(template)}/${method}/responses/${status}/content/application~1json/schema`;
     const json = response.content?.['application/json'];
     if (!json) throw new Error(`no JSON body declared for ${status} ${template}`);
     const ref = operation.responses[String(status)]!.$ref
@@ -42,6 +42,6 @@ export function createResponseValidator(document: unknown = openApiDocument) {
   };
 }
 
-function escape(path: string): string {
+function escapePointer(path: string): string {
   return path.replace(/~/g, '~0').replace(/\//g, '~1').replace(/{/g, '%7B').replace(/}/g, '%7D');
 }
