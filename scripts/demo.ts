@@ -17,7 +17,11 @@ import { startRedis } from '../test/infra/redis.ts';
 import { startGenerator } from './demo/page-view-generator.ts';
 
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, rate: { type: 'string', default: '300' }, duration: { type: 'string' } },
+  options: {
+    port: { type: 'string' },
+    rate: { type: 'string', default: '300' },
+    duration: { type: 'string' },
+  },
 });
 
 async function portToUse(): Promise<number> {
@@ -30,7 +34,9 @@ async function portToUse(): Promise<number> {
   return free ? 8080 : freePort();
 }
 
-console.log('Kappaflow demo: starting a real Kafka broker and Redis on loopback (first run downloads Kafka, ~1 min)…');
+console.log(
+  'Kappaflow demo: starting a real Kafka broker and Redis on loopback (first run downloads Kafka, ~1 min)…',
+);
 const [kafkaCluster, redis] = await Promise.all([startKafka(), startRedis()]);
 const [valid] = await loadPipelines(join(repoRoot, 'examples', 'page-views.yaml'));
 const pipeline = toRuntimePipeline(valid!, 1);

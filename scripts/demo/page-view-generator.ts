@@ -2,7 +2,18 @@
 // countries, slow requests now and then, and the occasional broken record (to show the dead-letter topic).
 import type { Producer } from 'kafkajs';
 
-const pages = ['/', '/pricing', '/docs', '/docs/quickstart', '/blog', '/blog/kappa', '/signup', '/login', '/careers', '/status'];
+const pages = [
+  '/',
+  '/pricing',
+  '/docs',
+  '/docs/quickstart',
+  '/blog',
+  '/blog/kappa',
+  '/signup',
+  '/login',
+  '/careers',
+  '/status',
+];
 const weights = [30, 12, 18, 9, 7, 5, 6, 8, 2, 3];
 const countries = ['us', 'de', 'fr', 'jp', 'br', 'in', 'gb', 'nl'];
 const referrers = ['google', 'news.ycombinator.com', 'twitter', 'github', 'direct', 'reddit', 'linkedin'];
@@ -43,7 +54,10 @@ export function startGenerator(producer: Producer, topic: string, perSecond: num
       const messages = Array.from({ length: perSecond }, () => {
         const view = pageView(Date.now(), Math.random);
         const broken = Math.random() < 0.002;
-        return { key: String(view.user_id), value: broken ? `{"path": "/oops", truncated` : JSON.stringify(view) };
+        return {
+          key: String(view.user_id),
+          value: broken ? `{"path": "/oops", truncated` : JSON.stringify(view),
+        };
       });
       await producer.send({ topic, messages });
       sent += messages.length;

@@ -11,7 +11,10 @@ export function serveCommand(): Command {
   return addHttpOptions(new Command('serve'))
     .description('serve the query API and live dashboard from Redis, without consuming from Kafka')
     .addOption(
-      new Option('--redis <url>', 'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port')
+      new Option(
+        '--redis <url>',
+        'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
+      )
         .env('REDIS_URL')
         .default('redis://127.0.0.1:6379'),
     )
@@ -23,7 +26,10 @@ Examples:
   $ kappaflow serve --auth-token-file /var/run/secrets/kappaflow/tokens --cors-origins https://grafana.example.com`,
     )
     .action(async (options: HttpCliOptions & { redis: string }) => {
-      const redis = connectRedis(options.redis, process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {});
+      const redis = connectRedis(
+        options.redis,
+        process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {},
+      );
       redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
       const settings = httpSettings(options);
       const app = createHttpApp({

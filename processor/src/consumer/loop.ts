@@ -147,7 +147,8 @@ export class ConsumerLoop {
     this.timers.push(
       setInterval(() => {
         const silentMs = Date.now() - this.lastFetchAt;
-        if (this.running && silentMs > STALL_AFTER_MS) this.stalled(`no fetch from Kafka for ${Math.round(silentMs / 1000)} s`);
+        if (this.running && silentMs > STALL_AFTER_MS)
+          this.stalled(`no fetch from Kafka for ${Math.round(silentMs / 1000)} s`);
       }, 5000),
     );
   }
@@ -232,7 +233,15 @@ export class ConsumerLoop {
     metrics.recordsIn.inc(labels, messages.length);
 
     const sessions = pipeline.window.type === 'session' ? redisSessionStore(redis, prefix) : undefined;
-    const folded = await foldBatch(pipeline, topic, partition, messages, claim.watermark, this.enrichment, sessions);
+    const folded = await foldBatch(
+      pipeline,
+      topic,
+      partition,
+      messages,
+      claim.watermark,
+      this.enrichment,
+      sessions,
+    );
     if (folded.deadLetters.length > 0) {
       if (pipeline.deadLetterTopic) {
         await sendDeadLetters(this.producer, pipeline.deadLetterTopic, pipeline.name, folded.deadLetters);
@@ -259,7 +268,13 @@ export class ConsumerLoop {
       late: folded.late,
       deadLettered: folded.deadLetters.length,
       ...(pipeline.window.type === 'session'
-        ? { sessions: { updates: folded.sessionUpdates, gapMs: pipeline.window.gapMs, kinds: this.aggregateKinds } }
+        ? {
+            sessions: {
+              updates: folded.sessionUpdates,
+              gapMs: pipeline.window.gapMs,
+              kinds: this.aggregateKinds,
+            },
+          }
         : {}),
     });
     stopCommit();

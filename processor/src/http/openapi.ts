@@ -121,7 +121,10 @@ export const openApiDocument = {
           },
           records: { type: 'number' },
           late: { type: 'number', description: 'late records of this partition (after the grace period)' },
-          deadLettered: { type: 'number', description: 'records of this partition sent to the dead-letter topic' },
+          deadLettered: {
+            type: 'number',
+            description: 'records of this partition sent to the dead-letter topic',
+          },
         },
       },
       Pipeline: {

@@ -176,7 +176,7 @@ export function accOf(
 }
 
 /** The answer of one aggregate from its merged partials. */
-export function valueOf(shape: AggregateShape, acc: AggregateAcc | undefined): AggregateValue {
+export function aggregateValueOf(shape: AggregateShape, acc: AggregateAcc | undefined): AggregateValue {
   if (!acc) return shape.kind === 'count' || shape.kind === 'countDistinct' ? 0 : null;
   switch (shape.kind) {
     case 'count':
@@ -211,7 +211,7 @@ export function valuesOf(
 ): Record<string, AggregateValue> {
   const out: Record<string, AggregateValue> = {};
   aggregates.shapes.forEach((shape, i) => {
-    out[shape.name] = valueOf(shape, group?.[i]);
+    out[shape.name] = aggregateValueOf(shape, group?.[i]);
   });
   return out;
 }

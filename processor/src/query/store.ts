@@ -11,6 +11,7 @@ import {
   type AggregateAcc,
   Aggregates,
   type AggregateValue,
+  aggregateValueOf,
   filterTexts,
   type GroupAcc,
   groupMatcher,
@@ -22,7 +23,6 @@ import {
   probeOf,
   RANKABLE,
   rowSpecOf,
-  valueOf,
   valuesOf,
 } from './merge.ts';
 import type { Cursor } from './params.ts';
@@ -463,7 +463,7 @@ export class QueryStore {
       });
     }
     const ranked = [...accs.entries()]
-      .map(([key, acc]) => ({ key, value: valueOf(shape, acc) as number | null }))
+      .map(([key, acc]) => ({ key, value: aggregateValueOf(shape, acc) as number | null }))
       .filter((r): r is { key: string; value: number } => typeof r.value === 'number')
       .sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .slice(0, query.limit);

@@ -29,7 +29,13 @@ export function createKafka(options: {
       // kafkajs logs every retriable broker answer ("coordinator not available", "rebalancing") as an
       // error on its connection and retries; its consumer reports what really failed.
       const retried = entry.namespace === 'Connection' && typeof rest.error === 'string';
-      const level = retried ? 'debug' : entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+      const level = retried
+        ? 'debug'
+        : entry.level <= logLevel.ERROR
+          ? 'error'
+          : entry.level === logLevel.WARN
+            ? 'warn'
+            : 'debug';
       options.logger[level]({ kafkajs: entry.namespace, ...rest }, message);
     },
     retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 5000 },

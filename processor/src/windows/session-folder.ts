@@ -60,7 +60,9 @@ export class SessionFolder {
       sessions = [];
       this.groups.set(group, sessions);
     }
-    const touching = sessions.filter((s) => eventTime >= s.start - this.gapMs && eventTime <= s.end + this.gapMs);
+    const touching = sessions.filter(
+      (s) => eventTime >= s.start - this.gapMs && eventTime <= s.end + this.gapMs,
+    );
     const start = Math.min(eventTime, ...touching.map((s) => s.start));
     const end = Math.max(eventTime, ...touching.map((s) => s.end));
     if (this.closed(end, watermark) || touching.some((s) => this.closed(s.end, watermark))) return false;
@@ -69,7 +71,9 @@ export class SessionFolder {
       start,
       end,
       parts: touching.flatMap((s) => s.parts),
-      absorbed: touching.flatMap((s) => (s.storedStart === undefined ? s.absorbed : [...s.absorbed, s.storedStart])),
+      absorbed: touching.flatMap((s) =>
+        s.storedStart === undefined ? s.absorbed : [...s.absorbed, s.storedStart],
+      ),
     };
     const part = this.nextPart--;
     merged.parts.push(part);

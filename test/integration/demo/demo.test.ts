@@ -7,18 +7,26 @@ import { waitUntil } from '../../infra/service.ts';
 // The README's demo command, run as a newcomer would: it must start everything itself, show live
 // aggregates through the API, and stop cleanly.
 describe('npm run demo', () => {
-  it('starts Kafka, Redis, the page-views pipeline and the dashboard, and serves live aggregates', { timeout: 180_000 }, async () => {
+  it('starts Kafka, Redis, the page-views pipeline and the dashboard, and serves live aggregates', {
+    timeout: 180_000,
+  }, async () => {
     const port = await freePort();
-    const child = spawn('npm', ['run', 'demo', '--', '--duration', '45', '--port', String(port), '--rate', '200'], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'npm',
+      ['run', 'demo', '--', '--duration', '45', '--port', String(port), '--rate', '200'],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await waitUntil('the dashboard URL', async () => output.includes(`http://127.0.0.1:${port}/`), { timeoutMs: 120_000 });
+      await waitUntil('the dashboard URL', async () => output.includes(`http://127.0.0.1:${port}/`), {
+        timeoutMs: 120_000,
+      });
       const page = await fetch(`http://127.0.0.1:${port}/`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<html');

@@ -57,7 +57,11 @@ async function runScenario(scenario: Scenario): Promise<void> {
   writeFileSync(file, pipelineYaml(name, topic));
 
   // Generous retries: one scenario restarts the broker while this client produces and polls.
-  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } });
+  const kafka = new Kafka({
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 },
+  });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
@@ -194,7 +198,9 @@ async function runScenario(scenario: Scenario): Promise<void> {
       const exact = exactMedianRank(expected.latencies);
       expect(Math.abs(median - exact)).toBeLessThanOrEqual(exact * 0.01 + 1e-9);
       const distinct = await mergedDistinct(redis, actual.hllKeys);
-      expect(Math.abs(distinct - expected.users.size)).toBeLessThanOrEqual(Math.ceil(expected.users.size * 0.03));
+      expect(Math.abs(distinct - expected.users.size)).toBeLessThanOrEqual(
+        Math.ceil(expected.users.size * 0.03),
+      );
     }
     expect(total).toBe(views.length);
   } finally {
@@ -205,8 +211,15 @@ async function runScenario(scenario: Scenario): Promise<void> {
 }
 
 describe('exactly-once effect on the aggregates', () => {
-  it(`holds for ${RECORDS} records while replicas are SIGKILLed and restarted at random`, { timeout: 900_000 }, async () => {
-    await runScenario({ records: RECORDS, brokers: inject('kafkaBrokers'), redisUrl: inject('redisUrl'), minKills: 5 });
+  it(`holds for ${RECORDS} records while replicas are SIGKILLed and restarted at random`, {
+    timeout: 900_000,
+  }, async () => {
+    await runScenario({
+      records: RECORDS,
+      brokers: inject('kafkaBrokers'),
+      redisUrl: inject('redisUrl'),
+      minKills: 5,
+    });
   });
 
   it('holds through a rebalance storm (replicas added and removed)', { timeout: 900_000 }, async () => {

@@ -39,10 +39,23 @@ describe('session windows in Redis', () => {
     let offset = 0;
     const batch = async (events: { t: number; page: string; amount: number }[]) => {
       const fold = new BatchFold(aggregates);
-      const stored = await redisSessionStore(redis, prefix).load([group], Math.min(...events.map((e) => e.t)) - GAP);
+      const stored = await redisSessionStore(redis, prefix).load(
+        [group],
+        Math.min(...events.map((e) => e.t)) - GAP,
+      );
       const folder = new SessionFolder(GAP, 1_000_000, fold, stored);
       for (const e of events) {
-        const prepared = fold.prepare([undefined, e.amount, e.amount, e.amount, e.page, e.page, e.page, e.amount, e.page]);
+        const prepared = fold.prepare([
+          undefined,
+          e.amount,
+          e.amount,
+          e.amount,
+          e.page,
+          e.page,
+          e.page,
+          e.amount,
+          e.page,
+        ]);
         expect(folder.add(group, e.t, 0, prepared)).toBe(true);
         fold.records++;
       }
@@ -65,7 +78,12 @@ describe('session windows in Redis', () => {
       { t: 1000, page: '/a', amount: 5 },
       { t: 1180, page: '/b', amount: 7 },
     ]);
-    expect(await redis.zrange(keys.sessions(prefix, group), 0, -1, 'WITHSCORES')).toEqual(['1000', '1000', '1180', '1180']);
+    expect(await redis.zrange(keys.sessions(prefix, group), 0, -1, 'WITHSCORES')).toEqual([
+      '1000',
+      '1000',
+      '1180',
+      '1180',
+    ]);
 
     // t=1090 is within the gap of both stored sessions: they merge into one starting at 1000.
     expect(await batch([{ t: 1090, page: '/a', amount: 1 }])).toMatchObject({ status: 'applied' });

@@ -101,7 +101,11 @@ export class PipelineWriter {
   }
 
   /** Commits one batch on one partition, exactly as the consumer loop would (watermark = max event time). */
-  async commit(partition: string, events: Omit<Event, 'partition'>[], counters: { late?: number; deadLettered?: number } = {}): Promise<void> {
+  async commit(
+    partition: string,
+    events: Omit<Event, 'partition'>[],
+    counters: { late?: number; deadLettered?: number } = {},
+  ): Promise<void> {
     const fold = new BatchFold(AGGREGATES);
     let watermark = this.watermarks.get(partition) ?? Number.MIN_SAFE_INTEGER;
     const window = this.registration.window;

@@ -44,7 +44,8 @@ function runBatches(batches: { group: string; t: number }[][]) {
       );
     }
     const folder = new SessionFolder(GAP, BIG_GRACE, fold, loaded);
-    for (const e of batch) expect(folder.add(e.group, e.t, Number.MIN_SAFE_INTEGER, fold.prepare([undefined]))).toBe(true);
+    for (const e of batch)
+      expect(folder.add(e.group, e.t, Number.MIN_SAFE_INTEGER, fold.prepare([undefined]))).toBe(true);
     const updates = folder.finish();
     const counted = new Map<string, number>();
     for (const delta of fold.windows.values()) {
@@ -66,7 +67,8 @@ function runBatches(batches: { group: string; t: number }[][]) {
     }
   }
   const out: string[] = [];
-  for (const [group, sessions] of stored) for (const [start, s] of sessions) out.push(`${group}:${start}-${s.end}:${s.count}`);
+  for (const [group, sessions] of stored)
+    for (const [start, s] of sessions) out.push(`${group}:${start}-${s.end}:${s.count}`);
   return out.sort();
 }
 
