@@ -860,7 +860,7 @@ async function main() {
     );
     writeFileSync(join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.md`), `${markdown}\n`);
     const doc = join(repoRoot, 'docs', 'benchmarks.md');
-    if (existsSync(doc)) {
+    if (existsSync(doc) && !QUICK && !ONLY) {
       const text = readFileSync(doc, 'utf8');
       const begin = '<!-- bench:begin -->';
       const end = '<!-- bench:end -->';
