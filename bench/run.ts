@@ -115,7 +115,7 @@ interface Workload {
   title: string;
   topic: TopicSpec;
   /** the group name to filter a freshness probe by, and the probe's value of it */
-  probe: { field: string; valueOf: (probeKey: string) => string };
+  probe: { field: string; groupOf: (probeKey: string) => string };
   yaml: (name: string, topic: string) => string;
 }
 
@@ -141,7 +141,7 @@ const workloads: Workload[] = [
     id: 'w1',
     title: '1 count+sum, 10 s tumbling, 10k keys',
     topic: uniform10k,
-    probe: { field: 'key', valueOf: (k) => k },
+    probe: { field: 'key', groupOf: (k) => k },
     yaml: (name, topic) => `${header(name, topic)}  groupBy:
     key: event.k
   window: { type: tumbling, size: 10s, grace: 1h }
@@ -155,7 +155,7 @@ const workloads: Workload[] = [
     id: 'w2',
     title: '2 filter+enrich+count, 10 s tumbling',
     topic: uniform10k,
-    probe: { field: 'region', valueOf: (k) => `region-${k}` },
+    probe: { field: 'region', groupOf: (k) => `region-${k}` },
     yaml: (name, topic) => `${header(name, topic)}  where: "event.st < 500"
   enrich:
     - lookup:
@@ -174,7 +174,7 @@ const workloads: Workload[] = [
     id: 'w3',
     title: '3 hopping 1m/10s distinct+p95, 100k keys',
     topic: uniform100k,
-    probe: { field: 'key', valueOf: (k) => k },
+    probe: { field: 'key', groupOf: (k) => k },
     yaml: (name, topic) => `${header(name, topic)}  groupBy:
     key: event.k
   window: { type: hopping, size: 1m, advance: 10s, grace: 1h }
@@ -188,7 +188,7 @@ const workloads: Workload[] = [
     id: 'w4',
     title: '4 Zipf s=1.2 count+sum, 10k keys',
     topic: zipf10k,
-    probe: { field: 'key', valueOf: (k) => k },
+    probe: { field: 'key', groupOf: (k) => k },
     yaml: (name, topic) => `${header(name, topic)}  groupBy:
     key: event.k
   window: { type: tumbling, size: 10s, grace: 1h }
@@ -552,9 +552,9 @@ async function measureFreshness(workload: Workload, rate: number, ctx: Context) 
       event.k = key;
       event.st = 200;
       messages[0]!.value = JSON.stringify(event);
-      if (workload.id === 'w2') await ctx.redis.hset(ENRICH_HASH, key, workload.probe.valueOf(key));
+      if (workload.id === 'w2') await ctx.redis.hset(ENRICH_HASH, key, workload.probe.groupOf(key));
       probe = {
-        group: workload.probe.valueOf(key),
+        group: workload.probe.groupOf(key),
         sentAt: 0,
         partition: messages[0]!.partition,
         offset: -1,
