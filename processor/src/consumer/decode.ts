@@ -42,9 +42,17 @@ export function eventTimeOf(event: unknown, field: string | undefined, recordTim
 }
 
 /** Reads `a.b.c` from a parsed JSON value. */
+const splitPaths = new Map<string, string[]>();
+
 function readPath(value: unknown, path: string): unknown {
+  // Split once per path, not per record: this runs for every record (3% of a replica's time).
+  let parts = splitPaths.get(path);
+  if (!parts) {
+    parts = path.split('.');
+    splitPaths.set(path, parts);
+  }
   let current = value;
-  for (const part of path.split('.')) {
+  for (const part of parts) {
     if (current === null || typeof current !== 'object') return undefined;
     current = (current as Record<string, unknown>)[part];
   }

@@ -97,27 +97,29 @@ for _, w in ipairs(payload.w) do
     end
   end
 
-  local sketchSet = hash .. ':keys'
+  -- The window's sketch keys are registered with one SADD per window per batch (chunked), not one per key.
+  local sketchSuffixes = {}
   local hll = w.h
   for i = 1, #hll, 2 do
     local suffix = 'hll:' .. hll[i]
-    redis.call('SADD', sketchSet, suffix)
+    sketchSuffixes[#sketchSuffixes + 1] = suffix
     chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
   end
   local dd = w.d
   for i = 1, #dd, 2 do
     local suffix = 'dd:' .. dd[i]
-    redis.call('SADD', sketchSet, suffix)
+    sketchSuffixes[#sketchSuffixes + 1] = suffix
     local buckets = dd[i + 1]
     for j = 1, #buckets, 2 do redis.call('HINCRBY', hash .. ':' .. suffix, buckets[j], buckets[j + 1]) end
   end
   local tops = w.t
   for i = 1, #tops, 2 do
     local suffix = 'top:' .. tops[i]
-    redis.call('SADD', sketchSet, suffix)
+    sketchSuffixes[#sketchSuffixes + 1] = suffix
     local members = tops[i + 1]
     for j = 1, #members, 2 do redis.call('ZINCRBY', hash .. ':' .. suffix, members[j + 1], members[j]) end
   end
+  if #sketchSuffixes > 0 then chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
 -- Session windows: move the state of sessions that merged into the surviving session, per aggregate kind.
