@@ -9,6 +9,8 @@ export interface Claim {
   nextOffset: string | null;
   watermark: number;
   generation: number;
+  /** whether the sink outbox was drained since the claim (leftovers of a crashed owner) */
+  outboxDrained?: boolean;
 }
 
 export async function claimPartition(redis: RedisClient, prefix: string, generation: number): Promise<Claim> {

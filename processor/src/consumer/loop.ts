@@ -11,6 +11,7 @@ import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
 import { foldBatch } from './fold-batch.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from './replica-status.ts';
+import { publishClosedWindows } from './sink.ts';
 
 export interface ConsumerLoopOptions {
   pipeline: RuntimePipeline;
@@ -267,6 +268,7 @@ export class ConsumerLoop {
       fold: folded.fold,
       late: folded.late,
       deadLettered: folded.deadLetters.length,
+      outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.window.type === 'session'
         ? {
             sessions: {
@@ -296,6 +298,11 @@ export class ConsumerLoop {
     }
     claim.nextOffset = nextOffset;
     claim.watermark = folded.watermark;
+    if (pipeline.sinkTopic && (result.closedWindows.length > 0 || !claim.outboxDrained)) {
+      // Also right after a claim: a previous owner may have died between its commit and its publish.
+      await publishClosedWindows(redis, this.producer, pipeline, prefix, id);
+      claim.outboxDrained = true;
+    }
     resolveOffset(lastOffset);
     this.pendingKafkaCommits.set(`${topic}:${partition}`, { topic, partition, offset: nextOffset });
     metrics.recordsAggregated.inc(labels, folded.fold.records);

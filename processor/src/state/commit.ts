@@ -19,6 +19,8 @@ export interface CommitRequest {
   fold: BatchFold;
   late?: number;
   deadLettered?: number;
+  /** queue the windows this batch closes in the partition's outbox, for the sink topic */
+  outbox?: boolean;
   /** session windows: the sessions to write and merge, and each aggregate's kind (to merge state) */
   sessions?: { updates: SessionUpdate[]; gapMs: number; kinds: Record<string, string> };
 }
@@ -39,6 +41,7 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     encodePayload(request.fold, request.sessions),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
+    request.outbox ? '1' : '0',
   );
   const [status, ...rest] = reply;
   if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };

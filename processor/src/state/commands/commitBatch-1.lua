@@ -16,6 +16,8 @@
     ARGV[9]  wall-clock time in ms (updatedAt)
     ARGV[11] records of the batch that were late (counted here so the number survives restarts)
     ARGV[12] records of the batch sent to the dead-letter topic
+    ARGV[13] '1' when the pipeline has a sink topic: closed windows are queued in the partition's
+             outbox (a transactional outbox), from which the processor publishes them
     ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
                { s = start, e = end, i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
@@ -223,6 +225,7 @@ for _, start in ipairs(closing) do
   redis.call('PEXPIRE', sketchSet, retention)
   redis.call('PEXPIRE', hash, retention)
   redis.call('ZREM', openKey, start)
+  if ARGV[13] == '1' then redis.call('RPUSH', prefix .. ':outbox', start) end
   result[#result + 1] = start
 end
 -- The index forgets windows older than the retention in event time.
