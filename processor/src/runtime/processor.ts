@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
+import { Repartitioner } from '../consumer/repartition.ts';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
 import { registerPipeline } from '../state/registry.ts';
@@ -37,7 +38,12 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     ...(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {}),
   });
   const metrics = createProcessorMetrics(pipeline.name);
-  const loop = new ConsumerLoop({ pipeline, kafka, redis, metrics, logger, replicaId: config.replicaId });
+  // Session windows aggregate from the repartition topic, where each group's events share a partition.
+  const repartitioner = pipeline.window.type === 'session' ? new Repartitioner(pipeline, kafka, logger) : undefined;
+  const aggregating: RuntimePipeline = repartitioner
+    ? { ...pipeline, source: { ...pipeline.source, topics: [repartitioner.topic], startFrom: 'earliest' } }
+    : pipeline;
+  const loop = new ConsumerLoop({ pipeline: aggregating, kafka, redis, metrics, logger, replicaId: config.replicaId });
 
   // Every replica also answers queries: the state is in Redis, so any pod gives the same answer.
   const app = createHttpApp({
@@ -52,12 +58,14 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   const port = server.port;
   logger.info({ port, pipeline: pipeline.name, version: pipeline.version }, 'HTTP endpoints listening');
 
-  const partitions = await waitForTopics(kafka, pipeline, logger);
+  const sourcePartitions = await waitForTopics(kafka, pipeline, logger);
   await ensureOutputTopics(kafka, pipeline, logger);
+  if (repartitioner) await ensureTopic(kafka, repartitioner.topic, sourcePartitions.length, logger);
+  const partitions = repartitioner ? await waitForTopics(kafka, aggregating, logger) : sourcePartitions;
   await registerPipeline(redis, {
     name: pipeline.name,
     activeVersion: pipeline.version,
-    topics: pipeline.source.topics,
+    topics: aggregating.source.topics,
     partitions,
     window: pipeline.window,
     groupBy: pipeline.groupNames,
@@ -67,12 +75,14 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     ...(pipeline.sinkTopic ? { sinkTopic: pipeline.sinkTopic } : {}),
     updatedAt: Date.now(),
   });
+  await repartitioner?.start();
   await loop.start();
   logger.info({ replica: config.replicaId }, 'consuming');
 
   return {
     port,
     async stop() {
+      await repartitioner?.stop();
       await loop.stop();
       await server.close();
       await redis.quit().catch(() => redis.disconnect());
@@ -124,6 +134,22 @@ async function ensureOutputTopics(kafka: Kafka, pipeline: RuntimePipeline, logge
       });
       logger.info({ topics: missing }, 'created output topics');
     }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Creates an internal topic when it is missing (the repartition topic gets the source's partition count). */
+async function ensureTopic(kafka: Kafka, topic: string, partitions: number, logger: Logger): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if ((await admin.listTopics()).includes(topic)) return;
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    logger.info({ topic, partitions }, 'created the repartition topic');
+  } catch (error) {
+    // Another replica created it at the same moment.
+    if (!(await admin.listTopics()).includes(topic)) throw error;
   } finally {
     await admin.disconnect();
   }
