@@ -6,7 +6,8 @@ import { decodeValue } from './decode.ts';
 import { consumerGroupOf } from './loop.ts';
 
 /** The internal topic that re-keys a session pipeline's records by their group key. */
-export const repartitionTopicOf = (pipeline: string, version: number) => `kappaflow.${pipeline}.v${version}.repartition`;
+export const repartitionTopicOf = (pipeline: string, version: number) =>
+  `kappaflow.${pipeline}.v${version}.repartition`;
 
 /**
  * Session windows need every event of a group in one partition. When records are keyed by something
@@ -30,7 +31,11 @@ export class Repartitioner {
   ) {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
     this.groupId = `${consumerGroupOf(pipeline.name, pipeline.version)}.repartition`;
-    this.consumer = kafka.consumer({ groupId: this.groupId, maxBytesPerPartition: 1024 * 1024, maxWaitTimeInMs: 200 });
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      maxBytesPerPartition: 1024 * 1024,
+      maxWaitTimeInMs: 200,
+    });
   }
 
   async start(): Promise<void> {
@@ -62,7 +67,13 @@ export class Repartitioner {
     return producer;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     const producer = await this.producerFor(topic, partition);
@@ -73,7 +84,14 @@ export class Repartitioner {
         const ctx: RecordContext = {
           event,
           enriched: {},
-          record: { topic, key, partition, offset: message.offset, timestamp: Number(message.timestamp), headers: {} },
+          record: {
+            topic,
+            key,
+            partition,
+            offset: message.offset,
+            timestamp: Number(message.timestamp),
+            headers: {},
+          },
         };
         key = groupKeyOf(this.pipeline.groupBy(ctx));
       } catch {
@@ -102,7 +120,10 @@ export class Repartitioner {
       await transaction.commit();
     } catch (error) {
       await transaction.abort().catch(() => {});
-      this.logger.warn({ topic, partition, error: (error as Error).message }, 'repartition transaction aborted; retrying');
+      this.logger.warn(
+        { topic, partition, error: (error as Error).message },
+        'repartition transaction aborted; retrying',
+      );
       // A fenced producer cannot be used again: a new one is made for the next attempt.
       await producer.disconnect().catch(() => {});
       this.producers.delete(`${this.groupId}.${topic}.${partition}`);

@@ -39,11 +39,19 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   });
   const metrics = createProcessorMetrics(pipeline.name);
   // Session windows aggregate from the repartition topic, where each group's events share a partition.
-  const repartitioner = pipeline.window.type === 'session' ? new Repartitioner(pipeline, kafka, logger) : undefined;
+  const repartitioner =
+    pipeline.window.type === 'session' ? new Repartitioner(pipeline, kafka, logger) : undefined;
   const aggregating: RuntimePipeline = repartitioner
     ? { ...pipeline, source: { ...pipeline.source, topics: [repartitioner.topic], startFrom: 'earliest' } }
     : pipeline;
-  const loop = new ConsumerLoop({ pipeline: aggregating, kafka, redis, metrics, logger, replicaId: config.replicaId });
+  const loop = new ConsumerLoop({
+    pipeline: aggregating,
+    kafka,
+    redis,
+    metrics,
+    logger,
+    replicaId: config.replicaId,
+  });
 
   // Every replica also answers queries: the state is in Redis, so any pod gives the same answer.
   const app = createHttpApp({
