@@ -722,12 +722,16 @@ export class QueryStore {
             range.to === undefined ? '+inf' : `(${range.to}`,
           );
         pipeline.zrange(keys.open(prefix), 0, -1, 'WITHSCORES');
-        const [ckpt, starts, open] = unwrap(await pipeline.exec()) as [
+        // Session windows have their own ends: kept by the commit script once they close.
+        if (reg.window.type === 'session') pipeline.hgetall(keys.ends(prefix));
+        const [ckpt, starts, open, closedEnds] = unwrap(await pipeline.exec()) as [
           Record<string, string>,
           string[],
           string[],
+          Record<string, string> | undefined,
         ];
         const ends = new Map<number, number>();
+        for (const [start, end] of Object.entries(closedEnds ?? {})) ends.set(Number(start), Number(end));
         for (let i = 0; i + 1 < open.length; i += 2) ends.set(Number(open[i]), Number(open[i + 1]));
         return { id, prefix, status: statusOf(id, ckpt), starts: new Set(starts.map(Number)), ends };
       }),

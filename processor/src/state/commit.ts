@@ -42,6 +42,7 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
     request.outbox ? '1' : '0',
+    request.sessions ? '1' : '0',
   );
   const [status, ...rest] = reply;
   if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };

@@ -14,6 +14,7 @@
  *   kf:{p:v:n}:w:<start>:top:<agg>|<g>   zset member -> count for topK
  *   kf:{p:v:n}:s:<group>                 zset: session start -> last event time (session windows)
  *                                        and "@end|<group>" in the session's window hash: its last event time
+ *   kf:{p:v:n}:ends                      hash: window start -> end of closed session windows
  *   kf:{p:v:n}:outbox                    list: starts of closed windows not yet published to the sink topic
  *   kf:pipelines                         hash: pipeline -> JSON registration (active version, shape)
  *   kf:{p:v}:replicas                    hash: replica id -> JSON heartbeat (rate, lag, partitions)
@@ -32,6 +33,7 @@ export const keys = {
   sketch: (prefix: string, start: number, type: SketchType, field: string) =>
     `${prefix}:w:${start}:${type}:${field}`,
   sketchSuffix: (type: SketchType, field: string) => `${type}:${field}`,
+  ends: (prefix: string) => `${prefix}:ends`,
   outbox: (prefix: string) => `${prefix}:outbox`,
   sessions: (prefix: string, group: string) => `${prefix}:s:${group}`,
   pipelines: () => 'kf:pipelines',

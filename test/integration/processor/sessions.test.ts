@@ -37,13 +37,13 @@ describe('session windows in Redis', () => {
     const claim = await claimPartition(redis, prefix, 1);
     const group = groupKeyOf(['u1']);
     let offset = 0;
-    const batch = async (events: { t: number; page: string; amount: number }[]) => {
+    const batch = async (events: { t: number; page: string; amount: number }[], graceMs = 1_000_000) => {
       const fold = new BatchFold(aggregates);
       const stored = await redisSessionStore(redis, prefix).load(
         [group],
         Math.min(...events.map((e) => e.t)) - GAP,
       );
-      const folder = new SessionFolder(GAP, 1_000_000, fold, stored);
+      const folder = new SessionFolder(GAP, graceMs, fold, stored);
       for (const e of events) {
         const prepared = fold.prepare([
           undefined,
@@ -67,7 +67,7 @@ describe('session windows in Redis', () => {
         firstOffset: first,
         nextOffset: String(offset),
         watermark: Math.max(...events.map((e) => e.t)),
-        graceMs: 1_000_000,
+        graceMs,
         retentionMs: 60_000,
         fold,
         sessions: { updates: folder.finish(), gapMs: GAP, kinds },
@@ -105,5 +105,10 @@ describe('session windows in Redis', () => {
     expect(await redis.exists(keys.window(prefix, 1180))).toBe(0);
     expect(await redis.exists(keys.sketch(prefix, 1180, 'hll', fieldOf('pages', group)))).toBe(0);
     expect(await redis.zrange(keys.windows(prefix), 0, -1)).toEqual(['1000']);
+
+    // A far later event closes the merged session: its end (last event + gap) is kept for readers.
+    await batch([{ t: 5000, page: '/c', amount: 1 }], 0);
+    expect(await redis.hget(keys.ends(prefix), '1000')).toBe(String(1180 + GAP));
+    expect(await redis.zscore(keys.open(prefix), '1000')).toBeNull();
   });
 });

@@ -18,6 +18,7 @@
     ARGV[12] records of the batch sent to the dead-letter topic
     ARGV[13] '1' when the pipeline has a sink topic: closed windows are queued in the partition's
              outbox (a transactional outbox), from which the processor publishes them
+    ARGV[14] '1' for session windows: closed windows keep their end in the partition's `ends` hash
     ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
                { s = start, e = end, i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
@@ -215,9 +216,15 @@ if ARGV[12] ~= '0' then redis.call('HINCRBY', ckpt, 'deadLettered', ARGV[12]) en
 local result = { 1 }
 local watermark = tonumber(ARGV[5])
 local retention = tonumber(ARGV[7])
-local closing = redis.call('ZRANGEBYSCORE', openKey, '-inf', watermark - tonumber(ARGV[6]))
-for _, start in ipairs(closing) do
+local closing = redis.call('ZRANGEBYSCORE', openKey, '-inf', watermark - tonumber(ARGV[6]), 'WITHSCORES')
+for c = 1, #closing, 2 do
+  local start = closing[c]
   local hash = prefix .. ':w:' .. start
+  -- Session windows end where their last event + gap put them; readers find that here once closed.
+  if ARGV[14] == '1' then
+    redis.call('HSET', prefix .. ':ends', start, closing[c + 1])
+    redis.call('PEXPIRE', prefix .. ':ends', retention)
+  end
   local sketchSet = hash .. ':keys'
   for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
     redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
