@@ -332,6 +332,11 @@ describe('operator e2e', () => {
     timings.burstToDrainedMs = Date.now() - t0;
     expect(maxReplicas).toBeGreaterThan(1);
     expect(maxReplicas).toBeLessThanOrEqual(3);
+    // One fast replica can drain the burst before the new pod's process is up; the Deployment stays
+    // scaled out for the stabilization window, so the new process must still start.
+    await waitUntil('the harness runs the added replicas', async () => harness.started.size > 1, {
+      timeoutMs: 30_000,
+    });
     expect(harness.started.size).toBeGreaterThan(1);
 
     // Exact: the count of each window, merged over partitions, equals what was produced.
@@ -404,7 +409,14 @@ describe('operator e2e', () => {
     expect(
       (await kube.list(`/api/v1/namespaces/${NS}/configmaps`, { labelSelector: selector })).items,
     ).toHaveLength(1);
-    expect((await kube.list(paths.pods(NS), { labelSelector: selector })).items).toHaveLength(2);
+    // Pods converge to the two replicas once the rollout of the spec change settles (a surge pod or a
+    // terminating one may still be listed for a moment).
+    const livePods = async () =>
+      (await kube.list(paths.pods(NS), { labelSelector: selector })).items.filter(
+        (pod) => !(pod.metadata as { deletionTimestamp?: string }).deletionTimestamp,
+      );
+    await waitUntil('two live pods', async () => (await livePods()).length === 2, { timeoutMs: 60_000 });
+    expect(await livePods()).toHaveLength(2);
     const metrics = await (await fetch(`http://127.0.0.1:${operators.get(standby)!.port}/metrics`)).text();
     expect(metrics).toMatch(/kappaflow_operator_leader 1/);
   });
