@@ -113,7 +113,10 @@ export async function foldBatch(
   if (window.type === 'session') {
     if (!sessions) throw new Error('a session window pipeline needs the stored sessions');
     const groups = [...new Set(evaluated.map((e) => e.group))];
-    const from = Math.min(...evaluated.map((e) => e.eventTime)) - window.gapMs;
+    // A loop, not Math.min(...): a batch of small records can exceed the engine's argument limit.
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const e of evaluated) if (e.eventTime < earliest) earliest = e.eventTime;
+    const from = earliest - window.gapMs;
     sessionFolder = new SessionFolder(window.gapMs, window.graceMs, fold, await sessions.load(groups, from));
   }
   let watermark = startWatermark;
