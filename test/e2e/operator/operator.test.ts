@@ -290,34 +290,45 @@ describe('operator e2e', () => {
   it(`a burst of ${RECORDS} records scales out within bounds, drains with exact counts, scales back in`, async () => {
     const base = Date.UTC(2026, 0, 1);
     const expected = new Map<number, number>();
-    const producer = kafka.producer();
-    await producer.connect();
-    const t0 = Date.now();
-    const chunk = 5000;
-    for (let i = 0; i < RECORDS; i += chunk) {
-      const messages = [];
-      for (let j = i; j < Math.min(RECORDS, i + chunk); j++) {
-        const ts = base + (j % 60) * 1000;
-        const start = ts - (ts % WINDOW_MS);
-        expected.set(start, (expected.get(start) ?? 0) + 1);
-        messages.push({ partition: j % PARTITIONS, value: `{"ts":${ts},"n":${j}}` });
-      }
-      await producer.send({ topic, messages });
-    }
-    await producer.disconnect();
-
+    // A stalled consumer: the one replica is paused (SIGSTOP) while the burst lands, so the backlog
+    // is there when the operator samples lag. Unpaused, one replica can drain 150k records between
+    // two samples and the scale-out this test is about never becomes necessary.
+    const [only] = harness.running().filter((r) => r.pod.startsWith(childName(name)));
+    expect(only).toBeDefined();
+    const paused = only!.process.child;
+    paused.kill('SIGSTOP');
+    const resume = () => paused.kill('SIGCONT');
     let maxReplicas = 1;
-    const sawPods = new Set<string>();
-    await waitUntil(
-      'scale out',
-      async () => {
-        const d = await getDeployment();
-        maxReplicas = Math.max(maxReplicas, d?.spec.replicas ?? 0);
-        return maxReplicas > 1;
-      },
-      { timeoutMs: 60_000, intervalMs: 250 },
-    );
+    const t0 = Date.now();
+    try {
+      const producer = kafka.producer();
+      await producer.connect();
+      const chunk = 5000;
+      for (let i = 0; i < RECORDS; i += chunk) {
+        const messages = [];
+        for (let j = i; j < Math.min(RECORDS, i + chunk); j++) {
+          const ts = base + (j % 60) * 1000;
+          const start = ts - (ts % WINDOW_MS);
+          expected.set(start, (expected.get(start) ?? 0) + 1);
+          messages.push({ partition: j % PARTITIONS, value: `{"ts":${ts},"n":${j}}` });
+        }
+        await producer.send({ topic, messages });
+      }
+      await producer.disconnect();
+      await waitUntil(
+        'scale out',
+        async () => {
+          const d = await getDeployment();
+          maxReplicas = Math.max(maxReplicas, d?.spec.replicas ?? 0);
+          return maxReplicas > 1;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+    } finally {
+      resume();
+    }
     timings.burstToScaleOutMs = Date.now() - t0;
+    const sawPods = new Set<string>();
     await waitUntil(
       'lag drained and all replicas ready',
       async () => {
