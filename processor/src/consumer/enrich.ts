@@ -29,7 +29,9 @@ export function redisEnrichment(readHash: HashReader): EnrichmentTable {
         contexts.forEach((ctx, i) => {
           if (results[i] instanceof RecordFailure) return;
           try {
-            const key = lookup.key({ ...ctx, enriched: results[i] as Record<string, unknown> });
+            // The lookups so far are what this key expression may read (contexts may be lazy views: no copies).
+            ctx.enriched = results[i] as Record<string, unknown>;
+            const key = lookup.key(ctx);
             if (key === null || key === undefined) throw new Error('the key expression gave null');
             keyOf[i] = String(key);
             unique.add(String(key));

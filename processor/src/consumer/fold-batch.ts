@@ -32,8 +32,10 @@ export interface SessionStore {
 
 interface Pending {
   message: KafkaMessage;
-  ctx: RecordContext;
+  ctx: RecordView;
 }
+
+type FixedWindow = Exclude<RuntimePipeline['window'], { type: 'session' }>;
 
 /**
  * Folds the records of one partition's batch, in offset order, into window deltas. Records that
@@ -63,76 +65,28 @@ export async function foldBatch(
       error,
     });
 
-  // Pass 1: decode and filter, and gather the enrichment keys so lookups cost one round trip per batch.
-  const pending: Pending[] = [];
-  let filtered = 0;
-  for (const message of messages) {
-    try {
-      const event = decodeValue(message.value ?? null, pipeline.source.format);
-      const ctx: RecordContext = { event, enriched: {}, record: recordOf(topic, partition, message) };
-      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
-        filtered++;
-        continue;
-      }
-      pending.push({ message, ctx });
-    } catch (error) {
-      const failure = asFailure(error, 'parse');
-      fail(message, failure.reason, failure.message);
-    }
-  }
-  const enriched = await enrichment.resolve(
-    pipeline.enrich,
-    pending.map((p) => p.ctx),
-  );
-
-  // Pass 2: event time, group and aggregate arguments of each record.
-  const evaluated: Evaluated[] = [];
-  for (let i = 0; i < pending.length; i++) {
-    const { message, ctx } = pending[i]!;
-    try {
-      const lookup = enriched[i]!;
-      if (lookup === SKIP) {
-        filtered++;
-        continue;
-      }
-      if (lookup instanceof RecordFailure) throw lookup;
-      ctx.enriched = lookup;
-      const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, ctx.record.timestamp);
-      const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
-      const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
-      evaluated.push({ message, eventTime, group, prepared: fold.prepare(args) });
-    } catch (error) {
-      const failure = asFailure(error, 'aggregate');
-      fail(message, failure.reason, failure.message);
-    }
-  }
-
-  // Pass 3: windows, in offset order, against the watermark reached before each record.
+  // Records are folded as they are read, in offset order. Two things defer that: enrichment
+  // (lookups are gathered so they cost one round trip per batch) and session windows (the stored
+  // sessions of the batch's groups are loaded, in one round trip, before any record is placed).
   const window = pipeline.window;
-  let sessionFolder: SessionFolder | undefined;
-  if (window.type === 'session') {
-    if (!sessions) throw new Error('a session window pipeline needs the stored sessions');
-    const groups = [...new Set(evaluated.map((e) => e.group))];
-    // A loop, not Math.min(...): a batch of small records can exceed the engine's argument limit.
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const e of evaluated) if (e.eventTime < earliest) earliest = e.eventTime;
-    const from = earliest - window.gapMs;
-    sessionFolder = new SessionFolder(window.gapMs, window.graceMs, fold, await sessions.load(groups, from));
-  }
-  let watermark = startWatermark;
+  const enriching = pipeline.enrich.length > 0;
+  const pending: Pending[] = [];
+  const evaluated: Evaluated[] = [];
+  let filtered = 0;
   let late = 0;
-  for (const { message, eventTime, group, prepared } of evaluated) {
-    let onTime: boolean;
-    if (window.type === 'session') {
-      onTime = sessionFolder!.add(group, eventTime, watermark, prepared);
-    } else {
-      const starts = windowStarts(window, eventTime).filter(
-        (start) => !isClosed(start + window.sizeMs, window.graceMs, watermark),
-      );
-      for (const start of starts)
-        fold.add(fold.window(start, start + window.sizeMs), group, eventTime, prepared);
-      onTime = starts.length > 0;
+  let watermark = startWatermark;
+
+  const place = (message: KafkaMessage, eventTime: number, group: string, prepared: PreparedArgs) => {
+    const starts = windowStarts(window as FixedWindow, eventTime);
+    let onTime = false;
+    for (const start of starts) {
+      if (isClosed(start + (window as FixedWindow).sizeMs, window.graceMs, watermark)) continue;
+      fold.add(fold.window(start, start + (window as FixedWindow).sizeMs), group, eventTime, prepared);
+      onTime = true;
     }
+    settle(message, eventTime, onTime);
+  };
+  const settle = (message: KafkaMessage, eventTime: number, onTime: boolean) => {
     if (!onTime) {
       late++;
       fail(
@@ -140,12 +94,88 @@ export async function foldBatch(
         'late',
         `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} by more than the grace period`,
       );
-      continue;
+      return;
     }
     fold.records++;
     if (eventTime > watermark) watermark = eventTime;
+  };
+  /** Event time, group and aggregate arguments, then the record's windows (or the session queue). */
+  const process = (message: KafkaMessage, ctx: RecordView) => {
+    const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, Number(message.timestamp));
+    const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
+    const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
+    const prepared = fold.prepare(args);
+    if (window.type === 'session') evaluated.push({ message, eventTime, group, prepared });
+    else place(message, eventTime, group, prepared);
+  };
+
+  for (const message of messages) {
+    let ctx: RecordView;
+    try {
+      ctx = new RecordView(
+        decodeValue(message.value ?? null, pipeline.source.format),
+        topic,
+        partition,
+        message,
+      );
+      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
+        filtered++;
+        continue;
+      }
+    } catch (error) {
+      const failure = asFailure(error, 'parse');
+      fail(message, failure.reason, failure.message);
+      continue;
+    }
+    if (enriching) {
+      pending.push({ message, ctx });
+      continue;
+    }
+    try {
+      process(message, ctx);
+    } catch (error) {
+      const failure = asFailure(error, 'aggregate');
+      fail(message, failure.reason, failure.message);
+    }
   }
-  const sessionUpdates = sessionFolder?.finish() ?? [];
+
+  if (enriching) {
+    const enriched = await enrichment.resolve(
+      pipeline.enrich,
+      pending.map((p) => p.ctx),
+    );
+    for (let i = 0; i < pending.length; i++) {
+      const { message, ctx } = pending[i]!;
+      try {
+        const lookup = enriched[i]!;
+        if (lookup === SKIP) {
+          filtered++;
+          continue;
+        }
+        if (lookup instanceof RecordFailure) throw lookup;
+        ctx.enriched = lookup;
+        process(message, ctx);
+      } catch (error) {
+        const failure = asFailure(error, 'aggregate');
+        fail(message, failure.reason, failure.message);
+      }
+    }
+  }
+
+  let sessionUpdates: SessionUpdate[] = [];
+  if (window.type === 'session' && evaluated.length > 0) {
+    if (!sessions) throw new Error('a session window pipeline needs the stored sessions');
+    const groups = [...new Set(evaluated.map((e) => e.group))];
+    // A loop, not Math.min(...): a batch of small records can exceed the engine's argument limit.
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const e of evaluated) if (e.eventTime < earliest) earliest = e.eventTime;
+    const from = earliest - window.gapMs;
+    const folder = new SessionFolder(window.gapMs, window.graceMs, fold, await sessions.load(groups, from));
+    for (const { message, eventTime, group, prepared } of evaluated) {
+      settle(message, eventTime, folder.add(group, eventTime, watermark, prepared));
+    }
+    sessionUpdates = folder.finish();
+  }
   return { fold, deadLetters, watermark, filtered, late, sessionUpdates };
 }
 
@@ -162,6 +192,27 @@ function asFailure(error: unknown, fallback: RecordFailure['reason']): RecordFai
   if (error instanceof RecordFailure) return error;
   if (error instanceof AggregateInputError) return new RecordFailure('aggregate', error.message);
   return new RecordFailure(fallback, (error as Error)?.message ?? String(error));
+}
+
+/**
+ * What expressions see for one record. The Kafka metadata (`record`) is built on first use: most
+ * pipelines never read it, and building it for every record was measurable garbage.
+ */
+class RecordView implements RecordContext {
+  enriched: Record<string, unknown> = {};
+  private meta: RecordContext['record'] | undefined;
+
+  constructor(
+    readonly event: unknown,
+    private readonly topic: string,
+    private readonly partition: number,
+    private readonly message: KafkaMessage,
+  ) {}
+
+  get record(): RecordContext['record'] {
+    this.meta ??= recordOf(this.topic, this.partition, this.message);
+    return this.meta;
+  }
 }
 
 function recordOf(topic: string, partition: number, message: KafkaMessage): RecordContext['record'] {

@@ -4,6 +4,7 @@ import type { NormalizedPipeline } from '../spec/normalize.ts';
 import { type CheckOptions, ExpressionChecker } from './check.ts';
 import { pipelineEnv } from './env.ts';
 import { ExprCompileError, ExprEvalError, type ExprProblem } from './errors.ts';
+import { fieldPathOf, NOT_PLAIN, readPlain } from './field-path.ts';
 import { celInput } from './inputs.ts';
 import { type JsonValue, toBool, toJson, toKey, toNumber, ValueKindError } from './values.ts';
 
@@ -125,7 +126,7 @@ function problemFromParseError(segments: (string | number)[], source: string, e:
 export function compileExpression(
   segments: (string | number)[],
   source: string,
-  options: CheckOptions & { expect?: ExpectedType } = {},
+  options: CheckOptions & { expect?: ExpectedType; fieldPaths?: boolean } = {},
 ): { compiled?: CompiledExpression; problems: ExprProblem[] } {
   const path = formatPath(segments);
   let parsed: ReturnType<typeof parse>;
@@ -190,10 +191,17 @@ export function compileExpression(
       ],
     };
   }
+  // A bare field (`event.user`) is read straight from the JSON when it holds a plain value; CEL
+  // runs otherwise, so results and errors are CEL's either way (see field-path.ts).
+  const field = options.fieldPaths === false ? undefined : fieldPathOf(parsed.expr);
   const compiled: CompiledExpression = {
     path,
     source,
     evaluate(ctx: EvalContext): CelValue {
+      if (field !== undefined) {
+        const plain = readPlain(field.root === 'event' ? ctx.event : ctx.enriched, field.fields);
+        if (plain !== NOT_PLAIN) return plain;
+      }
       let out: unknown;
       try {
         out = run(bindingsFor(ctx) as unknown as Record<string, unknown>);
