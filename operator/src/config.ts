@@ -1,6 +1,7 @@
 // The operator's settings, from flags or environment variables (flags win).
 import { hostname } from 'node:os';
 import type { DeletionPolicy } from './cleanup.ts';
+import type { SecretKeyRef } from './resources.ts';
 
 export interface OperatorConfig {
   /** kubeconfig file; default: KUBECONFIG / ~/.kube/config, or the in-cluster service account */
@@ -11,6 +12,15 @@ export interface OperatorConfig {
   redisUrl: string;
   image: string;
   imagePullPolicy?: string;
+  /** Secrets for pulling the processor image */
+  imagePullSecrets?: string[];
+  /**
+   * Secrets processor pods get by name (the operator never reads them): the Kafka client settings
+   * file, the Redis password (unless a Pipeline sets spec.redis.secretRef) and the query API tokens.
+   */
+  kafkaConfigSecret?: SecretKeyRef;
+  redisPasswordSecret?: SecretKeyRef;
+  queryAuthSecret?: SecretKeyRef;
   /** container resources of processors, JSON */
   processorResources?: Record<string, unknown>;
   /** extra env for processors */

@@ -83,8 +83,12 @@ export class Reconciler {
     return {
       image: c.image,
       ...(c.imagePullPolicy ? { imagePullPolicy: c.imagePullPolicy } : {}),
+      ...(c.imagePullSecrets?.length ? { imagePullSecrets: c.imagePullSecrets } : {}),
       kafkaBrokers: c.kafkaBrokers,
       redisUrl: c.redisUrl,
+      ...(c.kafkaConfigSecret ? { kafkaConfigSecret: c.kafkaConfigSecret } : {}),
+      ...(c.redisPasswordSecret ? { redisPasswordSecret: c.redisPasswordSecret } : {}),
+      ...(c.queryAuthSecret ? { queryAuthSecret: c.queryAuthSecret } : {}),
       ...(c.processorResources ? { resources: c.processorResources } : {}),
       ...(c.processorEnv ? { env: c.processorEnv } : {}),
       ...(c.processorServiceAccount ? { serviceAccountName: c.processorServiceAccount } : {}),

@@ -106,6 +106,96 @@ describe('desired objects', () => {
   });
 });
 
+type PodTemplate = {
+  metadata: { annotations: Record<string, string> };
+  spec: {
+    imagePullSecrets?: unknown[];
+    volumes: Array<Record<string, unknown>>;
+    containers: Array<{ env: Array<Record<string, unknown>>; volumeMounts: Array<Record<string, unknown>> }>;
+  };
+};
+const template = (d: unknown) => (d as { spec: { template: PodTemplate } }).spec.template;
+const envOf = (t: PodTemplate) => t.spec.containers[0]!.env;
+
+describe('operator-wide Secrets in processor pods', () => {
+  const withSecrets: ProcessorSettings = {
+    ...settings,
+    imagePullSecrets: ['regcred'],
+    kafkaConfigSecret: { name: 'kafka-client', key: 'kafka.yaml' },
+    redisPasswordSecret: { name: 'redis-auth', key: 'redis-password' },
+    queryAuthSecret: { name: 'query-tokens', key: 'tokens' },
+  };
+
+  it('none configured: only the pipeline ConfigMap, no Secret env, no pull secrets', () => {
+    const t = template(desiredDeployment(pipeline(), 1, 1, 'fp', settings));
+    expect(t.spec.volumes).toEqual([{ name: 'pipeline', configMap: { name: 'kappaflow-views' } }]);
+    expect(t.spec.containers[0]!.volumeMounts).toEqual([
+      { name: 'pipeline', mountPath: '/etc/kappaflow', readOnly: true },
+    ]);
+    expect(t.spec.imagePullSecrets).toBeUndefined();
+    const names = envOf(t).map((e) => e.name);
+    expect(names).not.toContain('REDIS_PASSWORD');
+    expect(names).not.toContain('KAFKA_CONFIG_FILE');
+    expect(names).not.toContain('KAPPAFLOW_AUTH_TOKEN_FILE');
+  });
+
+  it('mounts the Kafka settings and query tokens Secrets read-only, points the env at them, references the Redis Secret', () => {
+    const t = template(desiredDeployment(pipeline(), 1, 1, 'fp', withSecrets));
+    expect(t.spec.volumes).toEqual([
+      { name: 'pipeline', configMap: { name: 'kappaflow-views' } },
+      { name: 'kafka-config', secret: { secretName: 'kafka-client' } },
+      { name: 'query-auth', secret: { secretName: 'query-tokens' } },
+    ]);
+    expect(t.spec.containers[0]!.volumeMounts).toEqual([
+      { name: 'pipeline', mountPath: '/etc/kappaflow', readOnly: true },
+      { name: 'kafka-config', mountPath: '/etc/kappaflow/kafka', readOnly: true },
+      { name: 'query-auth', mountPath: '/etc/kappaflow/query-auth', readOnly: true },
+    ]);
+    const env = envOf(t);
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: 'KAFKA_CONFIG_FILE', value: '/etc/kappaflow/kafka/kafka.yaml' },
+        { name: 'KAPPAFLOW_AUTH_TOKEN_FILE', value: '/etc/kappaflow/query-auth/tokens' },
+        {
+          name: 'REDIS_PASSWORD',
+          valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'redis-password' } },
+        },
+      ]),
+    );
+    // every env name once: the Kubernetes API keeps the last of duplicates, which would hide a bug
+    expect(new Set(env.map((e) => e.name)).size).toBe(env.length);
+    expect(t.spec.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+  });
+
+  it("a Pipeline's spec.redis.secretRef wins over the operator-wide Redis Secret", () => {
+    const p = pipeline({ redis: { secretRef: { name: 'own', passwordKey: 'pw' } } });
+    const env = envOf(template(desiredDeployment(p, 1, 1, 'fp', withSecrets)));
+    const passwords = env.filter((e) => e.name === 'REDIS_PASSWORD');
+    expect(passwords).toEqual([
+      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'own', key: 'pw' } } },
+    ]);
+    // the other Secrets still apply to that pipeline
+    expect(env).toEqual(
+      expect.arrayContaining([{ name: 'KAFKA_CONFIG_FILE', value: '/etc/kappaflow/kafka/kafka.yaml' }]),
+    );
+  });
+
+  it('a Secret name or key change rolls the pods (template hash)', () => {
+    const h = podTemplateHash(pipeline(), 1, withSecrets);
+    expect(podTemplateHash(pipeline(), 1, settings)).not.toBe(h);
+    for (const changed of [
+      { kafkaConfigSecret: { name: 'kafka-client-2', key: 'kafka.yaml' } },
+      { kafkaConfigSecret: { name: 'kafka-client', key: 'client.yaml' } },
+      { redisPasswordSecret: { name: 'redis-auth-2', key: 'redis-password' } },
+      { queryAuthSecret: { name: 'query-tokens-2', key: 'tokens' } },
+      { imagePullSecrets: ['other'] },
+    ]) {
+      const t = template(desiredDeployment(pipeline(), 1, 1, 'fp', { ...withSecrets, ...changed }));
+      expect(t.metadata.annotations['kappaflow.io/spec-hash'], JSON.stringify(changed)).not.toBe(h);
+    }
+  });
+});
+
 describe('conditions', () => {
   it('keeps lastTransitionTime while the status stays, updates it on a change', () => {
     const t1 = new Date('2026-01-01T00:00:00Z');

@@ -18,6 +18,10 @@ export const MANAGED_BY = 'kappaflow-operator';
 export const CONFIG_FILE = 'pipeline.yaml';
 export const CONFIG_DIR = '/etc/kappaflow';
 export const HTTP_PORT = 8080;
+/** where a processor finds the Kafka client settings Secret (the same path as in the operator's own pod) */
+export const KAFKA_CONFIG_DIR = `${CONFIG_DIR}/kafka`;
+/** where a processor finds the query API tokens Secret (as in the chart's query pods) */
+export const QUERY_AUTH_DIR = `${CONFIG_DIR}/query-auth`;
 
 export interface PipelineObject extends KubeObject {
   spec: Record<string, unknown> & {
@@ -33,11 +37,25 @@ export interface PipelineObject extends KubeObject {
   status?: Record<string, unknown>;
 }
 
+/** A key of a Secret in the Pipeline's namespace: only the names are used, the contents are never read. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
 export interface ProcessorSettings {
   image: string;
   imagePullPolicy?: string;
+  /** names of Secrets for pulling the image */
+  imagePullSecrets?: string[];
   kafkaBrokers: string;
   redisUrl: string;
+  /** Secret with the Kafka client settings file (`key`) and the files it refers to: mounted read-only at KAFKA_CONFIG_DIR */
+  kafkaConfigSecret?: SecretKeyRef;
+  /** Secret with the Redis password, as REDIS_PASSWORD (a Pipeline's spec.redis.secretRef wins) */
+  redisPasswordSecret?: SecretKeyRef;
+  /** Secret with the query API bearer tokens (`key`, one per line): mounted read-only at QUERY_AUTH_DIR */
+  queryAuthSecret?: SecretKeyRef;
   resources?: Record<string, unknown>;
   /** extra env for every processor (e.g. LOG_LEVEL) */
   env?: Record<string, string>;
@@ -89,7 +107,8 @@ export function specYaml(p: PipelineObject): string {
 
 /**
  * Hash of what the pods run: the spec without the scaling settings (changing bounds must not restart
- * processors), the version and the processor settings. Stored on the pod template so a change rolls out.
+ * processors), the version and the processor settings (image, env, resources, and the names and keys
+ * of the Secrets they mount or read). Stored on the pod template so a change rolls out.
  */
 export function podTemplateHash(p: PipelineObject, version: number, settings: ProcessorSettings): string {
   const { scaling: _s, replicas: _r, ...logic } = p.spec;
@@ -124,15 +143,43 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
     { name: 'KAPPAFLOW_VERSION', value: String(version) },
     { name: 'KAPPAFLOW_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ];
+  // The Pipeline's own Redis Secret wins over the operator-wide one.
   const secret = p.spec.redis?.secretRef;
-  if (secret) {
+  const password = secret
+    ? { name: secret.name, key: secret.passwordKey ?? 'password' }
+    : settings.redisPasswordSecret;
+  if (password) {
     env.push({
       name: 'REDIS_PASSWORD',
-      valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey ?? 'password' } },
+      valueFrom: { secretKeyRef: { name: password.name, key: password.key } },
+    });
+  }
+  if (settings.kafkaConfigSecret) {
+    env.push({ name: 'KAFKA_CONFIG_FILE', value: `${KAFKA_CONFIG_DIR}/${settings.kafkaConfigSecret.key}` });
+  }
+  if (settings.queryAuthSecret) {
+    env.push({
+      name: 'KAPPAFLOW_AUTH_TOKEN_FILE',
+      value: `${QUERY_AUTH_DIR}/${settings.queryAuthSecret.key}`,
     });
   }
   for (const [name, value] of Object.entries(settings.env ?? {})) env.push({ name, value });
   return env;
+}
+
+/** The pipeline ConfigMap, and the operator-wide Secrets as read-only volumes (nested under CONFIG_DIR). */
+function processorVolumes(p: PipelineObject, settings: ProcessorSettings) {
+  const volumes: unknown[] = [{ name: 'pipeline', configMap: { name: childName(p.metadata.name) } }];
+  const mounts: unknown[] = [{ name: 'pipeline', mountPath: CONFIG_DIR, readOnly: true }];
+  if (settings.kafkaConfigSecret) {
+    volumes.push({ name: 'kafka-config', secret: { secretName: settings.kafkaConfigSecret.name } });
+    mounts.push({ name: 'kafka-config', mountPath: KAFKA_CONFIG_DIR, readOnly: true });
+  }
+  if (settings.queryAuthSecret) {
+    volumes.push({ name: 'query-auth', secret: { secretName: settings.queryAuthSecret.name } });
+    mounts.push({ name: 'query-auth', mountPath: QUERY_AUTH_DIR, readOnly: true });
+  }
+  return { volumes, mounts };
 }
 
 export function desiredDeployment(
@@ -145,6 +192,7 @@ export function desiredDeployment(
   const name = p.metadata.name;
   const labels = commonLabels(name, version);
   const hash = podTemplateHash(p, version, settings);
+  const { volumes, mounts } = processorVolumes(p, settings);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -170,6 +218,9 @@ export function desiredDeployment(
         },
         spec: {
           ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
+          ...(settings.imagePullSecrets?.length
+            ? { imagePullSecrets: settings.imagePullSecrets.map((name) => ({ name })) }
+            : {}),
           terminationGracePeriodSeconds: 60,
           containers: [
             {
@@ -190,7 +241,7 @@ export function desiredDeployment(
                 failureThreshold: 2,
               },
               ...(settings.resources ? { resources: settings.resources } : {}),
-              volumeMounts: [{ name: 'pipeline', mountPath: CONFIG_DIR, readOnly: true }],
+              volumeMounts: mounts,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
@@ -199,7 +250,7 @@ export function desiredDeployment(
               },
             },
           ],
-          volumes: [{ name: 'pipeline', configMap: { name: childName(name) } }],
+          volumes,
         },
       },
     },

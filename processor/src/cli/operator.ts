@@ -53,6 +53,45 @@ export function operatorCommand(): Command {
       ),
     )
     .addOption(
+      new Option(
+        '--image-pull-secrets <list>',
+        'Secrets for pulling the processor image, comma-separated',
+      ).env('PROCESSOR_IMAGE_PULL_SECRETS'),
+    )
+    .addOption(
+      new Option(
+        '--kafka-config-secret <name>',
+        'Secret with the Kafka client settings file, mounted in processor pods at /etc/kappaflow/kafka',
+      ).env('KAFKA_CONFIG_SECRET'),
+    )
+    .addOption(
+      new Option('--kafka-config-secret-key <key>', 'key of the settings file in that Secret')
+        .env('KAFKA_CONFIG_SECRET_KEY')
+        .default('kafka.yaml'),
+    )
+    .addOption(
+      new Option(
+        '--redis-password-secret <name>',
+        "Secret with the Redis password, REDIS_PASSWORD of processor pods (a Pipeline's spec.redis.secretRef wins)",
+      ).env('REDIS_PASSWORD_SECRET'),
+    )
+    .addOption(
+      new Option('--redis-password-secret-key <key>', 'key of the password in that Secret')
+        .env('REDIS_PASSWORD_SECRET_KEY')
+        .default('redis-password'),
+    )
+    .addOption(
+      new Option(
+        '--query-auth-secret <name>',
+        'Secret with the query API bearer tokens, mounted in processor pods at /etc/kappaflow/query-auth',
+      ).env('QUERY_AUTH_SECRET'),
+    )
+    .addOption(
+      new Option('--query-auth-secret-key <key>', 'key of the tokens file in that Secret')
+        .env('QUERY_AUTH_SECRET_KEY')
+        .default('tokens'),
+    )
+    .addOption(
       new Option('--processor-resources <json>', 'processor container resources (JSON)').env(
         'PROCESSOR_RESOURCES',
       ),
@@ -121,6 +160,12 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
     )
     .action(async (o: Record<string, string | undefined>) => {
       const num = (v: string | undefined, d: number) => (v === undefined || v === '' ? d : Number(v));
+      const secret = (name: string | undefined, key: string | undefined, defaultKey: string) =>
+        name ? { name, key: key || defaultKey } : undefined;
+      const kafkaConfigSecret = secret(o.kafkaConfigSecret, o.kafkaConfigSecretKey, 'kafka.yaml');
+      const redisPasswordSecret = secret(o.redisPasswordSecret, o.redisPasswordSecretKey, 'redis-password');
+      const queryAuthSecret = secret(o.queryAuthSecret, o.queryAuthSecretKey, 'tokens');
+      const imagePullSecrets = list(o.imagePullSecrets ?? '');
       const config: OperatorConfig = {
         ...(o.kubeconfig ? { kubeconfig: o.kubeconfig.split(':')[0] } : {}),
         namespaces: list(o.namespaces ?? ''),
@@ -128,6 +173,10 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
         redisUrl: o.redis ?? 'redis://127.0.0.1:6379',
         image: o.image ?? 'ghcr.io/kappaflow/kappaflow:0.1.0',
         ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
+        ...(imagePullSecrets.length ? { imagePullSecrets } : {}),
+        ...(kafkaConfigSecret ? { kafkaConfigSecret } : {}),
+        ...(redisPasswordSecret ? { redisPasswordSecret } : {}),
+        ...(queryAuthSecret ? { queryAuthSecret } : {}),
         ...(o.processorResources
           ? { processorResources: json('--processor-resources', o.processorResources) }
           : {}),

@@ -638,8 +638,17 @@ current-context: test
         { mode: 0o600 },
       );
 
-      // The env of the chart's operator container, as rendered (leader election on, to use the Lease).
-      const { objects } = await render(release, ns, '--set', 'operator.leaderElection.enabled=true');
+      // The env of the chart's operator container, as rendered (leader election on, to use the Lease;
+      // chart-level Kafka, Redis, query-token and pull Secrets, which the processor pods must get).
+      const values = [
+        'operator.leaderElection.enabled=true',
+        'kafka.config.existingSecret=kafka-client',
+        'redis.auth.existingSecret=redis-auth',
+        'query.auth.enabled=true',
+        'query.auth.existingSecret=query-tokens',
+        'imagePullSecrets[0].name=regcred',
+      ];
+      const { objects } = await render(release, ns, ...values.flatMap((v) => ['--set', v]));
       const container = objects.find((o: Obj) => o.kind === 'Deployment').spec.template.spec.containers[0];
       expect(container.args).toEqual(['operator']);
       const port = await freePort();
@@ -692,6 +701,43 @@ current-context: test
         );
         expect(reconciled.p.metadata.finalizers).toContain('kappaflow.io/cleanup');
         expect(reconciled.dep.spec.template.spec.containers[0].image).toBe(env.PROCESSOR_IMAGE);
+        // The chart's Secrets reach the processor pods by name: the Kafka settings at the operator's
+        // own mount path and KAFKA_CONFIG_FILE, the Redis password, the query tokens, the pull secret.
+        const pod = reconciled.dep.spec.template.spec;
+        const processor = pod.containers[0];
+        const operatorMount = container.volumeMounts.find((m: Obj) => m.name === 'kafka-config');
+        expect(pod.volumes).toEqual(
+          expect.arrayContaining([
+            expect.objectContaining({
+              name: 'kafka-config',
+              secret: expect.objectContaining({ secretName: 'kafka-client' }),
+            }),
+            expect.objectContaining({
+              name: 'query-auth',
+              secret: expect.objectContaining({ secretName: 'query-tokens' }),
+            }),
+          ]),
+        );
+        expect(processor.volumeMounts).toEqual(
+          expect.arrayContaining([
+            { name: 'kafka-config', mountPath: operatorMount.mountPath, readOnly: true },
+            { name: 'query-auth', mountPath: '/etc/kappaflow/query-auth', readOnly: true },
+          ]),
+        );
+        const processorEnv = (name: string) => processor.env.filter((e: Obj) => e.name === name);
+        expect(processorEnv('KAFKA_CONFIG_FILE')).toEqual([
+          { name: 'KAFKA_CONFIG_FILE', value: env.KAFKA_CONFIG_FILE },
+        ]);
+        expect(processorEnv('REDIS_PASSWORD')).toEqual([
+          {
+            name: 'REDIS_PASSWORD',
+            valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'redis-password' } },
+          },
+        ]);
+        expect(processorEnv('KAPPAFLOW_AUTH_TOKEN_FILE')).toEqual([
+          { name: 'KAPPAFLOW_AUTH_TOKEN_FILE', value: '/etc/kappaflow/query-auth/tokens' },
+        ]);
+        expect(pod.imagePullSecrets).toEqual([{ name: 'regcred' }]);
         expect((await kube('GET', `/api/v1/namespaces/${appNs}/configmaps/kappaflow-${name}`)).status).toBe(
           200,
         );
