@@ -1,5 +1,6 @@
 import type { RedisClient } from '../state/connection.ts';
 import { keys } from '../state/keys.ts';
+import { OwnedWindows } from '../state/owned-windows.ts';
 import { NO_WATERMARK } from '../windows/watermark.ts';
 
 /** This replica's hold on one partition, taken at the first batch after each group join. */
@@ -11,6 +12,8 @@ export interface Claim {
   generation: number;
   /** whether the sink outbox was drained since the claim (leftovers of a crashed owner) */
   outboxDrained?: boolean;
+  /** the open windows' values this claim has read or written (fixed windows; see owned-windows.ts) */
+  windows: OwnedWindows;
 }
 
 export async function claimPartition(redis: RedisClient, prefix: string, generation: number): Promise<Claim> {
@@ -20,6 +23,7 @@ export async function claimPartition(redis: RedisClient, prefix: string, generat
     nextOffset: offset ?? null,
     watermark: watermark === null || watermark === undefined ? NO_WATERMARK : Number(watermark),
     generation,
+    windows: new OwnedWindows(),
   };
 }
 

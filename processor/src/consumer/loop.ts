@@ -256,6 +256,13 @@ export class ConsumerLoop {
         metrics.recordsDeadLettered.inc({ ...labels, reason: letter.reason });
     }
 
+    // Fixed windows: counts, sums, min/max and first/last go to Redis as absolute values computed
+    // from what this claim knows of the partition's windows (read once per window per claim).
+    let absolute: Map<number, string[]> | undefined;
+    if (pipeline.window.type !== 'session') {
+      await claim.windows.load(redis, prefix, folded.fold);
+      absolute = claim.windows.stage(folded.fold);
+    }
     const stopCommit = metrics.commitSeconds.startTimer();
     const result = await commitBatch(redis, {
       prefix,
@@ -269,6 +276,7 @@ export class ConsumerLoop {
       late: folded.late,
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
+      ...(absolute ? { absolute } : {}),
       ...(pipeline.window.type === 'session'
         ? {
             sessions: {
@@ -296,6 +304,7 @@ export class ConsumerLoop {
       this.claims.delete(id);
       return;
     }
+    claim.windows.applied(result.closedWindows);
     claim.nextOffset = nextOffset;
     claim.watermark = folded.watermark;
     if (pipeline.sinkTopic && (result.closedWindows.length > 0 || !claim.outboxDrained)) {

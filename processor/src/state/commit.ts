@@ -23,6 +23,12 @@ export interface CommitRequest {
   outbox?: boolean;
   /** session windows: the sessions to write and merge, and each aggregate's kind (to merge state) */
   sessions?: { updates: SessionUpdate[]; gapMs: number; kinds: Record<string, string> };
+  /**
+   * Per window start, the absolute values of its hash fields (field, value, ...) computed by the
+   * partition's owner (see owned-windows.ts); those windows' counts, sums, min/max and first/last
+   * are written with HSET instead of being sent as deltas.
+   */
+  absolute?: ReadonlyMap<number, readonly string[]>;
 }
 
 /** One Redis round trip for the whole batch of one partition: deltas and checkpoint together. */
@@ -38,11 +44,14 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     String(request.retentionMs),
     String(request.fold.records),
     String(Date.now()),
-    encodePayload(request.fold, request.sessions),
+    encodePayload(request.fold, request.sessions, request.absolute),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
     request.outbox ? '1' : '0',
     request.sessions ? '1' : '0',
+    // The absolute values ride as plain arguments after ARGV[14], in the payload's window order:
+    // no JSON to build here nor to decode in the script.
+    absoluteArguments(request.fold, request.absolute),
   );
   const [status, ...rest] = reply;
   if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };
@@ -51,15 +60,38 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
 }
 
 /** The batch as the JSON the script decodes; numbers that must stay exact travel as strings. */
-export function encodePayload(fold: BatchFold, sessions?: CommitRequest['sessions']): string {
+export function encodePayload(
+  fold: BatchFold,
+  sessions?: CommitRequest['sessions'],
+  absolute?: CommitRequest['absolute'],
+): string {
   const windows: unknown[] = [];
-  for (const delta of fold.windows.values()) windows.push(encodeWindow(delta));
+  for (const delta of fold.windows.values()) {
+    const pairs = absolute?.get(delta.start);
+    windows.push(pairs ? encodeSketches(delta, pairs.length) : encodeWindow(delta));
+  }
   if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }
 
-function encodeWindow(delta: WindowDelta) {
+function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']): readonly string[] {
+  if (!absolute) return [];
+  const out: string[] = [];
+  for (const start of fold.windows.keys()) {
+    const pairs = absolute.get(start);
+    if (pairs) for (const x of pairs) out.push(x);
+  }
+  return out;
+}
+
+/** A window whose hash fields travel as absolute values: `a` arguments of them, and its sketches. */
+function encodeSketches(delta: WindowDelta, absoluteArgs: number) {
+  const { h, d, t } = encodeWindow(delta, false);
+  return { s: delta.start, e: delta.end, a: absoluteArgs, h, d, t };
+}
+
+function encodeWindow(delta: WindowDelta, withFields = true) {
   const flat = (map: Map<string, number>, asText: boolean) => {
     const out: (string | number)[] = [];
     for (const [field, value] of map) out.push(field, asText ? String(value) : value);
@@ -77,6 +109,8 @@ function encodeWindow(delta: WindowDelta) {
   };
   const distinct: unknown[] = [];
   for (const [field, members] of delta.distinct) distinct.push(field, [...members]);
+  if (!withFields)
+    return { s: delta.start, e: delta.end, h: distinct, d: nested(delta.sketches), t: nested(delta.tops) };
   return {
     s: delta.start,
     e: delta.end,

@@ -19,8 +19,10 @@
     ARGV[13] '1' when the pipeline has a sink topic: closed windows are queued in the partition's
              outbox (a transactional outbox), from which the processor publishes them
     ARGV[14] '1' for session windows: closed windows keep their end in the partition's `ends` hash
+    ARGV[15..] absolute hash-field values (field, value, ...) of the windows that carry `a`, in window order
     ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
-               { s = start, e = end, i = {field, n, ...}, f = {field, "x", ...},
+               { s = start, e = end, a = how many ARGV[15..] entries are this window's absolute values
+                 (then i, f, mn, mx, fi, la are absent), i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...} }
@@ -59,6 +61,7 @@ local function chunked(command, key, list, width)
 end
 
 local payload = cjson.decode(ARGV[10])
+local absoluteAt = 15
 for _, w in ipairs(payload.w) do
   local start = w.s
   local hash = prefix .. ':w:' .. start
@@ -66,37 +69,46 @@ for _, w in ipairs(payload.w) do
   -- GT: session windows sharing a start keep the latest end of any of their groups.
   redis.call('ZADD', openKey, 'GT', w.e, start)
 
-  local inc = w.i
-  for i = 1, #inc, 2 do redis.call('HINCRBY', hash, inc[i], inc[i + 1]) end
-  local sums = w.f
-  for i = 1, #sums, 2 do redis.call('HINCRBYFLOAT', hash, sums[i], sums[i + 1]) end
-  local mins = w.mn
-  for i = 1, #mins, 2 do
-    local current = redis.call('HGET', hash, mins[i])
-    if not current or tonumber(mins[i + 1]) < tonumber(current) then redis.call('HSET', hash, mins[i], mins[i + 1]) end
-  end
-  local maxs = w.mx
-  for i = 1, #maxs, 2 do
-    local current = redis.call('HGET', hash, maxs[i])
-    if not current or tonumber(maxs[i + 1]) > tonumber(current) then redis.call('HSET', hash, maxs[i], maxs[i + 1]) end
-  end
-  -- first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>".
-  local firsts = w.fi
-  for i = 1, #firsts, 3 do
-    local field = firsts[i]
-    local timeField = string.gsub(field, '|', '#t|', 1)
-    local current = redis.call('HGET', hash, timeField)
-    if not current or tonumber(firsts[i + 1]) < tonumber(current) then
-      redis.call('HSET', hash, field, firsts[i + 2], timeField, firsts[i + 1])
+  if w.a then
+    -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
+    local last = absoluteAt + w.a - 1
+    for i = absoluteAt, last, 2000 do
+      redis.call('HSET', hash, unpack(ARGV, i, math.min(i + 1999, last)))
     end
-  end
-  local lasts = w.la
-  for i = 1, #lasts, 3 do
-    local field = lasts[i]
-    local timeField = string.gsub(field, '|', '#t|', 1)
-    local current = redis.call('HGET', hash, timeField)
-    if not current or tonumber(lasts[i + 1]) >= tonumber(current) then
-      redis.call('HSET', hash, field, lasts[i + 2], timeField, lasts[i + 1])
+    absoluteAt = last + 1
+  else
+    local inc = w.i
+    for i = 1, #inc, 2 do redis.call('HINCRBY', hash, inc[i], inc[i + 1]) end
+    local sums = w.f
+    for i = 1, #sums, 2 do redis.call('HINCRBYFLOAT', hash, sums[i], sums[i + 1]) end
+    local mins = w.mn
+    for i = 1, #mins, 2 do
+      local current = redis.call('HGET', hash, mins[i])
+      if not current or tonumber(mins[i + 1]) < tonumber(current) then redis.call('HSET', hash, mins[i], mins[i + 1]) end
+    end
+    local maxs = w.mx
+    for i = 1, #maxs, 2 do
+      local current = redis.call('HGET', hash, maxs[i])
+      if not current or tonumber(maxs[i + 1]) > tonumber(current) then redis.call('HSET', hash, maxs[i], maxs[i + 1]) end
+    end
+    -- first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>".
+    local firsts = w.fi
+    for i = 1, #firsts, 3 do
+      local field = firsts[i]
+      local timeField = string.gsub(field, '|', '#t|', 1)
+      local current = redis.call('HGET', hash, timeField)
+      if not current or tonumber(firsts[i + 1]) < tonumber(current) then
+        redis.call('HSET', hash, field, firsts[i + 2], timeField, firsts[i + 1])
+      end
+    end
+    local lasts = w.la
+    for i = 1, #lasts, 3 do
+      local field = lasts[i]
+      local timeField = string.gsub(field, '|', '#t|', 1)
+      local current = redis.call('HGET', hash, timeField)
+      if not current or tonumber(lasts[i + 1]) >= tonumber(current) then
+        redis.call('HSET', hash, field, lasts[i + 2], timeField, lasts[i + 1])
+      end
     end
   end
 
