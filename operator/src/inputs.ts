@@ -3,6 +3,7 @@
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { consumerGroupOf } from '../../processor/src/consumer/loop.ts';
 import { type ReplicaHeartbeat, readHeartbeats } from '../../processor/src/consumer/replica-status.ts';
+import { kafkaSecurityConfig } from '../../processor/src/runtime/kafka-client.ts';
 import { connectRedis, type RedisClient } from '../../processor/src/state/connection.ts';
 
 export interface PartitionLag {
@@ -23,14 +24,31 @@ export interface LagReading {
   endSum: number;
 }
 
-/** One admin client per broker list, connected lazily, reconnected after errors. */
+/**
+ * One admin client per broker list, connected lazily, reconnected after errors. With `configFile`
+ * (KAFKA_CONFIG_FILE, the same settings file processors get) every client uses its TLS/SASL settings;
+ * the file is read again for each new connection, so renewed certificates are picked up after a
+ * reconnect.
+ */
 export class KafkaAdmins {
   private readonly admins = new Map<string, Promise<Admin>>();
+
+  constructor(private readonly options: { configFile?: string } = {}) {}
 
   admin(brokers: string): Promise<Admin> {
     let admin = this.admins.get(brokers);
     if (!admin) {
+      admin = this.connect(brokers);
+      admin.catch(() => this.admins.delete(brokers));
+      this.admins.set(brokers, admin);
+    }
+    return admin;
+  }
+
+  private async connect(brokers: string): Promise<Admin> {
+    {
       const kafka = new Kafka({
+        ...(this.options.configFile ? kafkaSecurityConfig(this.options.configFile) : {}),
         clientId: 'kappaflow-operator',
         brokers: brokers
           .split(',')
@@ -42,11 +60,9 @@ export class KafkaAdmins {
         requestTimeout: 10_000,
       });
       const a = kafka.admin();
-      admin = a.connect().then(() => a);
-      admin.catch(() => this.admins.delete(brokers));
-      this.admins.set(brokers, admin);
+      await a.connect();
+      return a;
     }
-    return admin;
   }
 
   /** Drops a client after an error so the next call reconnects. */
@@ -126,11 +142,17 @@ export class RateTracker {
   }
 }
 
-/** One Redis client per URL (and password). */
+/**
+ * One Redis client per URL (and password). `password` (REDIS_PASSWORD, the one processors get) is
+ * used unless a call passes its own (a Pipeline's spec.redis.secretRef).
+ */
 export class RedisClients {
   private readonly clients = new Map<string, RedisClient>();
 
-  get(url: string, password?: string): RedisClient {
+  constructor(private readonly options: { password?: string } = {}) {}
+
+  get(url: string, pipelinePassword?: string): RedisClient {
+    const password = pipelinePassword ?? this.options.password;
     const key = `${url}|${password ?? ''}`;
     let c = this.clients.get(key);
     if (!c) {

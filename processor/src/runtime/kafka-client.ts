@@ -14,6 +14,39 @@ export interface KafkaConnectionFile {
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
 }
 
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
+
+/**
+ * The kafkajs `ssl`/`sasl` settings from a Kafka connection file (certificate paths are read here).
+ * Processors (`createKafka`) and the operator's admin clients both use it, so one mounted file
+ * configures every Kafka connection.
+ */
+export function kafkaSecurityConfig(configFile: string): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const file = (parse(readFileSync(configFile, 'utf8')) ?? {}) as KafkaConnectionFile;
+  if (typeof file !== 'object' || Array.isArray(file)) {
+    throw new Error(`${configFile}: expected a mapping with ssl and/or sasl`);
+  }
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (file.ssl === true) out.ssl = true;
+  else if (file.ssl) {
+    out.ssl = {
+      ...(file.ssl.ca ? { ca: [readFileSync(file.ssl.ca, 'utf8')] } : {}),
+      ...(file.ssl.cert ? { cert: readFileSync(file.ssl.cert, 'utf8') } : {}),
+      ...(file.ssl.key ? { key: readFileSync(file.ssl.key, 'utf8') } : {}),
+      rejectUnauthorized: file.ssl.rejectUnauthorized ?? true,
+    };
+  }
+  if (file.sasl) {
+    if (!MECHANISMS.includes(String(file.sasl.mechanism).toLowerCase())) {
+      throw new Error(
+        `${configFile}: sasl.mechanism must be one of ${MECHANISMS.join(', ')}, got ${String(file.sasl.mechanism)}`,
+      );
+    }
+    out.sasl = file.sasl as SASLOptions;
+  }
+  return out;
+}
+
 export function createKafka(options: {
   brokers: string[];
   clientId: string;
@@ -40,18 +73,6 @@ export function createKafka(options: {
     },
     retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 5000 },
   };
-  if (options.configFile) {
-    const file = parse(readFileSync(options.configFile, 'utf8')) as KafkaConnectionFile;
-    if (file.ssl === true) config.ssl = true;
-    else if (file.ssl) {
-      config.ssl = {
-        ...(file.ssl.ca ? { ca: [readFileSync(file.ssl.ca, 'utf8')] } : {}),
-        ...(file.ssl.cert ? { cert: readFileSync(file.ssl.cert, 'utf8') } : {}),
-        ...(file.ssl.key ? { key: readFileSync(file.ssl.key, 'utf8') } : {}),
-        rejectUnauthorized: file.ssl.rejectUnauthorized ?? true,
-      };
-    }
-    if (file.sasl) config.sasl = file.sasl as SASLOptions;
-  }
+  if (options.configFile) Object.assign(config, kafkaSecurityConfig(options.configFile));
   return new Kafka(config);
 }

@@ -10,7 +10,6 @@ import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts'
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { OwnedWindows } from '../../../processor/src/state/owned-windows.ts';
 
 const aggregates: AggregateShape[] = [
   { name: 'n', kind: 'count' },
