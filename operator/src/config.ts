@@ -9,7 +9,17 @@ export interface OperatorConfig {
   /** namespaces to watch; empty: all */
   namespaces: string[];
   kafkaBrokers: string;
+  /**
+   * Kafka client settings file (TLS/SASL, KAFKA_CONFIG_FILE) for the operator's own admin clients:
+   * the file processors get from kafkaConfigSecret, mounted in the operator pod too.
+   */
+  kafkaConfigFile?: string;
   redisUrl: string;
+  /**
+   * Password for the operator's own Redis connections (REDIS_PASSWORD, the one processors get from
+   * redisPasswordSecret); a Pipeline's spec.redis.secretRef wins for that Pipeline's Redis.
+   */
+  redisPassword?: string;
   image: string;
   imagePullPolicy?: string;
   /** Secrets for pulling the processor image */

@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
+import { kafkaSecurityConfig } from '../../processor/src/runtime/kafka-client.ts';
 import type { OperatorConfig } from './config.ts';
 import { EventRecorder } from './events.ts';
 import { KafkaAdmins, RedisClients } from './inputs.ts';
@@ -40,14 +41,16 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
   });
   const log = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) =>
     logger[level](extra ?? {}, msg);
+  // A broken settings file stops the operator here rather than degrading every Pipeline later.
+  if (config.kafkaConfigFile) kafkaSecurityConfig(config.kafkaConfigFile);
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
   const client = new KubeClient(kc);
   const metrics = createMetrics();
   client.onResponse = (verb, code) => metrics.apiRequests.inc({ verb, code: String(code) });
-  const kafka = new KafkaAdmins();
-  const redis = new RedisClients();
+  const kafka = new KafkaAdmins(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {});
+  const redis = new RedisClients(config.redisPassword ? { password: config.redisPassword } : {});
   const events = new EventRecorder(client, config.identity, (msg, extra) => log('warn', msg, extra));
   const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
 

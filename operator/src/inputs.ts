@@ -39,30 +39,31 @@ export class KafkaAdmins {
     let admin = this.admins.get(brokers);
     if (!admin) {
       admin = this.connect(brokers);
-      admin.catch(() => this.admins.delete(brokers));
+      const pending = admin;
+      pending.catch(() => {
+        if (this.admins.get(brokers) === pending) this.admins.delete(brokers);
+      });
       this.admins.set(brokers, admin);
     }
     return admin;
   }
 
   private async connect(brokers: string): Promise<Admin> {
-    {
-      const kafka = new Kafka({
-        ...(this.options.configFile ? kafkaSecurityConfig(this.options.configFile) : {}),
-        clientId: 'kappaflow-operator',
-        brokers: brokers
-          .split(',')
-          .map((b) => b.trim())
-          .filter(Boolean),
-        logLevel: logLevel.NOTHING,
-        retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
-        connectionTimeout: 3000,
-        requestTimeout: 10_000,
-      });
-      const a = kafka.admin();
-      await a.connect();
-      return a;
-    }
+    const kafka = new Kafka({
+      ...(this.options.configFile ? kafkaSecurityConfig(this.options.configFile) : {}),
+      clientId: 'kappaflow-operator',
+      brokers: brokers
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },
+      connectionTimeout: 3000,
+      requestTimeout: 10_000,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    return admin;
   }
 
   /** Drops a client after an error so the next call reconnects. */

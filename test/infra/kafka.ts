@@ -45,6 +45,8 @@ export interface KafkaBroker {
 export interface KafkaCluster {
   /** bootstrap addresses, `127.0.0.1:port` */
   brokers: string[];
+  /** with the `sasl` option: the SASL_PLAINTEXT listeners' addresses (SASL/PLAIN with its user) */
+  saslBrokers: string[];
   nodes: KafkaBroker[];
   dataDir: string;
   /** Stops (SIGTERM) or kills (SIGKILL) broker `index` and starts it again on the same ports and data. */
@@ -65,12 +67,25 @@ appender.stdout.layout.pattern=[%d] %p %m (%c)%n
  * loopback ports. `brokers: 3` gives a replicated cluster for failure tests.
  */
 export async function startKafka(
-  options: { brokers?: number; keep?: boolean; detached?: boolean } = {},
+  options: {
+    brokers?: number;
+    keep?: boolean;
+    detached?: boolean;
+    /**
+     * Adds a SASL_PLAINTEXT listener per broker (in `saslBrokers`) that accepts SASL/PLAIN with this
+     * one user; the PLAINTEXT listeners (and `brokers`) stay as they are.
+     */
+    sasl?: { username: string; password: string };
+  } = {},
 ): Promise<KafkaCluster> {
   const count = options.brokers ?? 1;
+  const sasl = options.sasl;
+  if (sasl && !/^[\w.-]+$/.test(sasl.username + sasl.password)) {
+    throw new Error('SASL test user and password: letters, digits, "_", "." and "-" only');
+  }
   const libs = await ensureKafkaJars();
   const dataDir = ensureDir(join(runDir, `kafka-${Date.now()}-${randomBytes(3).toString('hex')}`));
-  const ports = await freePorts(count * 2);
+  const ports = await freePorts(count * (sasl ? 3 : 2));
   // base64url may start with '-', which StorageTool would read as an option.
   const clusterId = `K${randomBytes(16).toString('base64url').slice(1)}`;
   const voters = Array.from({ length: count }, (_, i) => `${i + 1}@127.0.0.1:${ports[count + i]}`).join(',');
@@ -81,6 +96,7 @@ export async function startKafka(
   const configs = Array.from({ length: count }, (_, i) => {
     const port = ports[i]!;
     const controllerPort = ports[count + i]!;
+    const saslListener = sasl ? `,SASL_PLAINTEXT://127.0.0.1:${ports[2 * count + i]}` : '';
     const file = join(dataDir, `server-${i + 1}.properties`);
     writeFileSync(
       file,
@@ -88,10 +104,16 @@ export async function startKafka(
         'process.roles=broker,controller',
         `node.id=${i + 1}`,
         `controller.quorum.voters=${voters}`,
-        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        `listeners=PLAINTEXT://127.0.0.1:${port}${saslListener},CONTROLLER://127.0.0.1:${controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${saslListener}`,
         'controller.listener.names=CONTROLLER',
-        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+        ...(sasl
+          ? [
+              'sasl.enabled.mechanisms=PLAIN',
+              `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.username}="${sasl.password}";`,
+            ]
+          : []),
         'inter.broker.listener.name=PLAINTEXT',
         `log.dirs=${join(dataDir, `data-${i + 1}`)}`,
         'num.partitions=1',
@@ -141,6 +163,7 @@ export async function startKafka(
 
   return {
     brokers,
+    saslBrokers: sasl ? nodes.map((_, i) => `127.0.0.1:${ports[2 * count + i]}`) : [],
     nodes,
     dataDir,
     async restartBroker(index, restartOptions = {}) {

@@ -40,13 +40,19 @@ export interface RedisDeployment {
   stop(): Promise<void>;
 }
 
+export interface RedisOptions {
+  cluster?: boolean;
+  keep?: boolean;
+  detached?: boolean;
+  /** `requirepass` (and `masterauth`): clients must AUTH with it. Default: no password. */
+  password?: string;
+}
+
 /**
  * Starts a real redis-server with AOF on (appendfsync always, so a SIGKILL loses nothing that was
  * acknowledged), or a three-master Redis Cluster on loopback ports.
  */
-export async function startRedis(
-  options: { cluster?: boolean; keep?: boolean; detached?: boolean } = {},
-): Promise<RedisDeployment> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisDeployment> {
   const binary = await ensureRedisServer();
   const count = options.cluster ? 3 : 1;
   const dataDir = ensureDir(join(runDir, `redis-${Date.now()}-${randomBytes(3).toString('hex')}`));
@@ -70,6 +76,7 @@ export async function startRedis(
       'no',
       '--daemonize',
       'no',
+      ...(options.password ? ['--requirepass', options.password, '--masterauth', options.password] : []),
     ];
     return options.cluster
       ? [
@@ -89,10 +96,12 @@ export async function startRedis(
       detached: options.detached ?? false,
     });
   const nodes: RedisNode[] = ports.map((port) => ({ port, process: launch(port) }));
-  await Promise.all(nodes.map((node) => waitForPing(node)));
+  const password = options.password;
+  await Promise.all(nodes.map((node) => waitForPing(node, password)));
 
   if (options.cluster) {
     await run('redis-cli', [
+      ...(password ? ['-a', password, '--no-auth-warning'] : []),
       '--cluster',
       'create',
       ...ports.map((p) => `127.0.0.1:${p}`),
@@ -100,7 +109,7 @@ export async function startRedis(
       '0',
       '--cluster-yes',
     ]);
-    await waitForClusterOk(ports);
+    await waitForClusterOk(ports, password);
   }
 
   return {
@@ -111,8 +120,8 @@ export async function startRedis(
       await Promise.all(nodes.map((n) => (restartOptions.kill ? n.process.kill() : n.process.stop())));
       await new Promise((r) => setTimeout(r, restartOptions.downMs ?? 0));
       for (const node of nodes) node.process = launch(node.port);
-      await Promise.all(nodes.map((node) => waitForPing(node)));
-      if (options.cluster) await waitForClusterOk(ports);
+      await Promise.all(nodes.map((node) => waitForPing(node, password)));
+      if (options.cluster) await waitForClusterOk(ports, password);
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.process.stop()));
@@ -121,13 +130,14 @@ export async function startRedis(
   };
 }
 
-async function waitForPing(node: RedisNode): Promise<void> {
+async function waitForPing(node: RedisNode, password: string | undefined): Promise<void> {
   await waitUntil(
     `redis-server on port ${node.port}`,
     async () => {
       const client = new Redis({
         port: node.port,
         host: '127.0.0.1',
+        ...(password ? { password } : {}),
         lazyConnect: true,
         maxRetriesPerRequest: 0,
       });
@@ -144,12 +154,18 @@ async function waitForPing(node: RedisNode): Promise<void> {
   );
 }
 
-async function waitForClusterOk(ports: number[]): Promise<void> {
+async function waitForClusterOk(ports: number[], password: string | undefined): Promise<void> {
   await waitUntil(
     'Redis Cluster state ok',
     async () => {
       for (const port of ports) {
-        const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+        const client = new Redis({
+          port,
+          host: '127.0.0.1',
+          ...(password ? { password } : {}),
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+        });
         client.on('error', () => {});
         try {
           await client.connect();

@@ -38,6 +38,12 @@ export function operatorCommand(): Command {
         .default('127.0.0.1:9092'),
     )
     .addOption(
+      new Option(
+        '--kafka-config <file>',
+        "YAML with Kafka TLS/SASL settings for the operator's own admin client (see docs)",
+      ).env('KAFKA_CONFIG_FILE'),
+    )
+    .addOption(
       new Option('--redis <url>', 'default Redis URL for pipelines')
         .env('REDIS_URL')
         .default('redis://127.0.0.1:6379'),
@@ -156,6 +162,9 @@ Examples:
   $ kappaflow operator --kubeconfig ~/.kube/config --brokers kafka:9092 --redis redis://redis:6379
   $ kappaflow operator --namespaces team-a,team-b --leader-elect false
 
+The operator's own Redis connections (heartbeats, cleanup) use REDIS_PASSWORD unless a Pipeline sets
+spec.redis.secretRef; its Kafka admin client uses --kafka-config.
+
 Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).`,
     )
     .action(async (o: Record<string, string | undefined>) => {
@@ -170,7 +179,9 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
         ...(o.kubeconfig ? { kubeconfig: o.kubeconfig.split(':')[0] } : {}),
         namespaces: list(o.namespaces ?? ''),
         kafkaBrokers: o.brokers ?? '127.0.0.1:9092',
+        ...(o.kafkaConfig ? { kafkaConfigFile: o.kafkaConfig } : {}),
         redisUrl: o.redis ?? 'redis://127.0.0.1:6379',
+        ...(process.env.REDIS_PASSWORD ? { redisPassword: process.env.REDIS_PASSWORD } : {}),
         image: o.image ?? 'ghcr.io/kappaflow/kappaflow:0.1.0',
         ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
         ...(imagePullSecrets.length ? { imagePullSecrets } : {}),

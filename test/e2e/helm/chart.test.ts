@@ -661,8 +661,15 @@ current-context: test
       }
       expect(env.LEADER_ELECT).toBe('true');
       const brokers = inject('kafkaBrokers').join(',');
+      // The operator reads its own Kafka settings file (the Secret's mount in the pod, which does not
+      // exist here): a plaintext one for the test's Kafka, at a path of this machine.
+      const chartKafkaConfigFile = env.KAFKA_CONFIG_FILE;
+      expect(chartKafkaConfigFile).toBe('/etc/kappaflow/kafka/kafka.yaml');
+      const kafkaConfigFile = join(dir, 'kafka.yaml');
+      writeFileSync(kafkaConfigFile, '# plaintext: the test Kafka has no TLS or SASL\n{}\n');
       Object.assign(env, {
         KAFKA_BROKERS: brokers, // the test's Kafka and Redis instead of the chart's defaults
+        KAFKA_CONFIG_FILE: kafkaConfigFile,
         REDIS_URL: inject('redisUrl'),
         PORT: String(port),
         HOST: '127.0.0.1',
@@ -726,7 +733,7 @@ current-context: test
         );
         const processorEnv = (name: string) => processor.env.filter((e: Obj) => e.name === name);
         expect(processorEnv('KAFKA_CONFIG_FILE')).toEqual([
-          { name: 'KAFKA_CONFIG_FILE', value: env.KAFKA_CONFIG_FILE },
+          { name: 'KAFKA_CONFIG_FILE', value: chartKafkaConfigFile },
         ]);
         expect(processorEnv('REDIS_PASSWORD')).toEqual([
           {
