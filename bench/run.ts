@@ -726,17 +726,19 @@ async function main() {
     results.naive = flag('skip-naive')
       ? { rate: Number.NaN, commandsPerRecord: Number.NaN, records: 0 }
       : await baseline('naive', uniform10k.topic, ctx, QUICK ? 5 : 30);
-    if (!flag('skip-peer')) results.kafkaStreams = await peerKafkaStreams(ctx, QUICK ? 10 : 45);
+    // --quick keeps the table (every workload, the ceiling, the naive baseline, w1 freshness) and the
+    // profile, and leaves the slower extras (peer, scaling, everysec) to the full run.
+    if (!flag('skip-peer') && !QUICK) results.kafkaStreams = await peerKafkaStreams(ctx, QUICK ? 10 : 45);
 
     const w1 = workloads[0]!;
-    if (!flag('skip-scaling')) {
+    if (!flag('skip-scaling') && !QUICK) {
       const scaling: ProcessorRun[] = [runs[0]!];
       for (const replicas of [2, 4]) scaling.push(await measureProcessor(w1, replicas, ctx));
       results.scaling = scaling;
     }
 
     // Redis with appendfsync everysec instead of always (the tests' default): what durability costs.
-    if (!flag('skip-everysec')) {
+    if (!flag('skip-everysec') && !QUICK) {
       await redis.config('SET', 'appendfsync', 'everysec');
       results.w1EverySec = await measureProcessor(w1, 1, ctx);
       await redis.config('SET', 'appendfsync', 'always');

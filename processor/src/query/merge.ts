@@ -287,6 +287,29 @@ export function probeOf(shapes: readonly AggregateShape[]): { mode: 'h' | 's'; p
   return { mode: 's', prefix: `${type}:${shape.name}|` };
 }
 
+/** Most group keys looked up one by one; larger filter products scan the window instead. */
+export const MAX_EXACT_GROUPS = 256;
+
+/**
+ * When the filters name a value for every groupBy dimension, the group keys they can match, as the
+ * processor writes them (JSON lists of the values' texts), so a query reads just those fields instead
+ * of scanning the window: a dashboard asking for a few keys of a window with 100,000 groups costs a
+ * few field reads. Undefined when some dimension is unfiltered or the product is too large.
+ */
+export function exactGroupKeys(
+  names: readonly string[],
+  filters: Map<string, string[]>,
+): string[] | undefined {
+  if (names.length === 0 || names.some((n) => !filters.has(n))) return undefined;
+  let combos: string[][] = [[]];
+  for (const name of names) {
+    const values = [...new Set(filters.get(name)!)];
+    if (combos.length * values.length > MAX_EXACT_GROUPS) return undefined;
+    combos = combos.flatMap((prefix) => values.map((v) => [...prefix, v]));
+  }
+  return combos.map((values) => JSON.stringify(values));
+}
+
 /**
  * Texts a group key must contain to match the filters (a cheap test Redis runs before sending a
  * group back): a value v matches when the group value's text is v, and the JSON of such a value

@@ -12,6 +12,7 @@ import {
   Aggregates,
   type AggregateValue,
   aggregateValueOf,
+  exactGroupKeys,
   filterTexts,
   type GroupAcc,
   groupMatcher,
@@ -511,11 +512,16 @@ export class QueryStore {
     const texts = filterTexts(filters);
     const commands = queryCommands(this.redis);
     const present = scans.filter((scan) => scan.starts.has(w.start));
+    const exact = exactGroupKeys(reg.groupBy, filters);
     const replies = await Promise.all(
       present.map((scan) =>
-        this.partitionRead(scan, w.start, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
-          commands.queryGroups(keys.window(scan.prefix, w.start), probe.mode, probe.prefix, texts, ''),
-        ),
+        exact
+          ? this.partitionRead(scan, w.start, `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`, () =>
+              this.presentGroups(keys.window(scan.prefix, w.start), probe, exact),
+            )
+          : this.partitionRead(scan, w.start, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
+              commands.queryGroups(keys.window(scan.prefix, w.start), probe.mode, probe.prefix, texts, ''),
+            ),
       ),
     );
     const perPartition = new Map<string, string[]>();
@@ -530,6 +536,20 @@ export class QueryStore {
     const list: GroupList = { sorted: [...all].sort(), perPartition };
     if (w.final) this.cache.set(cacheKey, list, 1 + all.size);
     return list;
+  }
+
+  /** Which of the given group keys the window holds: one HMGET (or SMISMEMBER of the sketch index). */
+  private async presentGroups(
+    hash: string,
+    probe: { mode: 'h' | 's'; prefix: string },
+    groups: readonly string[],
+  ): Promise<string[]> {
+    const members = groups.map((g) => `${probe.prefix}${g}`);
+    const found =
+      probe.mode === 'h'
+        ? (await this.redis.hmget(hash, ...members)).map((v) => v !== null)
+        : (await this.redis.smismember(`${hash}:keys`, ...members)).map((v) => v === 1);
+    return groups.filter((_, i) => found[i]);
   }
 
   /**

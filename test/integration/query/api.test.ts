@@ -218,6 +218,22 @@ describe('query API on state committed by the processor (3 partitions)', () => {
       expect(['DE', 'FR']).toContain(g.group.country);
       expect(g.group.device).toBe('ios');
     }
+    // A value for every group field: the groups are looked up by key, not scanned; same answer, exactly.
+    const wanted = (e: { device: string; country: string }) =>
+      e.device === 'ios' && ['DE', 'FR'].includes(e.country);
+    const expectedTwo = expectedWindows(writer.events, 60_000, wanted);
+    expect(two.windows.map((w: any) => w.start)).toEqual([...expectedTwo.keys()].sort((a, b) => a - b));
+    for (const w of two.windows) {
+      const exp = expectedTwo.get(w.start)!;
+      expect(w.groups.length).toBe(exp.size);
+      for (const g of w.groups) {
+        const key = groupKey(g.group);
+        const events = writer.events.filter(
+          (e) => wanted(e) && groupKey(e) === key && e.time >= w.start && e.time < w.end,
+        );
+        checkGroup(g.values, exp.get(key)!, events);
+      }
+    }
   });
 
   it('rolls every group of a window up into one, exactly', async () => {

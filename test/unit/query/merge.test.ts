@@ -1,10 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
 import {
   Aggregates,
+  exactGroupKeys,
   type GroupAcc,
   groupMatcher,
   groupObject,
+  MAX_EXACT_GROUPS,
   mergeBuckets,
   mergeHash,
   mergeMembers,
@@ -12,6 +15,7 @@ import {
 } from '../../../processor/src/query/merge.ts';
 import { decodeCursor, encodeCursor, parseLimit, parseTime } from '../../../processor/src/query/params.ts';
 import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts';
+import { groupKeyOf } from '../../../processor/src/state/keys.ts';
 
 const shapes: AggregateShape[] = [
   { name: 'n', kind: 'count' },
@@ -127,5 +131,47 @@ describe('query parameters', () => {
     expect(decodeCursor(encodeCursor(c))).toEqual(c);
     expect(() => decodeCursor('bm90IGpzb24')).toThrow(/cursor/);
     expect(() => decodeCursor(encodeCursor({ s: 'x', g: null } as never))).toThrow(/cursor/);
+  });
+});
+
+describe('exactGroupKeys', () => {
+  it('lists the group keys a filter on every dimension can match, as the processor writes them', () => {
+    const filters = new Map([
+      ['country', ['DE', 'FR']],
+      ['page', ['/a']],
+    ]);
+    expect(exactGroupKeys(['country', 'page'], filters)).toEqual([
+      groupKeyOf(['DE', '/a']),
+      groupKeyOf(['FR', '/a']),
+    ]);
+    expect(exactGroupKeys(['page'], new Map([['page', ['x', 'x']]]))).toEqual([groupKeyOf(['x'])]);
+  });
+
+  it('leaves the scan to queries with an unfiltered dimension or too many combinations', () => {
+    expect(exactGroupKeys(['country', 'page'], new Map([['country', ['DE']]]))).toBeUndefined();
+    expect(exactGroupKeys([], new Map())).toBeUndefined();
+    const many = Array.from({ length: MAX_EXACT_GROUPS + 1 }, (_, i) => `k${i}`);
+    expect(exactGroupKeys(['k'], new Map([['k', many]]))).toBeUndefined();
+  });
+
+  it('agrees with groupMatcher: every listed key matches, and matching keys are listed (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.constantFrom('a', 'b', 'null', '1', 'é"'), { minLength: 1, maxLength: 3 }), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+        fc.array(fc.constantFrom('a', 'b', 'null', '1', 'é"', 'c'), { minLength: 1, maxLength: 3 }),
+        (values, group) => {
+          const names = values.map((_, i) => `g${i}`);
+          const filters = new Map(values.map((v, i) => [names[i]!, v]));
+          const keys = exactGroupKeys(names, filters)!;
+          const matches = groupMatcher(names, filters);
+          for (const k of keys) expect(matches(k)).toBe(true);
+          const candidate = groupKeyOf(names.map((_, i) => group[i % group.length]));
+          expect(keys.includes(candidate)).toBe(matches(candidate));
+        },
+      ),
+    );
   });
 });
