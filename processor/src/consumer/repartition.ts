@@ -22,7 +22,7 @@ export class Repartitioner {
   private readonly consumer: Consumer;
   private readonly producers = new Map<string, Producer>();
   readonly topic: string;
-  private readonly groupId: string;
+  readonly groupId: string;
 
   constructor(
     private readonly pipeline: RuntimePipeline,

@@ -3,11 +3,16 @@ import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
-import { registerPipeline } from '../state/registry.ts';
+import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
+import { offerVersion } from '../state/versions.ts';
 import { createKafka } from './kafka-client.ts';
 import type { Logger } from './logger.ts';
 import { createProcessorMetrics } from './metrics.ts';
 import type { RuntimePipeline } from './pipeline.ts';
+import { VersionPromoter } from './version-promoter.ts';
+
+/** How often a replica checks that its version is still the newest one. */
+const SUPERSEDED_CHECK_MS = Number(process.env.KAPPAFLOW_SUPERSEDED_CHECK_MS ?? 5000);
 
 export interface ProcessorConfig {
   pipeline: RuntimePipeline;
@@ -70,7 +75,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   await ensureOutputTopics(kafka, pipeline, logger);
   if (repartitioner) await ensureTopic(kafka, repartitioner.topic, sourcePartitions.length, logger);
   const partitions = repartitioner ? await waitForTopics(kafka, aggregating, logger) : sourcePartitions;
-  await registerPipeline(redis, {
+  const registration: PipelineRegistration = {
     name: pipeline.name,
     activeVersion: pipeline.version,
     topics: aggregating.source.topics,
@@ -82,16 +87,67 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     ...(pipeline.deadLetterTopic ? { deadLetterTopic: pipeline.deadLetterTopic } : {}),
     ...(pipeline.sinkTopic ? { sinkTopic: pipeline.sinkTopic } : {}),
     updatedAt: Date.now(),
-  });
+  };
+  // Kappa reprocessing: a newer version than the one queries read replays into its own keys and
+  // takes over once caught up; an older one has nothing left to do.
+  const activation = await offerVersion(redis, registration);
+  if (activation.state === 'superseded') {
+    await server.close();
+    await redis.quit().catch(() => redis.disconnect());
+    throw new Error(
+      `version ${pipeline.version} of pipeline ${pipeline.name} is older than the active version ${activation.active}: run the current spec (a change of logic makes a new version; versions never go back)`,
+    );
+  }
+  let promoter: VersionPromoter | undefined;
+  if (activation.state === 'catching-up') {
+    logger.info(
+      { version: pipeline.version, active: activation.active },
+      'new version: replaying the log into its own keys; queries keep reading the active version until it catches up',
+    );
+    promoter = new VersionPromoter({
+      redis,
+      kafka,
+      pipeline: aggregating,
+      ...(repartitioner
+        ? { repartitionSource: { topics: pipeline.source.topics, groupId: repartitioner.groupId } }
+        : {}),
+      registration,
+      logger,
+    });
+    promoter.start();
+  }
   await repartitioner?.start();
   await loop.start();
   logger.info({ replica: config.replicaId }, 'consuming');
+  // A replica of a version that a newer one replaced stops writing (its keys are being deleted).
+  let consuming = true;
+  const supersededWatch = setInterval(() => {
+    void readRegistration(redis, pipeline.name)
+      .then(async (active) => {
+        if (!active || active.activeVersion <= pipeline.version) return;
+        clearInterval(supersededWatch);
+        consuming = false;
+        logger.error(
+          { version: pipeline.version, active: active.activeVersion },
+          'this version was replaced by a newer one; this replica stops consuming (queries still work)',
+        );
+        await repartitioner?.stop();
+        await loop.stop();
+      })
+      .catch(() => {});
+  }, SUPERSEDED_CHECK_MS);
+  supersededWatch.unref();
 
   return {
     port,
     async stop() {
-      await repartitioner?.stop();
-      await loop.stop();
+      clearInterval(supersededWatch);
+      await promoter?.stop();
+      if (consuming) {
+        consuming = false;
+        await repartitioner?.stop();
+        await loop.stop();
+      }
       await server.close();
       await redis.quit().catch(() => redis.disconnect());
     },

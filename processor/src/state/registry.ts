@@ -31,8 +31,10 @@ export async function registerPipeline(
 
 export async function readRegistrations(redis: RedisClient): Promise<PipelineRegistration[]> {
   const all = await redis.hgetall(keys.pipelines());
-  return Object.values(all)
-    .map((json) => JSON.parse(json) as PipelineRegistration)
+  // "<name>@pending" entries are newer versions still catching up (state/versions.ts), not pipelines.
+  return Object.entries(all)
+    .filter(([field]) => !field.includes('@'))
+    .map(([, json]) => JSON.parse(json) as PipelineRegistration)
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 

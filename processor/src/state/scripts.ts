@@ -24,6 +24,13 @@ export function defineCommands(redis: Redis | Cluster): void {
 /** The scripts as typed calls (ioredis adds them at run time). */
 export interface StateCommands {
   claimPartition(checkpointKey: string): Promise<[number, string | null, string | null]>;
+  activateVersion(
+    pipelinesKey: string,
+    name: string,
+    version: string,
+    registration: string,
+    mode: 'offer' | 'promote',
+  ): Promise<[number, number]>;
   /** an array argument is flattened into the script's arguments (no spread: batches can be larger than the call stack allows) */
   commitBatch(checkpointKey: string, ...args: (string | readonly string[])[]): Promise<(number | string)[]>;
 }

@@ -1,0 +1,40 @@
+--[[
+  Which version of a pipeline the query API serves (Kappa reprocessing). A new version starts from
+  the beginning of the log into its own keys while the active one keeps serving; it takes over in
+  one step once it has caught up.
+
+  Input:
+    KEYS[1]  kf:pipelines (hash: pipeline -> JSON registration of the active version;
+             "<pipeline>@pending" -> the registration of a newer version still catching up)
+    ARGV[1]  pipeline name
+    ARGV[2]  this version
+    ARGV[3]  this version's registration (JSON, its activeVersion = ARGV[2])
+    ARGV[4]  'offer'   a replica of this version starts: it becomes active when nothing else is
+                       (no pipeline yet, or it is the active version already), else it waits
+             'promote' this version has caught up: it replaces an older active version
+  Output:
+    { 1, previous }   this version is active now (previous: the version it replaced, or 0)
+    { 0, active }     a newer version than the active one: registered as pending, keep catching up
+    { -1, active }    an older version than the active one: superseded, nothing to do
+]]
+local name = ARGV[1]
+local version = tonumber(ARGV[2])
+local current = redis.call('HGET', KEYS[1], name)
+local active = nil
+if current then active = tonumber(cjson.decode(current).activeVersion) end
+
+local function clearPending()
+  local pending = redis.call('HGET', KEYS[1], name .. '@pending')
+  if pending and tonumber(cjson.decode(pending).activeVersion) <= version then
+    redis.call('HDEL', KEYS[1], name .. '@pending')
+  end
+end
+
+if (not active) or active == version or (ARGV[4] == 'promote' and active < version) then
+  redis.call('HSET', KEYS[1], name, ARGV[3])
+  clearPending()
+  return { 1, active or 0 }
+end
+if active > version then return { -1, active } end
+redis.call('HSET', KEYS[1], name .. '@pending', ARGV[3])
+return { 0, active }
