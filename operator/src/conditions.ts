@@ -1,7 +1,7 @@
 // Status conditions, merged the Kubernetes way: lastTransitionTime changes only when status does.
 import type { PipelineCondition } from '../../processor/src/spec/status.ts';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Scaling';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Scaling' | 'Reprocessing';
 
 export interface ConditionInput {
   type: ConditionType;
@@ -32,6 +32,6 @@ export function mergeConditions(
       observedGeneration: generation,
     });
   }
-  const order = ['Ready', 'Progressing', 'Degraded', 'Scaling'];
+  const order = ['Ready', 'Progressing', 'Degraded', 'Scaling', 'Reprocessing'];
   return [...out.values()].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type)).slice(0, 16);
 }

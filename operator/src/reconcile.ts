@@ -5,6 +5,7 @@ import type { ReplicaHeartbeat } from '../../processor/src/consumer/replica-stat
 import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
 import type { PipelineCondition, PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
+import { readRegistration } from '../../processor/src/state/registry.ts';
 import { deleteConsumerGroups, deleteRedisState, parsePolicy } from './cleanup.ts';
 import { type ConditionInput, mergeConditions } from './conditions.ts';
 import type { OperatorConfig } from './config.ts';
@@ -193,8 +194,13 @@ export class Reconciler {
       measureError = `Kafka: ${(e as Error).message}`;
       await this.ctx.kafka.reset(brokers);
     }
+    // Kappa reprocessing: a new version replays into its own keys while queries keep reading the
+    // active one (the processors switch it when caught up; state/versions.ts).
+    let activeVersion = version;
     try {
-      beats = await readReplicas(await this.redisFor(p, n), name, version);
+      const redis = await this.redisFor(p, n);
+      beats = await readReplicas(redis, name, version);
+      activeVersion = (await readRegistration(redis, name))?.activeVersion ?? version;
     } catch (e) {
       measureError = `${measureError ? `${measureError}; ` : ''}Redis: ${(e as Error).message}`;
     }
@@ -319,7 +325,7 @@ export class Reconciler {
     const status: PipelineStatus = {
       replicas: ds.replicas ?? 0,
       selector: selectorString(name),
-      activeVersion: version,
+      activeVersion,
       latestVersion: version,
       ...(lag ? { lag: lag.totalLag } : {}),
       ...(rate.total === undefined ? {} : { inputRate: Math.round(rate.total * 100) / 100 }),
@@ -376,6 +382,19 @@ export class Reconciler {
             message: 'spec valid, lag and replica metrics readable',
           },
       scalingCondition,
+      activeVersion < version
+        ? {
+            type: 'Reprocessing',
+            status: 'True',
+            reason: 'CatchingUp',
+            message: `version ${version} replays the log into its own keys; queries read version ${activeVersion} until it catches up`,
+          }
+        : {
+            type: 'Reprocessing',
+            status: 'False',
+            reason: 'UpToDate',
+            message: `queries read version ${activeVersion}`,
+          },
     ]);
     return {
       requeueAfterMs: ready

@@ -8,7 +8,7 @@ export const conditionSchema = z
       .string()
       .max(316)
       .describe(
-        'Condition type: `Ready`, `Progressing` (a new version catching up), `SpecValid`, `Degraded`.',
+        'Condition type: `Ready`, `Progressing` (a rollout), `Degraded`, `Scaling`, `Reprocessing` (a new version catching up).',
       ),
     status: z.enum(['True', 'False', 'Unknown']),
     reason: z.string().max(1024).optional().describe('CamelCase reason, e.g. `CatchingUp`, `InvalidSpec`.'),

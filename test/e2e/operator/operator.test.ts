@@ -34,6 +34,8 @@ interface Pipeline extends KubeObject {
     observedGeneration?: number;
     replicas?: number;
     lag?: number;
+    activeVersion?: number;
+    latestVersion?: number;
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
 }
@@ -489,6 +491,58 @@ describe('operator e2e', () => {
     );
     await waitUntil('a HotPartition event', async () =>
       (await events()).some((e) => e.reason === 'HotPartition'),
+    );
+  });
+
+  it('a logic change: version 2 replays the log while queries read version 1, then takes over', async () => {
+    await waitUntil('lag drained before the change', async () => (await getPipeline())?.status?.lag === 0, {
+      timeoutMs: 60_000,
+    });
+    /** Records counted by a version: the `events` counts of every window of every partition. */
+    const counted = async (version: number) => {
+      let total = 0;
+      for (let part = 0; part < PARTITIONS; part++) {
+        const prefix = partitionPrefix(name, version, part);
+        for (const start of await redis.zrange(keys.windows(prefix), 0, -1)) {
+          total += Number(
+            (await redis.hget(keys.window(prefix, Number(start)), fieldOf('events', groupKeyOf([])))) ?? 0,
+          );
+        }
+      }
+      return total;
+    };
+    const before = await counted(1);
+    expect(before).toBeGreaterThan(RECORDS);
+    await kube.mergePatch(paths.pipeline(NS, name), { spec: { aggregates: { total: { sum: 'event.n' } } } });
+    let sawCatchingUp = false;
+    await waitUntil(
+      'version 2 active and up to date',
+      async () => {
+        const p = await getPipeline();
+        if (condition(p, 'Reprocessing')?.status === 'True') {
+          sawCatchingUp = true;
+          expect(p?.status?.activeVersion).toBe(1);
+        }
+        return (
+          p?.status?.activeVersion === 2 &&
+          p.status?.latestVersion === 2 &&
+          condition(p, 'Reprocessing')?.reason === 'UpToDate'
+        );
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+    timings.reprocessingSawCatchingUp = sawCatchingUp ? 1 : 0;
+    expect((await events()).some((e) => e.reason === 'NewVersion')).toBe(true);
+    // Version 2 counted the same log from the start, exactly; version 1's state is gone.
+    expect(await counted(2)).toBe(before);
+    expect(JSON.parse((await redis.hget(keys.pipelines(), name))!).activeVersion).toBe(2);
+    await waitUntil(
+      'version 1 keys deleted',
+      async () => {
+        const [, found] = await redis.scan('0', 'MATCH', `kf:{${name}:1:*`, 'COUNT', 100_000);
+        return found.length === 0;
+      },
+      { timeoutMs: 30_000 },
     );
   });
 
