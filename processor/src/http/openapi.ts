@@ -132,6 +132,7 @@ export const openApiDocument = {
         required: [
           'name',
           'activeVersion',
+          'latestVersion',
           'topics',
           'window',
           'groupBy',
@@ -150,7 +151,12 @@ export const openApiDocument = {
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
-          activeVersion: { type: 'integer' },
+          activeVersion: { type: 'integer', description: 'the version queries read' },
+          latestVersion: {
+            type: 'integer',
+            description:
+              'a newer version replaying the log into its own keys; equals activeVersion when none is',
+          },
           topics: { type: 'array', items: { type: 'string' } },
           window: { $ref: '#/components/schemas/Window' },
           groupBy: { type: 'array', items: { type: 'string' } },

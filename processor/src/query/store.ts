@@ -4,6 +4,7 @@ import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
 import { type PipelineRegistration, readRegistration, readRegistrations } from '../state/registry.ts';
+import { pendingRegistration } from '../state/versions.ts';
 import { BoundedCache } from './cache.ts';
 import { badRequest, notFound } from './errors.ts';
 import { countDistinct } from './hll.ts';
@@ -46,6 +47,8 @@ export interface PartitionStatus {
 export interface PipelineSummary {
   name: string;
   activeVersion: number;
+  /** a newer version replaying the log (Kappa reprocessing), or activeVersion when none is */
+  latestVersion: number;
   topics: string[];
   window: WindowShape;
   groupBy: string[];
@@ -187,9 +190,10 @@ export class QueryStore {
   }
 
   async summary(reg: PipelineRegistration): Promise<PipelineSummary> {
-    const [statuses, beats] = await Promise.all([
+    const [statuses, beats, pending] = await Promise.all([
       this.checkpoints(reg),
       readHeartbeats(this.redis, reg.name, reg.activeVersion),
+      pendingRegistration(this.redis, reg.name),
     ]);
     const committed = statuses.filter((s) => s.committed && s.watermark !== null);
     let lag: number | null = null;
@@ -203,6 +207,7 @@ export class QueryStore {
     return {
       name: reg.name,
       activeVersion: reg.activeVersion,
+      latestVersion: Math.max(reg.activeVersion, pending?.activeVersion ?? 0),
       topics: reg.topics,
       window: reg.window,
       groupBy: reg.groupBy,

@@ -127,7 +127,18 @@ ${aggregates}
     await waitUntil(
       'queries switch to version 2',
       async () => {
-        pendingSeen ||= (await redis.hexists('kf:pipelines', `${name}@pending`)) === 1;
+        if (!pendingSeen && (await redis.hexists('kf:pipelines', `${name}@pending`)) === 1) {
+          pendingSeen = true;
+          const during = (await (
+            await fetch(`http://127.0.0.1:${v2.port}/api/v1/pipelines/${name}`)
+          ).json()) as {
+            activeVersion: number;
+            latestVersion: number;
+          };
+          // the switch may land between the two reads; never a newer active than latest
+          expect(during.latestVersion).toBe(2);
+          expect([1, 2]).toContain(during.activeVersion);
+        }
         const t = await totals(v2.port);
         seen.push(t);
         return t.version === 2;
@@ -141,6 +152,11 @@ ${aggregates}
       else expect(t).toEqual({ version: 2, orders: RECORDS, revenue: amountTotal });
     }
     expect(await redis.hexists('kf:pipelines', `${name}@pending`)).toBe(0);
+    const summary = (await (await fetch(`http://127.0.0.1:${v2.port}/api/v1/pipelines/${name}`)).json()) as {
+      activeVersion: number;
+      latestVersion: number;
+    };
+    expect(summary).toMatchObject({ activeVersion: 2, latestVersion: 2 });
 
     // Version 1 stops writing and its state goes (two sweeps: a last batch of version 1 is caught).
     await waitUntil(
