@@ -37,6 +37,7 @@ import {
   VERSION_LABEL,
 } from './resources.ts';
 import { autoscale, emptyState, hotPartitions, type StabilizerState } from './scaler/index.ts';
+import { decideVersion, REPLAY_ANNOTATION } from './versioning.ts';
 
 export interface DeploymentObject extends KubeObject {
   spec?: { replicas?: number };
@@ -149,19 +150,33 @@ export class Reconciler {
     const depName = childName(name);
     const existing = this.ctx.getDeployment(ns, depName) ?? null;
 
-    // Version: a change of logic (what the aggregates contain) starts a new version from the log.
-    let version = existing
-      ? Number(existing.metadata.labels?.[VERSION_LABEL] ?? 1)
-      : Number((p.status as PipelineStatus | undefined)?.latestVersion ?? 1);
-    if (!Number.isInteger(version) || version < 1) version = 1;
-    const oldFingerprint = existing?.metadata.annotations?.[FINGERPRINT_ANNOTATION];
-    if (existing && oldFingerprint && oldFingerprint !== fingerprint) {
-      version++;
+    // Version: a change of logic (what the aggregates contain), or a replay request, starts a new
+    // version from the log (versioning.ts); queries keep reading the old one until it catches up.
+    const replay = p.metadata.annotations?.[REPLAY_ANNOTATION];
+    const decision = decideVersion(
+      existing
+        ? {
+            version: Number(existing.metadata.labels?.[VERSION_LABEL] ?? 1),
+            ...(existing.metadata.annotations?.[FINGERPRINT_ANNOTATION]
+              ? { fingerprint: existing.metadata.annotations[FINGERPRINT_ANNOTATION] }
+              : {}),
+            ...(existing.metadata.annotations?.[REPLAY_ANNOTATION]
+              ? { replay: existing.metadata.annotations[REPLAY_ANNOTATION] }
+              : {}),
+          }
+        : null,
+      { fingerprint, ...(replay ? { replay } : {}) },
+      (p.status as PipelineStatus | undefined)?.latestVersion,
+    );
+    const version = decision.version;
+    if (decision.reason) {
       await this.ctx.events.record(
         p,
         'Normal',
         'NewVersion',
-        `the pipeline's logic changed: version ${version} reprocesses the log into its own keys`,
+        decision.reason === 'logic'
+          ? `the pipeline's logic changed: version ${version} reprocesses the log into its own keys`
+          : `replay requested (${REPLAY_ANNOTATION}=${replay}): version ${version} reprocesses the log into its own keys`,
       );
     }
 

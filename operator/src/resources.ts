@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
+import { REPLAY_ANNOTATION } from './versioning.ts';
 
 export const GROUP = 'kappaflow.io';
 export const API_VERSION = 'kappaflow.io/v1alpha1';
@@ -13,6 +14,7 @@ export const DELETION_POLICY_ANNOTATION = 'kappaflow.io/deletion-policy';
 export const SPEC_HASH_ANNOTATION = 'kappaflow.io/spec-hash';
 export const FINGERPRINT_ANNOTATION = 'kappaflow.io/logic-fingerprint';
 export const VERSION_LABEL = 'kappaflow.io/version';
+
 export const PIPELINE_LABEL = 'kappaflow.io/pipeline';
 export const MANAGED_BY = 'kappaflow-operator';
 export const CONFIG_FILE = 'pipeline.yaml';
@@ -200,7 +202,14 @@ export function desiredDeployment(
       name: childName(name),
       namespace: p.metadata.namespace,
       labels,
-      annotations: { [FINGERPRINT_ANNOTATION]: fingerprint, [SPEC_HASH_ANNOTATION]: hash },
+      annotations: {
+        [FINGERPRINT_ANNOTATION]: fingerprint,
+        [SPEC_HASH_ANNOTATION]: hash,
+        // the replay request this version served (versioning.ts): a new value starts another replay
+        ...(p.metadata.annotations?.[REPLAY_ANNOTATION]
+          ? { [REPLAY_ANNOTATION]: p.metadata.annotations[REPLAY_ANNOTATION] }
+          : {}),
+      },
       ownerReferences: [ownerReference(p)],
     },
     spec: {

@@ -544,6 +544,26 @@ describe('operator e2e', () => {
       },
       { timeoutMs: 30_000 },
     );
+
+    // An explicit replay, same logic: version 3 recounts the log and takes over.
+    await kube.mergePatch(paths.pipeline(NS, name), {
+      metadata: { annotations: { 'kappaflow.io/replay': '2026-11-25T18:00:00Z' } },
+    });
+    await waitUntil(
+      'version 3 active after the replay',
+      async () => {
+        const p = await getPipeline();
+        return p?.status?.activeVersion === 3 && condition(p, 'Reprocessing')?.reason === 'UpToDate';
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+    expect(
+      (await events()).some((e) => e.reason === 'NewVersion' && e.message.includes('replay requested')),
+    ).toBe(true);
+    expect(await counted(3)).toBe(before);
+    // Reconciling again with the same annotation does not start another replay.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await getPipeline())?.status?.latestVersion).toBe(3);
   });
 
   it('delete: owned objects are garbage-collected and the delete policy removes keys and the group', async () => {
