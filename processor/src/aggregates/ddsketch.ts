@@ -7,31 +7,49 @@
  * Buckets are named as strings: "p<i>" for positive values, "n<i>" for negative ones (mirrored),
  * "z" for values too close to zero to map.
  */
+/** The default relative accuracy (a pipeline's percentile may ask for 0.001 to 0.1). */
 export const RELATIVE_ACCURACY = 0.01;
-const gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY);
-const logGamma = Math.log(gamma);
 const MIN_INDEXABLE = 1e-9;
 
-export function bucketOf(value: number): string {
+/** ln(gamma) per accuracy: a handful of distinct values per process. */
+const logGammas = new Map<number, number>();
+function logGammaOf(accuracy: number): number {
+  let value = logGammas.get(accuracy);
+  if (value === undefined) {
+    value = Math.log((1 + accuracy) / (1 - accuracy));
+    logGammas.set(accuracy, value);
+  }
+  return value;
+}
+
+export function bucketOf(value: number, accuracy = RELATIVE_ACCURACY): string {
   const magnitude = Math.abs(value);
   if (magnitude < MIN_INDEXABLE) return 'z';
-  const index = Math.ceil(Math.log(magnitude) / logGamma);
+  const index = Math.ceil(Math.log(magnitude) / logGammaOf(accuracy));
   return `${value < 0 ? 'n' : 'p'}${index}`;
 }
 
 /** The representative value of a bucket: the point with equal relative error to both bounds. */
-export function bucketValue(bucket: string): number {
+export function bucketValue(bucket: string, accuracy = RELATIVE_ACCURACY): number {
   if (bucket === 'z') return 0;
   const index = Number(bucket.slice(1));
+  const gamma = (1 + accuracy) / (1 - accuracy);
   const value = (2 * gamma ** index) / (gamma + 1);
   return bucket[0] === 'n' ? -value : value;
 }
 
-/** The q-quantile (0 < q < 1) of a sketch given as bucket -> count, or null when it is empty. */
-export function quantile(buckets: ReadonlyMap<string, number>, q: number): number | null {
+/**
+ * The q-quantile (0 < q < 1) of a sketch given as bucket -> count, or null when it is empty. The
+ * accuracy must be the one the buckets were made with (the pipeline's registration carries it).
+ */
+export function quantile(
+  buckets: ReadonlyMap<string, number>,
+  q: number,
+  accuracy = RELATIVE_ACCURACY,
+): number | null {
   const entries = [...buckets.entries()]
     .filter(([, count]) => count > 0)
-    .map(([bucket, count]) => ({ value: bucketValue(bucket), count }))
+    .map(([bucket, count]) => ({ value: bucketValue(bucket, accuracy), count }))
     .sort((a, b) => a.value - b.value);
   const total = entries.reduce((sum, e) => sum + e.count, 0);
   if (total === 0) return null;

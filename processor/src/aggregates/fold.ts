@@ -116,7 +116,11 @@ export class BatchFold {
           setOf(delta.distinct, fieldOf(name, group)).add(value as string);
           break;
         case 'percentile':
-          increment(mapOf(delta.sketches, fieldOf(name, group)), bucketOf(value as number), 1);
+          increment(
+            mapOf(delta.sketches, fieldOf(name, group)),
+            bucketOf(value as number, aggregate.accuracy),
+            1,
+          );
           break;
         case 'topK':
           increment(mapOf(delta.tops, fieldOf(name, group)), value as string, 1);

@@ -103,6 +103,7 @@ export const openApiDocument = {
             ],
           },
           q: { type: 'number', description: 'quantile of a percentile' },
+          accuracy: { type: 'number', description: 'relative accuracy of a percentile (its sketch)' },
           k: { type: 'integer', description: 'members a topK reports' },
         },
       },

@@ -193,7 +193,7 @@ export function aggregateValueOf(shape: AggregateShape, acc: AggregateAcc | unde
     case 'countDistinct':
       return acc.distinct ?? 0;
     case 'percentile':
-      return acc.buckets ? quantile(acc.buckets, shape.q ?? 0.5) : null;
+      return acc.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null;
     case 'topK': {
       if (!acc.members) return [];
       return [...acc.members.entries()]

@@ -10,7 +10,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
   const aggregates: AggregateShape[] = spec.aggregates.map((a) => ({
     name: a.name,
     kind: a.op,
-    ...(a.op === 'percentile' ? { q: a.q } : {}),
+    ...(a.op === 'percentile' ? { q: a.q, accuracy: a.accuracy } : {}),
     ...(a.op === 'topK' ? { k: a.k } : {}),
   }));
   const argumentOf = compiled.aggregates.map((a) => (a.op === 'count' ? undefined : a.value));

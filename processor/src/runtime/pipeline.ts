@@ -25,6 +25,8 @@ export interface AggregateShape {
   kind: AggregateKind;
   /** quantile for `percentile` */
   q?: number;
+  /** relative accuracy of the `percentile` sketch (absent in registrations written before it existed: 0.01) */
+  accuracy?: number;
   /** how many members `topK` reports */
   k?: number;
 }

@@ -44,6 +44,29 @@ describe('DDSketch buckets', () => {
     );
   });
 
+  it('honours the accuracy a pipeline asks for (0.001 to 0.1)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 300 }),
+        fc.double({ min: 0.01, max: 0.99, noNaN: true }),
+        fc.constantFrom(0.001, 0.005, 0.05, 0.1),
+        (values, q, accuracy) => {
+          const buckets = new Map<string, number>();
+          for (const v of values)
+            buckets.set(bucketOf(v, accuracy), (buckets.get(bucketOf(v, accuracy)) ?? 0) + 1);
+          const expected = exactQuantile(values, q);
+          const actual = quantile(buckets, q, accuracy)!;
+          expect(Math.abs(actual - expected)).toBeLessThanOrEqual(Math.abs(expected) * accuracy + 1e-9);
+        },
+      ),
+    );
+    // coarser sketches use fewer buckets: what the accuracy trades
+    const values = Array.from({ length: 2000 }, (_, i) => 1 + i * 3.7);
+    const count = (a: number) => new Set(values.map((v) => bucketOf(v, a))).size;
+    expect(count(0.1)).toBeLessThan(count(0.01));
+    expect(count(0.01)).toBeLessThan(count(0.001));
+  });
+
   it('is empty for no values', () => {
     expect(quantile(new Map(), 0.5)).toBeNull();
   });
