@@ -346,10 +346,10 @@ export class Reconciler {
       ...(rate.total === undefined ? {} : { inputRate: Math.round(rate.total * 100) / 100 }),
       ...(watermarks.length > 0 ? { watermark: new Date(Math.min(...watermarks)).toISOString() } : {}),
       hotPartitions: hot.map((h) => {
-        const [topicIndex, part] = h.partition.includes('.') ? h.partition.split('.') : ['0', h.partition];
-        void topicIndex;
+        const source = lag?.partitions.find((q) => q.id === h.partition);
         return {
-          partition: Number(part),
+          ...(source ? { topic: source.topic } : {}),
+          partition: source ? source.partition : Number(h.partition.split('.').pop()),
           lag: h.lag,
           ...(h.recordsPerSecond === undefined
             ? {}

@@ -57,6 +57,7 @@ export const pipelineStatusSchema = z
     hotPartitions: z
       .array(
         z.object({
+          topic: z.string().max(249).optional().describe('The source topic of the partition.'),
           partition: z.number().int().min(0),
           lag: z.number().int().min(0).optional(),
           recordsPerSecond: z.number().min(0).optional(),

@@ -478,9 +478,9 @@ describe('operator e2e', () => {
       'partition 0 listed as hot',
       async () => {
         const p = (await getPipeline()) as
-          | (Pipeline & { status?: { hotPartitions?: { partition: number }[] } })
+          | (Pipeline & { status?: { hotPartitions?: { topic?: string; partition: number }[] } })
           | null;
-        return (p?.status?.hotPartitions ?? []).some((h) => h.partition === 0);
+        return (p?.status?.hotPartitions ?? []).some((h) => h.partition === 0 && h.topic === topic);
       },
       { timeoutMs: 30_000, intervalMs: 250 },
     );
