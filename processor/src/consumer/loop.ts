@@ -267,6 +267,7 @@ export class ConsumerLoop {
     const result = await commitBatch(redis, {
       prefix,
       epoch: claim.epoch,
+      expectedOffset: claim.nextOffset,
       firstOffset: messages[0]!.offset,
       nextOffset,
       watermark: folded.watermark,
@@ -295,6 +296,16 @@ export class ConsumerLoop {
         'fenced: another replica owns this partition',
       );
       if (claim.generation === this.generation) this.fenced.add(id);
+      this.claims.delete(id);
+      return;
+    }
+    if (result.status === 'diverged') {
+      // Redis lost writes it had acknowledged (failover, restore): claim again, which seeks back to
+      // what Redis has and replays from there with a fresh view of the windows.
+      logger.warn(
+        { topic, partition, expected: claim.nextOffset, stored: result.storedOffset },
+        'the Redis checkpoint moved back; claiming the partition again to replay the gap',
+      );
       this.claims.delete(id);
       return;
     }

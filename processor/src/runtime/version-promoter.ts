@@ -2,8 +2,8 @@ import type { Admin, Kafka } from 'kafkajs';
 import { consumerGroupOf, partitionIdOf } from '../consumer/loop.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
-import type { PipelineRegistration } from '../state/registry.ts';
-import { promoteVersion, retireVersion } from '../state/versions.ts';
+import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
+import { olderVersions, promoteVersion, retireVersion } from '../state/versions.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimePipeline } from './pipeline.ts';
 
@@ -11,6 +11,8 @@ import type { RuntimePipeline } from './pipeline.ts';
 const PROMOTE_MAX_LAG = Number(process.env.KAPPAFLOW_PROMOTE_MAX_LAG ?? 1000);
 /** How often a catching-up version measures its lag. */
 const PROMOTE_CHECK_MS = Number(process.env.KAPPAFLOW_PROMOTE_CHECK_MS ?? 2000);
+/** Queries that read the old registration just before the switch finish before its keys go. */
+const FIRST_SWEEP_MS = Number(process.env.KAPPAFLOW_RETIRE_FIRST_SWEEP_MS ?? 10_000);
 /** A replica of the old version may commit one more batch before it notices; the second sweep takes it. */
 const SECOND_SWEEP_MS = Number(process.env.KAPPAFLOW_RETIRE_SECOND_SWEEP_MS ?? 30_000);
 
@@ -28,9 +30,10 @@ export interface VersionPromoterOptions {
 
 /**
  * Kappa reprocessing: a new version replays the log into its own keys while the active version
- * keeps serving queries. This watches the new version's lag (Kafka end offsets against its Redis
- * checkpoints) and, once it has caught up, makes it the active version in one step
- * (activateVersion-1.lua) and deletes the old version's state and consumer groups.
+ * keeps serving queries. This watches the new version's progress and, once it is near the end of
+ * the log (Kafka ends against its Redis checkpoints) and no partition is behind the active
+ * version's checkpoint (so no answer loses records at the switch), makes it the active version in
+ * one step (activateVersion-1.lua); a little later it deletes the older versions' state and groups.
  */
 export class VersionPromoter {
   private timer: NodeJS.Timeout | undefined;
@@ -50,29 +53,18 @@ export class VersionPromoter {
     await this.admin?.disconnect().catch(() => {});
   }
 
-  /** Records the new version still has to process. */
-  async lag(): Promise<number> {
+  /**
+   * How far the new version is: records behind the end of the log, and whether some partition is
+   * still behind the active version's checkpoint (then queries would lose records by switching).
+   * A partition without a checkpoint is never ahead of anything.
+   */
+  async progress(active: number | null): Promise<{ lag: number; behindActive: string[] }> {
     const { pipeline, redis, repartitionSource } = this.options;
     const admin = await this.connect();
     let lag = 0;
-    for (const topic of pipeline.source.topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const pipe = redis.pipeline();
-      for (const p of ends) {
-        const prefix = partitionPrefix(
-          pipeline.name,
-          pipeline.version,
-          partitionIdOf(pipeline, topic, p.partition),
-        );
-        pipe.hget(keys.checkpoint(prefix), 'offset');
-      }
-      const offsets = (await pipe.exec()) ?? [];
-      ends.forEach((p, i) => {
-        const stored = offsets[i]?.[1] as string | null | undefined;
-        const from = stored ?? (pipeline.source.startFrom === 'earliest' ? p.low : p.high);
-        lag += Math.max(0, Number(p.high) - Number(from));
-      });
-    }
+    const behindActive: string[] = [];
+    // Session windows: the repartitioner's offsets first, then the repartition topic, so records
+    // moving between the two while this runs are counted in one of them.
     if (repartitionSource) {
       const committed = await admin.fetchOffsets({
         groupId: repartitionSource.groupId,
@@ -87,17 +79,41 @@ export class VersionPromoter {
         }
       }
     }
-    return lag;
+    for (const topic of pipeline.source.topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const pipe = redis.pipeline();
+      for (const p of ends) {
+        const id = partitionIdOf(pipeline, topic, p.partition);
+        pipe.hget(keys.checkpoint(partitionPrefix(pipeline.name, pipeline.version, id)), 'offset');
+        if (active !== null) pipe.hget(keys.checkpoint(partitionPrefix(pipeline.name, active, id)), 'offset');
+      }
+      const replies = ((await pipe.exec()) ?? []).map(([, v]) => v as string | null);
+      const step = active === null ? 1 : 2;
+      ends.forEach((p, i) => {
+        const mine = replies[i * step] ?? null;
+        const theirs = active === null ? null : (replies[i * step + 1] ?? null);
+        if (mine === null) {
+          // Nothing committed yet: all of the retained log is ahead (or, reading from the end, unknown).
+          if (pipeline.source.startFrom === 'earliest') lag += Math.max(0, Number(p.high) - Number(p.low));
+        } else lag += Math.max(0, Number(p.high) - Number(mine));
+        if (theirs !== null && (mine === null || BigInt(mine) < BigInt(theirs)))
+          behindActive.push(partitionIdOf(pipeline, topic, p.partition));
+      });
+    }
+    return { lag, behindActive };
   }
 
   private async tick(): Promise<void> {
     if (this.busy || this.done) return;
     this.busy = true;
-    const { redis, registration, logger } = this.options;
+    const { redis, registration, logger, pipeline } = this.options;
     try {
-      const lag = await this.lag();
-      if (lag > PROMOTE_MAX_LAG) {
-        logger.debug({ version: registration.activeVersion, lag }, 'new version catching up');
+      const current = await readRegistration(redis, pipeline.name);
+      const active =
+        current && current.activeVersion < registration.activeVersion ? current.activeVersion : null;
+      const { lag, behindActive } = await this.progress(active);
+      if (lag > PROMOTE_MAX_LAG || behindActive.length > 0) {
+        logger.debug({ version: registration.activeVersion, lag, behindActive }, 'new version catching up');
         return;
       }
       const result = await promoteVersion(redis, registration);
@@ -116,13 +132,12 @@ export class VersionPromoter {
         result.previous >= registration.activeVersion
       )
         return;
-      const previous = result.previous;
       logger.info(
-        { version: registration.activeVersion, previous, lag },
-        'caught up: queries now read this version; deleting the previous one',
+        { version: registration.activeVersion, previous: result.previous, lag },
+        'caught up: queries now read this version; the previous one is deleted shortly',
       );
-      await this.retire(previous);
-      setTimeout(() => void this.retire(previous), SECOND_SWEEP_MS).unref();
+      setTimeout(() => void this.retire(), FIRST_SWEEP_MS).unref();
+      setTimeout(() => void this.retire(), FIRST_SWEEP_MS + SECOND_SWEEP_MS).unref();
     } catch (error) {
       logger.warn({ error: (error as Error).message }, 'could not check whether the new version caught up');
       await this.admin?.disconnect().catch(() => {});
@@ -132,17 +147,20 @@ export class VersionPromoter {
     }
   }
 
-  private async retire(version: number): Promise<void> {
-    const { redis, pipeline, logger } = this.options;
+  /** Deletes the state and consumer groups of every version older than this one. */
+  private async retire(): Promise<void> {
+    const { redis, pipeline, logger, registration } = this.options;
     try {
-      const removed = await retireVersion(redis, pipeline.name, version);
-      const group = consumerGroupOf(pipeline.name, version);
-      const admin = await this.connect();
-      // Fails while an old replica is still a member; a later sweep or the finalizer removes it then.
-      await admin.deleteGroups([group, `${group}.repartition`]).catch(() => {});
-      logger.info({ version, keys: removed }, 'retired the previous version');
+      for (const version of await olderVersions(redis, pipeline.name, registration.activeVersion)) {
+        const removed = await retireVersion(redis, pipeline.name, version);
+        const group = consumerGroupOf(pipeline.name, version);
+        const admin = await this.connect();
+        // Fails while an old replica is still a member; a later sweep or the finalizer removes it then.
+        await admin.deleteGroups([group, `${group}.repartition`]).catch(() => {});
+        logger.info({ version, keys: removed }, 'retired an older version');
+      }
     } catch (error) {
-      logger.warn({ version, error: (error as Error).message }, 'could not retire the previous version');
+      logger.warn({ error: (error as Error).message }, 'could not retire the older versions');
     }
   }
 

@@ -6,11 +6,17 @@ import { keys } from './keys.ts';
 export type CommitResult =
   | { status: 'applied'; closedWindows: number[] }
   | { status: 'fenced'; storedEpoch: number }
-  | { status: 'duplicate'; storedOffset: string };
+  | { status: 'duplicate'; storedOffset: string }
+  | { status: 'diverged'; storedOffset: string | null };
 
 export interface CommitRequest {
   prefix: string;
   epoch: number;
+  /**
+   * The next offset the writer last saw stored (from its claim or its last commit), or null for
+   * none; a different stored value refuses the batch as diverged. Omit to skip the check.
+   */
+  expectedOffset?: string | null;
   firstOffset: string;
   nextOffset: string;
   watermark: number;
@@ -49,13 +55,15 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     String(request.deadLettered ?? 0),
     request.outbox ? '1' : '0',
     request.sessions ? '1' : '0',
-    // The absolute values ride as plain arguments after ARGV[14], in the payload's window order:
+    request.expectedOffset === undefined ? '' : (request.expectedOffset ?? '-'),
+    // The absolute values ride as plain arguments after ARGV[15], in the payload's window order:
     // no JSON to build here nor to decode in the script.
     absoluteArguments(request.fold, request.absolute),
   );
   const [status, ...rest] = reply;
   if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };
   if (Number(status) === -2) return { status: 'duplicate', storedOffset: String(rest[0]) };
+  if (Number(status) === -3) return { status: 'diverged', storedOffset: rest[0] ? String(rest[0]) : null };
   return { status: 'applied', closedWindows: rest.map(Number) };
 }
 

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 import { unlinkMatching } from './purge.ts';
@@ -53,4 +54,27 @@ export async function retireVersion(redis: RedisClient, name: string, version: n
   // `kf:{name:1:*` does not match version 10: the version is followed by ':'.
   const removed = await unlinkMatching(redis, `kf:{${name}:${version}:*`);
   return removed + (await redis.unlink(keys.replicas(name, version)));
+}
+
+/**
+ * The versions below `active` that still have state: the one it replaced, and any that was
+ * replaced while still catching up (a second logic change during a replay).
+ */
+export async function olderVersions(redis: RedisClient, name: string, active: number): Promise<number[]> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  const found = new Set<number>();
+  // Keys are kf:{<name>:<version>:<partition>}:... and kf:{<name>:<version>}:replicas.
+  const versionOf = new RegExp(`^kf:\\{${name}:(\\d+)[:}]`);
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', `kf:{${name}:*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of batch) {
+        const v = Number(versionOf.exec(key)?.[1]);
+        if (Number.isInteger(v) && v < active) found.add(v);
+      }
+    } while (cursor !== '0');
+  }
+  return [...found].sort((a, b) => a - b);
 }

@@ -87,6 +87,38 @@ function suite(name: string, connect: () => RedisClient) {
       expect(await redis.hget(keys.window(prefix, 0), fieldOf('views', g))).toBe('3');
     });
 
+    it('refuses a batch when the checkpoint is not where the owner left it (Redis lost writes)', async () => {
+      const prefix = partitionPrefix(`diverged-${randomUUID()}`, 1, 1);
+      const claim = await claimPartition(redis, prefix, 1);
+      const one = foldOf([{ time: 1, bytes: 1, page: '/', user: 'x' }]);
+      const request = (first: string, next: string, expectedOffset: string | null) => ({
+        prefix,
+        epoch: claim.epoch,
+        expectedOffset,
+        firstOffset: first,
+        nextOffset: next,
+        watermark: 1000,
+        graceMs: 0,
+        retentionMs: 60_000,
+        fold: one,
+      });
+      expect(await commitBatch(redis, request('0', '10', null))).toMatchObject({ status: 'applied' });
+      expect(await commitBatch(redis, request('10', '20', '10'))).toMatchObject({ status: 'applied' });
+      // A failover to a replica without the second commit: the checkpoint is back at 10.
+      await redis.hset(keys.checkpoint(prefix), 'offset', '10');
+      expect(await commitBatch(redis, request('20', '30', '20'))).toEqual({
+        status: 'diverged',
+        storedOffset: '10',
+      });
+      expect(await redis.hget(keys.checkpoint(prefix), 'offset')).toBe('10');
+      // An owner that saw no checkpoint, where one appeared, is refused too.
+      expect(await commitBatch(redis, request('30', '40', null))).toEqual({
+        status: 'diverged',
+        storedOffset: '10',
+      });
+      expect(await redis.hget(keys.window(prefix, 0), fieldOf('views', groupKeyOf(['home'])))).toBe('2');
+    });
+
     it('fences a zombie: once a new owner claims the partition, the old epoch cannot write', async () => {
       const prefix = partitionPrefix(`fence-${randomUUID()}`, 1, 4);
       const zombie = await claimPartition(redis, prefix, 1);

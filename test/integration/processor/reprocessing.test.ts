@@ -73,6 +73,7 @@ ${aggregates}
     writeFileSync(v2File, spec('    orders: { count: {} }\n    revenue: { sum: event.amount }'));
     const env = {
       KAPPAFLOW_SUPERSEDED_CHECK_MS: '300',
+      KAPPAFLOW_RETIRE_FIRST_SWEEP_MS: '500',
       KAPPAFLOW_RETIRE_SECOND_SWEEP_MS: '3000',
       KAPPAFLOW_PROMOTE_MAX_LAG: '0',
       // checked often, so a switch before version 2 is complete would be seen

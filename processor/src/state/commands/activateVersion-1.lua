@@ -36,5 +36,10 @@ if (not active) or active == version or (ARGV[4] == 'promote' and active < versi
   return { 1, active or 0 }
 end
 if active > version then return { -1, active } end
-redis.call('HSET', KEYS[1], name .. '@pending', ARGV[3])
+-- Only the newest pending version is recorded: a pod of an older pending version still rolling out
+-- must not hide a newer one.
+local pending = redis.call('HGET', KEYS[1], name .. '@pending')
+if (not pending) or tonumber(cjson.decode(pending).activeVersion) <= version then
+  redis.call('HSET', KEYS[1], name .. '@pending', ARGV[3])
+end
 return { 0, active }

@@ -19,9 +19,11 @@
     ARGV[13] '1' when the pipeline has a sink topic: closed windows are queued in the partition's
              outbox (a transactional outbox), from which the processor publishes them
     ARGV[14] '1' for session windows: closed windows keep their end in the partition's `ends` hash
-    ARGV[15..] absolute hash-field values (field, value, ...) of the windows that carry `a`, in window order
+    ARGV[15] the next offset this owner last saw stored, '-' when it saw none, '' to skip the check:
+             any other stored value means Redis lost writes, and the batch is refused (diverged)
+    ARGV[16..] absolute hash-field values (field, value, ...) of the windows that carry `a`, in window order
     ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
-               { s = start, e = end, a = how many ARGV[15..] entries are this window's absolute values
+               { s = start, e = end, a = how many ARGV[16..] entries are this window's absolute values
                  (then i, f, mn, mx, fi, la are absent), i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
@@ -32,6 +34,7 @@
     { 1, closedWindowStart, ... }   applied; the starts of windows this batch closed
     { -1, storedEpoch }             fenced: a newer owner holds the partition
     { -2, storedNextOffset }        already applied: the checkpoint is past this batch
+    { -3, storedNextOffset }        diverged: the checkpoint is not where this owner left it
 ]]
 local ckpt = KEYS[1]
 local prefix = ARGV[1]
@@ -45,6 +48,13 @@ if storedEpoch ~= epoch then
 end
 if stored[2] and tonumber(stored[2]) > firstOffset then
   return { -2, stored[2] }
+end
+-- The checkpoint must be where this owner left it: if Redis lost acknowledged writes (a failover
+-- to a replica that lacks them, a restore from an older copy), the owner's view is wrong and the
+-- records in the gap were never applied. Refuse; the owner claims again and replays from Redis.
+local expected = ARGV[15]
+if expected ~= '' and ((expected == '-' and stored[2]) or (expected ~= '-' and stored[2] ~= expected)) then
+  return { -3, stored[2] or '' }
 end
 
 local windowsKey = prefix .. ':windows'
@@ -61,7 +71,7 @@ local function chunked(command, key, list, width)
 end
 
 local payload = cjson.decode(ARGV[10])
-local absoluteAt = 15
+local absoluteAt = 16
 for _, w in ipairs(payload.w) do
   local start = w.s
   local hash = prefix .. ':w:' .. start

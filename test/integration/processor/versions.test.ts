@@ -1,0 +1,73 @@
+// Which version queries read (activateVersion-1.lua), against a real Redis: offers, the pending
+// entry, promotion, refusal of older versions, and finding the versions left to delete.
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { connectRedis } from '../../../processor/src/state/connection.ts';
+import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { type PipelineRegistration, readRegistration } from '../../../processor/src/state/registry.ts';
+import {
+  offerVersion,
+  olderVersions,
+  pendingRegistration,
+  promoteVersion,
+  retireVersion,
+} from '../../../processor/src/state/versions.ts';
+
+const redis = connectRedis(inject('redisUrl'));
+afterAll(async () => {
+  await redis.quit();
+});
+
+const registration = (name: string, version: number): PipelineRegistration => ({
+  name,
+  activeVersion: version,
+  topics: ['t'],
+  partitions: ['0'],
+  window: { type: 'tumbling', sizeMs: 1000, graceMs: 0 },
+  groupBy: [],
+  aggregates: [{ name: 'n', kind: 'count' }],
+  retentionMs: 1000,
+  updatedAt: 0,
+});
+
+describe('pipeline versions', () => {
+  it('activates the first version, keeps newer ones pending until promoted, refuses older ones', async () => {
+    const name = `versions-${randomUUID().slice(0, 8)}`;
+    expect(await offerVersion(redis, registration(name, 1))).toEqual({ state: 'active', previous: null });
+    expect(await offerVersion(redis, registration(name, 1))).toEqual({ state: 'active', previous: 1 });
+    expect(await offerVersion(redis, registration(name, 3))).toEqual({ state: 'catching-up', active: 1 });
+    // a pod of version 2 still rolling out does not hide the newer pending version 3
+    expect(await offerVersion(redis, registration(name, 2))).toEqual({ state: 'catching-up', active: 1 });
+    expect((await pendingRegistration(redis, name))?.activeVersion).toBe(3);
+    expect((await readRegistration(redis, name))?.activeVersion).toBe(1);
+
+    expect(await promoteVersion(redis, registration(name, 3))).toEqual({ state: 'active', previous: 1 });
+    expect((await readRegistration(redis, name))?.activeVersion).toBe(3);
+    expect(await pendingRegistration(redis, name)).toBeNull();
+    // a restart of the active version keeps it; older versions are refused, even when promoting
+    expect(await offerVersion(redis, registration(name, 3))).toEqual({ state: 'active', previous: 3 });
+    expect(await offerVersion(redis, registration(name, 2))).toEqual({ state: 'superseded', active: 3 });
+    expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'superseded', active: 3 });
+  });
+
+  it('finds every older version with state (also one replaced while catching up) and deletes only those', async () => {
+    const name = `retire-${randomUUID().slice(0, 8)}`;
+    for (const version of [1, 2, 3, 10]) {
+      await redis.hset(keys.checkpoint(partitionPrefix(name, version, 0)), 'offset', '5');
+      await redis.hset(keys.replicas(name, version), 'r', '{}');
+    }
+    await redis.hset(keys.checkpoint(partitionPrefix(`${name}-other`, 1, 0)), 'offset', '5');
+    expect(await olderVersions(redis, name, 3)).toEqual([1, 2]);
+    for (const v of await olderVersions(redis, name, 3)) await retireVersion(redis, name, v);
+    const [, left] = await redis.scan('0', 'MATCH', `kf:{${name}*`, 'COUNT', 10_000);
+    expect(left.sort()).toEqual(
+      [
+        keys.checkpoint(partitionPrefix(`${name}-other`, 1, 0)),
+        keys.checkpoint(partitionPrefix(name, 3, 0)),
+        keys.checkpoint(partitionPrefix(name, 10, 0)),
+        keys.replicas(name, 3),
+        keys.replicas(name, 10),
+      ].sort(),
+    );
+  });
+});
