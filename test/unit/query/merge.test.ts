@@ -81,7 +81,10 @@ describe('merging partial state of several partitions', () => {
     const right = [100, 200, 300, 400, 500];
     const sketch = (xs: number[]) =>
       Object.fromEntries(
-        [...new Set(xs.map((x) => bucketOf(x)))].map((b) => [b, String(xs.filter((x) => bucketOf(x) === b).length)]),
+        [...new Set(xs.map((x) => bucketOf(x)))].map((b) => [
+          b,
+          String(xs.filter((x) => bucketOf(x) === b).length),
+        ]),
       );
     mergeBuckets(acc[7]!, sketch(left));
     mergeBuckets(acc[7]!, sketch(right));
