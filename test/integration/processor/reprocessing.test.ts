@@ -163,7 +163,8 @@ ${aggregates}
     await waitUntil(
       'version 1 keys deleted',
       async () => {
-        const [, found] = await redis.scan('0', 'MATCH', `kf:{${name}:1:*`, 'COUNT', 100_000);
+        // KEYS, not one SCAN step: a single step covers only part of a shared Redis
+        const found = await redis.keys(`kf:{${name}:1:*`);
         return found.length === 0 && (await redis.exists(`kf:{${name}:1}:replicas`)) === 0;
       },
       { timeoutMs: 30_000 },
@@ -174,7 +175,8 @@ ${aggregates}
       { timeoutMs: 15_000 },
     );
     await new Promise((r) => setTimeout(r, 4000)); // past the second sweep
-    const [, left] = await redis.scan('0', 'MATCH', `kf:{${name}:1:*`, 'COUNT', 100_000);
+    // KEYS, not one SCAN step: a single step covers only part of a shared Redis
+    const left = await redis.keys(`kf:{${name}:1:*`);
     expect(left).toEqual([]);
     expect(await totals(v1.port)).toEqual({ version: 2, orders: RECORDS, revenue: amountTotal });
 
@@ -203,7 +205,8 @@ ${aggregates}
     const code = await new Promise<number | null>((resolve) => again.child.once('exit', (c) => resolve(c)));
     expect(code).not.toBe(0);
     expect(readFileSync(again.logFile, 'utf8')).toContain('older than the active version 2');
-    const [, afterRefusal] = await redis.scan('0', 'MATCH', `kf:{${name}:1:*`, 'COUNT', 100_000);
+    // KEYS, not one SCAN step: a single step covers only part of a shared Redis
+    const afterRefusal = await redis.keys(`kf:{${name}:1:*`);
     expect(afterRefusal).toEqual([]);
     await admin.disconnect();
   });
