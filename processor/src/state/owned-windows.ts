@@ -113,10 +113,6 @@ export class OwnedWindows {
     this.staged.clear();
   }
 
-  get size(): { windows: number; fields: number } {
-    return { windows: this.windows.size, fields: this.fields };
-  }
-
   private forget(start: number): void {
     const window = this.windows.get(start);
     if (!window) return;

@@ -1,7 +1,6 @@
-import { Cluster } from 'ioredis';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
-import { unlinkMatching } from './purge.ts';
+import { scanMatching, unlinkMatching } from './purge.ts';
 import type { PipelineRegistration } from './registry.ts';
 
 /** Where a version stands against the one the query API serves. */
@@ -61,20 +60,14 @@ export async function retireVersion(redis: RedisClient, name: string, version: n
  * replaced while still catching up (a second logic change during a replay).
  */
 export async function olderVersions(redis: RedisClient, name: string, active: number): Promise<number[]> {
-  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const found = new Set<number>();
   // Keys are kf:{<name>:<version>:<partition>}:... and kf:{<name>:<version>}:replicas.
   const versionOf = new RegExp(`^kf:\\{${name}:(\\d+)[:}]`);
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', `kf:{${name}:*`, 'COUNT', 1000);
-      cursor = next;
-      for (const key of batch) {
-        const v = Number(versionOf.exec(key)?.[1]);
-        if (Number.isInteger(v) && v < active) found.add(v);
-      }
-    } while (cursor !== '0');
-  }
+  await scanMatching(redis, `kf:{${name}:*`, (_, batch) => {
+    for (const key of batch) {
+      const v = Number(versionOf.exec(key)?.[1]);
+      if (Number.isInteger(v) && v < active) found.add(v);
+    }
+  });
   return [...found].sort((a, b) => a - b);
 }
