@@ -35,8 +35,6 @@ interface Pending {
   ctx: RecordView;
 }
 
-type FixedWindow = Exclude<RuntimePipeline['window'], { type: 'session' }>;
-
 /**
  * Folds the records of one partition's batch, in offset order, into window deltas. Records that
  * fail at any step become dead letters with the reason; a record is late when every window it
@@ -76,12 +74,12 @@ export async function foldBatch(
   let late = 0;
   let watermark = startWatermark;
 
+  const sizeMs = window.type === 'session' ? 0 : window.sizeMs;
   const place = (message: KafkaMessage, eventTime: number, group: string, prepared: PreparedArgs) => {
-    const starts = windowStarts(window as FixedWindow, eventTime);
     let onTime = false;
-    for (const start of starts) {
-      if (isClosed(start + (window as FixedWindow).sizeMs, window.graceMs, watermark)) continue;
-      fold.add(fold.window(start, start + (window as FixedWindow).sizeMs), group, eventTime, prepared);
+    for (const start of windowStarts(window, eventTime)) {
+      if (isClosed(start + sizeMs, window.graceMs, watermark)) continue;
+      fold.add(fold.window(start, start + sizeMs), group, eventTime, prepared);
       onTime = true;
     }
     settle(message, eventTime, onTime);
