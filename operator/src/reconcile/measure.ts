@@ -1,0 +1,53 @@
+// The "measure" step: a version's lag from Kafka, its replicas' heartbeats and the active version
+// from Redis. A failure is reported (Degraded, Scaling=Unknown), never thrown: replicas stay as they are.
+import type { ReplicaHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
+import type { NormalizedPipeline } from '../../../processor/src/spec/normalize.ts';
+import { readRegistration } from '../../../processor/src/state/registry.ts';
+import { type LagReading, type RateTracker, readLag, readReplicas, withTimeout } from '../inputs.ts';
+import type { PipelineObject } from '../resources.ts';
+import type { ReconcileContext } from './context.ts';
+import { redisFor } from './redis-for.ts';
+
+export interface Measurement {
+  lag?: LagReading;
+  beats: ReplicaHeartbeat[];
+  /** the version queries read (the registry in Redis); `version` itself when unreadable */
+  activeVersion: number;
+  rate: ReturnType<RateTracker['rate']>;
+  error?: string;
+}
+
+export async function measure(
+  ctx: ReconcileContext,
+  p: PipelineObject,
+  n: NormalizedPipeline,
+  version: number,
+  rates: RateTracker,
+): Promise<Measurement> {
+  const name = p.metadata.name;
+  const brokers = n.kafka?.brokers?.join(',') ?? ctx.config.kafkaBrokers;
+  let lag: LagReading | undefined;
+  let beats: ReplicaHeartbeat[] = [];
+  let error: string | undefined;
+  try {
+    const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
+    lag = await withTimeout(
+      readLag(admin, name, version, n.source.topics, n.source.startFrom),
+      10_000,
+      'reading lag',
+    );
+    rates.add(lag);
+  } catch (e) {
+    error = `Kafka: ${(e as Error).message}`;
+    await ctx.kafka.reset(brokers);
+  }
+  let activeVersion = version;
+  try {
+    const redis = await redisFor(ctx, p, n);
+    beats = await readReplicas(redis, name, version);
+    activeVersion = (await readRegistration(redis, name))?.activeVersion ?? version;
+  } catch (e) {
+    error = `${error ? `${error}; ` : ''}Redis: ${(e as Error).message}`;
+  }
+  return { ...(lag ? { lag } : {}), beats, activeVersion, rate: rates.rate(), ...(error ? { error } : {}) };
+}
