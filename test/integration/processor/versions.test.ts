@@ -6,11 +6,14 @@ import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { type PipelineRegistration, readRegistration } from '../../../processor/src/state/registry.ts';
 import {
+  clearGate,
   offerVersion,
   olderVersions,
   pendingRegistration,
   promoteVersion,
+  readGate,
   retireVersion,
+  writeGate,
 } from '../../../processor/src/state/versions.ts';
 
 const redis = connectRedis(inject('redisUrl'));
@@ -48,6 +51,24 @@ describe('pipeline versions', () => {
     expect(await offerVersion(redis, registration(name, 3))).toEqual({ state: 'active', previous: 3 });
     expect(await offerVersion(redis, registration(name, 2))).toEqual({ state: 'superseded', active: 3 });
     expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'superseded', active: 3 });
+  });
+
+  it("the operator's gate holds a caught-up version until it allows it; a gate for another version does not", async () => {
+    const name = `gate-${randomUUID().slice(0, 8)}`;
+    await offerVersion(redis, registration(name, 1));
+    await offerVersion(redis, registration(name, 2));
+    await writeGate(redis, name, { version: 2, allow: false, reason: 'manual' });
+    expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'catching-up', active: 1 });
+    expect((await readRegistration(redis, name))?.activeVersion).toBe(1);
+    expect((await pendingRegistration(redis, name))?.activeVersion).toBe(2);
+    await writeGate(redis, name, { version: 3, allow: false, reason: 'manual' });
+    expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'active', previous: 1 });
+    await offerVersion(redis, registration(name, 4));
+    await writeGate(redis, name, { version: 4, allow: true, reason: 'approved' });
+    expect(await promoteVersion(redis, registration(name, 4))).toEqual({ state: 'active', previous: 2 });
+    expect(await readGate(redis, name)).toEqual({ version: 4, allow: true, reason: 'approved' });
+    await clearGate(redis, name);
+    expect(await readGate(redis, name)).toBeNull();
   });
 
   it('finds every older version with state (also one replaced while catching up) and deletes only those', async () => {
