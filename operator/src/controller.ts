@@ -112,6 +112,11 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
     return undefined;
   };
 
+  const listDeployments = (ns: string, pipeline: string) =>
+    deploymentInformers
+      .flatMap((inf) => inf.list())
+      .filter((d) => d.metadata.namespace === ns && d.metadata.labels?.[PIPELINE_LABEL] === pipeline);
+
   let reconciler: Reconciler | undefined;
   let term: { queue: WorkQueue; workers: Promise<void>[] } | undefined;
 
@@ -127,6 +132,7 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
       redis,
       getPipeline,
       getDeployment,
+      listDeployments,
       log,
     });
     const r = reconciler;

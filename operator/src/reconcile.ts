@@ -2,23 +2,37 @@
 // should exist, apply it (server-side apply: idempotent), scale, and write status. Safe to run any
 // number of times; every pass starts from the current state, never from the event that caused it.
 // The steps live in reconcile/; this file only orders them.
+//
+// Blue/green reprocessing: each version runs its own Deployment (kappaflow-<pipeline>-v<N>, its own
+// ConfigMap, consumer group and keys). The active version keeps consuming live while a newer one
+// replays the log; the processors switch queries over when it has caught up (the gate says when
+// it may); then the older version is removed.
+import type { PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
+import { clearGate, type PromotionGate, writeGate } from '../../processor/src/state/versions.ts';
+import type { ConditionInput } from './conditions.ts';
 import { RateTracker } from './inputs.ts';
 import { isConflict, isNotFound, type KubeError, paths } from './kube/client.ts';
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
-import { measure } from './reconcile/measure.ts';
-import { type ScaleMemory, scaleStep } from './reconcile/scale.ts';
+import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
+import { planVersions, type VersionedDeployment } from './reconcile/plan-versions.ts';
+import { PROMOTE_ANNOTATION, promotionGate, replayHealth } from './reconcile/promotion.ts';
+import { redisFor } from './reconcile/redis-for.ts';
+import { type RetireReason, retireStep } from './reconcile/retire.ts';
+import { type ScaleMemory, type ScalingPlan, scaleStep } from './reconcile/scale.ts';
 import {
   buildStatus,
   degradedCondition,
   invalidSpecConditions,
   progressingCondition,
+  type Rollout,
   readyCondition,
-  reprocessingCondition,
+  replayCondition,
   rolloutOf,
+  versionEntry,
 } from './reconcile/status.ts';
-import { decideVersionStep } from './reconcile/version.ts';
+import { deployedVersion, newVersionEvent } from './reconcile/version.ts';
 import { writeStatus } from './reconcile/write-status.ts';
 import {
   childName,
@@ -28,21 +42,34 @@ import {
   FIELD_MANAGER,
   type PipelineObject,
   type ProcessorSettings,
+  RETIRE_ANNOTATION,
   selectorString,
+  versionName,
 } from './resources.ts';
 import { emptyState } from './scaler/index.ts';
+import { REPLAY_ANNOTATION } from './versioning.ts';
 
 export type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
 
-/** What the reconciler remembers about one pipeline between passes (lost with leadership, on purpose). */
-interface PipelineMemory extends ScaleMemory {
-  uid: string;
-  version: number;
+/** What the reconciler remembers about one version between passes (lost with leadership, on purpose). */
+interface VersionMemory extends ScaleMemory {
   rates: RateTracker;
 }
 
+/** A kept version after this pass: measured, scaled, applied. */
+interface VersionPass {
+  version: number;
+  m: Measurement;
+  plan: ScalingPlan;
+  rollout: Rollout;
+  startedAt?: string;
+}
+
+/** Lag under which a replay counts as caught up for the status (the processors decide the switch). */
+const CAUGHT_UP_LAG = 1000;
+
 export class Reconciler {
-  private readonly memory = new Map<string, PipelineMemory>();
+  private readonly memory = new Map<string, { uid: string; versions: Map<number, VersionMemory> }>();
 
   constructor(private readonly ctx: ReconcileContext) {}
 
@@ -75,7 +102,7 @@ export class Reconciler {
     }
   }
 
-  /** finalizer → validate → decide version → measure → scale → apply → status. */
+  /** finalizer → validate → decide versions (remove, gate) → per version: measure, scale, apply → status. */
   private async reconcileOnce(key: string): Promise<ReconcileResult> {
     const p = this.ctx.getPipeline(key);
     if (!p) {
@@ -96,53 +123,183 @@ export class Reconciler {
     }
     const n = validation.normalized;
     const ns = p.metadata.namespace ?? 'default';
-    const existing = this.ctx.getDeployment(ns, childName(p.metadata.name)) ?? null;
-    const version = await decideVersionStep(this.ctx, p, n.logicFingerprint, existing);
-    const mem = this.memoryFor(key, p, version);
-    const m = await measure(this.ctx, p, n, version, mem.rates);
-    const current = existing ? (existing.spec?.replicas ?? n.scaling.minReplicas) : null;
-    const plan = await scaleStep(this.ctx, p, n, current, m, mem);
-    const dep = await this.apply(p, plan.replicas, version, n.logicFingerprint);
-    const rollout = rolloutOf(dep, plan.replicas);
-    this.recordMetrics(p, plan.replicas, plan.hot.length, m);
+    const name = p.metadata.name;
+    const redis = () => redisFor(this.ctx, p, n);
+    const brokers = n.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers;
+    const recorded = (p.status as PipelineStatus | undefined)?.latestVersion;
+
+    // Decide versions.
+    const deployments = this.ctx.listDeployments(ns, name).filter((d) => !d.metadata.deletionTimestamp);
+    // A version being removed is never kept again (its keys may be half deleted): a spec naming its
+    // logic once more starts a new version.
+    const retiring = deployments.filter((d) => d.metadata.annotations?.[RETIRE_ANNOTATION]);
+    const registry = await readActiveVersion(this.ctx, p, n);
+    const replay = p.metadata.annotations?.[REPLAY_ANNOTATION];
+    const plan = planVersions(
+      deployments.filter((d) => !retiring.includes(d)).map((d) => this.versioned(d, name)),
+      { fingerprint: n.logicFingerprint, ...(replay ? { replay } : {}) },
+      registry.active,
+      recorded,
+    );
+    if (plan.reason)
+      await this.ctx.events.record(
+        p,
+        'Normal',
+        'NewVersion',
+        newVersionEvent(plan.target, plan.reason, replay),
+      );
+    const ofVersion = (v: number) => deployments.filter((d) => this.versioned(d, name).version === v);
+
+    // Remove versions promoted away, reverted or replaced (their pods first, then keys and group).
+    let removing = false;
+    const removals = new Map<number, RetireReason>();
+    for (const d of retiring)
+      removals.set(
+        this.versioned(d, name).version,
+        d.metadata.annotations![RETIRE_ANNOTATION] as RetireReason,
+      );
+    for (const a of plan.abort) removals.set(a.version, a.why);
+    for (const v of plan.retire) removals.set(v, 'promoted');
+    for (const [version, why] of removals) {
+      if (!(await retireStep(this.ctx, p, version, why, ofVersion(version), redis, brokers))) removing = true;
+    }
+
+    // The promotion gate of a replay (manual policy, crash loop), written before its processors start.
+    let gate: (PromotionGate & { failing: boolean }) | undefined;
+    let gateError: string | undefined;
+    if (plan.target > plan.active) {
+      gate = promotionGate(
+        n.reprocessing,
+        plan.target,
+        await replayHealth(this.ctx, p, plan.target),
+        p.metadata.annotations?.[PROMOTE_ANNOTATION],
+      );
+      try {
+        await writeGate(await redis(), name, {
+          version: gate.version,
+          allow: gate.allow,
+          reason: gate.reason,
+        });
+      } catch (e) {
+        gateError = `Redis: ${(e as Error).message}`;
+      }
+    } else if (registry.active !== null) {
+      await clearGate(await redis(), name).catch(() => {});
+    }
+
+    // Per version: measure, scale, apply.
+    const mem = this.memoryFor(key, p, plan.keep);
+    const passes: VersionPass[] = [];
+    for (const version of plan.keep) {
+      const vm = mem.get(version)!;
+      const m = await measure(this.ctx, p, n, version, vm.rates);
+      const own = ofVersion(version).find((d) => d.metadata.name === versionName(name, version));
+      const legacy = ofVersion(version).find((d) => d.metadata.name === childName(name));
+      const running = own ?? legacy;
+      const current = running ? (running.spec?.replicas ?? n.scaling.minReplicas) : null;
+      const label = plan.keep.length > 1 ? `version ${version}: ` : '';
+      const scaled = await scaleStep(this.ctx, p, n, current, m, vm, label);
+      let dep: DeploymentObject | undefined = running;
+      if (version === plan.target && plan.applySpec && !(gateError && !own && version > plan.active)) {
+        dep = await this.apply(p, scaled.replicas, version, n.logicFingerprint);
+        if (legacy && rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+      } else if (running && running.spec?.replicas !== scaled.replicas) {
+        // a version whose logic is not the spec's any more keeps its ConfigMap: only its scale changes
+        dep = await this.ctx.client.mergePatch<DeploymentObject>(
+          paths.deployment(ns, running.metadata.name),
+          {
+            spec: { replicas: scaled.replicas },
+          },
+        );
+      }
+      passes.push({
+        version,
+        m,
+        plan: scaled,
+        rollout: dep
+          ? rolloutOf(dep, scaled.replicas)
+          : rolloutOf({ metadata: { name: '' } }, scaled.replicas),
+        ...(dep?.metadata.creationTimestamp ? { startedAt: dep.metadata.creationTimestamp } : {}),
+      });
+    }
+
+    // Status.
+    const activeVersion = registry.active ?? plan.active;
+    const active =
+      passes.find((x) => x.version === activeVersion) ?? passes.find((x) => x.version === plan.active)!;
+    const target = passes.find((x) => x.version === plan.target) ?? active;
+    this.recordMetrics(p, active);
+    const errors = [registry.error, gateError, ...passes.map((x) => x.m.error)].filter(
+      (e): e is string => !!e,
+    );
+    const replaying = passes.find((x) => x.version > activeVersion);
     await writeStatus(
       this.ctx,
       p,
-      buildStatus({
-        running: rollout.running,
-        selector: selectorString(p.metadata.name),
-        version,
-        m,
-        hot: plan.hot,
-      }),
+      {
+        ...buildStatus({
+          running: active.rollout.running,
+          selector: selectorString(name),
+          activeVersion,
+          latestVersion: Math.max(recorded ?? 0, plan.target),
+          m: active.m,
+          hot: active.plan.hot,
+        }),
+        versions: passes.map((x) =>
+          versionEntry({
+            version: x.version,
+            role: x.version === active.version ? 'active' : 'replaying',
+            running: x.rollout.running,
+            m: x.m,
+            ...(x.startedAt ? { startedAt: x.startedAt } : {}),
+            ...(active.m.rate.total === undefined ? {} : { inputRate: active.m.rate.total }),
+          }),
+        ),
+      },
       [
-        readyCondition(rollout, plan.replicas, version),
-        progressingCondition(rollout, plan.replicas),
-        degradedCondition(m.error),
-        plan.condition,
-        reprocessingCondition(m.activeVersion, version),
+        readyCondition(active.rollout, active.plan.replicas, active.version),
+        progressingCondition(target.rollout, target.plan.replicas),
+        this.degraded(errors, gate),
+        target.plan.condition,
+        replayCondition(
+          activeVersion,
+          plan.target,
+          gate,
+          (replaying?.m.lag?.totalLag ?? Number.POSITIVE_INFINITY) <= CAUGHT_UP_LAG,
+        ),
       ],
     );
     const interval = this.ctx.config.scaleIntervalMs;
-    return { requeueAfterMs: rollout.ready ? interval : Math.min(2000, interval) };
+    const settled = active.rollout.ready && target.rollout.ready && !removing;
+    return { requeueAfterMs: settled ? interval : Math.min(removing ? 1000 : 2000, interval) };
   }
 
-  private memoryFor(key: string, p: PipelineObject, version: number): PipelineMemory {
+  private degraded(errors: string[], gate: { failing: boolean; reason: string } | undefined): ConditionInput {
+    if (gate?.failing)
+      return { type: 'Degraded', status: 'True', reason: 'ReplayFailing', message: gate.reason };
+    return degradedCondition(errors.length > 0 ? errors.join('; ') : undefined);
+  }
+
+  private versioned(d: DeploymentObject, pipeline: string): VersionedDeployment {
+    return { ...deployedVersion(d), name: d.metadata.name, legacy: d.metadata.name === childName(pipeline) };
+  }
+
+  /** Memory of the kept versions (others are forgotten); a new Pipeline (uid) starts afresh. */
+  private memoryFor(key: string, p: PipelineObject, keep: number[]): Map<number, VersionMemory> {
     let mem = this.memory.get(key);
-    if (!mem || mem.uid !== p.metadata.uid || mem.version !== version) {
-      mem = {
-        uid: p.metadata.uid ?? '',
-        version,
-        stabilizer: emptyState(Date.now()),
-        rates: new RateTracker(),
-        lastHot: '',
-      };
+    if (!mem || mem.uid !== (p.metadata.uid ?? '')) {
+      mem = { uid: p.metadata.uid ?? '', versions: new Map() };
       this.memory.set(key, mem);
     }
-    return mem;
+    for (const v of [...mem.versions.keys()]) if (!keep.includes(v)) mem.versions.delete(v);
+    for (const v of keep) {
+      if (!mem.versions.has(v))
+        mem.versions.set(v, { stabilizer: emptyState(Date.now()), rates: new RateTracker(), lastHot: '' });
+    }
+    return mem.versions;
   }
 
-  /** The "apply" step: what should exist, with server-side apply (unchanged input changes nothing). */
+  /** The "apply" step for the version the spec runs: what should exist, with server-side apply. */
   private async apply(
     p: PipelineObject,
     replicas: number,
@@ -150,29 +307,45 @@ export class Reconciler {
     fingerprint: string,
   ): Promise<DeploymentObject> {
     const ns = p.metadata.namespace ?? 'default';
-    const name = childName(p.metadata.name);
+    const name = versionName(p.metadata.name, version);
     const settings = this.settings();
-    await this.ctx.client.apply(paths.configMap(ns, name), desiredConfigMap(p), FIELD_MANAGER);
+    await this.ctx.client.apply(paths.configMap(ns, name), desiredConfigMap(p, version), FIELD_MANAGER);
     const dep = await this.ctx.client.apply<DeploymentObject>(
       paths.deployment(ns, name),
       desiredDeployment(p, replicas, version, fingerprint, settings),
       FIELD_MANAGER,
     );
-    await this.ctx.client.apply(paths.service(ns, name), desiredService(p), FIELD_MANAGER);
+    await this.ctx.client.apply(
+      paths.service(ns, childName(p.metadata.name)),
+      desiredService(p),
+      FIELD_MANAGER,
+    );
     return dep;
   }
 
-  private recordMetrics(
-    p: PipelineObject,
-    replicas: number,
-    hot: number,
-    m: { lag?: { totalLag: number }; rate: { total?: number } },
-  ) {
+  /**
+   * Upgrading from the release with one Deployment per Pipeline: the same version's own Deployment
+   * (same consumer group and keys) is fully available, so the old one goes without a gap.
+   */
+  private async replaceLegacy(p: PipelineObject, version: number): Promise<void> {
+    const ns = p.metadata.namespace ?? 'default';
+    const legacy = childName(p.metadata.name);
+    await this.ctx.client.delete(paths.deployment(ns, legacy));
+    await this.ctx.client.delete(paths.configMap(ns, legacy));
+    await this.ctx.events.record(
+      p,
+      'Normal',
+      'Migrated',
+      `version ${version} runs in Deployment ${versionName(p.metadata.name, version)}; the single Deployment ${legacy} of the previous release is deleted`,
+    );
+  }
+
+  private recordMetrics(p: PipelineObject, active: VersionPass) {
     const labels = { namespace: p.metadata.namespace ?? 'default', pipeline: p.metadata.name };
-    this.ctx.metrics.desiredReplicas.set(labels, replicas);
-    if (m.lag) this.ctx.metrics.lag.set(labels, m.lag.totalLag);
-    if (m.rate.total !== undefined) this.ctx.metrics.inputRate.set(labels, m.rate.total);
-    this.ctx.metrics.hotPartitions.set(labels, hot);
+    this.ctx.metrics.desiredReplicas.set(labels, active.plan.replicas);
+    if (active.m.lag) this.ctx.metrics.lag.set(labels, active.m.lag.totalLag);
+    if (active.m.rate.total !== undefined) this.ctx.metrics.inputRate.set(labels, active.m.rate.total);
+    this.ctx.metrics.hotPartitions.set(labels, active.plan.hot.length);
   }
 
   private async finalize(key: string, p: PipelineObject): Promise<ReconcileResult> {

@@ -27,6 +27,8 @@ export interface ReconcileContext {
   redis: RedisClients;
   getPipeline: (key: string) => PipelineObject | undefined;
   getDeployment: (namespace: string, name: string) => DeploymentObject | undefined;
+  /** the operator's Deployments of one Pipeline (label kappaflow.io/pipeline), from the informer's cache */
+  listDeployments: (namespace: string, pipeline: string) => DeploymentObject[];
   log: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 

@@ -35,7 +35,10 @@ export async function finalize(ctx: ReconcileContext, p: PipelineObject): Promis
   const policy = parsePolicy(p.metadata.annotations?.[DELETION_POLICY_ANNOTATION], ctx.config.deletionPolicy);
   if (policy === 'delete') {
     // Processors must be gone first, or they would write keys back and keep the group alive.
-    await ctx.client.delete(paths.deployment(ns, childName(name)), { propagationPolicy: 'Foreground' });
+    // Every version's Deployment, and the single one of the release before versioned Deployments.
+    const names = new Set([childName(name), ...ctx.listDeployments(ns, name).map((d) => d.metadata.name)]);
+    for (const d of names)
+      await ctx.client.delete(paths.deployment(ns, d), { propagationPolicy: 'Foreground' });
     const pods = await ctx.client.list(paths.pods(ns), { labelSelector: selectorString(name) });
     if (pods.items.length > 0) return { requeueAfterMs: 1000 };
     const validation = validatePipelineObject(p);

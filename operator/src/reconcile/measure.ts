@@ -1,5 +1,6 @@
-// The "measure" step: a version's lag from Kafka, its replicas' heartbeats and the active version
-// from Redis. A failure is reported (Degraded, Scaling=Unknown), never thrown: replicas stay as they are.
+// The "measure" step: a version's lag from Kafka and its replicas' heartbeats from Redis, and the
+// active version from the registry. A failure is reported (Degraded, Scaling=Unknown), never
+// thrown: replicas stay as they are.
 import type { ReplicaHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
 import type { NormalizedPipeline } from '../../../processor/src/spec/normalize.ts';
 import { readRegistration } from '../../../processor/src/state/registry.ts';
@@ -11,8 +12,6 @@ import { redisFor } from './redis-for.ts';
 export interface Measurement {
   lag?: LagReading;
   beats: ReplicaHeartbeat[];
-  /** the version queries read (the registry in Redis); `version` itself when unreadable */
-  activeVersion: number;
   rate: ReturnType<RateTracker['rate']>;
   error?: string;
 }
@@ -41,13 +40,30 @@ export async function measure(
     error = `Kafka: ${(e as Error).message}`;
     await ctx.kafka.reset(brokers);
   }
-  let activeVersion = version;
   try {
     const redis = await redisFor(ctx, p, n);
     beats = await readReplicas(redis, name, version);
-    activeVersion = (await readRegistration(redis, name))?.activeVersion ?? version;
   } catch (e) {
     error = `${error ? `${error}; ` : ''}Redis: ${(e as Error).message}`;
   }
-  return { ...(lag ? { lag } : {}), beats, activeVersion, rate: rates.rate(), ...(error ? { error } : {}) };
+  return { ...(lag ? { lag } : {}), beats, rate: rates.rate(), ...(error ? { error } : {}) };
+}
+
+/** The version queries read (the registry in Redis): null when none is registered or Redis is unreadable. */
+export async function readActiveVersion(
+  ctx: ReconcileContext,
+  p: PipelineObject,
+  n: NormalizedPipeline,
+): Promise<{ active: number | null; error?: string }> {
+  try {
+    const redis = await redisFor(ctx, p, n);
+    const registration = await withTimeout(
+      readRegistration(redis, p.metadata.name),
+      5000,
+      'reading the registry',
+    );
+    return { active: registration?.activeVersion ?? null };
+  } catch (e) {
+    return { active: null, error: `Redis: ${(e as Error).message}` };
+  }
 }

@@ -131,6 +131,8 @@ export async function scaleStep(
   current: number | null,
   m: Measurement,
   mem: ScaleMemory,
+  /** prefix of Event messages ("version 3: " while two versions run) */
+  label = '',
 ): Promise<ScalingPlan> {
   const plan = planScaling(n, current, m, mem.stabilizer, Date.now());
   const labels = { namespace: p.metadata.namespace ?? 'default', pipeline: p.metadata.name };
@@ -141,7 +143,7 @@ export async function scaleStep(
       ctx.metrics.scalingEvents.inc({ ...labels, direction: plan.auto.direction });
     }
   }
-  if (plan.event) await ctx.events.record(p, plan.event.type, plan.event.reason, plan.event.message);
+  if (plan.event) await ctx.events.record(p, plan.event.type, plan.event.reason, label + plan.event.message);
   if (plan.auto && plan.auto.direction !== 'none') {
     ctx.log('info', 'scaling', {
       pipeline: `${labels.namespace}/${labels.pipeline}`,
@@ -158,7 +160,7 @@ export async function scaleStep(
         p,
         'Warning',
         'HotPartition',
-        `partition(s) ${hotKey} carry far more ${plan.hot[0]!.by} than the others; more replicas cannot split a partition (check the key distribution)`,
+        `${label}partition(s) ${hotKey} carry far more ${plan.hot[0]!.by} than the others; more replicas cannot split a partition (check the key distribution)`,
       );
     }
   }

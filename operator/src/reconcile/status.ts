@@ -36,7 +36,8 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 export function buildStatus(input: {
   running: number;
   selector: string;
-  version: number;
+  activeVersion: number;
+  latestVersion: number;
   m: Measurement;
   hot: HotPartition[];
 }): PipelineStatus {
@@ -47,8 +48,8 @@ export function buildStatus(input: {
   return {
     replicas: input.running,
     selector: input.selector,
-    activeVersion: m.activeVersion,
-    latestVersion: input.version,
+    activeVersion: input.activeVersion,
+    latestVersion: input.latestVersion,
     ...(m.lag ? { lag: m.lag.totalLag } : {}),
     ...(m.rate.total === undefined ? {} : { inputRate: round2(m.rate.total) }),
     ...(watermarks.length > 0 ? { watermark: new Date(Math.min(...watermarks)).toISOString() } : {}),
@@ -125,4 +126,50 @@ export function invalidSpecConditions(message: string): ConditionInput[] {
       message: 'the spec is invalid; the processors keep running the last valid spec',
     },
   ];
+}
+
+export interface VersionReport {
+  version: number;
+  role: 'active' | 'replaying';
+  running: number;
+  m: Measurement;
+  startedAt?: string;
+  /** records/s arriving at the source (the active version's reading), for the ETA */
+  inputRate?: number;
+}
+
+/** One entry of status.versions: ETA = lag / (replay rate - input rate), only while it gains. */
+export function versionEntry(r: VersionReport): NonNullable<PipelineStatus['versions']>[number] {
+  const rate = r.m.beats.reduce(
+    (s, b) => s + (Number.isFinite(b.recordsPerSecond) ? b.recordsPerSecond : 0),
+    0,
+  );
+  const gain = rate - (r.inputRate ?? 0);
+  const lag = r.m.lag?.totalLag;
+  return {
+    version: r.version,
+    role: r.role,
+    replicas: r.running,
+    ...(lag === undefined ? {} : { lag }),
+    recordsPerSecond: round2(rate),
+    ...(r.role === 'replaying' && lag !== undefined && (lag === 0 || gain > 0)
+      ? { etaSeconds: lag === 0 ? 0 : Math.ceil(lag / gain) }
+      : {}),
+    ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+  };
+}
+
+/** Reprocessing while a replay runs: catching up, held by manual promotion, or failing. */
+export function replayCondition(
+  active: number,
+  target: number,
+  gate: { allow: boolean; failing: boolean; reason: string } | undefined,
+  caughtUp: boolean,
+): ConditionInput {
+  if (active >= target) return reprocessingCondition(active, target);
+  if (gate?.failing)
+    return { type: 'Reprocessing', status: 'True', reason: 'ReplayFailing', message: gate.reason };
+  if (gate && !gate.allow && caughtUp)
+    return { type: 'Reprocessing', status: 'True', reason: 'WaitingForPromotion', message: gate.reason };
+  return reprocessingCondition(active, target);
 }

@@ -7,8 +7,16 @@ import type { LagReading } from '../inputs.ts';
 import type { PipelineObject } from '../resources.ts';
 import { emptyState } from '../scaler/index.ts';
 import type { Measurement } from './measure.ts';
+import { promotionGate } from './promotion.ts';
 import { planScaling } from './scale.ts';
-import { buildStatus, readyCondition, reprocessingCondition, rolloutOf } from './status.ts';
+import {
+  buildStatus,
+  readyCondition,
+  replayCondition,
+  reprocessingCondition,
+  rolloutOf,
+  versionEntry,
+} from './status.ts';
 import { nextStatus } from './write-status.ts';
 
 const normalized = (scaling: Record<string, unknown>, replicas?: number): NormalizedPipeline => {
@@ -44,7 +52,6 @@ const lagOf = (lags: number[]): LagReading => ({
 const measured = (lags?: number[]): Measurement => ({
   ...(lags ? { lag: lagOf(lags) } : {}),
   beats: [],
-  activeVersion: 1,
   rate: { perPartition: new Map() },
   ...(lags ? {} : { error: 'Kafka: down' }),
 });
@@ -128,13 +135,13 @@ describe('status builders', () => {
         { watermarks: { '0': 2000, '1': 0 }, recordsPerSecond: 1 } as never,
         { watermarks: { '1': 1000 }, recordsPerSecond: 1 } as never,
       ],
-      activeVersion: 2,
       rate: { total: 1.234, perPartition: new Map() },
     };
     const s = buildStatus({
       running: 2,
       selector: 'a=b',
-      version: 3,
+      activeVersion: 2,
+      latestVersion: 3,
       m,
       hot: [{ partition: '1', lag: 7, by: 'lag' } as never],
     });
@@ -159,5 +166,66 @@ describe('status builders', () => {
     const next = nextStatus(p, { activeVersion: 2 }, [reprocessingCondition(2, 2)], new Date(0));
     expect(next).toMatchObject({ lag: 3, activeVersion: 2, observedGeneration: 5 });
     expect(next.conditions?.[0]).toMatchObject({ type: 'Reprocessing', observedGeneration: 5 });
+  });
+});
+
+describe('promotion gate', () => {
+  const auto = { promotion: 'auto' as const, maxRestarts: 3 };
+  const manual = { promotion: 'manual' as const, maxRestarts: 3 };
+  it('auto allows; manual waits for the annotation naming this version; a crash loop holds both', () => {
+    expect(promotionGate(auto, 4, { restarts: 0 }, undefined)).toMatchObject({ allow: true, failing: false });
+    expect(promotionGate(manual, 4, { restarts: 0 }, undefined)).toMatchObject({
+      allow: false,
+      failing: false,
+    });
+    expect(promotionGate(manual, 4, { restarts: 0 }, '3')).toMatchObject({ allow: false });
+    expect(promotionGate(manual, 4, { restarts: 0 }, ' 4 ')).toMatchObject({ allow: true });
+    expect(promotionGate(auto, 4, { restarts: 3 }, undefined)).toMatchObject({ allow: true });
+    for (const policy of [auto, manual]) {
+      expect(promotionGate(policy, 4, { restarts: 4 }, '4')).toMatchObject({ allow: false, failing: true });
+    }
+  });
+});
+
+describe('status.versions entries', () => {
+  it('ETA = lag / (replay rate - input rate), absent while the replay does not gain', () => {
+    const m = (lag: number, rates: number[]): Measurement => ({
+      lag: lagOf([lag]),
+      beats: rates.map((r) => ({ recordsPerSecond: r, watermarks: {} }) as never),
+      rate: { perPartition: new Map() },
+    });
+    expect(
+      versionEntry({ version: 3, role: 'replaying', running: 2, m: m(9000, [400, 600]), inputRate: 100 }),
+    ).toEqual({
+      version: 3,
+      role: 'replaying',
+      replicas: 2,
+      lag: 9000,
+      recordsPerSecond: 1000,
+      etaSeconds: 10,
+    });
+    expect(
+      versionEntry({ version: 3, role: 'replaying', running: 1, m: m(9000, [50]), inputRate: 100 })
+        .etaSeconds,
+    ).toBeUndefined();
+    expect(
+      versionEntry({ version: 3, role: 'replaying', running: 1, m: m(0, []), inputRate: 100 }).etaSeconds,
+    ).toBe(0);
+    expect(
+      versionEntry({ version: 2, role: 'active', running: 1, m: m(10, [5]) }).etaSeconds,
+    ).toBeUndefined();
+  });
+
+  it('Reprocessing says why a caught-up replay waits, or that it fails', () => {
+    const held = { allow: false, failing: false, reason: 'promotion is manual' };
+    expect(replayCondition(2, 3, held, true)).toMatchObject({
+      status: 'True',
+      reason: 'WaitingForPromotion',
+    });
+    expect(replayCondition(2, 3, held, false)).toMatchObject({ status: 'True', reason: 'CatchingUp' });
+    expect(replayCondition(2, 3, { ...held, failing: true }, false)).toMatchObject({
+      reason: 'ReplayFailing',
+    });
+    expect(replayCondition(3, 3, held, true)).toMatchObject({ status: 'False', reason: 'UpToDate' });
   });
 });
