@@ -1,4 +1,5 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProcessorMetrics } from '../observability/metrics.ts';
@@ -30,14 +31,6 @@ export interface ConsumerLoopOptions {
 
 /** A consumer fetches at least every maxWaitTimeInMs while healthy; this long without a fetch is a stall. */
 const STALL_AFTER_MS = Number(process.env.KAPPAFLOW_STALL_AFTER_MS ?? 60_000);
-
-export const consumerGroupOf = (pipeline: string, version: number) => `kappaflow.${pipeline}.v${version}`;
-
-/** The id of a source partition in Redis keys: the partition number, prefixed by the topic's index when there are several topics. */
-export function partitionIdOf(pipeline: RuntimePipeline, topic: string, partition: number): string {
-  if (pipeline.source.topics.length === 1) return String(partition);
-  return `${pipeline.source.topics.indexOf(topic)}.${partition}`;
-}
 
 /**
  * One processor replica: a member of the pipeline's consumer group that folds each partition batch

@@ -1,8 +1,9 @@
 import type { Kafka } from 'kafkajs';
-import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
+import { ConsumerLoop } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { createKafka } from '../kafka/client.ts';
+import { partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';

@@ -1,5 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { consumerGroupOf, partitionIdOf } from '../consumer/loop.ts';
+import { consumerGroupOf, partitionIdOf, repartitionGroupOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../state/connection.ts';
@@ -153,10 +153,10 @@ export class VersionPromoter {
     try {
       for (const version of await olderVersions(redis, pipeline.name, registration.activeVersion)) {
         const removed = await retireVersion(redis, pipeline.name, version);
-        const group = consumerGroupOf(pipeline.name, version);
+        const groups = [consumerGroupOf(pipeline.name, version), repartitionGroupOf(pipeline.name, version)];
         const admin = await this.connect();
         // Fails while an old replica is still a member; a later sweep or the finalizer removes it then.
-        await admin.deleteGroups([group, `${group}.repartition`]).catch(() => {});
+        await admin.deleteGroups(groups).catch(() => {});
         logger.info({ version, keys: removed }, 'retired an older version');
       }
     } catch (error) {
