@@ -10,6 +10,7 @@ import { startKafka } from '../harness/kafka.ts';
 import { repoRoot } from '../harness/paths.ts';
 import { freePort } from '../harness/ports.ts';
 import { startRedis } from '../harness/redis.ts';
+import { tuningFromEnv } from '../processor/src/cli/tuning.ts';
 import { logger } from '../processor/src/observability/logger.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
 import { startProcessor } from '../processor/src/runtime/processor.ts';
@@ -57,6 +58,7 @@ const processor = await startProcessor({
   replicaId: 'demo-replica',
   http: { port, host: '127.0.0.1' },
   logger: logger.child({}, { level: process.env.LOG_LEVEL ?? 'warn' }),
+  tuning: tuningFromEnv(process.env),
 });
 
 console.log(`
