@@ -10,9 +10,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Registry } from 'prom-client';
+import { tuningFromEnv } from '../processor/src/cli/tuning.ts';
 import { createHttpApp, startHttpServer } from '../processor/src/http/app.ts';
+import { logger } from '../processor/src/observability/logger.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
-import { logger } from '../processor/src/runtime/logger.ts';
 import { startProcessor } from '../processor/src/runtime/processor.ts';
 import { validateText } from '../processor/src/spec/validate.ts';
 import { connectRedis } from '../processor/src/state/connection.ts';
@@ -30,6 +31,7 @@ const processor = await startProcessor({
   replicaId: process.env.KAPPAFLOW_REPLICA_ID ?? `bench-${process.pid}`,
   http: { port: Number(port), host: '127.0.0.1' },
   logger,
+  tuning: tuningFromEnv(process.env),
 });
 if (queryPort) {
   const redis = connectRedis(process.env.REDIS_URL!);

@@ -6,14 +6,15 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { startKafka } from '../harness/kafka.ts';
+import { repoRoot } from '../harness/paths.ts';
+import { freePort } from '../harness/ports.ts';
+import { startRedis } from '../harness/redis.ts';
+import { tuningFromEnv } from '../processor/src/cli/tuning.ts';
+import { logger } from '../processor/src/observability/logger.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
-import { logger } from '../processor/src/runtime/logger.ts';
 import { startProcessor } from '../processor/src/runtime/processor.ts';
 import { loadPipelines } from '../processor/src/spec/load.ts';
-import { startKafka } from '../test/infra/kafka.ts';
-import { repoRoot } from '../test/infra/paths.ts';
-import { freePort } from '../test/infra/ports.ts';
-import { startRedis } from '../test/infra/redis.ts';
 import { startGenerator } from './demo/page-view-generator.ts';
 
 const { values } = parseArgs({
@@ -57,6 +58,7 @@ const processor = await startProcessor({
   replicaId: 'demo-replica',
   http: { port, host: '127.0.0.1' },
   logger: logger.child({}, { level: process.env.LOG_LEVEL ?? 'warn' }),
+  tuning: tuningFromEnv(process.env),
 });
 
 console.log(`

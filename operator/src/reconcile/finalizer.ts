@@ -44,9 +44,10 @@ export async function finalize(ctx: ReconcileContext, p: PipelineObject): Promis
     const validation = validatePipelineObject(p);
     const n = validation.ok ? validation.normalized : undefined;
     const brokers = n?.kafka?.brokers?.join(',') ?? ctx.config.kafkaBrokers;
-    const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
     let groups: string[];
     try {
+      // Connecting is inside: a failed connection also drops the cached admin, as in the measure step.
+      const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
       groups = await deleteConsumerGroups(admin, name);
     } catch (e) {
       await ctx.kafka.reset(brokers);

@@ -1,9 +1,10 @@
 // The "measure" step: a version's lag from Kafka and its replicas' heartbeats from Redis, and the
 // active version from the registry. A failure is reported (Degraded, Scaling=Unknown), never
 // thrown: replicas stay as they are.
-import type { ReplicaHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
+
 import type { NormalizedPipeline } from '../../../processor/src/spec/normalize.ts';
 import { readRegistration } from '../../../processor/src/state/registry.ts';
+import type { ReplicaHeartbeat } from '../../../processor/src/state/replica-status.ts';
 import { type LagReading, type RateTracker, readLag, readReplicas, withTimeout } from '../inputs.ts';
 import type { PipelineObject } from '../resources.ts';
 import type { ReconcileContext } from './context.ts';

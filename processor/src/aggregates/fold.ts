@@ -1,5 +1,5 @@
-import type { AggregateShape } from '../runtime/pipeline.ts';
-import { fieldOf } from '../state/keys.ts';
+import { fieldOf } from '../model/fields.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
 import { bucketOf } from './ddsketch.ts';
 
 /**

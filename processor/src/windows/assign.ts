@@ -1,4 +1,4 @@
-import type { WindowShape } from '../runtime/pipeline.ts';
+import type { WindowShape } from '../model/pipeline.ts';
 
 /**
  * Start times of the fixed windows (tumbling or hopping) that contain `eventTime`, oldest first.
@@ -13,10 +13,6 @@ export function windowStarts(window: WindowShape, eventTime: number): number[] {
     if (start + window.sizeMs > eventTime) starts.push(start);
   }
   return starts;
-}
-
-export function windowSizeMs(window: WindowShape): number {
-  return window.type === 'session' ? window.gapMs : window.sizeMs;
 }
 
 /** A window is closed once the partition's watermark has passed its end plus the grace period. */
