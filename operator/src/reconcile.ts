@@ -7,12 +7,14 @@
 // ConfigMap, consumer group and keys). The active version keeps consuming live while a newer one
 // replays the log; the processors switch queries over when it has caught up (the gate says when
 // it may); then the older version is removed.
+
+import { parse } from 'yaml';
 import type { PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
 import { clearGate, type PromotionGate, writeGate } from '../../processor/src/state/versions.ts';
 import type { ConditionInput } from './conditions.ts';
 import { RateTracker } from './inputs.ts';
-import { isConflict, isNotFound, type KubeError, paths } from './kube/client.ts';
+import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from './kube/client.ts';
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
@@ -35,6 +37,7 @@ import {
 import { deployedVersion, newVersionEvent } from './reconcile/version.ts';
 import { writeStatus } from './reconcile/write-status.ts';
 import {
+  CONFIG_FILE,
   childName,
   desiredConfigMap,
   desiredDeployment,
@@ -174,6 +177,17 @@ export class Reconciler {
         await replayHealth(this.ctx, p, plan.target),
         p.metadata.annotations?.[PROMOTE_ANNOTATION],
       );
+      if (
+        plan.keep.some(
+          (v) => v < plan.target && ofVersion(v).some((d) => d.metadata.name === childName(name)),
+        )
+      ) {
+        gate = {
+          ...gate,
+          allow: false,
+          reason: `version ${plan.active} moves from the previous release's Deployment ${childName(name)} to its own first; then version ${plan.target} may take over`,
+        };
+      }
       try {
         await writeGate(await redis(), name, {
           version: gate.version,
@@ -203,6 +217,16 @@ export class Reconciler {
       if (version === plan.target && plan.applySpec && !(gateError && !own && version > plan.active)) {
         dep = await this.apply(p, scaled.replicas, version, n.logicFingerprint);
         if (legacy && rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+      } else if (legacy && !own && plan.applySpec) {
+        // The active version still runs in the previous release's Deployment (pre-upgrade image)
+        // while a new version replays: it moves to its own Deployment, with the logic it has, before
+        // the gate lets the new version take over (an old-image pod restarting after the switch
+        // would register its version as the active one again).
+        const frozen = await this.frozenPipeline(p, legacy);
+        if (frozen) {
+          dep = await this.apply(frozen, scaled.replicas, version, deployedVersion(legacy).fingerprint ?? '');
+          if (rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+        }
       } else if (running && running.spec?.replicas !== scaled.replicas) {
         // a version whose logic is not the spec's any more keeps its ConfigMap: only its scale changes
         dep = await this.ctx.client.mergePatch<DeploymentObject>(
@@ -338,6 +362,27 @@ export class Reconciler {
       'Migrated',
       `version ${version} runs in Deployment ${versionName(p.metadata.name, version)}; the single Deployment ${legacy} of the previous release is deleted`,
     );
+  }
+
+  /** The Pipeline as the previous release's Deployment runs it: the spec from its ConfigMap. */
+  private async frozenPipeline(p: PipelineObject, legacy: DeploymentObject): Promise<PipelineObject | null> {
+    const cm = await this.ctx.client.getOrNull<KubeObject & { data?: Record<string, string> }>(
+      paths.configMap(p.metadata.namespace ?? 'default', childName(p.metadata.name)),
+    );
+    const text = cm?.data?.[CONFIG_FILE];
+    if (!text) return null;
+    const spec = (parse(text) as { spec?: PipelineObject['spec'] }).spec;
+    if (!spec) return null;
+    const { [REPLAY_ANNOTATION]: _current, ...annotations } = p.metadata.annotations ?? {};
+    const served = legacy.metadata.annotations?.[REPLAY_ANNOTATION];
+    return {
+      ...p,
+      metadata: {
+        ...p.metadata,
+        annotations: { ...annotations, ...(served ? { [REPLAY_ANNOTATION]: served } : {}) },
+      },
+      spec,
+    };
   }
 
   private recordMetrics(p: PipelineObject, active: VersionPass) {

@@ -17,10 +17,18 @@ import { freePort } from '../../../harness/ports.ts';
 import { type ServiceProcess, startProcess, waitUntil } from '../../../harness/service.ts';
 import { KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
 import { OPERATOR_RULES } from '../../../operator/src/rbac.ts';
-import { childName, FINALIZER, versionName } from '../../../operator/src/resources.ts';
+import {
+  childName,
+  desiredConfigMap,
+  desiredDeployment,
+  FINALIZER,
+  type PipelineObject,
+  versionName,
+} from '../../../operator/src/resources.ts';
 import { createHttpApp, startHttpServer } from '../../../processor/src/http/app.ts';
 import { logger } from '../../../processor/src/observability/logger.ts';
 import { createProcessorMetrics } from '../../../processor/src/observability/metrics.ts';
+import { validatePipelineObject } from '../../../processor/src/spec/validate.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 
@@ -960,6 +968,94 @@ describe('operator e2e', () => {
         async () => condition(await bgPipeline(), 'Reprocessing')?.reason === 'UpToDate',
       );
       expect((await windows('limit=1')).version).toBe(3);
+    });
+
+    it('upgrade: a Pipeline run by the previous release (one Deployment) moves to its version Deployment without a gap', async () => {
+      const up = `up-${id}`;
+      const manifest = {
+        apiVersion: 'kappaflow.io/v1alpha1',
+        kind: 'Pipeline',
+        metadata: { name: up, namespace: NS },
+        spec: {
+          source: { topic: bgTopic, format: 'json', eventTime: { field: 'ts' }, startFrom: 'earliest' },
+          window: { type: 'tumbling', size: `${WINDOW_MS / 1000}s`, grace: '1h' },
+          aggregates: { events: { count: {} } },
+          scaling: { minReplicas: 1, maxReplicas: 1 },
+        },
+      } as PipelineObject;
+      const v = validatePipelineObject(manifest);
+      if (!v.ok) throw new Error('upgrade test spec invalid');
+      // What the previous release created: kappaflow-<name> (ConfigMap and Deployment, the selector
+      // without the version label), running version 1.
+      const legacyName = childName(up);
+      const settings = {
+        image: 'kappaflow:e2e',
+        kafkaBrokers: inject('kafkaBrokers').join(','),
+        redisUrl: inject('redisUrl'),
+        env: { LOG_LEVEL: 'warn' },
+      };
+      const cm = desiredConfigMap(manifest, 1) as KubeObject & { data: Record<string, string> };
+      await kube.create(`/api/v1/namespaces/${NS}/configmaps`, {
+        ...cm,
+        metadata: { ...cm.metadata, name: legacyName, ownerReferences: undefined },
+      });
+      const dep = desiredDeployment(manifest, 1, 1, v.normalized.logicFingerprint, settings) as KubeObject & {
+        spec: {
+          selector: { matchLabels: Record<string, string> };
+          template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } };
+        };
+      };
+      delete dep.spec.selector.matchLabels['kappaflow.io/version'];
+      dep.spec.template.spec.volumes[0] = { name: 'pipeline', configMap: { name: legacyName } };
+      await kube.create(paths.deployments(NS), {
+        ...dep,
+        metadata: { ...dep.metadata, name: legacyName, ownerReferences: undefined },
+      });
+      const readyV1 = () =>
+        harness.running().filter((r) => r.pod.startsWith(`${legacyName}-`) && r.ready).length;
+      await waitUntil("the previous release's processor runs", async () => readyV1() >= 1, {
+        timeoutMs: 60_000,
+      });
+
+      // The new operator takes the Pipeline over.
+      await kube.create(paths.pipelines(NS), manifest);
+      let gaps = 0;
+      await waitUntil(
+        'migrated to kappaflow-<name>-v1',
+        async () => {
+          if (readyV1() === 0) gaps++;
+          return (
+            (await kube.getOrNull(paths.deployment(NS, legacyName))) === null &&
+            ((await kube.getOrNull<Deployment>(paths.deployment(NS, versionName(up, 1))))?.status
+              ?.readyReplicas ?? 0) >= 1
+          );
+        },
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
+      expect(gaps).toBe(0);
+      expect(
+        (
+          await kube.list<KubeObject & { reason: string; involvedObject: { name: string } }>(paths.events(NS))
+        ).items.some((e) => e.involvedObject.name === up && e.reason === 'Migrated'),
+      ).toBe(true);
+      expect((await kube.getOrNull<Pipeline>(paths.pipeline(NS, up)))?.status?.latestVersion).toBe(1);
+      // same version, same group and keys: version 1 counted every record exactly once
+      await waitUntil(
+        'version 1 counts every record once',
+        async () => {
+          let total = 0;
+          for (let part = 0; part < PARTITIONS; part++) {
+            const prefix = partitionPrefix(up, 1, part);
+            for (const start of await redis.zrange(keys.windows(prefix), 0, -1))
+              total += Number(
+                (await redis.hget(keys.window(prefix, Number(start)), fieldOf('events', groupKeyOf([])))) ??
+                  0,
+              );
+          }
+          return total === produced;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
     });
   });
 });
