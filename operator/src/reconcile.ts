@@ -9,16 +9,18 @@
 // it may); then the older version is removed.
 
 import { parse } from 'yaml';
+import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
 import type { PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
-import { clearGate, type PromotionGate, writeGate } from '../../processor/src/state/versions.ts';
+import type { RedisClient } from '../../processor/src/state/connection.ts';
+import { type PromotionGate, writeGate } from '../../processor/src/state/versions.ts';
 import type { ConditionInput } from './conditions.ts';
 import { RateTracker } from './inputs.ts';
 import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from './kube/client.ts';
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
-import { planVersions, type VersionedDeployment } from './reconcile/plan-versions.ts';
+import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
 import { PROMOTE_ANNOTATION, promotionGate, replayHealth } from './reconcile/promotion.ts';
 import { redisFor } from './reconcile/redis-for.ts';
 import { type RetireReason, retireStep } from './reconcile/retire.ts';
@@ -68,6 +70,26 @@ interface VersionPass {
   startedAt?: string;
 }
 
+/** What the steps of one pass share. */
+interface Pass {
+  p: PipelineObject;
+  n: NormalizedPipeline;
+  ns: string;
+  name: string;
+  redis: () => Promise<RedisClient>;
+  brokers: string;
+  /** status.latestVersion: the highest version started */
+  recorded: number | undefined;
+  /** the Pipeline's Deployments (not being deleted) */
+  deployments: DeploymentObject[];
+  ofVersion: (version: number) => DeploymentObject[];
+}
+
+interface GateResult {
+  gate?: PromotionGate & { failing: boolean };
+  error?: string;
+}
+
 /** Lag under which a replay counts as caught up for the status (the processors decide the switch). */
 const CAUGHT_UP_LAG = 1000;
 
@@ -105,7 +127,7 @@ export class Reconciler {
     }
   }
 
-  /** finalizer → validate → decide versions (remove, gate) → per version: measure, scale, apply → status. */
+  /** finalizer → validate → decide versions → remove → gate → per version: measure, scale, apply → status. */
   private async reconcileOnce(key: string): Promise<ReconcileResult> {
     const p = this.ctx.getPipeline(key);
     if (!p) {
@@ -124,178 +146,217 @@ export class Reconciler {
       await writeStatus(this.ctx, p, {}, invalidSpecConditions(message));
       return {};
     }
-    const n = validation.normalized;
+    const run = this.passOf(p, validation.normalized);
+    const { plan, registry } = await this.decideVersions(run);
+    const removing = await this.removeVersions(run, plan);
+    const gate = await this.gateStep(run, plan, registry.active);
+    const mem = this.memoryFor(key, p, plan.keep);
+    const passes: VersionPass[] = [];
+    for (const version of plan.keep)
+      passes.push(await this.versionStep(run, plan, version, mem.get(version)!, gate));
+    const settled = await this.statusStep(run, plan, registry, passes, gate);
+    const interval = this.ctx.config.scaleIntervalMs;
+    return { requeueAfterMs: settled && !removing ? interval : Math.min(removing ? 1000 : 2000, interval) };
+  }
+
+  /** What every step of this pass reads. */
+  private passOf(p: PipelineObject, n: NormalizedPipeline): Pass {
     const ns = p.metadata.namespace ?? 'default';
     const name = p.metadata.name;
-    const redis = () => redisFor(this.ctx, p, n);
-    const brokers = n.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers;
-    const recorded = (p.status as PipelineStatus | undefined)?.latestVersion;
-
-    // Decide versions.
     const deployments = this.ctx.listDeployments(ns, name).filter((d) => !d.metadata.deletionTimestamp);
+    return {
+      p,
+      n,
+      ns,
+      name,
+      redis: () => redisFor(this.ctx, p, n),
+      brokers: n.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers,
+      recorded: (p.status as PipelineStatus | undefined)?.latestVersion,
+      deployments,
+      ofVersion: (v) => deployments.filter((d) => this.versioned(d, name).version === v),
+    };
+  }
+
+  /** "Decide versions": which run, which runs the spec, which go (plan-versions.ts); Event for a new one. */
+  private async decideVersions(run: Pass) {
+    const { p, n, name } = run;
     // A version being removed is never kept again (its keys may be half deleted): a spec naming its
     // logic once more starts a new version.
-    const retiring = deployments.filter((d) => d.metadata.annotations?.[RETIRE_ANNOTATION]);
     const registry = await readActiveVersion(this.ctx, p, n);
     const replay = p.metadata.annotations?.[REPLAY_ANNOTATION];
     const plan = planVersions(
-      deployments.filter((d) => !retiring.includes(d)).map((d) => this.versioned(d, name)),
+      run.deployments
+        .filter((d) => !d.metadata.annotations?.[RETIRE_ANNOTATION])
+        .map((d) => this.versioned(d, name)),
       { fingerprint: n.logicFingerprint, ...(replay ? { replay } : {}) },
       registry.active,
-      recorded,
+      run.recorded,
     );
-    if (plan.reason)
+    if (plan.reason) {
       await this.ctx.events.record(
         p,
         'Normal',
         'NewVersion',
         newVersionEvent(plan.target, plan.reason, replay),
       );
-    const ofVersion = (v: number) => deployments.filter((d) => this.versioned(d, name).version === v);
+    }
+    return { plan, registry };
+  }
 
-    // Remove versions promoted away, reverted or replaced (their pods first, then keys and group).
-    let removing = false;
+  /** Removes versions promoted away, reverted or replaced (pods first, then keys and group); true while some remain. */
+  private async removeVersions(run: Pass, plan: VersionPlan): Promise<boolean> {
     const removals = new Map<number, RetireReason>();
-    for (const d of retiring)
-      removals.set(
-        this.versioned(d, name).version,
-        d.metadata.annotations![RETIRE_ANNOTATION] as RetireReason,
-      );
+    for (const d of run.deployments) {
+      const why = d.metadata.annotations?.[RETIRE_ANNOTATION];
+      if (why) removals.set(this.versioned(d, run.name).version, why as RetireReason);
+    }
     for (const a of plan.abort) removals.set(a.version, a.why);
     for (const v of plan.retire) removals.set(v, 'promoted');
+    let removing = false;
     for (const [version, why] of removals) {
-      if (!(await retireStep(this.ctx, p, version, why, ofVersion(version), redis, brokers))) removing = true;
-    }
-
-    // The promotion gate of a replay (manual policy, crash loop), written before its processors start.
-    let gate: (PromotionGate & { failing: boolean }) | undefined;
-    let gateError: string | undefined;
-    if (plan.target > plan.active) {
-      gate = promotionGate(
-        n.reprocessing,
-        plan.target,
-        await replayHealth(this.ctx, p, plan.target),
-        p.metadata.annotations?.[PROMOTE_ANNOTATION],
-      );
-      if (
-        plan.keep.some(
-          (v) => v < plan.target && ofVersion(v).some((d) => d.metadata.name === childName(name)),
-        )
-      ) {
-        gate = {
-          ...gate,
-          allow: false,
-          reason: `version ${plan.active} moves from the previous release's Deployment ${childName(name)} to its own first; then version ${plan.target} may take over`,
-        };
-      }
-      try {
-        await writeGate(await redis(), name, {
-          version: gate.version,
-          allow: gate.allow,
-          reason: gate.reason,
-        });
-      } catch (e) {
-        gateError = `Redis: ${(e as Error).message}`;
-      }
-    } else if (registry.active !== null) {
-      await clearGate(await redis(), name).catch(() => {});
-    }
-
-    // Per version: measure, scale, apply.
-    const mem = this.memoryFor(key, p, plan.keep);
-    const passes: VersionPass[] = [];
-    for (const version of plan.keep) {
-      const vm = mem.get(version)!;
-      const m = await measure(this.ctx, p, n, version, vm.rates);
-      const own = ofVersion(version).find((d) => d.metadata.name === versionName(name, version));
-      const legacy = ofVersion(version).find((d) => d.metadata.name === childName(name));
-      const running = own ?? legacy;
-      const current = running ? (running.spec?.replicas ?? n.scaling.minReplicas) : null;
-      const label = plan.keep.length > 1 ? `version ${version}: ` : '';
-      const scaled = await scaleStep(this.ctx, p, n, current, m, vm, label);
-      let dep: DeploymentObject | undefined = running;
-      if (version === plan.target && plan.applySpec && !(gateError && !own && version > plan.active)) {
-        dep = await this.apply(p, scaled.replicas, version, n.logicFingerprint);
-        if (legacy && rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
-      } else if (legacy && !own && plan.applySpec) {
-        // The active version still runs in the previous release's Deployment (pre-upgrade image)
-        // while a new version replays: it moves to its own Deployment, with the logic it has, before
-        // the gate lets the new version take over (an old-image pod restarting after the switch
-        // would register its version as the active one again).
-        const frozen = await this.frozenPipeline(p, legacy);
-        if (frozen) {
-          dep = await this.apply(frozen, scaled.replicas, version, deployedVersion(legacy).fingerprint ?? '');
-          if (rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
-        }
-      } else if (running && running.spec?.replicas !== scaled.replicas) {
-        // a version whose logic is not the spec's any more keeps its ConfigMap: only its scale changes
-        dep = await this.ctx.client.mergePatch<DeploymentObject>(
-          paths.deployment(ns, running.metadata.name),
-          {
-            spec: { replicas: scaled.replicas },
-          },
-        );
-      }
-      passes.push({
+      const done = await retireStep(
+        this.ctx,
+        run.p,
         version,
-        m,
-        plan: scaled,
-        rollout: dep
-          ? rolloutOf(dep, scaled.replicas)
-          : rolloutOf({ metadata: { name: '' } }, scaled.replicas),
-        ...(dep?.metadata.creationTimestamp ? { startedAt: dep.metadata.creationTimestamp } : {}),
+        why,
+        run.ofVersion(version),
+        run.redis,
+        run.brokers,
+      );
+      if (!done) removing = true;
+    }
+    return removing;
+  }
+
+  /** The promotion gate of a replay (manual policy, crash loop, legacy Deployment), written before its processors start. */
+  private async gateStep(run: Pass, plan: VersionPlan, registryActive: number | null): Promise<GateResult> {
+    const { p, name } = run;
+    if (plan.target <= plan.active) {
+      // No replay: nothing may take over (a version being aborted and still stopping included).
+      if (registryActive === null) return {};
+      const hold = { version: plan.active, allow: false, reason: 'no replay is running' };
+      return await writeGate(await run.redis(), name, hold).then(
+        () => ({}),
+        (e: Error) => ({ error: `Redis: ${e.message}` }),
+      );
+    }
+    let gate = promotionGate(
+      run.n.reprocessing,
+      plan.target,
+      await replayHealth(this.ctx, p, plan.target),
+      p.metadata.annotations?.[PROMOTE_ANNOTATION],
+    );
+    const legacy = plan.keep.some(
+      (v) => v < plan.target && run.ofVersion(v).some((d) => d.metadata.name === childName(name)),
+    );
+    if (legacy) {
+      gate = {
+        ...gate,
+        allow: false,
+        reason: `version ${plan.active} moves from the previous release's Deployment ${childName(name)} to its own first; then version ${plan.target} may take over`,
+      };
+    }
+    try {
+      await writeGate(await run.redis(), name, {
+        version: gate.version,
+        allow: gate.allow,
+        reason: gate.reason,
+      });
+      return { gate };
+    } catch (e) {
+      return { gate, error: `Redis: ${(e as Error).message}` };
+    }
+  }
+
+  /** One kept version: measure, scale, and apply (the spec's version) or only scale (an older logic's). */
+  private async versionStep(
+    run: Pass,
+    plan: VersionPlan,
+    version: number,
+    vm: VersionMemory,
+    gate: GateResult,
+  ): Promise<VersionPass> {
+    const { p, n, ns, name } = run;
+    const m = await measure(this.ctx, p, n, version, vm.rates);
+    const own = run.ofVersion(version).find((d) => d.metadata.name === versionName(name, version));
+    const legacy = run.ofVersion(version).find((d) => d.metadata.name === childName(name));
+    const running = own ?? legacy;
+    const current = running ? (running.spec?.replicas ?? n.scaling.minReplicas) : null;
+    const label = plan.keep.length > 1 ? `version ${version}: ` : '';
+    const scaled = await scaleStep(this.ctx, p, n, current, m, vm, label);
+    let dep: DeploymentObject | undefined = running;
+    if (version === plan.target && plan.applySpec && !(gate.error && !own && version > plan.active)) {
+      dep = await this.apply(p, scaled.replicas, version, n.logicFingerprint);
+      if (legacy && rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+    } else if (legacy && !own && plan.applySpec) {
+      // The active version still runs in the previous release's Deployment (pre-upgrade image)
+      // while a new version replays: it moves to its own Deployment, with the logic it has, before
+      // the gate lets the new version take over (an old-image pod restarting after the switch
+      // would register its version as the active one again).
+      const frozen = await this.frozenPipeline(p, legacy);
+      if (frozen) {
+        dep = await this.apply(frozen, scaled.replicas, version, deployedVersion(legacy).fingerprint ?? '');
+        if (rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+      }
+    } else if (running && running.spec?.replicas !== scaled.replicas) {
+      // a version whose logic is not the spec's any more keeps its ConfigMap: only its scale changes
+      dep = await this.ctx.client.mergePatch<DeploymentObject>(paths.deployment(ns, running.metadata.name), {
+        spec: { replicas: scaled.replicas },
       });
     }
+    return {
+      version,
+      m,
+      plan: scaled,
+      rollout: rolloutOf(dep ?? { metadata: { name: '' } }, scaled.replicas),
+      ...(dep?.metadata.creationTimestamp ? { startedAt: dep.metadata.creationTimestamp } : {}),
+    };
+  }
 
-    // Status.
+  /** Status fields, status.versions and conditions (pure builders in reconcile/status.ts); true when settled. */
+  private async statusStep(
+    run: Pass,
+    plan: VersionPlan,
+    registry: { active: number | null; error?: string },
+    passes: VersionPass[],
+    gate: GateResult,
+  ): Promise<boolean> {
     const activeVersion = registry.active ?? plan.active;
     const active =
       passes.find((x) => x.version === activeVersion) ?? passes.find((x) => x.version === plan.active)!;
     const target = passes.find((x) => x.version === plan.target) ?? active;
-    this.recordMetrics(p, active);
-    const errors = [registry.error, gateError, ...passes.map((x) => x.m.error)].filter(
+    this.recordMetrics(run.p, active);
+    const errors = [registry.error, gate.error, ...passes.map((x) => x.m.error)].filter(
       (e): e is string => !!e,
     );
     const replaying = passes.find((x) => x.version > activeVersion);
-    await writeStatus(
-      this.ctx,
-      p,
-      {
-        ...buildStatus({
-          running: active.rollout.running,
-          selector: selectorString(name),
-          activeVersion,
-          latestVersion: Math.max(recorded ?? 0, plan.target),
-          m: active.m,
-          hot: active.plan.hot,
-        }),
-        versions: passes.map((x) =>
-          versionEntry({
-            version: x.version,
-            role: x.version === active.version ? 'active' : 'replaying',
-            running: x.rollout.running,
-            m: x.m,
-            ...(x.startedAt ? { startedAt: x.startedAt } : {}),
-            ...(active.m.rate.total === undefined ? {} : { inputRate: active.m.rate.total }),
-          }),
-        ),
-      },
-      [
-        readyCondition(active.rollout, active.plan.replicas, active.version),
-        progressingCondition(target.rollout, target.plan.replicas),
-        this.degraded(errors, gate),
-        target.plan.condition,
-        replayCondition(
-          activeVersion,
-          plan.target,
-          gate,
-          (replaying?.m.lag?.totalLag ?? Number.POSITIVE_INFINITY) <= CAUGHT_UP_LAG,
-        ),
-      ],
+    const status = buildStatus({
+      running: active.rollout.running,
+      selector: selectorString(run.name),
+      activeVersion,
+      latestVersion: Math.max(run.recorded ?? 0, plan.target),
+      m: active.m,
+      hot: active.plan.hot,
+    });
+    const versions = passes.map((x) =>
+      versionEntry({
+        version: x.version,
+        role: x.version === active.version ? 'active' : 'replaying',
+        running: x.rollout.running,
+        m: x.m,
+        ...(x.startedAt ? { startedAt: x.startedAt } : {}),
+        ...(active.m.rate.total === undefined ? {} : { inputRate: active.m.rate.total }),
+      }),
     );
-    const interval = this.ctx.config.scaleIntervalMs;
-    const settled = active.rollout.ready && target.rollout.ready && !removing;
-    return { requeueAfterMs: settled ? interval : Math.min(removing ? 1000 : 2000, interval) };
+    const caughtUp = (replaying?.m.lag?.totalLag ?? Number.POSITIVE_INFINITY) <= CAUGHT_UP_LAG;
+    await writeStatus(this.ctx, run.p, { ...status, versions }, [
+      readyCondition(active.rollout, active.plan.replicas, active.version),
+      progressingCondition(target.rollout, target.plan.replicas),
+      this.degraded(errors, gate.gate),
+      target.plan.condition,
+      replayCondition(activeVersion, plan.target, gate.gate, caughtUp),
+    ]);
+    return active.rollout.ready && target.rollout.ready;
   }
 
   private degraded(errors: string[], gate: { failing: boolean; reason: string } | undefined): ConditionInput {

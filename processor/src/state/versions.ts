@@ -73,9 +73,10 @@ export async function olderVersions(redis: RedisClient, name: string, active: nu
 }
 
 /**
- * The operator's say on promoting a pending version: `allow: false` holds it (manual promotion
- * not yet approved, or a failing replay) even once caught up; activateVersion-1.lua checks it in
- * the same step as the switch. Without a gate (no operator) a caught-up version is promoted.
+ * The operator's say on promoting: only the version it names, with `allow: true`, may take over
+ * (held: manual promotion not yet approved, a failing replay; any other version, e.g. one being
+ * aborted, never); activateVersion-1.lua checks it in the same step as the switch. Without a gate
+ * (no operator) a caught-up version is promoted.
  */
 export interface PromotionGate {
   version: number;

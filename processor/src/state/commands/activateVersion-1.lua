@@ -12,8 +12,9 @@
     ARGV[4]  'offer'   a replica of this version starts: it becomes active when nothing else is
                        (no pipeline yet, or it is the active version already), else it waits
              'promote' this version has caught up: it replaces an older active version, unless the
-                       operator's gate ("<pipeline>@gate": {"version": n, "allow": bool}) names this
-                       version and does not allow it (manual promotion, or a failing replay)
+                       operator's gate ("<pipeline>@gate": {"version": n, "allow": bool}) exists and
+                       does not name this version with allow = true (manual promotion not approved,
+                       a failing replay, an aborted or replaced version, no replay at all)
   Output:
     { 1, previous }   this version is active now (previous: the version it replaced, or 0)
     { 0, active }     a newer version than the active one: registered as pending, keep catching up
@@ -32,11 +33,13 @@ local function clearPending()
   end
 end
 
+-- With a gate (the operator manages the pipeline) only the version it names, when it allows it, may
+-- take over: an aborted or replaced version still stopping is never promoted.
 local function gated()
   local gate = redis.call('HGET', KEYS[1], name .. '@gate')
   if not gate then return false end
   local g = cjson.decode(gate)
-  return tonumber(g.version) == version and g.allow ~= true
+  return not (tonumber(g.version) == version and g.allow == true)
 end
 
 if (not active) or active == version or (ARGV[4] == 'promote' and active < version and not gated()) then
