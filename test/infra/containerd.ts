@@ -143,7 +143,8 @@ function shimPids(dir: string): number[] {
 
 async function waitGone(pids: number[], ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (pids.some((p) => processAlive(p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (pids.some((p) => processAlive(p)) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
 }
 
 /**
