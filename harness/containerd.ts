@@ -14,6 +14,7 @@ export const nodePackages = [
   { pkg: 'containerd', bin: '/usr/bin/containerd' },
   { pkg: 'runc', bin: '/usr/sbin/runc' },
   { pkg: 'buildah', bin: '/usr/bin/buildah' },
+  { pkg: 'containernetworking-plugins', bin: '/usr/lib/cni/loopback' },
 ] as const;
 
 /** Fails with what to install when a package is missing (`npm run infra -- provision --node` does it). */
