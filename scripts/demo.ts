@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
+import { createProducer } from '../processor/src/runtime/kafka-client.ts';
 import { logger } from '../processor/src/runtime/logger.ts';
 import { startProcessor } from '../processor/src/runtime/processor.ts';
 import { loadPipelines } from '../processor/src/spec/load.ts';
@@ -45,7 +46,7 @@ const admin = kafka.admin();
 await admin.connect();
 await admin.createTopics({ topics: [{ topic: 'page-views', numPartitions: 6 }], waitForLeaders: true });
 await admin.disconnect();
-const producer = kafka.producer();
+const producer = createProducer(kafka);
 await producer.connect();
 const generator = startGenerator(producer, 'page-views', Number(values.rate));
 

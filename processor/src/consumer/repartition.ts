@@ -1,4 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { createProducer } from '../runtime/kafka-client.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
@@ -60,7 +61,11 @@ export class Repartitioner {
     const id = `${this.groupId}.${topic}.${partition}`;
     let producer = this.producers.get(id);
     if (!producer) {
-      producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+      producer = createProducer(this.kafka, {
+        transactionalId: id,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
       await producer.connect();
       this.producers.set(id, producer);
     }
