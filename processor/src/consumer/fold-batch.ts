@@ -5,8 +5,9 @@ import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionUpdate, type StoredSession } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
-import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
+import { decodeValue, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
+import { eventTimeOf } from './event-time.ts';
 
 export interface FoldedBatch {
   fold: BatchFold;
@@ -99,7 +100,7 @@ export async function foldBatch(
   };
   /** Event time, group and aggregate arguments, then the record's windows (or the session queue). */
   const process = (message: KafkaMessage, ctx: RecordView) => {
-    const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, Number(message.timestamp));
+    const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTime, Number(message.timestamp));
     const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
     const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
     const prepared = fold.prepare(args);

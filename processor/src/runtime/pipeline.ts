@@ -1,3 +1,5 @@
+import type { EventTimeSpec } from '../consumer/event-time.ts';
+
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
  * and every expression compiled. Built once at start-up (see runtime/compile.ts); the hot path only
@@ -59,7 +61,8 @@ export interface RuntimePipeline {
   source: {
     topics: string[];
     format: 'json' | 'text';
-    eventTimeField?: string;
+    /** absent: the Kafka record timestamp */
+    eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';
   };
   window: WindowShape;
