@@ -1,10 +1,6 @@
+import type { EventTimeSpec } from '../model/pipeline.ts';
 import type { EventTimeFormat } from '../spec/source.ts';
 import { RecordFailure } from './decode.ts';
-
-export interface EventTimeSpec {
-  field: string;
-  format: EventTimeFormat;
-}
 
 /** Powers of ten from an epoch unit to milliseconds. */
 const SCALE: Record<'epochMillis' | 'epochSeconds' | 'epochMicros' | 'epochNanos', number> = {

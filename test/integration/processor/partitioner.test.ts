@@ -3,12 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
-import { createProducer } from '../../../processor/src/runtime/kafka-client.ts';
-import { javaPartitionsFor } from '../../infra/java-partitioner.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { spawnProcessor } from '../../infra/processor.ts';
-import { waitUntil } from '../../infra/service.ts';
+import { javaPartitionsFor } from '../../../harness/java-partitioner.ts';
+import { ensureDir, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { spawnProcessor } from '../../../harness/processor.ts';
+import { waitUntil } from '../../../harness/service.ts';
+import { createProducer } from '../../../processor/src/kafka/client.ts';
 
 describe('keyed records land where the Java client puts them', () => {
   it('routes every key to the partition Kafka’s own BuiltInPartitioner picks', {

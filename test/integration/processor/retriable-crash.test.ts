@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
+import { waitUntil } from '../../../harness/service.ts';
 import { ConsumerLoop } from '../../../processor/src/consumer/loop.ts';
+import { createProcessorMetrics } from '../../../processor/src/observability/metrics.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
-import { createProcessorMetrics } from '../../../processor/src/runtime/metrics.ts';
 import { validateText } from '../../../processor/src/spec/validate.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { type KafkaCluster, startKafka } from '../../infra/kafka.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 // Its own broker, because the test kills it. While it is down, the consumer's retries run out
 // (a small retry budget makes that take seconds, not minutes): kafkajs's crash handler stops the

@@ -1,4 +1,4 @@
-import type { EventTimeSpec } from '../consumer/event-time.ts';
+import type { EventTimeFormat } from '../spec/source.ts';
 
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
@@ -53,6 +53,12 @@ export interface EnrichLookup {
   /** what a key with no entry means: keep the record with null, skip it, or dead-letter it */
   onMissing: 'keep' | 'skip' | 'deadLetter';
   key(ctx: RecordContext): unknown;
+}
+
+/** Where a record's event time comes from: a field of the event, read as `format`. */
+export interface EventTimeSpec {
+  field: string;
+  format: EventTimeFormat;
 }
 
 export interface RuntimePipeline {
