@@ -140,6 +140,10 @@ export class ConsumerLoop {
       await this.consumer.subscribe({ topic, fromBeginning: pipeline.source.startFrom === 'earliest' });
     }
     this.running = true;
+    // Heartbeats from now on, not from the first join: a replica waiting in a long rebalance is live
+    // and counts in the API's `replicas`.
+    void this.heartbeat();
+    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -147,7 +151,6 @@ export class ConsumerLoop {
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.timers.push(setInterval(() => void this.flushKafkaCommits(), 1000));
-    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
     this.lastFetchAt = Date.now();
     this.timers.push(
       setInterval(() => {

@@ -7,6 +7,10 @@ import { decodeValue } from './decode.ts';
 import { consumerGroupOf } from './loop.ts';
 
 /** The internal topic that re-keys a session pipeline's records by their group key. */
+/** The consumer group reading the source topics into the repartition topic. */
+export const repartitionGroupOf = (pipeline: string, version: number) =>
+  `${consumerGroupOf(pipeline, version)}.repartition`;
+
 export const repartitionTopicOf = (pipeline: string, version: number) =>
   `kappaflow.${pipeline}.v${version}.repartition`;
 
@@ -31,7 +35,7 @@ export class Repartitioner {
     private readonly logger: Logger,
   ) {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
-    this.groupId = `${consumerGroupOf(pipeline.name, pipeline.version)}.repartition`;
+    this.groupId = repartitionGroupOf(pipeline.name, pipeline.version);
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       maxBytesPerPartition: 1024 * 1024,

@@ -7,6 +7,7 @@ import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
+import { registrationLag } from '../state/lag.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
 import { VersionPromoter } from './version-promoter.ts';
@@ -59,7 +60,9 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   });
 
   // Every replica also answers queries: the state is in Redis, so any pod gives the same answer.
+  const lag = registrationLag(kafka, redis);
   const app = createHttpApp({
+    lag: lag.lag,
     redis: redis as RedisClient,
     registry: metrics.registry,
     readiness: () => loop.ready && redis.status === 'ready',
@@ -79,6 +82,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     name: pipeline.name,
     activeVersion: pipeline.version,
     topics: aggregating.source.topics,
+    source: { topics: pipeline.source.topics, startFrom: pipeline.source.startFrom },
     partitions,
     window: pipeline.window,
     groupBy: pipeline.groupNames,
@@ -149,6 +153,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
         await loop.stop();
       }
       await server.close();
+      await lag.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

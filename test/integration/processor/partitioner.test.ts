@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
+import { writeCountPipeline } from '../../../harness/count-pipeline.ts';
 import { javaPartitionsFor } from '../../../harness/java-partitioner.ts';
-import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
@@ -52,18 +51,9 @@ describe('keyed records land where the Java client puts them', () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
     const id = randomUUID().slice(0, 8);
-    const dir = ensureDir(join(runDir, `partitioner-${id}`));
-    const file = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      file,
-      `apiVersion: kappaflow.io/v1alpha1
-kind: Pipeline
-metadata: { name: partitioner-${id} }
-spec:
-  source: { topic: partitioner-${id} }
-  window: { type: tumbling, size: 1m }
-  aggregates: { n: { count: {} } }
-  deadLetter: { topic: partitioner-${id}.dlq }
+    const { dir, file } = writeCountPipeline(
+      `partitioner-${id}`,
+      `  deadLetter: { topic: partitioner-${id}.dlq }
 `,
     );
     const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });

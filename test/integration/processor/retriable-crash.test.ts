@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { countPipelineYaml } from '../../../harness/count-pipeline.ts';
 import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { ConsumerLoop } from '../../../processor/src/consumer/loop.ts';
@@ -27,14 +28,7 @@ describe('a replica rides out the crashes kafkajs retries', () => {
     kafka = await startKafka();
     const redisUrl = inject('redisUrl');
     const name = `crash-${randomUUID().slice(0, 8)}`;
-    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
-kind: Pipeline
-metadata: { name: ${name} }
-spec:
-  source: { topic: ${name} }
-  window: { type: tumbling, size: 1m }
-  aggregates: { n: { count: {} } }
-`);
+    const result = validateText(countPipelineYaml(name));
     expect(result.errors).toEqual([]);
     const pipeline = toRuntimePipeline(result.pipelines[0]!, 1);
     const lines: string[] = [];
