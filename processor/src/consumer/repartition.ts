@@ -1,18 +1,10 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { createProducer } from '../kafka/client.ts';
+import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts';
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { decodeValue } from './decode.ts';
-import { consumerGroupOf } from './loop.ts';
-
-/** The internal topic that re-keys a session pipeline's records by their group key. */
-/** The consumer group reading the source topics into the repartition topic. */
-export const repartitionGroupOf = (pipeline: string, version: number) =>
-  `${consumerGroupOf(pipeline, version)}.repartition`;
-
-export const repartitionTopicOf = (pipeline: string, version: number) =>
-  `kappaflow.${pipeline}.v${version}.repartition`;
 
 /**
  * Session windows need every event of a group in one partition. When records are keyed by something

@@ -4,7 +4,7 @@
 // The query API and the operator both read it here, so the dashboard's LAG card and the
 // autoscaler see the same number.
 import type { Admin, Kafka } from 'kafkajs';
-import { repartitionGroupOf, repartitionTopicOf } from '../consumer/repartition.ts';
+import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts';
 import type { RedisClient } from './connection.ts';
 import { keys, partitionPrefix } from './keys.ts';
 import type { PipelineRegistration } from './registry.ts';

@@ -13,7 +13,7 @@ export interface PipelineRegistration {
   topics: string[];
   /** the spec's source topics and start (topics differ for session windows, read via a repartition topic) */
   source?: { topics: string[]; startFrom: 'earliest' | 'latest' };
-  /** partition ids as used in keys (see consumer/loop.ts partitionIdOf) */
+  /** partition ids as used in keys (see model/kafka-names.ts partitionIdOf) */
   partitions: string[];
   window: WindowShape;
   groupBy: string[];

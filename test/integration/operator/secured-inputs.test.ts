@@ -12,7 +12,7 @@ import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { deleteConsumerGroups, deleteRedisState } from '../../../operator/src/cleanup.ts';
 import { KafkaAdmins, RedisClients, readReplicas, withTimeout } from '../../../operator/src/inputs.ts';
-import { consumerGroupOf } from '../../../processor/src/consumer/loop.ts';
+import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { type LagSource, readLag } from '../../../processor/src/state/lag.ts';
