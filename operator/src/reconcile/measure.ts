@@ -3,9 +3,10 @@
 // thrown: replicas stay as they are.
 
 import type { NormalizedPipeline } from '../../../processor/src/spec/normalize.ts';
+import { type LagReading, lagSourceOf, readLag } from '../../../processor/src/state/lag.ts';
 import { readRegistration } from '../../../processor/src/state/registry.ts';
 import type { ReplicaHeartbeat } from '../../../processor/src/state/replica-status.ts';
-import { type LagReading, type RateTracker, readLag, readReplicas, withTimeout } from '../inputs.ts';
+import { type RateTracker, readReplicas, withTimeout } from '../inputs.ts';
 import type { PipelineObject } from '../resources.ts';
 import type { ReconcileContext } from './context.ts';
 import { redisFor } from './redis-for.ts';
@@ -31,11 +32,15 @@ export async function measure(
   let error: string | undefined;
   try {
     const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
-    lag = await withTimeout(
-      readLag(admin, name, version, n.source.topics, n.source.startFrom),
-      10_000,
-      'reading lag',
-    );
+    // The same reading as the query API's lag: Kafka end offsets minus the version's Redis checkpoints.
+    const source = lagSourceOf({
+      name,
+      version,
+      topics: n.source.topics,
+      startFrom: n.source.startFrom,
+      session: n.window.type === 'session',
+    });
+    lag = await withTimeout(readLag(admin, await redisFor(ctx, p, n), source), 10_000, 'reading lag');
     rates.add(lag);
   } catch (e) {
     error = `Kafka: ${(e as Error).message}`;

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedPipeline } from '../../../processor/src/spec/normalize.ts';
 import { validatePipelineObject } from '../../../processor/src/spec/validate.ts';
-import type { LagReading } from '../inputs.ts';
+import type { LagReading } from '../../../processor/src/state/lag.ts';
 import type { PipelineObject } from '../resources.ts';
 import { emptyState } from '../scaler/index.ts';
 import type { Measurement } from './measure.ts';
@@ -43,9 +43,10 @@ const lagOf = (lags: number[]): LagReading => ({
     topic: 't',
     partition: i,
     end: lag,
-    committed: 0,
+    checkpoint: 0,
     lag,
   })),
+  repartitionLag: 0,
   totalLag: lags.reduce((a, b) => a + b, 0),
   endSum: lags.reduce((a, b) => a + b, 0),
 });
