@@ -1,23 +1,17 @@
 // `kappaflow serve`: the query API and dashboard without consuming, to scale reads apart from processing.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, redactUrl } from '../state/connection.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
+import { redisOption } from './redis-option.ts';
 import { untilSignal } from './signals.ts';
 
 export function serveCommand(): Command {
   return addHttpOptions(new Command('serve'))
     .description('serve the query API and live dashboard from Redis, without consuming from Kafka')
-    .addOption(
-      new Option(
-        '--redis <url>',
-        'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
-      )
-        .env('REDIS_URL')
-        .default('redis://127.0.0.1:6379'),
-    )
+    .addOption(redisOption())
     .addHelpText(
       'after',
       `
