@@ -1,5 +1,5 @@
+import type { EventTimeFormat } from '../model/event-time-format.ts';
 import type { EventTimeSpec } from '../model/pipeline.ts';
-import type { EventTimeFormat } from '../spec/source.ts';
 import { RecordFailure } from './decode.ts';
 
 /** Powers of ten from an epoch unit to milliseconds. */

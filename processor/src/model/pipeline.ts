@@ -1,4 +1,4 @@
-import type { EventTimeFormat } from '../spec/source.ts';
+import type { EventTimeFormat } from './event-time-format.ts';
 
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds

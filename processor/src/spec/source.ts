@@ -1,5 +1,6 @@
 // `spec.source`: which topic(s) to read and how to turn a record into an event.
 import { z } from 'zod';
+import { EVENT_TIME_FORMATS } from '../model/event-time-format.ts';
 import { k8sRules, strictObject, topicName } from './fields.ts';
 import { show } from './show.ts';
 
@@ -16,9 +17,8 @@ export const eventTimeSchema = strictObject({
     })
     .describe('Field of the event holding its time (dots for nested fields, e.g. `meta.ts`).'),
   format: z
-    .enum(['auto', 'epochMillis', 'epochSeconds', 'epochMicros', 'epochNanos', 'iso8601'], {
-      error: (iss) =>
-        `expected one of auto, epochMillis, epochSeconds, epochMicros, epochNanos, iso8601, got ${show(iss.input)}`,
+    .enum(EVENT_TIME_FORMATS, {
+      error: (iss) => `expected one of ${EVENT_TIME_FORMATS.join(', ')}, got ${show(iss.input)}`,
     })
     .default('auto')
     .describe(
@@ -26,7 +26,7 @@ export const eventTimeSchema = strictObject({
     ),
 }).describe('Where the event time comes from. Without it, windows use the Kafka record timestamp.');
 
-export type EventTimeFormat = z.infer<typeof eventTimeSchema>['format'];
+export type { EventTimeFormat } from '../model/event-time-format.ts';
 
 export const sourceSchema = strictObject({
   topic: topicName.optional().describe('The topic to read. Give either `topic` or `topics`.'),

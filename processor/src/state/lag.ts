@@ -188,3 +188,6 @@ export function registrationLag(kafka: Kafka, redis: RedisClient, ttlMs = 1500) 
     },
   };
 }
+
+/** The lag reader a processor hands to its query API, closed with the processor. */
+export type RegistrationLag = ReturnType<typeof registrationLag>;
