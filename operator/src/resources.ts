@@ -6,7 +6,6 @@ import { stringify } from 'yaml';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
 import { REPLAY_ANNOTATION } from './versioning.ts';
 
-export const GROUP = 'kappaflow.io';
 export const API_VERSION = 'kappaflow.io/v1alpha1';
 export const FIELD_MANAGER = 'kappaflow-operator';
 export const FINALIZER = 'kappaflow.io/cleanup';
