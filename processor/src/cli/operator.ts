@@ -179,57 +179,7 @@ spec.redis.secretRef; its Kafka admin client uses --kafka-config.
 Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).`,
     )
     .action(async (o: Record<string, string | undefined>) => {
-      const num = (v: string | undefined, d: number) => (v === undefined || v === '' ? d : Number(v));
-      const secret = (name: string | undefined, key: string | undefined, defaultKey: string) =>
-        name ? { name, key: key || defaultKey } : undefined;
-      const kafkaConfigSecret = secret(o.kafkaConfigSecret, o.kafkaConfigSecretKey, 'kafka.yaml');
-      const redisPasswordSecret = secret(o.redisPasswordSecret, o.redisPasswordSecretKey, 'redis-password');
-      const queryAuthSecret = secret(o.queryAuthSecret, o.queryAuthSecretKey, 'tokens');
-      const imagePullSecrets = list(o.imagePullSecrets ?? '');
-      const processorPort = num(o.processorPort, 8080);
-      if (!Number.isInteger(processorPort) || processorPort < 1 || processorPort > 65535) {
-        throw new Error(
-          `--processor-port / PROCESSOR_PORT must be a port number (1-65535), got ${o.processorPort}`,
-        );
-      }
-      const config: OperatorConfig = {
-        ...(o.kubeconfig ? { kubeconfig: o.kubeconfig.split(':')[0] } : {}),
-        namespaces: list(o.namespaces ?? ''),
-        kafkaBrokers: o.brokers ?? '127.0.0.1:9092',
-        ...(o.kafkaConfig ? { kafkaConfigFile: o.kafkaConfig } : {}),
-        redisUrl: o.redis ?? 'redis://127.0.0.1:6379',
-        ...(process.env.REDIS_PASSWORD ? { redisPassword: process.env.REDIS_PASSWORD } : {}),
-        image: o.image ?? 'ghcr.io/kappaflow/kappaflow:0.1.0',
-        ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
-        ...(imagePullSecrets.length ? { imagePullSecrets } : {}),
-        ...(kafkaConfigSecret ? { kafkaConfigSecret } : {}),
-        ...(redisPasswordSecret ? { redisPasswordSecret } : {}),
-        ...(queryAuthSecret ? { queryAuthSecret } : {}),
-        ...(o.processorResources
-          ? { processorResources: json('--processor-resources', o.processorResources) }
-          : {}),
-        ...(o.processorEnv
-          ? { processorEnv: json('--processor-env', o.processorEnv) as Record<string, string> }
-          : {}),
-        ...(o.processorServiceAccount ? { processorServiceAccount: o.processorServiceAccount } : {}),
-        ...(['true', '1', 'yes', 'on'].includes(String(o.processorHostNetwork).toLowerCase())
-          ? { processorHostNetwork: true }
-          : {}),
-        ...(o.processorPort ? { processorPort } : {}),
-        leaderElect: !['false', '0', 'no', 'off'].includes(String(o.leaderElect).toLowerCase()),
-        leaseName: o.leaseName ?? 'kappaflow-operator',
-        leaseNamespace: o.leaseNamespace ?? 'default',
-        identity: o.identity ?? defaultIdentity(),
-        leaseDurationMs: num(o.leaseDuration, 15) * 1000,
-        renewDeadlineMs: num(o.renewDeadline, 10) * 1000,
-        retryPeriodMs: num(o.retryPeriod, 2) * 1000,
-        port: num(o.port, 8081),
-        host: o.host ?? '0.0.0.0',
-        resyncMs: num(o.resync, 60) * 1000,
-        scaleIntervalMs: num(o.scaleInterval, 10) * 1000,
-        deletionPolicy: (o.deletionPolicy ?? 'retain') as DeletionPolicy,
-        workers: Math.max(1, num(o.workers, 2)),
-      };
+      const config = operatorConfigFrom(o);
       const { startOperator } = await import('../../../operator/src/controller.ts');
       const operator = await startOperator(config);
       await new Promise<void>((resolve) => {
@@ -240,4 +190,59 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
       await operator.stop();
       process.exitCode = 0;
     });
+}
+
+/** The operator's settings from the parsed flags (and their environment variables). */
+export function operatorConfigFrom(o: Record<string, string | undefined>): OperatorConfig {
+  const num = (v: string | undefined, d: number) => (v === undefined || v === '' ? d : Number(v));
+  const secret = (name: string | undefined, key: string | undefined, defaultKey: string) =>
+    name ? { name, key: key || defaultKey } : undefined;
+  const kafkaConfigSecret = secret(o.kafkaConfigSecret, o.kafkaConfigSecretKey, 'kafka.yaml');
+  const redisPasswordSecret = secret(o.redisPasswordSecret, o.redisPasswordSecretKey, 'redis-password');
+  const queryAuthSecret = secret(o.queryAuthSecret, o.queryAuthSecretKey, 'tokens');
+  const imagePullSecrets = list(o.imagePullSecrets ?? '');
+  const processorPort = num(o.processorPort, 8080);
+  if (!Number.isInteger(processorPort) || processorPort < 1 || processorPort > 65535) {
+    throw new Error(
+      `--processor-port / PROCESSOR_PORT must be a port number (1-65535), got ${o.processorPort}`,
+    );
+  }
+  return {
+    ...(o.kubeconfig ? { kubeconfig: o.kubeconfig.split(':')[0] } : {}),
+    namespaces: list(o.namespaces ?? ''),
+    kafkaBrokers: o.brokers ?? '127.0.0.1:9092',
+    ...(o.kafkaConfig ? { kafkaConfigFile: o.kafkaConfig } : {}),
+    redisUrl: o.redis ?? 'redis://127.0.0.1:6379',
+    ...(process.env.REDIS_PASSWORD ? { redisPassword: process.env.REDIS_PASSWORD } : {}),
+    image: o.image ?? 'ghcr.io/kappaflow/kappaflow:0.1.0',
+    ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
+    ...(imagePullSecrets.length ? { imagePullSecrets } : {}),
+    ...(kafkaConfigSecret ? { kafkaConfigSecret } : {}),
+    ...(redisPasswordSecret ? { redisPasswordSecret } : {}),
+    ...(queryAuthSecret ? { queryAuthSecret } : {}),
+    ...(o.processorResources
+      ? { processorResources: json('--processor-resources', o.processorResources) }
+      : {}),
+    ...(o.processorEnv
+      ? { processorEnv: json('--processor-env', o.processorEnv) as Record<string, string> }
+      : {}),
+    ...(o.processorServiceAccount ? { processorServiceAccount: o.processorServiceAccount } : {}),
+    ...(['true', '1', 'yes', 'on'].includes(String(o.processorHostNetwork).toLowerCase())
+      ? { processorHostNetwork: true }
+      : {}),
+    ...(o.processorPort ? { processorPort } : {}),
+    leaderElect: !['false', '0', 'no', 'off'].includes(String(o.leaderElect).toLowerCase()),
+    leaseName: o.leaseName ?? 'kappaflow-operator',
+    leaseNamespace: o.leaseNamespace ?? 'default',
+    identity: o.identity ?? defaultIdentity(),
+    leaseDurationMs: num(o.leaseDuration, 15) * 1000,
+    renewDeadlineMs: num(o.renewDeadline, 10) * 1000,
+    retryPeriodMs: num(o.retryPeriod, 2) * 1000,
+    port: num(o.port, 8081),
+    host: o.host ?? '0.0.0.0',
+    resyncMs: num(o.resync, 60) * 1000,
+    scaleIntervalMs: num(o.scaleInterval, 10) * 1000,
+    deletionPolicy: (o.deletionPolicy ?? 'retain') as DeletionPolicy,
+    workers: Math.max(1, num(o.workers, 2)),
+  };
 }
