@@ -6,6 +6,7 @@ import { commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { partitionPrefix } from '../state/keys.ts';
 import { redisSessionStore } from '../state/sessions.ts';
+import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
 import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
@@ -48,6 +49,9 @@ export class ConsumerLoop {
   private producer: Producer;
   private admin: Admin;
   private readonly claims = new Map<string, Claim>();
+  /** where each claimed partition lives, for the checkpoint audit */
+  private readonly places = new Map<string, { topic: string; partition: number; prefix: string }>();
+  private auditing = false;
   private readonly fenced = new Set<string>();
   private generation = 0;
   private joined = false;
@@ -144,6 +148,7 @@ export class ConsumerLoop {
     });
     this.timers.push(setInterval(() => void this.flushKafkaCommits(), 1000));
     this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
+    this.timers.push(setInterval(() => void this.audit(), AUDIT_INTERVAL_MS));
     this.lastFetchAt = Date.now();
     this.timers.push(
       setInterval(() => {
@@ -199,6 +204,7 @@ export class ConsumerLoop {
     if (!claim) {
       claim = await claimPartition(redis, prefix, this.generation);
       this.claims.set(id, claim);
+      this.places.set(id, { topic, partition, prefix });
       logger.info(
         { topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset },
         'claimed partition',
@@ -214,6 +220,16 @@ export class ConsumerLoop {
     }
     const alignment = alignWithCheckpoint(claim, batch.messages[0]!.offset);
     if (alignment.action === 'seek') {
+      const low = await this.earliestOffset(topic, partition, true);
+      if (BigInt(alignment.offset) < BigInt(low)) {
+        // Redis lost state that Kafka no longer holds: no replay can restore it. Say so loudly.
+        const missing = Number(BigInt(low) - BigInt(alignment.offset));
+        metrics.unrecoverableRecords.inc(labels, missing);
+        logger.error(
+          { topic, partition, checkpoint: alignment.offset, logStart: low, missing },
+          'records lost for good: Redis lost state and Kafka retention already deleted those records; the aggregates miss them',
+        );
+      }
       logger.warn(
         { topic, partition, to: alignment.offset },
         'Kafka is ahead of the Redis checkpoint; seeking back',
@@ -306,6 +322,7 @@ export class ConsumerLoop {
         { topic, partition, expected: claim.nextOffset, stored: result.storedOffset },
         'the Redis checkpoint moved back; claiming the partition again to replay the gap',
       );
+      metrics.stateDivergences.inc({ ...labels, found_by: 'commit' });
       this.claims.delete(id);
       return;
     }
@@ -338,13 +355,60 @@ export class ConsumerLoop {
     await heartbeat();
   }
 
-  private async earliestOffset(topic: string, partition: number): Promise<string> {
+  private async earliestOffset(topic: string, partition: number, fresh = false): Promise<string> {
     const cached = this.earliest.get(`${topic}:${partition}`);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && !fresh) return cached;
     for (const entry of await this.admin.fetchTopicOffsets(topic)) {
       this.earliest.set(`${topic}:${entry.partition}`, entry.low);
     }
     return this.earliest.get(`${topic}:${partition}`) ?? '0';
+  }
+
+  /** Replays every held partition whose Redis checkpoint went back (see checkpoint-audit.ts). */
+  private async audit(): Promise<void> {
+    if (this.auditing || this.claims.size === 0) return;
+    this.auditing = true;
+    const { redis, metrics, logger, pipeline } = this.options;
+    try {
+      const held = [...this.claims].flatMap(([id, claim]) => {
+        const place = this.places.get(id);
+        return place ? [{ id, prefix: place.prefix, claim }] : [];
+      });
+      for (const found of await auditCheckpoints(redis, held)) {
+        // Claimed again (or lost) while the audit read: that claim starts from what Redis holds anyway.
+        if (this.claims.get(found.id) !== found.claim) continue;
+        const { topic, partition } = this.places.get(found.id)!;
+        this.claims.delete(found.id);
+        metrics.stateDivergences.inc({ topic, partition: String(partition), found_by: 'audit' });
+        const offset =
+          found.storedOffset ??
+          (pipeline.source.startFrom === 'earliest'
+            ? await this.earliestOffset(topic, partition, true)
+            : null);
+        logger.warn(
+          {
+            topic,
+            partition,
+            expected: found.claim.nextOffset,
+            stored: found.storedOffset,
+            replayFrom: offset,
+          },
+          'the Redis checkpoint moved back (lost writes); replaying the partition from what Redis kept',
+        );
+        if (offset === null) {
+          logger.error(
+            { topic, partition },
+            'the partition state is gone and startFrom is latest: nothing to replay from; the aggregates miss what was lost',
+          );
+          continue;
+        }
+        this.consumer.seek({ topic, partition, offset });
+      }
+    } catch (error) {
+      logger.debug({ error: (error as Error).message }, 'checkpoint audit skipped (Redis unavailable)');
+    } finally {
+      this.auditing = false;
+    }
   }
 
   /** Kafka's group offsets follow Redis (for lag tools and the autoscaler); they are never the truth. */
