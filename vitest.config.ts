@@ -25,6 +25,21 @@ export default defineConfig({
           hookTimeout: 240_000,
         },
       },
+      // Long failure drills on real processes: only `npm run drills` (which sets KAPPAFLOW_DRILLS), not `npm test`.
+      ...(process.env.KAPPAFLOW_DRILLS
+        ? [
+            {
+              test: {
+                name: 'drills',
+                include: ['test/drills/**/*.test.ts'],
+                globalSetup: ['test/infra/global-setup.ts'],
+                fileParallelism: false,
+                testTimeout: 1_800_000,
+                hookTimeout: 600_000,
+              },
+            },
+          ]
+        : []),
       {
         test: {
           name: 'e2e',

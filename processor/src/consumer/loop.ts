@@ -293,6 +293,7 @@ export class ConsumerLoop {
       late: folded.late,
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
+      ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
       ...(absolute ? { absolute } : {}),
       ...(pipeline.window.type === 'session'
         ? {
@@ -335,6 +336,21 @@ export class ConsumerLoop {
     claim.windows.applied(result.closedWindows);
     claim.nextOffset = nextOffset;
     claim.watermark = folded.watermark;
+    const replicated = (result.replicated ?? 0) >= pipeline.durability.replicas;
+    if (!replicated) {
+      // Applied on the master but not (yet) on enough replicas: a failover could still lose it, so
+      // nothing leaves for it; the next commit that is replicated covers this one too (WAIT counts
+      // everything written before it on the connection).
+      metrics.unreplicatedCommits.inc();
+      logger.warn(
+        { topic, partition, replicas: result.replicated, wanted: pipeline.durability.replicas },
+        'commit not replicated in time; its sink records and Kafka offset wait for a replicated commit',
+      );
+      claim.outboxDrained = false;
+      resolveOffset(lastOffset);
+      stopTimer();
+      return;
+    }
     if (pipeline.sinkTopic && (result.closedWindows.length > 0 || !claim.outboxDrained)) {
       // Also right after a claim: a previous owner may have died between its commit and its publish.
       await publishClosedWindows(redis, this.producer, pipeline, prefix, id);

@@ -1,3 +1,4 @@
+import { parseDuration } from '../spec/duration.ts';
 import type { ValidPipeline } from '../spec/validate.ts';
 import type { AggregateShape, RecordContext, RuntimePipeline } from './pipeline.ts';
 
@@ -28,6 +29,10 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     groupNames: compiled.groupNames,
     aggregates,
     retentionMs: spec.retentionMs,
+    durability: {
+      replicas: spec.redis?.waitForReplicas ?? 0,
+      timeoutMs: spec.redis ? parseDuration(spec.redis.waitTimeout) : 1000,
+    },
     ...(spec.deadLetterTopic ? { deadLetterTopic: spec.deadLetterTopic } : {}),
     ...(spec.sinkTopic ? { sinkTopic: spec.sinkTopic } : {}),
     enrich: compiled.enrich.map((e) => ({

@@ -62,6 +62,11 @@ export function createProcessorMetrics(pipeline: string) {
       labelNames: ['topic', 'partition', 'found_by'] as const,
       registers: [registry],
     }),
+    unreplicatedCommits: new Counter({
+      name: 'kappaflow_redis_unreplicated_commits_total',
+      help: 'Commits that fewer replicas than spec.redis.waitForReplicas had within waitTimeout: their sink records and Kafka offsets wait for a later, replicated commit',
+      registers: [registry],
+    }),
     unrecoverableRecords: new Counter({
       name: 'kappaflow_unrecoverable_records_total',
       help: 'Records that Redis lost and Kafka no longer holds (deleted by retention before the replay): the aggregates miss them. Anything above 0 means the results are not exact',
