@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { RedisDeployment } from '../infra/redis.ts';
-import { waitUntil } from '../infra/service.ts';
+import type { RedisDeployment } from '../../harness/redis.ts';
+import { waitUntil } from '../../harness/service.ts';
 
 /** One node as CLUSTER NODES describes it. */
 export interface ClusterNode {

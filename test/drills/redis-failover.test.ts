@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { startRedis } from '../../harness/redis.ts';
 import { keys, partitionPrefix } from '../../processor/src/state/keys.ts';
-import { startRedis } from '../infra/redis.ts';
 import { counterValue, killScenarioProcesses, runScenario } from '../integration/processor/scenario.ts';
 import { killMaster, lossyFailover, waitForHealthy } from './redis-cluster.ts';
 

@@ -1,17 +1,17 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import type { Logger } from '../runtime/logger.ts';
-import type { ProcessorMetrics } from '../runtime/metrics.ts';
-import type { RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ProcessorMetrics } from '../observability/metrics.ts';
 import { commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { partitionPrefix } from '../state/keys.ts';
+import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
 import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
 import { foldBatch } from './fold-batch.ts';
-import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from './replica-status.ts';
 import { publishClosedWindows } from './sink.ts';
 
 export interface ConsumerLoopOptions {

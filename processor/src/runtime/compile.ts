@@ -1,6 +1,6 @@
+import type { AggregateShape, RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import { parseDuration } from '../spec/duration.ts';
 import type { ValidPipeline } from '../spec/validate.ts';
-import type { AggregateShape, RecordContext, RuntimePipeline } from './pipeline.ts';
 
 /**
  * The processor's view of a validated pipeline: shapes for the fold and the key layout, and one

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { topology, waitForHealthy, withNode } from '../../drills/redis-cluster.ts';
-import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
 
 /** spec.redis.waitForReplicas: the commit and a WAIT on the partition's master, in one round trip. */
 describe('commit with waitForReplicas on a Redis Cluster with replicas', () => {

@@ -1,6 +1,6 @@
 import { afterAll, describe, inject, it } from 'vitest';
-import { type KafkaCluster, startKafka } from '../../infra/kafka.ts';
-import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
+import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
+import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { killScenarioProcesses, runScenario } from './scenario.ts';
 
 const RECORDS = Number(process.env.KAPPAFLOW_EOS_RECORDS ?? 200_000);

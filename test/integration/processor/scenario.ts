@@ -3,11 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { expect } from 'vitest';
+import { ensureDir, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
 import {
   exactMedianRank,
   generateViews,
