@@ -3,7 +3,7 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile; --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
+ * --skip-profile, --skip-durability; --durability-only runs only the spec.redis.waitForReplicas case; --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  */
 import { execFile } from 'node:child_process';
@@ -405,6 +405,46 @@ async function measureProcessor(
   return result;
 }
 
+/**
+ * What spec.redis.waitForReplicas costs: w1 with one Redis replica attached, first without waiting,
+ * then with a WAIT for it after every commit (same run, same replica, so the ratio is the WAIT's).
+ */
+async function measureDurability(ctx: Context) {
+  const replica = await startRedis();
+  const client = new Redis(replica.url);
+  try {
+    await client.replicaof('127.0.0.1', Number(new URL(ctx.redisUrl).port));
+    await waitUntil(
+      'the bench Redis replica in sync',
+      async () => /master_link_status:up/.test(await client.info('replication')),
+      { timeoutMs: 120_000 },
+    );
+    const w1 = workloads[0]!;
+    const waiting: Workload = {
+      ...w1,
+      yaml: (name, topic) => `${w1.yaml(name, topic)}  redis: { waitForReplicas: 1, waitTimeout: 5s }\n`,
+    };
+    const noWait = await measureProcessor(w1, 1, ctx);
+    const wait = await measureProcessor(waiting, 1, ctx);
+    log(
+      `waitForReplicas 1: ${Math.round(wait.rate)} rec/s vs ${Math.round(noWait.rate)} without (ratio ${(wait.rate / noWait.rate).toFixed(2)})`,
+    );
+    return { noWait, wait, ratio: wait.rate / noWait.rate };
+  } finally {
+    client.disconnect();
+    await replica.stop();
+  }
+}
+
+function durabilityRows(d: Awaited<ReturnType<typeof measureDurability>>): string[] {
+  return [
+    '| w1, one Redis replica attached | rec/s | rec per CPU-s | commits | ratio to no wait |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    `| no wait (default) | ${fmt(d.noWait.rate)} | ${fmt(d.noWait.perCpuSecond)} | ${d.noWait.redisCommits} | 1.00 |`,
+    `| spec.redis.waitForReplicas: 1 | ${fmt(d.wait.rate)} | ${fmt(d.wait.perCpuSecond)} | ${d.wait.redisCommits} | ${d.ratio.toFixed(2)} |`,
+  ];
+}
+
 async function baseline(mode: 'ceiling' | 'naive', topic: string, ctx: Context, maxSeconds?: number) {
   const before = await commandStats(ctx.redis);
   const { stdout } = await run(
@@ -688,6 +728,16 @@ async function main() {
       await measureFreshness(workloads[0]!, option('freshness-rate', 0), ctx);
       return;
     }
+    if (flag('durability-only')) {
+      await admin.createTopics({
+        topics: [{ topic: uniform10k.topic, numPartitions: PARTITIONS }],
+        waitForLeaders: true,
+      });
+      await produceTopic(producer, uniform10k, RECORDS, 1);
+      const durability = await measureDurability(ctx);
+      console.log(`\n${durabilityRows(durability).join('\n')}\n`);
+      return;
+    }
     // Prepare the topics once.
     const topics = [uniform10k, uniform100k, zipf10k].filter(
       (t) => !ONLY || workloads.some((w) => ONLY.includes(w.id) && w.topic === t),
@@ -743,6 +793,8 @@ async function main() {
       results.w1EverySec = await measureProcessor(w1, 1, ctx);
       await redis.config('SET', 'appendfsync', 'always');
     }
+
+    if (!flag('skip-durability') && !QUICK) results.durability = await measureDurability(ctx);
 
     if (!flag('skip-profile')) {
       const profileDir = ensureDir(join(benchDir, 'results'));
@@ -809,6 +861,9 @@ async function main() {
       '',
       `Ceiling re-measured after the processor runs: ${fmt(ceilingAfter.rate)} rec/s (drift on a shared machine).`,
     ];
+    if (results.durability) {
+      lines.push('', ...durabilityRows(results.durability as Awaited<ReturnType<typeof measureDurability>>));
+    }
     if (results.scaling) {
       lines.push(
         '',

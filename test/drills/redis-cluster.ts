@@ -65,11 +65,20 @@ export async function waitForHealthy(cluster: RedisDeployment, live: number[]): 
         )
           return false;
       }
-      const nodes = await topology(cluster, cluster.nodes[live[0]!]!.port);
-      const masters = nodes.filter((n) => n.role === 'master' && n.slots && !n.failed);
-      if (masters.length !== 3) return false;
-      for (const replica of nodes.filter((n) => n.role === 'replica')) {
-        if ((await infoField(replica.port, 'replication', 'master_link_status')) !== 'up') return false;
+      // Every live node must see the same healthy picture: three masters, each with a linked replica.
+      for (const index of live) {
+        const nodes = await topology(cluster, cluster.nodes[index]!.port);
+        const masters = nodes.filter((n) => n.role === 'master' && n.slots && !n.failed);
+        if (masters.length !== 3) return false;
+        for (const master of masters) {
+          if (!nodes.some((n) => n.masterId === master.id && !n.failed)) return false;
+        }
+        if (nodes.some((n) => n.failed)) return false;
+      }
+      for (const index of live) {
+        const port = cluster.nodes[index]!.port;
+        if ((await infoField(port, 'replication', 'role')) !== 'slave') continue;
+        if ((await infoField(port, 'replication', 'master_link_status')) !== 'up') return false;
       }
       return true;
     },
