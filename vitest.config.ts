@@ -31,7 +31,10 @@ export default defineConfig({
             {
               test: {
                 name: 'drills',
-                include: ['test/drills/**/*.test.ts'],
+                // `npm run soak` runs only the soak (minutes long), `npm run drills` everything else.
+                include: process.env.KAPPAFLOW_SOAK_MINUTES
+                  ? ['test/soak/**/*.test.ts']
+                  : ['test/drills/**/*.test.ts'],
                 globalSetup: ['harness/global-setup.ts'],
                 fileParallelism: false,
                 testTimeout: 1_800_000,

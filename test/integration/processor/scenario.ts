@@ -39,6 +39,11 @@ export interface Scenario {
   productionMs?: number;
   /** topic settings: replication factor and per-topic configs (e.g. min.insync.replicas) */
   topic?: { replicationFactor?: number; configEntries?: { name: string; value: string }[] };
+  /** soak: at most one kill per this many ms, only of these replica slots (default: any, as fast as the loop goes) */
+  killEveryMs?: number;
+  killSlots?: number[];
+  /** called on every turn of the chaos loop (e.g. to sample memory) */
+  onTick?: (replicas: ReplicaSet) => void;
   /** called with every replica's metrics text before the replicas are stopped */
   onMetrics?: (texts: string[]) => void;
 }
@@ -184,9 +189,10 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   };
 
   let kills = 0;
+  let lastKillAt = Date.now();
   let disrupted = scenario.disrupt === undefined;
   let lastDisruption = Date.now();
-  const deadline = Date.now() + 600_000;
+  const deadline = Date.now() + productionMs + 600_000;
   while (kills < scenario.minKills || !disrupted || !(await caughtUp().catch(() => false))) {
     if (productionError) throw productionError;
     if (Date.now() > deadline) throw new Error(`no catch-up after 10 minutes; logs in ${dir}`);
@@ -206,7 +212,9 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       lastDisruption = Date.now();
       continue;
     }
-    if (kills < scenario.minKills) {
+    scenario.onTick?.(set);
+    if (kills < scenario.minKills && Date.now() - lastKillAt >= (scenario.killEveryMs ?? 0)) {
+      lastKillAt = Date.now();
       lastDisruption = Date.now();
       if (scenario.storm) {
         // Scale out to five, then back in with a graceful stop of two: every step is a rebalance.
@@ -222,7 +230,8 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
         kills++;
         continue;
       }
-      const slot = Math.floor(random() * 3);
+      const slots = scenario.killSlots ?? [0, 1, 2];
+      const slot = slots[Math.floor(random() * slots.length)]!;
       debug('killing', slot, 'produced', produced);
       await set.replicas[slot]?.kill();
       kills++;
