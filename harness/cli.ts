@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startKafka } from './kafka.ts';
 import { cacheDir, ensureDir } from './paths.ts';
 import { startRedis } from './redis.ts';
+import { processAlive } from './service.ts';
 
 const stateFile = join(cacheDir, 'infra.json');
 
@@ -18,17 +19,8 @@ function readState(): InfraState | null {
   return existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as InfraState) : null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function print(state: InfraState) {
-  const up = (pids: number[]) => (pids.every(alive) ? 'running' : 'STOPPED');
+  const up = (pids: number[]) => (pids.every((pid) => processAlive(pid)) ? 'running' : 'STOPPED');
   console.log(`Kafka  ${state.kafka.brokers.join(',')}  (${up(state.kafka.pids)})`);
   console.log(`Redis  ${state.redis.url}  (${up(state.redis.pids)})`);
   console.log(`\nexport KAFKA_BROKERS=${state.kafka.brokers.join(',')}\nexport REDIS_URL=${state.redis.url}`);
@@ -36,7 +28,8 @@ function print(state: InfraState) {
 
 export async function infraUp(): Promise<InfraState> {
   const existing = readState();
-  if (existing && [...existing.kafka.pids, ...existing.redis.pids].every(alive)) return existing;
+  if (existing && [...existing.kafka.pids, ...existing.redis.pids].every((pid) => processAlive(pid)))
+    return existing;
   if (existing) await infraDown();
   ensureDir(cacheDir);
   const [kafka, redis] = await Promise.all([
@@ -60,25 +53,41 @@ export async function infraDown(): Promise<void> {
   const state = readState();
   if (!state) return;
   for (const pid of [...state.kafka.pids, ...state.redis.pids]) {
-    if (alive(pid)) process.kill(pid, 'SIGTERM');
+    if (processAlive(pid)) process.kill(pid, 'SIGTERM');
   }
   const deadline = Date.now() + 20_000;
-  while ([...state.kafka.pids, ...state.redis.pids].some(alive) && Date.now() < deadline) {
+  while (
+    [...state.kafka.pids, ...state.redis.pids].some((pid) => processAlive(pid)) &&
+    Date.now() < deadline
+  ) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (const pid of [...state.kafka.pids, ...state.redis.pids]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of [...state.kafka.pids, ...state.redis.pids])
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   rmSync(stateFile, { force: true });
+}
+
+/** `up --node`: a real node (real-node.ts) left running; `down` stops it and restores the kernel settings. */
+async function nodeUp(): Promise<void> {
+  const { startRealNode } = await import('./real-node.ts');
+  const node = await startRealNode({ detached: true, keep: true });
+  console.log(`\nReal node ${node.nodeName} Ready; image ${node.image.name}`);
+  console.log(`export KUBECONFIG=${node.api.kubeconfigPath}`);
 }
 
 async function main(command: string | undefined) {
   switch (command) {
     case 'up':
       print(await infraUp());
+      if (process.argv.includes('--node')) await nodeUp();
       break;
-    case 'down':
+    case 'down': {
       await infraDown();
+      const { stopRecordedNode } = await import('./real-node.ts');
+      if (await stopRecordedNode()) console.log('real node stopped, kernel settings restored');
       console.log('stopped');
       break;
+    }
     case 'status': {
       const state = readState();
       if (state) print(state);
@@ -95,10 +104,17 @@ async function main(command: string | undefined) {
         const kube = (await import('./kube.ts')) as { provisionKube?: () => Promise<void> };
         await kube.provisionKube?.();
       }
+      if (process.argv.includes('--node')) {
+        const { installNodePackages } = await import('./containerd.ts');
+        const { provisionNode } = await import('./real-node.ts');
+        await installNodePackages();
+        const { image } = await provisionNode();
+        console.log(`Kappaflow image ${image.name}: ${(image.size / 1e6).toFixed(0)} MB (${image.archive})`);
+      }
       break;
     }
     default:
-      console.error('usage: npm run infra -- up | down | status | provision [--kube]');
+      console.error('usage: npm run infra -- up [--node] | down | status | provision [--kube] [--node]');
       process.exitCode = 2;
   }
 }

@@ -95,6 +95,8 @@ export class Reconciler {
       ...(c.processorResources ? { resources: c.processorResources } : {}),
       ...(c.processorEnv ? { env: c.processorEnv } : {}),
       ...(c.processorServiceAccount ? { serviceAccountName: c.processorServiceAccount } : {}),
+      ...(c.processorHostNetwork ? { hostNetwork: true } : {}),
+      ...(c.processorPort ? { port: c.processorPort } : {}),
     };
   }
 
@@ -477,9 +479,10 @@ export class Reconciler {
       const validation = validatePipelineObject(p);
       const n = validation.ok ? validation.normalized : undefined;
       const brokers = n?.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers;
-      const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
       let groups: string[];
       try {
+        // Connecting is inside: a failed connection also drops the cached admin, as in reconcileOnce.
+        const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
         groups = await deleteConsumerGroups(admin, name);
       } catch (e) {
         await this.ctx.kafka.reset(brokers);

@@ -1,18 +1,28 @@
 import type { Kafka } from 'kafkajs';
-import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
+import { ConsumerLoop } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { createKafka } from '../kafka/client.ts';
+import { partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
-import { VersionPromoter } from './version-promoter.ts';
+import { type PromotionTiming, VersionPromoter } from './version-promoter.ts';
 
-/** How often a replica checks that its version is still the newest one. */
-const SUPERSEDED_CHECK_MS = Number(process.env.KAPPAFLOW_SUPERSEDED_CHECK_MS ?? 5000);
+/** Timings and limits that tests and operators tune (`kappaflow run` reads them from the environment: cli/tuning.ts). */
+export interface ProcessorTuning {
+  /** no fetch from Kafka for this long is a stall: the replica exits (60 s) */
+  stallAfterMs?: number;
+  /** how often a replica checks that its version is still the newest one (5 s) */
+  supersededCheckMs?: number;
+  /** most window-hash fields a replica caches per partition (500,000) */
+  maxCachedFields?: number;
+  /** when a new version takes over and the old one's state goes */
+  promotion?: Partial<PromotionTiming>;
+}
 
 export interface ProcessorConfig {
   pipeline: RuntimePipeline;
@@ -24,6 +34,7 @@ export interface ProcessorConfig {
   /** the query API, dashboard, /metrics and probes; `auth` and `cors` as in http/app.ts */
   http: { port: number; host: string; auth?: { tokens: Set<string> }; cors?: { origins: string[] } };
   logger: Logger;
+  tuning?: ProcessorTuning;
 }
 
 export interface RunningProcessor {
@@ -34,6 +45,7 @@ export interface RunningProcessor {
 /** Starts one replica: Redis, Kafka, the pipeline's registration, the HTTP endpoints, then the consumer loop. */
 export async function startProcessor(config: ProcessorConfig): Promise<RunningProcessor> {
   const { pipeline, logger } = config;
+  const tuning = config.tuning ?? {};
   const redis = connectRedis(config.redisUrl, config.redisPassword ? { password: config.redisPassword } : {});
   redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
   const kafka = createKafka({
@@ -56,6 +68,8 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     metrics,
     logger,
     replicaId: config.replicaId,
+    ...(tuning.stallAfterMs !== undefined ? { stallAfterMs: tuning.stallAfterMs } : {}),
+    ...(tuning.maxCachedFields !== undefined ? { maxCachedFields: tuning.maxCachedFields } : {}),
   });
 
   // Every replica also answers queries: the state is in Redis, so any pod gives the same answer.
@@ -113,6 +127,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
         : {}),
       registration,
       logger,
+      ...(tuning.promotion ? { timing: tuning.promotion } : {}),
     });
     promoter.start();
   }
@@ -134,8 +149,13 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
         await repartitioner?.stop();
         await loop.stop();
       })
-      .catch(() => {});
-  }, SUPERSEDED_CHECK_MS);
+      .catch((error: Error) =>
+        logger.warn(
+          { error: error.message },
+          'could not check whether a newer version replaced this one, or stop consuming after it did; retrying',
+        ),
+      );
+  }, tuning.supersededCheckMs ?? 5000);
   supersededWatch.unref();
 
   return {

@@ -18,7 +18,7 @@ import {
   readReplicas,
   withTimeout,
 } from '../../../operator/src/inputs.ts';
-import { consumerGroupOf } from '../../../processor/src/consumer/loop.ts';
+import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys } from '../../../processor/src/state/keys.ts';
 import { publishHeartbeat, type ReplicaHeartbeat } from '../../../processor/src/state/replica-status.ts';

@@ -8,6 +8,7 @@ import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
+import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 
@@ -122,7 +123,7 @@ spec:
     // for its supervisor to restart it), which is not what this test is about.
     await waitUntil(
       'the group coordinator',
-      async () => (await admin.describeGroups([`kappaflow.${name}.v1`])).groups.length === 1,
+      async () => (await admin.describeGroups([consumerGroupOf(name, 1)])).groups.length === 1,
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     processor = await spawnProcessor({ file, brokers, redisUrl, port: await freePort(), name, logDir: dir });

@@ -7,7 +7,7 @@ import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
-import { repartitionTopicOf } from '../../../processor/src/consumer/repartition.ts';
+import { repartitionTopicOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '../../../harness/service.ts';
-import { consumerGroupOf } from '../../../processor/src/consumer/loop.ts';
+import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { counterValue, killScenarioProcesses, metricsOf, runScenario } from './scenario.ts';
 
 const RECORDS = Number(process.env.KAPPAFLOW_ZOMBIE_RECORDS ?? 120_000);
