@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.ts';
 import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts';
 import { type CommitResult, commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
-import { partitionPrefix } from '../state/keys.ts';
+import { keys, partitionPrefix } from '../state/keys.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
@@ -267,13 +267,13 @@ export class ConsumerLoop {
     if (alignment.action === 'seek') {
       const low = await this.earliestOffset(topic, partition, true);
       if (BigInt(alignment.offset) < BigInt(low)) {
-        // Redis lost state that Kafka no longer holds: no replay can restore it. Say so loudly.
-        const missing = Number(BigInt(low) - BigInt(alignment.offset));
-        this.options.metrics.unrecoverableRecords.inc({ topic, partition: String(partition) }, missing);
-        this.options.logger.error(
-          { topic, partition, checkpoint: alignment.offset, logStart: low, missing },
-          'records lost for good: Redis lost state and Kafka retention already deleted those records; the aggregates miss them',
-        );
+        // Redis lost state that Kafka no longer holds: no replay can restore it. Say so loudly
+        // (metric, log, and the checkpoint, which the query API reports), then go on from the
+        // log's start: seeking further back would only bounce off it for ever.
+        await this.reportUnrecoverable(claim, batch, alignment.offset, low);
+        if (BigInt(batch.messages[0]!.offset) === BigInt(low)) return batch.messages;
+        this.consumer.seek({ topic, partition, offset: low });
+        return undefined;
       }
       this.options.logger.warn(
         { topic, partition, to: alignment.offset },
@@ -285,6 +285,25 @@ export class ConsumerLoop {
     return alignment.skipBefore === null
       ? batch.messages
       : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
+  }
+
+  /** Records Redis lost that Kafka's retention already deleted: counted once per claim. */
+  private async reportUnrecoverable(claim: Claim, { topic, partition }: Batch, from: string, low: string) {
+    if (claim.gapReported) return;
+    claim.gapReported = true;
+    const { metrics, logger, redis, pipeline } = this.options;
+    const missing = Number(BigInt(low) - BigInt(from));
+    metrics.unrecoverableRecords.inc({ topic, partition: String(partition) }, missing);
+    logger.error(
+      { topic, partition, checkpoint: from, logStart: low, missing },
+      'records lost for good: Redis lost state and Kafka retention already deleted those records; the aggregates miss them',
+    );
+    const prefix = partitionPrefix(
+      pipeline.name,
+      pipeline.version,
+      partitionIdOf(pipeline, topic, partition),
+    );
+    await redis.hincrby(keys.checkpoint(prefix), 'unrecoverable', missing);
   }
 
   /** Folds the records into window deltas (sessions: against the stored sessions of their groups). */

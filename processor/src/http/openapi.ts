@@ -126,6 +126,11 @@ export const openApiDocument = {
             type: 'number',
             description: 'records of this partition sent to the dead-letter topic',
           },
+          unrecoverable: {
+            type: 'number',
+            description:
+              'records of this partition the aggregates miss for good: Redis lost them (a failover) and Kafka retention had already deleted them',
+          },
         },
       },
       Pipeline: {
@@ -146,6 +151,7 @@ export const openApiDocument = {
           'records',
           'late',
           'deadLettered',
+          'unrecoverable',
           'updatedAt',
           'partitions',
         ],
@@ -176,6 +182,11 @@ export const openApiDocument = {
           records: { type: 'number' },
           late: { type: ['number', 'null'] },
           deadLettered: { type: ['number', 'null'] },
+          unrecoverable: {
+            type: 'number',
+            description:
+              'records the aggregates miss for good (Redis lost them and Kafka retention had deleted them); anything above 0 means the answers are not exact',
+          },
           updatedAt: { type: ['number', 'null'] },
           partitions: { type: 'array', items: { $ref: '#/components/schemas/PartitionStatus' } },
         },

@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { pipelineFile } from './scenario.ts';
 
 const BASE = Date.UTC(2026, 2, 1);
 const REASONS = new Set(['parse', 'where', 'enrich', 'event-time', 'group-by', 'aggregate', 'late']);
@@ -64,14 +61,9 @@ describe('fuzzed records', () => {
   }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
-    const id = randomUUID().slice(0, 8);
-    const name = `fuzz-${id}`;
-    const topic = `fuzz-${id}`;
-    const dir = ensureDir(join(runDir, name));
-    const file = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      file,
-      `apiVersion: kappaflow.io/v1alpha1
+    const { id, name, topic, dir, file } = pipelineFile(
+      'fuzz',
+      (name, topic) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:

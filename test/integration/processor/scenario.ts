@@ -78,6 +78,17 @@ export async function killScenarioProcesses(): Promise<void> {
   everyProcess.clear();
 }
 
+/** A fresh pipeline name (`<kind>-<id>`, also the topic) and run directory, with its pipeline file written. */
+export function pipelineFile(kind: string, yaml: (name: string, topic: string) => string) {
+  const id = randomUUID().slice(0, 8);
+  const name = `${kind}-${id}`;
+  const topic = name;
+  const dir = ensureDir(join(runDir, name));
+  const file = join(dir, 'pipeline.yaml');
+  writeFileSync(file, yaml(name, topic));
+  return { id, name, topic, dir, file };
+}
+
 export async function metricsOf(replica: ProcessorProcess): Promise<string> {
   return (await fetch(`http://127.0.0.1:${replica.port}/metrics`)).text();
 }
