@@ -1,6 +1,6 @@
 /**
  * The kubelet and kube-scheduler of the real node, built from the same wrapper module as
- * kube-apiserver (test/infra/kube/kubernetes), started against a control plane from startKubeApi().
+ * kube-apiserver (harness/kube/kubernetes), started against a control plane from startKubeApi().
  *
  * Everything listens on 127.0.0.1: the node is named `127.0.0.1` (the kubelet takes an IP given as its
  * hostname as the node's InternalIP without the loopback check it applies to --node-ip), so hostNetwork

@@ -77,7 +77,7 @@ describe('random Pipeline objects through the operator’s validation and resour
         valid++;
         const pipeline = p as unknown as PipelineObject;
         for (const o of [
-          desiredConfigMap(pipeline),
+          desiredConfigMap(pipeline, 1),
           desiredDeployment(pipeline, 2, 1, validation.normalized.logicFingerprint, settings),
           desiredService(pipeline),
         ]) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AggregateShape, WindowShape } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
-import { type PipelineRegistration, readRegistration, readRegistrations } from '../state/registry.ts';
+import { type PipelineRegistration, readRegistrations } from '../state/registry.ts';
 import { readHeartbeats } from '../state/replica-status.ts';
 import { pendingRegistration } from '../state/versions.ts';
 import { BoundedCache } from './cache.ts';
@@ -29,6 +29,7 @@ import {
 } from './merge.ts';
 import type { Cursor } from './params.ts';
 import { queryCommands } from './scripts.ts';
+import { type LiveVersion, liveVersions, registrationOf } from './versions.ts';
 
 /** The checkpoint of one partition, as the query API reports it. */
 export interface PartitionStatus {
@@ -71,6 +72,7 @@ export interface PipelineSummary {
   unrecoverable: number;
   updatedAt: number | null;
   partitions: PartitionStatus[];
+  versions: LiveVersion[];
 }
 
 export interface WindowGroup {
@@ -95,6 +97,8 @@ export interface WindowsQuery {
   cursor?: Cursor;
   order: 'asc' | 'desc';
   rollup: boolean;
+  /** a live version other than the active one (query/versions.ts) */
+  version?: number | undefined;
 }
 
 export interface WindowsPage {
@@ -109,6 +113,7 @@ export interface TopQuery {
   window: 'latest' | number;
   limit: number;
   filters: Map<string, string[]>;
+  version?: number | undefined;
 }
 
 export interface TopResult {
@@ -145,6 +150,7 @@ const CACHE_WEIGHT = 200_000;
 export class QueryStore {
   /** Answers for final windows (closed on every partition: they never change again). */
   readonly cache: BoundedCache;
+  private readonly lagOf: ((reg: PipelineRegistration) => Promise<number | null>) | undefined;
   /**
    * One partition's script replies about one window, keyed by that partition's checkpoint offset:
    * every change to a partition's state comes with a new offset (commitBatch writes both in one
@@ -154,8 +160,9 @@ export class QueryStore {
 
   constructor(
     readonly redis: RedisClient,
-    options: { cache?: boolean } = {},
+    options: { cache?: boolean; lag?: (reg: PipelineRegistration) => Promise<number | null> } = {},
   ) {
+    this.lagOf = options.lag;
     const weight = options.cache === false ? 0 : CACHE_WEIGHT;
     this.cache = new BoundedCache(weight);
     this.partitionCache = new BoundedCache(weight);
@@ -178,10 +185,8 @@ export class QueryStore {
     return value;
   }
 
-  async registration(name: string): Promise<PipelineRegistration> {
-    const registration = await readRegistration(this.redis, name);
-    if (!registration) throw notFound('unknown_pipeline', `no pipeline named ${JSON.stringify(name)}`);
-    return registration;
+  async registration(name: string, version?: number): Promise<PipelineRegistration> {
+    return registrationOf(this.redis, name, version);
   }
 
   async listPipelines(): Promise<PipelineSummary[]> {
@@ -200,14 +205,18 @@ export class QueryStore {
       pendingRegistration(this.redis, reg.name),
     ]);
     const committed = statuses.filter((s) => s.committed && s.watermark !== null);
-    let lag: number | null = null;
-    for (const beat of beats) {
-      for (const value of Object.values(beat.lag ?? {})) lag = (lag ?? 0) + Number(value);
-    }
+    // Kafka end offsets minus Redis checkpoints (state/lag.ts); null without Kafka access or on error.
+    const lag = this.lagOf ? await this.lagOf(reg).catch(() => null) : null;
     // Counted by the commit script in each partition's checkpoint: exact, and they survive restarts.
     const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
     const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;
     const updated = statuses.map((s) => s.updatedAt ?? 0);
+    const watermark = committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null;
+    const records = statuses.reduce((sum, s) => sum + s.records, 0);
+    const replaying =
+      pending && pending.activeVersion > reg.activeVersion
+        ? { version: pending.activeVersion, statuses: await this.checkpoints(pending) }
+        : null;
     return {
       name: reg.name,
       activeVersion: reg.activeVersion,
@@ -217,16 +226,17 @@ export class QueryStore {
       groupBy: reg.groupBy,
       aggregates: reg.aggregates,
       retentionMs: reg.retentionMs,
-      watermark: committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null,
+      watermark,
       lag,
       replicas: beats.length,
       recordsPerSecond: beats.reduce((sum, b) => sum + (b.recordsPerSecond ?? 0), 0),
-      records: statuses.reduce((sum, s) => sum + s.records, 0),
+      records,
       late,
       deadLettered,
       unrecoverable: statuses.reduce((sum, s) => sum + s.unrecoverable, 0),
       updatedAt: updated.length > 0 && Math.max(...updated) > 0 ? Math.max(...updated) : null,
       partitions: statuses,
+      versions: liveVersions({ version: reg.activeVersion, records, watermark }, replaying),
     };
   }
 
@@ -241,7 +251,7 @@ export class QueryStore {
   }
 
   async windows(name: string, query: WindowsQuery): Promise<WindowsPage> {
-    const reg = await this.registration(name);
+    const reg = await this.registration(name, query.version);
     const aggregates = new Aggregates(reg.aggregates);
     const filters = checkFilters(reg, query.filters);
     const matches = groupMatcher(reg.groupBy, filters);
@@ -323,7 +333,7 @@ export class QueryStore {
   }
 
   async top(name: string, query: TopQuery): Promise<TopResult> {
-    const reg = await this.registration(name);
+    const reg = await this.registration(name, query.version);
     const aggregates = new Aggregates(reg.aggregates);
     const known = aggregates.byName.get(query.aggregate);
     if (!known) {

@@ -9,6 +9,7 @@ import {
 } from './aggregates.ts';
 import { parseDuration } from './duration.ts';
 import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from './schema.ts';
+import type { EventTimeFormat } from './source.ts';
 
 export type NormalizedWindow =
   | { type: 'tumbling'; sizeMs: number; graceMs: number }
@@ -39,7 +40,7 @@ export interface NormalizedPipeline {
     eventTime?: {
       field: string;
       path: string[];
-      format: 'auto' | 'epochMillis' | 'epochSeconds' | 'iso8601';
+      format: EventTimeFormat;
     };
     startFrom: 'earliest' | 'latest';
   };
@@ -61,6 +62,7 @@ export interface NormalizedPipeline {
     catchUpSeconds: number;
     scaleDownStabilizationMs: number;
   };
+  reprocessing: { promotion: 'auto' | 'manual'; maxRestarts: number };
   replicas?: number;
   kafka?: KafkaSpec;
   redis?: RedisSpec;
@@ -123,6 +125,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
       catchUpSeconds: s.scaling.catchUpSeconds,
       scaleDownStabilizationMs: parseDuration(s.scaling.scaleDownStabilization),
     },
+    reprocessing: { promotion: s.reprocessing.promotion, maxRestarts: s.reprocessing.maxRestarts },
     ...(s.replicas === undefined ? {} : { replicas: s.replicas }),
     ...(s.kafka === undefined ? {} : { kafka: s.kafka }),
     ...(s.redis === undefined ? {} : { redis: s.redis }),

@@ -1,13 +1,12 @@
 import fc from 'fast-check';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { pipelineFile } from './scenario.ts';
 
 const BASE = Date.UTC(2026, 2, 1);
 const REASONS = new Set(['parse', 'where', 'enrich', 'event-time', 'group-by', 'aggregate', 'late']);
@@ -61,9 +60,13 @@ describe('fuzzed records', () => {
   }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
-    const { id, name, topic, dir, file } = pipelineFile(
-      'fuzz',
-      (name, topic) => `apiVersion: kappaflow.io/v1alpha1
+    const fixture = await pipelineFixture({
+      brokers,
+      redisUrl,
+      prefix: 'fuzz',
+      partitions: 2,
+      topicConfig: { configEntries: [{ name: 'max.message.bytes', value: String(16 * 2 ** 20) }] },
+      yaml: (name, topic) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -75,7 +78,8 @@ spec:
     bytes: { sum: event.bytes }
   deadLetter: { topic: ${topic}.dlq }
 `,
-    );
+    });
+    const { name, topic, dir, file, kafka, admin } = fixture;
     const bad = fc.sample(hostile, { numRuns: 120, seed: 20261128 });
     // One more that sampling would make rare: a 10 MB value.
     bad.push({
@@ -83,14 +87,6 @@ spec:
       value: Buffer.from(`{"ts":${BASE},"page":"${'x'.repeat(10 * 2 ** 20)}"}`),
     });
 
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    const big = [{ name: 'max.message.bytes', value: String(16 * 2 ** 20) }];
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 2, configEntries: big }],
-      waitForLeaders: true,
-    });
     const producer = kafka.producer();
     await producer.connect();
     // Partition 0: good records only (the exact counts); partition 1: the hostile ones, with good
@@ -121,7 +117,7 @@ spec:
     processor = await spawnProcessor({ file, brokers, redisUrl, port: await freePort(), name, logDir: dir });
     const redis = connectRedis(redisUrl);
     const letters = new Map<string, { reason: string; error: string; truncated: string; bytes: number }>();
-    const consumer = kafka.consumer({ groupId: `fuzz-reader-${id}`, maxBytesPerPartition: 32 * 2 ** 20 });
+    const consumer = kafka.consumer({ groupId: `${name}-reader`, maxBytesPerPartition: 32 * 2 ** 20 });
     try {
       await waitUntil(
         'both partitions committed to their end',

@@ -1,11 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Admin, Kafka, logLevel } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { expect } from 'vitest';
-import { ensureDir, runDir } from '../../../harness/paths.ts';
-import { freePort } from '../../../harness/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
+import type { ProcessorProcess } from '../../../harness/processor.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import {
@@ -78,17 +74,6 @@ export async function killScenarioProcesses(): Promise<void> {
   everyProcess.clear();
 }
 
-/** A fresh pipeline name (`<kind>-<id>`, also the topic) and run directory, with its pipeline file written. */
-export function pipelineFile(kind: string, yaml: (name: string, topic: string) => string) {
-  const id = randomUUID().slice(0, 8);
-  const name = `${kind}-${id}`;
-  const topic = name;
-  const dir = ensureDir(join(runDir, name));
-  const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, yaml(name, topic));
-  return { id, name, topic, dir, file };
-}
-
 export async function metricsOf(replica: ProcessorProcess): Promise<string> {
   return (await fetch(`http://127.0.0.1:${replica.port}/metrics`)).text();
 }
@@ -107,45 +92,24 @@ export function counterValue(text: string, name: string, match = ''): number {
 export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const began = Date.now();
   const { brokers, redisUrl } = scenario;
-  const id = randomUUID().slice(0, 8);
-  const name = `eos-${id}`;
-  const topic = `eos-views-${id}`;
-  const dir = ensureDir(join(runDir, name));
-  const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, pipelineYaml(name, topic));
-
-  // Generous retries: some scenarios restart brokers while this client produces and polls.
-  const kafka = new Kafka({
+  const fixture = await pipelineFixture({
     brokers,
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 },
+    redisUrl,
+    prefix: 'eos',
+    topicPrefix: 'eos-views',
+    partitions: PARTITIONS,
+    yaml: pipelineYaml,
+    ...(scenario.topic ? { topicConfig: scenario.topic } : {}),
+    // Generous retries: some scenarios restart brokers while this client produces and polls.
+    kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({
-    topics: [
-      {
-        topic,
-        numPartitions: PARTITIONS,
-        ...(scenario.topic?.replicationFactor ? { replicationFactor: scenario.topic.replicationFactor } : {}),
-        ...(scenario.topic?.configEntries ? { configEntries: scenario.topic.configEntries } : {}),
-      },
-    ],
-    waitForLeaders: true,
-  });
+  const { name, topic, dir, kafka, admin } = fixture;
   const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
 
   const set: ReplicaSet = {
     replicas: [],
     async start(slot) {
-      const replica = await spawnProcessor({
-        file,
-        brokers,
-        redisUrl,
-        port: await freePort(),
-        name: `${name}-r${slot}-${Date.now()}`,
-        logDir: dir,
-      });
+      const replica = await fixture.spawn(slot);
       set.replicas[slot] = replica;
       everyProcess.add(replica);
     },

@@ -1,11 +1,11 @@
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { counterValue, metricsOf, pipelineFile } from './scenario.ts';
+import { counterValue, metricsOf } from './scenario.ts';
 
 const spawned: ProcessorProcess[] = [];
 afterAll(async () => {
@@ -24,9 +24,12 @@ describe('records lost for good', () => {
   }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
-    const { name, topic, dir, file } = pipelineFile(
-      'gap',
-      (name, topic) => `apiVersion: kappaflow.io/v1alpha1
+    const fixture = await pipelineFixture({
+      brokers,
+      redisUrl,
+      prefix: 'gap',
+      partitions: 1,
+      yaml: (name, topic) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -35,12 +38,9 @@ spec:
   window: { type: tumbling, size: 1h, grace: 1h }
   aggregates: { views: { count: {} } }
 `,
-    );
+    });
+    const { name, topic, dir, file, kafka, admin } = fixture;
     const base = Date.UTC(2026, 3, 1);
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
     const producer = kafka.producer();
     await producer.connect();
     const produce = (from: number, n: number) =>
