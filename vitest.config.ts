@@ -25,6 +25,24 @@ export default defineConfig({
           hookTimeout: 240_000,
         },
       },
+      // Long failure drills on real processes: only `npm run drills` (which sets KAPPAFLOW_DRILLS), not `npm test`.
+      ...(process.env.KAPPAFLOW_DRILLS
+        ? [
+            {
+              test: {
+                name: 'drills',
+                // `npm run soak` runs only the soak (minutes long), `npm run drills` everything else.
+                include: process.env.KAPPAFLOW_SOAK_MINUTES
+                  ? ['test/soak/**/*.test.ts']
+                  : ['test/drills/**/*.test.ts'],
+                globalSetup: ['harness/global-setup.ts'],
+                fileParallelism: false,
+                testTimeout: 1_800_000,
+                hookTimeout: 600_000,
+              },
+            },
+          ]
+        : []),
       {
         test: {
           name: 'e2e',

@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ensureDir, repoRoot } from '../harness/paths.ts';
 import type { baseline } from './baselines.ts';
+import type { DurabilityRun } from './durability.ts';
 import type { measureFreshness } from './freshness.ts';
 import type { ProcessorRun } from './measure.ts';
 import { benchDir, ONLY, PARTITIONS, QUICK, RECORDS } from './options.ts';
@@ -27,6 +28,7 @@ export interface BenchResults {
   kafkaStreams?: { rate: number; records: number; why: string; errors: string[] };
   scaling?: ProcessorRun[];
   w1EverySec?: ProcessorRun;
+  durability?: DurabilityRun;
   profile?: ReturnType<typeof topFunctions> & { file: string; run: ProcessorRun };
   freshness?: Freshness[];
 }
@@ -116,6 +118,16 @@ function profileSection(p: NonNullable<BenchResults['profile']>): string[] {
   ];
 }
 
+export function durabilityTable(d: DurabilityRun): string[] {
+  return [
+    '',
+    '| w1, one Redis replica attached | rec/s | rec per CPU-s | commits | ratio to no wait |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    `| no wait (default) | ${fmt(d.noWait.rate)} | ${fmt(d.noWait.perCpuSecond)} | ${d.noWait.redisCommits} | 1.00 |`,
+    `| spec.redis.waitForReplicas: 1 | ${fmt(d.wait.rate)} | ${fmt(d.wait.perCpuSecond)} | ${d.wait.redisCommits} | ${d.ratio.toFixed(2)} |`,
+  ];
+}
+
 /** The whole report as Markdown. */
 export function renderMarkdown(results: BenchResults): string {
   const lines = [
@@ -125,6 +137,7 @@ export function renderMarkdown(results: BenchResults): string {
     '',
     `Ceiling re-measured after the processor runs: ${fmt(results.ceilingAfter!.rate)} rec/s (drift on a shared machine).`,
   ];
+  if (results.durability) lines.push(...durabilityTable(results.durability));
   if (results.scaling) lines.push(...scalingTable(results.scaling));
   lines.push(...freshnessTable(results.freshness ?? []));
   if (results.profile) lines.push(...profileSection(results.profile));

@@ -3,7 +3,8 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile; --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
+ * --skip-profile, --skip-durability; --durability-only runs only the spec.redis.waitForReplicas case;
+ * --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  *
  * The parts: options.ts (command line), data.ts (deterministic input), workloads.ts (the pipelines),
@@ -17,6 +18,7 @@ import { waitUntil } from '../harness/service.ts';
 import { startKafkaAndRedis } from '../harness/services.ts';
 import { baseline, peerKafkaStreams } from './baselines.ts';
 import { produceTopic, type TopicSpec } from './data.ts';
+import { measureDurability } from './durability.ts';
 import { measureFreshness } from './freshness.ts';
 import { measureProcessor, type ProcessorRun } from './measure.ts';
 import {
@@ -32,7 +34,7 @@ import {
   RECORDS,
 } from './options.ts';
 import { topFunctions } from './profile.ts';
-import { type BenchResults, machine, renderMarkdown, writeResults } from './report.ts';
+import { type BenchResults, durabilityTable, machine, renderMarkdown, writeResults } from './report.ts';
 import { ENRICH_HASH, uniform10k, uniform100k, workloads, zipf10k } from './workloads.ts';
 
 /** Creates and fills the topics of the chosen workloads, and the enrichment hash of w2. */
@@ -99,6 +101,7 @@ async function measureExtras(ctx: Context, runs: ProcessorRun[], results: BenchR
     results.w1EverySec = await measureProcessor(w1, 1, ctx);
     await ctx.redis.config('SET', 'appendfsync', 'always');
   }
+  if (!flag('skip-durability')) results.durability = await measureDurability(ctx);
 }
 
 /** A CPU profile of one w1 replica, summarised by self time. */
@@ -131,6 +134,15 @@ async function main() {
     if (option('freshness-rate', 0) > 0) {
       // Just the freshness of workload 1 at a given rate (for iterating on latency).
       await measureFreshness(workloads[0]!, option('freshness-rate', 0), ctx);
+      return;
+    }
+    if (flag('durability-only')) {
+      await ctx.admin.createTopics({
+        topics: [{ topic: uniform10k.topic, numPartitions: PARTITIONS }],
+        waitForLeaders: true,
+      });
+      await produceTopic(ctx.producer, uniform10k, RECORDS, 1);
+      console.log(`\n${durabilityTable(await measureDurability(ctx)).join('\n')}\n`);
       return;
     }
     const results: BenchResults = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };

@@ -20,6 +20,8 @@ export interface PipelineFixtureOptions {
   topicPrefix?: string;
   partitions: number;
   yaml(name: string, topic: string): string;
+  /** topic settings: replication factor, per-topic configs (e.g. min.insync.replicas, max.message.bytes) */
+  topicConfig?: { replicationFactor?: number; configEntries?: { name: string; value: string }[] };
   /** kafkajs settings beyond the brokers (e.g. generous retries while a broker restarts) */
   kafka?: Omit<KafkaConfig, 'brokers'>;
 }
@@ -47,7 +49,10 @@ export async function pipelineFixture(options: PipelineFixtureOptions): Promise<
   const kafka = new Kafka({ logLevel: logLevel.NOTHING, ...options.kafka, brokers: options.brokers });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: options.partitions }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: options.partitions, ...options.topicConfig }],
+    waitForLeaders: true,
+  });
   return {
     name,
     topic,

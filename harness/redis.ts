@@ -37,11 +37,16 @@ export interface RedisDeployment {
   nodes: RedisNode[];
   /** Kills (SIGKILL) or stops every node and starts them again on the same ports, reloading the AOF. */
   restart(options?: { kill?: boolean; downMs?: number }): Promise<void>;
+  /** Kills (SIGKILL) or stops one node; `startNode` brings it back with its data and cluster identity. */
+  stopNode(index: number, options?: { kill?: boolean }): Promise<void>;
+  startNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface RedisOptions {
   cluster?: boolean;
+  /** Redis Cluster: replicas per master (default 0): 1 gives 3 masters + 3 replicas for failover drills */
+  replicas?: number;
   keep?: boolean;
   detached?: boolean;
   /** `requirepass` (and `masterauth`): clients must AUTH with it. Default: no password. */
@@ -56,7 +61,8 @@ export interface RedisOptions {
  */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisDeployment> {
   const binary = await ensureRedisServer();
-  const count = options.cluster ? 3 : 1;
+  const replicas = options.cluster ? (options.replicas ?? 0) : 0;
+  const count = options.cluster ? 3 * (1 + replicas) : 1;
   const dataDir = ensureDir(join(runDir, `redis-${Date.now()}-${randomBytes(3).toString('hex')}`));
   const ports = await freePorts(count);
   const args = (port: number) => {
@@ -89,6 +95,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
           join(dir, 'nodes.conf'),
           '--cluster-node-timeout',
           '5000',
+          // A replica that was cut off for a while may still be promoted (drills make it lag on purpose).
+          '--cluster-replica-validity-factor',
+          '0',
         ]
       : base;
   };
@@ -112,7 +121,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
       'create',
       ...ports.map((p) => `127.0.0.1:${p}`),
       '--cluster-replicas',
-      '0',
+      String(replicas),
       '--cluster-yes',
     ]);
     await waitForClusterOk(ports, password);
@@ -128,6 +137,17 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
       for (const node of nodes) node.process = launch(node.port);
       await Promise.all(nodes.map((node) => waitForPing(node, password)));
       if (options.cluster) await waitForClusterOk(ports, password);
+    },
+    async stopNode(index, stopOptions = {}) {
+      const node = nodes[index];
+      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
+      await (stopOptions.kill ? node.process.kill() : node.process.stop());
+    },
+    async startNode(index) {
+      const node = nodes[index];
+      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
+      node.process = launch(node.port);
+      await waitForPing(node, password);
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.process.stop()));

@@ -46,4 +46,8 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) process.exitCode = await main(process.argv);
+if (isEntryPoint()) {
+  process.exitCode = await main(process.argv);
+  // As in bin/kappaflow.js: a failed start must not hang alive on open connections.
+  if (process.exitCode !== 0) setTimeout(() => process.exit(), 2000).unref();
+}

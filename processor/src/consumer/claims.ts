@@ -10,6 +10,8 @@ export interface Claim {
   nextOffset: string | null;
   watermark: number;
   generation: number;
+  /** whether records lost for good (before the log's start) were already reported for this claim */
+  gapReported?: boolean;
   /** whether the sink outbox was drained since the claim (leftovers of a crashed owner) */
   outboxDrained?: boolean;
   /** the open windows' values this claim has read or written (fixed windows; see owned-windows.ts) */

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 /** Why a record could not be processed; travels in the dead-letter record's `kf-reason` header. */
 export type FailureReason = 'parse' | 'where' | 'enrich' | 'event-time' | 'group-by' | 'aggregate' | 'late';
 
@@ -12,6 +13,8 @@ export class RecordFailure extends Error {
 
 export function decodeValue(value: Buffer | null, format: 'json' | 'text'): unknown {
   if (value === null) throw new RecordFailure('parse', 'the record has no value (a tombstone)');
+  // Invalid bytes would decode to U+FFFD and be counted under a mangled group: refuse them instead.
+  if (!isUtf8(value)) throw new RecordFailure('parse', 'the value is not valid UTF-8');
   const text = value.toString('utf8');
   if (format === 'text') return text;
   try {

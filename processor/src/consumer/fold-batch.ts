@@ -109,6 +109,12 @@ export async function foldBatch(
   /** Group and aggregate arguments, then the record's windows (or the session queue). */
   const process = (message: KafkaMessage, ctx: RecordView, eventTime: number, before: number) => {
     const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
+    if (group.length > MAX_GROUP_KEY_LENGTH) {
+      throw new RecordFailure(
+        'group-by',
+        `the group key is ${group.length} characters long (at most ${MAX_GROUP_KEY_LENGTH}); group by a smaller field`,
+      );
+    }
     const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
     const prepared = fold.prepare(args);
     if (window.type === 'session') evaluated.push({ message, eventTime, watermark: before, group, prepared });
@@ -206,6 +212,12 @@ export async function foldBatch(
   }
   return { fold, deadLetters, watermark, filtered, late, sessionUpdates };
 }
+
+/**
+ * Group keys become Redis hash fields and query API values: a group of a whole (or deeply nested)
+ * document is a mistake in the spec or the data, so the record goes to the dead-letter topic.
+ */
+export const MAX_GROUP_KEY_LENGTH = 4096;
 
 function evaluate<T>(reason: RecordFailure['reason'], run: () => T): T {
   try {

@@ -6,9 +6,10 @@ import type { Logger } from '../observability/logger.ts';
 import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts';
 import { type CommitResult, commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
-import { partitionPrefix } from '../state/keys.ts';
+import { keys, partitionPrefix } from '../state/keys.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
+import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
 import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
@@ -46,6 +47,9 @@ export class ConsumerLoop {
   private producer: Producer;
   private admin: Admin;
   private readonly claims = new Map<string, Claim>();
+  /** where each claimed partition lives, for the checkpoint audit */
+  private readonly places = new Map<string, { topic: string; partition: number; prefix: string }>();
+  private auditing = false;
   private readonly fenced = new Set<string>();
   private generation = 0;
   private joined = false;
@@ -148,6 +152,7 @@ export class ConsumerLoop {
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.timers.push(setInterval(() => void this.flushKafkaCommits(), 1000));
+    this.timers.push(setInterval(() => void this.audit(), AUDIT_INTERVAL_MS));
     this.lastFetchAt = Date.now();
     this.timers.push(
       setInterval(() => {
@@ -201,7 +206,7 @@ export class ConsumerLoop {
     const prefix = partitionPrefix(pipeline.name, pipeline.version, id);
     const claim = await this.claimOnce(id, prefix, batch);
     if (!claim) return 'seek';
-    const messages = this.alignWithCheckpoint(claim, batch);
+    const messages = await this.alignWithCheckpoint(claim, batch);
     if (!messages) return 'seek';
     const lastOffset = batch.lastOffset();
     if (messages.length === 0) {
@@ -223,6 +228,10 @@ export class ConsumerLoop {
     claim.windows.applied(result.closedWindows);
     claim.nextOffset = nextOffset;
     claim.watermark = folded.watermark;
+    if (!this.replicated(claim, batch, result)) {
+      resolveOffset(lastOffset);
+      return 'applied';
+    }
     await this.publishClosed(claim, prefix, id, result.closedWindows);
     resolveOffset(lastOffset);
     this.pendingKafkaCommits.set(`${batch.topic}:${batch.partition}`, {
@@ -245,6 +254,7 @@ export class ConsumerLoop {
     if (held) return held;
     const claim = await claimPartition(redis, prefix, this.generation, this.options.maxCachedFields);
     this.claims.set(id, claim);
+    this.places.set(id, { topic, partition, prefix });
     logger.info({ topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset }, 'claimed partition');
     if (claim.nextOffset === null && pipeline.source.startFrom === 'earliest') {
       // No state at all: the view is rebuilt from the start of the log, whatever Kafka's group offset says.
@@ -258,10 +268,20 @@ export class ConsumerLoop {
   }
 
   /** The batch's records the checkpoint does not have yet; undefined when Kafka must seek back first. */
-  private alignWithCheckpoint(claim: Claim, batch: Batch): KafkaMessage[] | undefined {
+  private async alignWithCheckpoint(claim: Claim, batch: Batch): Promise<KafkaMessage[] | undefined> {
     const { topic, partition } = batch;
     const alignment = alignWithCheckpoint(claim, batch.messages[0]!.offset);
     if (alignment.action === 'seek') {
+      const low = await this.earliestOffset(topic, partition, true);
+      if (BigInt(alignment.offset) < BigInt(low)) {
+        // Redis lost state that Kafka no longer holds: no replay can restore it. Say so loudly
+        // (metric, log, and the checkpoint, which the query API reports), then go on from the
+        // log's start: seeking further back would only bounce off it for ever.
+        await this.reportUnrecoverable(claim, batch, alignment.offset, low);
+        if (BigInt(batch.messages[0]!.offset) === BigInt(low)) return batch.messages;
+        this.consumer.seek({ topic, partition, offset: low });
+        return undefined;
+      }
       this.options.logger.warn(
         { topic, partition, to: alignment.offset },
         'Kafka is ahead of the Redis checkpoint; seeking back',
@@ -272,6 +292,25 @@ export class ConsumerLoop {
     return alignment.skipBefore === null
       ? batch.messages
       : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
+  }
+
+  /** Records Redis lost that Kafka's retention already deleted: counted once per claim. */
+  private async reportUnrecoverable(claim: Claim, { topic, partition }: Batch, from: string, low: string) {
+    if (claim.gapReported) return;
+    claim.gapReported = true;
+    const { metrics, logger, redis, pipeline } = this.options;
+    const missing = Number(BigInt(low) - BigInt(from));
+    metrics.unrecoverableRecords.inc({ topic, partition: String(partition) }, missing);
+    logger.error(
+      { topic, partition, checkpoint: from, logStart: low, missing },
+      'records lost for good: Redis lost state and Kafka retention already deleted those records; the aggregates miss them',
+    );
+    const prefix = partitionPrefix(
+      pipeline.name,
+      pipeline.version,
+      partitionIdOf(pipeline, topic, partition),
+    );
+    await redis.hincrby(keys.checkpoint(prefix), 'unrecoverable', missing);
   }
 
   /** Folds the records into window deltas (sessions: against the stored sessions of their groups). */
@@ -343,6 +382,7 @@ export class ConsumerLoop {
       late: folded.late,
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
+      ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
       ...(absolute ? { absolute } : {}),
       ...(pipeline.window.type === 'session'
         ? {
@@ -381,10 +421,29 @@ export class ConsumerLoop {
         { topic, partition, expected: claim.nextOffset, stored: result.storedOffset },
         'the Redis checkpoint moved back; claiming the partition again to replay the gap',
       );
+      this.options.metrics.stateDivergences.inc({ topic, partition: String(partition), found_by: 'commit' });
     } else {
       // Already in Redis (the checkpoint is past this batch): nothing to apply, just move on.
       claim.nextOffset = result.storedOffset;
     }
+  }
+
+  /**
+   * With spec.redis.waitForReplicas: whether enough replicas have the commit. When not, it is
+   * applied on the master but a failover could still lose it, so nothing leaves for it (sink
+   * records, Kafka offsets); the next replicated commit covers it (WAIT counts everything written
+   * before it on the connection).
+   */
+  private replicated(claim: Claim, { topic, partition }: Batch, result: { replicated?: number }): boolean {
+    const { pipeline, metrics, logger } = this.options;
+    if ((result.replicated ?? 0) >= pipeline.durability.replicas) return true;
+    metrics.unreplicatedCommits.inc();
+    logger.warn(
+      { topic, partition, replicas: result.replicated, wanted: pipeline.durability.replicas },
+      'commit not replicated in time; its sink records and Kafka offset wait for a replicated commit',
+    );
+    claim.outboxDrained = false;
+    return false;
   }
 
   /** Publishes closed windows to the sink topic, also right after a claim (a dead owner's leftovers). */
@@ -411,13 +470,60 @@ export class ConsumerLoop {
     this.processedSinceBeat += records;
   }
 
-  private async earliestOffset(topic: string, partition: number): Promise<string> {
+  private async earliestOffset(topic: string, partition: number, fresh = false): Promise<string> {
     const cached = this.earliest.get(`${topic}:${partition}`);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && !fresh) return cached;
     for (const entry of await this.admin.fetchTopicOffsets(topic)) {
       this.earliest.set(`${topic}:${entry.partition}`, entry.low);
     }
     return this.earliest.get(`${topic}:${partition}`) ?? '0';
+  }
+
+  /** Replays every held partition whose Redis checkpoint went back (see checkpoint-audit.ts). */
+  private async audit(): Promise<void> {
+    if (this.auditing || this.claims.size === 0) return;
+    this.auditing = true;
+    const { redis, metrics, logger, pipeline } = this.options;
+    try {
+      const held = [...this.claims].flatMap(([id, claim]) => {
+        const place = this.places.get(id);
+        return place ? [{ id, prefix: place.prefix, claim }] : [];
+      });
+      for (const found of await auditCheckpoints(redis, held)) {
+        // Claimed again (or lost) while the audit read: that claim starts from what Redis holds anyway.
+        if (this.claims.get(found.id) !== found.claim) continue;
+        const { topic, partition } = this.places.get(found.id)!;
+        this.claims.delete(found.id);
+        metrics.stateDivergences.inc({ topic, partition: String(partition), found_by: 'audit' });
+        const offset =
+          found.storedOffset ??
+          (pipeline.source.startFrom === 'earliest'
+            ? await this.earliestOffset(topic, partition, true)
+            : null);
+        logger.warn(
+          {
+            topic,
+            partition,
+            expected: found.claim.nextOffset,
+            stored: found.storedOffset,
+            replayFrom: offset,
+          },
+          'the Redis checkpoint moved back (lost writes); replaying the partition from what Redis kept',
+        );
+        if (offset === null) {
+          logger.error(
+            { topic, partition },
+            'the partition state is gone and startFrom is latest: nothing to replay from; the aggregates miss what was lost',
+          );
+          continue;
+        }
+        this.consumer.seek({ topic, partition, offset });
+      }
+    } catch (error) {
+      logger.debug({ error: (error as Error).message }, 'checkpoint audit skipped (Redis unavailable)');
+    } finally {
+      this.auditing = false;
+    }
   }
 
   /** Kafka's group offsets follow Redis (for lag tools and the autoscaler); they are never the truth. */

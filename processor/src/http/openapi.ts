@@ -133,6 +133,11 @@ export const openApiDocument = {
             type: 'number',
             description: 'records of this partition sent to the dead-letter topic',
           },
+          unrecoverable: {
+            type: 'number',
+            description:
+              'records of this partition the aggregates miss for good: Redis lost them (a failover) and Kafka retention had already deleted them',
+          },
         },
       },
       Pipeline: {
@@ -153,6 +158,7 @@ export const openApiDocument = {
           'records',
           'late',
           'deadLettered',
+          'unrecoverable',
           'updatedAt',
           'partitions',
           'versions',
@@ -185,6 +191,11 @@ export const openApiDocument = {
           records: { type: 'number' },
           late: { type: ['number', 'null'] },
           deadLettered: { type: ['number', 'null'] },
+          unrecoverable: {
+            type: 'number',
+            description:
+              'records the aggregates miss for good (Redis lost them and Kafka retention had deleted them); anything above 0 means the answers are not exact',
+          },
           updatedAt: { type: ['number', 'null'] },
           partitions: { type: 'array', items: { $ref: '#/components/schemas/PartitionStatus' } },
           versions: {
@@ -330,6 +341,7 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'The pipelines', content: json('PipelineList') },
           '401': error,
+          '414': error,
           '429': error,
           '503': error,
         },
@@ -343,6 +355,7 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'The pipeline', content: json('Pipeline') },
           '401': error,
+          '414': error,
           '404': error,
           '429': error,
         },
@@ -384,6 +397,7 @@ export const openApiDocument = {
           '200': { description: 'One page of windows', content: json('WindowsPage') },
           '400': error,
           '401': error,
+          '414': error,
           '404': error,
           '429': error,
         },
@@ -410,6 +424,7 @@ export const openApiDocument = {
           '200': { description: 'The top groups', content: json('TopResult') },
           '400': error,
           '401': error,
+          '414': error,
           '404': error,
           '429': error,
         },
@@ -428,6 +443,7 @@ export const openApiDocument = {
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
           '401': error,
+          '414': error,
           '404': error,
           '429': error,
         },

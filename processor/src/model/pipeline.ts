@@ -75,6 +75,8 @@ export interface RuntimePipeline {
   groupNames: string[];
   aggregates: AggregateShape[];
   retentionMs: number;
+  /** Redis WAIT after each commit: replicas that must have it, and how long to wait (0: no wait) */
+  durability: { replicas: number; timeoutMs: number };
   deadLetterTopic?: string;
   sinkTopic?: string;
   enrich: EnrichLookup[];

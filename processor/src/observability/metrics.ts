@@ -53,8 +53,25 @@ export function createProcessorMetrics(pipeline: string) {
     }),
     redisCommits: new Counter({
       name: 'kappaflow_redis_commits_total',
-      help: 'Redis batch commits, by outcome (applied, fenced, duplicate, diverged)',
+      help: 'Redis batch commits, by outcome (applied; fenced: a newer owner holds the partition; duplicate; diverged: Redis lost acknowledged writes)',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    stateDivergences: new Counter({
+      name: 'kappaflow_state_divergences_total',
+      help: 'Times a partition state in Redis was found behind what this replica had committed (lost acknowledged writes, e.g. a failover to a lagging replica); the partition is replayed from what Redis kept. `found_by`: commit (the script refused a batch) or audit (the periodic checkpoint check)',
+      labelNames: ['topic', 'partition', 'found_by'] as const,
+      registers: [registry],
+    }),
+    unreplicatedCommits: new Counter({
+      name: 'kappaflow_redis_unreplicated_commits_total',
+      help: 'Commits that fewer replicas than spec.redis.waitForReplicas had within waitTimeout: their sink records and Kafka offsets wait for a later, replicated commit',
+      registers: [registry],
+    }),
+    unrecoverableRecords: new Counter({
+      name: 'kappaflow_unrecoverable_records_total',
+      help: 'Records that Redis lost and Kafka no longer holds (deleted by retention before the replay): the aggregates miss them. Anything above 0 means the results are not exact',
+      labelNames: labels,
       registers: [registry],
     }),
     lag: new Gauge({

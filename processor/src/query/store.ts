@@ -43,6 +43,8 @@ export interface PartitionStatus {
   /** records of this partition that were late, and that went to the dead-letter topic (from the checkpoint) */
   late: number;
   deadLettered: number;
+  /** records Redis lost and Kafka no longer held when the owner came to replay them: not in the aggregates */
+  unrecoverable: number;
 }
 
 export interface PipelineSummary {
@@ -66,6 +68,8 @@ export interface PipelineSummary {
   /** counters the processors may report in their heartbeats (null when none does) */
   late: number | null;
   deadLettered: number | null;
+  /** records the aggregates miss for good (Redis lost them, Kafka retention had deleted them): 0 when exact */
+  unrecoverable: number;
   updatedAt: number | null;
   partitions: PartitionStatus[];
   versions: LiveVersion[];
@@ -229,6 +233,7 @@ export class QueryStore {
       records,
       late,
       deadLettered,
+      unrecoverable: statuses.reduce((sum, s) => sum + s.unrecoverable, 0),
       updatedAt: updated.length > 0 && Math.max(...updated) > 0 ? Math.max(...updated) : null,
       partitions: statuses,
       versions: liveVersions({ version: reg.activeVersion, records, watermark }, replaying),
@@ -787,6 +792,7 @@ function statusOf(id: string, ckpt: Record<string, string>): PartitionStatus {
     records: ckpt.records === undefined ? 0 : Number(ckpt.records),
     late: ckpt.late === undefined ? 0 : Number(ckpt.late),
     deadLettered: ckpt.deadLettered === undefined ? 0 : Number(ckpt.deadLettered),
+    unrecoverable: ckpt.unrecoverable === undefined ? 0 : Number(ckpt.unrecoverable),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { AggregateShape, RecordContext, RuntimePipeline } from '../model/pipeline.ts';
+import { parseDuration } from '../spec/duration.ts';
 import type { ValidPipeline } from '../spec/validate.ts';
 
 /**
@@ -30,6 +31,10 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     groupNames: compiled.groupNames,
     aggregates,
     retentionMs: spec.retentionMs,
+    durability: {
+      replicas: spec.redis?.waitForReplicas ?? 0,
+      timeoutMs: spec.redis ? parseDuration(spec.redis.waitTimeout) : 1000,
+    },
     ...(spec.deadLetterTopic ? { deadLetterTopic: spec.deadLetterTopic } : {}),
     ...(spec.sinkTopic ? { sinkTopic: spec.sinkTopic } : {}),
     enrich: compiled.enrich.map((e) => ({

@@ -1,7 +1,7 @@
 // Optional connection settings. Credentials never appear inline: they are read from
 // Kubernetes Secrets by name (locally, from environment variables; see the docs).
 import { z } from 'zod';
-import { k8sRules, secretKey, secretName, strictObject } from './fields.ts';
+import { duration, k8sRules, secretKey, secretName, strictObject } from './fields.ts';
 import { show } from './show.ts';
 
 const secretRef = (what: string, keys: Record<string, string>) =>
@@ -79,6 +79,20 @@ export const redisSchema = strictObject({
     .boolean()
     .default(false)
     .describe('Redis Cluster (keys of a partition share a hash tag, so commits stay atomic).'),
+  waitForReplicas: z
+    .number()
+    .int()
+    .min(0)
+    .max(5)
+    .default(0)
+    .describe(
+      'After each commit, wait (Redis `WAIT`, same round trip) until this many replicas of the partition’s Redis master have it. Sink records and Kafka group offsets of a commit go out only once it is replicated, so a failover to one of those replicas loses nothing acknowledged. 0: no wait (results stay exact through a failover anyway: lost commits are detected and replayed from Kafka). Costs latency per commit; see docs/benchmarks.md.',
+    ),
+  waitTimeout: duration(1)
+    .default('1s')
+    .describe(
+      'How long one commit waits for `waitForReplicas`; a commit not replicated in time is counted (`kappaflow_redis_unreplicated_commits_total`) and its sink records and Kafka offsets wait for a later commit that is.',
+    ),
   secretRef: strictObject({
     name: secretName.describe('Name of the Secret (same namespace) holding the Redis password.'),
     passwordKey: secretKey('password').describe('Key of the password in the Secret (default `password`).'),

@@ -4,7 +4,11 @@ import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
 export type CommitResult =
-  | { status: 'applied'; closedWindows: number[] }
+  | {
+      status: 'applied';
+      closedWindows: number[] /** replicas that have the commit (with `waitForReplicas`) */;
+      replicated?: number;
+    }
   | { status: 'fenced'; storedEpoch: number }
   | { status: 'duplicate'; storedOffset: string }
   | { status: 'diverged'; storedOffset: string | null };
@@ -35,11 +39,30 @@ export interface CommitRequest {
    * are written with HSET instead of being sent as deltas.
    */
   absolute?: ReadonlyMap<number, readonly string[]>;
+  /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */
+  waitForReplicas?: { replicas: number; timeoutMs: number };
 }
 
 /** One Redis round trip for the whole batch of one partition: deltas and checkpoint together. */
 export async function commitBatch(redis: RedisClient, request: CommitRequest): Promise<CommitResult> {
-  const reply = await redis.commitBatch(
+  const args = commitArguments(request);
+  const wait = request.waitForReplicas;
+  if (!wait || wait.replicas <= 0) return parseReply(await redis.commitBatch(...args));
+  // WAIT has no key: in one pipeline with the script it goes to the node that ran the script.
+  const pipeline = redis.pipeline() as ReturnType<RedisClient['pipeline']> & {
+    commitBatch(...args: (string | readonly string[])[]): unknown;
+  };
+  pipeline.commitBatch(...args);
+  const replies = (await pipeline.wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
+  const [[scriptError, reply] = [null, null], [waitError, replicated] = [null, 0]] = replies;
+  if (scriptError) throw scriptError;
+  if (waitError) throw waitError;
+  const result = parseReply(reply as (number | string)[]);
+  return result.status === 'applied' ? { ...result, replicated: Number(replicated) } : result;
+}
+
+function commitArguments(request: CommitRequest): [string, ...(string | readonly string[])[]] {
+  return [
     keys.checkpoint(request.prefix),
     request.prefix,
     String(request.epoch),
@@ -59,7 +82,10 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
     // The absolute values ride as plain arguments after ARGV[15], in the payload's window order:
     // no JSON to build here nor to decode in the script.
     absoluteArguments(request.fold, request.absolute),
-  );
+  ];
+}
+
+function parseReply(reply: (number | string)[]): CommitResult {
   const [status, ...rest] = reply;
   if (Number(status) === -1) return { status: 'fenced', storedEpoch: Number(rest[0]) };
   if (Number(status) === -2) return { status: 'duplicate', storedOffset: String(rest[0]) };

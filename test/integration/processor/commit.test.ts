@@ -119,6 +119,24 @@ function suite(name: string, connect: () => RedisClient) {
       expect(await redis.hget(keys.window(prefix, 0), fieldOf('views', groupKeyOf(['home'])))).toBe('2');
     });
 
+    it('refuses a batch as diverged when the owner epoch went back (Redis lost the claim itself)', async () => {
+      const prefix = partitionPrefix(`lost-claim-${randomUUID()}`, 1, 5);
+      const before = await claimPartition(redis, prefix, 1);
+      const fold = foldOf([{ time: 1, bytes: 1, page: '/', user: 'x' }]);
+      expect(await commit(prefix, before.epoch, '0', '1', fold)).toMatchObject({ status: 'applied' });
+      const owner = await claimPartition(redis, prefix, 1);
+      // A failover to a replica that never got the second claim: the stored epoch is the old one.
+      await redis.hset(keys.checkpoint(prefix), 'epoch', String(before.epoch));
+      expect(await commit(prefix, owner.epoch, '1', '2', fold)).toEqual({
+        status: 'diverged',
+        storedOffset: '1',
+      });
+      expect(await redis.hget(keys.window(prefix, 0), fieldOf('views', groupKeyOf(['home'])))).toBe('1');
+      // Claiming again moves past every epoch Redis still knows, and writes go on.
+      const again = await claimPartition(redis, prefix, 1);
+      expect(await commit(prefix, again.epoch, '1', '2', fold)).toMatchObject({ status: 'applied' });
+    });
+
     it('fences a zombie: once a new owner claims the partition, the old epoch cannot write', async () => {
       const prefix = partitionPrefix(`fence-${randomUUID()}`, 1, 4);
       const zombie = await claimPartition(redis, prefix, 1);

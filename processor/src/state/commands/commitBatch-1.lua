@@ -34,7 +34,8 @@
     { 1, closedWindowStart, ... }   applied; the starts of windows this batch closed
     { -1, storedEpoch }             fenced: a newer owner holds the partition
     { -2, storedNextOffset }        already applied: the checkpoint is past this batch
-    { -3, storedNextOffset }        diverged: the checkpoint is not where this owner left it
+    { -3, storedNextOffset }        diverged: the checkpoint (or the owner epoch) is not where this
+                                    owner left it: Redis lost acknowledged writes
 ]]
 local ckpt = KEYS[1]
 local prefix = ARGV[1]
@@ -43,8 +44,13 @@ local firstOffset = tonumber(ARGV[3])
 
 local stored = redis.call('HMGET', ckpt, 'epoch', 'offset')
 local storedEpoch = stored[1] and tonumber(stored[1]) or 0
-if storedEpoch ~= epoch then
+if storedEpoch > epoch then
   return { -1, storedEpoch }
+end
+-- An epoch below this owner's own claim can only mean Redis lost the claim (a failover to a replica
+-- that lacks it): the partition's state went back in time, like a checkpoint that moved back.
+if storedEpoch < epoch then
+  return { -3, stored[2] or '' }
 end
 if stored[2] and tonumber(stored[2]) > firstOffset then
   return { -2, stored[2] }

@@ -1,0 +1,267 @@
+import type { Admin } from 'kafkajs';
+import { expect } from 'vitest';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
+import type { ProcessorProcess } from '../../../harness/processor.ts';
+import { connectRedis } from '../../../processor/src/state/connection.ts';
+import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import {
+  exactMedianRank,
+  generateViews,
+  groundTruth,
+  mergedDistinct,
+  pipelineYaml,
+  quantile,
+  readObserved,
+} from './ground-truth.ts';
+
+/**
+ * The exactly-once scenario the SIGKILL tests and the failure drills share: three real processor
+ * replicas consume generated page views while the scenario injects failures, then every aggregate
+ * is compared with a ground truth computed without any processor code.
+ */
+export const PARTITIONS = 6;
+const debug = (...args: unknown[]) => process.env.KAPPAFLOW_DEBUG && console.log(...args);
+
+export interface Scenario {
+  records: number;
+  brokers: string[];
+  redisUrl: string;
+  minKills: number;
+  /** extra disruption, called once while records flow (after a third of them are produced) */
+  disrupt?: (ctx: ScenarioContext) => Promise<void>;
+  /** replicas added and removed instead of only killed */
+  storm?: boolean;
+  /** how long production is spread over (default 30 s), so disruptions land mid-stream */
+  productionMs?: number;
+  /** topic settings: replication factor and per-topic configs (e.g. min.insync.replicas) */
+  topic?: { replicationFactor?: number; configEntries?: { name: string; value: string }[] };
+  /** soak: at most one kill per this many ms, only of these replica slots (default: any, as fast as the loop goes) */
+  killEveryMs?: number;
+  killSlots?: number[];
+  /** called on every turn of the chaos loop (e.g. to sample memory) */
+  onTick?: (replicas: ReplicaSet) => void;
+  /** called with every replica's metrics text before the replicas are stopped */
+  onMetrics?: (texts: string[]) => void;
+}
+
+export interface ScenarioContext {
+  replicas: ReplicaSet;
+  /** records acknowledged by Kafka so far */
+  produced(): number;
+  admin: Admin;
+  name: string;
+  dir: string;
+}
+
+export interface ReplicaSet {
+  start(slot: number): Promise<void>;
+  replicas: (ProcessorProcess | undefined)[];
+}
+
+/** What a finished scenario measured, for docs/reliability.md. */
+export interface ScenarioReport {
+  records: number;
+  kills: number;
+  /** from the last disruption's end until every partition's checkpoint reached the log's end */
+  catchUpSeconds: number;
+  seconds: number;
+}
+
+const everyProcess = new Set<ProcessorProcess>();
+/** Kills every processor the scenarios started (call from afterAll). */
+export async function killScenarioProcesses(): Promise<void> {
+  await Promise.all([...everyProcess].map((p) => p.kill()));
+  everyProcess.clear();
+}
+
+export async function metricsOf(replica: ProcessorProcess): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${replica.port}/metrics`)).text();
+}
+
+/** The sum of one counter's samples whose labels contain `match` (e.g. `outcome="fenced"`). */
+export function counterValue(text: string, name: string, match = ''): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (match && !line.includes(match)) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
+  const began = Date.now();
+  const { brokers, redisUrl } = scenario;
+  const fixture = await pipelineFixture({
+    brokers,
+    redisUrl,
+    prefix: 'eos',
+    topicPrefix: 'eos-views',
+    partitions: PARTITIONS,
+    yaml: pipelineYaml,
+    ...(scenario.topic ? { topicConfig: scenario.topic } : {}),
+    // Generous retries: some scenarios restart brokers while this client produces and polls.
+    kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
+  });
+  const { name, topic, dir, kafka, admin } = fixture;
+  const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
+
+  const set: ReplicaSet = {
+    replicas: [],
+    async start(slot) {
+      const replica = await fixture.spawn(slot);
+      set.replicas[slot] = replica;
+      everyProcess.add(replica);
+    },
+  };
+  for (let slot = 0; slot < 3; slot++) await set.start(slot);
+
+  // Produce in chunks while the chaos loop runs, so every failure lands mid-stream. The idempotent
+  // producer retries through a broker restart without duplicating records; re-sending a failed
+  // chunk by hand could duplicate it, so the retries are generous instead.
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 },
+  });
+  await producer.connect();
+  let produced = 0;
+  const chunk = 2000;
+  const productionMs = scenario.productionMs ?? 30_000;
+  const production = (async () => {
+    for (let i = 0; i < views.length; i += chunk) {
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: views
+          .slice(i, i + chunk)
+          .map((v, j) => ({ partition: (i + j) % PARTITIONS, key: v.user, value: JSON.stringify(v) })),
+      });
+      produced = Math.min(views.length, i + chunk);
+      await new Promise((r) => setTimeout(r, Math.max(20, (productionMs * chunk) / views.length)));
+    }
+  })();
+  let productionError: unknown;
+  production.catch((error) => {
+    productionError = error;
+  });
+
+  let seed = 7;
+  const random = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const checker = connectRedis(redisUrl);
+  const caughtUp = async () => {
+    if (produced < views.length) return false;
+    const offsets = await admin.fetchTopicOffsets(topic).catch(() => null);
+    if (offsets === null) return false;
+    for (const { partition, high } of offsets) {
+      const next = await checker.hget(keys.checkpoint(partitionPrefix(name, 1, partition)), 'offset');
+      if (next !== high) return false;
+    }
+    return true;
+  };
+
+  let kills = 0;
+  let lastKillAt = Date.now();
+  let disrupted = scenario.disrupt === undefined;
+  let lastDisruption = Date.now();
+  const deadline = Date.now() + productionMs + 600_000;
+  while (kills < scenario.minKills || !disrupted || !(await caughtUp().catch(() => false))) {
+    if (productionError) throw productionError;
+    if (Date.now() > deadline) throw new Error(`no catch-up after 10 minutes; logs in ${dir}`);
+    await new Promise((r) => setTimeout(r, 1500 + random() * 2500));
+    // Like Kubernetes' restart policy: a replica that exited by itself (e.g. its consumer gave up
+    // during a broker outage) is started again.
+    for (const [slot, replica] of set.replicas.entries()) {
+      if (replica && replica.child.exitCode !== null) {
+        debug('restarting exited replica', slot, replica.child.exitCode);
+        await set.start(slot);
+      }
+    }
+    if (!disrupted && produced > views.length / 3) {
+      debug('disrupting');
+      await scenario.disrupt!({ replicas: set, produced: () => produced, admin, name, dir });
+      disrupted = true;
+      lastDisruption = Date.now();
+      continue;
+    }
+    scenario.onTick?.(set);
+    if (kills < scenario.minKills && Date.now() - lastKillAt >= (scenario.killEveryMs ?? 0)) {
+      lastKillAt = Date.now();
+      lastDisruption = Date.now();
+      if (scenario.storm) {
+        // Scale out to five, then back in with a graceful stop of two: every step is a rebalance.
+        const slot = 3 + (kills % 2);
+        if (set.replicas[slot]) {
+          debug('stopping', slot);
+          await set.replicas[slot]!.stop();
+          set.replicas[slot] = undefined;
+        } else {
+          debug('adding', slot);
+          await set.start(slot);
+        }
+        kills++;
+        continue;
+      }
+      const slots = scenario.killSlots ?? [0, 1, 2];
+      const slot = slots[Math.floor(random() * slots.length)]!;
+      debug('killing', slot, 'produced', produced);
+      await set.replicas[slot]?.kill();
+      kills++;
+      await new Promise((r) => setTimeout(r, random() * 1000));
+      await set.start(slot);
+    }
+  }
+  const catchUpSeconds = (Date.now() - lastDisruption) / 1000;
+  await production;
+  await producer.disconnect();
+  checker.disconnect();
+
+  const redis = connectRedis(redisUrl);
+  try {
+    if (scenario.onMetrics) {
+      const live = set.replicas.filter(
+        (r): r is ProcessorProcess => r !== undefined && r.child.exitCode === null,
+      );
+      scenario.onMetrics(await Promise.all(live.map(metricsOf)));
+    }
+    await expectGroundTruth(redis, name, views);
+  } finally {
+    redis.disconnect();
+    await admin.disconnect();
+    await Promise.all(set.replicas.map((r) => r?.kill()));
+  }
+  return { records: views.length, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000 };
+}
+
+async function expectGroundTruth(
+  redis: ReturnType<typeof connectRedis>,
+  name: string,
+  views: ReturnType<typeof generateViews>,
+): Promise<void> {
+  const truth = groundTruth(views);
+  const observed = await readObserved(redis, name, PARTITIONS);
+  expect([...observed.keys()].sort()).toEqual([...truth.keys()].sort());
+  let total = 0;
+  for (const [key, expected] of truth) {
+    const actual = observed.get(key)!;
+    expect({ key, count: actual.count, bytes: actual.bytes, max: actual.maxLatency }).toEqual({
+      key,
+      count: expected.count,
+      bytes: expected.bytes,
+      max: expected.maxLatency,
+    });
+    total += actual.count;
+    // Sketches: within their stated error, since exactness is not what a sketch promises.
+    const median = quantile(actual.sketch, 0.5)!;
+    const exact = exactMedianRank(expected.latencies);
+    expect(Math.abs(median - exact)).toBeLessThanOrEqual(exact * 0.01 + 1e-9);
+    const distinct = await mergedDistinct(redis, actual.hllKeys);
+    expect(Math.abs(distinct - expected.users.size)).toBeLessThanOrEqual(
+      Math.ceil(expected.users.size * 0.03),
+    );
+  }
+  expect(total).toBe(views.length);
+}
