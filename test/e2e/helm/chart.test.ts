@@ -701,7 +701,10 @@ current-context: test
             if (operator.exitCode !== null)
               throw new Error(`the operator exited ${operator.exitCode}:\n${log.join('')}`);
             const p = (await kube('GET', path)).body;
-            const dep = await kube('GET', `/apis/apps/v1/namespaces/${appNs}/deployments/kappaflow-${name}`);
+            const dep = await kube(
+              'GET',
+              `/apis/apps/v1/namespaces/${appNs}/deployments/kappaflow-${name}-v1`,
+            );
             return p?.status?.observedGeneration && dep.status === 200 ? { p, dep: dep.body } : undefined;
           },
           90_000,
@@ -745,9 +748,9 @@ current-context: test
           { name: 'KAPPAFLOW_AUTH_TOKEN_FILE', value: '/etc/kappaflow/query-auth/tokens' },
         ]);
         expect(pod.imagePullSecrets).toEqual([{ name: 'regcred' }]);
-        expect((await kube('GET', `/api/v1/namespaces/${appNs}/configmaps/kappaflow-${name}`)).status).toBe(
-          200,
-        );
+        expect(
+          (await kube('GET', `/api/v1/namespaces/${appNs}/configmaps/kappaflow-${name}-v1`)).status,
+        ).toBe(200);
         expect((await kube('GET', `/api/v1/namespaces/${appNs}/services/kappaflow-${name}`)).status).toBe(
           200,
         );
