@@ -10,6 +10,8 @@ import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
 import { foldBatch } from './fold-batch.ts';
+import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
+import { registryWaitHooks } from './formats/wait.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from './replica-status.ts';
 import { publishClosedWindows } from './sink.ts';
 
@@ -65,6 +67,7 @@ export class ConsumerLoop {
   private timers: NodeJS.Timeout[] = [];
   private readonly enrichment: EnrichmentTable;
   private readonly aggregateKinds: Record<string, string>;
+  private readonly decoder: ValueDecoder;
 
   constructor(private readonly options: ConsumerLoopOptions) {
     const { pipeline, kafka, redis } = options;
@@ -79,6 +82,7 @@ export class ConsumerLoop {
     });
     this.producer = kafka.producer({ allowAutoTopicCreation: false });
     this.admin = kafka.admin();
+    this.decoder = valueDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
       pipeline.enrich.length > 0
@@ -233,6 +237,14 @@ export class ConsumerLoop {
     }
     metrics.recordsIn.inc(labels, messages.length);
 
+    // Registry formats: every writer schema the batch names is fetched first (held while the
+    // registry is unreachable, so nothing past an undecoded record is committed or dead-lettered).
+    await this.decoder.prepare(
+      messages,
+      registryWaitHooks(logger, { topic, partition }, { heartbeat, isRunning, isStale }, () => {
+        this.lastFetchAt = Date.now();
+      }),
+    );
     const sessions = pipeline.window.type === 'session' ? redisSessionStore(redis, prefix) : undefined;
     const folded = await foldBatch(
       pipeline,
@@ -242,6 +254,7 @@ export class ConsumerLoop {
       claim.watermark,
       this.enrichment,
       sessions,
+      this.decoder,
     );
     if (folded.deadLetters.length > 0) {
       if (pipeline.deadLetterTopic) {

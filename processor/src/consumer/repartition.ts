@@ -2,7 +2,8 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../runtime/logger.ts';
 import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
-import { decodeValue } from './decode.ts';
+import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
+import { registryWaitHooks } from './formats/wait.ts';
 import { consumerGroupOf } from './loop.ts';
 
 /** The internal topic that re-keys a session pipeline's records by their group key. */
@@ -23,6 +24,7 @@ export class Repartitioner {
   private readonly producers = new Map<string, Producer>();
   readonly topic: string;
   readonly groupId: string;
+  private readonly decoder: ValueDecoder;
 
   constructor(
     private readonly pipeline: RuntimePipeline,
@@ -31,6 +33,7 @@ export class Repartitioner {
   ) {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
     this.groupId = `${consumerGroupOf(pipeline.name, pipeline.version)}.repartition`;
+    this.decoder = valueDecoderFor(pipeline.source);
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       maxBytesPerPartition: 1024 * 1024,
@@ -77,10 +80,14 @@ export class Repartitioner {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     const producer = await this.producerFor(topic, partition);
+    await this.decoder.prepare(
+      batch.messages,
+      registryWaitHooks(this.logger, { topic, partition }, { heartbeat, isRunning, isStale }),
+    );
     const messages = batch.messages.map((message) => {
       let key: string | null = message.key ? message.key.toString('utf8') : null;
       try {
-        const event = decodeValue(message.value ?? null, this.pipeline.source.format);
+        const event = this.decoder.decode(message.value ?? null);
         const ctx: RecordContext = {
           event,
           enriched: {},

@@ -21,6 +21,8 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     source: {
       topics: spec.source.topics,
       format: spec.source.format,
+      ...(spec.source.schemaRegistry ? { schemaRegistry: spec.source.schemaRegistry } : {}),
+      ...(spec.source.messageType ? { messageType: spec.source.messageType } : {}),
       ...(spec.source.eventTime ? { eventTimeField: spec.source.eventTime.field } : {}),
       startFrom: spec.source.startFrom,
     },

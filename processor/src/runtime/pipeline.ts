@@ -1,3 +1,6 @@
+import type { SourceFormat } from '../consumer/formats/value-decoder.ts';
+import type { SchemaRegistrySpec } from '../spec/schema-registry.ts';
+
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
  * and every expression compiled. Built once at start-up (see runtime/compile.ts); the hot path only
@@ -58,7 +61,9 @@ export interface RuntimePipeline {
   version: number;
   source: {
     topics: string[];
-    format: 'json' | 'text';
+    format: SourceFormat;
+    schemaRegistry?: SchemaRegistrySpec;
+    messageType?: string;
     eventTimeField?: string;
     startFrom: 'earliest' | 'latest';
   };
