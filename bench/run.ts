@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { startKafka } from '../test/infra/kafka.ts';
-import { ensureDir, repoRoot, runDir } from '../test/infra/paths.ts';
-import { freePort } from '../test/infra/ports.ts';
-import { startRedis } from '../test/infra/redis.ts';
-import { startProcess, waitUntil } from '../test/infra/service.ts';
+import { startKafka } from '../harness/kafka.ts';
+import { ensureDir, repoRoot, runDir } from '../harness/paths.ts';
+import { freePort } from '../harness/ports.ts';
+import { startRedis } from '../harness/redis.ts';
+import { startProcess, waitUntil } from '../harness/service.ts';
 
 const run = promisify(execFile);
 const argv = process.argv.slice(2);

@@ -6,14 +6,14 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { startKafka } from '../harness/kafka.ts';
+import { repoRoot } from '../harness/paths.ts';
+import { freePort } from '../harness/ports.ts';
+import { startRedis } from '../harness/redis.ts';
+import { logger } from '../processor/src/observability/logger.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
-import { logger } from '../processor/src/runtime/logger.ts';
 import { startProcessor } from '../processor/src/runtime/processor.ts';
 import { loadPipelines } from '../processor/src/spec/load.ts';
-import { startKafka } from '../test/infra/kafka.ts';
-import { repoRoot } from '../test/infra/paths.ts';
-import { freePort } from '../test/infra/ports.ts';
-import { startRedis } from '../test/infra/redis.ts';
 import { startGenerator } from './demo/page-view-generator.ts';
 
 const { values } = parseArgs({

@@ -1,8 +1,8 @@
 // `kappaflow run <pipeline.yaml>`: runs one processor replica of a pipeline.
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
+import { logger } from '../observability/logger.ts';
 import { toRuntimePipeline } from '../runtime/compile.ts';
-import { logger } from '../runtime/logger.ts';
 import { startProcessor } from '../runtime/processor.ts';
 import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';

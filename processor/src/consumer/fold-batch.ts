@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
-import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionUpdate, type StoredSession } from '../windows/session-folder.ts';

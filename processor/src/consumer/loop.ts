@@ -1,10 +1,11 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import type { Logger } from '../runtime/logger.ts';
-import type { ProcessorMetrics } from '../runtime/metrics.ts';
-import type { RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ProcessorMetrics } from '../observability/metrics.ts';
 import { commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { partitionPrefix } from '../state/keys.ts';
+import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
@@ -12,7 +13,6 @@ import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts
 import { foldBatch } from './fold-batch.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
-import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from './replica-status.ts';
 import { publishClosedWindows } from './sink.ts';
 
 export interface ConsumerLoopOptions {

@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import type { Logger } from '../runtime/logger.ts';
-import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';

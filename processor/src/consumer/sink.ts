@@ -1,5 +1,5 @@
 import type { Producer } from 'kafkajs';
-import type { RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, parseField } from '../state/keys.ts';
 

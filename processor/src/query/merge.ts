@@ -1,5 +1,5 @@
 import { quantile } from '../aggregates/ddsketch.ts';
-import type { AggregateShape } from '../runtime/pipeline.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
 import { parseField } from '../state/keys.ts';
 
 /**

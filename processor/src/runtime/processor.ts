@@ -2,13 +2,13 @@ import type { Kafka } from 'kafkajs';
 import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
+import { createKafka } from '../kafka/client.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
+import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
-import { createKafka } from './kafka-client.ts';
-import type { Logger } from './logger.ts';
-import { createProcessorMetrics } from './metrics.ts';
-import type { RuntimePipeline } from './pipeline.ts';
 import { VersionPromoter } from './version-promoter.ts';
 
 /** How often a replica checks that its version is still the newest one. */

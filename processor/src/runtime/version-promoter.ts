@@ -1,11 +1,11 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { consumerGroupOf, partitionIdOf } from '../consumer/loop.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { olderVersions, promoteVersion, retireVersion } from '../state/versions.ts';
-import type { Logger } from './logger.ts';
-import type { RuntimePipeline } from './pipeline.ts';
 
 /** Total records of lag under which a new version counts as caught up. */
 const PROMOTE_MAX_LAG = Number(process.env.KAPPAFLOW_PROMOTE_MAX_LAG ?? 1000);

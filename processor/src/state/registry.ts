@@ -1,4 +1,4 @@
-import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
+import type { AggregateShape, WindowShape } from '../model/pipeline.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 

@@ -1,4 +1,4 @@
-import type { WindowShape } from '../runtime/pipeline.ts';
+import type { WindowShape } from '../model/pipeline.ts';
 
 /**
  * Start times of the fixed windows (tumbling or hopping) that contain `eventTime`, oldest first.

@@ -5,9 +5,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
-import { run } from '../../infra/service.ts';
-import { helm } from '../../infra/tools.ts';
+import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
+import { run } from '../../../harness/service.ts';
+import { helm } from '../../../harness/tools.ts';
 import { checkValuesDocs } from './values-docs.ts';
 
 const chart = join(repoRoot, 'charts', 'kappaflow');

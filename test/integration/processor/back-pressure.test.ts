@@ -3,12 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ensureDir, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
+import { waitUntil } from '../../../harness/service.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 const BURST = Number(process.env.KAPPAFLOW_BURST_RECORDS ?? 1_000_000);
 const HOT_SHARE = 0.9; // of the burst, all on partition 0

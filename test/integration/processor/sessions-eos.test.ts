@@ -3,13 +3,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ensureDir, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
+import { waitUntil } from '../../../harness/service.ts';
 import { repartitionTopicOf } from '../../../processor/src/consumer/repartition.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 const PARTITIONS = 3;
 const USERS = 40;

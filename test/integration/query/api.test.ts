@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Event, PipelineWriter, randomEvents } from '../../../harness/query-fixture.ts';
 import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
-import { publishHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
 import {
   createHttpApp,
   type HttpAppOptions,
@@ -14,8 +14,8 @@ import {
 } from '../../../processor/src/http/app.ts';
 import { readTokenFile } from '../../../processor/src/http/auth.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
+import { publishHeartbeat } from '../../../processor/src/state/replica-status.ts';
 import { expectedWindows, groupKey } from './expected.ts';
-import { type Event, PipelineWriter, randomEvents } from './fixture.ts';
 import { createResponseValidator } from './openapi-check.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };

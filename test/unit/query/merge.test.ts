@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
+import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import {
   Aggregates,
   exactGroupKeys,
@@ -14,7 +15,6 @@ import {
   valuesOf,
 } from '../../../processor/src/query/merge.ts';
 import { decodeCursor, encodeCursor, parseLimit, parseTime } from '../../../processor/src/query/params.ts';
-import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts';
 import { groupKeyOf } from '../../../processor/src/state/keys.ts';
 
 const shapes: AggregateShape[] = [

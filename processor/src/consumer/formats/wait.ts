@@ -1,4 +1,4 @@
-import type { Logger } from '../../runtime/logger.ts';
+import type { Logger } from '../../observability/logger.ts';
 import type { WaitHooks } from './value-decoder.ts';
 
 /**

@@ -1,5 +1,5 @@
-import type { RedisClient } from '../state/connection.ts';
-import { keys } from '../state/keys.ts';
+import type { RedisClient } from './connection.ts';
+import { keys } from './keys.ts';
 
 /** What each replica publishes every few seconds; the query API and the operator's autoscaler read it. */
 export interface ReplicaHeartbeat {

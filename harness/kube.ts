@@ -1,6 +1,6 @@
 /**
  * A real Kubernetes control plane for tests: etcd, kube-apiserver and kube-controller-manager,
- * built from their Go modules through the Go module proxy (see test/infra/kube/README.md) and
+ * built from their Go modules through the Go module proxy (see harness/kube/README.md) and
  * started on free loopback ports, the way controller-runtime's envtest does, plus the controller
  * manager so Deployments get ReplicaSets and Pods and owner references are garbage-collected.
  * There is no kubelet and no scheduler: Pods stay Pending unless a test harness plays the node.
@@ -21,7 +21,7 @@ import { run, type ServiceProcess, startProcess, tail, waitUntil } from './servi
 export type GoToolName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'helm' | 'kubeconform';
 
 interface GoTool {
-  /** folder under test/infra/kube/ that holds the wrapper go.mod */
+  /** folder under harness/kube/ that holds the wrapper go.mod */
   module: string;
   /** the main package to build */
   pkg: string;
@@ -89,7 +89,7 @@ const goTools: Record<GoToolName, GoTool> = {
 };
 
 export const kubeBinDir = join(cacheDir, 'kube', 'bin');
-const kubeModulesDir = join(repoRoot, 'test', 'infra', 'kube');
+const kubeModulesDir = join(repoRoot, 'harness', 'kube');
 const buildLogDir = join(cacheDir, 'kube', 'logs');
 
 /** The path a tool is (or will be) built to. */

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
-import { claimPartition } from '../../../processor/src/consumer/claims.ts';
-import type { AggregateShape, WindowShape } from '../../../processor/src/runtime/pipeline.ts';
-import { commitBatch } from '../../../processor/src/state/commit.ts';
-import type { RedisClient } from '../../../processor/src/state/connection.ts';
-import { groupKeyOf, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { type PipelineRegistration, registerPipeline } from '../../../processor/src/state/registry.ts';
-import { windowStarts } from '../../../processor/src/windows/assign.ts';
+import { BatchFold } from '../processor/src/aggregates/fold.ts';
+import { claimPartition } from '../processor/src/consumer/claims.ts';
+import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
+import { commitBatch } from '../processor/src/state/commit.ts';
+import type { RedisClient } from '../processor/src/state/connection.ts';
+import { groupKeyOf, partitionPrefix } from '../processor/src/state/keys.ts';
+import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
+import { windowStarts } from '../processor/src/windows/assign.ts';
 
 /**
  * Writes real pipeline state the way the processor does: claimPartition, then a BatchFold per batch

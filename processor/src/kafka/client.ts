@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
 import { parse } from 'yaml';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../observability/logger.ts';
 
 /**
  * Kafka connection settings beyond the broker list, from a YAML/JSON file (mounted from a Secret on

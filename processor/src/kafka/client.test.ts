@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kafkaSecurityConfig } from './kafka-client.ts';
+import { kafkaSecurityConfig } from './client.ts';
 
 describe('kafkaSecurityConfig (the Kafka settings file processors and the operator share)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kafka-settings-'));

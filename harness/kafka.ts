@@ -8,7 +8,7 @@ import { withProgress } from './progress.ts';
 import { run, type ServiceProcess, startProcess, waitUntil } from './service.ts';
 
 const libsDir = join(cacheDir, 'kafka', 'libs');
-const pom = join(repoRoot, 'test', 'infra', 'kafka', 'pom.xml');
+const pom = join(repoRoot, 'harness', 'kafka', 'pom.xml');
 
 /** Resolves Apache Kafka's jars from Maven Central into the cache (once). */
 export async function ensureKafkaJars(): Promise<string> {

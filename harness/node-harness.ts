@@ -12,8 +12,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient, type KubeObject, paths } from '../../operator/src/kube/client.ts';
-import { Informer, keyOf } from '../../operator/src/kube/informer.ts';
+import { KubeClient, type KubeObject, paths } from '../operator/src/kube/client.ts';
+import { Informer, keyOf } from '../operator/src/kube/informer.ts';
 import { ensureDir, repoRoot, runDir } from './paths.ts';
 import { freePort } from './ports.ts';
 import { type ServiceProcess, startProcess } from './service.ts';

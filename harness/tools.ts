@@ -1,5 +1,5 @@
 /**
- * Helm and kubeconform, built from their Go modules (test/infra/kube/helm, test/infra/kube/kubeconform).
+ * Helm and kubeconform, built from their Go modules (harness/kube/helm, harness/kube/kubeconform).
  *
  * kubeconform downloads JSON schemas from GitHub by default, which these machines cannot reach. Instead
  * the schemas are generated from the OpenAPI document of a running kube-apiserver (`/openapi/v2`), so
