@@ -3,7 +3,7 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile; --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
+ * --skip-profile, --skip-decode; --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +18,7 @@ import { ensureDir, repoRoot, runDir } from '../harness/paths.ts';
 import { freePort } from '../harness/ports.ts';
 import { startRedis } from '../harness/redis.ts';
 import { startProcess, waitUntil } from '../harness/service.ts';
+import { type DecodeRow, decodeFormatsTable, measureDecodeFormats } from './decode-formats.ts';
 
 const run = promisify(execFile);
 const argv = process.argv.slice(2);
@@ -759,6 +760,14 @@ async function main() {
       };
     }
 
+    // Decode cost of Avro and Protobuf against JSON on w1's shape (in-process, CPU only; fast, so --quick keeps it).
+    if (!flag('skip-decode')) {
+      results.decodeFormats = await measureDecodeFormats({
+        records: QUICK ? 10_000 : 50_000,
+        rounds: QUICK ? 5 : 15,
+      });
+    }
+
     const freshness: Record<string, unknown>[] = [];
     const freshnessIds = FRESHNESS_S <= 0 ? [] : QUICK ? ['w1'] : ['w1', 'w2', 'w3', 'w4'];
     for (const w of workloads.filter(
@@ -842,6 +851,9 @@ async function main() {
       lines.push(
         `| ${f.workload} | ${fmt(f.targetRate)} | ${fmt(f.achievedRate)} | ${f.probes} | ${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} / ${fmt(f.maxMs)} | ${fmt(f.committedP50Ms)} / ${fmt(f.committedP99Ms)} | ${f.commitsPerSecond.toFixed(1)} | ${fmt(f.recordsPerCommit)} |`,
       );
+    if (results.decodeFormats) {
+      lines.push('', ...decodeFormatsTable(results.decodeFormats as DecodeRow[]));
+    }
     if (results.profile) {
       const p = results.profile as ReturnType<typeof topFunctions> & { file: string };
       lines.push(
