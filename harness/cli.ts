@@ -1,18 +1,27 @@
-// `npm run infra -- up|down|status`: real Kafka and Redis (and, with --kube, a Kubernetes API
+// `npm run infra -- up|down|status`: real Kafka, Redis and a Schema Registry (and, with --kube, a Kubernetes API
 // server) on free loopback ports, left running in the background for manual work and the demo.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startKafka } from './kafka.ts';
 import { cacheDir, ensureDir } from './paths.ts';
 import { startRedis } from './redis.ts';
+import { startSchemaRegistry } from './schema-registry.ts';
 
 const stateFile = join(cacheDir, 'infra.json');
 
 interface InfraState {
   kafka: { brokers: string[]; pids: number[]; dataDir: string };
   redis: { url: string; pids: number[] };
+  schemaRegistry?: { url: string; pids: number[] };
   startedAt: string;
 }
+
+/** Every process `up` started (the registry is absent from states written before it existed). */
+const pidsOf = (state: InfraState) => [
+  ...state.kafka.pids,
+  ...state.redis.pids,
+  ...(state.schemaRegistry?.pids ?? []),
+];
 
 function readState(): InfraState | null {
   return existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as InfraState) : null;
@@ -31,17 +40,22 @@ function print(state: InfraState) {
   const up = (pids: number[]) => (pids.every(alive) ? 'running' : 'STOPPED');
   console.log(`Kafka  ${state.kafka.brokers.join(',')}  (${up(state.kafka.pids)})`);
   console.log(`Redis  ${state.redis.url}  (${up(state.redis.pids)})`);
+  if (state.schemaRegistry) {
+    console.log(`Schema Registry  ${state.schemaRegistry.url}  (${up(state.schemaRegistry.pids)})`);
+  }
   console.log(`\nexport KAFKA_BROKERS=${state.kafka.brokers.join(',')}\nexport REDIS_URL=${state.redis.url}`);
+  if (state.schemaRegistry) console.log(`export SCHEMA_REGISTRY_URL=${state.schemaRegistry.url}`);
 }
 
 export async function infraUp(): Promise<InfraState> {
   const existing = readState();
-  if (existing && [...existing.kafka.pids, ...existing.redis.pids].every(alive)) return existing;
+  if (existing?.schemaRegistry && pidsOf(existing).every(alive)) return existing;
   if (existing) await infraDown();
   ensureDir(cacheDir);
-  const [kafka, redis] = await Promise.all([
+  const [kafka, redis, registry] = await Promise.all([
     startKafka({ detached: true, keep: true }),
     startRedis({ detached: true, keep: true }),
+    startSchemaRegistry({ detached: true, keep: true }),
   ]);
   const state: InfraState = {
     kafka: {
@@ -50,6 +64,7 @@ export async function infraUp(): Promise<InfraState> {
       dataDir: kafka.dataDir,
     },
     redis: { url: redis.url, pids: redis.nodes.map((n) => n.process.child.pid!) },
+    schemaRegistry: { url: registry.url, pids: [registry.process.child.pid!] },
     startedAt: new Date().toISOString(),
   };
   writeFileSync(stateFile, JSON.stringify(state, null, 2));
@@ -59,14 +74,14 @@ export async function infraUp(): Promise<InfraState> {
 export async function infraDown(): Promise<void> {
   const state = readState();
   if (!state) return;
-  for (const pid of [...state.kafka.pids, ...state.redis.pids]) {
+  for (const pid of pidsOf(state)) {
     if (alive(pid)) process.kill(pid, 'SIGTERM');
   }
   const deadline = Date.now() + 20_000;
-  while ([...state.kafka.pids, ...state.redis.pids].some(alive) && Date.now() < deadline) {
+  while (pidsOf(state).some(alive) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (const pid of [...state.kafka.pids, ...state.redis.pids]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pidsOf(state)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   rmSync(stateFile, { force: true });
 }
 
@@ -89,8 +104,10 @@ async function main(command: string | undefined) {
       // Everything a fresh machine needs, without starting anything: used by .ci/run.
       const { ensureKafkaJars } = await import('./kafka.ts');
       const { ensureRedisServer } = await import('./redis.ts');
+      const { ensureSchemaRegistry } = await import('./schema-registry.ts');
       await ensureKafkaJars();
       await ensureRedisServer();
+      await ensureSchemaRegistry();
       if (process.argv.includes('--kube')) {
         const kube = (await import('./kube.ts')) as { provisionKube?: () => Promise<void> };
         await kube.provisionKube?.();
