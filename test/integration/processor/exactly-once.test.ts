@@ -8,6 +8,7 @@ import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
+import { avroProducer } from '../../../harness/registry-records.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import {
@@ -18,6 +19,7 @@ import {
   pipelineYaml,
   quantile,
   readObserved,
+  type View,
 } from './ground-truth.ts';
 
 const PARTITIONS = 6;
@@ -35,6 +37,8 @@ interface Scenario {
   disrupt?: (ctx: { replicas: ReplicaSet }) => Promise<void>;
   /** replicas added and removed instead of only killed */
   storm?: boolean;
+  /** another source format: the YAML's source and each view's encoded value (default JSON) */
+  format?: { source: string; encode: (views: readonly View[]) => Promise<Buffer[]> };
 }
 
 interface ReplicaSet {
@@ -54,7 +58,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const topic = `eos-views-${id}`;
   const dir = ensureDir(join(runDir, name));
   const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, pipelineYaml(name, topic));
+  writeFileSync(file, pipelineYaml(name, topic, scenario.format?.source));
 
   // Generous retries: one scenario restarts the broker while this client produces and polls.
   const kafka = new Kafka({
@@ -66,6 +70,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
   const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
+  const encoded = scenario.format ? await scenario.format.encode(views) : undefined;
 
   const set: ReplicaSet = {
     replicas: [],
@@ -100,9 +105,11 @@ async function runScenario(scenario: Scenario): Promise<void> {
       await producer.send({
         topic,
         acks: -1,
-        messages: views
-          .slice(i, i + chunk)
-          .map((v, j) => ({ partition: (i + j) % PARTITIONS, key: v.user, value: JSON.stringify(v) })),
+        messages: views.slice(i, i + chunk).map((v, j) => ({
+          partition: (i + j) % PARTITIONS,
+          key: v.user,
+          value: encoded ? encoded[i + j]! : JSON.stringify(v),
+        })),
       });
       produced = Math.min(views.length, i + chunk);
       await new Promise((r) => setTimeout(r, Math.max(20, (30_000 * chunk) / views.length)));
@@ -219,6 +226,47 @@ describe('exactly-once effect on the aggregates', () => {
       brokers: inject('kafkaBrokers'),
       redisUrl: inject('redisUrl'),
       minKills: 5,
+    });
+  });
+
+  it('holds on an Avro topic whose writer schema changes mid-stream', { timeout: 900_000 }, async () => {
+    const registryUrl = inject('schemaRegistryUrl');
+    const subject = `eos-avro-${randomUUID().slice(0, 8)}-value`;
+    const fields = [
+      { name: 'ts', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      { name: 'page', type: 'string' },
+      { name: 'user', type: 'string' },
+      { name: 'bytes', type: 'long' },
+      { name: 'latency', type: 'int' },
+    ];
+    // v1 has an optional field that v2 removes; v2 adds one with a default.
+    const v1 = await avroProducer(registryUrl, subject, {
+      type: 'record',
+      name: 'View',
+      fields: [...fields, { name: 'country', type: ['null', 'string'], default: null }],
+    });
+    const v2 = await avroProducer(registryUrl, subject, {
+      type: 'record',
+      name: 'View',
+      fields: [...fields, { name: 'referrer', type: 'string', default: '' }],
+    });
+    expect(v2.id).not.toBe(v1.id);
+    await runScenario({
+      records: VARIANT_RECORDS,
+      brokers: inject('kafkaBrokers'),
+      redisUrl: inject('redisUrl'),
+      minKills: 5,
+      format: {
+        source: `format: avro\n    schemaRegistry: { url: "${registryUrl}" }`,
+        encode: (views) =>
+          Promise.all(
+            views.map((v, i) =>
+              i < views.length / 2
+                ? v1.encode({ ...v, country: i % 2 ? 'de' : null })
+                : v2.encode({ ...v, referrer: 'r' }),
+            ),
+          ),
+      },
     });
   });
 
