@@ -2,12 +2,17 @@
 // every kind of bad record to the dead-letter topic with its reason, and a registry outage that
 // holds the batch (no commit past it, no dead letters) until the registry is back.
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { avroProducer } from '../../../harness/registry-records.ts';
 import { registerSchema, startSchemaRegistry } from '../../../harness/schema-registry.ts';
-import { waitUntil } from '../../../harness/service.ts';
+import { run, waitUntil } from '../../../harness/service.ts';
 import { headerFor } from '../../../processor/src/consumer/formats/wire.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { type RunningProcessor, startProcessor } from '../../../processor/src/runtime/processor.ts';
@@ -23,7 +28,7 @@ afterAll(async () => {
 const base = Date.UTC(2026, 5, 1, 12, 0, 0);
 
 /** A one-partition pipeline over a fresh topic, run in this process; returns what a test needs. */
-async function setUp(source: string, registryUrl: string, aggregates: string) {
+async function setUp(source: string, registryUrl: string, aggregates: string, registryExtra = '') {
   const id = randomUUID().slice(0, 8);
   const name = `sr-${id}`;
   const topic = `sr-${id}`;
@@ -31,7 +36,7 @@ async function setUp(source: string, registryUrl: string, aggregates: string) {
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
-  source: { topic: ${topic}, ${source}, schemaRegistry: { url: "${registryUrl}" }, eventTime: { field: ts } }
+  source: { topic: ${topic}, ${source}, schemaRegistry: { url: "${registryUrl}"${registryExtra} }, eventTime: { field: ts } }
   groupBy: { merchant: event.merchant }
   window: { type: tumbling, size: 1m, grace: 1h }
   aggregates:
@@ -223,6 +228,74 @@ describe('Avro, Protobuf and JSON Schema topics through a real Schema Registry',
       expect([await t.windowOf('m1', 'orders'), await t.windowOf('m1', 'revenue')]).toEqual(['2', '6.5']);
     } finally {
       await t.close();
+    }
+  });
+
+  it('reaches the registry over TLS (caFile) with a bearer token from a file', {
+    timeout: 120_000,
+  }, async () => {
+    // The real registry behind an HTTPS gateway that demands the token, as registries are often exposed.
+    const registryUrl = inject('schemaRegistryUrl');
+    const dir = mkdtempSync(join(tmpdir(), 'kf-tls-'));
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
+    writeFileSync(join(dir, 'token'), 'tok-42\n');
+    const seen: string[] = [];
+    const gateway = createServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      async (req, res) => {
+        seen.push(String(req.headers.authorization));
+        if (req.headers.authorization !== 'Bearer tok-42') {
+          res.writeHead(401).end('{"error_code":401,"message":"unauthorized"}');
+          return;
+        }
+        const upstream = await fetch(`${registryUrl}${req.url}`);
+        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(await upstream.text());
+      },
+    );
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
+    const port = (gateway.address() as AddressInfo).port;
+    const t = await setUp(
+      'format: avro',
+      `https://127.0.0.1:${port}`,
+      '    orders: { count: {} }',
+      `, auth: { type: bearer, file: "${join(dir, 'token')}" }, tls: { caFile: "${join(dir, 'cert.pem')}" }`,
+    );
+    try {
+      const producer = await avroProducer(registryUrl, `${t.topic}-value`, {
+        type: 'record',
+        name: 'Order',
+        fields: orderFields,
+      });
+      const values = await Promise.all(
+        [1, 2, 3].map((i) => producer.encode({ ts: base + i, merchant: 'm1', amount: i })),
+      );
+      await t.producer.send({ topic: t.topic, messages: values.map((value) => ({ value })) });
+      await t.start();
+      await waitUntil('3 committed', async () => (await t.checkpoint()).offset === '3', {
+        timeoutMs: 60_000,
+      });
+      expect(await t.windowOf('m1', 'orders')).toBe('3');
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((h) => h === 'Bearer tok-42')).toBe(true);
+    } finally {
+      await t.close();
+      gateway.close();
     }
   });
 
