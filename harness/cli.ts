@@ -6,6 +6,7 @@ import { startKafka } from './kafka.ts';
 import { cacheDir, ensureDir } from './paths.ts';
 import { startRedis } from './redis.ts';
 import { startSchemaRegistry } from './schema-registry.ts';
+import { processAlive } from './service.ts';
 
 const stateFile = join(cacheDir, 'infra.json');
 
@@ -27,17 +28,8 @@ function readState(): InfraState | null {
   return existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as InfraState) : null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function print(state: InfraState) {
-  const up = (pids: number[]) => (pids.every(alive) ? 'running' : 'STOPPED');
+  const up = (pids: number[]) => (pids.every((pid) => processAlive(pid)) ? 'running' : 'STOPPED');
   console.log(`Kafka  ${state.kafka.brokers.join(',')}  (${up(state.kafka.pids)})`);
   console.log(`Redis  ${state.redis.url}  (${up(state.redis.pids)})`);
   if (state.schemaRegistry) {
@@ -49,7 +41,7 @@ function print(state: InfraState) {
 
 export async function infraUp(): Promise<InfraState> {
   const existing = readState();
-  if (existing?.schemaRegistry && pidsOf(existing).every(alive)) return existing;
+  if (existing?.schemaRegistry && pidsOf(existing).every((pid) => processAlive(pid))) return existing;
   if (existing) await infraDown();
   ensureDir(cacheDir);
   const [kafka, redis, registry] = await Promise.all([
@@ -75,25 +67,37 @@ export async function infraDown(): Promise<void> {
   const state = readState();
   if (!state) return;
   for (const pid of pidsOf(state)) {
-    if (alive(pid)) process.kill(pid, 'SIGTERM');
+    if (processAlive(pid)) process.kill(pid, 'SIGTERM');
   }
   const deadline = Date.now() + 20_000;
-  while (pidsOf(state).some(alive) && Date.now() < deadline) {
+  while (pidsOf(state).some((pid) => processAlive(pid)) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (const pid of pidsOf(state)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pidsOf(state)) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   rmSync(stateFile, { force: true });
+}
+
+/** `up --node`: a real node (real-node.ts) left running; `down` stops it and restores the kernel settings. */
+async function nodeUp(): Promise<void> {
+  const { startRealNode } = await import('./real-node.ts');
+  const node = await startRealNode({ detached: true, keep: true });
+  console.log(`\nReal node ${node.nodeName} Ready; image ${node.image.name}`);
+  console.log(`export KUBECONFIG=${node.api.kubeconfigPath}`);
 }
 
 async function main(command: string | undefined) {
   switch (command) {
     case 'up':
       print(await infraUp());
+      if (process.argv.includes('--node')) await nodeUp();
       break;
-    case 'down':
+    case 'down': {
       await infraDown();
+      const { stopRecordedNode } = await import('./real-node.ts');
+      if (await stopRecordedNode()) console.log('real node stopped, kernel settings restored');
       console.log('stopped');
       break;
+    }
     case 'status': {
       const state = readState();
       if (state) print(state);
@@ -112,10 +116,17 @@ async function main(command: string | undefined) {
         const kube = (await import('./kube.ts')) as { provisionKube?: () => Promise<void> };
         await kube.provisionKube?.();
       }
+      if (process.argv.includes('--node')) {
+        const { installNodePackages } = await import('./containerd.ts');
+        const { provisionNode } = await import('./real-node.ts');
+        await installNodePackages();
+        const { image } = await provisionNode();
+        console.log(`Kappaflow image ${image.name}: ${(image.size / 1e6).toFixed(0)} MB (${image.archive})`);
+      }
       break;
     }
     default:
-      console.error('usage: npm run infra -- up | down | status | provision [--kube]');
+      console.error('usage: npm run infra -- up [--node] | down | status | provision [--kube] [--node]');
       process.exitCode = 2;
   }
 }

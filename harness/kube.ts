@@ -18,7 +18,14 @@ import { run, type ServiceProcess, startProcess, tail, waitUntil } from './servi
 // Building the binaries
 // ---------------------------------------------------------------------------------------------
 
-export type GoToolName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'helm' | 'kubeconform';
+export type GoToolName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubelet'
+  | 'helm'
+  | 'kubeconform';
 
 interface GoTool {
   /** folder under harness/kube/ that holds the wrapper go.mod */
@@ -59,6 +66,19 @@ const goTools: Record<GoToolName, GoTool> = {
     module: 'kubernetes',
     pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager',
     expected: '1 min after kube-apiserver, instant when cached',
+    versionFlags: kubernetesVersionFlags,
+  },
+  // The real node (real-node.ts): same wrapper module, so they share the compiled packages.
+  kubelet: {
+    module: 'kubernetes',
+    pkg: 'k8s.io/kubernetes/cmd/kubelet',
+    expected: '1.5-2 min after kube-apiserver (6 min from an empty build cache), instant when cached',
+    versionFlags: kubernetesVersionFlags,
+  },
+  'kube-scheduler': {
+    module: 'kubernetes',
+    pkg: 'k8s.io/kubernetes/cmd/kube-scheduler',
+    expected: '15 s after the kubelet, instant when cached',
     versionFlags: kubernetesVersionFlags,
   },
   helm: {
@@ -105,6 +125,11 @@ function goModRequires(module: string): Map<string, string> {
     if (match[1] && match[2] && !requires.has(match[1])) requires.set(match[1], match[2]);
   }
   return requires;
+}
+
+/** The k8s.io/kubernetes release the control plane and the node are built from. */
+export function kubernetesVersion(): string {
+  return goModRequires('kubernetes').get('k8s.io/kubernetes') ?? 'v0.0.0';
 }
 
 function ldflags(name: GoToolName): string {
@@ -299,6 +324,10 @@ export interface KubeApiOptions {
   keep?: boolean;
   /** How long to wait for everything to be ready. Default 120 s. */
   timeoutMs?: number;
+  /** Leave the processes running after this process exits (`npm run infra -- up --node`); stop() still stops them. */
+  detached?: boolean;
+  /** More static-token identities (e.g. a node's `system:node:<name>` in `system:nodes`); tokens in `KubeApi.tokens`. */
+  users?: { name: string; groups?: string[] }[];
 }
 
 export interface KubeApi {
@@ -310,6 +339,8 @@ export interface KubeApi {
   kubeconfig: string;
   /** the admin bearer token */
   token: string;
+  /** bearer tokens of the `users` option, by user name */
+  tokens: Record<string, string>;
   /** PEM of the CA that signed the API server's serving certificate */
   caPem: string;
   /** http://127.0.0.1:<port> of etcd */
@@ -366,7 +397,7 @@ const defaultControllers = [
   '-selinux-warning-controller',
 ].join(',');
 
-function kubeconfigYaml(server: string, caPem: string, user: string, token: string): string {
+export function kubeconfigYaml(server: string, caPem: string, user: string, token: string): string {
   const ca = Buffer.from(caPem).toString('base64');
   return `apiVersion: v1
 kind: Config
@@ -434,6 +465,8 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   const keep = options.keep ?? process.env.KAPPAFLOW_KEEP === '1';
   const bins = await ensureKubeBinaries();
   const started = Date.now();
+  const detached = options.detached ?? false;
+  const owned = (service: ServiceProcess) => (detached ? service : track(service));
 
   const dir = ensureDir(join(runDir, `kube-${process.pid}-${++instance}-${randomBytes(3).toString('hex')}`));
   const etcdDir = join(dir, 'etcd');
@@ -454,9 +487,14 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   const token = randomBytes(24).toString('hex');
   const kcmToken = randomBytes(24).toString('hex');
   const tokenFile = join(certDir, 'tokens.csv');
+  const tokens: Record<string, string> = {};
+  const userLines = (options.users ?? []).map(({ name, groups }) => {
+    tokens[name] = randomBytes(24).toString('hex');
+    return `${tokens[name]},${name},${name}${groups?.length ? `,"${groups.join(',')}"` : ''}\n`;
+  });
   writeFileSync(
     tokenFile,
-    `${token},kappaflow-admin,kappaflow-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,system:kube-controller-manager\n`,
+    `${token},kappaflow-admin,kappaflow-admin,"system:masters"\n${kcmToken},system:kube-controller-manager,system:kube-controller-manager\n${userLines.join('')}`,
     { mode: 0o600 },
   );
 
@@ -466,7 +504,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   };
 
   try {
-    const etcd = track(
+    const etcd = owned(
       startProcess(
         'etcd',
         bins.etcd,
@@ -481,7 +519,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
           '--unsafe-no-fsync=true', // test data: durability across machine crashes is not needed
           '--log-level=warn',
         ],
-        { logFile: join(dir, 'etcd.log') },
+        { logFile: join(dir, 'etcd.log'), detached },
       ),
     );
     services.push(etcd);
@@ -519,7 +557,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     ];
     const apiLog = join(dir, 'kube-apiserver.log');
     const startApiServer = () =>
-      track(startProcess('kube-apiserver', bins.kubeApiServer, apiArgs, { logFile: apiLog }));
+      owned(startProcess('kube-apiserver', bins.kubeApiServer, apiArgs, { logFile: apiLog, detached }));
     let apiServer = startApiServer();
     services.push(apiServer);
 
@@ -562,7 +600,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
           mode: 0o600,
         },
       );
-      controllerManager = track(
+      controllerManager = owned(
         startProcess(
           'kube-controller-manager',
           bins.kubeControllerManager,
@@ -578,7 +616,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
             '--concurrent-gc-syncs=5',
             '--profiling=false',
           ],
-          { logFile: join(dir, 'kube-controller-manager.log') },
+          { logFile: join(dir, 'kube-controller-manager.log'), detached },
         ),
       );
       services.push(controllerManager);
@@ -603,6 +641,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       kubeconfigPath,
       kubeconfig,
       token,
+      tokens,
       caPem,
       etcdEndpoint,
       dir,

@@ -1,5 +1,5 @@
+import { fieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
-import { fieldOf } from '../state/keys.ts';
 import { bucketOf } from './ddsketch.ts';
 
 /**

@@ -8,6 +8,7 @@ import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
 import { untilSignal } from './signals.ts';
+import { tuningFromEnv } from './tuning.ts';
 
 export function runCommand(): Command {
   return addHttpOptions(new Command('run'))
@@ -102,6 +103,7 @@ async function run(file: string, options: RunOptions): Promise<number> {
     replicaId: options.replicaId ?? hostname() + (process.env.KAPPAFLOW_REPLICA_SUFFIX ?? `-${process.pid}`),
     http: httpSettings(options),
     logger,
+    tuning: tuningFromEnv(process.env),
   });
   return await untilSignal(() => processor.stop());
 }

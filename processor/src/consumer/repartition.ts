@@ -1,14 +1,11 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { createProducer } from '../kafka/client.ts';
+import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts';
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
-import { consumerGroupOf } from './loop.ts';
-
-/** The internal topic that re-keys a session pipeline's records by their group key. */
-export const repartitionTopicOf = (pipeline: string, version: number) =>
-  `kappaflow.${pipeline}.v${version}.repartition`;
 
 /**
  * Session windows need every event of a group in one partition. When records are keyed by something
@@ -32,7 +29,7 @@ export class Repartitioner {
     private readonly logger: Logger,
   ) {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
-    this.groupId = `${consumerGroupOf(pipeline.name, pipeline.version)}.repartition`;
+    this.groupId = repartitionGroupOf(pipeline.name, pipeline.version);
     this.decoder = valueDecoderFor(pipeline.source);
     this.consumer = kafka.consumer({
       groupId: this.groupId,
@@ -63,7 +60,11 @@ export class Repartitioner {
     const id = `${this.groupId}.${topic}.${partition}`;
     let producer = this.producers.get(id);
     if (!producer) {
-      producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+      producer = createProducer(this.kafka, {
+        transactionalId: id,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
       await producer.connect();
       this.producers.set(id, producer);
     }

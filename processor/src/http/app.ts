@@ -20,6 +20,7 @@ import {
 import { QueryStore } from '../query/store.ts';
 import { WatchHub } from '../query/watch.ts';
 import type { RedisClient } from '../state/connection.ts';
+import type { PipelineRegistration } from '../state/registry.ts';
 import { bearerAuth } from './auth.ts';
 import { sendError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
@@ -47,6 +48,8 @@ export interface HttpAppOptions {
   rateLimit?: { windowMs?: number; limit?: number } | false;
   /** how often the SSE poller reads the checkpoints (default 250 ms) */
   streamPollMs?: number;
+  /** a pipeline's lag (state/lag.ts, cached); without it the API reports lag null */
+  lag?: (reg: PipelineRegistration) => Promise<number | null>;
   /** keep answers that cannot have changed (final windows; reads at an unchanged checkpoint) in memory (default true) */
   queryCache?: boolean;
   /** express "trust proxy" (set it behind an ingress so the rate limit sees client IPs) */
@@ -70,7 +73,10 @@ const TOP_PARAMS = new Set(['aggregate', 'window', 'limit', 'access_token']);
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const { redis, registry, logger } = options;
-  const store = new QueryStore(redis, { cache: options.queryCache });
+  const store = new QueryStore(redis, {
+    cache: options.queryCache,
+    ...(options.lag ? { lag: options.lag } : {}),
+  });
   const hub = new WatchHub(redis, {
     intervalMs: options.streamPollMs ?? 250,
     onError: (error) => logger.warn({ error: error.message }, 'stream poll failed'),
@@ -84,7 +90,24 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.set('json spaces', 0);
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
 
-  // Metrics and request-size guards first, so even refused requests are counted.
+  countAndGuard(app, metrics);
+  if (options.cors) app.use(cors(options.cors.origins));
+  openRoutes(app, options);
+  protect(app, options);
+  queryRoutes(app, store, registry);
+  streamRoute(app, store, hub, streams);
+  notFoundAndErrors(app, logger);
+
+  app.shutdown = () => {
+    hub.close();
+    for (const res of streams) res.end();
+    streams.clear();
+  };
+  return app;
+}
+
+/** Metrics and request-size guards first, so even refused requests are counted. */
+function countAndGuard(app: HttpApp, metrics: ReturnType<typeof httpMetrics>): void {
   app.use((req, res, next) => {
     const stop = metrics.duration.startTimer();
     res.on('finish', () => {
@@ -103,9 +126,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     }
     next();
   });
+}
 
-  if (options.cors) app.use(cors(options.cors.origins));
-
+/** Probes, the OpenAPI document and the dashboard: open to all. */
+function openRoutes(app: HttpApp, options: HttpAppOptions): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -121,7 +145,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.get('/assets/uplot.js', (_req, res) => res.sendFile(uplotJs));
   app.get('/assets/uplot.css', (_req, res) => res.sendFile(uplotCss));
   app.use(express.static(dashboardDir, { index: 'index.html', maxAge: '5m' }));
+}
 
+/** The per-address rate limit and the bearer tokens, in front of everything that reads data. */
+function protect(app: HttpApp, options: HttpAppOptions): void {
   if (options.rateLimit !== false) {
     app.use(
       rateLimit({
@@ -135,7 +162,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     );
   }
   if (options.auth) app.use(bearerAuth(options.auth.tokens));
+}
 
+/** /metrics and the query API (both behind protect()). */
+function queryRoutes(app: HttpApp, store: QueryStore, registry: Registry): void {
   app.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', registry.contentType);
     res.send(await registry.metrics());
@@ -191,7 +221,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       }),
     );
   });
+}
 
+/** Server-sent events: window updates and progress of one pipeline, as they are committed. */
+function streamRoute(app: HttpApp, store: QueryStore, hub: WatchHub, streams: Set<Response>): void {
   app.get('/api/v1/pipelines/:name/stream', async (req, res) => {
     const name = req.params.name;
     const registration = await store.registration(name); // 404 before the stream starts
@@ -223,7 +256,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     req.on('close', close);
     res.on('close', close);
   });
+}
 
+/** JSON 404s, and errors mapped to 4xx (the request), 503 (Redis unavailable) or 500. */
+function notFoundAndErrors(app: HttpApp, logger: HttpLogger): void {
   app.use('/api', (req, res) => {
     sendError(res, 404, 'not_found', `no endpoint ${req.method} ${req.baseUrl}${req.path}`);
   });
@@ -255,13 +291,6 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     logger.error({ error: message, stack: (error as Error)?.stack, path: req.path }, 'query failed');
     sendError(res, 500, 'internal', 'internal error');
   });
-
-  app.shutdown = () => {
-    hub.close();
-    for (const res of streams) res.end();
-    streams.clear();
-  };
-  return app;
 }
 
 export interface RunningServer {

@@ -1,5 +1,5 @@
-import type { SourceFormat } from '../consumer/formats/value-decoder.ts';
-import type { SchemaRegistrySpec } from '../spec/schema-registry.ts';
+import type { EventTimeFormat } from './event-time-format.ts';
+import type { SchemaRegistrySettings, SourceFormat } from './source-format.ts';
 
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
@@ -56,15 +56,22 @@ export interface EnrichLookup {
   key(ctx: RecordContext): unknown;
 }
 
+/** Where a record's event time comes from: a field of the event, read as `format`. */
+export interface EventTimeSpec {
+  field: string;
+  format: EventTimeFormat;
+}
+
 export interface RuntimePipeline {
   name: string;
   version: number;
   source: {
     topics: string[];
     format: SourceFormat;
-    schemaRegistry?: SchemaRegistrySpec;
+    schemaRegistry?: SchemaRegistrySettings;
     messageType?: string;
-    eventTimeField?: string;
+    /** absent: the Kafka record timestamp */
+    eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';
   };
   window: WindowShape;

@@ -40,7 +40,8 @@ export function createProcessorMetrics(pipeline: string) {
     }),
     batchSeconds: new Histogram({
       name: 'kappaflow_batch_duration_seconds',
-      help: 'Time to process one partition batch, from fetch to Redis commit',
+      help: 'Time to process one partition batch, from fetch to Redis commit, by outcome (applied, fenced, duplicate, diverged, seek, skipped, error)',
+      labelNames: ['outcome'] as const,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
@@ -52,7 +53,7 @@ export function createProcessorMetrics(pipeline: string) {
     }),
     redisCommits: new Counter({
       name: 'kappaflow_redis_commits_total',
-      help: 'Redis batch commits, by outcome (applied, fenced, duplicate)',
+      help: 'Redis batch commits, by outcome (applied, fenced, duplicate, diverged)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
@@ -72,3 +73,22 @@ export function createProcessorMetrics(pipeline: string) {
 }
 
 export type ProcessorMetrics = ReturnType<typeof createProcessorMetrics>;
+
+/**
+ * Runs `work` and observes its duration under the outcome it returns, or `error` when it throws, so
+ * that every batch counts (a histogram of successes alone hides the slow failures).
+ */
+export async function timeOutcome<T extends string>(
+  histogram: Histogram<'outcome'>,
+  work: () => Promise<T>,
+): Promise<T> {
+  const stop = histogram.startTimer();
+  let outcome = 'error';
+  try {
+    const result = await work();
+    outcome = result;
+    return result;
+  } finally {
+    stop({ outcome });
+  }
+}

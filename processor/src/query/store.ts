@@ -141,6 +141,7 @@ const CACHE_WEIGHT = 200_000;
 export class QueryStore {
   /** Answers for final windows (closed on every partition: they never change again). */
   readonly cache: BoundedCache;
+  private readonly lagOf: ((reg: PipelineRegistration) => Promise<number | null>) | undefined;
   /**
    * One partition's script replies about one window, keyed by that partition's checkpoint offset:
    * every change to a partition's state comes with a new offset (commitBatch writes both in one
@@ -150,8 +151,9 @@ export class QueryStore {
 
   constructor(
     readonly redis: RedisClient,
-    options: { cache?: boolean } = {},
+    options: { cache?: boolean; lag?: (reg: PipelineRegistration) => Promise<number | null> } = {},
   ) {
+    this.lagOf = options.lag;
     const weight = options.cache === false ? 0 : CACHE_WEIGHT;
     this.cache = new BoundedCache(weight);
     this.partitionCache = new BoundedCache(weight);
@@ -196,10 +198,8 @@ export class QueryStore {
       pendingRegistration(this.redis, reg.name),
     ]);
     const committed = statuses.filter((s) => s.committed && s.watermark !== null);
-    let lag: number | null = null;
-    for (const beat of beats) {
-      for (const value of Object.values(beat.lag ?? {})) lag = (lag ?? 0) + Number(value);
-    }
+    // Kafka end offsets minus Redis checkpoints (state/lag.ts); null without Kafka access or on error.
+    const lag = this.lagOf ? await this.lagOf(reg).catch(() => null) : null;
     // Counted by the commit script in each partition's checkpoint: exact, and they survive restarts.
     const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
     const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;

@@ -23,7 +23,9 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       format: spec.source.format,
       ...(spec.source.schemaRegistry ? { schemaRegistry: spec.source.schemaRegistry } : {}),
       ...(spec.source.messageType ? { messageType: spec.source.messageType } : {}),
-      ...(spec.source.eventTime ? { eventTimeField: spec.source.eventTime.field } : {}),
+      ...(spec.source.eventTime
+        ? { eventTime: { field: spec.source.eventTime.field, format: spec.source.eventTime.format } }
+        : {}),
       startFrom: spec.source.startFrom,
     },
     window: spec.window,

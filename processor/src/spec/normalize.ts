@@ -10,7 +10,7 @@ import {
 import { parseDuration } from './duration.ts';
 import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from './schema.ts';
 import type { SchemaRegistrySpec } from './schema-registry.ts';
-import type { SOURCE_FORMATS } from './source.ts';
+import type { EventTimeFormat, SOURCE_FORMATS } from './source.ts';
 
 export type NormalizedWindow =
   | { type: 'tumbling'; sizeMs: number; graceMs: number }
@@ -43,7 +43,7 @@ export interface NormalizedPipeline {
     eventTime?: {
       field: string;
       path: string[];
-      format: 'auto' | 'epochMillis' | 'epochSeconds' | 'iso8601';
+      format: EventTimeFormat;
     };
     startFrom: 'earliest' | 'latest';
   };

@@ -2,11 +2,11 @@
 // live (Confluent wire format: magic byte 0, 4-byte schema id, payload). Credentials never appear
 // inline: they come from a file or an environment variable (on Kubernetes, from a Secret).
 import { z } from 'zod';
+import { REGISTRY_CREDENTIALS_ENV } from '../model/source-format.ts';
 import { k8sRules, secretKey, secretName, strictObject } from './fields.ts';
 import { show } from './show.ts';
 
-/** The variable the processor reads registry credentials from when no `auth.file` is given. */
-export const REGISTRY_CREDENTIALS_ENV = 'KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS';
+export { REGISTRY_CREDENTIALS_ENV };
 
 export const schemaRegistryAuthSchema = strictObject({
   type: z

@@ -2,8 +2,8 @@ import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
-/** Most hash fields kept per partition; beyond it the oldest windows are dropped (and re-read if touched). */
-const MAX_CACHED_FIELDS = Number(process.env.KAPPAFLOW_MAX_CACHED_FIELDS ?? 500_000);
+/** Most hash fields kept per partition by default; beyond it the oldest windows are dropped (and re-read if touched). */
+export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
 
 /**
  * The current values of a partition's open-window hash fields (counts, sums, averages, min, max,
@@ -20,6 +20,8 @@ export class OwnedWindows {
   private readonly windows = new Map<number, Map<string, string>>();
   private fields = 0;
   private staged = new Map<number, Map<string, string>>();
+
+  constructor(private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS) {}
 
   /** Reads the windows of this batch the claim has not seen yet (one round trip, none when all are known). */
   async load(redis: RedisClient, prefix: string, fold: BatchFold): Promise<void> {
@@ -100,9 +102,9 @@ export class OwnedWindows {
     }
     this.staged.clear();
     for (const start of closedWindows) this.forget(start);
-    if (this.fields > MAX_CACHED_FIELDS) {
+    if (this.fields > this.maxCachedFields) {
       for (const start of [...this.windows.keys()].sort((a, b) => a - b)) {
-        if (this.fields <= MAX_CACHED_FIELDS / 2) break;
+        if (this.fields <= this.maxCachedFields / 2) break;
         this.forget(start);
       }
     }

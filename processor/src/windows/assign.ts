@@ -15,10 +15,6 @@ export function windowStarts(window: WindowShape, eventTime: number): number[] {
   return starts;
 }
 
-export function windowSizeMs(window: WindowShape): number {
-  return window.type === 'session' ? window.gapMs : window.sizeMs;
-}
-
 /** A window is closed once the partition's watermark has passed its end plus the grace period. */
 export function isClosed(windowEnd: number, graceMs: number, watermark: number): boolean {
   return windowEnd + graceMs <= watermark;

@@ -173,6 +173,38 @@ describe('helm chart charts/kappaflow', () => {
     expect(operator.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
   });
 
+  it('runs the operator and the processors in the node network with hostNetwork, processor port and env', async () => {
+    const defaults = byKind(await render(), 'Deployment')[0];
+    expect(defaults.spec.template.spec.hostNetwork).toBeUndefined();
+    const env = (d: Manifest) =>
+      Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value]));
+    expect(env(defaults)).toMatchObject({ PROCESSOR_PORT: '8080', PROCESSOR_ENV: '{"LOG_LEVEL":"info"}' });
+    expect(env(defaults).PROCESSOR_HOST_NETWORK).toBeUndefined();
+    const [operator] = byKind(
+      await render(
+        '--set',
+        'operator.hostNetwork=true',
+        '--set',
+        'processor.hostNetwork=true',
+        '--set',
+        'processor.port=18080',
+        '--set',
+        'processor.extraEnv.HOST=127.0.0.1',
+      ),
+      'Deployment',
+    );
+    expect(operator.spec.template.spec).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: 'ClusterFirstWithHostNet',
+    });
+    expect(env(operator)).toMatchObject({
+      PROCESSOR_HOST_NETWORK: 'true',
+      PROCESSOR_PORT: '18080',
+      PROCESSOR_ENV: '{"HOST":"127.0.0.1","LOG_LEVEL":"info"}',
+    });
+    expect(await refused('--set', 'processor.port=0')).toMatch(/processor\/port/);
+  });
+
   it('refuses wrong values with a message naming the value', async () => {
     expect(await refused('--set', 'operator.replicas=-1')).toMatch(/operator\/replicas.*minimum/);
     expect(await refused('-f', valuesFile('kafka:\n  brokers: []\n'))).toMatch(/kafka\/brokers.*minItems/);

@@ -2,6 +2,7 @@
 // records name their writer schema by id, so a batch first makes sure every id it names is known
 // (prepare), and decoding itself stays synchronous in the fold.
 import type { KafkaMessage } from 'kafkajs';
+import type { SourceFormat } from '../../model/source-format.ts';
 import type { SchemaRegistrySpec } from '../../spec/schema-registry.ts';
 import { decodeValue, RecordFailure } from '../decode.ts';
 import { avroDecoder } from './avro.ts';
@@ -17,7 +18,7 @@ import {
 import { LruCache } from './schema-cache.ts';
 import { HEADER_BYTES, schemaIdOf } from './wire.ts';
 
-export type SourceFormat = 'json' | 'text' | 'avro' | 'protobuf' | 'jsonSchema';
+export type { SourceFormat };
 
 /** What a waiting batch does while the registry is unreachable. */
 export interface WaitHooks {
