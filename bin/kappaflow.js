@@ -5,4 +5,8 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../processor/src/cli/main.ts');
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+// A command that failed after opening servers or connections (e.g. `run` meeting an error while
+// preparing its topics) must not linger half-started: exit so a supervisor starts a fresh one.
+if (code !== 0) process.exit(code);
+process.exitCode = code;
