@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ensureDir, repoRoot } from '../harness/paths.ts';
 import type { baseline } from './baselines.ts';
+import { type DecodeRow, decodeFormatsTable } from './decode-formats.ts';
 import type { DurabilityRun } from './durability.ts';
 import type { measureFreshness } from './freshness.ts';
 import type { ProcessorRun } from './measure.ts';
@@ -31,6 +32,7 @@ export interface BenchResults {
   durability?: DurabilityRun;
   profile?: ReturnType<typeof topFunctions> & { file: string; run: ProcessorRun };
   freshness?: Freshness[];
+  decodeFormats?: DecodeRow[];
 }
 
 export function machine() {
@@ -140,6 +142,7 @@ export function renderMarkdown(results: BenchResults): string {
   if (results.durability) lines.push(...durabilityTable(results.durability));
   if (results.scaling) lines.push(...scalingTable(results.scaling));
   lines.push(...freshnessTable(results.freshness ?? []));
+  if (results.decodeFormats) lines.push('', ...decodeFormatsTable(results.decodeFormats));
   if (results.profile) lines.push(...profileSection(results.profile));
   return lines.join('\n');
 }

@@ -3,7 +3,7 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile, --skip-durability; --durability-only runs only the spec.redis.waitForReplicas case;
+ * --skip-profile, --skip-durability, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  *
@@ -18,6 +18,7 @@ import { waitUntil } from '../harness/service.ts';
 import { startKafkaAndRedis } from '../harness/services.ts';
 import { baseline, peerKafkaStreams } from './baselines.ts';
 import { produceTopic, type TopicSpec } from './data.ts';
+import { measureDecodeFormats } from './decode-formats.ts';
 import { measureDurability } from './durability.ts';
 import { measureFreshness } from './freshness.ts';
 import { measureProcessor, type ProcessorRun } from './measure.ts';
@@ -151,6 +152,13 @@ async function main() {
     const runs = await measureWorkloads(ctx, topics, results);
     await measureExtras(ctx, runs, results);
     if (!flag('skip-profile')) results.profile = await profileW1(ctx);
+    // Decode cost of Avro and Protobuf against JSON on w1's shape (in-process, CPU only; --quick keeps it).
+    if (!flag('skip-decode')) {
+      results.decodeFormats = await measureDecodeFormats({
+        records: QUICK ? 10_000 : 50_000,
+        rounds: QUICK ? 5 : 15,
+      });
+    }
     results.freshness = await measureAllFreshness(ctx, runs);
     const markdown = renderMarkdown(results);
     console.log(`\n${markdown}\n`);

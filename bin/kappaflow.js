@@ -5,7 +5,8 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../processor/src/cli/main.ts');
-process.exitCode = await main(process.argv);
-// A start that failed half-way (e.g. Kafka refused a request) can leave the HTTP server and client
-// connections open: exit instead of hanging alive without processing, so a supervisor restarts it.
-if (process.exitCode !== 0) setTimeout(() => process.exit(), 2000).unref();
+const code = await main(process.argv);
+// A command that failed after opening servers or connections (e.g. `run` meeting an error while
+// preparing its topics) must not linger half-started: exit so a supervisor starts a fresh one.
+if (code !== 0) process.exit(code);
+process.exitCode = code;

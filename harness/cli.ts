@@ -1,10 +1,11 @@
-// `npm run infra -- up|down|status`: real Kafka and Redis (and, with --kube, a Kubernetes API
+// `npm run infra -- up|down|status`: real Kafka, Redis and a Schema Registry (and, with --kube, a Kubernetes API
 // server) on free loopback ports, left running in the background for manual work and the demo.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startKafka } from './kafka.ts';
 import { cacheDir, ensureDir } from './paths.ts';
 import { startRedis } from './redis.ts';
+import { startSchemaRegistry } from './schema-registry.ts';
 import { processAlive, type StartedProcess } from './service.ts';
 
 /** KAPPAFLOW_INFRA_STATE moves it (the CLI's own test uses a state file of its own). */
@@ -15,6 +16,7 @@ interface InfraState {
   ready?: boolean;
   kafka: { brokers: string[]; pids: number[]; dataDir: string };
   redis: { url: string; pids: number[] };
+  schemaRegistry?: { url: string; pids: number[] };
   /** every process `up` started and the folder it writes, recorded the moment it starts */
   started?: StartedProcess[];
   startedAt: string;
@@ -50,13 +52,20 @@ function print(state: InfraState) {
   const up = (pids: number[]) => (pids.every((pid) => processAlive(pid)) ? 'running' : 'STOPPED');
   console.log(`Kafka  ${state.kafka.brokers.join(',')}  (${up(state.kafka.pids)})`);
   console.log(`Redis  ${state.redis.url}  (${up(state.redis.pids)})`);
+  if (state.schemaRegistry) {
+    console.log(`Schema Registry  ${state.schemaRegistry.url}  (${up(state.schemaRegistry.pids)})`);
+  }
   console.log(`\nexport KAFKA_BROKERS=${state.kafka.brokers.join(',')}\nexport REDIS_URL=${state.redis.url}`);
+  if (state.schemaRegistry) console.log(`export SCHEMA_REGISTRY_URL=${state.schemaRegistry.url}`);
 }
 
 export async function infraUp(options: { kafkaTimeoutMs?: number } = {}): Promise<InfraState> {
   const existing = readState();
-  const pids = existing ? [...existing.kafka.pids, ...existing.redis.pids] : [];
-  if (existing && existing.ready !== false && pids.every((pid) => processAlive(pid))) return existing;
+  const pids = existing
+    ? [...existing.kafka.pids, ...existing.redis.pids, ...(existing.schemaRegistry?.pids ?? [])]
+    : [];
+  if (existing?.schemaRegistry && existing.ready !== false && pids.every((pid) => processAlive(pid)))
+    return existing;
   if (existing) await infraDown();
   ensureDir(cacheDir);
   const state: InfraState = {
@@ -82,10 +91,17 @@ export async function infraUp(options: { kafkaTimeoutMs?: number } = {}): Promis
     }),
     startRedis({ detached: true, keep: true, onProcess: record }),
   ]);
-  if (kafka.status === 'rejected' || redis.status === 'rejected') {
-    const reason = (
-      (kafka.status === 'rejected' ? kafka.reason : (redis as PromiseRejectedResult).reason) as Error
-    ).message;
+  const registry = await startSchemaRegistry({ detached: true, keep: true }).catch((error: Error) => error);
+  if (!(registry instanceof Error)) {
+    record({ name: 'schema-registry', pid: registry.process.child.pid!, dataDir: '' });
+    state.schemaRegistry = { url: registry.url, pids: [registry.process.child.pid!] };
+  }
+  if (kafka.status === 'rejected' || redis.status === 'rejected' || registry instanceof Error) {
+    const reason =
+      kafka.status === 'rejected' || redis.status === 'rejected'
+        ? ((kafka.status === 'rejected' ? kafka.reason : (redis as PromiseRejectedResult).reason) as Error)
+            .message
+        : (registry as Error).message;
     console.error('infra up failed; stopping what it started');
     await infraDown();
     throw new Error(
@@ -154,8 +170,10 @@ async function main(command: string | undefined) {
       // Everything a fresh machine needs, without starting anything: used by .ci/run.
       const { ensureKafkaJars } = await import('./kafka.ts');
       const { ensureRedisServer } = await import('./redis.ts');
+      const { ensureSchemaRegistry } = await import('./schema-registry.ts');
       await ensureKafkaJars();
       await ensureRedisServer();
+      await ensureSchemaRegistry();
       if (process.argv.includes('--kube')) {
         const kube = (await import('./kube.ts')) as { provisionKube?: () => Promise<void> };
         await kube.provisionKube?.();

@@ -230,6 +230,29 @@ describe('operator-wide Secrets in processor pods', () => {
     );
   });
 
+  it("a Pipeline's schemaRegistry.auth.secretRef reaches the processors as KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS", () => {
+    const p = pipeline({
+      source: {
+        topic: 'views',
+        format: 'avro',
+        schemaRegistry: {
+          url: 'http://registry:8081',
+          auth: { type: 'basic', secretRef: { name: 'sr', key: 'cred' } },
+        },
+      },
+    });
+    const env = envOf(template(desiredDeployment(p, 1, 1, 'fp', settings)));
+    expect(env.filter((e) => e.name === 'KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS')).toEqual([
+      {
+        name: 'KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS',
+        valueFrom: { secretKeyRef: { name: 'sr', key: 'cred' } },
+      },
+    ]);
+    expect(
+      envOf(template(desiredDeployment(pipeline(), 1, 1, 'fp', settings))).map((e) => e.name),
+    ).not.toContain('KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS');
+  });
+
   it('a Secret name or key change rolls the pods (template hash)', () => {
     const h = podTemplateHash(pipeline(), 1, withSecrets);
     expect(podTemplateHash(pipeline(), 1, settings)).not.toBe(h);

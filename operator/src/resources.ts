@@ -1,8 +1,10 @@
 // The objects a Pipeline owns, built as pure functions of the Pipeline and the operator's settings:
 // a ConfigMap with the spec, a Deployment of processors and a Service for the query API. The
 // reconciler applies them with server-side apply, so applying the same input twice changes nothing.
+
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import { REGISTRY_CREDENTIALS_ENV } from '../../processor/src/spec/schema-registry.ts';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
 import { REPLAY_ANNOTATION } from './versioning.ts';
 
@@ -175,6 +177,17 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
     env.push({
       name: 'KAPPAFLOW_AUTH_TOKEN_FILE',
       value: `${QUERY_AUTH_DIR}/${settings.queryAuthSecret.key}`,
+    });
+  }
+  // Schema Registry credentials from the Pipeline's Secret (spec.source.schemaRegistry.auth.secretRef).
+  const source = p.spec.source as {
+    schemaRegistry?: { auth?: { secretRef?: { name: string; key?: string } } };
+  };
+  const registrySecret = source?.schemaRegistry?.auth?.secretRef;
+  if (registrySecret) {
+    env.push({
+      name: REGISTRY_CREDENTIALS_ENV,
+      valueFrom: { secretKeyRef: { name: registrySecret.name, key: registrySecret.key ?? 'credentials' } },
     });
   }
   for (const [name, value] of Object.entries(settings.env ?? {})) env.push({ name, value });

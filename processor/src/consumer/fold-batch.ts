@@ -8,6 +8,7 @@ import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
 import { eventTimeOf } from './event-time.ts';
+import type { ValueDecoder } from './formats/value-decoder.ts';
 
 export interface FoldedBatch {
   fold: BatchFold;
@@ -52,6 +53,8 @@ export async function foldBatch(
   startWatermark: number,
   enrichment: EnrichmentTable,
   sessions?: SessionStore,
+  /** prepared for these messages (registry formats); JSON and text decode without one */
+  decoder?: ValueDecoder,
 ): Promise<FoldedBatch> {
   const fold = new BatchFold(pipeline.aggregates);
   const deadLetters: Letter[] = [];
@@ -132,7 +135,9 @@ export async function foldBatch(
     let ctx: RecordView;
     try {
       ctx = new RecordView(
-        decodeValue(message.value ?? null, pipeline.source.format),
+        decoder
+          ? decoder.decode(message.value ?? null)
+          : decodeValue(message.value ?? null, pipeline.source.format as 'json' | 'text'),
         topic,
         partition,
         message,

@@ -14,6 +14,8 @@ import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
 import { type FoldedBatch, foldBatch } from './fold-batch.ts';
+import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
+import { registryWaitHooks } from './formats/wait.ts';
 import { publishClosedWindows } from './sink.ts';
 
 export interface ConsumerLoopOptions {
@@ -67,6 +69,7 @@ export class ConsumerLoop {
   private timers: NodeJS.Timeout[] = [];
   private readonly enrichment: EnrichmentTable;
   private readonly aggregateKinds: Record<string, string>;
+  private readonly decoder: ValueDecoder;
 
   constructor(private readonly options: ConsumerLoopOptions) {
     const { pipeline, kafka, redis } = options;
@@ -81,6 +84,7 @@ export class ConsumerLoop {
     });
     this.producer = createProducer(kafka, { allowAutoTopicCreation: false });
     this.admin = kafka.admin();
+    this.decoder = valueDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
       pipeline.enrich.length > 0
@@ -201,7 +205,8 @@ export class ConsumerLoop {
     if (outcome === 'applied') await payload.heartbeat();
   }
 
-  private async processBatch({ batch, resolveOffset }: EachBatchPayload, id: string): Promise<BatchOutcome> {
+  private async processBatch(payload: EachBatchPayload, id: string): Promise<BatchOutcome> {
+    const { batch, resolveOffset } = payload;
     const { pipeline, metrics } = this.options;
     const prefix = partitionPrefix(pipeline.name, pipeline.version, id);
     const claim = await this.claimOnce(id, prefix, batch);
@@ -215,6 +220,19 @@ export class ConsumerLoop {
     }
     const labels = { topic: batch.topic, partition: String(batch.partition) };
     metrics.recordsIn.inc(labels, messages.length);
+    // Registry formats: every writer schema the batch names is fetched first (held while the
+    // registry is unreachable, so nothing past an undecoded record is committed or dead-lettered).
+    await this.decoder.prepare(
+      messages,
+      registryWaitHooks(
+        this.options.logger,
+        { topic: batch.topic, partition: batch.partition },
+        payload,
+        () => {
+          this.lastFetchAt = Date.now();
+        },
+      ),
+    );
     const folded = await this.fold(prefix, batch, claim, messages);
     await this.deadLetter(batch, folded.deadLetters);
     const absolute = await this.stageAbsolute(claim, prefix, folded);
@@ -325,6 +343,7 @@ export class ConsumerLoop {
       claim.watermark,
       this.enrichment,
       sessions,
+      this.decoder,
     );
   }
 

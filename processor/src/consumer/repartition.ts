@@ -4,7 +4,8 @@ import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts'
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
-import { decodeValue } from './decode.ts';
+import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
+import { registryWaitHooks } from './formats/wait.ts';
 
 /**
  * Session windows need every event of a group in one partition. When records are keyed by something
@@ -20,6 +21,7 @@ export class Repartitioner {
   private readonly producers = new Map<string, Producer>();
   readonly topic: string;
   readonly groupId: string;
+  private readonly decoder: ValueDecoder;
 
   constructor(
     private readonly pipeline: RuntimePipeline,
@@ -28,6 +30,7 @@ export class Repartitioner {
   ) {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
     this.groupId = repartitionGroupOf(pipeline.name, pipeline.version);
+    this.decoder = valueDecoderFor(pipeline.source);
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       maxBytesPerPartition: 1024 * 1024,
@@ -78,10 +81,14 @@ export class Repartitioner {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     const producer = await this.producerFor(topic, partition);
+    await this.decoder.prepare(
+      batch.messages,
+      registryWaitHooks(this.logger, { topic, partition }, { heartbeat, isRunning, isStale }),
+    );
     const messages = batch.messages.map((message) => {
       let key: string | null = message.key ? message.key.toString('utf8') : null;
       try {
-        const event = decodeValue(message.value ?? null, this.pipeline.source.format);
+        const event = this.decoder.decode(message.value ?? null);
         const ctx: RecordContext = {
           event,
           enriched: {},

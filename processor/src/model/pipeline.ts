@@ -1,4 +1,5 @@
 import type { EventTimeFormat } from './event-time-format.ts';
+import type { SchemaRegistrySettings, SourceFormat } from './source-format.ts';
 
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
@@ -66,7 +67,9 @@ export interface RuntimePipeline {
   version: number;
   source: {
     topics: string[];
-    format: 'json' | 'text';
+    format: SourceFormat;
+    schemaRegistry?: SchemaRegistrySettings;
+    messageType?: string;
     /** absent: the Kafka record timestamp */
     eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';

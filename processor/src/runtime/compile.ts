@@ -22,6 +22,8 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     source: {
       topics: spec.source.topics,
       format: spec.source.format,
+      ...(spec.source.schemaRegistry ? { schemaRegistry: spec.source.schemaRegistry } : {}),
+      ...(spec.source.messageType ? { messageType: spec.source.messageType } : {}),
       ...(spec.source.eventTime
         ? { eventTime: { field: spec.source.eventTime.field, format: spec.source.eventTime.format } }
         : {}),

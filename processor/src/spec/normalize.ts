@@ -9,7 +9,8 @@ import {
 } from './aggregates.ts';
 import { parseDuration } from './duration.ts';
 import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from './schema.ts';
-import type { EventTimeFormat } from './source.ts';
+import type { SchemaRegistrySpec } from './schema-registry.ts';
+import type { EventTimeFormat, SOURCE_FORMATS } from './source.ts';
 
 export type NormalizedWindow =
   | { type: 'tumbling'; sizeMs: number; graceMs: number }
@@ -35,7 +36,9 @@ export interface NormalizedPipeline {
   namespace?: string;
   source: {
     topics: string[];
-    format: 'json' | 'text';
+    format: (typeof SOURCE_FORMATS)[number];
+    schemaRegistry?: SchemaRegistrySpec;
+    messageType?: string;
     /** `path` is `field` split on dots. Absent: use the Kafka record timestamp. */
     eventTime?: {
       field: string;
@@ -101,6 +104,8 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
     source: {
       topics: s.source.topics ?? [s.source.topic as string],
       format: s.source.format,
+      ...(s.source.schemaRegistry === undefined ? {} : { schemaRegistry: s.source.schemaRegistry }),
+      ...(s.source.messageType === undefined ? {} : { messageType: s.source.messageType }),
       ...(s.source.eventTime === undefined
         ? {}
         : { eventTime: { ...s.source.eventTime, path: s.source.eventTime.field.split('.') } }),
@@ -144,6 +149,8 @@ export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>
     source: {
       topics: [...n.source.topics].sort(),
       format: n.source.format,
+      // only when set, so pipelines without it keep their fingerprint
+      ...(n.source.messageType === undefined ? {} : { messageType: n.source.messageType }),
       eventTime: n.source.eventTime ?? null,
     },
     where: n.where ?? null,

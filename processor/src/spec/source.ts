@@ -1,7 +1,9 @@
 // `spec.source`: which topic(s) to read and how to turn a record into an event.
 import { z } from 'zod';
 import { EVENT_TIME_FORMATS } from '../model/event-time-format.ts';
+import { REGISTRY_FORMATS, SOURCE_FORMATS } from '../model/source-format.ts';
 import { k8sRules, strictObject, topicName } from './fields.ts';
+import { schemaRegistrySchema } from './schema-registry.ts';
 import { show } from './show.ts';
 
 /** A dotted path into the event, e.g. `ts` or `meta.created_at`. */
@@ -27,6 +29,7 @@ export const eventTimeSchema = strictObject({
 }).describe('Where the event time comes from. Without it, windows use the Kafka record timestamp.');
 
 export type { EventTimeFormat } from '../model/event-time-format.ts';
+export { REGISTRY_FORMATS, SOURCE_FORMATS };
 
 export const sourceSchema = strictObject({
   topic: topicName.optional().describe('The topic to read. Give either `topic` or `topics`.'),
@@ -41,10 +44,25 @@ export const sourceSchema = strictObject({
       'Several topics read as one stream (all with the same event shape). Give either `topic` or `topics`.',
     ),
   format: z
-    .enum(['json', 'text'], { error: (iss) => `expected json or text, got ${show(iss.input)}` })
+    .enum(SOURCE_FORMATS, {
+      error: (iss) => `expected one of ${SOURCE_FORMATS.join(', ')}, got ${show(iss.input)}`,
+    })
     .default('json')
     .describe(
-      '`json`: each record value is one JSON object, bound to `event`. `text`: the value as a UTF-8 string, bound to `event` (as a string).',
+      '`json`: each record value is one JSON object, bound to `event`. `text`: the value as a UTF-8 string, bound to `event` (as a string). `avro`, `protobuf`, `jsonSchema`: the Confluent wire format (magic byte, schema id, payload), decoded with the writer schema fetched from `schemaRegistry` (see docs/avro-protobuf.md for how each type maps to `event`).',
+    ),
+  schemaRegistry: schemaRegistrySchema.optional(),
+  messageType: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, {
+      error: (iss) =>
+        `expected a fully qualified Protobuf message name like shop.v1.Order, got ${show(iss.input)}`,
+    })
+    .optional()
+    .describe(
+      '`protobuf` only: decode every record as this message (fully qualified, e.g. `shop.v1.Order`) instead of the one named by the message indexes in the record.',
     ),
   eventTime: eventTimeSchema.optional(),
   startFrom: z
@@ -68,6 +86,23 @@ export const sourceSchema = strictObject({
     if (s.topics !== undefined && new Set(s.topics).size !== s.topics.length) {
       ctx.addIssue({ code: 'custom', path: ['topics'], message: 'topics lists the same topic twice' });
     }
+    if (REGISTRY_FORMATS.includes(s.format) && s.schemaRegistry === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schemaRegistry'],
+        message: `format ${s.format} needs schemaRegistry: { url: http://registry:8081 }`,
+      });
+    }
+    if (!REGISTRY_FORMATS.includes(s.format) && s.schemaRegistry !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schemaRegistry'],
+        message: `schemaRegistry is only read with format avro, protobuf or jsonSchema, not ${s.format}`,
+      });
+    }
+    if (s.messageType !== undefined && s.format !== 'protobuf') {
+      ctx.addIssue({ code: 'custom', path: ['messageType'], message: 'messageType needs format: protobuf' });
+    }
     if (s.format === 'text' && s.eventTime !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -83,6 +118,14 @@ export const sourceSchema = strictObject({
       {
         rule: "!(has(self.format) && self.format == 'text' && has(self.eventTime))",
         message: 'eventTime needs format json',
+      },
+      {
+        rule: "has(self.schemaRegistry) == (has(self.format) && self.format in ['avro', 'protobuf', 'jsonSchema'])",
+        message: 'formats avro, protobuf and jsonSchema need schemaRegistry (and only they read it)',
+      },
+      {
+        rule: "!has(self.messageType) || (has(self.format) && self.format == 'protobuf')",
+        message: 'messageType needs format protobuf',
       },
     ),
   )

@@ -1,6 +1,8 @@
-import { afterAll, describe, inject, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
+import { avroProducer } from '../../../harness/registry-records.ts';
 import { killScenarioProcesses, runScenario } from './scenario.ts';
 
 const RECORDS = Number(process.env.KAPPAFLOW_EOS_RECORDS ?? 200_000);
@@ -18,6 +20,47 @@ describe('exactly-once effect on the aggregates', () => {
       brokers: inject('kafkaBrokers'),
       redisUrl: inject('redisUrl'),
       minKills: 5,
+    });
+  });
+
+  it('holds on an Avro topic whose writer schema changes mid-stream', { timeout: 900_000 }, async () => {
+    const registryUrl = inject('schemaRegistryUrl');
+    const subject = `eos-avro-${randomUUID().slice(0, 8)}-value`;
+    const fields = [
+      { name: 'ts', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      { name: 'page', type: 'string' },
+      { name: 'user', type: 'string' },
+      { name: 'bytes', type: 'long' },
+      { name: 'latency', type: 'int' },
+    ];
+    // v1 has an optional field that v2 removes; v2 adds one with a default.
+    const v1 = await avroProducer(registryUrl, subject, {
+      type: 'record',
+      name: 'View',
+      fields: [...fields, { name: 'country', type: ['null', 'string'], default: null }],
+    });
+    const v2 = await avroProducer(registryUrl, subject, {
+      type: 'record',
+      name: 'View',
+      fields: [...fields, { name: 'referrer', type: 'string', default: '' }],
+    });
+    expect(v2.id).not.toBe(v1.id);
+    await runScenario({
+      records: VARIANT_RECORDS,
+      brokers: inject('kafkaBrokers'),
+      redisUrl: inject('redisUrl'),
+      minKills: 5,
+      format: {
+        source: `format: avro\n    schemaRegistry: { url: "${registryUrl}" }`,
+        encode: (views) =>
+          Promise.all(
+            views.map((v, i) =>
+              i < views.length / 2
+                ? v1.encode({ ...v, country: i % 2 ? 'de' : null })
+                : v2.encode({ ...v, referrer: 'r' }),
+            ),
+          ),
+      },
     });
   });
 

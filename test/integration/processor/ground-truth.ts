@@ -62,14 +62,18 @@ export function groundTruth(views: readonly View[]): Map<string, Truth> {
   return truth;
 }
 
-export const pipelineYaml = (name: string, topic: string) => `apiVersion: kappaflow.io/v1alpha1
+export const pipelineYaml = (
+  name: string,
+  topic: string,
+  source = 'format: json',
+) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata:
   name: ${name}
 spec:
   source:
     topic: ${topic}
-    format: json
+    ${source}
     eventTime: { field: ts }
     startFrom: earliest
   groupBy:

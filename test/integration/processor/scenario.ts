@@ -12,6 +12,7 @@ import {
   pipelineYaml,
   quantile,
   readObserved,
+  type View,
 } from './ground-truth.ts';
 
 /**
@@ -42,6 +43,8 @@ export interface Scenario {
   onTick?: (replicas: ReplicaSet) => void;
   /** called with every replica's metrics text before the replicas are stopped */
   onMetrics?: (texts: string[]) => void;
+  /** another source format: the YAML's source and each view's encoded value (default JSON) */
+  format?: { source: string; encode: (views: readonly View[]) => Promise<Buffer[]> };
 }
 
 export interface ScenarioContext {
@@ -98,13 +101,14 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     prefix: 'eos',
     topicPrefix: 'eos-views',
     partitions: PARTITIONS,
-    yaml: pipelineYaml,
+    yaml: (name, topic) => pipelineYaml(name, topic, scenario.format?.source),
     ...(scenario.topic ? { topicConfig: scenario.topic } : {}),
     // Generous retries: some scenarios restart brokers while this client produces and polls.
     kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
   });
   const { name, topic, dir, kafka, admin } = fixture;
   const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
+  const encoded = scenario.format ? await scenario.format.encode(views) : undefined;
 
   const set: ReplicaSet = {
     replicas: [],
@@ -133,9 +137,11 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       await producer.send({
         topic,
         acks: -1,
-        messages: views
-          .slice(i, i + chunk)
-          .map((v, j) => ({ partition: (i + j) % PARTITIONS, key: v.user, value: JSON.stringify(v) })),
+        messages: views.slice(i, i + chunk).map((v, j) => ({
+          partition: (i + j) % PARTITIONS,
+          key: v.user,
+          value: encoded ? encoded[i + j]! : JSON.stringify(v),
+        })),
       });
       produced = Math.min(views.length, i + chunk);
       await new Promise((r) => setTimeout(r, Math.max(20, (productionMs * chunk) / views.length)));

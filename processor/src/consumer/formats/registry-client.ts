@@ -1,0 +1,143 @@
+// A small client for the one call decoding needs, GET /schemas/ids/{id} (plus the subject versions
+// that Protobuf imports and Avro named types reference). node:http(s) instead of a client library:
+// it takes a CA file and an Authorization header, and tells "unknown id" from "unreachable".
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { REGISTRY_CREDENTIALS_ENV, type SchemaRegistrySpec } from '../../spec/schema-registry.ts';
+
+export type SchemaType = 'AVRO' | 'PROTOBUF' | 'JSON';
+
+export interface SchemaReference {
+  name: string;
+  subject: string;
+  version: number;
+}
+
+export interface RegisteredSchema {
+  schemaType: SchemaType;
+  schema: string;
+  references: SchemaReference[];
+}
+
+/** The registry answered that the schema does not exist: the record can never be decoded. */
+export class SchemaNotFoundError extends Error {}
+
+/** The registry could not be asked (down, timeout, 5xx, refused credentials): try again later. */
+export class RegistryUnavailableError extends Error {}
+
+export interface RegistryClient {
+  schemaById(id: number): Promise<RegisteredSchema>;
+  schemaBySubjectVersion(subject: string, version: number): Promise<RegisteredSchema>;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** The Authorization header value, read once at start: a missing file or variable stops the processor. */
+export function authorizationOf(
+  auth: SchemaRegistrySpec['auth'],
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (!auth) return undefined;
+  let credentials: string | undefined;
+  if (auth.file !== undefined) {
+    try {
+      credentials = readFileSync(auth.file, 'utf8').trim();
+    } catch (error) {
+      throw new Error(
+        `source.schemaRegistry.auth.file: cannot read ${auth.file} (${(error as Error).message}); mount the credentials there`,
+      );
+    }
+  } else {
+    credentials = env[REGISTRY_CREDENTIALS_ENV]?.trim();
+    if (!credentials) {
+      throw new Error(
+        `source.schemaRegistry.auth: set ${REGISTRY_CREDENTIALS_ENV} (or auth.file) to the registry ${auth.type === 'basic' ? 'username:password' : 'token'}`,
+      );
+    }
+  }
+  if (auth.type === 'bearer') return `Bearer ${credentials}`;
+  if (!credentials.includes(':')) {
+    throw new Error('source.schemaRegistry.auth: basic credentials must be username:password');
+  }
+  return `Basic ${Buffer.from(credentials).toString('base64')}`;
+}
+
+export function registryClient(
+  spec: SchemaRegistrySpec,
+  env: NodeJS.ProcessEnv = process.env,
+): RegistryClient {
+  const base = spec.url.replace(/\/+$/, '');
+  const authorization = authorizationOf(spec.auth, env);
+  const ca = spec.tls?.caFile ? readFileSync(spec.tls.caFile) : undefined;
+  const secure = base.startsWith('https:');
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) })
+    : new http.Agent({ keepAlive: true });
+
+  const get = (path: string, what: string): Promise<RegisteredSchema> =>
+    new Promise((resolve, reject) => {
+      const request = (secure ? https : http).get(
+        `${base}${path}`,
+        {
+          agent,
+          timeout: REQUEST_TIMEOUT_MS,
+          headers: {
+            accept: 'application/vnd.schemaregistry.v1+json, application/json',
+            ...(authorization ? { authorization } : {}),
+          },
+        },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk) => (body += chunk));
+          response.on('error', (error) => reject(new RegistryUnavailableError(error.message)));
+          response.on('end', () => {
+            const status = response.statusCode ?? 0;
+            if (status === 404) {
+              reject(new SchemaNotFoundError(`the schema registry has no ${what}`));
+              return;
+            }
+            if (status !== 200) {
+              reject(
+                new RegistryUnavailableError(
+                  `the schema registry answered ${status} for ${what}: ${body.slice(0, 200)}`,
+                ),
+              );
+              return;
+            }
+            try {
+              const parsed = JSON.parse(body) as Partial<RegisteredSchema> & { schemaType?: string };
+              if (typeof parsed.schema !== 'string') throw new Error('no "schema" field');
+              resolve({
+                schemaType: (parsed.schemaType ?? 'AVRO') as SchemaType,
+                schema: parsed.schema,
+                references: parsed.references ?? [],
+              });
+            } catch (error) {
+              reject(
+                new RegistryUnavailableError(
+                  `the schema registry answered ${what} with something that is not a schema: ${(error as Error).message}`,
+                ),
+              );
+            }
+          });
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+      request.on('error', (error) =>
+        reject(
+          new RegistryUnavailableError(`the schema registry at ${base} is unreachable: ${error.message}`),
+        ),
+      );
+    });
+
+  return {
+    schemaById: (id) => get(`/schemas/ids/${id}`, `schema with id ${id}`),
+    schemaBySubjectVersion: (subject, version) =>
+      get(
+        `/subjects/${encodeURIComponent(subject)}/versions/${version}`,
+        `version ${version} of subject ${subject}`,
+      ),
+  };
+}

@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KafkaMessage } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { avroType } from '../../../processor/src/consumer/formats/avro.ts';
+import {
+  authorizationOf,
+  type RegistryClient,
+} from '../../../processor/src/consumer/formats/registry-client.ts';
+import { valueDecoderFor } from '../../../processor/src/consumer/formats/value-decoder.ts';
+import { headerFor } from '../../../processor/src/consumer/formats/wire.ts';
+
+describe('registry credentials', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kf-registry-'));
+
+  it('basic: username:password from a file or the environment, as an HTTP Basic header', () => {
+    const file = join(dir, 'basic');
+    writeFileSync(file, 'alice:s3cret\n');
+    expect(authorizationOf({ type: 'basic', file })).toBe(
+      `Basic ${Buffer.from('alice:s3cret').toString('base64')}`,
+    );
+    expect(authorizationOf({ type: 'basic' }, { KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS: 'bob:pw' })).toBe(
+      `Basic ${Buffer.from('bob:pw').toString('base64')}`,
+    );
+    expect(() =>
+      authorizationOf({ type: 'basic' }, { KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS: 'no-colon' }),
+    ).toThrow(/username:password/);
+  });
+
+  it('bearer: the token, from a file or the environment', () => {
+    const file = join(dir, 'token');
+    writeFileSync(file, ' tok-123 \n');
+    expect(authorizationOf({ type: 'bearer', file })).toBe('Bearer tok-123');
+    expect(authorizationOf({ type: 'bearer' }, { KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS: 'xyz' })).toBe(
+      'Bearer xyz',
+    );
+  });
+
+  it('a missing file or variable stops the processor with what to set', () => {
+    expect(() => authorizationOf({ type: 'bearer', file: join(dir, 'nope') })).toThrow(/cannot read .*nope/);
+    expect(() => authorizationOf({ type: 'bearer' }, {})).toThrow(
+      /set KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS/,
+    );
+    expect(authorizationOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('schema cache', () => {
+  const schemaOf = (n: number) => ({
+    type: 'record',
+    name: `R${n}`,
+    fields: [{ name: `f${n}`, type: 'int' }],
+  });
+  const fetched: number[] = [];
+  const client: RegistryClient = {
+    schemaById: async (id) => {
+      fetched.push(id);
+      return { schemaType: 'AVRO', schema: JSON.stringify(schemaOf(id)), references: [] };
+    },
+    schemaBySubjectVersion: async () => {
+      throw new Error('unused');
+    },
+  };
+  const message = (id: number) =>
+    ({
+      value: Buffer.concat([headerFor(id), avroType(schemaOf(id)).toBuffer({ [`f${id}`]: id })]),
+    }) as KafkaMessage;
+  const hooks = { isRunning: () => true, onWait: async () => {} };
+
+  it('holds at most cacheSize schemas, fetches each id once while it stays cached, and refuses a batch naming more', async () => {
+    const decoder = valueDecoderFor(
+      {
+        format: 'avro',
+        schemaRegistry: { url: 'http://registry.invalid', cacheSize: 2 },
+      },
+      client,
+    );
+    for (const ids of [[1, 2, 1], [2, 1], [3], [1]]) {
+      const batch = ids.map(message);
+      await decoder.prepare(batch, hooks);
+      expect(batch.map((m) => decoder.decode(m.value))).toEqual(ids.map((id) => ({ [`f${id}`]: id })));
+    }
+    // 1 and 2 once; 3 evicts 2 (1 was used more recently); 1 is still cached
+    expect(fetched).toEqual([1, 2, 3]);
+    await expect(decoder.prepare([4, 5, 6].map(message), hooks)).rejects.toThrow(
+      /more than schemaRegistry.cacheSize/,
+    );
+  });
+});
