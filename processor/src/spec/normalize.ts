@@ -43,6 +43,8 @@ export interface NormalizedPipeline {
       format: EventTimeFormat;
     };
     startFrom: 'earliest' | 'latest';
+    /** spec.source.idleTimeout in ms; absent: partitions never count as idle */
+    idleTimeoutMs?: number;
   };
   where?: string;
   enrich: NormalizedEnrich[];
@@ -104,6 +106,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
         ? {}
         : { eventTime: { ...s.source.eventTime, path: s.source.eventTime.field.split('.') } }),
       startFrom: s.source.startFrom,
+      ...(s.source.idleTimeout === undefined ? {} : { idleTimeoutMs: parseDuration(s.source.idleTimeout) }),
     },
     ...(s.where === undefined ? {} : { where: s.where }),
     enrich: (s.enrich ?? []).map((e) => ({ ...e.lookup })),

@@ -1,7 +1,7 @@
 // `spec.source`: which topic(s) to read and how to turn a record into an event.
 import { z } from 'zod';
 import { EVENT_TIME_FORMATS } from '../model/event-time-format.ts';
-import { k8sRules, strictObject, topicName } from './fields.ts';
+import { duration, k8sRules, strictObject, topicName } from './fields.ts';
 import { show } from './show.ts';
 
 /** A dotted path into the event, e.g. `ts` or `meta.created_at`. */
@@ -47,6 +47,11 @@ export const sourceSchema = strictObject({
       '`json`: each record value is one JSON object, bound to `event`. `text`: the value as a UTF-8 string, bound to `event` (as a string).',
     ),
   eventTime: eventTimeSchema.optional(),
+  idleTimeout: duration(1000)
+    .optional()
+    .describe(
+      'A partition that received no record for this long (by wall clock) and has none waiting stops holding windows open: the query API reports windows `final` and the watermark from the other partitions. When records arrive on it again (the first one stamped at least this long after its last commit), they are judged against the lowest watermark of the partitions still active, so a window once reported final never changes (older records are late). Absent: every partition holds windows open until its own watermark passes them.',
+    ),
   startFrom: z
     .enum(['earliest', 'latest'], { error: (iss) => `expected earliest or latest, got ${show(iss.input)}` })
     .default('earliest')
