@@ -51,7 +51,7 @@ Examples:
           )
         : undefined;
       const app = createHttpApp({
-        ...(lag ? { lag: lag.lag } : {}),
+        ...(lag ? { lag: lag.lag, idle: lag.idle } : {}),
         redis,
         registry: createProcessorMetrics('query').registry,
         readiness: () => redis.status === 'ready',

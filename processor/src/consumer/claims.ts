@@ -14,6 +14,8 @@ export interface Claim {
   gapReported?: boolean;
   /** whether the sink outbox was drained since the claim (leftovers of a crashed owner) */
   outboxDrained?: boolean;
+  /** when the partition was last committed (spec.source.idleTimeout); undefined until read */
+  lastCommitAt?: number | null;
   /** the open windows' values this claim has read or written (fixed windows; see owned-windows.ts) */
   windows: OwnedWindows;
 }

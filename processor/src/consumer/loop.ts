@@ -16,6 +16,7 @@ import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts
 import { type FoldedBatch, foldBatch } from './fold-batch.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
+import { idleFloor, lastCommitOf, resumedAfterIdle } from './idle.ts';
 import { publishClosedWindows } from './sink.ts';
 
 export interface ConsumerLoopOptions {
@@ -233,7 +234,12 @@ export class ConsumerLoop {
         },
       ),
     );
-    const folded = await this.fold(prefix, batch, claim, messages);
+    const folded = await this.fold(
+      prefix,
+      batch,
+      messages,
+      await this.startWatermark(claim, prefix, messages),
+    );
     await this.deadLetter(batch, folded.deadLetters);
     const absolute = await this.stageAbsolute(claim, prefix, folded);
     const nextOffset = String(BigInt(lastOffset) + 1n);
@@ -246,6 +252,7 @@ export class ConsumerLoop {
     claim.windows.applied(result.closedWindows);
     claim.nextOffset = nextOffset;
     claim.watermark = folded.watermark;
+    claim.lastCommitAt = Date.now();
     if (!this.replicated(claim, batch, result)) {
       resolveOffset(lastOffset);
       return 'applied';
@@ -331,8 +338,43 @@ export class ConsumerLoop {
     await redis.hincrby(keys.checkpoint(prefix), 'unrecoverable', missing);
   }
 
+  /**
+   * The watermark the batch starts from: the claim's, or after an idle stretch (spec.source.idleTimeout,
+   * consumer/idle.ts) at least that of the partitions that kept going.
+   */
+  private async startWatermark(claim: Claim, prefix: string, messages: KafkaMessage[]): Promise<number> {
+    const { pipeline, redis, logger } = this.options;
+    const idleMs = pipeline.source.idleTimeoutMs;
+    if (idleMs === undefined) return claim.watermark;
+    if (claim.lastCommitAt === undefined) claim.lastCommitAt = await lastCommitOf(redis, prefix);
+    if (!resumedAfterIdle(claim.lastCommitAt, Number(messages[0]!.timestamp), idleMs)) return claim.watermark;
+    const others: string[] = [];
+    for (const topic of pipeline.source.topics) {
+      for (const { partition } of await this.admin.fetchTopicOffsets(topic)) {
+        const other = partitionPrefix(
+          pipeline.name,
+          pipeline.version,
+          partitionIdOf(pipeline, topic, partition),
+        );
+        if (other !== prefix) others.push(keys.checkpoint(other));
+      }
+    }
+    const floor = await idleFloor(redis, others, Date.now(), idleMs);
+    if (floor === null || floor <= claim.watermark) return claim.watermark;
+    logger.info(
+      { prefix, from: claim.watermark, to: floor },
+      "partition resumed after being idle: starting from the active partitions' watermark",
+    );
+    return floor;
+  }
+
   /** Folds the records into window deltas (sessions: against the stored sessions of their groups). */
-  private fold(prefix: string, batch: Batch, claim: Claim, messages: KafkaMessage[]): Promise<FoldedBatch> {
+  private fold(
+    prefix: string,
+    batch: Batch,
+    messages: KafkaMessage[],
+    startWatermark: number,
+  ): Promise<FoldedBatch> {
     const { pipeline, redis } = this.options;
     const sessions = pipeline.window.type === 'session' ? redisSessionStore(redis, prefix) : undefined;
     return foldBatch(
@@ -340,7 +382,7 @@ export class ConsumerLoop {
       batch.topic,
       batch.partition,
       messages,
-      claim.watermark,
+      startWatermark,
       this.enrichment,
       sessions,
       this.decoder,

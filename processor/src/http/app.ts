@@ -51,6 +51,8 @@ export interface HttpAppOptions {
   streamPollMs?: number;
   /** a pipeline's lag (state/lag.ts, cached); without it the API reports lag null */
   lag?: (reg: PipelineRegistration) => Promise<number | null>;
+  /** spec.source.idleTimeout's idle partitions (state/lag.ts); without it no partition is idle */
+  idle?: (reg: PipelineRegistration, lastCommits: Map<string, number | null>) => Promise<Set<string>>;
   /** keep answers that cannot have changed (final windows; reads at an unchanged checkpoint) in memory (default true) */
   queryCache?: boolean;
   /** express "trust proxy" (set it behind an ingress so the rate limit sees client IPs) */
@@ -86,6 +88,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const store = new QueryStore(redis, {
     cache: options.queryCache,
     ...(options.lag ? { lag: options.lag } : {}),
+    ...(options.idle ? { idle: options.idle } : {}),
   });
   const hub = new WatchHub(redis, {
     intervalMs: options.streamPollMs ?? 250,

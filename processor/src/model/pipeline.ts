@@ -73,6 +73,8 @@ export interface RuntimePipeline {
     /** absent: the Kafka record timestamp */
     eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';
+    /** spec.source.idleTimeout (see consumer/idle.ts) */
+    idleTimeoutMs?: number;
   };
   window: WindowShape;
   groupNames: string[];

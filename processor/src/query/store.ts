@@ -151,6 +151,18 @@ export class QueryStore {
   /** Answers for final windows (closed on every partition: they never change again). */
   readonly cache: BoundedCache;
   private readonly lagOf: ((reg: PipelineRegistration) => Promise<number | null>) | undefined;
+  private readonly idleOf:
+    | ((reg: PipelineRegistration, lastCommits: Map<string, number | null>) => Promise<Set<string>>)
+    | undefined;
+
+  /** Idle partitions (never all of them: then none is idle); empty without an idleTimeout or Kafka. */
+  private async idle(reg: PipelineRegistration, statuses: PartitionStatus[]): Promise<Set<string>> {
+    if (!this.idleOf || reg.source?.idleTimeoutMs === undefined) return new Set();
+    const idle = await this.idleOf(reg, new Map(statuses.map((s) => [s.id, s.updatedAt]))).catch(
+      () => new Set<string>(),
+    );
+    return statuses.filter((s) => s.committed).every((s) => idle.has(s.id)) ? new Set() : idle;
+  }
   /**
    * One partition's script replies about one window, keyed by that partition's checkpoint offset:
    * every change to a partition's state comes with a new offset (commitBatch writes both in one
@@ -160,9 +172,15 @@ export class QueryStore {
 
   constructor(
     readonly redis: RedisClient,
-    options: { cache?: boolean; lag?: (reg: PipelineRegistration) => Promise<number | null> } = {},
+    options: {
+      cache?: boolean;
+      lag?: (reg: PipelineRegistration) => Promise<number | null>;
+      /** spec.source.idleTimeout: partitions that stopped holding windows open (state/lag.ts) */
+      idle?: (reg: PipelineRegistration, lastCommits: Map<string, number | null>) => Promise<Set<string>>;
+    } = {},
   ) {
     this.lagOf = options.lag;
+    this.idleOf = options.idle;
     const weight = options.cache === false ? 0 : CACHE_WEIGHT;
     this.cache = new BoundedCache(weight);
     this.partitionCache = new BoundedCache(weight);
@@ -204,7 +222,8 @@ export class QueryStore {
       readHeartbeats(this.redis, reg.name, reg.activeVersion),
       pendingRegistration(this.redis, reg.name),
     ]);
-    const committed = statuses.filter((s) => s.committed && s.watermark !== null);
+    const idle = await this.idle(reg, statuses);
+    const committed = statuses.filter((s) => s.committed && s.watermark !== null && !idle.has(s.id));
     // Kafka end offsets minus Redis checkpoints (state/lag.ts); null without Kafka access or on error.
     const lag = this.lagOf ? await this.lagOf(reg).catch(() => null) : null;
     // Counted by the commit script in each partition's checkpoint: exact, and they survive restarts.
@@ -257,6 +276,10 @@ export class QueryStore {
     const matches = groupMatcher(reg.groupBy, filters);
     const filterKey = filterKeyOf(filters);
     const scans = await this.scan(reg, { from: query.from, to: query.to });
+    const idle = await this.idle(
+      reg,
+      scans.map((s) => s.status),
+    );
     const asc = query.order === 'asc';
     let starts = unionStarts(scans).sort((a, b) => (asc ? a - b : b - a));
     const cursor = query.cursor;
@@ -273,7 +296,7 @@ export class QueryStore {
     let lastIncluded = -1;
     const windowOf = (start: number) => {
       const end = endOf(reg, scans, start);
-      return { start, end, final: isFinal(reg, scans, end) };
+      return { start, end, final: isFinal(reg, scans, end, idle) };
     };
     for (let i = 0, n = 0; i < starts.length && remaining > 0; i += n) {
       // A rollup takes one row per window: no more windows than rows left.
@@ -373,7 +396,11 @@ export class QueryStore {
     }
     const start = Math.max(...starts);
     const end = endOf(reg, scans, start);
-    const window = { start, end, final: isFinal(reg, scans, end) };
+    const idle = await this.idle(
+      reg,
+      scans.map((s) => s.status),
+    );
+    const window = { start, end, final: isFinal(reg, scans, end, idle) };
     const cacheKey = `${reg.name}\n${reg.activeVersion}\n${start}\ntop\n${query.aggregate}\n${query.limit}\n${filterKeyOf(filters)}`;
     if (window.final) {
       const cached = this.cache.get(cacheKey) as TopResult | undefined;
@@ -810,9 +837,17 @@ function endOf(reg: PipelineRegistration, scans: PartitionScan[], start: number)
   return start + (reg.window.type === 'session' ? reg.window.gapMs : reg.window.sizeMs);
 }
 
-/** Final: closed on every partition that has a checkpoint (its watermark is at or past end + grace). */
-export function isFinal(reg: PipelineRegistration, scans: PartitionScan[], end: number): boolean {
-  const committed = scans.filter((s) => s.status.committed);
+/**
+ * Final: closed on every partition that has a checkpoint (its watermark is at or past end + grace),
+ * leaving out `idle` ones (spec.source.idleTimeout).
+ */
+export function isFinal(
+  reg: PipelineRegistration,
+  scans: PartitionScan[],
+  end: number,
+  idle: ReadonlySet<string> = new Set(),
+): boolean {
+  const committed = scans.filter((s) => s.status.committed && !idle.has(s.id));
   if (committed.length === 0) return false;
   return committed.every(
     (s) => s.status.watermark !== null && s.status.watermark >= end + reg.window.graceMs,

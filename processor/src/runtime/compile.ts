@@ -28,6 +28,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
         ? { eventTime: { field: spec.source.eventTime.field, format: spec.source.eventTime.format } }
         : {}),
       startFrom: spec.source.startFrom,
+      ...(spec.source.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: spec.source.idleTimeoutMs }),
     },
     window: spec.window,
     groupNames: compiled.groupNames,

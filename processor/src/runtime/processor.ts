@@ -158,6 +158,7 @@ async function serveHttp(
   const { pipeline, logger } = config;
   const app = createHttpApp({
     lag: lag.lag,
+    idle: lag.idle,
     redis,
     registry,
     readiness,
@@ -192,7 +193,13 @@ async function prepareTopics(
     name: pipeline.name,
     activeVersion: pipeline.version,
     topics: aggregating.source.topics,
-    source: { topics: pipeline.source.topics, startFrom: pipeline.source.startFrom },
+    source: {
+      topics: pipeline.source.topics,
+      startFrom: pipeline.source.startFrom,
+      ...(pipeline.source.idleTimeoutMs === undefined
+        ? {}
+        : { idleTimeoutMs: pipeline.source.idleTimeoutMs }),
+    },
     partitions,
     window: pipeline.window,
     groupBy: pipeline.groupNames,

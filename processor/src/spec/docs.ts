@@ -147,7 +147,12 @@ time cannot be read does not move it. A window **closes** on a partition when
 \`end + grace <= watermark\` (equality closes; a session window's end is its last event plus \`gap\`).
 A record is late, counted and sent to the dead-letter topic with reason \`late\`, when every window
 it belongs to is closed at the watermark reached just before it. The query API reports a window
-\`final\` once it is closed on every partition that has committed.
+\`final\` once it is closed on every partition that has committed, leaving out idle partitions when
+\`source.idleTimeout\` is set: one with nothing waiting in Kafka and no commit for that long (unless
+every partition is idle). Records that reach an idle partition later (the first one stamped at least
+\`idleTimeout\` after its last commit) start from the lowest watermark of the partitions that kept
+going, so a final window never changes; that test uses the Kafka record timestamps, so producers'
+clocks (or \`LogAppendTime\` topics) should be roughly right.
 
 ## Aggregates
 

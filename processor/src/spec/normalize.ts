@@ -46,6 +46,8 @@ export interface NormalizedPipeline {
       format: EventTimeFormat;
     };
     startFrom: 'earliest' | 'latest';
+    /** spec.source.idleTimeout in ms; absent: partitions never count as idle */
+    idleTimeoutMs?: number;
   };
   where?: string;
   enrich: NormalizedEnrich[];
@@ -110,6 +112,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
         ? {}
         : { eventTime: { ...s.source.eventTime, path: s.source.eventTime.field.split('.') } }),
       startFrom: s.source.startFrom,
+      ...(s.source.idleTimeout === undefined ? {} : { idleTimeoutMs: parseDuration(s.source.idleTimeout) }),
     },
     ...(s.where === undefined ? {} : { where: s.where }),
     enrich: (s.enrich ?? []).map((e) => ({ ...e.lookup })),

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { EVENT_TIME_FORMATS } from '../model/event-time-format.ts';
 import { REGISTRY_FORMATS, SOURCE_FORMATS } from '../model/source-format.ts';
-import { k8sRules, strictObject, topicName } from './fields.ts';
+import { duration, k8sRules, strictObject, topicName } from './fields.ts';
 import { schemaRegistrySchema } from './schema-registry.ts';
 import { show } from './show.ts';
 
@@ -65,6 +65,11 @@ export const sourceSchema = strictObject({
       '`protobuf` only: decode every record as this message (fully qualified, e.g. `shop.v1.Order`) instead of the one named by the message indexes in the record.',
     ),
   eventTime: eventTimeSchema.optional(),
+  idleTimeout: duration(1000)
+    .optional()
+    .describe(
+      'A partition that received no record for this long (by wall clock) and has none waiting stops holding windows open: the query API reports windows `final` and the watermark from the other partitions. When records arrive on it again (the first one stamped at least this long after its last commit), they are judged against the lowest watermark of the partitions still active, so a window once reported final never changes (older records are late). Absent: every partition holds windows open until its own watermark passes them.',
+    ),
   startFrom: z
     .enum(['earliest', 'latest'], { error: (iss) => `expected earliest or latest, got ${show(iss.input)}` })
     .default('earliest')

@@ -181,6 +181,24 @@ export function registrationLag(kafka: Kafka, redis: RedisClient, ttlMs = 1500) 
   }, ttlMs);
   return {
     lag: async (reg: PipelineRegistration) => (await cache.get(lagSourceOfRegistration(reg))).totalLag,
+    /**
+     * spec.source.idleTimeout: the partitions with nothing waiting in Kafka whose last commit is at
+     * least that old. They stop holding windows open (query/store.ts isFinal).
+     */
+    async idle(reg: PipelineRegistration, lastCommits: Map<string, number | null>): Promise<Set<string>> {
+      const timeout = reg.source?.idleTimeoutMs;
+      if (timeout === undefined) return new Set();
+      const reading = await cache.get(lagSourceOfRegistration(reg));
+      const now = Date.now();
+      return new Set(
+        reading.partitions
+          .filter((p) => {
+            const at = lastCommits.get(p.id);
+            return p.lag === 0 && at !== undefined && at !== null && now - at >= timeout;
+          })
+          .map((p) => p.id),
+      );
+    },
     async close() {
       const pending = admin;
       admin = undefined;

@@ -12,7 +12,7 @@ export interface PipelineRegistration {
   activeVersion: number;
   topics: string[];
   /** the spec's source topics and start (topics differ for session windows, read via a repartition topic) */
-  source?: { topics: string[]; startFrom: 'earliest' | 'latest' };
+  source?: { topics: string[]; startFrom: 'earliest' | 'latest'; idleTimeoutMs?: number };
   /** partition ids as used in keys (see model/kafka-names.ts partitionIdOf) */
   partitions: string[];
   window: WindowShape;
