@@ -1,6 +1,5 @@
 import type { AggregateShape } from '../runtime/pipeline.ts';
-import { fieldOf } from '../state/keys.ts';
-import { bucketOf } from './ddsketch.ts';
+import { type KindDefinition, kindOf } from './kinds.ts';
 
 /**
  * The changes one batch makes to one window of one partition. Records fold in here in memory; the
@@ -32,7 +31,11 @@ export class BatchFold {
   readonly windows = new Map<number, WindowDelta>();
   records = 0;
 
-  constructor(private readonly aggregates: readonly AggregateShape[]) {}
+  private readonly kinds: readonly KindDefinition[];
+
+  constructor(private readonly aggregates: readonly AggregateShape[]) {
+    this.kinds = aggregates.map(kindOf);
+  }
 
   window(start: number, end: number): WindowDelta {
     let delta = this.windows.get(start);
@@ -50,82 +53,16 @@ export class BatchFold {
   prepare(args: readonly unknown[]): PreparedArgs {
     const prepared: (number | string | undefined)[] = new Array(this.aggregates.length);
     for (let i = 0; i < this.aggregates.length; i++) {
-      const aggregate = this.aggregates[i]!;
-      const arg = args[i];
-      switch (aggregate.kind) {
-        case 'count':
-          break;
-        case 'sum':
-        case 'min':
-        case 'max':
-        case 'avg':
-        case 'percentile':
-          prepared[i] = toNumber(arg, aggregate.name);
-          break;
-        default:
-          prepared[i] = toText(arg, aggregate.name);
-      }
+      const input = this.kinds[i]!.input;
+      if (input === 'number') prepared[i] = toNumber(args[i], this.aggregates[i]!.name);
+      else if (input === 'text') prepared[i] = toText(args[i], this.aggregates[i]!.name);
     }
     return prepared;
   }
 
   add(delta: WindowDelta, group: string, eventTime: number, prepared: PreparedArgs): void {
     for (let i = 0; i < this.aggregates.length; i++) {
-      const aggregate = this.aggregates[i]!;
-      const name = aggregate.name;
-      const value = prepared[i];
-      switch (aggregate.kind) {
-        case 'count':
-          increment(delta.increments, fieldOf(name, group), 1);
-          break;
-        case 'sum':
-          increment(delta.sums, fieldOf(name, group), value as number);
-          break;
-        case 'avg':
-          increment(delta.sums, fieldOf(name, group, 's'), value as number);
-          increment(delta.increments, fieldOf(name, group, 'n'), 1);
-          break;
-        case 'min': {
-          const field = fieldOf(name, group);
-          const current = delta.mins.get(field);
-          if (current === undefined || (value as number) < current) delta.mins.set(field, value as number);
-          break;
-        }
-        case 'max': {
-          const field = fieldOf(name, group);
-          const current = delta.maxs.get(field);
-          if (current === undefined || (value as number) > current) delta.maxs.set(field, value as number);
-          break;
-        }
-        case 'first': {
-          const field = fieldOf(name, group);
-          const current = delta.firsts.get(field);
-          // Ties keep the earlier offset: records arrive in offset order.
-          if (current === undefined || eventTime < current.time)
-            delta.firsts.set(field, { time: eventTime, value: value as string });
-          break;
-        }
-        case 'last': {
-          const field = fieldOf(name, group);
-          const current = delta.lasts.get(field);
-          if (current === undefined || eventTime >= current.time)
-            delta.lasts.set(field, { time: eventTime, value: value as string });
-          break;
-        }
-        case 'countDistinct':
-          setOf(delta.distinct, fieldOf(name, group)).add(value as string);
-          break;
-        case 'percentile':
-          increment(
-            mapOf(delta.sketches, fieldOf(name, group)),
-            bucketOf(value as number, aggregate.accuracy),
-            1,
-          );
-          break;
-        case 'topK':
-          increment(mapOf(delta.tops, fieldOf(name, group)), value as string, 1);
-          break;
-      }
+      this.kinds[i]!.fold(delta, this.aggregates[i]!, group, prepared[i], eventTime);
     }
   }
 }
@@ -153,26 +90,4 @@ function toText(value: unknown, aggregate: string): string {
 function describe(value: unknown): string {
   if (value === null || value === undefined) return 'nothing (the field is missing or null)';
   return `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
-}
-
-function increment(map: Map<string, number>, key: string, by: number): void {
-  map.set(key, (map.get(key) ?? 0) + by);
-}
-
-function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V> {
-  let inner = map.get(key);
-  if (!inner) {
-    inner = new Map();
-    map.set(key, inner);
-  }
-  return inner;
-}
-
-function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
-  let inner = map.get(key);
-  if (!inner) {
-    inner = new Set();
-    map.set(key, inner);
-  }
-  return inner;
 }

@@ -1,10 +1,11 @@
 import type { Producer } from 'kafkajs';
+import { KIND_NAMES, KINDS } from '../aggregates/kinds.ts';
 import type { RuntimePipeline } from '../runtime/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, parseField } from '../state/keys.ts';
 
 /** Sketch aggregates are not published: their partials need the sketch, not a number, to merge. */
-const PUBLISHED = new Set(['count', 'sum', 'min', 'max', 'avg', 'first', 'last']);
+const PUBLISHED = new Set(KIND_NAMES.filter((name) => KINDS[name].form.type === 'fields'));
 
 /**
  * Publishes closed windows to the sink topic from the partition's outbox. The commit script queues a

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import { readHeartbeats } from '../consumer/replica-status.ts';
 import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
@@ -380,6 +381,9 @@ export class QueryStore {
     };
     const commands = queryCommands(this.redis);
     const present = scans.filter((scan) => scan.starts.has(start));
+    // Each reply is [group, partial, ...] of one of the kind's field parts (or of its sketch).
+    const kind = kindOf(shape);
+    const form = kind.form;
     const replies = await Promise.all(
       present.map(async (scan) => {
         const hash = keys.window(scan.prefix, start);
@@ -387,57 +391,37 @@ export class QueryStore {
           this.partitionRead(scan, start, `groups\n${mode}\n${prefix}\n${texts}\n${extra}`, () =>
             commands.queryGroups(hash, mode, prefix, texts, extra),
           );
-        if (shape.kind === 'avg')
-          return Promise.all([groups('h', `${shape.name}#s|`, 'v'), groups('h', `${shape.name}#n|`, 'v')]);
-        if (shape.kind === 'percentile')
-          return [await groups('s', `dd:${shape.name}|`, `k:dd:${shape.name}|`)];
-        if (shape.kind === 'countDistinct') return [await groups('s', `hll:${shape.name}|`, '')];
-        return [await groups('h', `${shape.name}|`, 'v')];
+        if (form.type === 'fields')
+          return Promise.all(form.parts.map((part) => groups('h', fieldHead(shape.name, part), 'v')));
+        const suffix = `${form.sketch}:${shape.name}|`;
+        return [await groups('s', suffix, kind.mergeFlat ? `k:${suffix}` : '')];
       }),
     );
     const hllParts: { scan: PartitionScan; groups: string[] }[] = [];
     present.forEach((scan, p) => {
-      const [first, second] = replies[p]! as [unknown[], unknown[] | undefined];
-      const groups: string[] = [];
-      if (shape.kind === 'countDistinct') {
-        for (const g of first as string[]) if (matches(g)) groups.push(g);
-        hllParts.push({ scan, groups });
+      const perPart = replies[p]! as unknown[][];
+      const groups = new Set<string>();
+      if (form.type === 'sketch' && form.sketch === 'hll') {
+        for (const g of perPart[0] as string[]) if (matches(g)) groups.add(g);
+        hllParts.push({ scan, groups: [...groups] });
       } else {
-        for (let i = 0; i + 1 < first.length; i += 2) {
-          const g = first[i] as string;
-          if (!matches(g)) continue;
-          groups.push(g);
-          const acc = accFor(g);
-          const raw = first[i + 1];
-          switch (shape.kind) {
-            case 'count':
-            case 'sum':
-              acc.num = (acc.num ?? 0) + Number(raw);
-              break;
-            case 'min':
-            case 'max': {
-              const x = Number(raw);
-              if (acc.num === undefined || (shape.kind === 'min' ? x < acc.num : x > acc.num)) acc.num = x;
-              break;
-            }
-            case 'avg':
-              acc.s = (acc.s ?? 0) + Number(raw);
-              break;
-            case 'percentile':
-              mergeFlatBuckets(acc, raw as string[]);
-              break;
+        const width = perPart.length;
+        perPart.forEach((reply, k) => {
+          for (let i = 0; i + 1 < reply.length; i += 2) {
+            const g = reply[i] as string;
+            if (!matches(g)) continue;
+            if (k === 0) groups.add(g);
+            if (form.type === 'fields') {
+              const values: (string | null)[] = new Array(width).fill(null);
+              values[k] = reply[i + 1] as string;
+              kind.mergeFields!(accFor(g), values);
+            } else kind.mergeFlat!(accFor(g), reply[i + 1] as string[]);
           }
-        }
-        if (second) {
-          for (let i = 0; i + 1 < second.length; i += 2) {
-            const g = second[i] as string;
-            if (matches(g)) accFor(g).n = (accFor(g).n ?? 0) + Number(second[i + 1]);
-          }
-        }
+        });
       }
-      perPartition.set(scan.id, groups);
+      perPartition.set(scan.id, [...groups]);
     });
-    if (shape.kind === 'countDistinct') {
+    if (form.type === 'sketch' && form.sketch === 'hll') {
       // Exact: every group's HyperLogLogs of all partitions, counted together.
       const raws = new Map<string, Buffer[]>();
       const got = await Promise.all(
