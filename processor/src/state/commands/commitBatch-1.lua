@@ -60,16 +60,6 @@ end
 local windowsKey = prefix .. ':windows'
 local openKey = prefix .. ':open'
 
--- PFADD/HINCRBY with many arguments in chunks: Lua's unpack has a small stack.
-local function chunked(command, key, list, width)
-  local n = #list
-  local step = 1000 * width
-  for i = 1, n, step do
-    local last = math.min(i + step - 1, n)
-    redis.call(command, key, unpack(list, i, last))
-  end
-end
-
 local payload = cjson.decode(ARGV[10])
 local absoluteAt = 16
 for _, w in ipairs(payload.w) do
@@ -105,7 +95,7 @@ for _, w in ipairs(payload.w) do
     local firsts = w.fi
     for i = 1, #firsts, 3 do
       local field = firsts[i]
-      local timeField = string.gsub(field, '|', '#t|', 1)
+      local timeField = kf_time_field(field)
       local current = redis.call('HGET', hash, timeField)
       if not current or tonumber(firsts[i + 1]) < tonumber(current) then
         redis.call('HSET', hash, field, firsts[i + 2], timeField, firsts[i + 1])
@@ -114,7 +104,7 @@ for _, w in ipairs(payload.w) do
     local lasts = w.la
     for i = 1, #lasts, 3 do
       local field = lasts[i]
-      local timeField = string.gsub(field, '|', '#t|', 1)
+      local timeField = kf_time_field(field)
       local current = redis.call('HGET', hash, timeField)
       if not current or tonumber(lasts[i + 1]) >= tonumber(current) then
         redis.call('HSET', hash, field, lasts[i + 2], timeField, lasts[i + 1])
@@ -128,7 +118,7 @@ for _, w in ipairs(payload.w) do
   for i = 1, #hll, 2 do
     local suffix = 'hll:' .. hll[i]
     sketchSuffixes[#sketchSuffixes + 1] = suffix
-    chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
+    kf_chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
   end
   local dd = w.d
   for i = 1, #dd, 2 do
@@ -144,7 +134,7 @@ for _, w in ipairs(payload.w) do
     local members = tops[i + 1]
     for j = 1, #members, 2 do redis.call('ZINCRBY', hash .. ':' .. suffix, members[j + 1], members[j]) end
   end
-  if #sketchSuffixes > 0 then chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
+  if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
 -- Session windows: move the state of sessions that merged into the surviving session, per aggregate kind.
@@ -174,7 +164,7 @@ local function mergeSession(from, into, group, kinds)
         end
       end
     elseif kind == 'first' or kind == 'last' then
-      local timeField = agg .. '#t|' .. group
+      local timeField = kf_time_field(field)
       local t = redis.call('HGET', src, timeField)
       if t then
         local current = redis.call('HGET', dst, timeField)
