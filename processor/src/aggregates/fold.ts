@@ -17,11 +17,20 @@ export class WindowDelta {
   readonly sketches = new Map<string, Map<string, number>>();
   readonly tops = new Map<string, Map<string, number>>();
 
-  /** start and end are final for fixed windows; session windows settle them when the batch ends */
+  /**
+   * start and end are final for fixed windows; session windows settle them when the batch ends.
+   * A slice (stream slicing of hopping windows) also lists the starts of the windows it is part of.
+   */
   constructor(
     public start: number,
     public end: number,
+    readonly covers?: readonly number[],
   ) {}
+
+  /** Where this partial lives in the partition's key space: a window (`w:<start>`) or a slice (`sl:<start>`). */
+  get key(): string {
+    return `${this.covers ? 'sl' : 'w'}:${this.start}`;
+  }
 }
 
 /** Thrown when an aggregate's argument has the wrong type for it; the record goes to the dead-letter topic. */
@@ -29,6 +38,8 @@ export class AggregateInputError extends Error {}
 
 export class BatchFold {
   readonly windows = new Map<number, WindowDelta>();
+  /** hopping windows: the slices (of gcd(size, advance)) the batch's on-time records fall into */
+  readonly slices = new Map<number, WindowDelta>();
   records = 0;
 
   private readonly kinds: readonly KindDefinition[];
@@ -44,6 +55,24 @@ export class BatchFold {
       this.windows.set(start, delta);
     }
     return delta;
+  }
+
+  /**
+   * The slice starting at `start`, part of the windows starting at `covers` (each `sizeMs` long):
+   * a record updates its one slice instead of every window it falls in.
+   */
+  slice(start: number, end: number, covers: () => readonly number[]): WindowDelta {
+    let delta = this.slices.get(start);
+    if (!delta) {
+      delta = new WindowDelta(start, end, covers());
+      this.slices.set(start, delta);
+    }
+    return delta;
+  }
+
+  /** Every partial of the batch: windows, then slices (the order the commit writes them in). */
+  deltas(): WindowDelta[] {
+    return [...this.windows.values(), ...this.slices.values()];
   }
 
   /**

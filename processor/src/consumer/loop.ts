@@ -258,7 +258,7 @@ export class ConsumerLoop {
 
     // Fixed windows: counts, sums, min/max and first/last go to Redis as absolute values computed
     // from what this claim knows of the partition's windows (read once per window per claim).
-    let absolute: Map<number, string[]> | undefined;
+    let absolute: Map<string, string[]> | undefined;
     if (pipeline.window.type !== 'session') {
       await claim.windows.load(redis, prefix, folded.fold);
       absolute = claim.windows.stage(folded.fold);
@@ -278,6 +278,15 @@ export class ConsumerLoop {
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
       ...(absolute ? { absolute } : {}),
+      ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
+        ? {
+            slicing: {
+              sizeMs: pipeline.window.sizeMs,
+              advanceMs: pipeline.window.advanceMs,
+              sliceMs: pipeline.window.sliceMs,
+            },
+          }
+        : {}),
       ...(pipeline.window.type === 'session'
         ? {
             sessions: {

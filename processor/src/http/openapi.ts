@@ -81,6 +81,10 @@ export const openApiDocument = {
           type: { enum: ['tumbling', 'hopping', 'session'] },
           sizeMs: { type: 'integer' },
           advanceMs: { type: 'integer' },
+          sliceMs: {
+            type: 'integer',
+            description: 'hopping windows: the slice (gcd of size and advance) their state is kept per',
+          },
           gapMs: { type: 'integer' },
           graceMs: { type: 'integer' },
         },

@@ -126,7 +126,34 @@ interface PartitionScan {
   ends: Map<number, number>;
 }
 
-/** The groups of one window: all of them sorted, and each partition's. */
+/**
+ * One partial state of a window on one partition: the window's own hash, or (hopping windows kept
+ * per slice) one of its slices. Parts hold disjoint records, so they merge as partitions do.
+ */
+interface WindowPart {
+  id: string;
+  scan: PartitionScan;
+  hash: string;
+}
+
+/** The parts of the window starting at `start`, on the partitions that have it. */
+function partsOf(reg: PipelineRegistration, scans: PartitionScan[], start: number): WindowPart[] {
+  const window = reg.window;
+  const sliceMs = window.type === 'hopping' ? window.sliceMs : undefined;
+  const parts: WindowPart[] = [];
+  for (const scan of scans) {
+    if (!scan.starts.has(start)) continue;
+    // Slices first: records in the window's own hash came later (late for an older window), and
+    // first/last break ties of event time by arrival, so merging in this order keeps them exact.
+    if (sliceMs && window.type === 'hopping')
+      for (let t = start; t < start + window.sizeMs; t += sliceMs)
+        parts.push({ id: `${scan.id}@${t}`, scan, hash: keys.slice(scan.prefix, t) });
+    parts.push({ id: scan.id, scan, hash: keys.window(scan.prefix, start) });
+  }
+  return parts;
+}
+
+/** The groups of one window: all of them sorted, and each part's (by WindowPart id). */
 interface GroupList {
   sorted: string[];
   perPartition: Map<string, string[]>;
@@ -160,14 +187,13 @@ export class QueryStore {
 
   /** A per-partition read through partitionCache (not cached before the partition's first commit). */
   private async partitionRead<T extends unknown[]>(
-    scan: PartitionScan,
-    start: number,
+    part: WindowPart,
     args: string,
     read: () => Promise<T>,
   ): Promise<T> {
-    const offset = scan.status.offset;
+    const offset = part.scan.status.offset;
     if (offset === null) return read();
-    const key = `${scan.prefix}\n${start}\n${offset}\n${args}`;
+    const key = `${part.hash}\n${offset}\n${args}`;
     const cached = this.partitionCache.get(key) as T | undefined;
     if (cached) return cached;
     const value = await read();
@@ -380,15 +406,15 @@ export class QueryStore {
       return acc;
     };
     const commands = queryCommands(this.redis);
-    const present = scans.filter((scan) => scan.starts.has(start));
+    const present = partsOf(reg, scans, start);
     // Each reply is [group, partial, ...] of one of the kind's field parts (or of its sketch).
     const kind = kindOf(shape);
     const form = kind.form;
     const replies = await Promise.all(
-      present.map(async (scan) => {
-        const hash = keys.window(scan.prefix, start);
+      present.map(async (part) => {
+        const hash = part.hash;
         const groups = (mode: 'h' | 's', prefix: string, extra: string) =>
-          this.partitionRead(scan, start, `groups\n${mode}\n${prefix}\n${texts}\n${extra}`, () =>
+          this.partitionRead(part, `groups\n${mode}\n${prefix}\n${texts}\n${extra}`, () =>
             commands.queryGroups(hash, mode, prefix, texts, extra),
           );
         if (form.type === 'fields')
@@ -397,13 +423,13 @@ export class QueryStore {
         return [await groups('s', suffix, kind.mergeFlat ? `k:${suffix}` : '')];
       }),
     );
-    const hllParts: { scan: PartitionScan; groups: string[] }[] = [];
-    present.forEach((scan, p) => {
+    const hllParts: { part: WindowPart; groups: string[] }[] = [];
+    present.forEach((part, p) => {
       const perPart = replies[p]! as unknown[][];
       const groups = new Set<string>();
       if (form.type === 'sketch' && form.sketch === 'hll') {
         for (const g of perPart[0] as string[]) if (matches(g)) groups.add(g);
-        hllParts.push({ scan, groups: [...groups] });
+        hllParts.push({ part, groups: [...groups] });
       } else {
         const width = perPart.length;
         perPart.forEach((reply, k) => {
@@ -419,20 +445,16 @@ export class QueryStore {
           }
         });
       }
-      perPartition.set(scan.id, [...groups]);
+      perPartition.set(part.id, [...groups]);
     });
     if (form.type === 'sketch' && form.sketch === 'hll') {
       // Exact: every group's HyperLogLogs of all partitions, counted together.
       const raws = new Map<string, Buffer[]>();
       const got = await Promise.all(
-        hllParts.map(({ scan, groups }) =>
+        hllParts.map(({ part, groups }) =>
           groups.length === 0
             ? Promise.resolve([] as (Buffer | null)[])
-            : commands.queryHllBuffer(
-                keys.window(scan.prefix, start),
-                JSON.stringify([shape.name]),
-                ...groups,
-              ),
+            : commands.queryHllBuffer(part.hash, JSON.stringify([shape.name]), ...groups),
         ),
       );
       hllParts.forEach(({ groups }, p) => {
@@ -500,25 +522,25 @@ export class QueryStore {
     const probe = probeOf(aggregates.shapes);
     const texts = filterTexts(filters);
     const commands = queryCommands(this.redis);
-    const present = scans.filter((scan) => scan.starts.has(w.start));
+    const present = partsOf(reg, scans, w.start);
     const exact = exactGroupKeys(reg.groupBy, filters);
     const replies = await Promise.all(
-      present.map((scan) =>
+      present.map((part) =>
         exact
-          ? this.partitionRead(scan, w.start, `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`, () =>
-              this.presentGroups(keys.window(scan.prefix, w.start), probe, exact),
+          ? this.partitionRead(part, `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`, () =>
+              this.presentGroups(part.hash, probe, exact),
             )
-          : this.partitionRead(scan, w.start, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
-              commands.queryGroups(keys.window(scan.prefix, w.start), probe.mode, probe.prefix, texts, ''),
+          : this.partitionRead(part, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
+              commands.queryGroups(part.hash, probe.mode, probe.prefix, texts, ''),
             ),
       ),
     );
     const perPartition = new Map<string, string[]>();
     const all = new Set<string>();
-    present.forEach((scan, p) => {
+    present.forEach((part, p) => {
       const reply = replies[p]! as string[];
       const groups = filters.size === 0 ? reply : reply.filter(matches);
-      perPartition.set(scan.id, groups);
+      perPartition.set(part.id, groups);
       for (const g of groups) all.add(g);
     });
     // Plain code-unit order, as Array.prototype.sort: the cursor compares group keys the same way.
@@ -572,12 +594,12 @@ export class QueryStore {
     const commands = queryCommands(this.redis);
     const missingSet = new Set(missing);
     const groups = new Map<string, GroupAcc>(missing.map((g) => [g, aggregates.newGroup()]));
-    const present = scans.filter((scan) => list.perPartition.has(scan.id));
+    const present = partsOf(reg, scans, w.start).filter((part) => list.perPartition.has(part.id));
     const reads = await Promise.all(
-      present.map(async (scan) => {
-        const mine = list.perPartition.get(scan.id)!.filter((g) => missingSet.has(g));
+      present.map(async (part) => {
+        const mine = list.perPartition.get(part.id)!.filter((g) => missingSet.has(g));
         if (mine.length === 0) return null;
-        const hash = keys.window(scan.prefix, w.start);
+        const hash = part.hash;
         const calls: Promise<unknown>[] = [];
         // Slices keep each script call short (Redis runs one at a time).
         for (let i = 0; i < mine.length; i += ROW_SLICE) {
@@ -658,18 +680,11 @@ export class QueryStore {
     let groupCount: number;
     if (filters.size === 0) {
       const probe = probeOf(aggregates.shapes);
-      const present = scans.filter((scan) => scan.starts.has(w.start));
+      const present = partsOf(reg, scans, w.start);
       const replies = await Promise.all(
-        present.map((scan) =>
-          this.partitionRead(scan, w.start, `rollup\n${spec}`, () =>
-            commands.queryRollupBuffer(
-              keys.window(scan.prefix, w.start),
-              spec,
-              nonce,
-              'all',
-              probe.mode,
-              probe.prefix,
-            ),
+        present.map((part) =>
+          this.partitionRead(part, `rollup\n${spec}`, () =>
+            commands.queryRollupBuffer(part.hash, spec, nonce, 'all', probe.mode, probe.prefix),
           ),
         ),
       );
@@ -682,16 +697,12 @@ export class QueryStore {
     } else {
       const list = await this.groupList(reg, aggregates, scans, w, filters, filterKey, matches);
       groupCount = list.sorted.length;
-      const present = scans.filter((scan) => (list.perPartition.get(scan.id)?.length ?? 0) > 0);
+      const present = partsOf(reg, scans, w.start).filter(
+        (part) => (list.perPartition.get(part.id)?.length ?? 0) > 0,
+      );
       const replies = await Promise.all(
-        present.map((scan) =>
-          commands.queryRollupBuffer(
-            keys.window(scan.prefix, w.start),
-            spec,
-            nonce,
-            'list',
-            ...list.perPartition.get(scan.id)!,
-          ),
+        present.map((part) =>
+          commands.queryRollupBuffer(part.hash, spec, nonce, 'list', ...list.perPartition.get(part.id)!),
         ),
       );
       for (const reply of replies) mergeRollup(aggregates, group, reply);

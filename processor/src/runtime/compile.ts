@@ -24,7 +24,10 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       ...(spec.source.eventTime ? { eventTimeField: spec.source.eventTime.field } : {}),
       startFrom: spec.source.startFrom,
     },
-    window: spec.window,
+    window:
+      spec.window.type === 'hopping'
+        ? { ...spec.window, sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs) }
+        : spec.window,
     groupNames: compiled.groupNames,
     aggregates,
     retentionMs: spec.retentionMs,
@@ -47,4 +50,8 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       return out;
     },
   };
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }

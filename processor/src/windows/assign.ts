@@ -15,6 +15,11 @@ export function windowStarts(window: WindowShape, eventTime: number): number[] {
   return starts;
 }
 
+/** Start of the slice (stream slicing, epoch-aligned like the windows) that holds `eventTime`. */
+export function sliceStartOf(eventTime: number, sliceMs: number): number {
+  return eventTime - mod(eventTime, sliceMs);
+}
+
 export function windowSizeMs(window: WindowShape): number {
   return window.type === 'session' ? window.gapMs : window.sizeMs;
 }

@@ -22,12 +22,14 @@
     ARGV[15] the next offset this owner last saw stored, '-' when it saw none, '' to skip the check:
              any other stored value means Redis lost writes, and the batch is refused (diverged)
     ARGV[16..] absolute hash-field values (field, value, ...) of the windows that carry `a`, in window order
-    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
-               { s = start, e = end, a = how many ARGV[16..] entries are this window's absolute values
+    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds, sl = slicing }: w is a list of
+             windows and slices, each
+               { s = start, e = end, c = (slices only) the starts of the windows the slice is part of, a = how many ARGV[16..] entries are this window's absolute values
                  (then i, f, mn, mx, fi, la are absent), i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...} }
+             sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
   Output:
@@ -61,13 +63,25 @@ local windowsKey = prefix .. ':windows'
 local openKey = prefix .. ':open'
 
 local payload = cjson.decode(ARGV[10])
+-- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
+local slicing = payload.sl
 local absoluteAt = 16
 for _, w in ipairs(payload.w) do
   local start = w.s
-  local hash = prefix .. ':w:' .. start
-  redis.call('ZADD', windowsKey, start, start)
-  -- GT: session windows sharing a start keep the latest end of any of their groups.
-  redis.call('ZADD', openKey, 'GT', w.e, start)
+  local hash
+  if w.c then
+    -- A slice: the window index and the open set list the windows it is part of.
+    hash = prefix .. ':sl:' .. start
+    for _, covered in ipairs(w.c) do
+      redis.call('ZADD', windowsKey, covered, covered)
+      redis.call('ZADD', openKey, 'GT', covered + slicing.z, covered)
+    end
+  else
+    hash = prefix .. ':w:' .. start
+    redis.call('ZADD', windowsKey, start, start)
+    -- GT: session windows sharing a start keep the latest end of any of their groups.
+    redis.call('ZADD', openKey, 'GT', w.e, start)
+  end
 
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
@@ -223,6 +237,15 @@ redis.call('HINCRBY', ckpt, 'records', ARGV[8])
 if ARGV[11] ~= '0' then redis.call('HINCRBY', ckpt, 'late', ARGV[11]) end
 if ARGV[12] ~= '0' then redis.call('HINCRBY', ckpt, 'deadLettered', ARGV[12]) end
 
+local function expireWithSketches(hash, retention)
+  local sketchSet = hash .. ':keys'
+  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
+    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  end
+  redis.call('PEXPIRE', sketchSet, retention)
+  redis.call('PEXPIRE', hash, retention)
+end
+
 -- Close the windows the watermark has passed (end + grace <= watermark): they can no longer
 -- change, so they start their retention countdown.
 local result = { 1 }
@@ -237,12 +260,14 @@ for c = 1, #closing, 2 do
     redis.call('HSET', prefix .. ':ends', start, closing[c + 1])
     redis.call('PEXPIRE', prefix .. ':ends', retention)
   end
-  local sketchSet = hash .. ':keys'
-  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
-    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  expireWithSketches(hash, retention)
+  -- The slices whose last window this is ([start, start + advance)) will not change either.
+  if slicing then
+    local from = tonumber(start)
+    for t = from, from + slicing.a - slicing.g, slicing.g do
+      expireWithSketches(prefix .. ':sl:' .. string.format('%d', t), retention)
+    end
   end
-  redis.call('PEXPIRE', sketchSet, retention)
-  redis.call('PEXPIRE', hash, retention)
   redis.call('ZREM', openKey, start)
   if ARGV[13] == '1' then redis.call('RPUSH', prefix .. ':outbox', start) end
   result[#result + 1] = start
