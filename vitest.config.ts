@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/infra/global-setup.ts'],
+          globalSetup: ['harness/global-setup.ts'],
           // Services are shared and the machine has two cores: one heavy file at a time.
           fileParallelism: false,
           testTimeout: 120_000,
@@ -29,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          globalSetup: ['test/infra/global-setup.ts'],
+          globalSetup: ['harness/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 600_000,

@@ -9,8 +9,8 @@
 import type { KafkaMessage } from 'kafkajs';
 import { noEnrichment } from '../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../processor/src/consumer/fold-batch.ts';
+import type { RecordContext } from '../processor/src/model/pipeline.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
-import type { RecordContext } from '../processor/src/runtime/pipeline.ts';
 import { validateText } from '../processor/src/spec/validate.ts';
 import { encodePayload } from '../processor/src/state/commit.ts';
 

@@ -12,10 +12,10 @@
 // autocannon: HTTP load generator (dev dependency, used only by this script)
 import autocannon from 'autocannon';
 import { Registry } from 'prom-client';
+import { PipelineWriter, rng } from '../harness/query-fixture.ts';
+import { startRedis } from '../harness/redis.ts';
 import { createHttpApp, startHttpServer } from '../processor/src/http/app.ts';
 import { connectRedis } from '../processor/src/state/connection.ts';
-import { startRedis } from '../test/infra/redis.ts';
-import { PipelineWriter, rng } from '../test/integration/query/fixture.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,7 +7,7 @@
  *   node --import tsx bench/redis-payload.ts [--fields 10000] [--rounds 20]
  */
 import { Redis } from 'ioredis';
-import { startRedis } from '../test/infra/redis.ts';
+import { startRedis } from '../harness/redis.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -5,15 +5,14 @@
 //   --duration <s>   stop by itself after that many seconds (used by the demo's own test)
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { repoRoot } from '../harness/paths.ts';
+import { freePort } from '../harness/ports.ts';
+import { startKafkaAndRedis } from '../harness/services.ts';
+import { tuningFromEnv } from '../processor/src/cli/tuning.ts';
+import { logger } from '../processor/src/observability/logger.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
-import { logger } from '../processor/src/runtime/logger.ts';
 import { startProcessor } from '../processor/src/runtime/processor.ts';
 import { loadPipelines } from '../processor/src/spec/load.ts';
-import { startKafka } from '../test/infra/kafka.ts';
-import { repoRoot } from '../test/infra/paths.ts';
-import { freePort } from '../test/infra/ports.ts';
-import { startRedis } from '../test/infra/redis.ts';
 import { startGenerator } from './demo/page-view-generator.ts';
 
 const { values } = parseArgs({
@@ -37,26 +36,21 @@ async function portToUse(): Promise<number> {
 console.log(
   'Kappaflow demo: starting a real Kafka broker and Redis on loopback (first run downloads Kafka, ~1 min)…',
 );
-const [kafkaCluster, redis] = await Promise.all([startKafka(), startRedis()]);
+const services = await startKafkaAndRedis();
 const [valid] = await loadPipelines(join(repoRoot, 'examples', 'page-views.yaml'));
 const pipeline = toRuntimePipeline(valid!, 1);
-const kafka = new Kafka({ brokers: kafkaCluster.brokers, logLevel: logLevel.NOTHING });
-const admin = kafka.admin();
-await admin.connect();
-await admin.createTopics({ topics: [{ topic: 'page-views', numPartitions: 6 }], waitForLeaders: true });
-await admin.disconnect();
-const producer = kafka.producer();
-await producer.connect();
-const generator = startGenerator(producer, 'page-views', Number(values.rate));
+await services.createTopics([{ topic: 'page-views', partitions: 6 }]);
+const generator = startGenerator(services.producer, 'page-views', Number(values.rate));
 
 const port = await portToUse();
 const processor = await startProcessor({
   pipeline,
-  brokers: kafkaCluster.brokers,
-  redisUrl: redis.url,
+  brokers: services.brokers,
+  redisUrl: services.redisUrl,
   replicaId: 'demo-replica',
   http: { port, host: '127.0.0.1' },
   logger: logger.child({}, { level: process.env.LOG_LEVEL ?? 'warn' }),
+  tuning: tuningFromEnv(process.env),
 });
 
 console.log(`
@@ -64,8 +58,8 @@ console.log(`
   Query API      http://127.0.0.1:${processor.port}/api/v1/pipelines/page-views/windows?limit=5
   Top pages      http://127.0.0.1:${processor.port}/api/v1/pipelines/page-views/top?aggregate=views
   Metrics        http://127.0.0.1:${processor.port}/metrics
-  Kafka          ${kafkaCluster.brokers.join(',')}   (topic page-views, dead letters in page-views.dlq)
-  Redis          ${redis.url}
+  Kafka          ${services.brokers.join(',')}   (topic page-views, dead letters in page-views.dlq)
+  Redis          ${services.redisUrl}
 
   Feeding ${values.rate} page views/s from a generator. Ctrl-C stops everything.
 `);
@@ -76,9 +70,8 @@ async function stop(code: number) {
   stopping = true;
   console.log(`\nstopping (sent ${generator.sent} page views)…`);
   await generator.stop();
-  await producer.disconnect();
   await processor.stop();
-  await Promise.all([kafkaCluster.stop(), redis.stop()]);
+  await services.stop();
   process.exit(code);
 }
 process.on('SIGINT', () => void stop(0));

@@ -36,6 +36,10 @@ export interface OperatorConfig {
   /** extra env for processors */
   processorEnv?: Record<string, string>;
   processorServiceAccount?: string;
+  /** run processor pods in the node's network namespace (hostNetwork), listening on `processorPort` */
+  processorHostNetwork?: boolean;
+  /** HTTP port of processor pods (query API, probes, /metrics); default 8080 */
+  processorPort?: number;
   leaderElect: boolean;
   leaseName: string;
   leaseNamespace: string;

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { kafkaSecurityConfig } from '../../processor/src/runtime/kafka-client.ts';
+import { kafkaSecurityConfig } from '../../processor/src/kafka/client.ts';
 import type { OperatorConfig } from './config.ts';
 import { EventRecorder } from './events.ts';
 import { KafkaAdmins, RedisClients } from './inputs.ts';

@@ -1,10 +1,10 @@
 // What the autoscaler measures: consumer-group lag and topic growth from Kafka (kafkajs admin), and
 // each replica's throughput and watermarks from the heartbeats processors publish in Redis.
 import { type Admin, Kafka, logLevel } from 'kafkajs';
-import { consumerGroupOf } from '../../processor/src/consumer/loop.ts';
-import { type ReplicaHeartbeat, readHeartbeats } from '../../processor/src/consumer/replica-status.ts';
-import { kafkaSecurityConfig } from '../../processor/src/runtime/kafka-client.ts';
+import { kafkaSecurityConfig } from '../../processor/src/kafka/client.ts';
+import { consumerGroupOf } from '../../processor/src/model/kafka-names.ts';
 import { connectRedis, type RedisClient } from '../../processor/src/state/connection.ts';
+import { type ReplicaHeartbeat, readHeartbeats } from '../../processor/src/state/replica-status.ts';
 
 export interface PartitionLag {
   /** partition id as in Redis keys: "<n>", or "<topicIndex>.<n>" with several topics */

@@ -1,11 +1,12 @@
 // The level-triggered reconcile of one Pipeline: read the Pipeline and what exists, compute what
 // should exist, apply it (server-side apply: idempotent), scale, and write status. Safe to run any
 // number of times; every pass starts from the current state, never from the event that caused it.
-import type { ReplicaHeartbeat } from '../../processor/src/consumer/replica-status.ts';
+
 import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
 import type { PipelineCondition, PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
 import { readRegistration } from '../../processor/src/state/registry.ts';
+import type { ReplicaHeartbeat } from '../../processor/src/state/replica-status.ts';
 import { deleteConsumerGroups, deleteRedisState, parsePolicy } from './cleanup.ts';
 import { type ConditionInput, mergeConditions } from './conditions.ts';
 import type { OperatorConfig } from './config.ts';
@@ -94,6 +95,8 @@ export class Reconciler {
       ...(c.processorResources ? { resources: c.processorResources } : {}),
       ...(c.processorEnv ? { env: c.processorEnv } : {}),
       ...(c.processorServiceAccount ? { serviceAccountName: c.processorServiceAccount } : {}),
+      ...(c.processorHostNetwork ? { hostNetwork: true } : {}),
+      ...(c.processorPort ? { port: c.processorPort } : {}),
     };
   }
 
@@ -476,9 +479,10 @@ export class Reconciler {
       const validation = validatePipelineObject(p);
       const n = validation.ok ? validation.normalized : undefined;
       const brokers = n?.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers;
-      const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
       let groups: string[];
       try {
+        // Connecting is inside: a failed connection also drops the cached admin, as in reconcileOnce.
+        const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
         groups = await deleteConsumerGroups(admin, name);
       } catch (e) {
         await this.ctx.kafka.reset(brokers);

@@ -92,6 +92,30 @@ describe('desired objects', () => {
     expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/healthz' } });
     expect(d.spec.template.metadata.annotations['kappaflow.io/spec-hash']).toMatch(/^[0-9a-f]{16}$/);
   });
+  it('hostNetwork settings put processor pods in the node network on their own port', () => {
+    type Spec = {
+      spec: { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, any> } };
+    };
+    const plain = desiredDeployment(pipeline(), 1, 1, 'fp', settings) as unknown as Spec;
+    expect(plain.spec.template.spec.hostNetwork).toBeUndefined();
+    expect(plain.spec.template.spec.containers[0].ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    const d = desiredDeployment(pipeline(), 1, 1, 'fp', {
+      ...settings,
+      hostNetwork: true,
+      port: 18080,
+    }) as unknown as Spec;
+    const pod = d.spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(pod.containers[0].ports).toEqual([{ name: 'http', containerPort: 18080, protocol: 'TCP' }]);
+    expect(pod.containers[0].env).toContainEqual({ name: 'PORT', value: '18080' });
+    expect(d.spec.template.metadata.annotations['prometheus.io/port']).toBe('18080');
+    expect(podTemplateHash(pipeline(), 1, { ...settings, hostNetwork: true })).not.toBe(
+      podTemplateHash(pipeline(), 1, settings),
+    );
+  });
   it('the template hash changes with the logic, not with scaling settings', () => {
     const h = podTemplateHash(pipeline(), 1, settings);
     expect(podTemplateHash(pipeline({ scaling: { maxReplicas: 9 } }), 1, settings)).toBe(h);

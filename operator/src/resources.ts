@@ -6,7 +6,6 @@ import { stringify } from 'yaml';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
 import { REPLAY_ANNOTATION } from './versioning.ts';
 
-export const GROUP = 'kappaflow.io';
 export const API_VERSION = 'kappaflow.io/v1alpha1';
 export const FIELD_MANAGER = 'kappaflow-operator';
 export const FINALIZER = 'kappaflow.io/cleanup';
@@ -62,6 +61,10 @@ export interface ProcessorSettings {
   /** extra env for every processor (e.g. LOG_LEVEL) */
   env?: Record<string, string>;
   serviceAccountName?: string;
+  /** pods in the node's network namespace: their port must be free on the node, one pod per node */
+  hostNetwork?: boolean;
+  /** HTTP port of the processors; default HTTP_PORT */
+  port?: number;
 }
 
 export const childName = (pipeline: string) => `kappaflow-${pipeline}`;
@@ -141,7 +144,7 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
   const env: unknown[] = [
     { name: 'KAFKA_BROKERS', value: p.spec.kafka?.brokers?.join(',') ?? settings.kafkaBrokers },
     { name: 'REDIS_URL', value: redisUrlOf(p, settings) },
-    { name: 'PORT', value: String(HTTP_PORT) },
+    { name: 'PORT', value: String(settings.port ?? HTTP_PORT) },
     { name: 'KAPPAFLOW_VERSION', value: String(version) },
     { name: 'KAPPAFLOW_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ];
@@ -195,6 +198,7 @@ export function desiredDeployment(
   const labels = commonLabels(name, version);
   const hash = podTemplateHash(p, version, settings);
   const { volumes, mounts } = processorVolumes(p, settings);
+  const port = settings.port ?? HTTP_PORT;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -222,7 +226,7 @@ export function desiredDeployment(
           annotations: {
             [SPEC_HASH_ANNOTATION]: hash,
             'prometheus.io/scrape': 'true',
-            'prometheus.io/port': String(HTTP_PORT),
+            'prometheus.io/port': String(port),
           },
         },
         spec: {
@@ -230,6 +234,7 @@ export function desiredDeployment(
           ...(settings.imagePullSecrets?.length
             ? { imagePullSecrets: settings.imagePullSecrets.map((name) => ({ name })) }
             : {}),
+          ...(settings.hostNetwork ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
           terminationGracePeriodSeconds: 60,
           containers: [
             {
@@ -238,7 +243,7 @@ export function desiredDeployment(
               ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
               args: ['run', `${CONFIG_DIR}/${CONFIG_FILE}`],
               env: processorEnv(p, version, settings),
-              ports: [{ name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
+              ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
               livenessProbe: {
                 httpGet: { path: '/healthz', port: 'http' },
                 periodSeconds: 10,

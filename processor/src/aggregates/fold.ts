@@ -1,4 +1,4 @@
-import type { AggregateShape } from '../runtime/pipeline.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
 import { type KindDefinition, kindOf } from './kinds.ts';
 
 /**

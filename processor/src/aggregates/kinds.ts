@@ -1,6 +1,6 @@
-import type { AggregateShape } from '../runtime/pipeline.ts';
+import { fieldOf } from '../model/fields.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
 import type { AggregateOperator } from '../spec/aggregates.ts';
-import { fieldOf } from '../state/keys.ts';
 import { bucketOf, quantile } from './ddsketch.ts';
 import type { WindowDelta } from './fold.ts';
 

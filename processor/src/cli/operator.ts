@@ -111,6 +111,17 @@ export function operatorCommand(): Command {
       ),
     )
     .addOption(
+      new Option(
+        '--processor-host-network <bool>',
+        "run processor pods in the node's network namespace (hostNetwork)",
+      ).env('PROCESSOR_HOST_NETWORK'),
+    )
+    .addOption(
+      new Option('--processor-port <port>', 'HTTP port of processor pods (query API, probes, /metrics)').env(
+        'PROCESSOR_PORT',
+      ),
+    )
+    .addOption(
       new Option('--leader-elect <bool>', 'Lease-based leader election').env('LEADER_ELECT').default('true'),
     )
     .addOption(
@@ -175,6 +186,12 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
       const redisPasswordSecret = secret(o.redisPasswordSecret, o.redisPasswordSecretKey, 'redis-password');
       const queryAuthSecret = secret(o.queryAuthSecret, o.queryAuthSecretKey, 'tokens');
       const imagePullSecrets = list(o.imagePullSecrets ?? '');
+      const processorPort = num(o.processorPort, 8080);
+      if (!Number.isInteger(processorPort) || processorPort < 1 || processorPort > 65535) {
+        throw new Error(
+          `--processor-port / PROCESSOR_PORT must be a port number (1-65535), got ${o.processorPort}`,
+        );
+      }
       const config: OperatorConfig = {
         ...(o.kubeconfig ? { kubeconfig: o.kubeconfig.split(':')[0] } : {}),
         namespaces: list(o.namespaces ?? ''),
@@ -195,6 +212,10 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
           ? { processorEnv: json('--processor-env', o.processorEnv) as Record<string, string> }
           : {}),
         ...(o.processorServiceAccount ? { processorServiceAccount: o.processorServiceAccount } : {}),
+        ...(['true', '1', 'yes', 'on'].includes(String(o.processorHostNetwork).toLowerCase())
+          ? { processorHostNetwork: true }
+          : {}),
+        ...(o.processorPort ? { processorPort } : {}),
         leaderElect: !['false', '0', 'no', 'off'].includes(String(o.leaderElect).toLowerCase()),
         leaseName: o.leaseName ?? 'kappaflow-operator',
         leaseNamespace: o.leaseNamespace ?? 'default',

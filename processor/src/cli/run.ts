@@ -1,13 +1,14 @@
 // `kappaflow run <pipeline.yaml>`: runs one processor replica of a pipeline.
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
+import { logger } from '../observability/logger.ts';
 import { toRuntimePipeline } from '../runtime/compile.ts';
-import { logger } from '../runtime/logger.ts';
 import { startProcessor } from '../runtime/processor.ts';
 import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
 import { untilSignal } from './signals.ts';
+import { tuningFromEnv } from './tuning.ts';
 
 export function runCommand(): Command {
   return addHttpOptions(new Command('run'))
@@ -102,6 +103,7 @@ async function run(file: string, options: RunOptions): Promise<number> {
     replicaId: options.replicaId ?? hostname() + (process.env.KAPPAFLOW_REPLICA_SUFFIX ?? `-${process.pid}`),
     http: httpSettings(options),
     logger,
+    tuning: tuningFromEnv(process.env),
   });
   return await untilSignal(() => processor.stop());
 }

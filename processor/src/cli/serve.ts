@@ -1,8 +1,8 @@
 // `kappaflow serve`: the query API and dashboard without consuming, to scale reads apart from processing.
 import { Command, Option } from 'commander';
 import { createHttpApp, startHttpServer } from '../http/app.ts';
-import { logger } from '../runtime/logger.ts';
-import { createProcessorMetrics } from '../runtime/metrics.ts';
+import { logger } from '../observability/logger.ts';
+import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, redactUrl } from '../state/connection.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
 import { untilSignal } from './signals.ts';

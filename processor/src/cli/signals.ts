@@ -1,5 +1,5 @@
 // Graceful shutdown shared by the long-running commands.
-import { logger } from '../runtime/logger.ts';
+import { logger } from '../observability/logger.ts';
 
 /**
  * Resolves with the exit code once SIGTERM or SIGINT arrived and `stop` finished draining; a second

@@ -16,14 +16,19 @@ export interface Claim {
   windows: OwnedWindows;
 }
 
-export async function claimPartition(redis: RedisClient, prefix: string, generation: number): Promise<Claim> {
+export async function claimPartition(
+  redis: RedisClient,
+  prefix: string,
+  generation: number,
+  maxCachedFields?: number,
+): Promise<Claim> {
   const [epoch, offset, watermark] = await redis.claimPartition(keys.checkpoint(prefix));
   return {
     epoch: Number(epoch),
     nextOffset: offset ?? null,
     watermark: watermark === null || watermark === undefined ? NO_WATERMARK : Number(watermark),
     generation,
-    windows: new OwnedWindows(),
+    windows: new OwnedWindows(maxCachedFields),
   };
 }
 

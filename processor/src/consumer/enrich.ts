@@ -1,4 +1,4 @@
-import type { EnrichLookup, RecordContext } from '../runtime/pipeline.ts';
+import type { EnrichLookup, RecordContext } from '../model/pipeline.ts';
 import { RecordFailure } from './decode.ts';
 
 /** A record that a lookup with `onMissing: skip` filters out. */

@@ -1,9 +1,9 @@
 import type { KafkaMessage } from 'kafkajs';
 import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
-import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, sliceStartOf, windowStarts } from '../windows/assign.ts';
-import { SessionFolder, type SessionUpdate, type StoredSession } from '../windows/session-folder.ts';
+import { SessionFolder, type SessionStore, type SessionUpdate } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
@@ -23,11 +23,6 @@ interface Evaluated {
   eventTime: number;
   group: string;
   prepared: PreparedArgs;
-}
-
-/** Reads the stored sessions of some groups that end at or after `from` (one round trip per batch). */
-export interface SessionStore {
-  load(groups: readonly string[], from: number): Promise<Map<string, StoredSession[]>>;
 }
 
 interface Pending {

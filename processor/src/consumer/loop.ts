@@ -1,16 +1,17 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import type { Logger } from '../runtime/logger.ts';
-import type { ProcessorMetrics } from '../runtime/metrics.ts';
-import type { RuntimePipeline } from '../runtime/pipeline.ts';
-import { commitBatch } from '../state/commit.ts';
+import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
+import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts';
+import { type CommitResult, commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { partitionPrefix } from '../state/keys.ts';
+import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
-import { foldBatch } from './fold-batch.ts';
-import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from './replica-status.ts';
+import { type FoldedBatch, foldBatch } from './fold-batch.ts';
 import { publishClosedWindows } from './sink.ts';
 
 export interface ConsumerLoopOptions {
@@ -26,18 +27,14 @@ export interface ConsumerLoopOptions {
   onStall?: (reason: string) => void;
   /** the most bytes fetched per partition per batch: bounds memory under a burst */
   maxBytesPerPartition?: number;
+  /** this long without a fetch is a stall (a healthy consumer fetches at least every maxWaitTimeInMs); 60 s by default */
+  stallAfterMs?: number;
+  /** most window-hash fields a claim keeps per partition (see state/owned-windows.ts) */
+  maxCachedFields?: number;
 }
 
-/** A consumer fetches at least every maxWaitTimeInMs while healthy; this long without a fetch is a stall. */
-const STALL_AFTER_MS = Number(process.env.KAPPAFLOW_STALL_AFTER_MS ?? 60_000);
-
-export const consumerGroupOf = (pipeline: string, version: number) => `kappaflow.${pipeline}.v${version}`;
-
-/** The id of a source partition in Redis keys: the partition number, prefixed by the topic's index when there are several topics. */
-export function partitionIdOf(pipeline: RuntimePipeline, topic: string, partition: number): string {
-  if (pipeline.source.topics.length === 1) return String(partition);
-  return `${pipeline.source.topics.indexOf(topic)}.${partition}`;
-}
+/** How a batch ended: committed, refused by Redis, sent back to seek, or already fully committed. */
+type BatchOutcome = CommitResult['status'] | 'seek' | 'skipped';
 
 /**
  * One processor replica: a member of the pipeline's consumer group that folds each partition batch
@@ -148,7 +145,7 @@ export class ConsumerLoop {
     this.timers.push(
       setInterval(() => {
         const silentMs = Date.now() - this.lastFetchAt;
-        if (this.running && silentMs > STALL_AFTER_MS)
+        if (this.running && silentMs > (this.options.stallAfterMs ?? 60_000))
           this.stalled(`no fetch from Kafka for ${Math.round(silentMs / 1000)} s`);
       }, 5000),
     );
@@ -176,100 +173,162 @@ export class ConsumerLoop {
     await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
   }
 
-  private async onBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
-    const { pipeline, redis, metrics, logger } = this.options;
-    const { topic, partition } = batch;
+  /** One partition batch: the named steps below, timed whatever their outcome. */
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const id = partitionIdOf(pipeline, topic, partition);
-    const labels = { topic, partition: String(partition) };
+    const id = partitionIdOf(this.options.pipeline, batch.topic, batch.partition);
     if (this.fenced.has(id)) {
       // Another replica owns this partition now; wait for our rebalance instead of fighting for it.
       await new Promise((r) => setTimeout(r, 500));
       return;
     }
-    const stopTimer = metrics.batchSeconds.startTimer();
+    const outcome = await timeOutcome(this.options.metrics.batchSeconds, () =>
+      this.processBatch(payload, id),
+    );
+    if (outcome === 'applied') await payload.heartbeat();
+  }
+
+  private async processBatch({ batch, resolveOffset }: EachBatchPayload, id: string): Promise<BatchOutcome> {
+    const { pipeline, metrics } = this.options;
     const prefix = partitionPrefix(pipeline.name, pipeline.version, id);
-    let claim = this.claims.get(id);
-    if (!claim) {
-      claim = await claimPartition(redis, prefix, this.generation);
-      this.claims.set(id, claim);
-      logger.info(
-        { topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset },
-        'claimed partition',
-      );
-      if (claim.nextOffset === null && pipeline.source.startFrom === 'earliest') {
-        // No state at all: the view is rebuilt from the start of the log, whatever Kafka's group offset says.
-        const low = await this.earliestOffset(topic, partition);
-        if (BigInt(batch.firstOffset() ?? '0') > BigInt(low)) {
-          this.consumer.seek({ topic, partition, offset: low });
-          return;
-        }
+    const claim = await this.claimOnce(id, prefix, batch);
+    if (!claim) return 'seek';
+    const messages = this.alignWithCheckpoint(claim, batch);
+    if (!messages) return 'seek';
+    const lastOffset = batch.lastOffset();
+    if (messages.length === 0) {
+      resolveOffset(lastOffset);
+      return 'skipped';
+    }
+    const labels = { topic: batch.topic, partition: String(batch.partition) };
+    metrics.recordsIn.inc(labels, messages.length);
+    const folded = await this.fold(prefix, batch, claim, messages);
+    await this.deadLetter(batch, folded.deadLetters);
+    const absolute = await this.stageAbsolute(claim, prefix, folded);
+    const nextOffset = String(BigInt(lastOffset) + 1n);
+    const offsets = { first: messages[0]!.offset, next: nextOffset };
+    const result = await this.commit(claim, prefix, offsets, folded, absolute);
+    if (result.status !== 'applied') {
+      this.refused(claim, id, batch, result);
+      return result.status;
+    }
+    claim.windows.applied(result.closedWindows);
+    claim.nextOffset = nextOffset;
+    claim.watermark = folded.watermark;
+    await this.publishClosed(claim, prefix, id, result.closedWindows);
+    resolveOffset(lastOffset);
+    this.pendingKafkaCommits.set(`${batch.topic}:${batch.partition}`, {
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: nextOffset,
+    });
+    this.recordProgress(id, batch, messages.length, folded);
+    return 'applied';
+  }
+
+  /**
+   * The claim of the partition, taken at its first batch in this generation. Undefined when the
+   * consumer was sent back to the start of the log instead (a partition with no state at all).
+   */
+  private async claimOnce(id: string, prefix: string, batch: Batch): Promise<Claim | undefined> {
+    const { pipeline, redis, logger } = this.options;
+    const { topic, partition } = batch;
+    const held = this.claims.get(id);
+    if (held) return held;
+    const claim = await claimPartition(redis, prefix, this.generation, this.options.maxCachedFields);
+    this.claims.set(id, claim);
+    logger.info({ topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset }, 'claimed partition');
+    if (claim.nextOffset === null && pipeline.source.startFrom === 'earliest') {
+      // No state at all: the view is rebuilt from the start of the log, whatever Kafka's group offset says.
+      const low = await this.earliestOffset(topic, partition);
+      if (BigInt(batch.firstOffset() ?? '0') > BigInt(low)) {
+        this.consumer.seek({ topic, partition, offset: low });
+        return undefined;
       }
     }
+    return claim;
+  }
+
+  /** The batch's records the checkpoint does not have yet; undefined when Kafka must seek back first. */
+  private alignWithCheckpoint(claim: Claim, batch: Batch): KafkaMessage[] | undefined {
+    const { topic, partition } = batch;
     const alignment = alignWithCheckpoint(claim, batch.messages[0]!.offset);
     if (alignment.action === 'seek') {
-      logger.warn(
+      this.options.logger.warn(
         { topic, partition, to: alignment.offset },
         'Kafka is ahead of the Redis checkpoint; seeking back',
       );
       this.consumer.seek({ topic, partition, offset: alignment.offset });
-      return;
+      return undefined;
     }
-    const messages =
-      alignment.skipBefore === null
-        ? batch.messages
-        : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
-    const lastOffset = batch.lastOffset();
-    const nextOffset = String(BigInt(lastOffset) + 1n);
-    if (messages.length === 0) {
-      resolveOffset(lastOffset);
-      return;
-    }
-    metrics.recordsIn.inc(labels, messages.length);
+    return alignment.skipBefore === null
+      ? batch.messages
+      : batch.messages.filter((m) => BigInt(m.offset) >= alignment.skipBefore!);
+  }
 
+  /** Folds the records into window deltas (sessions: against the stored sessions of their groups). */
+  private fold(prefix: string, batch: Batch, claim: Claim, messages: KafkaMessage[]): Promise<FoldedBatch> {
+    const { pipeline, redis } = this.options;
     const sessions = pipeline.window.type === 'session' ? redisSessionStore(redis, prefix) : undefined;
-    const folded = await foldBatch(
+    return foldBatch(
       pipeline,
-      topic,
-      partition,
+      batch.topic,
+      batch.partition,
       messages,
       claim.watermark,
       this.enrichment,
       sessions,
     );
-    if (folded.deadLetters.length > 0) {
-      if (pipeline.deadLetterTopic) {
-        await sendDeadLetters(this.producer, pipeline.deadLetterTopic, pipeline.name, folded.deadLetters);
-      } else {
-        logger.warn(
-          { topic, partition, count: folded.deadLetters.length, first: folded.deadLetters[0]?.error },
-          'records failed and no deadLetter topic is set',
-        );
-      }
-      for (const letter of folded.deadLetters)
-        metrics.recordsDeadLettered.inc({ ...labels, reason: letter.reason });
-    }
+  }
 
-    // Fixed windows: counts, sums, min/max and first/last go to Redis as absolute values computed
-    // from what this claim knows of the partition's windows (read once per window per claim).
-    let absolute: Map<string, string[]> | undefined;
-    if (pipeline.window.type !== 'session') {
-      await claim.windows.load(redis, prefix, folded.fold);
-      absolute = claim.windows.stage(folded.fold);
+  /**
+   * Fixed windows: counts, sums, min/max and first/last go to Redis as absolute values computed
+   * from what this claim knows of the partition's windows (read once per window per claim).
+   */
+  private async stageAbsolute(
+    claim: Claim,
+    prefix: string,
+    folded: FoldedBatch,
+  ): Promise<Map<string, string[]> | undefined> {
+    if (this.options.pipeline.window.type === 'session') return undefined;
+    await claim.windows.load(this.options.redis, prefix, folded.fold);
+    return claim.windows.stage(folded.fold);
+  }
+
+  /** Sends the batch's failed records to the dead-letter topic (or logs them when there is none). */
+  private async deadLetter(batch: Batch, letters: FoldedBatch['deadLetters']): Promise<void> {
+    if (letters.length === 0) return;
+    const { pipeline, metrics, logger } = this.options;
+    const { topic, partition } = batch;
+    if (pipeline.deadLetterTopic) {
+      await sendDeadLetters(this.producer, pipeline.deadLetterTopic, pipeline.name, letters);
+    } else {
+      logger.warn(
+        { topic, partition, count: letters.length, first: letters[0]?.error },
+        'records failed and no deadLetter topic is set',
+      );
     }
+    for (const letter of letters)
+      metrics.recordsDeadLettered.inc({ topic, partition: String(partition), reason: letter.reason });
+  }
+
+  /** The one atomic, fenced Redis commit of the batch with the partition checkpoint. */
+  private async commit(
+    claim: Claim,
+    prefix: string,
+    offsets: { first: string; next: string },
+    folded: FoldedBatch,
+    absolute: Map<string, string[]> | undefined,
+  ): Promise<CommitResult> {
+    const { pipeline, redis, metrics } = this.options;
     const stopCommit = metrics.commitSeconds.startTimer();
     const result = await commitBatch(redis, {
       prefix,
       epoch: claim.epoch,
       expectedOffset: claim.nextOffset,
-      firstOffset: messages[0]!.offset,
-      nextOffset,
+      firstOffset: offsets.first,
+      nextOffset: offsets.next,
       watermark: folded.watermark,
       graceMs: pipeline.window.graceMs,
       retentionMs: pipeline.retentionMs,
@@ -299,41 +358,50 @@ export class ConsumerLoop {
     });
     stopCommit();
     metrics.redisCommits.inc({ outcome: result.status });
+    return result;
+  }
+
+  /** Redis refused the commit: the claim is dropped (and the partition left alone when fenced). */
+  private refused(
+    claim: Claim,
+    id: string,
+    { topic, partition }: Batch,
+    result: Exclude<CommitResult, { status: 'applied' }>,
+  ): void {
+    const { logger } = this.options;
+    this.claims.delete(id);
     if (result.status === 'fenced') {
       logger.warn(
         { topic, partition, epoch: claim.epoch, owner: result.storedEpoch },
         'fenced: another replica owns this partition',
       );
       if (claim.generation === this.generation) this.fenced.add(id);
-      this.claims.delete(id);
-      return;
-    }
-    if (result.status === 'diverged') {
+    } else if (result.status === 'diverged') {
       // Redis lost writes it had acknowledged (failover, restore): claim again, which seeks back to
       // what Redis has and replays from there with a fresh view of the windows.
       logger.warn(
         { topic, partition, expected: claim.nextOffset, stored: result.storedOffset },
         'the Redis checkpoint moved back; claiming the partition again to replay the gap',
       );
-      this.claims.delete(id);
-      return;
-    }
-    if (result.status === 'duplicate') {
+    } else {
       // Already in Redis (the checkpoint is past this batch): nothing to apply, just move on.
       claim.nextOffset = result.storedOffset;
-      this.claims.delete(id);
-      return;
     }
-    claim.windows.applied(result.closedWindows);
-    claim.nextOffset = nextOffset;
-    claim.watermark = folded.watermark;
-    if (pipeline.sinkTopic && (result.closedWindows.length > 0 || !claim.outboxDrained)) {
-      // Also right after a claim: a previous owner may have died between its commit and its publish.
-      await publishClosedWindows(redis, this.producer, pipeline, prefix, id);
-      claim.outboxDrained = true;
-    }
-    resolveOffset(lastOffset);
-    this.pendingKafkaCommits.set(`${topic}:${partition}`, { topic, partition, offset: nextOffset });
+  }
+
+  /** Publishes closed windows to the sink topic, also right after a claim (a dead owner's leftovers). */
+  private async publishClosed(claim: Claim, prefix: string, id: string, closed: number[]): Promise<void> {
+    const { pipeline, redis } = this.options;
+    if (!pipeline.sinkTopic || (closed.length === 0 && claim.outboxDrained)) return;
+    // A previous owner may have died between its commit and its publish.
+    await publishClosedWindows(redis, this.producer, pipeline, prefix, id);
+    claim.outboxDrained = true;
+  }
+
+  /** Metrics and the heartbeat's view of the partition after an applied batch. */
+  private recordProgress(id: string, batch: Batch, records: number, folded: FoldedBatch): void {
+    const { metrics } = this.options;
+    const labels = { topic: batch.topic, partition: String(batch.partition) };
     metrics.recordsAggregated.inc(labels, folded.fold.records);
     metrics.recordsFiltered.inc(labels, folded.filtered);
     metrics.recordsLate.inc(labels, folded.late);
@@ -342,9 +410,7 @@ export class ConsumerLoop {
     metrics.lag.set(labels, lag);
     this.lag.set(id, lag);
     this.watermarks.set(id, folded.watermark);
-    this.processedSinceBeat += messages.length;
-    stopTimer();
-    await heartbeat();
+    this.processedSinceBeat += records;
   }
 
   private async earliestOffset(topic: string, partition: number): Promise<string> {

@@ -1,13 +1,9 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import type { Logger } from '../runtime/logger.ts';
-import type { RecordContext, RuntimePipeline } from '../runtime/pipeline.ts';
+import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts';
+import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
 import { decodeValue } from './decode.ts';
-import { consumerGroupOf } from './loop.ts';
-
-/** The internal topic that re-keys a session pipeline's records by their group key. */
-export const repartitionTopicOf = (pipeline: string, version: number) =>
-  `kappaflow.${pipeline}.v${version}.repartition`;
 
 /**
  * Session windows need every event of a group in one partition. When records are keyed by something
@@ -30,7 +26,7 @@ export class Repartitioner {
     private readonly logger: Logger,
   ) {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
-    this.groupId = `${consumerGroupOf(pipeline.name, pipeline.version)}.repartition`;
+    this.groupId = repartitionGroupOf(pipeline.name, pipeline.version);
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       maxBytesPerPartition: 1024 * 1024,

@@ -1,6 +1,6 @@
 import type { Producer } from 'kafkajs';
 import { type AggregateAcc, type FieldPart, KINDS } from '../aggregates/kinds.ts';
-import type { RuntimePipeline } from '../runtime/pipeline.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, parseField } from '../state/keys.ts';
 

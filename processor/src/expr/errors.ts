@@ -33,7 +33,3 @@ export class ExprEvalError extends Error {
     super(`${path}: ${reason} (in ${JSON.stringify(source)})`, options);
   }
 }
-
-export function isExprEvalError(e: unknown): e is ExprEvalError {
-  return e instanceof ExprEvalError;
-}

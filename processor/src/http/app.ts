@@ -84,7 +84,24 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.set('json spaces', 0);
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
 
-  // Metrics and request-size guards first, so even refused requests are counted.
+  countAndGuard(app, metrics);
+  if (options.cors) app.use(cors(options.cors.origins));
+  openRoutes(app, options);
+  protect(app, options);
+  queryRoutes(app, store, registry);
+  streamRoute(app, store, hub, streams);
+  notFoundAndErrors(app, logger);
+
+  app.shutdown = () => {
+    hub.close();
+    for (const res of streams) res.end();
+    streams.clear();
+  };
+  return app;
+}
+
+/** Metrics and request-size guards first, so even refused requests are counted. */
+function countAndGuard(app: HttpApp, metrics: ReturnType<typeof httpMetrics>): void {
   app.use((req, res, next) => {
     const stop = metrics.duration.startTimer();
     res.on('finish', () => {
@@ -103,9 +120,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     }
     next();
   });
+}
 
-  if (options.cors) app.use(cors(options.cors.origins));
-
+/** Probes, the OpenAPI document and the dashboard: open to all. */
+function openRoutes(app: HttpApp, options: HttpAppOptions): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -121,7 +139,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.get('/assets/uplot.js', (_req, res) => res.sendFile(uplotJs));
   app.get('/assets/uplot.css', (_req, res) => res.sendFile(uplotCss));
   app.use(express.static(dashboardDir, { index: 'index.html', maxAge: '5m' }));
+}
 
+/** The per-address rate limit and the bearer tokens, in front of everything that reads data. */
+function protect(app: HttpApp, options: HttpAppOptions): void {
   if (options.rateLimit !== false) {
     app.use(
       rateLimit({
@@ -135,7 +156,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     );
   }
   if (options.auth) app.use(bearerAuth(options.auth.tokens));
+}
 
+/** /metrics and the query API (both behind protect()). */
+function queryRoutes(app: HttpApp, store: QueryStore, registry: Registry): void {
   app.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', registry.contentType);
     res.send(await registry.metrics());
@@ -191,7 +215,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       }),
     );
   });
+}
 
+/** Server-sent events: window updates and progress of one pipeline, as they are committed. */
+function streamRoute(app: HttpApp, store: QueryStore, hub: WatchHub, streams: Set<Response>): void {
   app.get('/api/v1/pipelines/:name/stream', async (req, res) => {
     const name = req.params.name;
     const registration = await store.registration(name); // 404 before the stream starts
@@ -223,7 +250,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     req.on('close', close);
     res.on('close', close);
   });
+}
 
+/** JSON 404s, and errors mapped to 4xx (the request), 503 (Redis unavailable) or 500. */
+function notFoundAndErrors(app: HttpApp, logger: HttpLogger): void {
   app.use('/api', (req, res) => {
     sendError(res, 404, 'not_found', `no endpoint ${req.method} ${req.baseUrl}${req.path}`);
   });
@@ -255,13 +285,6 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     logger.error({ error: message, stack: (error as Error)?.stack, path: req.path }, 'query failed');
     sendError(res, 500, 'internal', 'internal error');
   });
-
-  app.shutdown = () => {
-    hub.close();
-    for (const res of streams) res.end();
-    streams.clear();
-  };
-  return app;
 }
 
 export interface RunningServer {

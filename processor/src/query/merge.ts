@@ -1,6 +1,5 @@
 import { type AggregateAcc, type AggregateValue, fieldHead, KINDS, kindOf } from '../aggregates/kinds.ts';
-import type { AggregateShape } from '../runtime/pipeline.ts';
-import { parseField } from '../state/keys.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
 
 /**
  * Merging the partial state of several partitions (and, for a rollup, of several groups) into one
@@ -31,107 +30,6 @@ export class Aggregates {
   }
 }
 
-/**
- * Folds one partition's window hash into `groups`. Fields of groups `mapGroup` turns down (and of
- * other aggregates than `only`, when given) are skipped before any parsing: with 10,000 groups a
- * hash holds ~100,000 fields and a page needs a few of them.
- */
-export function mergeHash(
-  aggregates: Aggregates,
-  groups: Map<string, GroupAcc>,
-  hash: Record<string, string>,
-  mapGroup: GroupMapper,
-  only?: string,
-): void {
-  // first/last need their value and its event time, which sit in two fields of the hash.
-  let timed: Map<string, { index: number; group: string; value?: string; t?: number }> | undefined;
-  for (const field in hash) {
-    const bar = field.indexOf('|');
-    if (
-      only !== undefined &&
-      (field.length <= only.length ||
-        !field.startsWith(only) ||
-        (field[only.length] !== '|' && field[only.length] !== '#'))
-    ) {
-      continue;
-    }
-    const group = field.slice(bar + 1);
-    const target = mapGroup(group);
-    if (target === null) continue;
-    const head = field.slice(0, bar);
-    const hashAt = head.indexOf('#');
-    const aggregate = hashAt === -1 ? head : head.slice(0, hashAt);
-    const part = hashAt === -1 ? undefined : head.slice(hashAt + 1);
-    const known = aggregates.byName.get(aggregate);
-    if (!known) continue; // an aggregate no longer in the registration
-    const raw = hash[field]!;
-    const { index, shape } = known;
-    if (shape.kind === 'first' || shape.kind === 'last') {
-      timed ??= new Map();
-      const key = `${index}|${group}`;
-      let entry = timed.get(key);
-      if (!entry) {
-        entry = { index, group };
-        timed.set(key, entry);
-      }
-      if (part === 't') entry.t = Number(raw);
-      else if (part === undefined) entry.value = raw;
-      continue;
-    }
-    const acc = accOf(aggregates, groups, target, index);
-    const value = Number(raw);
-    switch (shape.kind) {
-      case 'count':
-      case 'sum':
-        if (part === undefined) acc.num = (acc.num ?? 0) + value;
-        break;
-      case 'min':
-        if (part === undefined && (acc.num === undefined || value < acc.num)) acc.num = value;
-        break;
-      case 'max':
-        if (part === undefined && (acc.num === undefined || value > acc.num)) acc.num = value;
-        break;
-      case 'avg':
-        if (part === 's') acc.s = (acc.s ?? 0) + value;
-        else if (part === 'n') acc.n = (acc.n ?? 0) + value;
-        break;
-      default:
-        break;
-    }
-  }
-  if (!timed) return;
-  for (const entry of timed.values()) {
-    if (entry.value === undefined || entry.t === undefined) continue;
-    const target = mapGroup(entry.group)!;
-    const acc = accOf(aggregates, groups, target, entry.index);
-    const kind = aggregates.shapes[entry.index]!.kind;
-    const better = acc.t === undefined || (kind === 'first' ? entry.t < acc.t : entry.t >= acc.t);
-    if (better) {
-      acc.t = entry.t;
-      acc.text = entry.value;
-    }
-  }
-}
-
-export type SketchType = 'hll' | 'dd' | 'top';
-
-/** Splits a sketch key suffix (`dd:p95|["a"]`) into its type, aggregate and group key. */
-export function parseSketchSuffix(
-  suffix: string,
-): { type: SketchType; aggregate: string; group: string } | null {
-  const colon = suffix.indexOf(':');
-  const type = suffix.slice(0, colon);
-  if (type !== 'hll' && type !== 'dd' && type !== 'top') return null;
-  const { aggregate, group } = parseField(suffix.slice(colon + 1));
-  return { type, aggregate, group };
-}
-
-export function mergeBuckets(acc: AggregateAcc, hash: Record<string, string>): void {
-  acc.buckets ??= new Map();
-  for (const [bucket, count] of Object.entries(hash))
-    acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + Number(count));
-}
-
 /** `ZRANGE key 0 -1 WITHSCORES` as [member, score, member, score, ...]. */
 export function mergeMembers(acc: AggregateAcc, flat: string[]): void {
   KINDS.topK.mergeFlat!(acc, flat);
@@ -141,20 +39,6 @@ export function mergeHll(acc: AggregateAcc, raw: Buffer | null): void {
   if (raw === null || raw.length === 0) return;
   acc.hll ??= [];
   acc.hll.push(raw);
-}
-
-export function accOf(
-  aggregates: Aggregates,
-  groups: Map<string, GroupAcc>,
-  group: string,
-  index: number,
-): AggregateAcc {
-  let acc = groups.get(group);
-  if (!acc) {
-    acc = aggregates.newGroup();
-    groups.set(group, acc);
-  }
-  return acc[index]!;
 }
 
 /** The answer of one aggregate from its merged partials. */

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { fieldHead, kindOf } from '../aggregates/kinds.ts';
-import { readHeartbeats } from '../consumer/replica-status.ts';
-import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
+import type { AggregateShape, WindowShape } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
 import { type PipelineRegistration, readRegistration, readRegistrations } from '../state/registry.ts';
+import { readHeartbeats } from '../state/replica-status.ts';
 import { pendingRegistration } from '../state/versions.ts';
 import { BoundedCache } from './cache.ts';
 import { badRequest, notFound } from './errors.ts';

@@ -1,5 +1,5 @@
+import type { AggregateShape, RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { ValidPipeline } from '../spec/validate.ts';
-import type { AggregateShape, RecordContext, RuntimePipeline } from './pipeline.ts';
 
 /**
  * The processor's view of a validated pipeline: shapes for the fold and the key layout, and one

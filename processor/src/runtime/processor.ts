@@ -1,18 +1,29 @@
 import type { Kafka } from 'kafkajs';
-import { ConsumerLoop, partitionIdOf } from '../consumer/loop.ts';
+import type { Registry } from 'prom-client';
+import { ConsumerLoop } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
-import { createHttpApp, startHttpServer } from '../http/app.ts';
+import { createHttpApp, type RunningServer, startHttpServer } from '../http/app.ts';
+import { createKafka } from '../kafka/client.ts';
+import { partitionIdOf } from '../model/kafka-names.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
+import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
-import { createKafka } from './kafka-client.ts';
-import type { Logger } from './logger.ts';
-import { createProcessorMetrics } from './metrics.ts';
-import type { RuntimePipeline } from './pipeline.ts';
-import { VersionPromoter } from './version-promoter.ts';
+import { type PromotionTiming, VersionPromoter } from './version-promoter.ts';
 
-/** How often a replica checks that its version is still the newest one. */
-const SUPERSEDED_CHECK_MS = Number(process.env.KAPPAFLOW_SUPERSEDED_CHECK_MS ?? 5000);
+/** Timings and limits that tests and operators tune (`kappaflow run` reads them from the environment: cli/tuning.ts). */
+export interface ProcessorTuning {
+  /** no fetch from Kafka for this long is a stall: the replica exits (60 s) */
+  stallAfterMs?: number;
+  /** how often a replica checks that its version is still the newest one (5 s) */
+  supersededCheckMs?: number;
+  /** most window-hash fields a replica caches per partition (500,000) */
+  maxCachedFields?: number;
+  /** when a new version takes over and the old one's state goes */
+  promotion?: Partial<PromotionTiming>;
+}
 
 export interface ProcessorConfig {
   pipeline: RuntimePipeline;
@@ -24,6 +35,7 @@ export interface ProcessorConfig {
   /** the query API, dashboard, /metrics and probes; `auth` and `cors` as in http/app.ts */
   http: { port: number; host: string; auth?: { tokens: Set<string> }; cors?: { origins: string[] } };
   logger: Logger;
+  tuning?: ProcessorTuning;
 }
 
 export interface RunningProcessor {
@@ -31,17 +43,11 @@ export interface RunningProcessor {
   stop(): Promise<void>;
 }
 
-/** Starts one replica: Redis, Kafka, the pipeline's registration, the HTTP endpoints, then the consumer loop. */
+/** Starts one replica: Redis, Kafka, the HTTP endpoints, the pipeline's registration, then the consumer loop. */
 export async function startProcessor(config: ProcessorConfig): Promise<RunningProcessor> {
   const { pipeline, logger } = config;
-  const redis = connectRedis(config.redisUrl, config.redisPassword ? { password: config.redisPassword } : {});
-  redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
-  const kafka = createKafka({
-    brokers: config.brokers,
-    clientId: `kappaflow-${pipeline.name}`,
-    logger,
-    ...(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {}),
-  });
+  const tuning = config.tuning ?? {};
+  const { redis, kafka } = connect(config);
   const metrics = createProcessorMetrics(pipeline.name);
   // Session windows aggregate from the repartition topic, where each group's events share a partition.
   const repartitioner =
@@ -56,38 +62,16 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     metrics,
     logger,
     replicaId: config.replicaId,
+    ...(tuning.stallAfterMs !== undefined ? { stallAfterMs: tuning.stallAfterMs } : {}),
+    ...(tuning.maxCachedFields !== undefined ? { maxCachedFields: tuning.maxCachedFields } : {}),
   });
-
-  // Every replica also answers queries: the state is in Redis, so any pod gives the same answer.
-  const app = createHttpApp({
-    redis: redis as RedisClient,
-    registry: metrics.registry,
-    readiness: () => loop.ready && redis.status === 'ready',
-    logger,
-    ...(config.http.auth ? { auth: config.http.auth } : {}),
-    ...(config.http.cors ? { cors: config.http.cors } : {}),
-  });
-  const server = await startHttpServer(app, config.http.port, config.http.host);
-  const port = server.port;
-  logger.info({ port, pipeline: pipeline.name, version: pipeline.version }, 'HTTP endpoints listening');
-
-  const sourcePartitions = await waitForTopics(kafka, pipeline, logger);
-  await ensureOutputTopics(kafka, pipeline, logger);
-  if (repartitioner) await ensureTopic(kafka, repartitioner.topic, sourcePartitions.length, logger);
-  const partitions = repartitioner ? await waitForTopics(kafka, aggregating, logger) : sourcePartitions;
-  const registration: PipelineRegistration = {
-    name: pipeline.name,
-    activeVersion: pipeline.version,
-    topics: aggregating.source.topics,
-    partitions,
-    window: pipeline.window,
-    groupBy: pipeline.groupNames,
-    aggregates: pipeline.aggregates,
-    retentionMs: pipeline.retentionMs,
-    ...(pipeline.deadLetterTopic ? { deadLetterTopic: pipeline.deadLetterTopic } : {}),
-    ...(pipeline.sinkTopic ? { sinkTopic: pipeline.sinkTopic } : {}),
-    updatedAt: Date.now(),
-  };
+  const server = await serveHttp(
+    config,
+    redis,
+    metrics.registry,
+    () => loop.ready && redis.status === 'ready',
+  );
+  const registration = await prepareTopics(kafka, pipeline, aggregating, repartitioner, logger);
   // Kappa reprocessing: a newer version than the one queries read replays into its own keys and
   // takes over once caught up; an older one has nothing left to do.
   const activation = await offerVersion(redis, registration);
@@ -113,45 +97,145 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
         : {}),
       registration,
       logger,
+      ...(tuning.promotion ? { timing: tuning.promotion } : {}),
     });
     promoter.start();
   }
   await repartitioner?.start();
   await loop.start();
   logger.info({ replica: config.replicaId }, 'consuming');
-  // A replica of a version that a newer one replaced stops writing (its keys are being deleted).
-  let consuming = true;
-  const supersededWatch = setInterval(() => {
-    void readRegistration(redis, pipeline.name)
-      .then(async (active) => {
-        if (!active || active.activeVersion <= pipeline.version) return;
-        clearInterval(supersededWatch);
-        consuming = false;
-        logger.error(
-          { version: pipeline.version, active: active.activeVersion },
-          'this version was replaced by a newer one; this replica stops consuming (queries still work)',
-        );
-        await repartitioner?.stop();
-        await loop.stop();
-      })
-      .catch(() => {});
-  }, SUPERSEDED_CHECK_MS);
-  supersededWatch.unref();
+  const consuming = new Consuming(async () => {
+    await repartitioner?.stop();
+    await loop.stop();
+  });
+  const supersededWatch = watchSuperseded(
+    redis,
+    pipeline,
+    logger,
+    consuming,
+    tuning.supersededCheckMs ?? 5000,
+  );
 
   return {
-    port,
+    port: server.port,
     async stop() {
       clearInterval(supersededWatch);
       await promoter?.stop();
-      if (consuming) {
-        consuming = false;
-        await repartitioner?.stop();
-        await loop.stop();
-      }
+      await consuming.stop();
       await server.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** The Redis and Kafka clients of the replica. */
+function connect(config: ProcessorConfig): { redis: RedisClient; kafka: Kafka } {
+  const { pipeline, logger } = config;
+  const redis = connectRedis(config.redisUrl, config.redisPassword ? { password: config.redisPassword } : {});
+  redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
+  const kafka = createKafka({
+    brokers: config.brokers,
+    clientId: `kappaflow-${pipeline.name}`,
+    logger,
+    ...(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {}),
+  });
+  return { redis, kafka };
+}
+
+/** Every replica also answers queries: the state is in Redis, so any pod gives the same answer. */
+async function serveHttp(
+  config: ProcessorConfig,
+  redis: RedisClient,
+  registry: Registry,
+  readiness: () => boolean,
+): Promise<RunningServer> {
+  const { pipeline, logger } = config;
+  const app = createHttpApp({
+    redis,
+    registry,
+    readiness,
+    logger,
+    ...(config.http.auth ? { auth: config.http.auth } : {}),
+    ...(config.http.cors ? { cors: config.http.cors } : {}),
+  });
+  const server = await startHttpServer(app, config.http.port, config.http.host);
+  logger.info(
+    { port: server.port, pipeline: pipeline.name, version: pipeline.version },
+    'HTTP endpoints listening',
+  );
+  return server;
+}
+
+/**
+ * Waits for the source topics, creates the output and repartition topics when missing, and returns
+ * the registration of this version (what the query API reads: the aggregated topics and partitions).
+ */
+async function prepareTopics(
+  kafka: Kafka,
+  pipeline: RuntimePipeline,
+  aggregating: RuntimePipeline,
+  repartitioner: Repartitioner | undefined,
+  logger: Logger,
+): Promise<PipelineRegistration> {
+  const sourcePartitions = await waitForTopics(kafka, pipeline, logger);
+  await ensureOutputTopics(kafka, pipeline, logger);
+  if (repartitioner) await ensureTopic(kafka, repartitioner.topic, sourcePartitions.length, logger);
+  const partitions = repartitioner ? await waitForTopics(kafka, aggregating, logger) : sourcePartitions;
+  return {
+    name: pipeline.name,
+    activeVersion: pipeline.version,
+    topics: aggregating.source.topics,
+    partitions,
+    window: pipeline.window,
+    groupBy: pipeline.groupNames,
+    aggregates: pipeline.aggregates,
+    retentionMs: pipeline.retentionMs,
+    ...(pipeline.deadLetterTopic ? { deadLetterTopic: pipeline.deadLetterTopic } : {}),
+    ...(pipeline.sinkTopic ? { sinkTopic: pipeline.sinkTopic } : {}),
+    updatedAt: Date.now(),
+  };
+}
+
+/** Whether the replica still consumes; stopping happens once, whoever asks first. */
+class Consuming {
+  private active = true;
+  constructor(private readonly stopConsuming: () => Promise<void>) {}
+
+  async stop(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    await this.stopConsuming();
+  }
+}
+
+/** A replica of a version that a newer one replaced stops writing (its keys are being deleted). */
+function watchSuperseded(
+  redis: RedisClient,
+  pipeline: RuntimePipeline,
+  logger: Logger,
+  consuming: Consuming,
+  intervalMs: number,
+): NodeJS.Timeout {
+  const watch = setInterval(() => {
+    void readRegistration(redis, pipeline.name)
+      .then(async (active) => {
+        if (!active || active.activeVersion <= pipeline.version) return;
+        clearInterval(watch);
+        logger.error(
+          { version: pipeline.version, active: active.activeVersion },
+          'this version was replaced by a newer one; this replica stops consuming (queries still work)',
+        );
+        await consuming.stop();
+      })
+      .catch((error: Error) =>
+        logger.warn(
+          { error: error.message },
+          'could not check whether a newer version replaced this one, or stop consuming after it did; retrying',
+        ),
+      );
+  }, intervalMs);
+  watch.unref();
+  return watch;
 }
 
 /** Waits for the source topics instead of crashing: a pipeline may be deployed before its producers. */

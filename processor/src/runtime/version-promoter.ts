@@ -1,20 +1,30 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { consumerGroupOf, partitionIdOf } from '../consumer/loop.ts';
+import { consumerGroupOf, partitionIdOf, repartitionGroupOf } from '../model/kafka-names.ts';
+import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { olderVersions, promoteVersion, retireVersion } from '../state/versions.ts';
-import type { Logger } from './logger.ts';
-import type { RuntimePipeline } from './pipeline.ts';
 
-/** Total records of lag under which a new version counts as caught up. */
-const PROMOTE_MAX_LAG = Number(process.env.KAPPAFLOW_PROMOTE_MAX_LAG ?? 1000);
-/** How often a catching-up version measures its lag. */
-const PROMOTE_CHECK_MS = Number(process.env.KAPPAFLOW_PROMOTE_CHECK_MS ?? 2000);
-/** Queries that read the old registration just before the switch finish before its keys go. */
-const FIRST_SWEEP_MS = Number(process.env.KAPPAFLOW_RETIRE_FIRST_SWEEP_MS ?? 10_000);
-/** A replica of the old version may commit one more batch before it notices; the second sweep takes it. */
-const SECOND_SWEEP_MS = Number(process.env.KAPPAFLOW_RETIRE_SECOND_SWEEP_MS ?? 30_000);
+/** When a new version switches over and when the old one's state goes. */
+export interface PromotionTiming {
+  /** total records of lag under which a new version counts as caught up (1000) */
+  maxLag: number;
+  /** how often a catching-up version measures its lag (2 s) */
+  intervalMs: number;
+  /** queries that read the old registration just before the switch finish before its keys go (10 s) */
+  firstSweepMs: number;
+  /** a replica of the old version may commit one more batch before it notices; the second sweep takes it (30 s) */
+  secondSweepMs: number;
+}
+
+export const DEFAULT_PROMOTION_TIMING: PromotionTiming = {
+  maxLag: 1000,
+  intervalMs: 2000,
+  firstSweepMs: 10_000,
+  secondSweepMs: 30_000,
+};
 
 export interface VersionPromoterOptions {
   redis: RedisClient;
@@ -25,7 +35,7 @@ export interface VersionPromoterOptions {
   repartitionSource?: { topics: string[]; groupId: string };
   registration: PipelineRegistration;
   logger: Logger;
-  intervalMs?: number;
+  timing?: Partial<PromotionTiming>;
 }
 
 /**
@@ -41,10 +51,14 @@ export class VersionPromoter {
   private busy = false;
   private done = false;
 
-  constructor(private readonly options: VersionPromoterOptions) {}
+  private readonly timing: PromotionTiming;
+
+  constructor(private readonly options: VersionPromoterOptions) {
+    this.timing = { ...DEFAULT_PROMOTION_TIMING, ...options.timing };
+  }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.options.intervalMs ?? PROMOTE_CHECK_MS);
+    this.timer = setInterval(() => void this.tick(), this.timing.intervalMs);
   }
 
   async stop(): Promise<void> {
@@ -112,7 +126,7 @@ export class VersionPromoter {
       const active =
         current && current.activeVersion < registration.activeVersion ? current.activeVersion : null;
       const { lag, behindActive } = await this.progress(active);
-      if (lag > PROMOTE_MAX_LAG || behindActive.length > 0) {
+      if (lag > this.timing.maxLag || behindActive.length > 0) {
         logger.debug({ version: registration.activeVersion, lag, behindActive }, 'new version catching up');
         return;
       }
@@ -136,8 +150,9 @@ export class VersionPromoter {
         { version: registration.activeVersion, previous: result.previous, lag },
         'caught up: queries now read this version; the previous one is deleted shortly',
       );
-      setTimeout(() => void this.retire(), FIRST_SWEEP_MS).unref();
-      setTimeout(() => void this.retire(), FIRST_SWEEP_MS + SECOND_SWEEP_MS).unref();
+      const { firstSweepMs, secondSweepMs } = this.timing;
+      setTimeout(() => void this.retire(), firstSweepMs).unref();
+      setTimeout(() => void this.retire(), firstSweepMs + secondSweepMs).unref();
     } catch (error) {
       logger.warn({ error: (error as Error).message }, 'could not check whether the new version caught up');
       await this.admin?.disconnect().catch(() => {});
@@ -153,10 +168,10 @@ export class VersionPromoter {
     try {
       for (const version of await olderVersions(redis, pipeline.name, registration.activeVersion)) {
         const removed = await retireVersion(redis, pipeline.name, version);
-        const group = consumerGroupOf(pipeline.name, version);
+        const groups = [consumerGroupOf(pipeline.name, version), repartitionGroupOf(pipeline.name, version)];
         const admin = await this.connect();
         // Fails while an old replica is still a member; a later sweep or the finalizer removes it then.
-        await admin.deleteGroups([group, `${group}.repartition`]).catch(() => {});
+        await admin.deleteGroups(groups).catch(() => {});
         logger.info({ version, keys: removed }, 'retired an older version');
       }
     } catch (error) {

@@ -21,9 +21,6 @@ export const AGGREGATE_OPERATORS = {
 export type AggregateOperator = keyof typeof AGGREGATE_OPERATORS;
 export const AGGREGATE_OPERATOR_NAMES = Object.keys(AGGREGATE_OPERATORS) as AggregateOperator[];
 
-/** Operators whose expression must produce a number. */
-export const NUMERIC_OPERATORS: readonly AggregateOperator[] = ['sum', 'min', 'max', 'avg', 'percentile'];
-
 export const DEFAULT_TOP_K = 10;
 export const DEFAULT_PERCENTILE_ACCURACY = 0.01;
 

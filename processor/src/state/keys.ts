@@ -47,37 +47,6 @@ export const keys = {
   replicas: (pipeline: string, version: number) => `kf:{${pipeline}:${version}}:replicas`,
 };
 
-/** A field of the window hash or a sketch key: the aggregate name, then the group key. */
-export function fieldOf(aggregate: string, group: string, part?: 's' | 'n' | 't'): string {
-  return part ? `${aggregate}#${part}|${group}` : `${aggregate}|${group}`;
-}
-
-/** Splits a window-hash field into aggregate, part and group key. Aggregate names never hold `|` or `#`. */
-export function parseField(field: string): { aggregate: string; part?: string; group: string } {
-  const bar = field.indexOf('|');
-  const head = field.slice(0, bar);
-  const group = field.slice(bar + 1);
-  const hash = head.indexOf('#');
-  return hash === -1
-    ? { aggregate: head, group }
-    : { aggregate: head.slice(0, hash), part: head.slice(hash + 1), group };
-}
-
-/**
- * The group key: the groupBy values as a JSON array, so any value (even one holding `|`) round-trips
- * and the query API can give each value back under its group name.
- */
-export function groupKeyOf(values: readonly unknown[]): string {
-  return JSON.stringify(values.map(normalizeGroupValue));
-}
-
-function normalizeGroupValue(value: unknown): unknown {
-  if (typeof value === 'bigint') {
-    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
-      ? Number(value)
-      : value.toString();
-  }
-  if (value === undefined) return null;
-  if (value !== null && typeof value === 'object') return JSON.stringify(value);
-  return value;
-}
+// The field and group-key encodings live in the model (aggregates build them without knowing Redis);
+// they are part of this layout, so its users find them here too.
+export { fieldOf, groupKeyOf, parseField } from '../model/fields.ts';

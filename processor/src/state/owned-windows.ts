@@ -2,8 +2,8 @@ import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
-/** Most hash fields kept per partition; beyond it the oldest windows are dropped (and re-read if touched). */
-const MAX_CACHED_FIELDS = Number(process.env.KAPPAFLOW_MAX_CACHED_FIELDS ?? 500_000);
+/** Most hash fields kept per partition by default; beyond it the oldest windows are dropped (and re-read if touched). */
+export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
 
 /**
  * The current values of a partition's open-window hash fields (counts, sums, averages, min, max,
@@ -21,6 +21,8 @@ export class OwnedWindows {
   private readonly windows = new Map<string, { start: number; values: Map<string, string> }>();
   private fields = 0;
   private staged = new Map<string, Map<string, string>>();
+
+  constructor(private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS) {}
 
   /** Reads the windows of this batch the claim has not seen yet (one round trip, none when all are known). */
   async load(redis: RedisClient, prefix: string, fold: BatchFold): Promise<void> {
@@ -107,10 +109,10 @@ export class OwnedWindows {
       for (const [key, { start }] of this.windows)
         if (key.startsWith('sl:') && start < newest) this.forget(key);
     }
-    if (this.fields > MAX_CACHED_FIELDS) {
+    if (this.fields > this.maxCachedFields) {
       const oldestFirst = [...this.windows].sort(([, a], [, b]) => a.start - b.start);
       for (const [key] of oldestFirst) {
-        if (this.fields <= MAX_CACHED_FIELDS / 2) break;
+        if (this.fields <= this.maxCachedFields / 2) break;
         this.forget(key);
       }
     }

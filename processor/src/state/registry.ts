@@ -1,4 +1,4 @@
-import type { AggregateShape, WindowShape } from '../runtime/pipeline.ts';
+import type { AggregateShape, WindowShape } from '../model/pipeline.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
@@ -11,7 +11,7 @@ export interface PipelineRegistration {
   /** the version queries read; a replay writes version N+1 until it catches up, then flips this */
   activeVersion: number;
   topics: string[];
-  /** partition ids as used in keys (see consumer/loop.ts partitionIdOf) */
+  /** partition ids as used in keys (see model/kafka-names.ts partitionIdOf) */
   partitions: string[];
   window: WindowShape;
   groupBy: string[];

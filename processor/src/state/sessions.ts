@@ -1,5 +1,4 @@
-import type { SessionStore } from '../consumer/fold-batch.ts';
-import type { StoredSession } from '../windows/session-folder.ts';
+import type { SessionStore, StoredSession } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 

@@ -1,4 +1,4 @@
-import type { WindowShape } from '../runtime/pipeline.ts';
+import type { WindowShape } from '../model/pipeline.ts';
 
 /**
  * Start times of the fixed windows (tumbling or hopping) that contain `eventTime`, oldest first.
@@ -18,10 +18,6 @@ export function windowStarts(window: WindowShape, eventTime: number): number[] {
 /** Start of the slice (stream slicing, epoch-aligned like the windows) that holds `eventTime`. */
 export function sliceStartOf(eventTime: number, sliceMs: number): number {
   return eventTime - mod(eventTime, sliceMs);
-}
-
-export function windowSizeMs(window: WindowShape): number {
-  return window.type === 'session' ? window.gapMs : window.sizeMs;
 }
 
 /** A window is closed once the partition's watermark has passed its end plus the grace period. */

@@ -6,6 +6,14 @@ export interface StoredSession {
   end: number;
 }
 
+/**
+ * The port through which the folder sees stored sessions: the sessions of some groups that end at or
+ * after `from`, read in one round trip per batch (state/sessions.ts implements it over Redis).
+ */
+export interface SessionStore {
+  load(groups: readonly string[], from: number): Promise<Map<string, StoredSession[]>>;
+}
+
 interface Session extends StoredSession {
   /** where the session lives in Redis before this batch, when it was loaded from there */
   storedStart?: number;

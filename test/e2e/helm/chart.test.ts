@@ -9,10 +9,10 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { type KubeApi, startKubeApi } from '../../infra/kube.ts';
-import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { helm, kubeconform } from '../../infra/tools.ts';
+import { type KubeApi, startKubeApi } from '../../../harness/kube.ts';
+import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { helm, kubeconform } from '../../../harness/tools.ts';
 
 const chart = join(repoRoot, 'charts', 'kappaflow');
 const allOn = join(chart, 'ci', 'all-on-values.yaml');

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { waitUntil } from '../../infra/service.ts';
+import { repoRoot } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { waitUntil } from '../../../harness/service.ts';
 
 // The README's demo command, run as a newcomer would: it must start everything itself, show live
 // aggregates through the API, and stop cleanly.

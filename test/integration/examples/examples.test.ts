@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { waitUntil } from '../../infra/service.ts';
+import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
+import { waitUntil } from '../../../harness/service.ts';
 
 // The example files users start from, run unchanged by the real `kappaflow run`, each fed records
 // shaped as the example expects; the answer comes back through the query API.

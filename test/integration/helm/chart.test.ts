@@ -5,9 +5,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
-import { run } from '../../infra/service.ts';
-import { helm } from '../../infra/tools.ts';
+import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
+import { run } from '../../../harness/service.ts';
+import { helm } from '../../../harness/tools.ts';
 import { checkValuesDocs } from './values-docs.ts';
 
 const chart = join(repoRoot, 'charts', 'kappaflow');
@@ -171,6 +171,38 @@ describe('helm chart charts/kappaflow', () => {
     expect(query.spec.template.spec.containers[0].args).toEqual(['serve']);
     expect(query.spec.template.spec.automountServiceAccountToken).toBe(false);
     expect(operator.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+  });
+
+  it('runs the operator and the processors in the node network with hostNetwork, processor port and env', async () => {
+    const defaults = byKind(await render(), 'Deployment')[0];
+    expect(defaults.spec.template.spec.hostNetwork).toBeUndefined();
+    const env = (d: Manifest) =>
+      Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value]));
+    expect(env(defaults)).toMatchObject({ PROCESSOR_PORT: '8080', PROCESSOR_ENV: '{"LOG_LEVEL":"info"}' });
+    expect(env(defaults).PROCESSOR_HOST_NETWORK).toBeUndefined();
+    const [operator] = byKind(
+      await render(
+        '--set',
+        'operator.hostNetwork=true',
+        '--set',
+        'processor.hostNetwork=true',
+        '--set',
+        'processor.port=18080',
+        '--set',
+        'processor.extraEnv.HOST=127.0.0.1',
+      ),
+      'Deployment',
+    );
+    expect(operator.spec.template.spec).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: 'ClusterFirstWithHostNet',
+    });
+    expect(env(operator)).toMatchObject({
+      PROCESSOR_HOST_NETWORK: 'true',
+      PROCESSOR_PORT: '18080',
+      PROCESSOR_ENV: '{"HOST":"127.0.0.1","LOG_LEVEL":"info"}',
+    });
+    expect(await refused('--set', 'processor.port=0')).toMatch(/processor\/port/);
   });
 
   it('refuses wrong values with a message naming the value', async () => {

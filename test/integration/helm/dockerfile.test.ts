@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheDir, ensureDir, repoRoot } from '../../infra/paths.ts';
+import { cacheDir, ensureDir, repoRoot } from '../../../harness/paths.ts';
 import { parseDockerfile, replayDockerfile, type Stage } from './dockerfile.ts';
 
 const dockerfile = join(repoRoot, 'Dockerfile');

@@ -3,9 +3,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { goToolBuilt, type KubeApi, kubeBinariesBuilt, startKubeApi } from '../../infra/kube.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { helm, helmBin, kubeconform, kubeconformBin } from '../../infra/tools.ts';
+import { goToolBuilt, type KubeApi, kubeBinariesBuilt, startKubeApi } from '../../../harness/kube.ts';
+import { ensureDir, runDir } from '../../../harness/paths.ts';
+import { helm, helmBin, kubeconform, kubeconformBin } from '../../../harness/tools.ts';
 
 const cold = !kubeBinariesBuilt() || !goToolBuilt('helm') || !goToolBuilt('kubeconform');
 const setupTimeout = cold ? 30 * 60_000 : 180_000;

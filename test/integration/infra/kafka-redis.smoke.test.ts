@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
+import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 
 describe('shared Kafka broker', () => {
   it('round-trips a record through a real broker with kafkajs', async () => {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type KubeApi, kubeBinariesBuilt, kubeGet, startKubeApi } from '../../infra/kube.ts';
-import { waitUntil } from '../../infra/service.ts';
+import { type KubeApi, kubeBinariesBuilt, kubeGet, startKubeApi } from '../../../harness/kube.ts';
+import { waitUntil } from '../../../harness/service.ts';
 
 // A cold build of the control plane takes minutes; with cached binaries the start takes seconds.
 const setupTimeout = kubeBinariesBuilt() ? 180_000 : 30 * 60_000;

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
+import { ensureDir, runDir } from '../../../harness/paths.ts';
+import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { deleteConsumerGroups, deleteRedisState } from '../../../operator/src/cleanup.ts';
 import {
   KafkaAdmins,
@@ -15,13 +18,10 @@ import {
   readReplicas,
   withTimeout,
 } from '../../../operator/src/inputs.ts';
-import { consumerGroupOf } from '../../../processor/src/consumer/loop.ts';
-import { publishHeartbeat, type ReplicaHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
+import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys } from '../../../processor/src/state/keys.ts';
-import { type KafkaCluster, startKafka } from '../../infra/kafka.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
+import { publishHeartbeat, type ReplicaHeartbeat } from '../../../processor/src/state/replica-status.ts';
 
 const USER = 'kappaflow';
 const KAFKA_PASSWORD = `k-${randomBytes(6).toString('hex')}`;

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
-import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts';
+import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';

@@ -1,14 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
+import type { ProcessorProcess } from '../../../harness/processor.ts';
+import { waitUntil } from '../../../harness/service.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 const BURST = Number(process.env.KAPPAFLOW_BURST_RECORDS ?? 1_000_000);
 const HOT_SHARE = 0.9; // of the burst, all on partition 0
@@ -26,14 +21,12 @@ describe('back-pressure', () => {
   }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
-    const id = randomUUID().slice(0, 8);
-    const name = `burst-${id}`;
-    const topic = `burst-${id}`;
-    const dir = ensureDir(join(runDir, name));
-    const file = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      file,
-      `apiVersion: kappaflow.io/v1alpha1
+    const fixture = await pipelineFixture({
+      brokers,
+      redisUrl,
+      prefix: 'burst',
+      partitions: PARTITIONS,
+      yaml: (name, topic) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -44,11 +37,8 @@ spec:
     n: { count: {} }
     total: { sum: event.v }
 `,
-    );
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    });
+    const { name, topic, dir, kafka, admin } = fixture;
 
     // The whole burst is in Kafka before the replica starts: nothing but the replica limits its intake.
     const producer = kafka.producer();
@@ -73,15 +63,7 @@ spec:
 
     // A small old-space limit turns unbounded buffering into a crash (the process would exit) instead
     // of a number that depends on when V8 chose to collect.
-    replica = await spawnProcessor({
-      file,
-      brokers,
-      redisUrl,
-      port: await freePort(),
-      name,
-      logDir: dir,
-      env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MIB}` },
-    });
+    replica = await fixture.spawn(name, { NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MIB}` });
     const redis = connectRedis(redisUrl);
     const offsetOf = async (p: number) =>
       Number((await redis.hget(keys.checkpoint(partitionPrefix(name, 1, p)), 'offset')) ?? 0);

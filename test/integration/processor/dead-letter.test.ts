@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '../../../harness/service.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { startProcessor } from '../../../processor/src/runtime/processor.ts';
 import { validateText } from '../../../processor/src/spec/validate.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 describe('bad input never stops a pipeline', () => {
   it('sends malformed, failing and late records to the dead-letter topic with the reason and source offset', {

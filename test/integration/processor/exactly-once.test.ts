@@ -1,15 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
+import type { ProcessorProcess } from '../../../harness/processor.ts';
+import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { type KafkaCluster, startKafka } from '../../infra/kafka.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
 import {
   exactMedianRank,
   generateViews,
@@ -49,35 +44,23 @@ afterAll(async () => {
 
 async function runScenario(scenario: Scenario): Promise<void> {
   const { brokers, redisUrl } = scenario;
-  const id = randomUUID().slice(0, 8);
-  const name = `eos-${id}`;
-  const topic = `eos-views-${id}`;
-  const dir = ensureDir(join(runDir, name));
-  const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, pipelineYaml(name, topic));
-
-  // Generous retries: one scenario restarts the broker while this client produces and polls.
-  const kafka = new Kafka({
+  const fixture = await pipelineFixture({
     brokers,
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 },
+    redisUrl,
+    prefix: 'eos',
+    topicPrefix: 'eos-views',
+    partitions: PARTITIONS,
+    yaml: pipelineYaml,
+    // Generous retries: one scenario restarts the broker while this client produces and polls.
+    kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const { name, topic, dir, kafka, admin } = fixture;
   const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
 
   const set: ReplicaSet = {
     replicas: [],
     async start(slot) {
-      const replica = await spawnProcessor({
-        file,
-        brokers,
-        redisUrl,
-        port: await freePort(),
-        name: `${name}-r${slot}-${Date.now()}`,
-        logDir: dir,
-      });
+      const replica = await fixture.spawn(slot);
       set.replicas[slot] = replica;
       everyProcess.push(replica);
     },

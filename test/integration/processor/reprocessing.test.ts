@@ -6,11 +6,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
+import { freePort } from '../../../harness/ports.ts';
+import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
+import { startProcess, waitUntil } from '../../../harness/service.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
-import { ensureDir, repoRoot, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { startProcess, waitUntil } from '../../infra/service.ts';
 
 const RECORDS = 300_000;
 const PARTITIONS = 3;

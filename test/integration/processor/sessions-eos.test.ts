@@ -1,15 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { repartitionTopicOf } from '../../../processor/src/consumer/repartition.ts';
+import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
+import type { ProcessorProcess } from '../../../harness/processor.ts';
+import { waitUntil } from '../../../harness/service.ts';
+import { repartitionTopicOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
-import { ensureDir, runDir } from '../../infra/paths.ts';
-import { freePort } from '../../infra/ports.ts';
-import { type ProcessorProcess, spawnProcessor } from '../../infra/processor.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 const PARTITIONS = 3;
 const USERS = 40;
@@ -49,14 +44,13 @@ describe('session windows through the repartition topic', () => {
   }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
-    const id = randomUUID().slice(0, 8);
-    const name = `sess-${id}`;
-    const topic = `clicks-${id}`;
-    const dir = ensureDir(join(runDir, name));
-    const file = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      file,
-      `apiVersion: kappaflow.io/v1alpha1
+    const fixture = await pipelineFixture({
+      brokers,
+      redisUrl,
+      prefix: 'sess',
+      topicPrefix: 'clicks',
+      partitions: PARTITIONS,
+      yaml: (name, topic) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -68,7 +62,8 @@ spec:
     first_page: { first: event.path }
     last_page: { last: event.path }
 `,
-    );
+    });
+    const { name, topic, kafka, admin } = fixture;
     // Each user clicks in bursts; bursts are minutes apart, clicks within a burst seconds apart.
     let seed = 11;
     const random = () => {
@@ -91,21 +86,10 @@ spec:
     // Mostly in time order, slightly shuffled, and keyed at random: a user's clicks land on every partition.
     clicks.sort((a, b) => a.ts + random() * 20_000 - (b.ts + random() * 20_000));
 
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
     const producer = kafka.producer();
     await producer.connect();
     const start = async (slot: number) => {
-      const p = await spawnProcessor({
-        file,
-        brokers,
-        redisUrl,
-        port: await freePort(),
-        name: `${name}-r${slot}-${Date.now()}`,
-        logDir: dir,
-      });
+      const p = await fixture.spawn(slot);
       processes.push(p);
       return p;
     };

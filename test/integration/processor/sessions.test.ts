@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
-import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts';
+import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '../../../harness/service.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { startProcessor } from '../../../processor/src/runtime/processor.ts';
 import { validateText } from '../../../processor/src/spec/validate.ts';
-import { waitUntil } from '../../infra/service.ts';
 
 describe('sink topic', () => {
   it('publishes each closed window once the watermark passes it, as per-partition partials that add up', {

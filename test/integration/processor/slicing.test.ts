@@ -9,12 +9,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
 import { noEnrichment } from '../../../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../../../processor/src/consumer/fold-batch.ts';
+import type { AggregateShape, RuntimePipeline, WindowShape } from '../../../processor/src/model/pipeline.ts';
 import { QueryStore, type WindowsPage } from '../../../processor/src/query/store.ts';
-import type {
-  AggregateShape,
-  RuntimePipeline,
-  WindowShape,
-} from '../../../processor/src/runtime/pipeline.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { partitionPrefix } from '../../../processor/src/state/keys.ts';

@@ -1,11 +1,11 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PipelineWriter, randomEvents } from '../../../harness/query-fixture.ts';
+import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { createHttpApp, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { keys } from '../../../processor/src/state/keys.ts';
-import { type RedisDeployment, startRedis } from '../../infra/redis.ts';
 import { expectedWindows, groupKey } from './expected.ts';
-import { PipelineWriter, randomEvents } from './fixture.ts';
 
 const BASE = Date.UTC(2024, 4, 2, 8, 0, 0);
 const silent = { info() {}, warn() {}, error() {}, debug() {} };

@@ -2,10 +2,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { publishHeartbeat } from '../../../processor/src/consumer/replica-status.ts';
+import { PipelineWriter, randomEvents, rng } from '../../../harness/query-fixture.ts';
 import { createHttpApp, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
-import { PipelineWriter, randomEvents, rng } from './fixture.ts';
+import { publishHeartbeat } from '../../../processor/src/state/replica-status.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,4 +1,4 @@
-import type { Event } from './fixture.ts';
+import type { Event } from '../../../harness/query-fixture.ts';
 
 /**
  * The expected answers, computed straight from the events (no Redis, no processor code): what the

@@ -8,8 +8,8 @@ import {
   KINDS,
   kindOf,
 } from '../../../processor/src/aggregates/kinds.ts';
+import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { RANKABLE } from '../../../processor/src/query/merge.ts';
-import type { AggregateShape } from '../../../processor/src/runtime/pipeline.ts';
 import { AGGREGATE_OPERATOR_NAMES } from '../../../processor/src/spec/aggregates.ts';
 
 const group = '["g"]';

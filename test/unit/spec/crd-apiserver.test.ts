@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { goToolBuilt, type KubeApi, startKubeApi } from '../../../harness/kube.ts';
 import { renderCrd } from '../../../processor/src/spec/crd.ts';
-import { goToolBuilt, type KubeApi, startKubeApi } from '../../infra/kube.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const built = goToolBuilt('etcd') && goToolBuilt('kube-apiserver');

@@ -206,11 +206,22 @@ describe('validate never throws (properties)', () => {
     expect(r.ok).toBe(false);
   });
 
-  it('refuses huge inputs and deep nesting without crashing', () => {
-    checkShape(timed('a'.repeat(2 * 1024 * 1024)));
-    checkShape(timed(`${'['.repeat(5000)}${']'.repeat(5000)}`));
-    checkShape(
-      timed(example.replace('"event.status < 500"', `"${'('.repeat(3000)}1${')'.repeat(3000)} < 2"`)),
-    );
+  it('refuses huge inputs and deep nesting without crashing, saying why', () => {
+    const refused = (r: ValidationResult) => {
+      checkShape(r);
+      expect(r.ok).toBe(false);
+      return r.errors.map((e) => `${e.path}: ${e.message}`);
+    };
+    expect(refused(timed('a'.repeat(2 * 1024 * 1024)))).toEqual([
+      ': file is larger than 1048576 bytes; a pipeline spec is a page of YAML',
+    ]);
+    const nested = refused(timed(`${'['.repeat(5000)}${']'.repeat(5000)}`));
+    expect(nested.length).toBeGreaterThan(0);
+    for (const error of nested) expect(error).toMatch(/^: invalid YAML/);
+    const deepWhere = `"${'('.repeat(3000)}1${')'.repeat(3000)} < 2"`;
+    expect(example).toContain('"event.status < 500"'); // the line the next input replaces
+    expect(refused(timed(example.replace('"event.status < 500"', deepWhere)))).toEqual([
+      'spec.where: a CEL expression has at most 4096 characters',
+    ]);
   });
 });

@@ -1,0 +1,163 @@
+/** Produce-to-queryable latency under a steady load. */
+import { waitUntil } from '../harness/service.ts';
+import { generator } from './data.ts';
+import { checkpointOffsets, metricSum, spawnReplicas } from './measure.ts';
+import { type Context, FRESHNESS_S, log, PARTITIONS } from './options.ts';
+import { ENRICH_HASH, type Workload } from './workloads.ts';
+
+export function percentile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+interface Probe {
+  group: string;
+  sentAt: number;
+  partition: number;
+  offset: number;
+  committedMs?: number;
+  queryableMs?: number;
+}
+
+/** The probes of one measurement and whether records are still being produced. */
+interface ProbeState {
+  probes: Probe[];
+  producing: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const givenUp = (probes: Probe[], clock: 'committedMs' | 'queryableMs') =>
+  probes.some((p) => performance.now() - p.sentAt > 60_000 && p[clock] === undefined);
+
+/** Clock (1): the partition's Redis checkpoint passed the probe's offset (every 10 ms, one round trip). */
+async function pollCommitted(state: ProbeState, ctx: Context, name: string): Promise<void> {
+  while (state.producing || state.probes.some((p) => p.committedMs === undefined)) {
+    const pending = state.probes.filter((p) => p.committedMs === undefined && p.offset >= 0);
+    if (pending.length > 0) {
+      const offsets = await checkpointOffsets(ctx.redis, name);
+      const now = performance.now();
+      for (const probe of pending)
+        if (offsets[probe.partition]! > probe.offset) probe.committedMs = now - probe.sentAt;
+    }
+    if (givenUp(state.probes, 'committedMs')) break;
+    await sleep(10);
+  }
+}
+
+/** Clock (2): the HTTP query API returns the probe's group (any-of all outstanding probes, every 50 ms). */
+async function pollQueryable(state: ProbeState, workload: Workload, queryPort: number, name: string) {
+  const field = workload.probe.field;
+  while (state.producing || state.probes.some((p) => p.queryableMs === undefined)) {
+    const pending = state.probes.filter((p) => p.queryableMs === undefined).slice(0, 50);
+    if (pending.length > 0) {
+      const qs = pending.map((p) => `${field}=${encodeURIComponent(p.group)}`).join('&');
+      const body = (await (
+        await fetch(`http://127.0.0.1:${queryPort}/api/v1/pipelines/${name}/windows?${qs}&limit=1000`)
+      ).json()) as { windows?: { groups: { group: Record<string, unknown> }[] }[] };
+      const now = performance.now();
+      const seen = new Set<string>();
+      for (const w of body.windows ?? []) for (const g of w.groups) seen.add(String(g.group[field]));
+      for (const probe of pending) if (seen.has(probe.group)) probe.queryableMs = now - probe.sentAt;
+    }
+    if (givenUp(state.probes, 'queryableMs')) break;
+    await sleep(50);
+  }
+}
+
+/** Produces at `rate` for FRESHNESS_S seconds in 100 ms ticks, a probe every fifth tick; returns records sent. */
+async function produceWithProbes(
+  state: ProbeState,
+  workload: Workload,
+  rate: number,
+  topic: string,
+  ctx: Context,
+) {
+  const next = generator(workload.topic, 99);
+  const tickMs = 100;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  const started = Date.now();
+  let tick = 0;
+  let sent = 0;
+  while (Date.now() - started < FRESHNESS_S * 1000) {
+    const now = Date.now();
+    const messages = Array.from({ length: perTick }, (_, j) => ({
+      partition: (sent + j) % PARTITIONS,
+      value: next(now),
+    }));
+    let probe: Probe | undefined;
+    if (tick % 5 === 0) {
+      const key = `probe-${tick}`;
+      const event = JSON.parse(messages[0]!.value) as { k: string; st: number };
+      event.k = key;
+      event.st = 200;
+      messages[0]!.value = JSON.stringify(event);
+      if (workload.id === 'w2') await ctx.redis.hset(ENRICH_HASH, key, workload.probe.groupOf(key));
+      probe = {
+        group: workload.probe.groupOf(key),
+        sentAt: 0,
+        partition: messages[0]!.partition,
+        offset: -1,
+      };
+    }
+    const sentAt = performance.now();
+    if (probe) {
+      probe.sentAt = sentAt;
+      state.probes.push(probe);
+    }
+    const meta = await ctx.producer.send({ topic, acks: 1, messages });
+    if (probe) probe.offset = Number(meta.find((m) => m.partition === probe!.partition)!.baseOffset);
+    sent += perTick;
+    tick++;
+    const wait = started + tick * tickMs - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+  return { sent, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * Produces live events at `rate` records/s for FRESHNESS_S seconds into a fresh topic, with two
+ * probe records per second whose group is unique. Two clocks per probe, both from just before the
+ * produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
+ * every 10 ms, one pipelined HGET per partition); (2) queryable: the HTTP query API (windows,
+ * filtered by the probe's group, any-of all outstanding probes in one request every 50 ms) returns
+ * the probe's group. Polling the API per probe every few ms would itself load Redis with window
+ * scans and slow the commits being measured.
+ */
+export async function measureFreshness(workload: Workload, rate: number, ctx: Context) {
+  const topic = `bench-fresh-${workload.id}-${Date.now().toString(36)}`;
+  await ctx.admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const { name, processes } = await spawnReplicas(workload, topic, 1, ctx);
+  const { port, queryPort } = processes[0]!;
+  await waitUntil(`${name} ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
+    timeoutMs: 60_000,
+  });
+  const state: ProbeState = { probes: [], producing: true };
+  const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
+  const { sent, seconds } = await produceWithProbes(state, workload, rate, topic, ctx);
+  state.producing = false;
+  await Promise.all(pollers);
+  const commits = await metricSum(port, 'kappaflow_redis_commits_total');
+  const aggregated = await metricSum(port, 'kappaflow_records_aggregated_total');
+  await Promise.all(processes.map((p) => p.child.stop(20_000)));
+  const { probes } = state;
+  const committed = probes.flatMap((p) => (p.committedMs === undefined ? [] : [p.committedMs]));
+  const queryable = probes.flatMap((p) => (p.queryableMs === undefined ? [] : [p.queryableMs]));
+  const result = {
+    workload: workload.id,
+    targetRate: rate,
+    achievedRate: sent / seconds,
+    seconds,
+    probes: probes.length,
+    missed: probes.length - queryable.length,
+    p50Ms: percentile(queryable, 0.5),
+    p99Ms: percentile(queryable, 0.99),
+    maxMs: Math.max(...queryable),
+    committedP50Ms: percentile(committed, 0.5),
+    committedP99Ms: percentile(committed, 0.99),
+    commits,
+    commitsPerSecond: commits / seconds,
+    recordsPerCommit: aggregated / commits,
+  };
+  log(`freshness ${workload.id}: ${JSON.stringify(result)}`);
+  return result;
+}

@@ -1,0 +1,38 @@
+/** The command line of `npm run bench` and what every part of the benchmark shares. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Redis } from 'ioredis';
+import type { Kafka, Producer } from 'kafkajs';
+import { ensureDir, repoRoot, runDir } from '../harness/paths.ts';
+
+export const run = promisify(execFile);
+export const argv = process.argv.slice(2);
+export const flag = (name: string) => argv.includes(`--${name}`);
+export const option = (name: string, fallback: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(argv[i + 1]);
+};
+export const QUICK = flag('quick');
+export const RECORDS = option('records', QUICK ? 200_000 : 1_000_000);
+export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
+export const PARTITIONS = 12;
+export const ONLY = argv.includes('--workloads')
+  ? argv[argv.indexOf('--workloads') + 1]!.split(',')
+  : undefined;
+export const benchDir = join(repoRoot, 'bench');
+export const workDir = ensureDir(join(runDir, `bench-${Date.now()}`));
+export const log = (...args: unknown[]) =>
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+
+/** The pipeline version the benchmark's processors run (their keys and the checkpoints polled here). */
+export const PIPELINE_VERSION = 1;
+
+/** The services of one run. */
+export interface Context {
+  brokers: string[];
+  redisUrl: string;
+  redis: Redis;
+  admin: ReturnType<Kafka['admin']>;
+  producer: Producer;
+}

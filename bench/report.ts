@@ -1,0 +1,154 @@
+/** The results of a run as Markdown tables, written to bench/results and docs/benchmarks.md. */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ensureDir, repoRoot } from '../harness/paths.ts';
+import type { baseline } from './baselines.ts';
+import type { measureFreshness } from './freshness.ts';
+import type { ProcessorRun } from './measure.ts';
+import { benchDir, ONLY, PARTITIONS, QUICK, RECORDS } from './options.ts';
+import type { topFunctions } from './profile.ts';
+import { uniform10k, workloads } from './workloads.ts';
+
+type Baseline = Awaited<ReturnType<typeof baseline>>;
+type Freshness = Awaited<ReturnType<typeof measureFreshness>>;
+
+/** Everything one run measured (also written as JSON). */
+export interface BenchResults {
+  machine: ReturnType<typeof machine>;
+  startedAt: Date;
+  recordsPerTopic: number;
+  quick: boolean;
+  redisConfig?: unknown;
+  ceilings?: Record<string, Baseline>;
+  ceilingAfter?: Baseline;
+  runs?: ProcessorRun[];
+  naive?: { rate: number; commandsPerRecord: number; records: number; perCpuSecond?: number };
+  kafkaStreams?: { rate: number; records: number; why: string; errors: string[] };
+  scaling?: ProcessorRun[];
+  w1EverySec?: ProcessorRun;
+  profile?: ReturnType<typeof topFunctions> & { file: string; run: ProcessorRun };
+  freshness?: Freshness[];
+}
+
+export function machine() {
+  const cpu = cpus();
+  return {
+    nproc: cpu.length,
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    note: 'shared with other work at the time of the run; Kafka, Redis, the producer, the processors and the baselines share these cores',
+  };
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+
+/** The main table: each workload against the ceiling measured just before it, then the baselines. */
+function throughputTable(results: BenchResults): string[] {
+  const runs = results.runs ?? [];
+  const freshness = results.freshness ?? [];
+  const rows: string[] = [
+    '| workload | kappaflow rec/s | ceiling rec/s | ratio | Redis cmds/rec | p50/p99 produce→queryable | rec per CPU-s: kappaflow / ceiling (ratio) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of runs) {
+    const w = workloads.find((x) => x.id === r.workload)!;
+    const ceiling = r.ceiling!.rate;
+    const cpuRatio = `${fmt(r.perCpuSecond)} / ${fmt(r.ceiling!.perCpuSecond)} (${(r.perCpuSecond / r.ceiling!.perCpuSecond).toFixed(2)})`;
+    const f = freshness.find((x) => x.workload === r.workload);
+    rows.push(
+      `| ${w.title} | ${fmt(r.rate)} | ${fmt(ceiling)} | ${(r.rate / ceiling).toFixed(2)} | ${r.commandsPerRecord.toFixed(4)} (${r.commitsPerRecord.toFixed(5)} round trips) | ${f ? `${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} ms` : '—'} | ${cpuRatio} |`,
+    );
+  }
+  const w1Ceiling = results.ceilings![uniform10k.topic]!.rate;
+  const naive = results.naive!;
+  rows.push(
+    `| baseline: naive HINCRBY per record (w1 shape, count only) | ${fmt(naive.rate)} | ${fmt(w1Ceiling)} | ${(naive.rate / w1Ceiling).toFixed(2)} | ${naive.commandsPerRecord.toFixed(4)} (1 round trip) | — | ${fmt(naive.perCpuSecond ?? Number.NaN)} / — |`,
+  );
+  const peer = results.kafkaStreams;
+  if (peer) {
+    rows.push(
+      `| baseline: npm kafka-streams (count per key) | ${peer.records > 0 ? fmt(peer.rate) : `0 (${peer.why}: ${(peer.errors[0] ?? 'consumed nothing').replace(/\|/g, '/').slice(0, 120)})`} | ${fmt(w1Ceiling)} | ${peer.records > 0 ? (peer.rate / w1Ceiling).toFixed(2) : '—'} | — | — | — |`,
+    );
+  }
+  const everySec = results.w1EverySec;
+  if (everySec)
+    rows.push(
+      `| w1 with Redis appendfsync everysec | ${fmt(everySec.rate)} | ${fmt(w1Ceiling)} | ${(everySec.rate / w1Ceiling).toFixed(2)} | ${everySec.commandsPerRecord.toFixed(4)} (${everySec.commitsPerRecord.toFixed(5)} round trips) | — | ${fmt(everySec.perCpuSecond)} / — |`,
+    );
+  return rows;
+}
+
+function scalingTable(scaling: ProcessorRun[]): string[] {
+  return [
+    '',
+    '| replicas (w1) | rec/s | CPU-s used (all replicas) | rec per CPU-s | Redis round trips/rec |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    ...scaling.map(
+      (s) =>
+        `| ${s.replicas} | ${fmt(s.rate)} | ${s.cpuSeconds.toFixed(1)} | ${fmt(s.perCpuSecond)} | ${s.commitsPerRecord.toFixed(5)} |`,
+    ),
+    '',
+    `nproc = ${cpus().length}`,
+  ];
+}
+
+function freshnessTable(freshness: Freshness[]): string[] {
+  return [
+    '',
+    '| freshness at 50% load | target rec/s | achieved rec/s | probes | queryable p50 / p99 / max ms | committed p50 / p99 ms | commits/s | records/commit |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...freshness.map(
+      (f) =>
+        `| ${f.workload} | ${fmt(f.targetRate)} | ${fmt(f.achievedRate)} | ${f.probes} | ${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} / ${fmt(f.maxMs)} | ${fmt(f.committedP50Ms)} / ${fmt(f.committedP99Ms)} | ${f.commitsPerSecond.toFixed(1)} | ${fmt(f.recordsPerCommit)} |`,
+    ),
+  ];
+}
+
+function profileSection(p: NonNullable<BenchResults['profile']>): string[] {
+  return [
+    '',
+    `Profile of one w1 replica (${p.file}): busy ${p.busyMs} ms, idle ${p.idlePct}% of wall, GC ${p.gcPct}% and (program) ${p.programPct}% of busy. Top five by self time:`,
+    '',
+    ...p.top.map((t, i) => `${i + 1}. \`${t.fn}\` ${t.selfPct}%`),
+  ];
+}
+
+/** The whole report as Markdown. */
+export function renderMarkdown(results: BenchResults): string {
+  const lines = [
+    `Run ${results.startedAt.toISOString()}${QUICK ? ' (--quick)' : ''}: ${RECORDS.toLocaleString('en-US')} records per topic, ${PARTITIONS} partitions; machine: ${results.machine && JSON.stringify(results.machine)}; Redis ${JSON.stringify(results.redisConfig)} unless noted.`,
+    '',
+    ...throughputTable(results),
+    '',
+    `Ceiling re-measured after the processor runs: ${fmt(results.ceilingAfter!.rate)} rec/s (drift on a shared machine).`,
+  ];
+  if (results.scaling) lines.push(...scalingTable(results.scaling));
+  lines.push(...freshnessTable(results.freshness ?? []));
+  if (results.profile) lines.push(...profileSection(results.profile));
+  return lines.join('\n');
+}
+
+/** bench/results/<stamp>.json and .md; the generated section of docs/benchmarks.md after a full run. */
+export function writeResults(results: BenchResults, markdown: string): void {
+  const resultsDir = ensureDir(join(benchDir, 'results'));
+  const stamp = results.startedAt.toISOString().replace(/[:.]/g, '-');
+  writeFileSync(
+    join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.json`),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
+  writeFileSync(join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.md`), `${markdown}\n`);
+  const doc = join(repoRoot, 'docs', 'benchmarks.md');
+  if (!existsSync(doc) || QUICK || ONLY) return;
+  const text = readFileSync(doc, 'utf8');
+  const begin = '<!-- bench:begin -->';
+  const end = '<!-- bench:end -->';
+  if (text.includes(begin) && text.includes(end)) {
+    writeFileSync(
+      doc,
+      `${text.slice(0, text.indexOf(begin) + begin.length)}\n${markdown}\n${text.slice(text.indexOf(end))}`,
+    );
+  }
+}

@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { BatchFold } from '../processor/src/aggregates/fold.ts';
+import { claimPartition } from '../processor/src/consumer/claims.ts';
+import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
+import { commitBatch } from '../processor/src/state/commit.ts';
+import type { RedisClient } from '../processor/src/state/connection.ts';
+import { groupKeyOf, partitionPrefix } from '../processor/src/state/keys.ts';
+import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
+import { windowStarts } from '../processor/src/windows/assign.ts';
+
+/**
+ * Writes real pipeline state the way the processor does: claimPartition, then a BatchFold per batch
+ * committed with commitBatch (the production Lua script), plus the registration. The events are kept
+ * so tests can compute the expected answers on their own.
+ */
+export interface Event {
+  partition: string;
+  time: number;
+  country: string;
+  device: string;
+  amount: number;
+  user: string;
+  item: string;
+}
+
+export const AGGREGATES: AggregateShape[] = [
+  { name: 'orders', kind: 'count' },
+  { name: 'revenue', kind: 'sum' },
+  { name: 'minAmount', kind: 'min' },
+  { name: 'maxAmount', kind: 'max' },
+  { name: 'avgAmount', kind: 'avg' },
+  { name: 'firstItem', kind: 'first' },
+  { name: 'lastItem', kind: 'last' },
+  { name: 'users', kind: 'countDistinct' },
+  { name: 'p90', kind: 'percentile', q: 0.9 },
+  { name: 'topItems', kind: 'topK', k: 3 },
+];
+
+export const WINDOW: WindowShape = { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000 };
+export const GROUP_BY = ['country', 'device'];
+
+export function argsOf(e: Event): unknown[] {
+  return [undefined, e.amount, e.amount, e.amount, e.amount, e.item, e.item, e.user, e.amount, e.item];
+}
+
+/** A small deterministic PRNG, so failures reproduce. */
+export function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class PipelineWriter {
+  readonly name: string;
+  readonly registration: PipelineRegistration;
+  readonly events: Event[] = [];
+  private readonly epochs = new Map<string, number>();
+  private readonly offsets = new Map<string, bigint>();
+  private readonly watermarks = new Map<string, number>();
+
+  constructor(
+    readonly redis: RedisClient,
+    options: {
+      name?: string;
+      partitions?: number;
+      window?: WindowShape;
+      retentionMs?: number;
+      groupBy?: string[];
+    } = {},
+  ) {
+    this.name = options.name ?? `q-${randomBytes(4).toString('hex')}`;
+    const partitions = Array.from({ length: options.partitions ?? 3 }, (_, i) => String(i));
+    this.registration = {
+      name: this.name,
+      activeVersion: 1,
+      topics: ['orders'],
+      partitions,
+      window: options.window ?? WINDOW,
+      groupBy: options.groupBy ?? GROUP_BY,
+      aggregates: AGGREGATES,
+      retentionMs: options.retentionMs ?? 7 * 24 * 3600_000,
+      updatedAt: Date.now(),
+    };
+  }
+
+  async register(): Promise<void> {
+    await registerPipeline(this.redis, this.registration);
+    for (const id of this.registration.partitions) {
+      const claim = await claimPartition(this.redis, this.prefix(id), 1);
+      this.epochs.set(id, claim.epoch);
+    }
+  }
+
+  prefix(id: string): string {
+    return partitionPrefix(this.name, this.registration.activeVersion, id);
+  }
+
+  /** Commits one batch on one partition, exactly as the consumer loop would (watermark = max event time). */
+  async commit(
+    partition: string,
+    events: Omit<Event, 'partition'>[],
+    counters: { late?: number; deadLettered?: number } = {},
+  ): Promise<void> {
+    const fold = new BatchFold(AGGREGATES);
+    let watermark = this.watermarks.get(partition) ?? Number.MIN_SAFE_INTEGER;
+    const window = this.registration.window;
+    for (const e of events) {
+      const event = { ...e, partition };
+      const prepared = fold.prepare(argsOf(event));
+      const group = groupKeyOf(
+        this.registration.groupBy.map((g) => (event as unknown as Record<string, unknown>)[g]),
+      );
+      const size = window.type === 'session' ? window.gapMs : window.sizeMs;
+      for (const start of windowStarts(window, e.time))
+        fold.add(fold.window(start, start + size), group, e.time, prepared);
+      fold.records++;
+      if (e.time > watermark) watermark = e.time;
+      this.events.push(event);
+    }
+    const first = this.offsets.get(partition) ?? 0n;
+    const next = first + BigInt(events.length);
+    const result = await commitBatch(this.redis, {
+      prefix: this.prefix(partition),
+      epoch: this.epochs.get(partition)!,
+      firstOffset: String(first),
+      nextOffset: String(next),
+      watermark,
+      graceMs: window.graceMs,
+      retentionMs: this.registration.retentionMs,
+      fold,
+      ...counters,
+    });
+    if (result.status !== 'applied') throw new Error(`commit ${result.status}`);
+    this.offsets.set(partition, next);
+    this.watermarks.set(partition, watermark);
+  }
+
+  watermark(partition: string): number | undefined {
+    return this.watermarks.get(partition);
+  }
+}
+
+/** Random events for `windows` consecutive windows starting at `base`, spread over the partitions. */
+export function randomEvents(
+  seed: number,
+  options: { base: number; windows: number; count: number; countries?: string[]; devices?: string[] },
+) {
+  const next = rng(seed);
+  const countries = options.countries ?? ['DE', 'FR', 'US', 'JP'];
+  const devices = options.devices ?? ['ios', 'android', 'web'];
+  const items = ['apple', 'pear', 'plum', 'kiwi', 'fig', 'lime'];
+  const out: Omit<Event, 'partition'>[] = [];
+  for (let i = 0; i < options.count; i++) {
+    out.push({
+      time: options.base + Math.floor(next() * options.windows * 60_000),
+      country: countries[Math.floor(next() * countries.length)]!,
+      device: devices[Math.floor(next() * devices.length)]!,
+      amount: Math.round(next() * 10_000) / 100,
+      user: `u${Math.floor(next() * 50)}`,
+      item: items[Math.floor(next() ** 2 * items.length)]!,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import { parse } from 'yaml';
+import type { Logger } from '../observability/logger.ts';
+
+/**
+ * Kafka connection settings beyond the broker list, from a YAML/JSON file (mounted from a Secret on
+ * Kubernetes) so no credential ever sits in a command line or a pipeline spec:
+ *   ssl: true | { ca: path, cert: path, key: path, rejectUnauthorized: bool }
+ *   sasl: { mechanism: plain | scram-sha-256 | scram-sha-512, username, password }
+ */
+export interface KafkaConnectionFile {
+  ssl?: boolean | { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'];
+
+/**
+ * The kafkajs `ssl`/`sasl` settings from a Kafka connection file (certificate paths are read here).
+ * Processors (`createKafka`) and the operator's admin clients both use it, so one mounted file
+ * configures every Kafka connection.
+ */
+export function kafkaSecurityConfig(configFile: string): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const file = (parse(readFileSync(configFile, 'utf8')) ?? {}) as KafkaConnectionFile;
+  if (typeof file !== 'object' || Array.isArray(file)) {
+    throw new Error(`${configFile}: expected a mapping with ssl and/or sasl`);
+  }
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (file.ssl === true) out.ssl = true;
+  else if (file.ssl) {
+    out.ssl = {
+      ...(file.ssl.ca ? { ca: [readFileSync(file.ssl.ca, 'utf8')] } : {}),
+      ...(file.ssl.cert ? { cert: readFileSync(file.ssl.cert, 'utf8') } : {}),
+      ...(file.ssl.key ? { key: readFileSync(file.ssl.key, 'utf8') } : {}),
+      rejectUnauthorized: file.ssl.rejectUnauthorized ?? true,
+    };
+  }
+  if (file.sasl) {
+    if (!MECHANISMS.includes(String(file.sasl.mechanism).toLowerCase())) {
+      throw new Error(
+        `${configFile}: sasl.mechanism must be one of ${MECHANISMS.join(', ')}, got ${String(file.sasl.mechanism)}`,
+      );
+    }
+    out.sasl = file.sasl as SASLOptions;
+  }
+  return out;
+}
+
+export function createKafka(options: {
+  brokers: string[];
+  clientId: string;
+  configFile?: string;
+  logger: Logger;
+}): Kafka {
+  const config: KafkaConfig = {
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const { message, ...rest } = entry.log;
+      // kafkajs logs every retriable broker answer ("coordinator not available", "rebalancing") as an
+      // error on its connection and retries; its consumer reports what really failed.
+      const retried = entry.namespace === 'Connection' && typeof rest.error === 'string';
+      const level = retried
+        ? 'debug'
+        : entry.level <= logLevel.ERROR
+          ? 'error'
+          : entry.level === logLevel.WARN
+            ? 'warn'
+            : 'debug';
+      options.logger[level]({ kafkajs: entry.namespace, ...rest }, message);
+    },
+    retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 5000 },
+  };
+  if (options.configFile) Object.assign(config, kafkaSecurityConfig(options.configFile));
+  return new Kafka(config);
+}
