@@ -227,8 +227,13 @@ export async function ensureKappaflowImage(): Promise<BuiltImage> {
         repoRoot,
       ]);
       await exportArchive(name, archive);
+      // older builds' archives (200 MB each) are never used again
+      for (const old of readdirSync(imagesDir)) {
+        if (/^kappaflow-\w+\.tar$/.test(old) && join(imagesDir, old) !== archive)
+          rmSync(join(imagesDir, old));
+      }
     },
-    '1-2 min cold, seconds when only the sources changed',
+    '1-2 min cold, 30-40 s when only the sources changed',
   );
   return { name, archive, size: statSync(archive).size };
 }

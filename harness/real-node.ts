@@ -45,6 +45,8 @@ interface NodeOwner {
   /** the process that owns the node: the test process, or the kubelet for `infra up --node` */
   pid: number;
   dir: string;
+  /** the control plane's folder (etcd data, certificates, logs) */
+  apiDir?: string;
   pids: Record<string, number>;
   /** host paths that did not exist before the node started */
   createdPaths: string[];
@@ -252,12 +254,10 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
       keep,
     });
     const currentApi = api;
-    const recordApi = () => {
-      owner.pids.etcd = currentApi.etcd.child.pid ?? 0;
-      owner.pids['kube-apiserver'] = currentApi.apiServer.child.pid ?? 0;
-      owner.pids['kube-controller-manager'] = currentApi.controllerManager?.child.pid ?? 0;
-    };
-    recordApi();
+    owner.apiDir = api.dir;
+    owner.pids.etcd = api.etcd.child.pid ?? 0;
+    owner.pids['kube-apiserver'] = api.apiServer.child.pid ?? 0;
+    owner.pids['kube-controller-manager'] = api.controllerManager?.child.pid ?? 0;
     const scheduler = await startScheduler(api, { dir, detached });
     owner.pids['kube-scheduler'] = scheduler.child.pid ?? 0;
     writeOwner(owner);
@@ -420,6 +420,7 @@ export async function stopRecordedNode(): Promise<boolean> {
   }
   await stopContainerd(join(owner.dir, 'containerd'), owner.pids.containerd);
   cleanupNode(owner);
+  for (const dir of [owner.dir, owner.apiDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   rmSync(lockDir, { recursive: true, force: true });
   return true;
 }

@@ -1,28 +1,11 @@
-// What the autoscaler measures: consumer-group lag and topic growth from Kafka (kafkajs admin), and
-// each replica's throughput and watermarks from the heartbeats processors publish in Redis.
+// What the autoscaler measures: lag (Kafka end offsets minus Redis checkpoints, the query API's
+// reading: processor/src/state/lag.ts) and topic growth, and each replica's throughput and
+// watermarks from the heartbeats processors publish in Redis.
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { kafkaSecurityConfig } from '../../processor/src/kafka/client.ts';
-import { consumerGroupOf } from '../../processor/src/model/kafka-names.ts';
 import { connectRedis, type RedisClient } from '../../processor/src/state/connection.ts';
+import type { LagReading } from '../../processor/src/state/lag.ts';
 import { type ReplicaHeartbeat, readHeartbeats } from '../../processor/src/state/replica-status.ts';
-
-export interface PartitionLag {
-  /** partition id as in Redis keys: "<n>", or "<topicIndex>.<n>" with several topics */
-  id: string;
-  topic: string;
-  partition: number;
-  end: number;
-  committed: number;
-  lag: number;
-}
-
-export interface LagReading {
-  at: number;
-  partitions: PartitionLag[];
-  totalLag: number;
-  /** sum of end offsets: its growth over time is the input rate */
-  endSum: number;
-}
 
 /**
  * One admin client per broker list, connected lazily, reconnected after errors. With `configFile`
@@ -78,40 +61,6 @@ export class KafkaAdmins {
     this.admins.clear();
     await Promise.all(all.map((a) => a.then((x) => x.disconnect()).catch(() => {})));
   }
-}
-
-export async function readLag(
-  admin: Admin,
-  pipeline: string,
-  version: number,
-  topics: string[],
-  startFrom: 'earliest' | 'latest',
-): Promise<LagReading> {
-  const groupId = consumerGroupOf(pipeline, version);
-  const committed = await admin.fetchOffsets({ groupId, topics });
-  const out: PartitionLag[] = [];
-  let endSum = 0;
-  for (const [index, topic] of topics.entries()) {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const group = committed.find((c) => c.topic === topic)?.partitions ?? [];
-    for (const p of ends) {
-      const end = Number(p.high);
-      const low = Number(p.low);
-      endSum += end;
-      const c = Number(group.find((g) => g.partition === p.partition)?.offset ?? -1);
-      const from = c >= 0 ? c : startFrom === 'earliest' ? low : end;
-      out.push({
-        id: topics.length === 1 ? String(p.partition) : `${index}.${p.partition}`,
-        topic,
-        partition: p.partition,
-        end,
-        committed: c,
-        lag: Math.max(0, end - from),
-      });
-    }
-  }
-  out.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
-  return { at: Date.now(), partitions: out, totalLag: out.reduce((s, p) => s + p.lag, 0), endSum };
 }
 
 /**

@@ -5,21 +5,14 @@
 import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
 import type { PipelineCondition, PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
+import { type LagReading, lagSourceOf, readLag } from '../../processor/src/state/lag.ts';
 import { readRegistration } from '../../processor/src/state/registry.ts';
 import type { ReplicaHeartbeat } from '../../processor/src/state/replica-status.ts';
 import { deleteConsumerGroups, deleteRedisState, parsePolicy } from './cleanup.ts';
 import { type ConditionInput, mergeConditions } from './conditions.ts';
 import type { OperatorConfig } from './config.ts';
 import type { EventRecorder } from './events.ts';
-import {
-  type KafkaAdmins,
-  type LagReading,
-  RateTracker,
-  type RedisClients,
-  readLag,
-  readReplicas,
-  withTimeout,
-} from './inputs.ts';
+import { type KafkaAdmins, RateTracker, type RedisClients, readReplicas, withTimeout } from './inputs.ts';
 import type { KubeClient, KubeObject } from './kube/client.ts';
 import { isConflict, isNotFound, type KubeError, paths } from './kube/client.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -202,11 +195,15 @@ export class Reconciler {
     let measureError: string | undefined;
     try {
       const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
-      lag = await withTimeout(
-        readLag(admin, name, version, n.source.topics, n.source.startFrom),
-        10_000,
-        'reading lag',
-      );
+      // The same reading as the query API's lag: Kafka end offsets minus the Redis checkpoints.
+      const source = lagSourceOf({
+        name,
+        version,
+        topics: n.source.topics,
+        startFrom: n.source.startFrom,
+        session: n.window.type === 'session',
+      });
+      lag = await withTimeout(readLag(admin, await this.redisFor(p, n), source), 10_000, 'reading lag');
       mem.rates.add(lag);
     } catch (e) {
       measureError = `Kafka: ${(e as Error).message}`;

@@ -5,8 +5,9 @@ import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, sliceStartOf, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionStore, type SessionUpdate } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
-import { decodeValue, eventTimeOf, RecordFailure } from './decode.ts';
+import { decodeValue, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
+import { eventTimeOf } from './event-time.ts';
 
 export interface FoldedBatch {
   fold: BatchFold;
@@ -21,6 +22,8 @@ export interface FoldedBatch {
 interface Evaluated {
   message: KafkaMessage;
   eventTime: number;
+  /** the partition's watermark just before this record */
+  watermark: number;
   group: string;
   prepared: PreparedArgs;
 }
@@ -28,12 +31,18 @@ interface Evaluated {
 interface Pending {
   message: KafkaMessage;
   ctx: RecordView;
+  eventTime: number;
+  watermark: number;
 }
 
 /**
  * Folds the records of one partition's batch, in offset order, into window deltas. Records that
  * fail at any step become dead letters with the reason; a record is late when every window it
  * belongs to has already closed at the watermark reached before it.
+ *
+ * The watermark is the newest valid event time of every parsed record so far, in offset order,
+ * whether `where` (or an enrichment with onMissing: skip) keeps it or not, as in Flink and Kafka
+ * Streams: a partition whose records are all filtered out still closes its windows.
  */
 export async function foldBatch(
   pipeline: RuntimePipeline,
@@ -71,11 +80,17 @@ export async function foldBatch(
 
   const sizeMs = window.type === 'session' ? 0 : window.sizeMs;
   const sliceMs = window.type === 'hopping' ? (window.sliceMs ?? 0) : 0;
-  const place = (message: KafkaMessage, eventTime: number, group: string, prepared: PreparedArgs) => {
+  const place = (
+    message: KafkaMessage,
+    eventTime: number,
+    before: number,
+    group: string,
+    prepared: PreparedArgs,
+  ) => {
     const starts = windowStarts(window, eventTime);
     // Stream slicing: a record on time for every window it falls in updates its one slice. The
     // oldest window closes first, so checking it is enough.
-    if (sliceMs > 0 && !isClosed(starts[0]! + sizeMs, window.graceMs, watermark)) {
+    if (sliceMs > 0 && !isClosed(starts[0]! + sizeMs, window.graceMs, before)) {
       const sliceStart = sliceStartOf(eventTime, sliceMs);
       fold.add(
         fold.slice(sliceStart, sliceStart + sliceMs, () => starts),
@@ -83,38 +98,43 @@ export async function foldBatch(
         eventTime,
         prepared,
       );
-      settle(message, eventTime, true);
+      settle(message, eventTime, before, true);
       return;
     }
     let onTime = false;
     for (const start of starts) {
-      if (isClosed(start + sizeMs, window.graceMs, watermark)) continue;
+      if (isClosed(start + sizeMs, window.graceMs, before)) continue;
       fold.add(fold.window(start, start + sizeMs), group, eventTime, prepared);
       onTime = true;
     }
-    settle(message, eventTime, onTime);
+    settle(message, eventTime, before, onTime);
   };
-  const settle = (message: KafkaMessage, eventTime: number, onTime: boolean) => {
-    if (!onTime) {
-      late++;
-      fail(
-        message,
-        'late',
-        `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} by more than the grace period`,
-      );
+  const settle = (message: KafkaMessage, eventTime: number, before: number, onTime: boolean) => {
+    if (onTime) {
+      fold.records++;
       return;
     }
-    fold.records++;
-    if (eventTime > watermark) watermark = eventTime;
+    late++;
+    fail(
+      message,
+      'late',
+      `event time ${new Date(eventTime).toISOString()} is behind the watermark ${new Date(before).toISOString()} by more than the grace period`,
+    );
   };
-  /** Event time, group and aggregate arguments, then the record's windows (or the session queue). */
-  const process = (message: KafkaMessage, ctx: RecordView) => {
-    const eventTime = eventTimeOf(ctx.event, pipeline.source.eventTimeField, Number(message.timestamp));
+  /** Group and aggregate arguments, then the record's windows (or the session queue). */
+  const process = (message: KafkaMessage, ctx: RecordView, eventTime: number, before: number) => {
     const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
     const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
     const prepared = fold.prepare(args);
-    if (window.type === 'session') evaluated.push({ message, eventTime, group, prepared });
-    else place(message, eventTime, group, prepared);
+    if (window.type === 'session') evaluated.push({ message, eventTime, watermark: before, group, prepared });
+    else place(message, eventTime, before, group, prepared);
+  };
+  const readTime = (ctx: RecordView, message: KafkaMessage): number | RecordFailure => {
+    try {
+      return eventTimeOf(ctx.event, pipeline.source.eventTime, Number(message.timestamp));
+    } catch (error) {
+      return asFailure(error, 'event-time');
+    }
   };
 
   for (const message of messages) {
@@ -126,21 +146,36 @@ export async function foldBatch(
         partition,
         message,
       );
-      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
-        filtered++;
-        continue;
-      }
     } catch (error) {
       const failure = asFailure(error, 'parse');
       fail(message, failure.reason, failure.message);
       continue;
     }
+    // Read before `where`: a filtered record's time moves the watermark too. Its lateness is
+    // judged against the watermark before it.
+    const before = watermark;
+    const eventTime = readTime(ctx, message);
+    if (typeof eventTime === 'number' && eventTime > watermark) watermark = eventTime;
+    try {
+      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
+        filtered++; // whatever its time: a filtered record is never a dead letter
+        continue;
+      }
+    } catch (error) {
+      const failure = asFailure(error, 'where');
+      fail(message, failure.reason, failure.message);
+      continue;
+    }
+    if (typeof eventTime !== 'number') {
+      fail(message, eventTime.reason, eventTime.message);
+      continue;
+    }
     if (enriching) {
-      pending.push({ message, ctx });
+      pending.push({ message, ctx, eventTime, watermark: before });
       continue;
     }
     try {
-      process(message, ctx);
+      process(message, ctx, eventTime, before);
     } catch (error) {
       const failure = asFailure(error, 'aggregate');
       fail(message, failure.reason, failure.message);
@@ -153,7 +188,7 @@ export async function foldBatch(
       pending.map((p) => p.ctx),
     );
     for (let i = 0; i < pending.length; i++) {
-      const { message, ctx } = pending[i]!;
+      const { message, ctx, eventTime, watermark: before } = pending[i]!;
       try {
         const lookup = enriched[i]!;
         if (lookup === SKIP) {
@@ -162,7 +197,7 @@ export async function foldBatch(
         }
         if (lookup instanceof RecordFailure) throw lookup;
         ctx.enriched = lookup;
-        process(message, ctx);
+        process(message, ctx, eventTime, before);
       } catch (error) {
         const failure = asFailure(error, 'aggregate');
         fail(message, failure.reason, failure.message);
@@ -179,8 +214,8 @@ export async function foldBatch(
     for (const e of evaluated) if (e.eventTime < earliest) earliest = e.eventTime;
     const from = earliest - window.gapMs;
     const folder = new SessionFolder(window.gapMs, window.graceMs, fold, await sessions.load(groups, from));
-    for (const { message, eventTime, group, prepared } of evaluated) {
-      settle(message, eventTime, folder.add(group, eventTime, watermark, prepared));
+    for (const { message, eventTime, watermark: before, group, prepared } of evaluated) {
+      settle(message, eventTime, before, folder.add(group, eventTime, before, prepared));
     }
     sessionUpdates = folder.finish();
   }

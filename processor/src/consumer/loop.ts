@@ -1,4 +1,5 @@
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -74,7 +75,7 @@ export class ConsumerLoop {
       rebalanceTimeout: 30_000,
       maxWaitTimeInMs: 200,
     });
-    this.producer = kafka.producer({ allowAutoTopicCreation: false });
+    this.producer = createProducer(kafka, { allowAutoTopicCreation: false });
     this.admin = kafka.admin();
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
@@ -99,14 +100,15 @@ export class ConsumerLoop {
   async start(): Promise<void> {
     const { pipeline, logger } = this.options;
     await Promise.all([this.consumer.connect(), this.producer.connect(), this.admin.connect()]);
-    const { GROUP_JOIN, REBALANCING, CRASH, FETCH, STOP } = this.consumer.events;
+    const { GROUP_JOIN, REBALANCING, CRASH, FETCH } = this.consumer.events;
     // Progress for the stall watchdog: every fetch, even an empty one, proves the consumer is alive.
     this.consumer.on(FETCH, () => {
       this.lastFetchAt = Date.now();
     });
-    this.consumer.on(STOP, () => {
-      if (this.running) this.stalled('the Kafka consumer stopped by itself');
-    });
+    // No exit on STOP: kafkajs emits it from its crash handler before CRASH { restart: true } too
+    // (e.g. "the coordinator is loading" on a fresh broker), then restarts by itself. What is not
+    // restarted is reported as CRASH { restart: false }; a restart that never fetches again trips
+    // the watchdog below.
     this.consumer.on(GROUP_JOIN, (event) => {
       // A new generation: every partition is claimed again (bumping its epoch) before its next batch.
       this.generation++;
@@ -128,11 +130,17 @@ export class ConsumerLoop {
     );
     this.consumer.on(CRASH, (event) => {
       if (!event.payload.restart) this.stalled(`the Kafka consumer crashed: ${event.payload.error?.message}`);
+      // Not ready while kafkajs rejoins; GROUP_JOIN makes it ready again.
+      else this.joined = false;
     });
     for (const topic of pipeline.source.topics) {
       await this.consumer.subscribe({ topic, fromBeginning: pipeline.source.startFrom === 'earliest' });
     }
     this.running = true;
+    // Heartbeats from now on, not from the first join: a replica waiting in a long rebalance is live
+    // and counts in the API's `replicas`.
+    void this.heartbeat();
+    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -140,7 +148,6 @@ export class ConsumerLoop {
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.timers.push(setInterval(() => void this.flushKafkaCommits(), 1000));
-    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS));
     this.lastFetchAt = Date.now();
     this.timers.push(
       setInterval(() => {

@@ -1,4 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { createProducer } from '../kafka/client.ts';
 import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts';
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -56,7 +57,11 @@ export class Repartitioner {
     const id = `${this.groupId}.${topic}.${partition}`;
     let producer = this.producers.get(id);
     if (!producer) {
-      producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+      producer = createProducer(this.kafka, {
+        transactionalId: id,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
       await producer.connect();
       this.producers.set(id, producer);
     }

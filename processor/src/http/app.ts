@@ -20,6 +20,7 @@ import {
 import { QueryStore } from '../query/store.ts';
 import { WatchHub } from '../query/watch.ts';
 import type { RedisClient } from '../state/connection.ts';
+import type { PipelineRegistration } from '../state/registry.ts';
 import { bearerAuth } from './auth.ts';
 import { sendError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
@@ -47,6 +48,8 @@ export interface HttpAppOptions {
   rateLimit?: { windowMs?: number; limit?: number } | false;
   /** how often the SSE poller reads the checkpoints (default 250 ms) */
   streamPollMs?: number;
+  /** a pipeline's lag (state/lag.ts, cached); without it the API reports lag null */
+  lag?: (reg: PipelineRegistration) => Promise<number | null>;
   /** keep answers that cannot have changed (final windows; reads at an unchanged checkpoint) in memory (default true) */
   queryCache?: boolean;
   /** express "trust proxy" (set it behind an ingress so the rate limit sees client IPs) */
@@ -70,7 +73,10 @@ const TOP_PARAMS = new Set(['aggregate', 'window', 'limit', 'access_token']);
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const { redis, registry, logger } = options;
-  const store = new QueryStore(redis, { cache: options.queryCache });
+  const store = new QueryStore(redis, {
+    cache: options.queryCache,
+    ...(options.lag ? { lag: options.lag } : {}),
+  });
   const hub = new WatchHub(redis, {
     intervalMs: options.streamPollMs ?? 250,
     onError: (error) => logger.warn({ error: error.message }, 'stream poll failed'),

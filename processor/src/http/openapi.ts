@@ -162,9 +162,10 @@ export const openApiDocument = {
           },
           lag: {
             type: ['number', 'null'],
-            description: 'records behind, summed over live replicas (null: none)',
+            description:
+              'records not applied yet: topic end offsets minus the Redis checkpoints, summed over partitions, read at most every 1.5 s (0: caught up; null: the API has no Kafka access or Kafka did not answer)',
           },
-          replicas: { type: 'integer' },
+          replicas: { type: 'integer', description: 'live replicas: heartbeats younger than 10 s' },
           recordsPerSecond: { type: 'number' },
           records: { type: 'number' },
           late: { type: ['number', 'null'] },

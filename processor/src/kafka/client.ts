@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import {
+  Kafka,
+  type KafkaConfig,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type ProducerConfig,
+  type SASLOptions,
+} from 'kafkajs';
 import { parse } from 'yaml';
 import type { Logger } from '../observability/logger.ts';
 
@@ -75,4 +83,13 @@ export function createKafka(options: {
   };
   if (options.configFile) Object.assign(config, kafkaSecurityConfig(options.configFile));
   return new Kafka(config);
+}
+
+/**
+ * A producer whose partitioner is named, not defaulted: kafkajs's default one hashes keys with
+ * murmur2 exactly as the Java client does, so a keyed record lands on the partition any other
+ * client would choose (and kafkajs no longer warns about its changed default at every start).
+ */
+export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
+  return kafka.producer({ ...config, createPartitioner: Partitioners.DefaultPartitioner });
 }

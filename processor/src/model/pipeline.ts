@@ -1,3 +1,5 @@
+import type { EventTimeFormat } from './event-time-format.ts';
+
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
  * and every expression compiled. Built once at start-up (see runtime/compile.ts); the hot path only
@@ -63,13 +65,20 @@ export interface EnrichLookup {
   key(ctx: RecordContext): unknown;
 }
 
+/** Where a record's event time comes from: a field of the event, read as `format`. */
+export interface EventTimeSpec {
+  field: string;
+  format: EventTimeFormat;
+}
+
 export interface RuntimePipeline {
   name: string;
   version: number;
   source: {
     topics: string[];
     format: 'json' | 'text';
-    eventTimeField?: string;
+    /** absent: the Kafka record timestamp */
+    eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';
   };
   window: WindowShape;

@@ -88,11 +88,14 @@ export class WindowReadContext {
    * step), so a reply read at an offset holds for as long as the offset has not moved.
    */
   readonly partitionCache: BoundedCache;
+  /** records behind the end of the topic (Kafka end offsets minus Redis checkpoints), when known */
+  readonly lagOf: ((reg: PipelineRegistration) => Promise<number | null>) | undefined;
 
   constructor(
     readonly redis: RedisClient,
-    options: { cache?: boolean } = {},
+    options: { cache?: boolean; lag?: (reg: PipelineRegistration) => Promise<number | null> } = {},
   ) {
+    this.lagOf = options.lag;
     const weight = options.cache === false ? 0 : CACHE_WEIGHT;
     this.cache = new BoundedCache(weight);
     this.partitionCache = new BoundedCache(weight);

@@ -37,10 +37,8 @@ export async function summary(ctx: WindowReadContext, reg: PipelineRegistration)
     pendingRegistration(ctx.redis, reg.name),
   ]);
   const committed = statuses.filter((s) => s.committed && s.watermark !== null);
-  let lag: number | null = null;
-  for (const beat of beats) {
-    for (const value of Object.values(beat.lag ?? {})) lag = (lag ?? 0) + Number(value);
-  }
+  // Kafka end offsets minus Redis checkpoints (state/lag.ts); null without Kafka access or on error.
+  const lag = ctx.lagOf ? await ctx.lagOf(reg).catch(() => null) : null;
   // Counted by the commit script in each partition's checkpoint: exact, and they survive restarts.
   const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
   const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;

@@ -21,7 +21,9 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     source: {
       topics: spec.source.topics,
       format: spec.source.format,
-      ...(spec.source.eventTime ? { eventTimeField: spec.source.eventTime.field } : {}),
+      ...(spec.source.eventTime
+        ? { eventTime: { field: spec.source.eventTime.field, format: spec.source.eventTime.format } }
+        : {}),
       startFrom: spec.source.startFrom,
     },
     window:

@@ -9,6 +9,7 @@ import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, type RedisClient } from '../state/connection.ts';
+import { type RegistrationLag, registrationLag } from '../state/lag.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
 import { type PromotionTiming, VersionPromoter } from './version-promoter.ts';
@@ -65,9 +66,11 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     ...(tuning.stallAfterMs !== undefined ? { stallAfterMs: tuning.stallAfterMs } : {}),
     ...(tuning.maxCachedFields !== undefined ? { maxCachedFields: tuning.maxCachedFields } : {}),
   });
+  const lag = registrationLag(kafka, redis);
   const server = await serveHttp(
     config,
     redis,
+    lag,
     metrics.registry,
     () => loop.ready && redis.status === 'ready',
   );
@@ -77,6 +80,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   const activation = await offerVersion(redis, registration);
   if (activation.state === 'superseded') {
     await server.close();
+    await lag.close();
     await redis.quit().catch(() => redis.disconnect());
     throw new Error(
       `version ${pipeline.version} of pipeline ${pipeline.name} is older than the active version ${activation.active}: run the current spec (a change of logic makes a new version; versions never go back)`,
@@ -123,6 +127,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
       await promoter?.stop();
       await consuming.stop();
       await server.close();
+      await lag.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };
@@ -146,11 +151,13 @@ function connect(config: ProcessorConfig): { redis: RedisClient; kafka: Kafka } 
 async function serveHttp(
   config: ProcessorConfig,
   redis: RedisClient,
+  lag: RegistrationLag,
   registry: Registry,
   readiness: () => boolean,
 ): Promise<RunningServer> {
   const { pipeline, logger } = config;
   const app = createHttpApp({
+    lag: lag.lag,
     redis,
     registry,
     readiness,
@@ -185,6 +192,7 @@ async function prepareTopics(
     name: pipeline.name,
     activeVersion: pipeline.version,
     topics: aggregating.source.topics,
+    source: { topics: pipeline.source.topics, startFrom: pipeline.source.startFrom },
     partitions,
     window: pipeline.window,
     groupBy: pipeline.groupNames,

@@ -9,6 +9,7 @@ import {
 } from './aggregates.ts';
 import { parseDuration } from './duration.ts';
 import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from './schema.ts';
+import type { EventTimeFormat } from './source.ts';
 
 export type NormalizedWindow =
   | { type: 'tumbling'; sizeMs: number; graceMs: number }
@@ -39,7 +40,7 @@ export interface NormalizedPipeline {
     eventTime?: {
       field: string;
       path: string[];
-      format: 'auto' | 'epochMillis' | 'epochSeconds' | 'iso8601';
+      format: EventTimeFormat;
     };
     startFrom: 'earliest' | 'latest';
   };

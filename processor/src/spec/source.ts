@@ -1,5 +1,6 @@
 // `spec.source`: which topic(s) to read and how to turn a record into an event.
 import { z } from 'zod';
+import { EVENT_TIME_FORMATS } from '../model/event-time-format.ts';
 import { k8sRules, strictObject, topicName } from './fields.ts';
 import { show } from './show.ts';
 
@@ -16,14 +17,16 @@ export const eventTimeSchema = strictObject({
     })
     .describe('Field of the event holding its time (dots for nested fields, e.g. `meta.ts`).'),
   format: z
-    .enum(['auto', 'epochMillis', 'epochSeconds', 'iso8601'], {
-      error: (iss) => `expected one of auto, epochMillis, epochSeconds, iso8601, got ${show(iss.input)}`,
+    .enum(EVENT_TIME_FORMATS, {
+      error: (iss) => `expected one of ${EVENT_TIME_FORMATS.join(', ')}, got ${show(iss.input)}`,
     })
     .default('auto')
     .describe(
-      'How the field is encoded. `auto`: a number is epoch milliseconds, a string is ISO-8601. A record whose time cannot be read goes to the dead-letter topic.',
+      'How the field is encoded. `epochMillis`, `epochSeconds`, `epochMicros`, `epochNanos`: a JSON number or a string of digits (`"1717243200"`; a fraction and an exponent are allowed) since 1970-01-01 UTC, floored to the millisecond. `iso8601`: a string such as `2026-06-01T12:00:00.123Z` or `2026-06-01 12:00:00+02:00` (no offset: UTC). `auto`: a number or a string of digits is epoch milliseconds, any other string ISO-8601. A value that does not match the format, is missing, or falls outside years 1-9999 goes to the dead-letter topic with reason `event-time`.',
     ),
 }).describe('Where the event time comes from. Without it, windows use the Kafka record timestamp.');
+
+export type { EventTimeFormat } from '../model/event-time-format.ts';
 
 export const sourceSchema = strictObject({
   topic: topicName.optional().describe('The topic to read. Give either `topic` or `topics`.'),

@@ -11,6 +11,8 @@ export interface PipelineRegistration {
   /** the version queries read; a replay writes version N+1 until it catches up, then flips this */
   activeVersion: number;
   topics: string[];
+  /** the spec's source topics and start (topics differ for session windows, read via a repartition topic) */
+  source?: { topics: string[]; startFrom: 'earliest' | 'latest' };
   /** partition ids as used in keys (see model/kafka-names.ts partitionIdOf) */
   partitions: string[];
   window: WindowShape;

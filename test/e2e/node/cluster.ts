@@ -1,6 +1,6 @@
 // Helpers for the e2e tests on the real node (harness/real-node.ts): the chart installed with helm
 // from the image built here, Pods and their logs through the API server, Pipelines from examples/.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -168,4 +168,18 @@ export async function query<T>(port: number, path: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
+}
+
+/** The host pid of a pod's first container: containerd's task for the container ID in the pod status. */
+export function containerPid(pod: Pod): number {
+  const id = pod.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
+  if (!id) throw new Error(`no container ID in ${JSON.stringify(pod.status)}`);
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(id)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no process in the cgroup of container ${id}`);
 }

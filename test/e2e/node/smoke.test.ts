@@ -4,7 +4,7 @@
 // its probes, reading the tests' Kafka and Redis on loopback, a live exact answer through the query
 // API, logs through the API server, and `helm uninstall`.
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RealNode, startRealNode } from '../../../harness/real-node.ts';
@@ -13,6 +13,7 @@ import { helm } from '../../../harness/tools.ts';
 import { type KubeClient, paths } from '../../../operator/src/kube/client.ts';
 import { childName, selectorString } from '../../../operator/src/resources.ts';
 import {
+  containerPid,
   examplePipeline,
   type Installed,
   installChart,
@@ -161,17 +162,3 @@ describe('real node: helm install, operator and a pipeline in containers', () =>
     await waitUntil('no pods left', async () => (await pods(kube, '')).length === 0, { timeoutMs: 120_000 });
   });
 });
-
-/** The host pid of a pod's first container: containerd's task for the container ID in the pod status. */
-function containerPid(pod: Pod): number {
-  const id = pod.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
-  if (!id) throw new Error(`no container ID in ${JSON.stringify(pod.status)}`);
-  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      if (readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(id)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error(`no process in the cgroup of container ${id}`);
-}

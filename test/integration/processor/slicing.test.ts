@@ -66,7 +66,12 @@ function pipelineOf(name: string, window: WindowShape): RuntimePipeline {
   return {
     name,
     version: 1,
-    source: { topics: ['t'], format: 'json', eventTimeField: 'time', startFrom: 'earliest' },
+    source: {
+      topics: ['t'],
+      format: 'json',
+      eventTime: { field: 'time', format: 'auto' },
+      startFrom: 'earliest',
+    },
     window,
     groupNames: ['group'],
     aggregates,

@@ -154,7 +154,9 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     expect(mine).toBeDefined();
     expect(mine.activeVersion).toBe(1);
     expect(mine.replicas).toBe(2);
-    expect(mine.lag).toBe(13);
+    // Lag comes from Kafka end offsets against the checkpoints (test/integration/query/lag.test.ts),
+    // never from heartbeats: this server has no Kafka access, so it says it does not know.
+    expect(mine.lag).toBeNull();
     expect(mine.late).toBe(3);
     expect(mine.deadLettered).toBe(4);
     expect(mine.recordsPerSecond).toBe(200);

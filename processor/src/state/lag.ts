@@ -1,0 +1,193 @@
+// Lag from the truth: how many records of each partition are not in Redis yet, i.e. the topic's end
+// offset minus the partition's Redis checkpoint (the next offset to apply). Kafka's group offsets
+// follow Redis asynchronously and heartbeats only cover replicas that fetched, so neither is used.
+// The query API and the operator both read it here, so the dashboard's LAG card and the
+// autoscaler see the same number.
+import type { Admin, Kafka } from 'kafkajs';
+import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts';
+import type { RedisClient } from './connection.ts';
+import { keys, partitionPrefix } from './keys.ts';
+import type { PipelineRegistration } from './registry.ts';
+
+export interface LagSource {
+  pipeline: string;
+  version: number;
+  /** the topics whose partitions have Redis checkpoints (session windows: the repartition topic) */
+  topics: string[];
+  /** a partition without a checkpoint: all of its retained log is lag (`earliest`) or none (`latest`) */
+  startFrom: 'earliest' | 'latest';
+  /** session windows: records the repartitioner has not forwarded yet count too (its group's offsets) */
+  repartition?: { groupId: string; topics: string[] };
+}
+
+export interface PartitionLag {
+  /** partition id as in Redis keys: "<n>", or "<topicIndex>.<n>" with several topics */
+  id: string;
+  topic: string;
+  partition: number;
+  end: number;
+  /** the Redis checkpoint (next offset to apply); null before the partition's first commit */
+  checkpoint: number | null;
+  lag: number;
+}
+
+export interface LagReading {
+  at: number;
+  partitions: PartitionLag[];
+  /** records not yet forwarded by the repartitioner (session windows), in totalLag too */
+  repartitionLag: number;
+  totalLag: number;
+  /** sum of end offsets: its growth over time is the input rate */
+  endSum: number;
+}
+
+/**
+ * What to read for a pipeline version: its source topics, or for session windows the repartition
+ * topic (where the checkpoints are) plus the repartitioner's own lag on the source topics.
+ */
+export function lagSourceOf(pipeline: {
+  name: string;
+  version: number;
+  topics: string[];
+  startFrom: 'earliest' | 'latest';
+  session: boolean;
+}): LagSource {
+  const { name, version } = pipeline;
+  if (!pipeline.session)
+    return { pipeline: name, version, topics: pipeline.topics, startFrom: pipeline.startFrom };
+  return {
+    pipeline: name,
+    version,
+    topics: [repartitionTopicOf(name, version)],
+    startFrom: 'earliest',
+    repartition: { groupId: repartitionGroupOf(name, version), topics: pipeline.topics },
+  };
+}
+
+/** The lag source of a registration's active version (registrations before `source` existed: its topics, from the earliest). */
+export function lagSourceOfRegistration(reg: PipelineRegistration): LagSource {
+  if (!reg.source)
+    return { pipeline: reg.name, version: reg.activeVersion, topics: reg.topics, startFrom: 'earliest' };
+  return lagSourceOf({
+    name: reg.name,
+    version: reg.activeVersion,
+    topics: reg.source.topics,
+    startFrom: reg.source.startFrom,
+    session: reg.window.type === 'session',
+  });
+}
+
+export async function readLag(
+  admin: Pick<Admin, 'fetchTopicOffsets' | 'fetchOffsets'>,
+  redis: RedisClient,
+  source: LagSource,
+): Promise<LagReading> {
+  // The repartitioner's offsets before the repartition topic's ends: a record moving between the two
+  // while this runs is counted in one of them, never in neither.
+  let repartitionLag = 0;
+  if (source.repartition) {
+    const { groupId, topics } = source.repartition;
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const topic of topics) {
+      const group = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        const c = Number(group.find((g) => g.partition === p.partition)?.offset ?? -1);
+        repartitionLag += Math.max(0, Number(p.high) - (c >= 0 ? c : Number(p.low)));
+      }
+    }
+  }
+  const partitions: PartitionLag[] = [];
+  let endSum = 0;
+  for (const [index, topic] of source.topics.entries()) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const ids = ends.map((p) =>
+      source.topics.length === 1 ? String(p.partition) : `${index}.${p.partition}`,
+    );
+    const pipe = redis.pipeline();
+    for (const id of ids)
+      pipe.hget(keys.checkpoint(partitionPrefix(source.pipeline, source.version, id)), 'offset');
+    const replies = (await pipe.exec()) ?? [];
+    ends.forEach((p, i) => {
+      const [error, stored] = replies[i] ?? [null, null];
+      if (error) throw error;
+      const end = Number(p.high);
+      const checkpoint = stored === null || stored === undefined ? null : Number(stored);
+      const from = checkpoint ?? (source.startFrom === 'earliest' ? Number(p.low) : end);
+      endSum += end;
+      partitions.push({
+        id: ids[i]!,
+        topic,
+        partition: p.partition,
+        end,
+        checkpoint,
+        lag: Math.max(0, end - from),
+      });
+    });
+  }
+  partitions.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  const totalLag = partitions.reduce((sum, p) => sum + p.lag, repartitionLag);
+  return { at: Date.now(), partitions, repartitionLag, totalLag, endSum };
+}
+
+/**
+ * Readings kept for `ttlMs` per pipeline version, and one read at a time per key, so a dashboard
+ * polling many times a second costs Kafka one ListOffsets every second or two.
+ */
+export class CachedLag {
+  private readonly readings = new Map<string, { at: number; reading: Promise<LagReading> }>();
+
+  constructor(
+    private readonly read: (source: LagSource) => Promise<LagReading>,
+    private readonly ttlMs = 1500,
+  ) {}
+
+  get(source: LagSource): Promise<LagReading> {
+    const key = `${source.pipeline}\n${source.version}\n${source.topics.join(',')}`;
+    const cached = this.readings.get(key);
+    if (cached && Date.now() - cached.at < this.ttlMs) return cached.reading;
+    const reading = this.read(source);
+    this.readings.set(key, { at: Date.now(), reading });
+    // A failed read is not kept: the next caller tries again.
+    reading.catch(() => {
+      if (this.readings.get(key)?.reading === reading) this.readings.delete(key);
+    });
+    return reading;
+  }
+}
+
+/**
+ * The query API's lag per registration: one Kafka admin, connected on first use and again after an
+ * error, and readings cached by CachedLag.
+ */
+export function registrationLag(kafka: Kafka, redis: RedisClient, ttlMs = 1500) {
+  let admin: Promise<Admin> | undefined;
+  const connect = () => {
+    admin ??= (async () => {
+      const client = kafka.admin();
+      await client.connect();
+      return client;
+    })();
+    return admin;
+  };
+  const cache = new CachedLag(async (source) => {
+    const pending = connect();
+    try {
+      return await readLag(await pending, redis, source);
+    } catch (error) {
+      if (admin === pending) admin = undefined;
+      await pending.then((a) => a.disconnect()).catch(() => {});
+      throw error;
+    }
+  }, ttlMs);
+  return {
+    lag: async (reg: PipelineRegistration) => (await cache.get(lagSourceOfRegistration(reg))).totalLag,
+    async close() {
+      const pending = admin;
+      admin = undefined;
+      await pending?.then((a) => a.disconnect()).catch(() => {});
+    },
+  };
+}
+
+/** The lag reader a processor hands to its query API, closed with the processor. */
+export type RegistrationLag = ReturnType<typeof registrationLag>;
