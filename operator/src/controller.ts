@@ -58,14 +58,8 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
   const enqueue = (key: string) => queue?.add(key);
   const seen = new Map<string, string>();
 
-  const { pipelineInformers, deploymentInformers, getPipeline, getDeployment } = watchResources(
-    client,
-    config,
-    metrics,
-    log,
-    seen,
-    enqueue,
-  );
+  const { pipelineInformers, deploymentInformers, getPipeline, getDeployment, listDeployments } =
+    watchResources(client, config, metrics, log, seen, enqueue);
 
   let reconciler: Reconciler | undefined;
   let term: { queue: WorkQueue; workers: Promise<void>[] } | undefined;
@@ -82,6 +76,7 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
       redis,
       getPipeline,
       getDeployment,
+      listDeployments,
       log,
     });
     const r = reconciler;
@@ -203,7 +198,12 @@ function watchResources(
     return undefined;
   };
 
-  return { pipelineInformers, deploymentInformers, getPipeline, getDeployment };
+  const listDeployments = (ns: string, pipeline: string) =>
+    deploymentInformers
+      .flatMap((inf) => inf.list())
+      .filter((d) => d.metadata.namespace === ns && d.metadata.labels?.[PIPELINE_LABEL] === pipeline);
+
+  return { pipelineInformers, deploymentInformers, getPipeline, getDeployment, listDeployments };
 }
 
 /** One worker of a leadership term: reconciles keys until the queue shuts down, retrying failures with backoff. */

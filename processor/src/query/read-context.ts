@@ -1,9 +1,10 @@
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
-import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
+import type { PipelineRegistration } from '../state/registry.ts';
 import { BoundedCache } from './cache.ts';
-import { badRequest, notFound } from './errors.ts';
+import { badRequest } from './errors.ts';
 import type { Aggregates } from './merge.ts';
+import { registrationOf } from './versions.ts';
 
 /** The checkpoint of one partition, as the query API reports it. */
 export interface PartitionStatus {
@@ -117,10 +118,8 @@ export class WindowReadContext {
     return value;
   }
 
-  async registration(name: string): Promise<PipelineRegistration> {
-    const registration = await readRegistration(this.redis, name);
-    if (!registration) throw notFound('unknown_pipeline', `no pipeline named ${JSON.stringify(name)}`);
-    return registration;
+  async registration(name: string, version?: number): Promise<PipelineRegistration> {
+    return registrationOf(this.redis, name, version);
   }
 
   /**

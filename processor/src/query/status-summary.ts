@@ -4,6 +4,7 @@ import type { PipelineRegistration } from '../state/registry.ts';
 import { readHeartbeats } from '../state/replica-status.ts';
 import { pendingRegistration } from '../state/versions.ts';
 import { type PartitionStatus, statusOf, type WindowReadContext } from './read-context.ts';
+import { type LiveVersion, liveVersions } from './versions.ts';
 
 export interface PipelineSummary {
   name: string;
@@ -28,6 +29,7 @@ export interface PipelineSummary {
   deadLettered: number | null;
   updatedAt: number | null;
   partitions: PartitionStatus[];
+  versions: LiveVersion[];
 }
 
 export async function summary(ctx: WindowReadContext, reg: PipelineRegistration): Promise<PipelineSummary> {
@@ -43,6 +45,12 @@ export async function summary(ctx: WindowReadContext, reg: PipelineRegistration)
   const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
   const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;
   const updated = statuses.map((s) => s.updatedAt ?? 0);
+  const watermark = committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null;
+  const records = statuses.reduce((sum, s) => sum + s.records, 0);
+  const replaying =
+    pending && pending.activeVersion > reg.activeVersion
+      ? { version: pending.activeVersion, statuses: await checkpoints(ctx, pending) }
+      : null;
   return {
     name: reg.name,
     activeVersion: reg.activeVersion,
@@ -52,15 +60,16 @@ export async function summary(ctx: WindowReadContext, reg: PipelineRegistration)
     groupBy: reg.groupBy,
     aggregates: reg.aggregates,
     retentionMs: reg.retentionMs,
-    watermark: committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null,
+    watermark,
     lag,
     replicas: beats.length,
     recordsPerSecond: beats.reduce((sum, b) => sum + (b.recordsPerSecond ?? 0), 0),
-    records: statuses.reduce((sum, s) => sum + s.records, 0),
+    records,
     late,
     deadLettered,
     updatedAt: updated.length > 0 && Math.max(...updated) > 0 ? Math.max(...updated) : null,
     partitions: statuses,
+    versions: liveVersions({ version: reg.activeVersion, records, watermark }, replaying),
   };
 }
 

@@ -31,6 +31,7 @@ export interface TopQuery {
   window: 'latest' | number;
   limit: number;
   filters: Map<string, string[]>;
+  version?: number | undefined;
 }
 
 export interface TopResult {
@@ -43,7 +44,7 @@ export interface TopResult {
 }
 
 export async function top(ctx: WindowReadContext, name: string, query: TopQuery): Promise<TopResult> {
-  const reg = await ctx.registration(name);
+  const reg = await ctx.registration(name, query.version);
   const aggregates = new Aggregates(reg.aggregates);
   const known = aggregates.byName.get(query.aggregate);
   if (!known) {

@@ -34,6 +34,8 @@ export interface WindowsQuery {
   cursor?: Cursor;
   order: 'asc' | 'desc';
   rollup: boolean;
+  /** a live version other than the active one (query/versions.ts) */
+  version?: number | undefined;
 }
 
 export interface WindowsPage {
@@ -51,7 +53,7 @@ export async function windows(
   name: string,
   query: WindowsQuery,
 ): Promise<WindowsPage> {
-  const reg = await ctx.registration(name);
+  const reg = await ctx.registration(name, query.version);
   const aggregates = new Aggregates(reg.aggregates);
   const filters = checkFilters(reg, query.filters);
   const matches = groupMatcher(reg.groupBy, filters);
