@@ -1,6 +1,5 @@
-import { fieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
-import { bucketOf } from './ddsketch.ts';
+import { type KindDefinition, kindOf } from './kinds.ts';
 
 /**
  * The changes one batch makes to one window of one partition. Records fold in here in memory; the
@@ -18,11 +17,20 @@ export class WindowDelta {
   readonly sketches = new Map<string, Map<string, number>>();
   readonly tops = new Map<string, Map<string, number>>();
 
-  /** start and end are final for fixed windows; session windows settle them when the batch ends */
+  /**
+   * start and end are final for fixed windows; session windows settle them when the batch ends.
+   * A slice (stream slicing of hopping windows) also lists the starts of the windows it is part of.
+   */
   constructor(
     public start: number,
     public end: number,
+    readonly covers?: readonly number[],
   ) {}
+
+  /** Where this partial lives in the partition's key space: a window (`w:<start>`) or a slice (`sl:<start>`). */
+  get key(): string {
+    return `${this.covers ? 'sl' : 'w'}:${this.start}`;
+  }
 }
 
 /** Thrown when an aggregate's argument has the wrong type for it; the record goes to the dead-letter topic. */
@@ -30,9 +38,15 @@ export class AggregateInputError extends Error {}
 
 export class BatchFold {
   readonly windows = new Map<number, WindowDelta>();
+  /** hopping windows: the slices (of gcd(size, advance)) the batch's on-time records fall into */
+  readonly slices = new Map<number, WindowDelta>();
   records = 0;
 
-  constructor(private readonly aggregates: readonly AggregateShape[]) {}
+  private readonly kinds: readonly KindDefinition[];
+
+  constructor(private readonly aggregates: readonly AggregateShape[]) {
+    this.kinds = aggregates.map(kindOf);
+  }
 
   window(start: number, end: number): WindowDelta {
     let delta = this.windows.get(start);
@@ -44,88 +58,40 @@ export class BatchFold {
   }
 
   /**
+   * The slice starting at `start`, part of the windows starting at `covers` (each `sizeMs` long):
+   * a record updates its one slice instead of every window it falls in.
+   */
+  slice(start: number, end: number, covers: () => readonly number[]): WindowDelta {
+    let delta = this.slices.get(start);
+    if (!delta) {
+      delta = new WindowDelta(start, end, covers());
+      this.slices.set(start, delta);
+    }
+    return delta;
+  }
+
+  /** Every partial of the batch: windows, then slices (the order the commit writes them in). */
+  deltas(): WindowDelta[] {
+    return [...this.windows.values(), ...this.slices.values()];
+  }
+
+  /**
    * Checks every argument before changing anything, so a record is either folded into all its
    * aggregates or into none (and dead-lettered).
    */
   prepare(args: readonly unknown[]): PreparedArgs {
     const prepared: (number | string | undefined)[] = new Array(this.aggregates.length);
     for (let i = 0; i < this.aggregates.length; i++) {
-      const aggregate = this.aggregates[i]!;
-      const arg = args[i];
-      switch (aggregate.kind) {
-        case 'count':
-          break;
-        case 'sum':
-        case 'min':
-        case 'max':
-        case 'avg':
-        case 'percentile':
-          prepared[i] = toNumber(arg, aggregate.name);
-          break;
-        default:
-          prepared[i] = toText(arg, aggregate.name);
-      }
+      const input = this.kinds[i]!.input;
+      if (input === 'number') prepared[i] = toNumber(args[i], this.aggregates[i]!.name);
+      else if (input === 'text') prepared[i] = toText(args[i], this.aggregates[i]!.name);
     }
     return prepared;
   }
 
   add(delta: WindowDelta, group: string, eventTime: number, prepared: PreparedArgs): void {
     for (let i = 0; i < this.aggregates.length; i++) {
-      const aggregate = this.aggregates[i]!;
-      const name = aggregate.name;
-      const value = prepared[i];
-      switch (aggregate.kind) {
-        case 'count':
-          increment(delta.increments, fieldOf(name, group), 1);
-          break;
-        case 'sum':
-          increment(delta.sums, fieldOf(name, group), value as number);
-          break;
-        case 'avg':
-          increment(delta.sums, fieldOf(name, group, 's'), value as number);
-          increment(delta.increments, fieldOf(name, group, 'n'), 1);
-          break;
-        case 'min': {
-          const field = fieldOf(name, group);
-          const current = delta.mins.get(field);
-          if (current === undefined || (value as number) < current) delta.mins.set(field, value as number);
-          break;
-        }
-        case 'max': {
-          const field = fieldOf(name, group);
-          const current = delta.maxs.get(field);
-          if (current === undefined || (value as number) > current) delta.maxs.set(field, value as number);
-          break;
-        }
-        case 'first': {
-          const field = fieldOf(name, group);
-          const current = delta.firsts.get(field);
-          // Ties keep the earlier offset: records arrive in offset order.
-          if (current === undefined || eventTime < current.time)
-            delta.firsts.set(field, { time: eventTime, value: value as string });
-          break;
-        }
-        case 'last': {
-          const field = fieldOf(name, group);
-          const current = delta.lasts.get(field);
-          if (current === undefined || eventTime >= current.time)
-            delta.lasts.set(field, { time: eventTime, value: value as string });
-          break;
-        }
-        case 'countDistinct':
-          setOf(delta.distinct, fieldOf(name, group)).add(value as string);
-          break;
-        case 'percentile':
-          increment(
-            mapOf(delta.sketches, fieldOf(name, group)),
-            bucketOf(value as number, aggregate.accuracy),
-            1,
-          );
-          break;
-        case 'topK':
-          increment(mapOf(delta.tops, fieldOf(name, group)), value as string, 1);
-          break;
-      }
+      this.kinds[i]!.fold(delta, this.aggregates[i]!, group, prepared[i], eventTime);
     }
   }
 }
@@ -153,26 +119,4 @@ function toText(value: unknown, aggregate: string): string {
 function describe(value: unknown): string {
   if (value === null || value === undefined) return 'nothing (the field is missing or null)';
   return `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
-}
-
-function increment(map: Map<string, number>, key: string, by: number): void {
-  map.set(key, (map.get(key) ?? 0) + by);
-}
-
-function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V> {
-  let inner = map.get(key);
-  if (!inner) {
-    inner = new Map();
-    map.set(key, inner);
-  }
-  return inner;
-}
-
-function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
-  let inner = map.get(key);
-  if (!inner) {
-    inner = new Set();
-    map.set(key, inner);
-  }
-  return inner;
 }

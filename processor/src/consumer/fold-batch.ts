@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
-import { isClosed, windowStarts } from '../windows/assign.ts';
+import { isClosed, sliceStartOf, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionStore, type SessionUpdate } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, RecordFailure } from './decode.ts';
@@ -82,6 +82,7 @@ export async function foldBatch(
   let watermark = startWatermark;
 
   const sizeMs = window.type === 'session' ? 0 : window.sizeMs;
+  const sliceMs = window.type === 'hopping' ? (window.sliceMs ?? 0) : 0;
   const place = (
     message: KafkaMessage,
     eventTime: number,
@@ -89,8 +90,22 @@ export async function foldBatch(
     group: string,
     prepared: PreparedArgs,
   ) => {
+    const starts = windowStarts(window, eventTime);
+    // Stream slicing: a record on time for every window it falls in updates its one slice. The
+    // oldest window closes first, so checking it is enough.
+    if (sliceMs > 0 && !isClosed(starts[0]! + sizeMs, window.graceMs, before)) {
+      const sliceStart = sliceStartOf(eventTime, sliceMs);
+      fold.add(
+        fold.slice(sliceStart, sliceStart + sliceMs, () => starts),
+        group,
+        eventTime,
+        prepared,
+      );
+      settle(message, eventTime, before, true);
+      return;
+    }
     let onTime = false;
-    for (const start of windowStarts(window, eventTime)) {
+    for (const start of starts) {
       if (isClosed(start + sizeMs, window.graceMs, before)) continue;
       fold.add(fold.window(start, start + sizeMs), group, eventTime, prepared);
       onTime = true;

@@ -397,7 +397,7 @@ export class ConsumerLoop {
     claim: Claim,
     prefix: string,
     folded: FoldedBatch,
-  ): Promise<Map<number, string[]> | undefined> {
+  ): Promise<Map<string, string[]> | undefined> {
     if (this.options.pipeline.window.type === 'session') return undefined;
     await claim.windows.load(this.options.redis, prefix, folded.fold);
     return claim.windows.stage(folded.fold);
@@ -426,7 +426,7 @@ export class ConsumerLoop {
     prefix: string,
     offsets: { first: string; next: string },
     folded: FoldedBatch,
-    absolute: Map<number, string[]> | undefined,
+    absolute: Map<string, string[]> | undefined,
   ): Promise<CommitResult> {
     const { pipeline, redis, metrics } = this.options;
     const stopCommit = metrics.commitSeconds.startTimer();
@@ -445,6 +445,15 @@ export class ConsumerLoop {
       outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
       ...(absolute ? { absolute } : {}),
+      ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
+        ? {
+            slicing: {
+              sizeMs: pipeline.window.sizeMs,
+              advanceMs: pipeline.window.advanceMs,
+              sliceMs: pipeline.window.sliceMs,
+            },
+          }
+        : {}),
       ...(pipeline.window.type === 'session'
         ? {
             sessions: {

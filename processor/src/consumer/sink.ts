@@ -1,10 +1,10 @@
 import type { Producer } from 'kafkajs';
+import { type AggregateAcc, type FieldPart, KINDS } from '../aggregates/kinds.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, parseField } from '../state/keys.ts';
 
-/** Sketch aggregates are not published: their partials need the sketch, not a number, to merge. */
-const PUBLISHED = new Set(['count', 'sum', 'min', 'max', 'avg', 'first', 'last']);
+// Sketch aggregates are not published: their partials need the sketch, not a number, to merge.
 
 /**
  * Publishes closed windows to the sink topic from the partition's outbox. The commit script queues a
@@ -25,40 +25,74 @@ export async function publishClosedWindows(
   if (!sinkTopic) return 0;
   const starts = await redis.lrange(keys.outbox(prefix), 0, 99);
   if (starts.length === 0) return 0;
+  // A window's state is its hash, plus its slices for hopping windows kept per slice.
+  const window = pipeline.window;
+  const sliceMs = window.type === 'hopping' ? window.sliceMs : undefined;
+  const hashesOf = (start: number) => {
+    // slices first, as the query API merges them (see partsOf in query/store.ts)
+    const list: string[] = [];
+    if (sliceMs && window.type === 'hopping')
+      for (let t = start; t < start + window.sizeMs; t += sliceMs) list.push(keys.slice(prefix, t));
+    list.push(keys.window(prefix, start));
+    return list;
+  };
   const read = redis.pipeline();
-  for (const start of starts) read.hgetall(keys.window(prefix, Number(start)));
-  const hashes = (await read.exec()) ?? [];
-  const kinds = new Map(pipeline.aggregates.map((a) => [a.name, a.kind]));
+  const perWindow = starts.map((start) => hashesOf(Number(start)));
+  for (const list of perWindow) for (const key of list) read.hgetall(key);
+  const replies = (await read.exec()) ?? [];
+  const shapes = new Map(pipeline.aggregates.map((a) => [a.name, a]));
+  let next = 0;
   const messages = starts.flatMap((start, i) => {
-    const [error, hash] = hashes[i] ?? [null, {}];
-    if (error) throw error;
-    const groups = new Map<string, Record<string, unknown>>();
+    // per group, per aggregate: the merged partial of the window's hashes
+    const groups = new Map<string, Map<string, AggregateAcc>>();
     const ends = new Map<string, number>();
-    const avg = new Map<string, { s: number; n: number }>();
-    for (const [field, value] of Object.entries(hash as Record<string, string>)) {
-      const { aggregate, part, group } = parseField(field);
-      if (aggregate === '@end') {
-        ends.set(group, Number(value));
-        continue;
+    for (let h = 0; h < perWindow[i]!.length; h++) {
+      const [error, hash] = replies[next++] ?? [null, {}];
+      if (error) throw error;
+      // this hash's field values per (group, aggregate), in the kind's form order
+      const tuples = new Map<string, { group: string; name: string; values: (string | null)[] }>();
+      for (const [field, value] of Object.entries(hash as Record<string, string>)) {
+        const { aggregate, part, group } = parseField(field);
+        if (aggregate === '@end') {
+          ends.set(group, Number(value));
+          continue;
+        }
+        const shape = shapes.get(aggregate);
+        const form = shape && KINDS[shape.kind].form;
+        if (!form || form.type !== 'fields') continue;
+        const at = form.parts.indexOf((part ?? '') as FieldPart);
+        if (at === -1) continue;
+        const key = `${aggregate}|${group}`;
+        let tuple = tuples.get(key);
+        if (!tuple) {
+          tuple = { group, name: aggregate, values: form.parts.map(() => null) };
+          tuples.set(key, tuple);
+        }
+        tuple.values[at] = value;
       }
-      const kind = kinds.get(aggregate);
-      if (!kind || !PUBLISHED.has(kind) || part === 't') continue;
-      const values = groups.get(group) ?? {};
-      groups.set(group, values);
-      if (kind === 'avg') {
-        const acc = avg.get(`${aggregate}|${group}`) ?? { s: 0, n: 0 };
-        if (part === 's') acc.s = Number(value);
-        if (part === 'n') acc.n = Number(value);
-        avg.set(`${aggregate}|${group}`, acc);
-        values[aggregate] = acc.n > 0 ? acc.s / acc.n : null;
-      } else {
-        values[aggregate] = kind === 'first' || kind === 'last' ? value : Number(value);
+      for (const { group, name, values } of tuples.values()) {
+        let accs = groups.get(group);
+        if (!accs) {
+          accs = new Map();
+          groups.set(group, accs);
+        }
+        let acc = accs.get(name);
+        if (!acc) {
+          acc = {};
+          accs.set(name, acc);
+        }
+        KINDS[shapes.get(name)!.kind].mergeFields!(acc, values);
       }
     }
+    const published = [...groups].map(([group, accs]) => {
+      const values: Record<string, unknown> = {};
+      for (const [name, acc] of accs)
+        values[name] = KINDS[shapes.get(name)!.kind].output(shapes.get(name)!, acc);
+      return [group, values] as const;
+    });
     const windowStart = Number(start);
-    return [...groups].map(([group, values]) => {
+    return published.map(([group, values]) => {
       const names = JSON.parse(group) as unknown[];
-      const window = pipeline.window;
       const end =
         window.type === 'session'
           ? (ends.get(group) ?? windowStart) + window.gapMs

@@ -3,6 +3,8 @@
  * (app.ts). Its schemas are JSON Schema 2020-12; the integration tests validate every response
  * against them.
  */
+import { KIND_NAMES } from '../aggregates/kinds.ts';
+
 const error = { $ref: '#/components/responses/Error' };
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
 const name = {
@@ -86,6 +88,10 @@ export const openApiDocument = {
           type: { enum: ['tumbling', 'hopping', 'session'] },
           sizeMs: { type: 'integer' },
           advanceMs: { type: 'integer' },
+          sliceMs: {
+            type: 'integer',
+            description: 'hopping windows: the slice (gcd of size and advance) their state is kept per',
+          },
           gapMs: { type: 'integer' },
           graceMs: { type: 'integer' },
         },
@@ -95,20 +101,7 @@ export const openApiDocument = {
         required: ['name', 'kind'],
         properties: {
           name: { type: 'string' },
-          kind: {
-            enum: [
-              'count',
-              'sum',
-              'min',
-              'max',
-              'avg',
-              'first',
-              'last',
-              'countDistinct',
-              'percentile',
-              'topK',
-            ],
-          },
+          kind: { enum: [...KIND_NAMES] },
           q: { type: 'number', description: 'quantile of a percentile' },
           accuracy: { type: 'number', description: 'relative accuracy of a percentile (its sketch)' },
           k: { type: 'integer', description: 'members a topK reports' },

@@ -8,7 +8,17 @@ import type { SchemaRegistrySettings, SourceFormat } from './source-format.ts';
  */
 export type WindowShape =
   | { type: 'tumbling'; sizeMs: number; graceMs: number }
-  | { type: 'hopping'; sizeMs: number; advanceMs: number; graceMs: number }
+  | {
+      type: 'hopping';
+      sizeMs: number;
+      advanceMs: number;
+      graceMs: number;
+      /**
+       * Stream slicing: on-time records are kept per slice of gcd(size, advance) and a window is the
+       * merge of its slices (absent in registrations written before slicing: windows only).
+       */
+      sliceMs?: number;
+    }
   | { type: 'session'; gapMs: number; graceMs: number };
 
 export type AggregateKind =

@@ -1,4 +1,4 @@
-import { quantile } from '../aggregates/ddsketch.ts';
+import { type AggregateAcc, type AggregateValue, fieldHead, KINDS, kindOf } from '../aggregates/kinds.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 
 /**
@@ -7,23 +7,9 @@ import type { AggregateShape } from '../model/pipeline.ts';
  * avg keeps sum and count apart, first/last compare their event times, DDSketch buckets add, topK
  * member counts add, and HyperLogLogs are merged by Redis itself (see hll.ts).
  */
-export interface AggregateAcc {
-  num?: number;
-  s?: number;
-  n?: number;
-  text?: string;
-  t?: number;
-  buckets?: Map<string, number>;
-  members?: Map<string, number>;
-  /** raw HyperLogLog strings, one per partition (and group, for a rollup) */
-  hll?: Buffer[];
-  /** the merged distinct count, once computed */
-  distinct?: number;
-}
+export type { AggregateAcc, AggregateValue };
 
 export type GroupAcc = AggregateAcc[];
-
-export type AggregateValue = number | string | null | { value: string; count: number }[];
 
 /** The group the merged state goes to: the group key itself, or one key for a rollup. */
 export type GroupMapper = (group: string) => string | null;
@@ -46,11 +32,7 @@ export class Aggregates {
 
 /** `ZRANGE key 0 -1 WITHSCORES` as [member, score, member, score, ...]. */
 export function mergeMembers(acc: AggregateAcc, flat: string[]): void {
-  acc.members ??= new Map();
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const member = flat[i]!;
-    acc.members.set(member, (acc.members.get(member) ?? 0) + Number(flat[i + 1]));
-  }
+  KINDS.topK.mergeFlat!(acc, flat);
 }
 
 export function mergeHll(acc: AggregateAcc, raw: Buffer | null): void {
@@ -61,32 +43,7 @@ export function mergeHll(acc: AggregateAcc, raw: Buffer | null): void {
 
 /** The answer of one aggregate from its merged partials. */
 export function aggregateValueOf(shape: AggregateShape, acc: AggregateAcc | undefined): AggregateValue {
-  if (!acc) return shape.kind === 'count' || shape.kind === 'countDistinct' ? 0 : null;
-  switch (shape.kind) {
-    case 'count':
-      return acc.num ?? 0;
-    case 'sum':
-    case 'min':
-    case 'max':
-      return acc.num ?? null;
-    case 'avg':
-      return acc.n ? (acc.s ?? 0) / acc.n : null;
-    case 'first':
-    case 'last':
-      return acc.text ?? null;
-    case 'countDistinct':
-      return acc.distinct ?? 0;
-    case 'percentile':
-      return acc.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null;
-    case 'topK': {
-      if (!acc.members) return [];
-      return [...acc.members.entries()]
-        .filter(([, count]) => count > 0)
-        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-        .slice(0, shape.k ?? 10)
-        .map(([value, count]) => ({ value, count }));
-    }
-  }
+  return kindOf(shape).output(shape, acc);
 }
 
 export function valuesOf(
@@ -101,7 +58,11 @@ export function valuesOf(
 }
 
 /** Kinds whose values are numbers, so groups can be ranked by them. */
-export const RANKABLE = new Set(['count', 'sum', 'min', 'max', 'avg', 'countDistinct', 'percentile']);
+export const RANKABLE: ReadonlySet<string> = new Set(
+  Object.entries(KINDS)
+    .filter(([, kind]) => kind.rankable)
+    .map(([name]) => name),
+);
 
 /** The group key (a JSON array of the groupBy values) as an object keyed by the group names. */
 export function groupObject(names: readonly string[], key: string): Record<string, unknown> {
@@ -161,14 +122,13 @@ export function groupMatcher(
  */
 export function probeOf(shapes: readonly AggregateShape[]): { mode: 'h' | 's'; prefix: string } {
   for (const shape of shapes) {
-    if (['count', 'sum', 'min', 'max', 'first', 'last'].includes(shape.kind))
-      return { mode: 'h', prefix: `${shape.name}|` };
-    if (shape.kind === 'avg') return { mode: 'h', prefix: `${shape.name}#n|` };
+    const form = kindOf(shape).form;
+    if (form.type === 'fields') return { mode: 'h', prefix: fieldHead(shape.name, form.probe) };
   }
   const shape = shapes[0];
   if (!shape) return { mode: 'h', prefix: '\u0000none|' };
-  const type = shape.kind === 'countDistinct' ? 'hll' : shape.kind === 'percentile' ? 'dd' : 'top';
-  return { mode: 's', prefix: `${type}:${shape.name}|` };
+  const form = kindOf(shape).form;
+  return { mode: 's', prefix: `${form.type === 'sketch' ? form.sketch : 'hll'}:${shape.name}|` };
 }
 
 /** Most group keys looked up one by one; larger filter products scan the window instead. */
@@ -222,34 +182,24 @@ export function rowSpecOf(shapes: readonly AggregateShape[]): RowSpec {
   const t: string[] = [];
   const hll: string[] = [];
   const at = shapes.map((shape) => {
-    switch (shape.kind) {
-      case 'count':
-      case 'sum':
-      case 'min':
-      case 'max':
-        return f.push(`${shape.name}|`) - 1;
-      case 'avg':
-        f.push(`${shape.name}#s|`);
-        return f.push(`${shape.name}#n|`) - 2;
-      case 'first':
-      case 'last':
-        f.push(`${shape.name}|`);
-        return f.push(`${shape.name}#t|`) - 2;
-      case 'percentile':
-        return d.push(shape.name) - 1;
-      case 'topK':
-        return t.push(shape.name) - 1;
-      default:
-        return hll.push(shape.name) - 1; // countDistinct
+    const form = kindOf(shape).form;
+    if (form.type === 'fields') {
+      const first = f.length;
+      for (const part of form.parts) f.push(fieldHead(shape.name, part));
+      return first;
     }
+    const list = form.sketch === 'dd' ? d : form.sketch === 'top' ? t : hll;
+    return list.push(shape.name) - 1;
   });
   // dd entries follow the values in a row, then the topK ones
   const json = JSON.stringify({ f, d, t });
   return {
     json,
-    at: shapes.map((shape, i) =>
-      shape.kind === 'percentile' ? 1 + at[i]! : shape.kind === 'topK' ? 1 + d.length + at[i]! : at[i]!,
-    ),
+    at: shapes.map((shape, i) => {
+      const form = kindOf(shape).form;
+      if (form.type === 'fields' || form.sketch === 'hll') return at[i]!;
+      return form.sketch === 'dd' ? 1 + at[i]! : 1 + d.length + at[i]!;
+    }),
     hll,
   };
 }
@@ -263,61 +213,17 @@ export function mergeRow(
 ): void {
   const values = row[0] as (string | null)[];
   aggregates.shapes.forEach((shape, i) => {
-    const acc = group[i]!;
+    const kind = kindOf(shape);
     const j = spec.at[i]!;
-    switch (shape.kind) {
-      case 'count':
-      case 'sum':
-        if (values[j] != null) acc.num = (acc.num ?? 0) + Number(values[j]);
-        break;
-      case 'min':
-      case 'max': {
-        if (values[j] == null) break;
-        const x = Number(values[j]);
-        if (acc.num === undefined || (shape.kind === 'min' ? x < acc.num : x > acc.num)) acc.num = x;
-        break;
-      }
-      case 'avg':
-        if (values[j] != null) acc.s = (acc.s ?? 0) + Number(values[j]);
-        if (values[j + 1] != null) acc.n = (acc.n ?? 0) + Number(values[j + 1]);
-        break;
-      case 'first':
-      case 'last':
-        mergeTimed(shape.kind, acc, values[j], values[j + 1]);
-        break;
-      case 'percentile':
-        mergeFlatBuckets(acc, row[j] as string[]);
-        break;
-      case 'topK':
-        mergeMembers(acc, row[j] as string[]);
-        break;
-      default:
-        break;
-    }
+    if (kind.form.type === 'fields')
+      kind.mergeFields!(group[i]!, values.slice(j, j + kind.form.parts.length));
+    else kind.mergeFlat?.(group[i]!, row[j] as string[]);
   });
-}
-
-function mergeTimed(
-  kind: 'first' | 'last',
-  acc: AggregateAcc,
-  value: string | null | undefined,
-  time: string | null | undefined,
-): void {
-  if (value == null || time == null) return;
-  const t = Number(time);
-  if (acc.t === undefined || (kind === 'first' ? t < acc.t : t >= acc.t)) {
-    acc.t = t;
-    acc.text = value;
-  }
 }
 
 /** HGETALL of a DDSketch as [bucket, count, bucket, count, ...]. */
 export function mergeFlatBuckets(acc: AggregateAcc, flat: readonly string[]): void {
-  acc.buckets ??= new Map();
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const bucket = flat[i]!;
-    acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + Number(flat[i + 1]));
-  }
+  KINDS.percentile.mergeFlat!(acc, flat);
 }
 
 const text = (x: unknown): string | null =>
@@ -328,49 +234,14 @@ export function mergeRollup(aggregates: Aggregates, group: GroupAcc, reply: read
   aggregates.shapes.forEach((shape, i) => {
     const acc = group[i]!;
     const partial = reply[i + 1];
-    switch (shape.kind) {
-      case 'count':
-      case 'sum':
-      case 'min':
-      case 'max': {
-        const list = partial as Buffer[];
-        if (list.length === 0) break;
-        const x = Number(text(list[0]));
-        if (acc.num === undefined) acc.num = x;
-        else if (shape.kind === 'min') acc.num = Math.min(acc.num, x);
-        else if (shape.kind === 'max') acc.num = Math.max(acc.num, x);
-        else acc.num += x;
-        break;
-      }
-      case 'avg': {
-        const list = partial as Buffer[];
-        if (list.length === 0) break;
-        acc.s = (acc.s ?? 0) + Number(text(list[0]));
-        acc.n = (acc.n ?? 0) + Number(text(list[1]));
-        break;
-      }
-      case 'first':
-      case 'last': {
-        const list = partial as Buffer[];
-        if (list.length === 0) break;
-        mergeTimed(shape.kind, acc, text(list[0]), text(list[1]));
-        break;
-      }
-      case 'percentile':
-        mergeFlatBuckets(
-          acc,
-          (partial as Buffer[]).map((b) => text(b)!),
-        );
-        break;
-      case 'topK':
-        mergeMembers(
-          acc,
-          (partial as Buffer[]).map((b) => text(b)!),
-        );
-        break;
-      case 'countDistinct':
-        mergeHll(acc, (partial as Buffer | null) ?? null);
-        break;
-    }
+    const kind = kindOf(shape);
+    // Field kinds come as their parts' values (or {} when no group has them), in form order.
+    if (kind.form.type === 'fields') kind.mergeFields!(acc, (partial as Buffer[]).map(text));
+    else if (kind.mergeFlat)
+      kind.mergeFlat(
+        acc,
+        (partial as Buffer[]).map((b) => text(b)!),
+      );
+    else mergeHll(acc, (partial as Buffer | null) ?? null);
   });
 }

@@ -1,27 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../state/connection.ts';
+import { defineLuaCommands } from '../state/lua.ts';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
-let sources: { name: string; numberOfKeys: number; lua: string }[] | undefined;
-
-/** The query scripts, `commands/<name>-<numkeys>.lua`, read once. */
-function scripts() {
-  sources ??= readdirSync(commandsDir).flatMap((file) => {
-    const match = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
-    return match
-      ? [
-          {
-            name: match[1]!,
-            numberOfKeys: Number(match[2]),
-            lua: readFileSync(join(commandsDir, file), 'utf8'),
-          },
-        ]
-      : [];
-  });
-  return sources;
-}
 
 /**
  * The read scripts of the query API, as typed calls. Each one runs on ONE partition's keys (all
@@ -49,7 +31,7 @@ const defined = new WeakSet<object>();
 
 export function queryCommands(redis: RedisClient): RedisClient & QueryCommands {
   if (!defined.has(redis)) {
-    for (const { name, numberOfKeys, lua } of scripts()) redis.defineCommand(name, { numberOfKeys, lua });
+    defineLuaCommands(redis, commandsDir);
     defined.add(redis);
   }
   return redis as RedisClient & QueryCommands;

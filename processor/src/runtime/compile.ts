@@ -30,7 +30,10 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       startFrom: spec.source.startFrom,
       ...(spec.source.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: spec.source.idleTimeoutMs }),
     },
-    window: spec.window,
+    window:
+      spec.window.type === 'hopping'
+        ? { ...spec.window, sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs) }
+        : spec.window,
     groupNames: compiled.groupNames,
     aggregates,
     retentionMs: spec.retentionMs,
@@ -57,4 +60,8 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       return out;
     },
   };
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }

@@ -34,11 +34,16 @@ export interface CommitRequest {
   /** session windows: the sessions to write and merge, and each aggregate's kind (to merge state) */
   sessions?: { updates: SessionUpdate[]; gapMs: number; kinds: Record<string, string> };
   /**
-   * Per window start, the absolute values of its hash fields (field, value, ...) computed by the
+   * Per partial (WindowDelta.key), the absolute values of its hash fields (field, value, ...) computed by the
    * partition's owner (see owned-windows.ts); those windows' counts, sums, min/max and first/last
    * are written with HSET instead of being sent as deltas.
    */
-  absolute?: ReadonlyMap<number, readonly string[]>;
+  absolute?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Hopping windows kept per slice (stream slicing): the window size and advance, so the script
+   * can register the windows a slice is part of and expire a slice when its last window closes.
+   */
+  slicing?: { sizeMs: number; advanceMs: number; sliceMs: number };
   /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */
   waitForReplicas?: { replicas: number; timeoutMs: number };
 }
@@ -73,7 +78,7 @@ function commitArguments(request: CommitRequest): [string, ...(string | readonly
     String(request.retentionMs),
     String(request.fold.records),
     String(Date.now()),
-    encodePayload(request.fold, request.sessions, request.absolute),
+    encodePayload(request.fold, request.sessions, request.absolute, request.slicing),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
     request.outbox ? '1' : '0',
@@ -98,13 +103,19 @@ export function encodePayload(
   fold: BatchFold,
   sessions?: CommitRequest['sessions'],
   absolute?: CommitRequest['absolute'],
+  slicing?: CommitRequest['slicing'],
 ): string {
-  const windows: unknown[] = [];
-  for (const delta of fold.windows.values()) {
-    const pairs = absolute?.get(delta.start);
-    windows.push(pairs ? encodeSketches(delta, pairs.length) : encodeWindow(delta));
+  const windows: Record<string, unknown>[] = [];
+  for (const delta of fold.deltas()) {
+    const pairs = absolute?.get(delta.key);
+    const encoded: Record<string, unknown> = pairs
+      ? encodeSketches(delta, pairs.length)
+      : encodeWindow(delta);
+    if (delta.covers) encoded.c = delta.covers;
+    windows.push(encoded);
   }
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows });
+  const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }
@@ -112,8 +123,8 @@ export function encodePayload(
 function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']): readonly string[] {
   if (!absolute) return [];
   const out: string[] = [];
-  for (const start of fold.windows.keys()) {
-    const pairs = absolute.get(start);
+  for (const delta of fold.deltas()) {
+    const pairs = absolute.get(delta.key);
     if (pairs) for (const x of pairs) out.push(x);
   }
   return out;

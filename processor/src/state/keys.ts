@@ -8,6 +8,9 @@
  *   kf:{p:v:n}:w:<start>                 hash: "<agg>|<group>" -> count/sum/min/max/first/last,
  *                                              "<agg>#s|<group>", "<agg>#n|<group>" for avg,
  *                                              "<agg>#t|<group>" event time of first/last
+ *   kf:{p:v:n}:sl:<start>                hopping windows: one slice of gcd(size, advance), laid out like
+ *                                        a window (with :keys and sketches beside it); a window is its
+ *                                        own hash (records late for some of its windows) plus its slices
  *   kf:{p:v:n}:w:<start>:keys            set: the suffixes of the window's sketch keys below
  *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
  *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile
@@ -30,6 +33,10 @@ export const keys = {
   windows: (prefix: string) => `${prefix}:windows`,
   open: (prefix: string) => `${prefix}:open`,
   window: (prefix: string, start: number) => `${prefix}:w:${start}`,
+  /** a slice of hopping windows (stream slicing): same layout as a window hash, sketches beside it */
+  slice: (prefix: string, start: number) => `${prefix}:sl:${start}`,
+  /** a window's or a slice's hash from its WindowDelta key (`w:<start>` / `sl:<start>`) */
+  partial: (prefix: string, key: string) => `${prefix}:${key}`,
   sketch: (prefix: string, start: number, type: SketchType, field: string) =>
     `${prefix}:w:${start}:${type}:${field}`,
   sketchSuffix: (type: SketchType, field: string) => `${type}:${field}`,

@@ -17,25 +17,26 @@ export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
  * confirmed the commit, so a failed or unanswered commit leaves the cache as it was.
  */
 export class OwnedWindows {
-  private readonly windows = new Map<number, Map<string, string>>();
+  /** by the partial's key (`w:<start>` or `sl:<start>`, see WindowDelta.key) */
+  private readonly windows = new Map<string, { start: number; values: Map<string, string> }>();
   private fields = 0;
-  private staged = new Map<number, Map<string, string>>();
+  private staged = new Map<string, Map<string, string>>();
 
   constructor(private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS) {}
 
   /** Reads the windows of this batch the claim has not seen yet (one round trip, none when all are known). */
   async load(redis: RedisClient, prefix: string, fold: BatchFold): Promise<void> {
-    const unknown = [...fold.windows.keys()].filter((start) => !this.windows.has(start));
+    const unknown = fold.deltas().filter((delta) => !this.windows.has(delta.key));
     if (unknown.length === 0) return;
     const pipe = redis.pipeline();
-    for (const start of unknown) pipe.hgetall(keys.window(prefix, start));
+    for (const delta of unknown) pipe.hgetall(keys.partial(prefix, delta.key));
     const replies = (await pipe.exec()) ?? [];
-    unknown.forEach((start, i) => {
+    unknown.forEach((delta, i) => {
       const [error, value] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
-      const window = new Map(Object.entries((value ?? {}) as Record<string, string>));
-      this.windows.set(start, window);
-      this.fields += window.size;
+      const values = new Map(Object.entries((value ?? {}) as Record<string, string>));
+      this.windows.set(delta.key, { start: delta.start, values });
+      this.fields += values.size;
     });
   }
 
@@ -43,18 +44,18 @@ export class OwnedWindows {
    * Per window of the batch, the new values of every field it changes, as HSET arguments (field,
    * value, ...). They become the cached values once `applied` is called.
    */
-  stage(fold: BatchFold): Map<number, string[]> {
+  stage(fold: BatchFold): Map<string, string[]> {
     this.staged.clear();
-    const out = new Map<number, string[]>();
-    for (const delta of fold.windows.values()) out.set(delta.start, this.stageWindow(delta));
+    const out = new Map<string, string[]>();
+    for (const delta of fold.deltas()) out.set(delta.key, this.stageWindow(delta));
     return out;
   }
 
   private stageWindow(delta: WindowDelta): string[] {
-    const current = this.windows.get(delta.start);
-    if (!current) throw new Error(`window ${delta.start} was not loaded before staging`);
+    const current = this.windows.get(delta.key)?.values;
+    if (!current) throw new Error(`window ${delta.key} was not loaded before staging`);
     const next = new Map<string, string>();
-    this.staged.set(delta.start, next);
+    this.staged.set(delta.key, next);
     const out: string[] = [];
     const put = (field: string, value: string) => {
       next.set(field, value);
@@ -92,8 +93,8 @@ export class OwnedWindows {
 
   /** Redis applied the staged values; the windows it closed will not change again and leave the cache. */
   applied(closedWindows: readonly number[]): void {
-    for (const [start, values] of this.staged) {
-      const window = this.windows.get(start);
+    for (const [key, values] of this.staged) {
+      const window = this.windows.get(key)?.values;
       if (!window) continue;
       for (const [field, value] of values) {
         if (!window.has(field)) this.fields++;
@@ -101,11 +102,18 @@ export class OwnedWindows {
       }
     }
     this.staged.clear();
-    for (const start of closedWindows) this.forget(start);
+    if (closedWindows.length > 0) {
+      // Windows close oldest first, so slices older than a closed window are in closed windows only.
+      const newest = Math.max(...closedWindows.map(Number));
+      for (const start of closedWindows) this.forget(`w:${start}`);
+      for (const [key, { start }] of this.windows)
+        if (key.startsWith('sl:') && start < newest) this.forget(key);
+    }
     if (this.fields > this.maxCachedFields) {
-      for (const start of [...this.windows.keys()].sort((a, b) => a - b)) {
+      const oldestFirst = [...this.windows].sort(([, a], [, b]) => a.start - b.start);
+      for (const [key] of oldestFirst) {
         if (this.fields <= this.maxCachedFields / 2) break;
-        this.forget(start);
+        this.forget(key);
       }
     }
   }
@@ -115,11 +123,11 @@ export class OwnedWindows {
     this.staged.clear();
   }
 
-  private forget(start: number): void {
-    const window = this.windows.get(start);
+  private forget(key: string): void {
+    const window = this.windows.get(key);
     if (!window) return;
-    this.fields -= window.size;
-    this.windows.delete(start);
+    this.fields -= window.values.size;
+    this.windows.delete(key);
   }
 }
 

@@ -1,24 +1,13 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
+import { defineLuaCommands } from './lua.ts';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
-/**
- * Loads every `commands/<name>-<numkeys>.lua` as an ioredis command (EVALSHA with a fallback to
- * EVAL), one atomic state transition per script.
- */
+/** Adds every `commands/<name>-<numkeys>.lua` to the client, one atomic state transition per script. */
 export function defineCommands(redis: Redis | Cluster): void {
-  for (const file of readdirSync(commandsDir)) {
-    const match = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
-    if (!match) continue;
-    const [, name, numberOfKeys] = match;
-    redis.defineCommand(name!, {
-      numberOfKeys: Number(numberOfKeys),
-      lua: readFileSync(join(commandsDir, file), 'utf8'),
-    });
-  }
+  defineLuaCommands(redis, commandsDir);
 }
 
 /** The scripts as typed calls (ioredis adds them at run time). */

@@ -15,6 +15,11 @@ export function windowStarts(window: WindowShape, eventTime: number): number[] {
   return starts;
 }
 
+/** Start of the slice (stream slicing, epoch-aligned like the windows) that holds `eventTime`. */
+export function sliceStartOf(eventTime: number, sliceMs: number): number {
+  return eventTime - mod(eventTime, sliceMs);
+}
+
 /** A window is closed once the partition's watermark has passed its end plus the grace period. */
 export function isClosed(windowEnd: number, graceMs: number, watermark: number): boolean {
   return windowEnd + graceMs <= watermark;

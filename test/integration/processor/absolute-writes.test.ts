@@ -159,7 +159,7 @@ describe('absolute window writes', () => {
     expect(fenced.status).toBe('fenced');
     owner.windows.discard();
     const again = owner.windows.stage(two);
-    const count = again.get(0)!;
+    const count = again.get('w:0')!;
     expect(count.slice(0, 2)).toEqual([`n|${groupKeyOf(['a'])}`, '2']);
   });
 });

@@ -23,8 +23,6 @@ local prefix = ARGV[2]
 local filters = nil
 if ARGV[3] ~= '' then filters = cjson.decode(ARGV[3]) end
 local extra = ARGV[4]
-local plen = #prefix
-local pattern = string.gsub(prefix, '[%*%?%[%]\\]', '\\%0') .. '*'
 
 local function keep(group)
   if not filters then return true end
@@ -45,30 +43,17 @@ local out = {}
 local n = 0
 local sketchPrefix = nil
 if string.sub(extra, 1, 2) == 'k:' then sketchPrefix = hash .. ':' .. string.sub(extra, 3) end
-local cursor = '0'
-repeat
-  local reply
-  if mode == 'h' then
-    reply = redis.call('HSCAN', hash, cursor, 'MATCH', pattern, 'COUNT', 20000)
-  else
-    reply = redis.call('SSCAN', hash .. ':keys', cursor, 'MATCH', pattern, 'COUNT', 20000)
-  end
-  cursor = reply[1]
-  local items = reply[2]
-  local step = (mode == 'h') and 2 or 1
-  for i = 1, #items, step do
-    local group = string.sub(items[i], plen + 1)
-    if keep(group) then
+kf_each_group(hash, mode, prefix, function(group, value)
+  if keep(group) then
+    n = n + 1
+    out[n] = group
+    if extra == 'v' then
       n = n + 1
-      out[n] = group
-      if extra == 'v' then
-        n = n + 1
-        out[n] = items[i + 1]
-      elseif sketchPrefix then
-        n = n + 1
-        out[n] = redis.call('HGETALL', sketchPrefix .. group)
-      end
+      out[n] = value
+    elseif sketchPrefix then
+      n = n + 1
+      out[n] = redis.call('HGETALL', sketchPrefix .. group)
     end
   end
-until cursor == '0'
+end)
 return out

@@ -21,23 +21,9 @@ local aggregates = cjson.decode(ARGV[1])
 local groups = {}
 local listed = {}
 if ARGV[3] == 'all' then
-  local mode = ARGV[4]
-  local prefix = ARGV[5]
-  local plen = #prefix
-  local pattern = string.gsub(prefix, '[%*%?%[%]\\]', '\\%0') .. '*'
-  local cursor = '0'
-  repeat
-    local reply
-    if mode == 'h' then
-      reply = redis.call('HSCAN', hash, cursor, 'MATCH', pattern, 'COUNT', 20000)
-    else
-      reply = redis.call('SSCAN', hash .. ':keys', cursor, 'MATCH', pattern, 'COUNT', 20000)
-    end
-    cursor = reply[1]
-    local items = reply[2]
-    local step = (mode == 'h') and 2 or 1
-    for i = 1, #items, step do groups[#groups + 1] = string.sub(items[i], plen + 1) end
-  until cursor == '0'
+  kf_each_group(hash, ARGV[4], ARGV[5], function(group)
+    groups[#groups + 1] = group
+  end)
   listed = groups
 else
   for a = 4, #ARGV do groups[#groups + 1] = ARGV[a] end

@@ -22,12 +22,14 @@
     ARGV[15] the next offset this owner last saw stored, '-' when it saw none, '' to skip the check:
              any other stored value means Redis lost writes, and the batch is refused (diverged)
     ARGV[16..] absolute hash-field values (field, value, ...) of the windows that carry `a`, in window order
-    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds }: w is a list of windows, each
-               { s = start, e = end, a = how many ARGV[16..] entries are this window's absolute values
+    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds, sl = slicing }: w is a list of
+             windows and slices, each
+               { s = start, e = end, c = (slices only) the starts of the windows the slice is part of, a = how many ARGV[16..] entries are this window's absolute values
                  (then i, f, mn, mx, fi, la are absent), i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...} }
+             sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
   Output:
@@ -66,24 +68,26 @@ end
 local windowsKey = prefix .. ':windows'
 local openKey = prefix .. ':open'
 
--- PFADD/HINCRBY with many arguments in chunks: Lua's unpack has a small stack.
-local function chunked(command, key, list, width)
-  local n = #list
-  local step = 1000 * width
-  for i = 1, n, step do
-    local last = math.min(i + step - 1, n)
-    redis.call(command, key, unpack(list, i, last))
-  end
-end
-
 local payload = cjson.decode(ARGV[10])
+-- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
+local slicing = payload.sl
 local absoluteAt = 16
 for _, w in ipairs(payload.w) do
   local start = w.s
-  local hash = prefix .. ':w:' .. start
-  redis.call('ZADD', windowsKey, start, start)
-  -- GT: session windows sharing a start keep the latest end of any of their groups.
-  redis.call('ZADD', openKey, 'GT', w.e, start)
+  local hash
+  if w.c then
+    -- A slice: the window index and the open set list the windows it is part of.
+    hash = prefix .. ':sl:' .. start
+    for _, covered in ipairs(w.c) do
+      redis.call('ZADD', windowsKey, covered, covered)
+      redis.call('ZADD', openKey, 'GT', covered + slicing.z, covered)
+    end
+  else
+    hash = prefix .. ':w:' .. start
+    redis.call('ZADD', windowsKey, start, start)
+    -- GT: session windows sharing a start keep the latest end of any of their groups.
+    redis.call('ZADD', openKey, 'GT', w.e, start)
+  end
 
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
@@ -111,7 +115,7 @@ for _, w in ipairs(payload.w) do
     local firsts = w.fi
     for i = 1, #firsts, 3 do
       local field = firsts[i]
-      local timeField = string.gsub(field, '|', '#t|', 1)
+      local timeField = kf_time_field(field)
       local current = redis.call('HGET', hash, timeField)
       if not current or tonumber(firsts[i + 1]) < tonumber(current) then
         redis.call('HSET', hash, field, firsts[i + 2], timeField, firsts[i + 1])
@@ -120,7 +124,7 @@ for _, w in ipairs(payload.w) do
     local lasts = w.la
     for i = 1, #lasts, 3 do
       local field = lasts[i]
-      local timeField = string.gsub(field, '|', '#t|', 1)
+      local timeField = kf_time_field(field)
       local current = redis.call('HGET', hash, timeField)
       if not current or tonumber(lasts[i + 1]) >= tonumber(current) then
         redis.call('HSET', hash, field, lasts[i + 2], timeField, lasts[i + 1])
@@ -134,7 +138,7 @@ for _, w in ipairs(payload.w) do
   for i = 1, #hll, 2 do
     local suffix = 'hll:' .. hll[i]
     sketchSuffixes[#sketchSuffixes + 1] = suffix
-    chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
+    kf_chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
   end
   local dd = w.d
   for i = 1, #dd, 2 do
@@ -150,7 +154,7 @@ for _, w in ipairs(payload.w) do
     local members = tops[i + 1]
     for j = 1, #members, 2 do redis.call('ZINCRBY', hash .. ':' .. suffix, members[j + 1], members[j]) end
   end
-  if #sketchSuffixes > 0 then chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
+  if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
 -- Session windows: move the state of sessions that merged into the surviving session, per aggregate kind.
@@ -180,7 +184,7 @@ local function mergeSession(from, into, group, kinds)
         end
       end
     elseif kind == 'first' or kind == 'last' then
-      local timeField = agg .. '#t|' .. group
+      local timeField = kf_time_field(field)
       local t = redis.call('HGET', src, timeField)
       if t then
         local current = redis.call('HGET', dst, timeField)
@@ -239,6 +243,15 @@ redis.call('HINCRBY', ckpt, 'records', ARGV[8])
 if ARGV[11] ~= '0' then redis.call('HINCRBY', ckpt, 'late', ARGV[11]) end
 if ARGV[12] ~= '0' then redis.call('HINCRBY', ckpt, 'deadLettered', ARGV[12]) end
 
+local function expireWithSketches(hash, retention)
+  local sketchSet = hash .. ':keys'
+  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
+    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  end
+  redis.call('PEXPIRE', sketchSet, retention)
+  redis.call('PEXPIRE', hash, retention)
+end
+
 -- Close the windows the watermark has passed (end + grace <= watermark): they can no longer
 -- change, so they start their retention countdown.
 local result = { 1 }
@@ -253,12 +266,14 @@ for c = 1, #closing, 2 do
     redis.call('HSET', prefix .. ':ends', start, closing[c + 1])
     redis.call('PEXPIRE', prefix .. ':ends', retention)
   end
-  local sketchSet = hash .. ':keys'
-  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
-    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  expireWithSketches(hash, retention)
+  -- The slices whose last window this is ([start, start + advance)) will not change either.
+  if slicing then
+    local from = tonumber(start)
+    for t = from, from + slicing.a - slicing.g, slicing.g do
+      expireWithSketches(prefix .. ':sl:' .. string.format('%d', t), retention)
+    end
   end
-  redis.call('PEXPIRE', sketchSet, retention)
-  redis.call('PEXPIRE', hash, retention)
   redis.call('ZREM', openKey, start)
   if ARGV[13] == '1' then redis.call('RPUSH', prefix .. ':outbox', start) end
   result[#result + 1] = start

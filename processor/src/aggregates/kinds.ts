@@ -1,0 +1,269 @@
+import { fieldOf } from '../model/fields.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
+import type { AggregateOperator } from '../spec/aggregates.ts';
+import { bucketOf, quantile } from './ddsketch.ts';
+import type { WindowDelta } from './fold.ts';
+
+/**
+ * The one registry of aggregate kinds. Each kind says, in one place, how a record folds into a
+ * batch's partial (`fold`), where that partial lives in Redis (`form`), how partials of several
+ * partitions (or groups, or windows) merge (`mergeFields` / `mergeFlat`), and what the answer is
+ * (`output`). The fold, the commit, the query merge, `top()`, the sink and the OpenAPI document all
+ * read this table: adding a kind means adding an entry here (and its operator in spec/aggregates.ts,
+ * which holds its user-facing description).
+ */
+
+/** A part of a kind's window-hash fields: '' is `<agg>|<group>`, 's' is `<agg>#s|<group>`, ... */
+export type FieldPart = '' | 's' | 'n' | 't';
+export type SketchType = 'hll' | 'dd' | 'top';
+
+/** Where a kind's partial state lives: fields of the window hash, or one sketch key per group. */
+export type WriteForm =
+  | {
+      type: 'fields';
+      /** in the order `mergeFields` receives their values */
+      parts: readonly FieldPart[];
+      /** the part every group of the aggregate has: how the query API lists a window's groups */
+      probe: FieldPart;
+    }
+  | { type: 'sketch'; sketch: SketchType };
+
+/** The merged partials of one aggregate of one group (or of a rollup). */
+export interface AggregateAcc {
+  num?: number;
+  s?: number;
+  n?: number;
+  text?: string;
+  t?: number;
+  buckets?: Map<string, number>;
+  members?: Map<string, number>;
+  /** raw HyperLogLog strings, one per partition (and group, for a rollup) */
+  hll?: Buffer[];
+  /** the merged distinct count, once computed */
+  distinct?: number;
+}
+
+export type AggregateValue = number | string | null | { value: string; count: number }[];
+
+/** A field's text as stored (or missing: null/undefined). */
+type Raw = string | null | undefined;
+
+export interface KindDefinition {
+  /** what the argument must be: none (count), a number, or any value kept as text */
+  input: 'none' | 'number' | 'text';
+  form: WriteForm;
+  /** its value is a number groups can be ranked by (`top`) */
+  rankable: boolean;
+  /** folds one record's prepared argument into the batch's partial of `group` */
+  fold(delta: WindowDelta, shape: AggregateShape, group: string, value: unknown, eventTime: number): void;
+  /** merges one partial read from the hash fields, values in `form.parts` order */
+  mergeFields?(acc: AggregateAcc, values: readonly Raw[]): void;
+  /** merges one sketch partial read as [member, count, member, count, ...] (dd, top) */
+  mergeFlat?(acc: AggregateAcc, flat: readonly string[]): void;
+  output(shape: AggregateShape, acc: AggregateAcc | undefined): AggregateValue;
+}
+
+const fields = (parts: readonly FieldPart[], probe: FieldPart = ''): WriteForm => ({
+  type: 'fields',
+  parts,
+  probe,
+});
+
+const addNum = (acc: AggregateAcc, [raw]: readonly Raw[]) => {
+  if (raw != null) acc.num = (acc.num ?? 0) + Number(raw);
+};
+
+const compareNum =
+  (smaller: boolean) =>
+  (acc: AggregateAcc, [raw]: readonly Raw[]): void => {
+    if (raw == null) return;
+    const x = Number(raw);
+    if (acc.num === undefined || (smaller ? x < acc.num : x > acc.num)) acc.num = x;
+  };
+
+/** first/last: the value of the earliest/latest event time (ties: the later partial wins for last). */
+const mergeTimed =
+  (first: boolean) =>
+  (acc: AggregateAcc, [value, time]: readonly Raw[]): void => {
+    if (value == null || time == null) return;
+    const t = Number(time);
+    if (acc.t === undefined || (first ? t < acc.t : t >= acc.t)) {
+      acc.t = t;
+      acc.text = value;
+    }
+  };
+
+const addFlat =
+  (key: 'buckets' | 'members') =>
+  (acc: AggregateAcc, flat: readonly string[]): void => {
+    acc[key] ??= new Map();
+    const map = acc[key];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const member = flat[i]!;
+      map.set(member, (map.get(member) ?? 0) + Number(flat[i + 1]));
+    }
+  };
+
+const numberOr = (fallback: 0 | null) => (_: AggregateShape, acc: AggregateAcc | undefined) =>
+  acc?.num ?? fallback;
+
+const foldCompared =
+  (smaller: boolean) =>
+  (delta: WindowDelta, shape: AggregateShape, group: string, value: unknown): void => {
+    const map = smaller ? delta.mins : delta.maxs;
+    const field = fieldOf(shape.name, group);
+    const current = map.get(field);
+    const x = value as number;
+    if (current === undefined || (smaller ? x < current : x > current)) map.set(field, x);
+  };
+
+export const KINDS: Record<AggregateOperator, KindDefinition> = {
+  count: {
+    input: 'none',
+    form: fields(['']),
+    rankable: true,
+    fold: (delta, shape, group) => increment(delta.increments, fieldOf(shape.name, group), 1),
+    mergeFields: addNum,
+    output: numberOr(0),
+  },
+  sum: {
+    input: 'number',
+    form: fields(['']),
+    rankable: true,
+    fold: (delta, shape, group, value) => increment(delta.sums, fieldOf(shape.name, group), value as number),
+    mergeFields: addNum,
+    output: numberOr(null),
+  },
+  min: {
+    input: 'number',
+    form: fields(['']),
+    rankable: true,
+    fold: foldCompared(true),
+    mergeFields: compareNum(true),
+    output: numberOr(null),
+  },
+  max: {
+    input: 'number',
+    form: fields(['']),
+    rankable: true,
+    fold: foldCompared(false),
+    mergeFields: compareNum(false),
+    output: numberOr(null),
+  },
+  avg: {
+    input: 'number',
+    // kept as sum and count so that it merges exactly
+    form: fields(['s', 'n'], 'n'),
+    rankable: true,
+    fold: (delta, shape, group, value) => {
+      increment(delta.sums, fieldOf(shape.name, group, 's'), value as number);
+      increment(delta.increments, fieldOf(shape.name, group, 'n'), 1);
+    },
+    mergeFields: (acc, [s, n]) => {
+      if (s != null) acc.s = (acc.s ?? 0) + Number(s);
+      if (n != null) acc.n = (acc.n ?? 0) + Number(n);
+    },
+    output: (_, acc) => (acc?.n ? (acc.s ?? 0) / acc.n : null),
+  },
+  first: {
+    input: 'text',
+    // the value, then its event time ("<agg>#t|<group>")
+    form: fields(['', 't']),
+    rankable: false,
+    fold: (delta, shape, group, value, eventTime) => {
+      const field = fieldOf(shape.name, group);
+      const current = delta.firsts.get(field);
+      // Ties keep the earlier offset: records arrive in offset order.
+      if (current === undefined || eventTime < current.time)
+        delta.firsts.set(field, { time: eventTime, value: value as string });
+    },
+    mergeFields: mergeTimed(true),
+    output: (_, acc) => acc?.text ?? null,
+  },
+  last: {
+    input: 'text',
+    form: fields(['', 't']),
+    rankable: false,
+    fold: (delta, shape, group, value, eventTime) => {
+      const field = fieldOf(shape.name, group);
+      const current = delta.lasts.get(field);
+      if (current === undefined || eventTime >= current.time)
+        delta.lasts.set(field, { time: eventTime, value: value as string });
+    },
+    mergeFields: mergeTimed(false),
+    output: (_, acc) => acc?.text ?? null,
+  },
+  countDistinct: {
+    input: 'text',
+    // a HyperLogLog per group; partials merge inside Redis (query/hll.ts)
+    form: { type: 'sketch', sketch: 'hll' },
+    rankable: true,
+    fold: (delta, shape, group, value) =>
+      setOf(delta.distinct, fieldOf(shape.name, group)).add(value as string),
+    output: (_, acc) => acc?.distinct ?? 0,
+  },
+  percentile: {
+    input: 'number',
+    // a DDSketch per group: bucket -> count, merged by adding counts
+    form: { type: 'sketch', sketch: 'dd' },
+    rankable: true,
+    fold: (delta, shape, group, value) =>
+      increment(
+        mapOf(delta.sketches, fieldOf(shape.name, group)),
+        bucketOf(value as number, shape.accuracy),
+        1,
+      ),
+    mergeFlat: addFlat('buckets'),
+    output: (shape, acc) => (acc?.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null),
+  },
+  topK: {
+    input: 'text',
+    // a sorted set per group: member -> count, merged by adding counts
+    form: { type: 'sketch', sketch: 'top' },
+    rankable: false,
+    fold: (delta, shape, group, value) =>
+      increment(mapOf(delta.tops, fieldOf(shape.name, group)), value as string, 1),
+    mergeFlat: addFlat('members'),
+    output: (shape, acc) => {
+      if (!acc?.members) return [];
+      return [...acc.members.entries()]
+        .filter(([, count]) => count > 0)
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .slice(0, shape.k ?? 10)
+        .map(([value, count]) => ({ value, count }));
+    },
+  },
+};
+
+export const KIND_NAMES = Object.keys(KINDS) as AggregateOperator[];
+
+export function kindOf(shape: AggregateShape): KindDefinition {
+  return KINDS[shape.kind];
+}
+
+/** The window-hash field head of one part of an aggregate: `name|`, `name#s|`, ... */
+export function fieldHead(name: string, part: FieldPart): string {
+  return part === '' ? `${name}|` : `${name}#${part}|`;
+}
+
+export function increment(map: Map<string, number>, key: string, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let inner = map.get(key);
+  if (!inner) {
+    inner = new Map();
+    map.set(key, inner);
+  }
+  return inner;
+}
+
+function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
+  let inner = map.get(key);
+  if (!inner) {
+    inner = new Set();
+    map.set(key, inner);
+  }
+  return inner;
+}

@@ -1,0 +1,211 @@
+import { fieldHead, kindOf } from '../aggregates/kinds.ts';
+import { badRequest, notFound } from './errors.ts';
+import { groupValues } from './groups.ts';
+import { countDistinct } from './hll.ts';
+import {
+  type AggregateAcc,
+  Aggregates,
+  type AggregateValue,
+  aggregateValueOf,
+  filterTexts,
+  groupMatcher,
+  groupObject,
+  RANKABLE,
+} from './merge.ts';
+import {
+  checkFilters,
+  endOf,
+  filterKeyOf,
+  type GroupList,
+  isFinal,
+  partsOf,
+  unionStarts,
+  type WindowPart,
+  type WindowReadContext,
+} from './read-context.ts';
+import { queryCommands } from './scripts.ts';
+import type { WindowGroup } from './window-pages.ts';
+
+export interface TopQuery {
+  aggregate: string;
+  window: 'latest' | number;
+  limit: number;
+  filters: Map<string, string[]>;
+  version?: number | undefined;
+}
+
+export interface TopResult {
+  pipeline: string;
+  version: number;
+  aggregate: string;
+  window: { start: number; end: number; final: boolean } | null;
+  groupCount: number;
+  groups: (WindowGroup & { rank: number; value: AggregateValue })[];
+}
+
+export async function top(ctx: WindowReadContext, name: string, query: TopQuery): Promise<TopResult> {
+  const reg = await ctx.registration(name, query.version);
+  const aggregates = new Aggregates(reg.aggregates);
+  const known = aggregates.byName.get(query.aggregate);
+  if (!known) {
+    throw badRequest(
+      'unknown_aggregate',
+      `aggregate: ${JSON.stringify(query.aggregate)} is not an aggregate of ${reg.name} (${reg.aggregates.map((a) => a.name).join(', ')})`,
+    );
+  }
+  if (!RANKABLE.has(known.shape.kind)) {
+    throw badRequest(
+      'unsupported_aggregate',
+      `aggregate: ${query.aggregate} is a ${known.shape.kind}, which has no number to rank groups by`,
+    );
+  }
+  const filters = checkFilters(reg, query.filters);
+  const matches = groupMatcher(reg.groupBy, filters);
+  const scans =
+    query.window === 'latest'
+      ? await ctx.scan(reg, { latest: true })
+      : await ctx.scan(reg, { from: query.window, to: query.window + 1 });
+  const starts = unionStarts(scans);
+  if (starts.length === 0) {
+    if (query.window === 'latest') {
+      return {
+        pipeline: reg.name,
+        version: reg.activeVersion,
+        aggregate: query.aggregate,
+        window: null,
+        groupCount: 0,
+        groups: [],
+      };
+    }
+    throw notFound(
+      'unknown_window',
+      `no window of ${reg.name} starts at ${query.window} (${new Date(query.window).toISOString()})`,
+    );
+  }
+  const start = Math.max(...starts);
+  const end = endOf(reg, scans, start);
+  const idle = await ctx.idle(
+    reg,
+    scans.map((s) => s.status),
+  );
+  const window = { start, end, final: isFinal(reg, scans, end, idle) };
+  const cacheKey = `${reg.name}\n${reg.activeVersion}\n${start}\ntop\n${query.aggregate}\n${query.limit}\n${filterKeyOf(filters)}`;
+  if (window.final) {
+    const cached = ctx.cache.get(cacheKey) as TopResult | undefined;
+    if (cached) return cached;
+  }
+
+  // Pass 1, inside Redis: the ranking aggregate's partial of every (candidate) group, per partition.
+  const shape = known.shape;
+  const texts = filterTexts(filters);
+  const perPartition = new Map<string, string[]>();
+  const accs = new Map<string, AggregateAcc>();
+  const accFor = (g: string) => {
+    let acc = accs.get(g);
+    if (!acc) {
+      acc = {};
+      accs.set(g, acc);
+    }
+    return acc;
+  };
+  const commands = queryCommands(ctx.redis);
+  const present = partsOf(reg, scans, start);
+  // Each reply is [group, partial, ...] of one of the kind's field parts (or of its sketch).
+  const kind = kindOf(shape);
+  const form = kind.form;
+  const replies = await Promise.all(
+    present.map(async (part) => {
+      const hash = part.hash;
+      const groups = (mode: 'h' | 's', prefix: string, extra: string) =>
+        ctx.partitionRead(part, `groups\n${mode}\n${prefix}\n${texts}\n${extra}`, () =>
+          commands.queryGroups(hash, mode, prefix, texts, extra),
+        );
+      if (form.type === 'fields')
+        return Promise.all(form.parts.map((part) => groups('h', fieldHead(shape.name, part), 'v')));
+      const suffix = `${form.sketch}:${shape.name}|`;
+      return [await groups('s', suffix, kind.mergeFlat ? `k:${suffix}` : '')];
+    }),
+  );
+  const hllParts: { part: WindowPart; groups: string[] }[] = [];
+  present.forEach((part, p) => {
+    const perPart = replies[p]! as unknown[][];
+    const groups = new Set<string>();
+    if (form.type === 'sketch' && form.sketch === 'hll') {
+      for (const g of perPart[0] as string[]) if (matches(g)) groups.add(g);
+      hllParts.push({ part, groups: [...groups] });
+    } else {
+      const width = perPart.length;
+      perPart.forEach((reply, k) => {
+        for (let i = 0; i + 1 < reply.length; i += 2) {
+          const g = reply[i] as string;
+          if (!matches(g)) continue;
+          if (k === 0) groups.add(g);
+          if (form.type === 'fields') {
+            const values: (string | null)[] = new Array(width).fill(null);
+            values[k] = reply[i + 1] as string;
+            kind.mergeFields!(accFor(g), values);
+          } else kind.mergeFlat!(accFor(g), reply[i + 1] as string[]);
+        }
+      });
+    }
+    perPartition.set(part.id, [...groups]);
+  });
+  if (form.type === 'sketch' && form.sketch === 'hll') {
+    // Exact: every group's HyperLogLogs of all partitions, counted together.
+    const raws = new Map<string, Buffer[]>();
+    const got = await Promise.all(
+      hllParts.map(({ part, groups }) =>
+        groups.length === 0
+          ? Promise.resolve([] as (Buffer | null)[])
+          : commands.queryHllBuffer(part.hash, JSON.stringify([shape.name]), ...groups),
+      ),
+    );
+    hllParts.forEach(({ groups }, p) => {
+      groups.forEach((g, i) => {
+        let list = raws.get(g);
+        if (!list) {
+          list = [];
+          raws.set(g, list);
+        }
+        const raw = got[p]![i];
+        if (raw && raw.length > 0) list.push(raw);
+      });
+    });
+    const names = [...raws.keys()];
+    const counts = await countDistinct(ctx.redis, [...raws.values()]);
+    names.forEach((g, i) => {
+      accFor(g).distinct = counts[i]!;
+    });
+  }
+  const ranked = [...accs.entries()]
+    .map(([key, acc]) => ({ key, value: aggregateValueOf(shape, acc) as number | null }))
+    .filter((r): r is { key: string; value: number } => typeof r.value === 'number')
+    .sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .slice(0, query.limit);
+
+  // Pass 2: every aggregate of the top groups only.
+  const topKeys = ranked.map((r) => r.key);
+  const list: GroupList = { sorted: topKeys, perPartition };
+  const values = await groupValues(
+    ctx,
+    { reg, aggregates, scans, filters, filterKey: filterKeyOf(filters), matches },
+    window,
+    list,
+    topKeys,
+    false,
+  );
+  const result: TopResult = {
+    pipeline: reg.name,
+    version: reg.activeVersion,
+    aggregate: query.aggregate,
+    window,
+    groupCount: accs.size,
+    groups: ranked.map((r, i) => {
+      const v = values.get(r.key)!;
+      v[shape.name] = r.value;
+      return { rank: i + 1, group: groupObject(reg.groupBy, r.key), value: r.value, values: v };
+    }),
+  };
+  if (window.final) ctx.cache.set(cacheKey, result, 1 + ranked.length);
+  return result;
+}
