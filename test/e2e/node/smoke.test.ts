@@ -19,7 +19,6 @@ import {
   installChart,
   kubeClient,
   NAMESPACE,
-  type Pod,
   podLog,
   pods,
   query,
