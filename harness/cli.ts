@@ -5,13 +5,18 @@ import { join } from 'node:path';
 import { startKafka } from './kafka.ts';
 import { cacheDir, ensureDir } from './paths.ts';
 import { startRedis } from './redis.ts';
-import { processAlive } from './service.ts';
+import { processAlive, type StartedProcess } from './service.ts';
 
-const stateFile = join(cacheDir, 'infra.json');
+/** KAPPAFLOW_INFRA_STATE moves it (the CLI's own test uses a state file of its own). */
+const stateFile = process.env.KAPPAFLOW_INFRA_STATE ?? join(cacheDir, 'infra.json');
 
 interface InfraState {
+  /** false while `up` runs, or after an `up` that died: `down` still stops everything in `started` */
+  ready?: boolean;
   kafka: { brokers: string[]; pids: number[]; dataDir: string };
   redis: { url: string; pids: number[] };
+  /** every process `up` started and the folder it writes, recorded the moment it starts */
+  started?: StartedProcess[];
   startedAt: string;
 }
 
@@ -19,51 +24,102 @@ function readState(): InfraState | null {
   return existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as InfraState) : null;
 }
 
+function writeState(state: InfraState): void {
+  writeFileSync(stateFile, JSON.stringify(state, null, 2));
+}
+
+/** How long `up` waits for Kafka: --kafka-timeout <s>, else KAPPAFLOW_KAFKA_TIMEOUT (s), else 90 s. */
+function kafkaTimeoutMs(argv: string[]): number {
+  const i = argv.indexOf('--kafka-timeout');
+  const raw = i >= 0 ? argv[i + 1] : process.env.KAPPAFLOW_KAFKA_TIMEOUT;
+  if (raw === undefined) return 90_000;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new Error(`--kafka-timeout expects seconds, e.g. --kafka-timeout 300; got ${JSON.stringify(raw)}`);
+  }
+  return seconds * 1000;
+}
+
 function print(state: InfraState) {
+  if (state.ready === false) {
+    const started = (state.started ?? []).map((s) => `${s.name} (pid ${s.pid})`).join(', ') || 'nothing yet';
+    console.log(`starting, or an \`up\` that did not finish; started: ${started}`);
+    console.log('npm run infra -- down stops it');
+    return;
+  }
   const up = (pids: number[]) => (pids.every((pid) => processAlive(pid)) ? 'running' : 'STOPPED');
   console.log(`Kafka  ${state.kafka.brokers.join(',')}  (${up(state.kafka.pids)})`);
   console.log(`Redis  ${state.redis.url}  (${up(state.redis.pids)})`);
   console.log(`\nexport KAFKA_BROKERS=${state.kafka.brokers.join(',')}\nexport REDIS_URL=${state.redis.url}`);
 }
 
-export async function infraUp(): Promise<InfraState> {
+export async function infraUp(options: { kafkaTimeoutMs?: number } = {}): Promise<InfraState> {
   const existing = readState();
-  if (existing && [...existing.kafka.pids, ...existing.redis.pids].every((pid) => processAlive(pid)))
-    return existing;
+  const pids = existing ? [...existing.kafka.pids, ...existing.redis.pids] : [];
+  if (existing && existing.ready !== false && pids.every((pid) => processAlive(pid))) return existing;
   if (existing) await infraDown();
   ensureDir(cacheDir);
-  const [kafka, redis] = await Promise.all([
-    startKafka({ detached: true, keep: true }),
-    startRedis({ detached: true, keep: true }),
-  ]);
   const state: InfraState = {
-    kafka: {
-      brokers: kafka.brokers,
-      pids: kafka.nodes.map((n) => n.process.child.pid!),
-      dataDir: kafka.dataDir,
-    },
-    redis: { url: redis.url, pids: redis.nodes.map((n) => n.process.child.pid!) },
+    ready: false,
+    kafka: { brokers: [], pids: [], dataDir: '' },
+    redis: { url: '', pids: [] },
+    started: [],
     startedAt: new Date().toISOString(),
   };
-  writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  writeState(state);
+  const record = (started: StartedProcess) => {
+    state.started!.push(started);
+    writeState(state);
+    console.error(`started ${started.name} (pid ${started.pid}, data in ${started.dataDir})`);
+  };
+  // allSettled, not all: when one side fails, the other must have finished starting before `down`.
+  const [kafka, redis] = await Promise.allSettled([
+    startKafka({
+      detached: true,
+      keep: true,
+      readyTimeoutMs: options.kafkaTimeoutMs ?? 90_000,
+      onProcess: record,
+    }),
+    startRedis({ detached: true, keep: true, onProcess: record }),
+  ]);
+  if (kafka.status === 'rejected' || redis.status === 'rejected') {
+    const reason = (
+      (kafka.status === 'rejected' ? kafka.reason : (redis as PromiseRejectedResult).reason) as Error
+    ).message;
+    console.error('infra up failed; stopping what it started');
+    await infraDown();
+    throw new Error(
+      `${reason}\nA busy machine may need longer: npm run infra -- up --kafka-timeout 300 (or KAPPAFLOW_KAFKA_TIMEOUT=300)`,
+    );
+  }
+  state.kafka = {
+    brokers: kafka.value.brokers,
+    pids: kafka.value.nodes.map((n) => n.process.child.pid!),
+    dataDir: kafka.value.dataDir,
+  };
+  state.redis = { url: redis.value.url, pids: redis.value.nodes.map((n) => n.process.child.pid!) };
+  state.ready = true;
+  writeState(state);
   return state;
 }
 
+/** Stops every process `up` recorded (also those of an `up` that failed or was killed) and removes their data. */
 export async function infraDown(): Promise<void> {
   const state = readState();
   if (!state) return;
-  for (const pid of [...state.kafka.pids, ...state.redis.pids]) {
+  const pids = [
+    ...new Set([...state.kafka.pids, ...state.redis.pids, ...(state.started ?? []).map((s) => s.pid)]),
+  ];
+  for (const pid of pids) {
     if (processAlive(pid)) process.kill(pid, 'SIGTERM');
   }
   const deadline = Date.now() + 20_000;
-  while (
-    [...state.kafka.pids, ...state.redis.pids].some((pid) => processAlive(pid)) &&
-    Date.now() < deadline
-  ) {
+  while (pids.some((pid) => processAlive(pid)) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (const pid of [...state.kafka.pids, ...state.redis.pids])
-    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  const dataDirs = new Set([...(state.started ?? []).map((s) => s.dataDir), state.kafka.dataDir]);
+  for (const dir of dataDirs) if (dir) rmSync(dir, { recursive: true, force: true });
   rmSync(stateFile, { force: true });
 }
 
@@ -78,7 +134,7 @@ async function nodeUp(): Promise<void> {
 async function main(command: string | undefined) {
   switch (command) {
     case 'up':
-      print(await infraUp());
+      print(await infraUp({ kafkaTimeoutMs: kafkaTimeoutMs(process.argv) }));
       if (process.argv.includes('--node')) await nodeUp();
       break;
     case 'down': {
@@ -114,11 +170,18 @@ async function main(command: string | undefined) {
       break;
     }
     default:
-      console.error('usage: npm run infra -- up [--node] | down | status | provision [--kube] [--node]');
+      console.error(
+        'usage: npm run infra -- up [--kafka-timeout <seconds>] [--node] | down | status | provision [--kube] [--node]',
+      );
       process.exitCode = 2;
   }
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  await main(process.argv[2]);
+  try {
+    await main(process.argv[2]);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exitCode = 1;
+  }
 }

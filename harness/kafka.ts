@@ -5,7 +5,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { cacheDir, ensureDir, repoRoot, runDir } from './paths.ts';
 import { freePorts } from './ports.ts';
 import { withProgress } from './progress.ts';
-import { run, type ServiceProcess, startProcess, waitUntil } from './service.ts';
+import { run, type ServiceProcess, type StartedProcess, startProcess, waitUntil } from './service.ts';
 
 const libsDir = join(cacheDir, 'kafka', 'libs');
 const pom = join(repoRoot, 'harness', 'kafka', 'pom.xml');
@@ -76,6 +76,10 @@ export async function startKafka(
      * one user; the PLAINTEXT listeners (and `brokers`) stay as they are.
      */
     sasl?: { username: string; password: string };
+    /** How long to wait for the brokers to answer (default 90 s; `npm run infra -- up --kafka-timeout`). */
+    readyTimeoutMs?: number;
+    /** Called as each broker process starts, before it answers: a caller can stop it if the wait fails. */
+    onProcess?: (started: StartedProcess) => void;
   } = {},
 ): Promise<KafkaCluster> {
   const count = options.brokers ?? 1;
@@ -147,11 +151,16 @@ export async function startKafka(
   for (const config of configs) {
     await run('java', javaArgs(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config.file]));
   }
-  const launch = (config: (typeof configs)[number]) =>
-    startProcess(`kafka-${config.nodeId}`, 'java', javaArgs(['kafka.Kafka', config.file]), {
+  const launch = (config: (typeof configs)[number]) => {
+    const service = startProcess(`kafka-${config.nodeId}`, 'java', javaArgs(['kafka.Kafka', config.file]), {
       logFile: join(dataDir, `kafka-${config.nodeId}.log`),
       detached: options.detached ?? false,
     });
+    if (service.child.pid !== undefined)
+      options.onProcess?.({ name: service.name, pid: service.child.pid, dataDir });
+    return service;
+  };
+  const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
   const nodes: KafkaBroker[] = configs.map((config) => ({
     nodeId: config.nodeId,
     port: config.port,
@@ -159,7 +168,7 @@ export async function startKafka(
     process: launch(config),
   }));
   const brokers = nodes.map((n) => `127.0.0.1:${n.port}`);
-  await waitForCluster(brokers, nodes);
+  await waitForCluster(brokers, nodes, readyTimeoutMs);
 
   return {
     brokers,
@@ -174,7 +183,7 @@ export async function startKafka(
       else await node.process.stop(30_000);
       await new Promise((r) => setTimeout(r, restartOptions.downMs ?? 0));
       node.process = launch(config);
-      await waitForCluster(brokers, nodes);
+      await waitForCluster(brokers, nodes, readyTimeoutMs);
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.process.stop(15_000)));
@@ -183,23 +192,28 @@ export async function startKafka(
   };
 }
 
-async function waitForCluster(brokers: string[], nodes: KafkaBroker[]): Promise<void> {
+async function waitForCluster(brokers: string[], nodes: KafkaBroker[], timeoutMs: number): Promise<void> {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
   const admin = kafka.admin();
   try {
-    await waitUntil(
-      `Kafka brokers ${brokers.join(',')}`,
-      async () => {
-        for (const node of nodes) {
-          if (node.process.child.exitCode !== null) {
-            throw new Error(`Kafka broker ${node.nodeId} exited; see ${node.process.logFile}`);
-          }
-        }
-        await admin.connect();
-        const cluster = await admin.describeCluster();
-        return cluster.brokers.length === nodes.length && cluster.controller !== null;
-      },
-      { timeoutMs: 90_000, intervalMs: 500, service: nodes[0]?.process },
+    await withProgress(
+      `Waiting for Kafka on ${brokers.join(',')} (at most ${Math.round(timeoutMs / 1000)} s)`,
+      () =>
+        waitUntil(
+          `Kafka brokers ${brokers.join(',')}`,
+          async () => {
+            for (const node of nodes) {
+              if (node.process.child.exitCode !== null) {
+                throw new Error(`Kafka broker ${node.nodeId} exited; see ${node.process.logFile}`);
+              }
+            }
+            await admin.connect();
+            const cluster = await admin.describeCluster();
+            return cluster.brokers.length === nodes.length && cluster.controller !== null;
+          },
+          { timeoutMs, intervalMs: 500, service: nodes[0]?.process },
+        ),
+      '10-40s',
     );
   } finally {
     await admin.disconnect().catch(() => {});

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { ensureDir, runDir } from './paths.ts';
 import { freePorts } from './ports.ts';
 import { withProgress } from './progress.ts';
-import { run, type ServiceProcess, startProcess, waitUntil } from './service.ts';
+import { run, type ServiceProcess, type StartedProcess, startProcess, waitUntil } from './service.ts';
 
 /** Finds Debian's redis-server, installing it with apt-get when it is missing (we run as root here). */
 export async function ensureRedisServer(): Promise<string> {
@@ -46,6 +46,8 @@ export interface RedisOptions {
   detached?: boolean;
   /** `requirepass` (and `masterauth`): clients must AUTH with it. Default: no password. */
   password?: string;
+  /** Called as each redis-server starts, before it answers: a caller can stop it if the start fails. */
+  onProcess?: (started: StartedProcess) => void;
 }
 
 /**
@@ -90,11 +92,15 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
         ]
       : base;
   };
-  const launch = (port: number) =>
-    startProcess(`redis-${port}`, binary, args(port), {
+  const launch = (port: number) => {
+    const service = startProcess(`redis-${port}`, binary, args(port), {
       logFile: join(dataDir, `redis-${port}.log`),
       detached: options.detached ?? false,
     });
+    if (service.child.pid !== undefined)
+      options.onProcess?.({ name: service.name, pid: service.child.pid, dataDir });
+    return service;
+  };
   const nodes: RedisNode[] = ports.map((port) => ({ port, process: launch(port) }));
   const password = options.password;
   await Promise.all(nodes.map((node) => waitForPing(node, password)));

@@ -114,3 +114,10 @@ export function processAlive(pid: number | undefined): boolean {
     return false;
   }
 }
+
+/** A service process just spawned, with the folder holding its data and logs (`infra up` records both at once). */
+export interface StartedProcess {
+  name: string;
+  pid: number;
+  dataDir: string;
+}

@@ -17,7 +17,7 @@ export function parsePolicy(value: string | undefined, fallback: DeletionPolicy)
 export async function deleteRedisState(redis: RedisClient, pipeline: string): Promise<number> {
   // `{` is not a glob metacharacter, `[` would be: pipeline names are [a-z0-9-] only.
   const removed = await unlinkMatching(redis, `kf:{${pipeline}:*`);
-  await redis.hdel(keys.pipelines(), pipeline, `${pipeline}@pending`);
+  await redis.hdel(keys.pipelines(), pipeline, `${pipeline}@pending`, `${pipeline}@gate`);
   return removed;
 }
 

@@ -11,7 +11,7 @@ import { KafkaAdmins, RedisClients } from './inputs.ts';
 import { KubeClient, paths } from './kube/client.ts';
 import { Informer, keyOf, sleep } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, type OperatorMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
 import { type DeploymentObject, Reconciler } from './reconcile.ts';
 import { MANAGED_BY, PIPELINE_LABEL, type PipelineObject } from './resources.ts';
@@ -52,14 +52,100 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
   const kafka = new KafkaAdmins(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {});
   const redis = new RedisClients(config.redisPassword ? { password: config.redisPassword } : {});
   const events = new EventRecorder(client, config.identity, (msg, extra) => log('warn', msg, extra));
-  const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
-
   // The current leadership term's queue; keys seen while not leading are picked up by the full
   // enqueue at the start of the next term.
   let queue: WorkQueue | undefined;
   const enqueue = (key: string) => queue?.add(key);
   const seen = new Map<string, string>();
 
+  const { pipelineInformers, deploymentInformers, getPipeline, getDeployment, listDeployments } =
+    watchResources(client, config, metrics, log, seen, enqueue);
+
+  let reconciler: Reconciler | undefined;
+  let term: { queue: WorkQueue; workers: Promise<void>[] } | undefined;
+
+  const startTerm = () => {
+    const q = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 60_000, qps: 10, burst: 100 });
+    queue = q;
+    reconciler = new Reconciler({
+      client,
+      config,
+      events,
+      metrics,
+      kafka,
+      redis,
+      getPipeline,
+      getDeployment,
+      listDeployments,
+      log,
+    });
+    const r = reconciler;
+    const workers = Array.from({ length: config.workers }, () =>
+      work(q, r, { metrics, events, log, getPipeline }),
+    );
+    term = { queue: q, workers };
+    void (async () => {
+      await Promise.all([...pipelineInformers, ...deploymentInformers].map((i) => i.waitForSync()));
+      for (const inf of pipelineInformers) for (const p of inf.list()) q.add(keyOf(p));
+    })();
+  };
+  const stopTerm = async () => {
+    const t = term;
+    term = undefined;
+    queue = undefined;
+    if (!t) return;
+    t.queue.shutdown();
+    await Promise.all(t.workers);
+  };
+
+  for (const inf of [...pipelineInformers, ...deploymentInformers]) inf.start();
+
+  const abort = new AbortController();
+  const { elector, election } = elect(config, client, metrics, log, { startTerm, stopTerm }, abort.signal);
+
+  const informers = [...pipelineInformers, ...deploymentInformers];
+  const server = probeServer(informers, metrics, () => (elector ? elector.isLeader() : true));
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log('info', 'operator started', {
+    port,
+    namespaces: config.namespaces.length ? config.namespaces : 'all',
+    leaderElect: config.leaderElect,
+  });
+
+  return {
+    port,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    async stop() {
+      abort.abort();
+      await stopTerm();
+      await election?.catch(() => {});
+      await elector?.release();
+      await Promise.all([...pipelineInformers, ...deploymentInformers].map((i) => i.stop()));
+      await Promise.race([Promise.all([kafka.close(), redis.close()]), sleep(3000)]);
+      client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+    },
+  };
+}
+
+type Log = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+
+/**
+ * Informers on the Pipelines (a reconcile when something significant changed) and on the
+ * Deployments the operator owns (a reconcile of their Pipeline), in every watched namespace.
+ */
+function watchResources(
+  client: KubeClient,
+  config: OperatorConfig,
+  metrics: OperatorMetrics,
+  log: Log,
+  seen: Map<string, string>,
+  enqueue: (key: string) => void,
+) {
+  const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
   const pipelineInformers = namespaces.map(
     (ns) =>
       new Informer<PipelineObject>({
@@ -112,105 +198,67 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
     return undefined;
   };
 
-  let reconciler: Reconciler | undefined;
-  let term: { queue: WorkQueue; workers: Promise<void>[] } | undefined;
+  const listDeployments = (ns: string, pipeline: string) =>
+    deploymentInformers
+      .flatMap((inf) => inf.list())
+      .filter((d) => d.metadata.namespace === ns && d.metadata.labels?.[PIPELINE_LABEL] === pipeline);
 
-  const startTerm = () => {
-    const q = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 60_000, qps: 10, burst: 100 });
-    queue = q;
-    reconciler = new Reconciler({
-      client,
-      config,
-      events,
-      metrics,
-      kafka,
-      redis,
-      getPipeline,
-      getDeployment,
-      log,
-    });
-    const r = reconciler;
-    const worker = async () => {
-      for (;;) {
-        const key = await q.get();
-        if (key === undefined) return;
-        const timer = metrics.reconcileSeconds.startTimer();
-        try {
-          const result = await r.reconcile(key);
-          q.forget(key);
-          metrics.reconciles.inc({ result: 'ok' });
-          if (result.requeueAfterMs) q.addAfter(key, result.requeueAfterMs);
-        } catch (e) {
-          const delay = q.addRateLimited(key);
-          metrics.reconciles.inc({ result: 'error' });
-          metrics.retries.inc();
-          log('warn', 'reconcile failed', { key, error: (e as Error).message, retryInMs: delay });
-          const p = getPipeline(key);
-          if (p && q.limiter.retries(key) >= 3) {
-            await events.record(p, 'Warning', 'ReconcileError', (e as Error).message).catch(() => {});
-          }
-        } finally {
-          timer();
-          q.done(key);
-          metrics.queueDepth.set(q.length);
-        }
+  return { pipelineInformers, deploymentInformers, getPipeline, getDeployment, listDeployments };
+}
+
+/** One worker of a leadership term: reconciles keys until the queue shuts down, retrying failures with backoff. */
+async function work(
+  q: WorkQueue,
+  r: Reconciler,
+  deps: {
+    metrics: OperatorMetrics;
+    events: EventRecorder;
+    log: Log;
+    getPipeline: (key: string) => PipelineObject | undefined;
+  },
+): Promise<void> {
+  const { metrics, events, log, getPipeline } = deps;
+  for (;;) {
+    const key = await q.get();
+    if (key === undefined) return;
+    const timer = metrics.reconcileSeconds.startTimer();
+    try {
+      const result = await r.reconcile(key);
+      q.forget(key);
+      metrics.reconciles.inc({ result: 'ok' });
+      if (result.requeueAfterMs) q.addAfter(key, result.requeueAfterMs);
+    } catch (e) {
+      const delay = q.addRateLimited(key);
+      metrics.reconciles.inc({ result: 'error' });
+      metrics.retries.inc();
+      log('warn', 'reconcile failed', { key, error: (e as Error).message, retryInMs: delay });
+      const p = getPipeline(key);
+      if (p && q.limiter.retries(key) >= 3) {
+        await events.record(p, 'Warning', 'ReconcileError', (e as Error).message).catch(() => {});
       }
-    };
-    const workers = Array.from({ length: config.workers }, () => worker());
-    term = { queue: q, workers };
-    void (async () => {
-      await Promise.all([...pipelineInformers, ...deploymentInformers].map((i) => i.waitForSync()));
-      for (const inf of pipelineInformers) for (const p of inf.list()) q.add(keyOf(p));
-    })();
-  };
-  const stopTerm = async () => {
-    const t = term;
-    term = undefined;
-    queue = undefined;
-    if (!t) return;
-    t.queue.shutdown();
-    await Promise.all(t.workers);
-  };
-
-  for (const inf of [...pipelineInformers, ...deploymentInformers]) inf.start();
-
-  const abort = new AbortController();
-  let elector: LeaderElector | undefined;
-  let election: Promise<void> | undefined;
-  if (config.leaderElect) {
-    elector = new LeaderElector({
-      client,
-      namespace: config.leaseNamespace,
-      name: config.leaseName,
-      identity: config.identity,
-      leaseDurationMs: config.leaseDurationMs,
-      renewDeadlineMs: config.renewDeadlineMs,
-      retryPeriodMs: config.retryPeriodMs,
-      onStartedLeading: () => {
-        metrics.leader.set(1);
-        startTerm();
-      },
-      onStoppedLeading: () => {
-        metrics.leader.set(0);
-        void stopTerm();
-      },
-      log: (msg, extra) => log('info', msg, extra),
-    });
-    election = elector.run(abort.signal);
-  } else {
-    metrics.leader.set(1);
-    startTerm();
+    } finally {
+      timer();
+      q.done(key);
+      metrics.queueDepth.set(q.length);
+    }
   }
+}
 
-  const server: Server = createServer(async (req, res) => {
+/** /healthz, /livez, /readyz (informers synced) and /metrics. */
+function probeServer(
+  informers: { hasSynced(): boolean }[],
+  metrics: OperatorMetrics,
+  isLeader: () => boolean,
+): Server {
+  return createServer(async (req, res) => {
     const url = req.url ?? '/';
     if (url === '/healthz' || url === '/livez') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, leader: elector ? elector.isLeader() : true }));
+      res.end(JSON.stringify({ ok: true, leader: isLeader() }));
     } else if (url === '/readyz') {
-      const synced = [...pipelineInformers, ...deploymentInformers].every((i) => i.hasSynced());
+      const synced = informers.every((i) => i.hasSynced());
       res.writeHead(synced ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ synced, leader: elector ? elector.isLeader() : true }));
+      res.end(JSON.stringify({ synced, leader: isLeader() }));
     } else if (url === '/metrics') {
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       res.end(await metrics.registry.metrics());
@@ -219,28 +267,42 @@ export async function startOperator(config: OperatorConfig): Promise<Operator> {
       res.end();
     }
   });
-  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  log('info', 'operator started', {
-    port,
-    namespaces: config.namespaces.length ? config.namespaces : 'all',
-    leaderElect: config.leaderElect,
-  });
+}
 
-  return {
-    port,
-    isLeader: () => (elector ? elector.isLeader() : true),
-    async stop() {
-      abort.abort();
-      await stopTerm();
-      await election?.catch(() => {});
-      await elector?.release();
-      await Promise.all([...pipelineInformers, ...deploymentInformers].map((i) => i.stop()));
-      await Promise.race([Promise.all([kafka.close(), redis.close()]), sleep(3000)]);
-      client.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections?.();
+/**
+ * Runs `term.startTerm` while this replica holds the Lease (at once without leader election) and
+ * `term.stopTerm` when it loses it.
+ */
+function elect(
+  config: OperatorConfig,
+  client: KubeClient,
+  metrics: OperatorMetrics,
+  log: Log,
+  term: { startTerm(): void; stopTerm(): Promise<void> },
+  signal: AbortSignal,
+): { elector?: LeaderElector; election?: Promise<void> } {
+  if (!config.leaderElect) {
+    metrics.leader.set(1);
+    term.startTerm();
+    return {};
+  }
+  const elector = new LeaderElector({
+    client,
+    namespace: config.leaseNamespace,
+    name: config.leaseName,
+    identity: config.identity,
+    leaseDurationMs: config.leaseDurationMs,
+    renewDeadlineMs: config.renewDeadlineMs,
+    retryPeriodMs: config.retryPeriodMs,
+    onStartedLeading: () => {
+      metrics.leader.set(1);
+      term.startTerm();
     },
-  };
+    onStoppedLeading: () => {
+      metrics.leader.set(0);
+      void term.stopTerm();
+    },
+    log: (msg, extra) => log('info', msg, extra),
+  });
+  return { elector, election: elector.run(signal) };
 }

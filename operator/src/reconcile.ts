@@ -1,76 +1,100 @@
 // The level-triggered reconcile of one Pipeline: read the Pipeline and what exists, compute what
 // should exist, apply it (server-side apply: idempotent), scale, and write status. Safe to run any
 // number of times; every pass starts from the current state, never from the event that caused it.
+// The steps live in reconcile/; this file only orders them.
+//
+// Blue/green reprocessing: each version runs its own Deployment (kappaflow-<pipeline>-v<N>, its own
+// ConfigMap, consumer group and keys). The active version keeps consuming live while a newer one
+// replays the log; the processors switch queries over when it has caught up (the gate says when
+// it may); then the older version is removed.
 
+import { parse } from 'yaml';
 import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
-import type { PipelineCondition, PipelineStatus } from '../../processor/src/spec/status.ts';
+import type { PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
-import { type LagReading, lagSourceOf, readLag } from '../../processor/src/state/lag.ts';
-import { readRegistration } from '../../processor/src/state/registry.ts';
-import type { ReplicaHeartbeat } from '../../processor/src/state/replica-status.ts';
-import { deleteConsumerGroups, deleteRedisState, parsePolicy } from './cleanup.ts';
-import { type ConditionInput, mergeConditions } from './conditions.ts';
-import type { OperatorConfig } from './config.ts';
-import type { EventRecorder } from './events.ts';
-import { type KafkaAdmins, RateTracker, type RedisClients, readReplicas, withTimeout } from './inputs.ts';
-import type { KubeClient, KubeObject } from './kube/client.ts';
-import { isConflict, isNotFound, type KubeError, paths } from './kube/client.ts';
-import type { OperatorMetrics } from './metrics.ts';
+import type { RedisClient } from '../../processor/src/state/connection.ts';
+import { type PromotionGate, writeGate } from '../../processor/src/state/versions.ts';
+import type { ConditionInput } from './conditions.ts';
+import { RateTracker } from './inputs.ts';
+import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from './kube/client.ts';
+import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
+import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
+import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
+import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
+import { PROMOTE_ANNOTATION, promotionGate, replayHealth } from './reconcile/promotion.ts';
+import { redisFor } from './reconcile/redis-for.ts';
+import { type RetireReason, retireStep } from './reconcile/retire.ts';
+import { type ScaleMemory, type ScalingPlan, scaleStep } from './reconcile/scale.ts';
 import {
+  buildStatus,
+  degradedCondition,
+  invalidSpecConditions,
+  progressingCondition,
+  type Rollout,
+  readyCondition,
+  replayCondition,
+  rolloutOf,
+  versionEntry,
+} from './reconcile/status.ts';
+import { deployedVersion, newVersionEvent } from './reconcile/version.ts';
+import { writeStatus } from './reconcile/write-status.ts';
+import {
+  CONFIG_FILE,
   childName,
-  DELETION_POLICY_ANNOTATION,
   desiredConfigMap,
   desiredDeployment,
   desiredService,
   FIELD_MANAGER,
-  FINALIZER,
-  FINGERPRINT_ANNOTATION,
   type PipelineObject,
   type ProcessorSettings,
+  RETIRE_ANNOTATION,
   selectorString,
-  VERSION_LABEL,
+  versionName,
 } from './resources.ts';
-import { autoscale, emptyState, hotPartitions, type StabilizerState } from './scaler/index.ts';
-import { decideVersion, REPLAY_ANNOTATION } from './versioning.ts';
+import { emptyState } from './scaler/index.ts';
+import { REPLAY_ANNOTATION } from './versioning.ts';
 
-export interface DeploymentObject extends KubeObject {
-  spec?: { replicas?: number };
-  status?: {
-    observedGeneration?: number;
-    replicas?: number;
-    readyReplicas?: number;
-    availableReplicas?: number;
-    updatedReplicas?: number;
-  };
-}
+export type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
 
-/** What the scaler remembers about one pipeline between passes (lost with leadership, on purpose). */
-interface PipelineMemory {
-  uid: string;
-  version: number;
-  stabilizer: StabilizerState;
+/** What the reconciler remembers about one version between passes (lost with leadership, on purpose). */
+interface VersionMemory extends ScaleMemory {
   rates: RateTracker;
-  lastHot: string;
 }
 
-export interface ReconcileContext {
-  client: KubeClient;
-  config: OperatorConfig;
-  events: EventRecorder;
-  metrics: OperatorMetrics;
-  kafka: KafkaAdmins;
-  redis: RedisClients;
-  getPipeline: (key: string) => PipelineObject | undefined;
-  getDeployment: (namespace: string, name: string) => DeploymentObject | undefined;
-  log: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+/** A kept version after this pass: measured, scaled, applied. */
+interface VersionPass {
+  version: number;
+  m: Measurement;
+  plan: ScalingPlan;
+  rollout: Rollout;
+  startedAt?: string;
 }
 
-export interface ReconcileResult {
-  requeueAfterMs?: number;
+/** What the steps of one pass share. */
+interface Pass {
+  p: PipelineObject;
+  n: NormalizedPipeline;
+  ns: string;
+  name: string;
+  redis: () => Promise<RedisClient>;
+  brokers: string;
+  /** status.latestVersion: the highest version started */
+  recorded: number | undefined;
+  /** the Pipeline's Deployments (not being deleted) */
+  deployments: DeploymentObject[];
+  ofVersion: (version: number) => DeploymentObject[];
 }
+
+interface GateResult {
+  gate?: PromotionGate & { failing: boolean };
+  error?: string;
+}
+
+/** Lag under which a replay counts as caught up for the status (the processors decide the switch). */
+const CAUGHT_UP_LAG = 1000;
 
 export class Reconciler {
-  private readonly memory = new Map<string, PipelineMemory>();
+  private readonly memory = new Map<string, { uid: string; versions: Map<number, VersionMemory> }>();
 
   constructor(private readonly ctx: ReconcileContext) {}
 
@@ -88,8 +112,6 @@ export class Reconciler {
       ...(c.processorResources ? { resources: c.processorResources } : {}),
       ...(c.processorEnv ? { env: c.processorEnv } : {}),
       ...(c.processorServiceAccount ? { serviceAccountName: c.processorServiceAccount } : {}),
-      ...(c.processorHostNetwork ? { hostNetwork: true } : {}),
-      ...(c.processorPort ? { port: c.processorPort } : {}),
     };
   }
 
@@ -105,410 +127,336 @@ export class Reconciler {
     }
   }
 
+  /** finalizer → validate → decide versions → remove → gate → per version: measure, scale, apply → status. */
   private async reconcileOnce(key: string): Promise<ReconcileResult> {
     const p = this.ctx.getPipeline(key);
     if (!p) {
       this.memory.delete(key);
       return {};
     }
-    const ns = p.metadata.namespace ?? 'default';
-    const name = p.metadata.name;
-    if (p.metadata.deletionTimestamp) return await this.finalize(p);
-
-    if (!(p.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await this.ctx.client.mergePatch(paths.pipeline(ns, name), {
-        metadata: {
-          finalizers: [...(p.metadata.finalizers ?? []), FINALIZER],
-          resourceVersion: p.metadata.resourceVersion,
-        },
-      });
-      return {}; // the update comes back through the watch
-    }
+    if (p.metadata.deletionTimestamp) return await this.finalize(key, p);
+    if (await ensureFinalizer(this.ctx, p)) return {}; // the update comes back through the watch
 
     const validation = validatePipelineObject(p);
     if (!validation.ok) {
-      const issues = specIssues(validation);
-      const message = issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+      const message = specIssues(validation)
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('\n');
       await this.ctx.events.record(p, 'Warning', 'InvalidSpec', message);
-      await this.writeStatus(p, {}, [
-        { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message },
-        {
-          type: 'Ready',
-          status: 'False',
-          reason: 'InvalidSpec',
-          message: 'the spec is invalid; the processors keep running the last valid spec',
-        },
-      ]);
+      await writeStatus(this.ctx, p, {}, invalidSpecConditions(message));
       return {};
     }
-    const n = validation.normalized;
-    const fingerprint = n.logicFingerprint;
-    const depName = childName(name);
-    const existing = this.ctx.getDeployment(ns, depName) ?? null;
+    const run = this.passOf(p, validation.normalized);
+    const { plan, registry } = await this.decideVersions(run);
+    const removing = await this.removeVersions(run, plan);
+    const gate = await this.gateStep(run, plan, registry.active);
+    const mem = this.memoryFor(key, p, plan.keep);
+    const passes: VersionPass[] = [];
+    for (const version of plan.keep)
+      passes.push(await this.versionStep(run, plan, version, mem.get(version)!, gate));
+    const settled = await this.statusStep(run, plan, registry, passes, gate);
+    const interval = this.ctx.config.scaleIntervalMs;
+    return { requeueAfterMs: settled && !removing ? interval : Math.min(removing ? 1000 : 2000, interval) };
+  }
 
-    // Version: a change of logic (what the aggregates contain), or a replay request, starts a new
-    // version from the log (versioning.ts); queries keep reading the old one until it catches up.
+  /** What every step of this pass reads. */
+  private passOf(p: PipelineObject, n: NormalizedPipeline): Pass {
+    const ns = p.metadata.namespace ?? 'default';
+    const name = p.metadata.name;
+    const deployments = this.ctx.listDeployments(ns, name).filter((d) => !d.metadata.deletionTimestamp);
+    return {
+      p,
+      n,
+      ns,
+      name,
+      redis: () => redisFor(this.ctx, p, n),
+      brokers: n.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers,
+      recorded: (p.status as PipelineStatus | undefined)?.latestVersion,
+      deployments,
+      ofVersion: (v) => deployments.filter((d) => this.versioned(d, name).version === v),
+    };
+  }
+
+  /** "Decide versions": which run, which runs the spec, which go (plan-versions.ts); Event for a new one. */
+  private async decideVersions(run: Pass) {
+    const { p, n, name } = run;
+    // A version being removed is never kept again (its keys may be half deleted): a spec naming its
+    // logic once more starts a new version.
+    const registry = await readActiveVersion(this.ctx, p, n);
     const replay = p.metadata.annotations?.[REPLAY_ANNOTATION];
-    const decision = decideVersion(
-      existing
-        ? {
-            version: Number(existing.metadata.labels?.[VERSION_LABEL] ?? 1),
-            ...(existing.metadata.annotations?.[FINGERPRINT_ANNOTATION]
-              ? { fingerprint: existing.metadata.annotations[FINGERPRINT_ANNOTATION] }
-              : {}),
-            ...(existing.metadata.annotations?.[REPLAY_ANNOTATION]
-              ? { replay: existing.metadata.annotations[REPLAY_ANNOTATION] }
-              : {}),
-          }
-        : null,
-      { fingerprint, ...(replay ? { replay } : {}) },
-      (p.status as PipelineStatus | undefined)?.latestVersion,
+    const plan = planVersions(
+      run.deployments
+        .filter((d) => !d.metadata.annotations?.[RETIRE_ANNOTATION])
+        .map((d) => this.versioned(d, name)),
+      { fingerprint: n.logicFingerprint, ...(replay ? { replay } : {}) },
+      registry.active,
+      run.recorded,
     );
-    const version = decision.version;
-    if (decision.reason) {
+    if (plan.reason) {
       await this.ctx.events.record(
         p,
         'Normal',
         'NewVersion',
-        decision.reason === 'logic'
-          ? `the pipeline's logic changed: version ${version} reprocesses the log into its own keys`
-          : `replay requested (${REPLAY_ANNOTATION}=${replay}): version ${version} reprocesses the log into its own keys`,
+        newVersionEvent(plan.target, plan.reason, replay),
       );
     }
+    return { plan, registry };
+  }
 
-    let mem = this.memory.get(key);
-    if (!mem || mem.uid !== p.metadata.uid || mem.version !== version) {
-      mem = {
-        uid: p.metadata.uid ?? '',
+  /** Removes versions promoted away, reverted or replaced (pods first, then keys and group); true while some remain. */
+  private async removeVersions(run: Pass, plan: VersionPlan): Promise<boolean> {
+    const removals = new Map<number, RetireReason>();
+    for (const d of run.deployments) {
+      const why = d.metadata.annotations?.[RETIRE_ANNOTATION];
+      if (why) removals.set(this.versioned(d, run.name).version, why as RetireReason);
+    }
+    for (const a of plan.abort) removals.set(a.version, a.why);
+    for (const v of plan.retire) removals.set(v, 'promoted');
+    let removing = false;
+    for (const [version, why] of removals) {
+      const done = await retireStep(
+        this.ctx,
+        run.p,
         version,
-        stabilizer: emptyState(Date.now()),
-        rates: new RateTracker(),
-        lastHot: '',
+        why,
+        run.ofVersion(version),
+        run.redis,
+        run.brokers,
+      );
+      if (!done) removing = true;
+    }
+    return removing;
+  }
+
+  /** The promotion gate of a replay (manual policy, crash loop, legacy Deployment), written before its processors start. */
+  private async gateStep(run: Pass, plan: VersionPlan, registryActive: number | null): Promise<GateResult> {
+    const { p, name } = run;
+    if (plan.target <= plan.active) {
+      // No replay: nothing may take over (a version being aborted and still stopping included).
+      if (registryActive === null) return {};
+      const hold = { version: plan.active, allow: false, reason: 'no replay is running' };
+      return await writeGate(await run.redis(), name, hold).then(
+        () => ({}),
+        (e: Error) => ({ error: `Redis: ${e.message}` }),
+      );
+    }
+    let gate = promotionGate(
+      run.n.reprocessing,
+      plan.target,
+      await replayHealth(this.ctx, p, plan.target),
+      p.metadata.annotations?.[PROMOTE_ANNOTATION],
+    );
+    const legacy = plan.keep.some(
+      (v) => v < plan.target && run.ofVersion(v).some((d) => d.metadata.name === childName(name)),
+    );
+    if (legacy) {
+      gate = {
+        ...gate,
+        allow: false,
+        reason: `version ${plan.active} moves from the previous release's Deployment ${childName(name)} to its own first; then version ${plan.target} may take over`,
       };
+    }
+    try {
+      await writeGate(await run.redis(), name, {
+        version: gate.version,
+        allow: gate.allow,
+        reason: gate.reason,
+      });
+      return { gate };
+    } catch (e) {
+      return { gate, error: `Redis: ${(e as Error).message}` };
+    }
+  }
+
+  /** One kept version: measure, scale, and apply (the spec's version) or only scale (an older logic's). */
+  private async versionStep(
+    run: Pass,
+    plan: VersionPlan,
+    version: number,
+    vm: VersionMemory,
+    gate: GateResult,
+  ): Promise<VersionPass> {
+    const { p, n, ns, name } = run;
+    const m = await measure(this.ctx, p, n, version, vm.rates);
+    const own = run.ofVersion(version).find((d) => d.metadata.name === versionName(name, version));
+    const legacy = run.ofVersion(version).find((d) => d.metadata.name === childName(name));
+    const running = own ?? legacy;
+    const current = running ? (running.spec?.replicas ?? n.scaling.minReplicas) : null;
+    const label = plan.keep.length > 1 ? `version ${version}: ` : '';
+    const scaled = await scaleStep(this.ctx, p, n, current, m, vm, label);
+    let dep: DeploymentObject | undefined = running;
+    if (version === plan.target && plan.applySpec && !(gate.error && !own && version > plan.active)) {
+      dep = await this.apply(p, scaled.replicas, version, n.logicFingerprint);
+      if (legacy && rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+    } else if (legacy && !own && plan.applySpec) {
+      // The active version still runs in the previous release's Deployment (pre-upgrade image)
+      // while a new version replays: it moves to its own Deployment, with the logic it has, before
+      // the gate lets the new version take over (an old-image pod restarting after the switch
+      // would register its version as the active one again).
+      const frozen = await this.frozenPipeline(p, legacy);
+      if (frozen) {
+        dep = await this.apply(frozen, scaled.replicas, version, deployedVersion(legacy).fingerprint ?? '');
+        if (rolloutOf(dep, scaled.replicas).ready) await this.replaceLegacy(p, version);
+      }
+    } else if (running && running.spec?.replicas !== scaled.replicas) {
+      // a version whose logic is not the spec's any more keeps its ConfigMap: only its scale changes
+      dep = await this.ctx.client.mergePatch<DeploymentObject>(paths.deployment(ns, running.metadata.name), {
+        spec: { replicas: scaled.replicas },
+      });
+    }
+    return {
+      version,
+      m,
+      plan: scaled,
+      rollout: rolloutOf(dep ?? { metadata: { name: '' } }, scaled.replicas),
+      ...(dep?.metadata.creationTimestamp ? { startedAt: dep.metadata.creationTimestamp } : {}),
+    };
+  }
+
+  /** Status fields, status.versions and conditions (pure builders in reconcile/status.ts); true when settled. */
+  private async statusStep(
+    run: Pass,
+    plan: VersionPlan,
+    registry: { active: number | null; error?: string },
+    passes: VersionPass[],
+    gate: GateResult,
+  ): Promise<boolean> {
+    const activeVersion = registry.active ?? plan.active;
+    const active =
+      passes.find((x) => x.version === activeVersion) ?? passes.find((x) => x.version === plan.active)!;
+    const target = passes.find((x) => x.version === plan.target) ?? active;
+    this.recordMetrics(run.p, active);
+    const errors = [registry.error, gate.error, ...passes.map((x) => x.m.error)].filter(
+      (e): e is string => !!e,
+    );
+    const replaying = passes.find((x) => x.version > activeVersion);
+    const status = buildStatus({
+      running: active.rollout.running,
+      selector: selectorString(run.name),
+      activeVersion,
+      latestVersion: Math.max(run.recorded ?? 0, plan.target),
+      m: active.m,
+      hot: active.plan.hot,
+    });
+    const versions = passes.map((x) =>
+      versionEntry({
+        version: x.version,
+        role: x.version === active.version ? 'active' : 'replaying',
+        running: x.rollout.running,
+        m: x.m,
+        ...(x.startedAt ? { startedAt: x.startedAt } : {}),
+        ...(active.m.rate.total === undefined ? {} : { inputRate: active.m.rate.total }),
+      }),
+    );
+    const caughtUp = (replaying?.m.lag?.totalLag ?? Number.POSITIVE_INFINITY) <= CAUGHT_UP_LAG;
+    await writeStatus(this.ctx, run.p, { ...status, versions }, [
+      readyCondition(active.rollout, active.plan.replicas, active.version),
+      progressingCondition(target.rollout, target.plan.replicas),
+      this.degraded(errors, gate.gate),
+      target.plan.condition,
+      replayCondition(activeVersion, plan.target, gate.gate, caughtUp),
+    ]);
+    return active.rollout.ready && target.rollout.ready;
+  }
+
+  private degraded(errors: string[], gate: { failing: boolean; reason: string } | undefined): ConditionInput {
+    if (gate?.failing)
+      return { type: 'Degraded', status: 'True', reason: 'ReplayFailing', message: gate.reason };
+    return degradedCondition(errors.length > 0 ? errors.join('; ') : undefined);
+  }
+
+  private versioned(d: DeploymentObject, pipeline: string): VersionedDeployment {
+    return { ...deployedVersion(d), name: d.metadata.name, legacy: d.metadata.name === childName(pipeline) };
+  }
+
+  /** Memory of the kept versions (others are forgotten); a new Pipeline (uid) starts afresh. */
+  private memoryFor(key: string, p: PipelineObject, keep: number[]): Map<number, VersionMemory> {
+    let mem = this.memory.get(key);
+    if (!mem || mem.uid !== (p.metadata.uid ?? '')) {
+      mem = { uid: p.metadata.uid ?? '', versions: new Map() };
       this.memory.set(key, mem);
     }
+    for (const v of [...mem.versions.keys()]) if (!keep.includes(v)) mem.versions.delete(v);
+    for (const v of keep) {
+      if (!mem.versions.has(v))
+        mem.versions.set(v, { stabilizer: emptyState(Date.now()), rates: new RateTracker(), lastHot: '' });
+    }
+    return mem.versions;
+  }
 
-    // Measure: lag from Kafka, replicas' throughput from Redis. Failure leaves replicas as they are.
-    const brokers = n.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers;
-    let lag: LagReading | undefined;
-    let beats: ReplicaHeartbeat[] = [];
-    let measureError: string | undefined;
-    try {
-      const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
-      // The same reading as the query API's lag: Kafka end offsets minus the Redis checkpoints.
-      const source = lagSourceOf({
-        name,
-        version,
-        topics: n.source.topics,
-        startFrom: n.source.startFrom,
-        session: n.window.type === 'session',
-      });
-      lag = await withTimeout(readLag(admin, await this.redisFor(p, n), source), 10_000, 'reading lag');
-      mem.rates.add(lag);
-    } catch (e) {
-      measureError = `Kafka: ${(e as Error).message}`;
-      await this.ctx.kafka.reset(brokers);
-    }
-    // Kappa reprocessing: a new version replays into its own keys while queries keep reading the
-    // active one (the processors switch it when caught up; state/versions.ts).
-    let activeVersion = version;
-    try {
-      const redis = await this.redisFor(p, n);
-      beats = await readReplicas(redis, name, version);
-      activeVersion = (await readRegistration(redis, name))?.activeVersion ?? version;
-    } catch (e) {
-      measureError = `${measureError ? `${measureError}; ` : ''}Redis: ${(e as Error).message}`;
-    }
-    const rate = mem.rates.rate();
-    const labels = { namespace: ns, pipeline: name };
-
-    // Replicas.
-    const scaling = n.scaling;
-    const current = existing?.spec?.replicas ?? scaling.minReplicas;
-    let replicas = current;
-    let scalingCondition: ConditionInput;
-    const hot = lag
-      ? hotPartitions(
-          lag.partitions.map((q) => ({
-            partition: q.id,
-            lag: q.lag,
-            ...(rate.perPartition.has(q.id) ? { recordsPerSecond: rate.perPartition.get(q.id)! } : {}),
-          })),
-          { minLag: scaling.lagThreshold },
-        )
-      : [];
-    if (scaling.mode === 'external') {
-      replicas = n.replicas ?? existing?.spec?.replicas ?? scaling.minReplicas;
-      scalingCondition = {
-        type: 'Scaling',
-        status: 'False',
-        reason: 'External',
-        message: `scaling.mode is external: replicas follow spec.replicas (${replicas})`,
-      };
-      if (existing && replicas !== current) {
-        await this.ctx.events.record(
-          p,
-          'Normal',
-          'Scaled',
-          `spec.replicas ${current} -> ${replicas} (external scaling)`,
-        );
-      }
-    } else if (!lag) {
-      scalingCondition = {
-        type: 'Scaling',
-        status: 'Unknown',
-        reason: 'MetricsUnavailable',
-        message: measureError ?? 'no lag reading',
-      };
-      await this.ctx.events.record(
-        p,
-        'Warning',
-        'MetricsUnavailable',
-        `cannot measure lag, keeping ${current} replicas: ${measureError}`,
-      );
-    } else {
-      const now = Date.now();
-      const result = autoscale(
-        scaling,
-        {
-          lag: lag.totalLag,
-          ...(rate.total === undefined ? {} : { inputRate: rate.total }),
-          partitions: lag.partitions.length,
-          replicaRates: beats.map((b) => b.recordsPerSecond),
-          currentReplicas: current,
-        },
-        mem.stabilizer,
-        now,
-      );
-      mem.stabilizer = result.decision.state;
-      replicas = existing ? result.decision.replicas : result.recommendation.replicas;
-      this.ctx.metrics.recommendedReplicas.set(labels, result.recommendation.replicas);
-      const d = existing ? result.decision.direction : 'none';
-      if (d !== 'none') {
-        this.ctx.metrics.scalingEvents.inc({ ...labels, direction: d });
-        await this.ctx.events.record(p, 'Normal', d === 'up' ? 'ScaledOut' : 'ScaledIn', result.message);
-        this.ctx.log('info', 'scaling', { pipeline: key, from: current, to: replicas, why: result.message });
-      }
-      scalingCondition = {
-        type: 'Scaling',
-        status: d !== 'none' || result.decision.heldBack ? 'True' : 'False',
-        reason:
-          d === 'up'
-            ? 'ScaledOut'
-            : d === 'down'
-              ? 'ScaledIn'
-              : result.decision.heldBack
-                ? 'Stabilizing'
-                : 'Steady',
-        message: result.message,
-      };
-    }
-    const hotKey = hot.map((h) => h.partition).join(',');
-    if (hotKey !== mem.lastHot) {
-      mem.lastHot = hotKey;
-      if (hot.length > 0) {
-        await this.ctx.events.record(
-          p,
-          'Warning',
-          'HotPartition',
-          `partition(s) ${hotKey} carry far more ${hot[0]!.by} than the others; more replicas cannot split a partition (check the key distribution)`,
-        );
-      }
-    }
-
-    // Apply what should exist.
+  /** The "apply" step for the version the spec runs: what should exist, with server-side apply. */
+  private async apply(
+    p: PipelineObject,
+    replicas: number,
+    version: number,
+    fingerprint: string,
+  ): Promise<DeploymentObject> {
+    const ns = p.metadata.namespace ?? 'default';
+    const name = versionName(p.metadata.name, version);
     const settings = this.settings();
-    await this.ctx.client.apply(paths.configMap(ns, depName), desiredConfigMap(p), FIELD_MANAGER);
+    await this.ctx.client.apply(paths.configMap(ns, name), desiredConfigMap(p, version), FIELD_MANAGER);
     const dep = await this.ctx.client.apply<DeploymentObject>(
-      paths.deployment(ns, depName),
+      paths.deployment(ns, name),
       desiredDeployment(p, replicas, version, fingerprint, settings),
       FIELD_MANAGER,
     );
-    await this.ctx.client.apply(paths.service(ns, depName), desiredService(p), FIELD_MANAGER);
-
-    // Status.
-    const ds = dep.status ?? {};
-    const rolledOut =
-      (ds.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) &&
-      (ds.updatedReplicas ?? 0) >= replicas &&
-      (ds.replicas ?? 0) === replicas;
-    const available = ds.availableReplicas ?? 0;
-    const ready = rolledOut && available >= replicas;
-    const watermarks = beats
-      .flatMap((b) => Object.values(b.watermarks))
-      .filter((w) => Number.isFinite(w) && w > 0);
-    const status: PipelineStatus = {
-      replicas: ds.replicas ?? 0,
-      selector: selectorString(name),
-      activeVersion,
-      latestVersion: version,
-      ...(lag ? { lag: lag.totalLag } : {}),
-      ...(rate.total === undefined ? {} : { inputRate: Math.round(rate.total * 100) / 100 }),
-      ...(watermarks.length > 0 ? { watermark: new Date(Math.min(...watermarks)).toISOString() } : {}),
-      hotPartitions: hot.map((h) => {
-        const source = lag?.partitions.find((q) => q.id === h.partition);
-        return {
-          ...(source ? { topic: source.topic } : {}),
-          partition: source ? source.partition : Number(h.partition.split('.').pop()),
-          lag: h.lag,
-          ...(h.recordsPerSecond === undefined
-            ? {}
-            : { recordsPerSecond: Math.round(h.recordsPerSecond * 100) / 100 }),
-        };
-      }),
-    };
-    this.ctx.metrics.desiredReplicas.set(labels, replicas);
-    if (lag) this.ctx.metrics.lag.set(labels, lag.totalLag);
-    if (rate.total !== undefined) this.ctx.metrics.inputRate.set(labels, rate.total);
-    this.ctx.metrics.hotPartitions.set(labels, hot.length);
-    await this.writeStatus(p, status, [
-      ready
-        ? {
-            type: 'Ready',
-            status: 'True',
-            reason: 'ProcessorsReady',
-            message: `${available}/${replicas} processors available (version ${version})`,
-          }
-        : {
-            type: 'Ready',
-            status: 'False',
-            reason: 'ProcessorsNotReady',
-            message: `${available}/${replicas} processors available (version ${version})`,
-          },
-      rolledOut
-        ? {
-            type: 'Progressing',
-            status: 'False',
-            reason: 'RolloutComplete',
-            message: `all ${replicas} processors run the current spec`,
-          }
-        : {
-            type: 'Progressing',
-            status: 'True',
-            reason: 'RollingOut',
-            message: `${ds.updatedReplicas ?? 0} of ${replicas} processors updated, ${ds.replicas ?? 0} running`,
-          },
-      measureError
-        ? { type: 'Degraded', status: 'True', reason: 'MetricsUnavailable', message: measureError }
-        : {
-            type: 'Degraded',
-            status: 'False',
-            reason: 'AsExpected',
-            message: 'spec valid, lag and replica metrics readable',
-          },
-      scalingCondition,
-      activeVersion < version
-        ? {
-            type: 'Reprocessing',
-            status: 'True',
-            reason: 'CatchingUp',
-            message: `version ${version} replays the log into its own keys; queries read version ${activeVersion} until it catches up`,
-          }
-        : {
-            type: 'Reprocessing',
-            status: 'False',
-            reason: 'UpToDate',
-            message: `queries read version ${activeVersion}`,
-          },
-    ]);
-    return {
-      requeueAfterMs: ready
-        ? this.ctx.config.scaleIntervalMs
-        : Math.min(2000, this.ctx.config.scaleIntervalMs),
-    };
-  }
-
-  private async redisFor(p: PipelineObject, n: NormalizedPipeline) {
-    const r = n.redis;
-    let url = this.ctx.config.redisUrl;
-    if (r?.url) url = r.cluster ? r.url.replace(/^rediss?:\/\//, 'redis-cluster://') : r.url;
-    let password: string | undefined;
-    if (r?.secretRef) {
-      const secret = await this.ctx.client.get<KubeObject & { data?: Record<string, string> }>(
-        paths.secret(p.metadata.namespace ?? 'default', r.secretRef.name),
-      );
-      const b64 = secret.data?.[r.secretRef.passwordKey ?? 'password'];
-      if (b64) password = Buffer.from(b64, 'base64').toString('utf8');
-    }
-    return this.ctx.redis.get(url, password);
-  }
-
-  private async writeStatus(
-    p: PipelineObject,
-    status: PipelineStatus,
-    conditions: ConditionInput[],
-  ): Promise<void> {
-    const old = (p.status ?? {}) as PipelineStatus;
-    const generation = p.metadata.generation ?? 0;
-    const merged = mergeConditions(
-      old.conditions as PipelineCondition[] | undefined,
-      conditions,
-      generation,
-      new Date(),
+    await this.ctx.client.apply(
+      paths.service(ns, childName(p.metadata.name)),
+      desiredService(p),
+      FIELD_MANAGER,
     );
-    const next: PipelineStatus = { ...old, ...status, observedGeneration: generation, conditions: merged };
-    if (JSON.stringify(next) === JSON.stringify(old)) return;
-    await this.ctx.client.mergePatch(
-      `${paths.pipeline(p.metadata.namespace ?? 'default', p.metadata.name)}/status`,
-      {
-        status: next,
-      },
-    );
+    return dep;
   }
 
-  /** The finalizer: stop processors, run the deletion policy, then let the Pipeline go. */
-  private async finalize(p: PipelineObject): Promise<ReconcileResult> {
+  /**
+   * Upgrading from the release with one Deployment per Pipeline: the same version's own Deployment
+   * (same consumer group and keys) is fully available, so the old one goes without a gap.
+   */
+  private async replaceLegacy(p: PipelineObject, version: number): Promise<void> {
     const ns = p.metadata.namespace ?? 'default';
-    const name = p.metadata.name;
-    const finalizers = p.metadata.finalizers ?? [];
-    if (!finalizers.includes(FINALIZER)) return {};
-    const policy = parsePolicy(
-      p.metadata.annotations?.[DELETION_POLICY_ANNOTATION],
-      this.ctx.config.deletionPolicy,
+    const legacy = childName(p.metadata.name);
+    await this.ctx.client.delete(paths.deployment(ns, legacy));
+    await this.ctx.client.delete(paths.configMap(ns, legacy));
+    await this.ctx.events.record(
+      p,
+      'Normal',
+      'Migrated',
+      `version ${version} runs in Deployment ${versionName(p.metadata.name, version)}; the single Deployment ${legacy} of the previous release is deleted`,
     );
-    if (policy === 'delete') {
-      // Processors must be gone first, or they would write keys back and keep the group alive.
-      await this.ctx.client.delete(paths.deployment(ns, childName(name)), {
-        propagationPolicy: 'Foreground',
-      });
-      const pods = await this.ctx.client.list(paths.pods(ns), { labelSelector: selectorString(name) });
-      if (pods.items.length > 0) return { requeueAfterMs: 1000 };
-      const validation = validatePipelineObject(p);
-      const n = validation.ok ? validation.normalized : undefined;
-      const brokers = n?.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers;
-      let groups: string[];
-      try {
-        // Connecting is inside: a failed connection also drops the cached admin, as in reconcileOnce.
-        const admin = await withTimeout(this.ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
-        groups = await deleteConsumerGroups(admin, name);
-      } catch (e) {
-        await this.ctx.kafka.reset(brokers);
-        throw e;
-      }
-      const redis = n ? await this.redisFor(p, n) : this.ctx.redis.get(this.ctx.config.redisUrl);
-      const removed = await withTimeout(deleteRedisState(redis, name), 60_000, 'deleting Redis keys');
-      await this.ctx.events.record(
-        p,
-        'Normal',
-        'Cleaned',
-        `deletion policy delete: removed ${removed} Redis keys and consumer group(s) ${groups.join(', ') || '(none)'}`,
-      );
-    } else {
-      await this.ctx.events.record(
-        p,
-        'Normal',
-        'Retained',
-        'deletion policy retain: Redis keys and consumer groups kept',
-      );
-    }
-    this.memory.delete(`${ns}/${name}`);
-    await this.ctx.client.mergePatch(paths.pipeline(ns, name), {
+  }
+
+  /** The Pipeline as the previous release's Deployment runs it: the spec from its ConfigMap. */
+  private async frozenPipeline(p: PipelineObject, legacy: DeploymentObject): Promise<PipelineObject | null> {
+    const cm = await this.ctx.client.getOrNull<KubeObject & { data?: Record<string, string> }>(
+      paths.configMap(p.metadata.namespace ?? 'default', childName(p.metadata.name)),
+    );
+    const text = cm?.data?.[CONFIG_FILE];
+    if (!text) return null;
+    const spec = (parse(text) as { spec?: PipelineObject['spec'] }).spec;
+    if (!spec) return null;
+    const { [REPLAY_ANNOTATION]: _current, ...annotations } = p.metadata.annotations ?? {};
+    const served = legacy.metadata.annotations?.[REPLAY_ANNOTATION];
+    return {
+      ...p,
       metadata: {
-        finalizers: finalizers.filter((f) => f !== FINALIZER),
-        resourceVersion: p.metadata.resourceVersion,
+        ...p.metadata,
+        annotations: { ...annotations, ...(served ? { [REPLAY_ANNOTATION]: served } : {}) },
       },
-    });
-    this.ctx.log('info', 'finalized', { pipeline: `${ns}/${name}`, policy });
-    return {};
+      spec,
+    };
+  }
+
+  private recordMetrics(p: PipelineObject, active: VersionPass) {
+    const labels = { namespace: p.metadata.namespace ?? 'default', pipeline: p.metadata.name };
+    this.ctx.metrics.desiredReplicas.set(labels, active.plan.replicas);
+    if (active.m.lag) this.ctx.metrics.lag.set(labels, active.m.lag.totalLag);
+    if (active.m.rate.total !== undefined) this.ctx.metrics.inputRate.set(labels, active.m.rate.total);
+    this.ctx.metrics.hotPartitions.set(labels, active.plan.hot.length);
+  }
+
+  private async finalize(key: string, p: PipelineObject): Promise<ReconcileResult> {
+    const result = await finalize(this.ctx, p);
+    if (result.requeueAfterMs === undefined) this.memory.delete(key);
+    return result;
   }
 }

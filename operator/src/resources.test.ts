@@ -9,6 +9,7 @@ import {
   type PipelineObject,
   type ProcessorSettings,
   podTemplateHash,
+  versionName,
 } from './resources.ts';
 
 const pipeline = (over: Partial<PipelineObject['spec']> = {}): PipelineObject => ({
@@ -31,13 +32,38 @@ const settings: ProcessorSettings = {
 };
 
 describe('desired objects', () => {
+  it('each version has its own Deployment selecting only its pods, and its own ConfigMap', () => {
+    const d = desiredDeployment(pipeline(), 2, 3, 'fp', settings) as unknown as {
+      metadata: { name: string };
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: { volumes: { configMap?: { name: string } }[] };
+        };
+      };
+    };
+    expect(d.metadata.name).toBe('kappaflow-views-v3');
+    expect(d.spec.selector.matchLabels).toMatchObject({
+      'kappaflow.io/pipeline': 'views',
+      'kappaflow.io/version': '3',
+    });
+    expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
+    expect(d.spec.template.spec.volumes[0]!.configMap?.name).toBe('kappaflow-views-v3');
+    expect(desiredConfigMap(pipeline(), 3).metadata.labels).toMatchObject({ 'kappaflow.io/version': '3' });
+  });
+  it('changing the promotion policy does not restart processors (not in the template hash)', () => {
+    expect(podTemplateHash(pipeline({ reprocessing: { promotion: 'manual' } }), 1, settings)).toBe(
+      podTemplateHash(pipeline(), 1, settings),
+    );
+  });
   it('are owned by the Pipeline (controller, blockOwnerDeletion)', () => {
-    for (const o of [
-      desiredConfigMap(pipeline()),
-      desiredDeployment(pipeline(), 2, 1, 'fp', settings),
-      desiredService(pipeline()),
-    ]) {
-      expect(o.metadata.name).toBe(childName('views'));
+    for (const [o, name] of [
+      [desiredConfigMap(pipeline(), 1), versionName('views', 1)],
+      [desiredDeployment(pipeline(), 2, 1, 'fp', settings), versionName('views', 1)],
+      [desiredService(pipeline()), childName('views')],
+    ] as const) {
+      expect(o.metadata.name).toBe(name);
       expect(o.metadata.namespace).toBe('team');
       expect(o.metadata.ownerReferences).toEqual([
         {
@@ -52,7 +78,7 @@ describe('desired objects', () => {
     }
   });
   it('the ConfigMap holds the spec without status or server metadata', () => {
-    const doc = parse((desiredConfigMap(pipeline()).data as Record<string, string>)['pipeline.yaml']!);
+    const doc = parse((desiredConfigMap(pipeline(), 1).data as Record<string, string>)['pipeline.yaml']!);
     expect(doc).toEqual({
       apiVersion: 'kappaflow.io/v1alpha1',
       kind: 'Pipeline',
@@ -152,7 +178,7 @@ describe('operator-wide Secrets in processor pods', () => {
 
   it('none configured: only the pipeline ConfigMap, no Secret env, no pull secrets', () => {
     const t = template(desiredDeployment(pipeline(), 1, 1, 'fp', settings));
-    expect(t.spec.volumes).toEqual([{ name: 'pipeline', configMap: { name: 'kappaflow-views' } }]);
+    expect(t.spec.volumes).toEqual([{ name: 'pipeline', configMap: { name: 'kappaflow-views-v1' } }]);
     expect(t.spec.containers[0]!.volumeMounts).toEqual([
       { name: 'pipeline', mountPath: '/etc/kappaflow', readOnly: true },
     ]);
@@ -166,7 +192,7 @@ describe('operator-wide Secrets in processor pods', () => {
   it('mounts the Kafka settings and query tokens Secrets read-only, points the env at them, references the Redis Secret', () => {
     const t = template(desiredDeployment(pipeline(), 1, 1, 'fp', withSecrets));
     expect(t.spec.volumes).toEqual([
-      { name: 'pipeline', configMap: { name: 'kappaflow-views' } },
+      { name: 'pipeline', configMap: { name: 'kappaflow-views-v1' } },
       { name: 'kafka-config', secret: { secretName: 'kafka-client' } },
       { name: 'query-auth', secret: { secretName: 'query-tokens' } },
     ]);

@@ -68,6 +68,10 @@ export interface ProcessorSettings {
 }
 
 export const childName = (pipeline: string) => `kappaflow-${pipeline}`;
+/** A version's Deployment and ConfigMap (blue/green: each version runs its own while a replay catches up). */
+export const versionName = (pipeline: string, version: number) => `${childName(pipeline)}-v${version}`;
+/** Set on a version's Deployment being removed (scaled to 0, then its keys and group deleted): why. */
+export const RETIRE_ANNOTATION = 'kappaflow.io/retiring';
 
 export function selectorLabels(pipeline: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'kappaflow-processor', [PIPELINE_LABEL]: pipeline };
@@ -111,23 +115,28 @@ export function specYaml(p: PipelineObject): string {
 }
 
 /**
- * Hash of what the pods run: the spec without the scaling settings (changing bounds must not restart
+ * Hash of what the pods run: the spec without the scaling and promotion settings (changing them must not restart
  * processors), the version and the processor settings (image, env, resources, and the names and keys
  * of the Secrets they mount or read). Stored on the pod template so a change rolls out.
  */
 export function podTemplateHash(p: PipelineObject, version: number, settings: ProcessorSettings): string {
-  const { scaling: _s, replicas: _r, ...logic } = p.spec;
+  const { scaling: _s, replicas: _r, reprocessing: _p, ...logic } = p.spec;
   return createHash('sha256').update(JSON.stringify({ logic, version, settings })).digest('hex').slice(0, 16);
 }
 
-export function desiredConfigMap(p: PipelineObject): KubeObject {
+/** The spec a version runs; a version's ConfigMap is written only while the spec is its logic. */
+export function desiredConfigMap(p: PipelineObject, version: number): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: childName(p.metadata.name),
+      name: versionName(p.metadata.name, version),
       namespace: p.metadata.namespace,
-      labels: { ...selectorLabels(p.metadata.name), 'app.kubernetes.io/managed-by': MANAGED_BY },
+      labels: {
+        ...selectorLabels(p.metadata.name),
+        'app.kubernetes.io/managed-by': MANAGED_BY,
+        [VERSION_LABEL]: String(version),
+      },
       ownerReferences: [ownerReference(p)],
     },
     data: { [CONFIG_FILE]: specYaml(p) },
@@ -173,8 +182,10 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
 }
 
 /** The pipeline ConfigMap, and the operator-wide Secrets as read-only volumes (nested under CONFIG_DIR). */
-function processorVolumes(p: PipelineObject, settings: ProcessorSettings) {
-  const volumes: unknown[] = [{ name: 'pipeline', configMap: { name: childName(p.metadata.name) } }];
+function processorVolumes(p: PipelineObject, version: number, settings: ProcessorSettings) {
+  const volumes: unknown[] = [
+    { name: 'pipeline', configMap: { name: versionName(p.metadata.name, version) } },
+  ];
   const mounts: unknown[] = [{ name: 'pipeline', mountPath: CONFIG_DIR, readOnly: true }];
   if (settings.kafkaConfigSecret) {
     volumes.push({ name: 'kafka-config', secret: { secretName: settings.kafkaConfigSecret.name } });
@@ -197,13 +208,13 @@ export function desiredDeployment(
   const name = p.metadata.name;
   const labels = commonLabels(name, version);
   const hash = podTemplateHash(p, version, settings);
-  const { volumes, mounts } = processorVolumes(p, settings);
+  const { volumes, mounts } = processorVolumes(p, version, settings);
   const port = settings.port ?? HTTP_PORT;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
-      name: childName(name),
+      name: versionName(name, version),
       namespace: p.metadata.namespace,
       labels,
       annotations: {
@@ -218,7 +229,8 @@ export function desiredDeployment(
     },
     spec: {
       replicas,
-      selector: { matchLabels: selectorLabels(name) },
+      // the version is part of the selector: each version's Deployment owns only its own pods
+      selector: { matchLabels: { ...selectorLabels(name), [VERSION_LABEL]: String(version) } },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
       template: {
         metadata: {

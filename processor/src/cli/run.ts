@@ -7,6 +7,7 @@ import { startProcessor } from '../runtime/processor.ts';
 import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
+import { redisOption } from './redis-option.ts';
 import { untilSignal } from './signals.ts';
 import { tuningFromEnv } from './tuning.ts';
 
@@ -21,14 +22,7 @@ export function runCommand(): Command {
         .env('KAFKA_BROKERS')
         .default('127.0.0.1:9092'),
     )
-    .addOption(
-      new Option(
-        '--redis <url>',
-        'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
-      )
-        .env('REDIS_URL')
-        .default('redis://127.0.0.1:6379'),
-    )
+    .addOption(redisOption())
     .addOption(
       new Option('--kafka-config <file>', 'YAML with Kafka TLS/SASL settings (see docs)').env(
         'KAFKA_CONFIG_FILE',

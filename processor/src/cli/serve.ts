@@ -7,19 +7,13 @@ import { createProcessorMetrics } from '../observability/metrics.ts';
 import { connectRedis, redactUrl } from '../state/connection.ts';
 import { registrationLag } from '../state/lag.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
+import { redisOption } from './redis-option.ts';
 import { untilSignal } from './signals.ts';
 
 export function serveCommand(): Command {
   return addHttpOptions(new Command('serve'))
     .description('serve the query API and live dashboard from Redis, without consuming from Kafka')
-    .addOption(
-      new Option(
-        '--redis <url>',
-        'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
-      )
-        .env('REDIS_URL')
-        .default('redis://127.0.0.1:6379'),
-    )
+    .addOption(redisOption())
     .addOption(
       new Option(
         '--brokers <list>',

@@ -211,6 +211,19 @@
     $('stat-partitions').textContent = `${committed}/${p.partitions.length} partitions committed`;
     $('stat-late').textContent = fmt(p.late);
     $('stat-dead').textContent = fmt(p.deadLettered);
+    renderReplay(p);
+  }
+
+  /** Kappa reprocessing: a newer version replaying the log beside the active one, and how far it is. */
+  function renderReplay(p) {
+    const replay = (p.versions ?? []).find((v) => v.role === 'replaying');
+    const line = $('replay');
+    line.hidden = !replay;
+    if (!replay) return;
+    const share = p.records > 0 ? Math.min(100, Math.floor((replay.records / p.records) * 100)) : 0;
+    line.textContent =
+      `version ${replay.version} is replaying the log beside v${p.activeVersion}: ` +
+      `${fmt(replay.records)} records (${share}% of v${p.activeVersion}'s), watermark ${time(replay.watermark)}`;
   }
 
   function renderWindows(p, windows) {

@@ -129,6 +129,7 @@ export function compileExpression(
   options: CheckOptions & { expect?: ExpectedType; fieldPaths?: boolean } = {},
 ): { compiled?: CompiledExpression; problems: ExprProblem[] } {
   const path = formatPath(segments);
+  const problem = (message: string): ExprProblem => ({ path, segments, source, offset: 0, message });
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(source);
@@ -142,54 +143,24 @@ export function compileExpression(
   try {
     result = new ExpressionChecker(env, options).check(parsed.expr, positions);
   } catch (e) {
-    return {
-      problems: [
-        {
-          path,
-          segments,
-          source,
-          offset: 0,
-          message: `cannot check expression: ${(e as Error).message ?? e}`,
-        },
-      ],
-    };
+    return { problems: [problem(`cannot check expression: ${(e as Error).message ?? e}`)] };
   }
   const problems: ExprProblem[] = result.problems.map((p) => ({ path, segments, source, ...p }));
   const expect = options.expect ?? 'any';
   if (expect === 'bool' && result.type !== 'bool' && result.type !== 'dyn') {
-    problems.push({
-      path,
-      segments,
-      source,
-      offset: 0,
-      message: `must be a condition (true or false), but this expression gives a ${result.type}`,
-    });
+    problems.push(problem(`must be a condition (true or false), but this expression gives a ${result.type}`));
   }
   if (expect === 'number' && !['int', 'uint', 'double', 'number', 'dyn'].includes(result.type)) {
-    problems.push({
-      path,
-      segments,
-      source,
-      offset: 0,
-      message: `must give a number, but this expression gives a ${result.type} (convert with double(...))`,
-    });
+    problems.push(
+      problem(`must give a number, but this expression gives a ${result.type} (convert with double(...))`),
+    );
   }
   if (problems.length > 0) return { problems };
   let run: (ctx: Record<string, unknown>) => unknown;
   try {
     run = plan(env, parsed) as unknown as (ctx: Record<string, unknown>) => unknown;
   } catch (e) {
-    return {
-      problems: [
-        {
-          path,
-          segments,
-          source,
-          offset: 0,
-          message: `cannot plan expression: ${(e as Error).message ?? e}`,
-        },
-      ],
-    };
+    return { problems: [problem(`cannot plan expression: ${(e as Error).message ?? e}`)] };
   }
   // A bare field (`event.user`) is read straight from the JSON when it holds a plain value; CEL
   // runs otherwise, so results and errors are CEL's either way (see field-path.ts).

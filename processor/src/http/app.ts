@@ -18,6 +18,7 @@ import {
   single,
 } from '../query/params.ts';
 import { QueryStore } from '../query/store.ts';
+import { parseVersion } from '../query/versions.ts';
 import { WatchHub } from '../query/watch.ts';
 import type { RedisClient } from '../state/connection.ts';
 import type { PipelineRegistration } from '../state/registry.ts';
@@ -68,8 +69,17 @@ const uplotCss = require.resolve('uplot/dist/uPlot.min.css');
 const MAX_URL_LENGTH = 8192;
 const MAX_BODY_BYTES = 16 * 1024;
 /** Query parameters of /windows that are not group filters. */
-const WINDOWS_PARAMS = new Set(['from', 'to', 'limit', 'cursor', 'order', 'rollup', 'access_token']);
-const TOP_PARAMS = new Set(['aggregate', 'window', 'limit', 'access_token']);
+const WINDOWS_PARAMS = new Set([
+  'from',
+  'to',
+  'limit',
+  'cursor',
+  'order',
+  'rollup',
+  'version',
+  'access_token',
+]);
+const TOP_PARAMS = new Set(['aggregate', 'window', 'limit', 'version', 'access_token']);
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const { redis, registry, logger } = options;
@@ -198,6 +208,7 @@ function queryRoutes(app: HttpApp, store: QueryStore, registry: Registry): void 
         cursor: decodeCursor(req.query.cursor),
         order: parseEnum('order', req.query.order, ['asc', 'desc'] as const, 'asc'),
         rollup: parseBoolean('rollup', req.query.rollup),
+        version: parseVersion(req.query.version),
       }),
     );
   });
@@ -218,6 +229,7 @@ function queryRoutes(app: HttpApp, store: QueryStore, registry: Registry): void 
         window,
         filters,
         limit: parseLimit(req.query.limit, 10, 1000),
+        version: parseVersion(req.query.version),
       }),
     );
   });

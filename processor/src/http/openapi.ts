@@ -19,6 +19,13 @@ const time = (n: string, description: string) => ({
   description: `${description} Epoch milliseconds or ISO-8601 (\`2024-05-01T12:00:00Z\`).`,
   schema: { type: 'string', examples: ['1714564800000', '2024-05-01T12:00:00Z'] },
 });
+const versionParam = {
+  name: 'version',
+  in: 'query',
+  schema: { type: 'integer', minimum: 1 },
+  description:
+    'read this live version instead of the active one: a newer version replaying the log, to compare its answers before the switch (404 unknown_version otherwise)',
+};
 const groupFilter = {
   name: 'groupFilter',
   in: 'query',
@@ -148,6 +155,7 @@ export const openApiDocument = {
           'deadLettered',
           'updatedAt',
           'partitions',
+          'versions',
         ],
         additionalProperties: false,
         properties: {
@@ -179,6 +187,22 @@ export const openApiDocument = {
           deadLettered: { type: ['number', 'null'] },
           updatedAt: { type: ['number', 'null'] },
           partitions: { type: 'array', items: { $ref: '#/components/schemas/PartitionStatus' } },
+          versions: {
+            type: 'array',
+            description:
+              'the live versions: the active one, and a newer one replaying the log (read it with ?version=)',
+            items: {
+              type: 'object',
+              required: ['version', 'role', 'records', 'watermark'],
+              additionalProperties: false,
+              properties: {
+                version: { type: 'integer' },
+                role: { enum: ['active', 'replaying'] },
+                records: { type: 'number', description: 'records folded into it so far' },
+                watermark: { type: ['number', 'null'], description: 'its lowest partition watermark' },
+              },
+            },
+          },
         },
       },
       PipelineList: {
@@ -354,6 +378,7 @@ export const openApiDocument = {
             schema: { type: 'boolean', default: false },
             description: 'merge all (matching) groups of each window into one, group {}',
           },
+          versionParam,
         ],
         responses: {
           '200': { description: 'One page of windows', content: json('WindowsPage') },
@@ -378,6 +403,7 @@ export const openApiDocument = {
             description: '`latest` or a window start (epoch ms or ISO-8601)',
           },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 10 } },
+          versionParam,
           groupFilter,
         ],
         responses: {

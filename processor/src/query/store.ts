@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AggregateShape, WindowShape } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
-import { type PipelineRegistration, readRegistration, readRegistrations } from '../state/registry.ts';
+import { type PipelineRegistration, readRegistrations } from '../state/registry.ts';
 import { readHeartbeats } from '../state/replica-status.ts';
 import { pendingRegistration } from '../state/versions.ts';
 import { BoundedCache } from './cache.ts';
@@ -29,6 +29,7 @@ import {
 } from './merge.ts';
 import type { Cursor } from './params.ts';
 import { queryCommands } from './scripts.ts';
+import { type LiveVersion, liveVersions, registrationOf } from './versions.ts';
 
 /** The checkpoint of one partition, as the query API reports it. */
 export interface PartitionStatus {
@@ -67,6 +68,7 @@ export interface PipelineSummary {
   deadLettered: number | null;
   updatedAt: number | null;
   partitions: PartitionStatus[];
+  versions: LiveVersion[];
 }
 
 export interface WindowGroup {
@@ -91,6 +93,8 @@ export interface WindowsQuery {
   cursor?: Cursor;
   order: 'asc' | 'desc';
   rollup: boolean;
+  /** a live version other than the active one (query/versions.ts) */
+  version?: number | undefined;
 }
 
 export interface WindowsPage {
@@ -105,6 +109,7 @@ export interface TopQuery {
   window: 'latest' | number;
   limit: number;
   filters: Map<string, string[]>;
+  version?: number | undefined;
 }
 
 export interface TopResult {
@@ -176,10 +181,8 @@ export class QueryStore {
     return value;
   }
 
-  async registration(name: string): Promise<PipelineRegistration> {
-    const registration = await readRegistration(this.redis, name);
-    if (!registration) throw notFound('unknown_pipeline', `no pipeline named ${JSON.stringify(name)}`);
-    return registration;
+  async registration(name: string, version?: number): Promise<PipelineRegistration> {
+    return registrationOf(this.redis, name, version);
   }
 
   async listPipelines(): Promise<PipelineSummary[]> {
@@ -204,6 +207,12 @@ export class QueryStore {
     const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
     const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;
     const updated = statuses.map((s) => s.updatedAt ?? 0);
+    const watermark = committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null;
+    const records = statuses.reduce((sum, s) => sum + s.records, 0);
+    const replaying =
+      pending && pending.activeVersion > reg.activeVersion
+        ? { version: pending.activeVersion, statuses: await this.checkpoints(pending) }
+        : null;
     return {
       name: reg.name,
       activeVersion: reg.activeVersion,
@@ -213,15 +222,16 @@ export class QueryStore {
       groupBy: reg.groupBy,
       aggregates: reg.aggregates,
       retentionMs: reg.retentionMs,
-      watermark: committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null,
+      watermark,
       lag,
       replicas: beats.length,
       recordsPerSecond: beats.reduce((sum, b) => sum + (b.recordsPerSecond ?? 0), 0),
-      records: statuses.reduce((sum, s) => sum + s.records, 0),
+      records,
       late,
       deadLettered,
       updatedAt: updated.length > 0 && Math.max(...updated) > 0 ? Math.max(...updated) : null,
       partitions: statuses,
+      versions: liveVersions({ version: reg.activeVersion, records, watermark }, replaying),
     };
   }
 
@@ -236,7 +246,7 @@ export class QueryStore {
   }
 
   async windows(name: string, query: WindowsQuery): Promise<WindowsPage> {
-    const reg = await this.registration(name);
+    const reg = await this.registration(name, query.version);
     const aggregates = new Aggregates(reg.aggregates);
     const filters = checkFilters(reg, query.filters);
     const matches = groupMatcher(reg.groupBy, filters);
@@ -318,7 +328,7 @@ export class QueryStore {
   }
 
   async top(name: string, query: TopQuery): Promise<TopResult> {
-    const reg = await this.registration(name);
+    const reg = await this.registration(name, query.version);
     const aggregates = new Aggregates(reg.aggregates);
     const known = aggregates.byName.get(query.aggregate);
     if (!known) {

@@ -131,6 +131,11 @@ export class VersionPromoter {
         return;
       }
       const result = await promoteVersion(redis, registration);
+      if (result.state === 'catching-up') {
+        // The operator's gate holds it (manual promotion, or a failing replay): ask again later.
+        logger.debug({ version: registration.activeVersion, lag }, 'caught up; promotion held by the gate');
+        return;
+      }
       this.done = true;
       if (this.timer) clearInterval(this.timer);
       if (result.state === 'superseded') {

@@ -130,6 +130,17 @@ export function buildCrd(): Json {
             { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas' },
             { name: 'Lag', type: 'integer', jsonPath: '.status.lag' },
             { name: 'Watermark', type: 'string', jsonPath: '.status.watermark' },
+            { name: 'Active', type: 'integer', jsonPath: '.status.activeVersion' },
+            {
+              name: 'Replaying',
+              type: 'integer',
+              jsonPath: '.status.versions[?(@.role=="replaying")].version',
+            },
+            {
+              name: 'ETA(s)',
+              type: 'integer',
+              jsonPath: '.status.versions[?(@.role=="replaying")].etaSeconds',
+            },
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],

@@ -62,6 +62,7 @@ export interface NormalizedPipeline {
     catchUpSeconds: number;
     scaleDownStabilizationMs: number;
   };
+  reprocessing: { promotion: 'auto' | 'manual'; maxRestarts: number };
   replicas?: number;
   kafka?: KafkaSpec;
   redis?: RedisSpec;
@@ -124,6 +125,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
       catchUpSeconds: s.scaling.catchUpSeconds,
       scaleDownStabilizationMs: parseDuration(s.scaling.scaleDownStabilization),
     },
+    reprocessing: { promotion: s.reprocessing.promotion, maxRestarts: s.reprocessing.maxRestarts },
     ...(s.replicas === undefined ? {} : { replicas: s.replicas }),
     ...(s.kafka === undefined ? {} : { kafka: s.kafka }),
     ...(s.redis === undefined ? {} : { redis: s.redis }),

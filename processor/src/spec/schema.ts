@@ -14,6 +14,7 @@ import {
   topicName,
 } from './fields.ts';
 import { PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN, pipelineNameProblem, QUERY_RESERVED } from './names.ts';
+import { reprocessingSchema } from './reprocessing.ts';
 import { scalingSchema } from './scaling.ts';
 import { show } from './show.ts';
 import { sourceSchema } from './source.ts';
@@ -77,6 +78,7 @@ export const pipelineSpecSchema = strictObject({
     catchUpSeconds: 300,
     scaleDownStabilization: '5m',
   }),
+  reprocessing: reprocessingSchema.default({ promotion: 'auto', maxRestarts: 3 }),
   replicas: z
     .number({ error: (iss) => `expected a whole number of replicas, got ${show(iss.input)}` })
     .int({ error: (iss) => `expected a whole number of replicas, got ${show(iss.input)}` })

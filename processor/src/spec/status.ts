@@ -8,7 +8,7 @@ export const conditionSchema = z
       .string()
       .max(316)
       .describe(
-        'Condition type: `Ready`, `Progressing` (a rollout), `Degraded`, `Scaling`, `Reprocessing` (a new version catching up).',
+        'Condition type: `Ready`, `Progressing` (a rollout), `Degraded`, `Scaling`, `Reprocessing` (a new version catching up or waiting for promotion).',
       ),
     status: z.enum(['True', 'False', 'Unknown']),
     reason: z.string().max(1024).optional().describe('CamelCase reason, e.g. `CatchingUp`, `InvalidSpec`.'),
@@ -66,6 +66,41 @@ export const pipelineStatusSchema = z
       .max(32)
       .optional()
       .describe('Partitions with the most lag or traffic (a skewed key shows up here).'),
+    versions: z
+      .array(
+        z.object({
+          version: z.number().int().min(1),
+          role: z
+            .enum(['active', 'replaying'])
+            .describe(
+              '`active`: the version queries read. `replaying`: a newer version replaying the log beside it.',
+            ),
+          replicas: z.number().int().min(0).optional().describe('Processors of this version running.'),
+          lag: z
+            .number()
+            .int()
+            .min(0)
+            .optional()
+            .describe("Records behind the end of the log (this version's consumer group)."),
+          recordsPerSecond: z
+            .number()
+            .min(0)
+            .optional()
+            .describe('Records per second its processors handle (heartbeats).'),
+          etaSeconds: z
+            .number()
+            .int()
+            .min(0)
+            .optional()
+            .describe(
+              'Replaying only: seconds until caught up at the current pace (lag / (rate - input rate)); absent while it does not gain.',
+            ),
+          startedAt: z.string().optional().describe('When its Deployment was created (RFC 3339).'),
+        }),
+      )
+      .max(4)
+      .optional()
+      .describe('Every version with processors: the active one and, during a replay, the replaying one.'),
     conditions: z.array(conditionSchema).max(16).optional(),
   })
   .describe('Observed state, written by the operator.');

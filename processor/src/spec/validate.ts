@@ -131,29 +131,28 @@ function looksForeign(doc: unknown): boolean {
   );
 }
 
+/** An error about the whole file (reported at its first line). */
+const fileError = (file: string, message: string): SpecError => ({
+  file,
+  line: 1,
+  column: 1,
+  path: '',
+  message,
+});
+
 /** Validates YAML text with one or more `---`-separated documents. Never throws. */
 export function validateText(text: string, file = '<input>'): ValidationResult {
   const result: ValidationResult = { ok: false, pipelines: [], errors: [], skipped: 0 };
   const counter = new LineCounter();
-  const at = (offset: number, path: string, message: string): SpecError => ({
-    file,
-    ...lineColumn(counter, offset),
-    path,
-    message,
-  });
   try {
     if (typeof text !== 'string') {
-      result.errors.push({ file, line: 1, column: 1, path: '', message: 'expected YAML text' });
+      result.errors.push(fileError(file, 'expected YAML text'));
       return result;
     }
     if (Buffer.byteLength(text, 'utf8') > MAX_SPEC_BYTES) {
-      result.errors.push({
-        file,
-        line: 1,
-        column: 1,
-        path: '',
-        message: `file is larger than ${MAX_SPEC_BYTES} bytes; a pipeline spec is a page of YAML`,
-      });
+      result.errors.push(
+        fileError(file, `file is larger than ${MAX_SPEC_BYTES} bytes; a pipeline spec is a page of YAML`),
+      );
       return result;
     }
     const docs = parseAllDocuments(text, {
@@ -164,81 +163,86 @@ export function validateText(text: string, file = '<input>'): ValidationResult {
     // parseAllDocuments returns an EmptyStream (an array with no documents) for empty input.
     const list = Array.isArray(docs) ? (docs as Document[]) : [];
     const names = new Map<string, number>();
-    for (const doc of list) {
-      if (doc.errors.length > 0) {
-        for (const err of doc.errors) result.errors.push(at(err.pos[0], '', yamlMessage(err.message)));
-        continue;
-      }
-      if (doc.contents === null) continue; // an empty document, e.g. after a trailing `---`
-      let value: unknown;
-      try {
-        value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-      } catch (e) {
-        result.errors.push(
-          at(doc.contents.range?.[0] ?? 0, '', `cannot read this document: ${(e as Error)?.message ?? e}`),
-        );
-        continue;
-      }
-      if (value === null || value === undefined) continue;
-      if (looksForeign(value)) {
-        result.skipped++;
-        continue;
-      }
-      const docStart = doc.contents.range?.[0] ?? 0;
-      const r = validatePipelineObject(value);
-      if (!r.ok) {
-        for (const issue of r.issues) {
-          const offset =
-            issue.offsetInExpr !== undefined
-              ? offsetInScalar(doc, issue.path, issue.offsetInExpr)
-              : offsetFor(doc, issue.path, { atKey: issue.atKey ?? false });
-          result.errors.push(at(offset, formatPath(issue.path), issue.message));
-        }
-        continue;
-      }
-      const name = r.pipeline.metadata.name;
-      const firstLine = names.get(name);
-      if (firstLine !== undefined) {
-        result.errors.push(
-          at(
-            offsetFor(doc, ['metadata', 'name']),
-            'metadata.name',
-            `pipeline ${show(name)} is already defined on line ${firstLine} of this file`,
-          ),
-        );
-        continue;
-      }
-      const { line } = lineColumn(counter, docStart);
-      names.set(name, line);
-      result.pipelines.push({
-        file,
-        line,
-        pipeline: r.pipeline,
-        normalized: r.normalized,
-        compiled: r.compiled,
-      });
-    }
+    for (const doc of list) validateDocument(doc, { file, counter, names, result });
     if (result.errors.length === 0 && result.pipelines.length === 0) {
-      result.errors.push({
-        file,
-        line: 1,
-        column: 1,
-        path: '',
-        message: `no Pipeline found: expected a document with apiVersion: ${API_VERSION_FULL} and kind: ${KIND}`,
-      });
+      result.errors.push(
+        fileError(
+          file,
+          `no Pipeline found: expected a document with apiVersion: ${API_VERSION_FULL} and kind: ${KIND}`,
+        ),
+      );
     }
   } catch (e) {
-    result.errors.push({
-      file,
-      line: 1,
-      column: 1,
-      path: '',
-      message: `internal error while validating: ${(e as Error)?.message ?? String(e)}`,
-    });
+    result.errors.push(
+      fileError(file, `internal error while validating: ${(e as Error)?.message ?? String(e)}`),
+    );
   }
   result.errors.sort((a, b) => a.line - b.line || a.column - b.column);
   result.ok = result.errors.length === 0;
   return result;
+}
+
+/**
+ * One YAML document of a file: its YAML errors, or it is skipped (empty, another kind of object), or
+ * its spec errors at their line and column, or a pipeline whose name the file has not used yet.
+ */
+function validateDocument(
+  doc: Document,
+  ctx: { file: string; counter: LineCounter; names: Map<string, number>; result: ValidationResult },
+): void {
+  const { file, counter, names, result } = ctx;
+  const at = (offset: number, path: string, message: string): SpecError => ({
+    file,
+    ...lineColumn(counter, offset),
+    path,
+    message,
+  });
+  if (doc.errors.length > 0) {
+    for (const err of doc.errors) result.errors.push(at(err.pos[0], '', yamlMessage(err.message)));
+    return;
+  }
+  if (doc.contents === null) return; // an empty document, e.g. after a trailing `---`
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    result.errors.push(
+      at(doc.contents.range?.[0] ?? 0, '', `cannot read this document: ${(e as Error)?.message ?? e}`),
+    );
+    return;
+  }
+  if (value === null || value === undefined) return;
+  if (looksForeign(value)) {
+    result.skipped++;
+    return;
+  }
+  const docStart = doc.contents.range?.[0] ?? 0;
+  const r = validatePipelineObject(value);
+  if (!r.ok) {
+    for (const issue of r.issues) {
+      const offset =
+        issue.offsetInExpr !== undefined
+          ? offsetInScalar(doc, issue.path, issue.offsetInExpr)
+          : offsetFor(doc, issue.path, { atKey: issue.atKey ?? false });
+      result.errors.push(at(offset, formatPath(issue.path), issue.message));
+    }
+    return;
+  }
+  const name = r.pipeline.metadata.name;
+  const firstLine = names.get(name);
+  if (firstLine !== undefined) {
+    result.errors.push(
+      at(
+        offsetFor(doc, ['metadata', 'name']),
+        'metadata.name',
+        `pipeline ${show(name)} is already defined on line ${firstLine} of this file`,
+      ),
+    );
+    return;
+  }
+  const { line } = lineColumn(counter, docStart);
+  names.set(name, line);
+  result.pipelines.push({ file, line, pipeline: r.pipeline, normalized: r.normalized, compiled: r.compiled });
 }
 
 function yamlMessage(message: string): string {
@@ -262,7 +266,7 @@ export async function validateFile(path: string): Promise<ValidationResult> {
     return {
       ok: false,
       pipelines: [],
-      errors: [{ file: path, line: 1, column: 1, path: '', message }],
+      errors: [fileError(path, message)],
       skipped: 0,
     };
   }

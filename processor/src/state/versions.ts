@@ -71,3 +71,28 @@ export async function olderVersions(redis: RedisClient, name: string, active: nu
   });
   return [...found].sort((a, b) => a - b);
 }
+
+/**
+ * The operator's say on promoting: only the version it names, with `allow: true`, may take over
+ * (held: manual promotion not yet approved, a failing replay; any other version, e.g. one being
+ * aborted, never); activateVersion-1.lua checks it in the same step as the switch. Without a gate
+ * (no operator) a caught-up version is promoted.
+ */
+export interface PromotionGate {
+  version: number;
+  allow: boolean;
+  reason: string;
+}
+
+export async function writeGate(redis: RedisClient, name: string, gate: PromotionGate): Promise<void> {
+  await redis.hset(keys.pipelines(), `${name}@gate`, JSON.stringify(gate));
+}
+
+export async function readGate(redis: RedisClient, name: string): Promise<PromotionGate | null> {
+  const json = await redis.hget(keys.pipelines(), `${name}@gate`);
+  return json === null ? null : (JSON.parse(json) as PromotionGate);
+}
+
+export async function clearGate(redis: RedisClient, name: string): Promise<void> {
+  await redis.hdel(keys.pipelines(), `${name}@gate`);
+}

@@ -17,7 +17,18 @@ import { freePort } from '../../../harness/ports.ts';
 import { type ServiceProcess, startProcess, waitUntil } from '../../../harness/service.ts';
 import { KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
 import { OPERATOR_RULES } from '../../../operator/src/rbac.ts';
-import { childName, FINALIZER } from '../../../operator/src/resources.ts';
+import {
+  childName,
+  desiredConfigMap,
+  desiredDeployment,
+  FINALIZER,
+  type PipelineObject,
+  versionName,
+} from '../../../operator/src/resources.ts';
+import { createHttpApp, startHttpServer } from '../../../processor/src/http/app.ts';
+import { logger } from '../../../processor/src/observability/logger.ts';
+import { createProcessorMetrics } from '../../../processor/src/observability/metrics.ts';
+import { validatePipelineObject } from '../../../processor/src/spec/validate.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 
@@ -156,7 +167,8 @@ describe('operator e2e', () => {
   };
 
   const getPipeline = () => kube.getOrNull<Pipeline>(paths.pipeline(NS, name));
-  const getDeployment = () => kube.getOrNull<Deployment>(paths.deployment(NS, childName(name)));
+  const getDeployment = (version = 1) =>
+    kube.getOrNull<Deployment>(paths.deployment(NS, versionName(name, version)));
   const leaseHolder = async () =>
     (
       await kube.getOrNull<KubeObject & { spec?: { holderIdentity?: string } }>(
@@ -249,7 +261,7 @@ describe('operator e2e', () => {
     });
     expect(condition(p, 'Degraded')).toMatchObject({ reason: 'InvalidSpec' });
     expect(condition(p, 'Degraded')?.message).toContain('spec.where');
-    expect(await kube.getOrNull(paths.deployment(NS, childName(`${name}-bad`)))).toBeNull();
+    expect(await kube.getOrNull(paths.deployment(NS, versionName(`${name}-bad`, 1)))).toBeNull();
     await kube.delete(paths.pipeline(NS, `${name}-bad`));
     await waitUntil(
       'the invalid pipeline is gone',
@@ -274,8 +286,8 @@ describe('operator e2e', () => {
     expect(p!.status?.observedGeneration).toBe(p!.metadata.generation);
     expect(p!.status?.replicas).toBe(1);
     for (const path of [
-      paths.configMap(NS, childName(name)),
-      paths.deployment(NS, childName(name)),
+      paths.configMap(NS, versionName(name, 1)),
+      paths.deployment(NS, versionName(name, 1)),
       paths.service(NS, childName(name)),
     ]) {
       const obj = await kube.get(path);
@@ -515,6 +527,7 @@ describe('operator e2e', () => {
     expect(before).toBeGreaterThan(RECORDS);
     await kube.mergePatch(paths.pipeline(NS, name), { spec: { aggregates: { total: { sum: 'event.n' } } } });
     let sawCatchingUp = false;
+    let sawBoth = false;
     await waitUntil(
       'version 2 active and up to date',
       async () => {
@@ -522,6 +535,9 @@ describe('operator e2e', () => {
         if (condition(p, 'Reprocessing')?.status === 'True') {
           sawCatchingUp = true;
           expect(p?.status?.activeVersion).toBe(1);
+          // blue/green: version 1 keeps its own Deployment beside version 2's while it replays
+          const [one, two] = [await getDeployment(1), await getDeployment(2)];
+          if (one && two && (one.status?.readyReplicas ?? 0) >= 1) sawBoth = true;
         }
         return (
           p?.status?.activeVersion === 2 &&
@@ -532,6 +548,24 @@ describe('operator e2e', () => {
       { timeoutMs: 120_000, intervalMs: 200 },
     );
     timings.reprocessingSawCatchingUp = sawCatchingUp ? 1 : 0;
+    timings.reprocessingSawBothDeployments = sawBoth ? 1 : 0;
+    // version 1's Deployment, ConfigMap and consumer group go once version 2 serves
+    await waitUntil(
+      "version 1's Deployment and group removed",
+      async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        const { groups } = await admin.listGroups();
+        await admin.disconnect();
+        return (
+          (await getDeployment(1)) === null &&
+          (await kube.getOrNull(paths.configMap(NS, versionName(name, 1)))) === null &&
+          !groups.some((g) => g.groupId === `kappaflow.${name}.v1`)
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect((await events()).some((e) => e.reason === 'VersionRetired')).toBe(true);
     expect((await events()).some((e) => e.reason === 'NewVersion')).toBe(true);
     // Version 2 counted the same log from the start, exactly; version 1's state is gone.
     expect(await counted(2)).toBe(before);
@@ -576,8 +610,9 @@ describe('operator e2e', () => {
     await waitUntil(
       'owned objects collected',
       async () =>
-        (await getDeployment()) === null &&
-        (await kube.getOrNull(paths.configMap(NS, childName(name)))) === null &&
+        (await kube.list(paths.deployments(NS), { labelSelector: `kappaflow.io/pipeline=${name}` })).items
+          .length === 0 &&
+        (await kube.getOrNull(paths.configMap(NS, versionName(name, 3)))) === null &&
         (await kube.getOrNull(paths.service(NS, childName(name)))) === null,
       { timeoutMs: 60_000 },
     );
@@ -589,5 +624,438 @@ describe('operator e2e', () => {
     const { groups } = await admin.listGroups();
     await admin.disconnect();
     expect(groups.map((g) => g.groupId)).not.toContain(`kappaflow.${name}.v1`);
+  });
+
+  // Blue/green reprocessing on a second Pipeline fed by a steady producer: version 1 keeps
+  // consuming live (its open window advances, probes stay fresh) while version 2 replays the log
+  // in its own Deployment scaled for catch-up; the query API never mixes versions; the operator
+  // leader dies mid-replay and the standby finishes; after the switch version 2's answers equal an
+  // independent ground truth and version 1's Deployment, keys and group are gone. Then manual
+  // promotion waits for the annotation, and reverting the spec aborts a replay.
+  describe('blue/green versions', () => {
+    const bg = `bg-${id}`;
+    const bgTopic = `bg-events-${id}`;
+    const BACKLOG = 60_000;
+    const RATE = 400; // records/s of the steady producer
+    /** ground truth per window start: records and the sum of n, counted as produced */
+    const truth = new Map<number, { events: number; total: number }>();
+    let produced = 0;
+    let producing = true;
+    let producerDone: Promise<void> = Promise.resolve();
+    let query: { url: string; close: () => Promise<void> } | undefined;
+    const bgPipeline = () =>
+      kube.getOrNull<
+        Pipeline & {
+          status?: {
+            versions?: {
+              version: number;
+              role: string;
+              replicas?: number;
+              lag?: number;
+              etaSeconds?: number;
+            }[];
+          };
+        }
+      >(paths.pipeline(NS, bg));
+    const bgDeployment = (v: number) => kube.getOrNull<Deployment>(paths.deployment(NS, versionName(bg, v)));
+    const bgEvents = async () =>
+      (
+        await kube.list<KubeObject & { reason: string; message: string; involvedObject: { name: string } }>(
+          paths.events(NS),
+        )
+      ).items.filter((e) => e.involvedObject.name === bg);
+    const groupsOf = async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      const { groups } = await admin.listGroups();
+      await admin.disconnect();
+      return groups.map((g) => g.groupId);
+    };
+    const record = (n: number, kind: string) => {
+      const ts = Date.now();
+      const start = ts - (ts % WINDOW_MS);
+      const t = truth.get(start) ?? { events: 0, total: 0 };
+      t.events++;
+      t.total += n;
+      truth.set(start, t);
+      produced++;
+      return { value: JSON.stringify({ ts, n, kind }) };
+    };
+    interface WindowsAnswer {
+      version: number;
+      windows: {
+        start: string | number;
+        groups: { group: Record<string, string>; values: Record<string, number> }[];
+      }[];
+    }
+    const windows = async (qs: string): Promise<WindowsAnswer> => {
+      const res = await fetch(`${query!.url}/api/v1/pipelines/${bg}/windows?${qs}`);
+      expect(res.status).toBe(200);
+      return (await res.json()) as WindowsAnswer;
+    };
+
+    beforeAll(async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({
+        topics: [{ topic: bgTopic, numPartitions: PARTITIONS }],
+        waitForLeaders: true,
+      });
+      await admin.disconnect();
+      const producer = kafka.producer();
+      await producer.connect();
+      for (let i = 0; i < BACKLOG; i += 5000) {
+        await producer.send({
+          topic: bgTopic,
+          messages: Array.from({ length: 5000 }, (_, j) => record((i + j) % 100, 'load')),
+        });
+      }
+      // the steady producer: RATE records/s in batches every 100 ms until the tests end
+      producerDone = (async () => {
+        let n = 0;
+        while (producing) {
+          const t = Date.now();
+          await producer.send({
+            topic: bgTopic,
+            messages: Array.from({ length: RATE / 10 }, () => record(n++ % 100, 'load')),
+          });
+          await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t))));
+        }
+        await producer.disconnect();
+      })();
+      // the query API as `kappaflow serve` runs it (no rate limit: the test polls every 50 ms)
+      const app = createHttpApp({
+        redis,
+        registry: createProcessorMetrics('e2e-query').registry,
+        readiness: () => true,
+        logger,
+        rateLimit: false,
+      });
+      query = await startHttpServer(app, 0, '127.0.0.1');
+    });
+
+    afterAll(async () => {
+      producing = false;
+      await producerDone;
+      await query?.close();
+    });
+
+    it('version 1 stays live while version 2 replays beside it; the switch never mixes versions; version 2 equals the ground truth', async () => {
+      // two operators again (an earlier test killed one): a leader to kill mid-replay and a standby
+      for (const identity of ['operator-a', 'operator-b']) {
+        const child = operators.get(identity)?.proc.child;
+        if (!child || child.exitCode !== null || child.signalCode !== null) await startOperator(identity);
+      }
+      await kube.create(paths.pipelines(NS), {
+        apiVersion: 'kappaflow.io/v1alpha1',
+        kind: 'Pipeline',
+        metadata: { name: bg, namespace: NS },
+        spec: {
+          source: { topic: bgTopic, format: 'json', eventTime: { field: 'ts' }, startFrom: 'earliest' },
+          groupBy: { kind: 'event.kind' },
+          window: { type: 'tumbling', size: `${WINDOW_MS / 1000}s`, grace: '1h' },
+          aggregates: { events: { count: {} } },
+          scaling: {
+            minReplicas: 1,
+            maxReplicas: 3,
+            lagThreshold: 2000,
+            catchUpSeconds: 10,
+            scaleDownStabilization: '5m',
+          },
+        },
+      });
+      await waitUntil(
+        'version 1 active and caught up',
+        async () => {
+          const p = await bgPipeline();
+          return p?.status?.activeVersion === 1 && (p.status.lag ?? Number.POSITIVE_INFINITY) < 2000;
+        },
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+
+      // Queries every 50 ms from now on: each answer is one version's (v1 has no `total`, v2 has it
+      // in every group), and once version 2 answers, version 1 never does again.
+      let polling = true;
+      const answers: number[] = [];
+      const poller = (async () => {
+        while (polling) {
+          const a = await windows('limit=10000');
+          const kinds = new Set(a.windows.flatMap((w) => w.groups.map((g) => 'total' in g.values)));
+          expect(kinds.size).toBeLessThanOrEqual(1);
+          if (kinds.size === 1) expect([...kinds][0]).toBe(a.version === 2);
+          if (answers.length > 0 && answers[answers.length - 1] === 2) expect(a.version).toBe(2);
+          answers.push(a.version);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+
+      // Probes: a record of its own group; produce -> queryable (on the active version) latency.
+      const latencies: number[] = [];
+      let probing = true;
+      const probeProducer = kafka.producer();
+      await probeProducer.connect();
+      const prober = (async () => {
+        for (let i = 0; probing; i++) {
+          const kind = `probe-${i}`;
+          const sent = Date.now();
+          await probeProducer.send({ topic: bgTopic, messages: [record(0, kind)] });
+          for (;;) {
+            const a = await windows(`kind=${kind}&from=${sent - WINDOW_MS}`);
+            if (a.windows.some((w) => w.groups.some((g) => g.values.events === 1))) break;
+            if (Date.now() - sent > 30_000) throw new Error(`probe ${kind} not queryable after 30 s`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          if (answers[answers.length - 1] !== 2) latencies.push(Date.now() - sent);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+
+      try {
+        // The logic change: version 2 replays the whole log (backlog + live) into its own keys.
+        await kube.mergePatch(paths.pipeline(NS, bg), {
+          spec: { aggregates: { total: { sum: 'event.n' } } },
+        });
+        let maxV2 = 0;
+        let killed = '';
+        let v1LiveDuringReplay = false;
+        await waitUntil(
+          'version 2 replays beside version 1',
+          async () => {
+            const two = await bgDeployment(2);
+            const one = await bgDeployment(1);
+            maxV2 = Math.max(maxV2, two?.spec.replicas ?? 0);
+            v1LiveDuringReplay ||= !!one && (one.status?.readyReplicas ?? 0) >= 1 && !!two;
+            return v1LiveDuringReplay;
+          },
+          { timeoutMs: 60_000, intervalMs: 100 },
+        );
+        // The leader dies mid-replay; the standby finishes the same promotion.
+        killed = await leaseHolder();
+        await operators.get(killed)!.proc.kill();
+        let sawReplaying = false;
+        await waitUntil(
+          'version 2 promoted by the standby and version 1 removed',
+          async () => {
+            const p = await bgPipeline();
+            const two = await bgDeployment(2);
+            maxV2 = Math.max(maxV2, two?.spec.replicas ?? 0);
+            const replay = p?.status?.versions?.find((v) => v.role === 'replaying');
+            if (replay?.version === 2) sawReplaying = true;
+            return p?.status?.activeVersion === 2 && (await bgDeployment(1)) === null;
+          },
+          { timeoutMs: 180_000, intervalMs: 200 },
+        );
+        await startOperator(killed);
+        timings.bgSawReplayingStatus = sawReplaying ? 1 : 0;
+        // catch-up scaling: the replaying version got more than one replica (bounded by maxReplicas)
+        expect(maxV2).toBeGreaterThan(1);
+        expect(maxV2).toBeLessThanOrEqual(3);
+      } finally {
+        probing = false;
+        polling = false;
+        await prober;
+        await probeProducer.disconnect();
+        await poller;
+      }
+      expect(answers).toContain(1);
+      expect(answers[answers.length - 1]).toBe(2);
+
+      // Version 1 stayed live: produce -> queryable p99 over the probes answered by version 1.
+      latencies.sort((a, b) => a - b);
+      const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!;
+      timings.bgProbes = latencies.length;
+      timings.bgProbeP50Ms = latencies[Math.floor(latencies.length / 2)]!;
+      timings.bgProbeP99Ms = p99;
+      expect(latencies.length).toBeGreaterThanOrEqual(5);
+      expect(p99).toBeLessThanOrEqual(2000);
+
+      // Version 1's keys and consumer group are gone; Events name start and retirement.
+      await waitUntil(
+        'version 1 keys and group deleted',
+        async () =>
+          (await redis.keys(`kf:{${bg}:1:*`)).length === 0 &&
+          !(await groupsOf()).includes(`kappaflow.${bg}.v1`),
+        { timeoutMs: 60_000 },
+      );
+      const reasons = (await bgEvents()).map((e) => e.reason);
+      expect(reasons).toContain('NewVersion');
+      expect(reasons).toContain('VersionRetired');
+
+      // Stop producing; once version 2 has drained, its answers equal the ground truth per window.
+      producing = false;
+      await producerDone;
+      await waitUntil('version 2 drained', async () => (await bgPipeline())?.status?.lag === 0, {
+        timeoutMs: 120_000,
+      });
+      await waitUntil(
+        'version 2 equals the ground truth',
+        async () => {
+          const a = await windows('limit=10000');
+          const got = new Map<number, { events: number; total: number }>();
+          for (const w of a.windows) {
+            const start = typeof w.start === 'number' ? w.start : Date.parse(w.start);
+            const t = got.get(start) ?? { events: 0, total: 0 };
+            for (const g of w.groups) {
+              t.events += g.values.events ?? 0;
+              t.total += g.values.total ?? 0;
+            }
+            got.set(start, t);
+          }
+          return a.version === 2 && JSON.stringify([...got].sort()) === JSON.stringify([...truth].sort());
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      timings.bgRecords = produced;
+    });
+
+    it('manual promotion: a caught-up version waits for the annotation naming it', async () => {
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        spec: { reprocessing: { promotion: 'manual' }, aggregates: { top: { max: 'event.n' } } },
+      });
+      await waitUntil(
+        'version 3 caught up and waiting for promotion',
+        async () => condition(await bgPipeline(), 'Reprocessing')?.reason === 'WaitingForPromotion',
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
+      // it stays waiting (several of the processors' 2 s checks) with version 2 serving
+      const until = Date.now() + 8000;
+      while (Date.now() < until) {
+        const p = await bgPipeline();
+        expect(p?.status?.activeVersion).toBe(2);
+        expect((await windows('limit=1')).version).toBe(2);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(JSON.parse((await redis.hget(keys.pipelines(), bg))!).activeVersion).toBe(2);
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        metadata: { annotations: { 'kappaflow.io/promote': '3' } },
+      });
+      await waitUntil(
+        'version 3 promoted after the annotation',
+        async () => (await bgPipeline())?.status?.activeVersion === 3 && (await bgDeployment(2)) === null,
+        { timeoutMs: 90_000, intervalMs: 250 },
+      );
+      expect((await windows('limit=1')).version).toBe(3);
+    });
+
+    it('reverting the spec aborts a replay: its Deployment, keys and group go; the active version is untouched', async () => {
+      const p0 = (await bgPipeline())!;
+      await kube.mergePatch(paths.pipeline(NS, bg), { spec: { aggregates: { low: { min: 'event.n' } } } });
+      await waitUntil(
+        'version 4 replaying',
+        async () => {
+          const d = await bgDeployment(4);
+          return (d?.status?.readyReplicas ?? 0) >= 1 && (await redis.keys(`kf:{${bg}:4:*`)).length > 0;
+        },
+        { timeoutMs: 90_000, intervalMs: 250 },
+      );
+      // revert: the same aggregates as version 3
+      await kube.jsonPatch(paths.pipeline(NS, bg), [{ op: 'remove', path: '/spec/aggregates/low' }]);
+      await waitUntil(
+        'version 4 removed',
+        async () =>
+          (await bgDeployment(4)) === null &&
+          (await redis.keys(`kf:{${bg}:4:*`)).length === 0 &&
+          !(await groupsOf()).includes(`kappaflow.${bg}.v4`),
+        { timeoutMs: 90_000, intervalMs: 250 },
+      );
+      const p = await bgPipeline();
+      expect(p?.status?.activeVersion).toBe(3);
+      expect((await bgDeployment(3))?.metadata.uid).toBeDefined();
+      expect(p0.status?.activeVersion).toBe(3);
+      expect((await bgEvents()).some((e) => e.reason === 'ReplayAborted')).toBe(true);
+      await waitUntil(
+        'Reprocessing back to UpToDate',
+        async () => condition(await bgPipeline(), 'Reprocessing')?.reason === 'UpToDate',
+      );
+      expect((await windows('limit=1')).version).toBe(3);
+    });
+
+    it('upgrade: a Pipeline run by the previous release (one Deployment) moves to its version Deployment without a gap', async () => {
+      const up = `up-${id}`;
+      const manifest = {
+        apiVersion: 'kappaflow.io/v1alpha1',
+        kind: 'Pipeline',
+        metadata: { name: up, namespace: NS },
+        spec: {
+          source: { topic: bgTopic, format: 'json', eventTime: { field: 'ts' }, startFrom: 'earliest' },
+          window: { type: 'tumbling', size: `${WINDOW_MS / 1000}s`, grace: '1h' },
+          aggregates: { events: { count: {} } },
+          scaling: { minReplicas: 1, maxReplicas: 1 },
+        },
+      } as PipelineObject;
+      const v = validatePipelineObject(manifest);
+      if (!v.ok) throw new Error('upgrade test spec invalid');
+      // What the previous release created: kappaflow-<name> (ConfigMap and Deployment, the selector
+      // without the version label), running version 1.
+      const legacyName = childName(up);
+      const settings = {
+        image: 'kappaflow:e2e',
+        kafkaBrokers: inject('kafkaBrokers').join(','),
+        redisUrl: inject('redisUrl'),
+        env: { LOG_LEVEL: 'warn' },
+      };
+      const cm = desiredConfigMap(manifest, 1) as KubeObject & { data: Record<string, string> };
+      await kube.create(`/api/v1/namespaces/${NS}/configmaps`, {
+        ...cm,
+        metadata: { ...cm.metadata, name: legacyName, ownerReferences: undefined },
+      });
+      const dep = desiredDeployment(manifest, 1, 1, v.normalized.logicFingerprint, settings) as KubeObject & {
+        spec: {
+          selector: { matchLabels: Record<string, string> };
+          template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } };
+        };
+      };
+      delete dep.spec.selector.matchLabels['kappaflow.io/version'];
+      dep.spec.template.spec.volumes[0] = { name: 'pipeline', configMap: { name: legacyName } };
+      await kube.create(paths.deployments(NS), {
+        ...dep,
+        metadata: { ...dep.metadata, name: legacyName, ownerReferences: undefined },
+      });
+      const readyV1 = () =>
+        harness.running().filter((r) => r.pod.startsWith(`${legacyName}-`) && r.ready).length;
+      await waitUntil("the previous release's processor runs", async () => readyV1() >= 1, {
+        timeoutMs: 60_000,
+      });
+
+      // The new operator takes the Pipeline over.
+      await kube.create(paths.pipelines(NS), manifest);
+      let gaps = 0;
+      await waitUntil(
+        'migrated to kappaflow-<name>-v1',
+        async () => {
+          if (readyV1() === 0) gaps++;
+          return (
+            (await kube.getOrNull(paths.deployment(NS, legacyName))) === null &&
+            ((await kube.getOrNull<Deployment>(paths.deployment(NS, versionName(up, 1))))?.status
+              ?.readyReplicas ?? 0) >= 1
+          );
+        },
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
+      expect(gaps).toBe(0);
+      expect(
+        (
+          await kube.list<KubeObject & { reason: string; involvedObject: { name: string } }>(paths.events(NS))
+        ).items.some((e) => e.involvedObject.name === up && e.reason === 'Migrated'),
+      ).toBe(true);
+      expect((await kube.getOrNull<Pipeline>(paths.pipeline(NS, up)))?.status?.latestVersion).toBe(1);
+      // same version, same group and keys: version 1 counted every record exactly once
+      await waitUntil(
+        'version 1 counts every record once',
+        async () => {
+          let total = 0;
+          for (let part = 0; part < PARTITIONS; part++) {
+            const prefix = partitionPrefix(up, 1, part);
+            for (const start of await redis.zrange(keys.windows(prefix), 0, -1))
+              total += Number(
+                (await redis.hget(keys.window(prefix, Number(start)), fieldOf('events', groupKeyOf([])))) ??
+                  0,
+              );
+          }
+          return total === produced;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+    });
   });
 });

@@ -6,11 +6,14 @@ import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { type PipelineRegistration, readRegistration } from '../../../processor/src/state/registry.ts';
 import {
+  clearGate,
   offerVersion,
   olderVersions,
   pendingRegistration,
   promoteVersion,
+  readGate,
   retireVersion,
+  writeGate,
 } from '../../../processor/src/state/versions.ts';
 
 const redis = connectRedis(inject('redisUrl'));
@@ -48,6 +51,30 @@ describe('pipeline versions', () => {
     expect(await offerVersion(redis, registration(name, 3))).toEqual({ state: 'active', previous: 3 });
     expect(await offerVersion(redis, registration(name, 2))).toEqual({ state: 'superseded', active: 3 });
     expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'superseded', active: 3 });
+  });
+
+  it("the operator's gate: only the version it names and allows may take over", async () => {
+    const name = `gate-${randomUUID().slice(0, 8)}`;
+    await offerVersion(redis, registration(name, 1));
+    await offerVersion(redis, registration(name, 2));
+    await writeGate(redis, name, { version: 2, allow: false, reason: 'manual' });
+    expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'catching-up', active: 1 });
+    expect((await readRegistration(redis, name))?.activeVersion).toBe(1);
+    expect((await pendingRegistration(redis, name))?.activeVersion).toBe(2);
+    // a gate naming another version holds this one too (e.g. it is being aborted)
+    await writeGate(redis, name, { version: 3, allow: true, reason: 'another replay' });
+    expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'catching-up', active: 1 });
+    await writeGate(redis, name, { version: 2, allow: true, reason: 'approved' });
+    expect(await promoteVersion(redis, registration(name, 2))).toEqual({ state: 'active', previous: 1 });
+    await offerVersion(redis, registration(name, 4));
+    await writeGate(redis, name, { version: 4, allow: true, reason: 'approved' });
+    expect(await promoteVersion(redis, registration(name, 4))).toEqual({ state: 'active', previous: 2 });
+    expect(await readGate(redis, name)).toEqual({ version: 4, allow: true, reason: 'approved' });
+    await clearGate(redis, name);
+    expect(await readGate(redis, name)).toBeNull();
+    // without a gate (no operator) a caught-up version takes over
+    await offerVersion(redis, registration(name, 5));
+    expect(await promoteVersion(redis, registration(name, 5))).toEqual({ state: 'active', previous: 4 });
   });
 
   it('finds every older version with state (also one replaced while catching up) and deletes only those', async () => {

@@ -16,6 +16,7 @@ import { readTokenFile } from '../../../processor/src/http/auth.ts';
 import { decodeCursor, encodeCursor } from '../../../processor/src/query/params.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { publishHeartbeat } from '../../../processor/src/state/replica-status.ts';
+import { offerVersion } from '../../../processor/src/state/versions.ts';
 import { expectedWindows, groupKey } from './expected.ts';
 import { createResponseValidator } from './openapi-check.ts';
 
@@ -554,5 +555,56 @@ describe('query API on state committed by the processor (3 partitions)', () => {
       404,
       'unknown_pipeline',
     );
+  });
+});
+
+describe('live versions (?version=N, Kappa reprocessing)', () => {
+  it('reads the replaying version on request, the active one by default; GET lists both', async () => {
+    const name = `qv-${Date.now().toString(36)}`;
+    const v1 = new PipelineWriter(redis, { name, partitions: 2 });
+    const v2 = new PipelineWriter(redis, { name, partitions: 2 });
+    (v2.registration as { activeVersion: number }).activeVersion = 2;
+    await v2.register(); // claims version 2's partitions (and registers it for a moment)
+    await v1.register(); // version 1 is the active one again
+    expect(await offerVersion(redis, v2.registration)).toEqual({ state: 'catching-up', active: 1 });
+    const events = randomEvents(7, { base: BASE, windows: 2, count: 60 });
+    await v1.commit('0', events.slice(0, 40));
+    await v2.commit('0', events.slice(0, 25));
+    const total = async (qs: string) => {
+      const body = await api200(
+        `/api/v1/pipelines/${name}/windows?rollup=true${qs}`,
+        '/api/v1/pipelines/{name}/windows',
+      );
+      let orders = 0;
+      for (const w of body.windows) for (const g of w.groups) orders += g.values.orders ?? 0;
+      return { version: body.version, orders };
+    };
+    expect(await total('')).toEqual({ version: 1, orders: 40 });
+    expect(await total('&version=1')).toEqual({ version: 1, orders: 40 });
+    expect(await total('&version=2')).toEqual({ version: 2, orders: 25 });
+    const top = await api200(
+      `/api/v1/pipelines/${name}/top?aggregate=orders&version=2`,
+      '/api/v1/pipelines/{name}/top',
+    );
+    expect(top.version).toBe(2);
+    await apiError(
+      `/api/v1/pipelines/${name}/windows?version=3`,
+      '/api/v1/pipelines/{name}/windows',
+      404,
+      'unknown_version',
+    );
+    await apiError(
+      `/api/v1/pipelines/${name}/windows?version=two`,
+      '/api/v1/pipelines/{name}/windows',
+      400,
+      'invalid_parameter',
+    );
+    const summary = await api200(`/api/v1/pipelines/${name}`, '/api/v1/pipelines/{name}');
+    expect(summary.versions).toEqual([
+      { version: 1, role: 'active', records: 40, watermark: expect.any(Number) },
+      { version: 2, role: 'replaying', records: 25, watermark: expect.any(Number) },
+    ]);
+    const list = await api200('/api/v1/pipelines', '/api/v1/pipelines');
+    expect(list.pipelines.find((p: { name: string }) => p.name === name).versions).toHaveLength(2);
   });
 });

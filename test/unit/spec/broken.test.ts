@@ -54,6 +54,7 @@ const expected: Record<string, [number, string, string]> = {
   'percentile-no-q': [20, 'spec.aggregates.bytes.q', 'percentile needs q'],
   'percentile-q-range': [20, 'spec.aggregates.bytes.q', 'between 0 and 1'],
   'redis-url-password': [24, 'spec.redis.url', 'must not contain credentials'],
+  'reprocessing-promotion': [24, 'spec.reprocessing.promotion', 'expected auto or manual, got "later"'],
   'replicas-in-auto': [23, 'spec.replicas', 'only used with scaling.mode: external'],
   'retention-too-short': [21, 'spec.retention', 'at least the window size plus grace'],
   'sasl-inline-password': [26, 'spec.kafka.sasl.password', 'unknown field "password"'],

@@ -86,6 +86,9 @@ describe('CRD', () => {
       'Replicas',
       'Lag',
       'Watermark',
+      'Active',
+      'Replaying',
+      'ETA(s)',
       'Ready',
       'Age',
     ]);

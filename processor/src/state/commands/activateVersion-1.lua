@@ -11,7 +11,10 @@
     ARGV[3]  this version's registration (JSON, its activeVersion = ARGV[2])
     ARGV[4]  'offer'   a replica of this version starts: it becomes active when nothing else is
                        (no pipeline yet, or it is the active version already), else it waits
-             'promote' this version has caught up: it replaces an older active version
+             'promote' this version has caught up: it replaces an older active version, unless the
+                       operator's gate ("<pipeline>@gate": {"version": n, "allow": bool}) exists and
+                       does not name this version with allow = true (manual promotion not approved,
+                       a failing replay, an aborted or replaced version, no replay at all)
   Output:
     { 1, previous }   this version is active now (previous: the version it replaced, or 0)
     { 0, active }     a newer version than the active one: registered as pending, keep catching up
@@ -30,7 +33,16 @@ local function clearPending()
   end
 end
 
-if (not active) or active == version or (ARGV[4] == 'promote' and active < version) then
+-- With a gate (the operator manages the pipeline) only the version it names, when it allows it, may
+-- take over: an aborted or replaced version still stopping is never promoted.
+local function gated()
+  local gate = redis.call('HGET', KEYS[1], name .. '@gate')
+  if not gate then return false end
+  local g = cjson.decode(gate)
+  return not (tonumber(g.version) == version and g.allow == true)
+end
+
+if (not active) or active == version or (ARGV[4] == 'promote' and active < version and not gated()) then
   redis.call('HSET', KEYS[1], name, ARGV[3])
   clearPending()
   return { 1, active or 0 }

@@ -1,0 +1,11 @@
+import { Option } from 'commander';
+
+/** `--redis <url>` (REDIS_URL): where the state lives, for the commands that read or write it. */
+export function redisOption(): Option {
+  return new Option(
+    '--redis <url>',
+    'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
+  )
+    .env('REDIS_URL')
+    .default('redis://127.0.0.1:6379');
+}
