@@ -87,8 +87,10 @@ describe('real node: helm install, operator and a pipeline in containers', () =>
     expect(processor!.spec.hostNetwork).toBe(true);
     expect(processor!.status?.podIP).toBe('127.0.0.1');
     // Only the operator can have created the Deployment: it reached the API with its own token.
-    const deployment = await kube.get(paths.deployment(NAMESPACE, childName(name)));
-    expect(deployment.metadata.ownerReferences?.[0]?.name).toBe(name);
+    const deployments = await kube.list(paths.deployments(NAMESPACE), {
+      labelSelector: selectorString(name),
+    });
+    expect(deployments.items[0]?.metadata.ownerReferences?.[0]?.name).toBe(name);
   });
 
   it('answers live through the query API with exact counts', async () => {
