@@ -112,6 +112,8 @@ export class Reconciler {
       ...(c.processorResources ? { resources: c.processorResources } : {}),
       ...(c.processorEnv ? { env: c.processorEnv } : {}),
       ...(c.processorServiceAccount ? { serviceAccountName: c.processorServiceAccount } : {}),
+      ...(c.processorHostNetwork ? { hostNetwork: true } : {}),
+      ...(c.processorPort ? { port: c.processorPort } : {}),
     };
   }
 

@@ -11,7 +11,7 @@ import { type RealNode, startRealNode } from '../../../harness/real-node.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { helm } from '../../../harness/tools.ts';
 import { type KubeClient, paths } from '../../../operator/src/kube/client.ts';
-import { childName, selectorString, versionName } from '../../../operator/src/resources.ts';
+import { childName, selectorString } from '../../../operator/src/resources.ts';
 import {
   containerPid,
   examplePipeline,
@@ -19,7 +19,6 @@ import {
   installChart,
   kubeClient,
   NAMESPACE,
-  type Pod,
   podLog,
   pods,
   query,
@@ -88,8 +87,10 @@ describe('real node: helm install, operator and a pipeline in containers', () =>
     expect(processor!.spec.hostNetwork).toBe(true);
     expect(processor!.status?.podIP).toBe('127.0.0.1');
     // Only the operator can have created the Deployment: it reached the API with its own token.
-    const deployment = await kube.get(paths.deployment(NAMESPACE, versionName(name, 1)));
-    expect(deployment.metadata.ownerReferences?.[0]?.name).toBe(name);
+    const deployments = await kube.list(paths.deployments(NAMESPACE), {
+      labelSelector: selectorString(name),
+    });
+    expect(deployments.items[0]?.metadata.ownerReferences?.[0]?.name).toBe(name);
   });
 
   it('answers live through the query API with exact counts', async () => {
