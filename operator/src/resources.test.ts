@@ -120,7 +120,16 @@ describe('desired objects', () => {
   });
   it('hostNetwork settings put processor pods in the node network on their own port', () => {
     type Spec = {
-      spec: { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, any> } };
+      spec: {
+        template: {
+          metadata: { annotations: Record<string, string> };
+          spec: {
+            hostNetwork?: boolean;
+            dnsPolicy?: string;
+            containers: [{ ports: unknown[]; env: unknown[] }];
+          };
+        };
+      };
     };
     const plain = desiredDeployment(pipeline(), 1, 1, 'fp', settings) as unknown as Spec;
     expect(plain.spec.template.spec.hostNetwork).toBeUndefined();

@@ -59,7 +59,7 @@ export async function publishClosedWindows(
         }
         const shape = shapes.get(aggregate);
         const form = shape && KINDS[shape.kind].form;
-        if (!form || form.type !== 'fields') continue;
+        if (form?.type !== 'fields') continue;
         const at = form.parts.indexOf((part ?? '') as FieldPart);
         if (at === -1) continue;
         const key = `${aggregate}|${group}`;
