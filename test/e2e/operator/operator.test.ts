@@ -523,7 +523,19 @@ describe('operator e2e', () => {
       }
       return total;
     };
-    const before = await counted(1);
+    // Version 1's count once it has settled (two equal readings in a row): a loaded machine may
+    // still be committing the previous test's last batch when the operator's lag reads 0.
+    let before = -1;
+    await waitUntil(
+      'version 1 counts settled',
+      async () => {
+        const now = await counted(1);
+        const settled = now === before;
+        before = now;
+        return settled;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     expect(before).toBeGreaterThan(RECORDS);
     await kube.mergePatch(paths.pipeline(NS, name), { spec: { aggregates: { total: { sum: 'event.n' } } } });
     let sawCatchingUp = false;
@@ -568,7 +580,16 @@ describe('operator e2e', () => {
     expect((await events()).some((e) => e.reason === 'VersionRetired')).toBe(true);
     expect((await events()).some((e) => e.reason === 'NewVersion')).toBe(true);
     // Version 2 counted the same log from the start, exactly; version 1's state is gone.
-    expect(await counted(2)).toBe(before);
+    let after = -1;
+    await waitUntil(
+      'version 2 counts equal version 1',
+      async () => {
+        after = await counted(2);
+        return after === before;
+      },
+      { timeoutMs: 60_000 },
+    ).catch(() => {});
+    expect(after).toBe(before);
     expect(JSON.parse((await redis.hget(keys.pipelines(), name))!).activeVersion).toBe(2);
     await waitUntil(
       'version 1 keys deleted',
@@ -595,7 +616,16 @@ describe('operator e2e', () => {
     expect(
       (await events()).some((e) => e.reason === 'NewVersion' && e.message.includes('replay requested')),
     ).toBe(true);
-    expect(await counted(3)).toBe(before);
+    let third = -1;
+    await waitUntil(
+      'version 3 counts equal version 1',
+      async () => {
+        third = await counted(3);
+        return third === before;
+      },
+      { timeoutMs: 60_000 },
+    ).catch(() => {});
+    expect(third).toBe(before);
     // Reconciling again with the same annotation does not start another replay.
     await new Promise((r) => setTimeout(r, 3000));
     expect((await getPipeline())?.status?.latestVersion).toBe(3);
