@@ -23,7 +23,7 @@ import { totalCounts } from './reconcile/dead-letter-ratio.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
 import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
-import { PROMOTE_ANNOTATION, promotionGate, replayHealth } from './reconcile/promotion.ts';
+import { PROMOTE_ANNOTATION, promotionGate, replayHealth, startsFailing } from './reconcile/promotion.ts';
 import { redisFor } from './reconcile/redis-for.ts';
 import { type RetireReason, retireStep } from './reconcile/retire.ts';
 import { type ScaleMemory, type ScalingPlan, scaleStep } from './reconcile/scale.ts';
@@ -259,8 +259,7 @@ export class Reconciler {
       },
       p.metadata.annotations?.[PROMOTE_ANNOTATION],
     );
-    const degraded = (p.status as PipelineStatus | undefined)?.conditions?.find((c) => c.type === 'Degraded');
-    if (gate.failing && !(degraded?.status === 'True' && degraded.reason === 'ReplayFailing'))
+    if (startsFailing(gate, (p.status as PipelineStatus | undefined)?.conditions))
       await this.ctx.events.record(p, 'Warning', 'ReplayFailing', gate.reason);
     const legacy = plan.keep.some(
       (v) => v < plan.target && run.ofVersion(v).some((d) => d.metadata.name === childName(name)),

@@ -6,7 +6,7 @@ import {
   deadLetterRatio,
   totalCounts,
 } from './dead-letter-ratio.ts';
-import { promotionGate } from './promotion.ts';
+import { promotionGate, startsFailing } from './promotion.ts';
 
 const count = fc.nat({ max: 1_000_000_000 });
 const counts = fc.record({ records: count, deadLettered: count });
@@ -112,5 +112,18 @@ describe('promotion gate with reprocessing.maxDeadLetterRatio', () => {
         },
       ),
     );
+  });
+
+  it('a Warning Event only when a replay starts failing, not on every pass while it fails', () => {
+    const failing = { failing: true };
+    expect(startsFailing(failing, undefined)).toBe(true);
+    expect(startsFailing(failing, [{ type: 'Degraded', status: 'False', reason: 'AsExpected' }])).toBe(true);
+    expect(startsFailing(failing, [{ type: 'Degraded', status: 'True', reason: 'MetricsUnavailable' }])).toBe(
+      true,
+    );
+    expect(startsFailing(failing, [{ type: 'Degraded', status: 'True', reason: 'ReplayFailing' }])).toBe(
+      false,
+    );
+    expect(startsFailing({ failing: false }, undefined)).toBe(false);
   });
 });

@@ -70,6 +70,15 @@ export function promotionGate(
   };
 }
 
+/** Pure: whether a failing gate is news (an Event): Degraded did not already say ReplayFailing. */
+export function startsFailing(
+  gate: { failing: boolean },
+  conditions: readonly { type: string; status: string; reason?: string }[] | undefined,
+): boolean {
+  const degraded = conditions?.find((c) => c.type === 'Degraded');
+  return gate.failing && !(degraded?.status === 'True' && degraded.reason === 'ReplayFailing');
+}
+
 interface PodObject extends KubeObject {
   status?: { containerStatuses?: { restartCount?: number }[] };
 }
