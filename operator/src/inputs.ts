@@ -77,6 +77,11 @@ export class RateTracker {
     while (this.readings.length > 2 && this.readings[0]!.at < cutoff) this.readings.shift();
   }
 
+  /** The newest reading, if any. */
+  last(): LagReading | undefined {
+    return this.readings[this.readings.length - 1];
+  }
+
   /** records/second, or undefined with fewer than two readings. */
   rate(): { total?: number; perPartition: Map<string, number> } {
     const first = this.readings[0];

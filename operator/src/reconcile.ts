@@ -13,15 +13,17 @@ import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
 import type { PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
 import type { RedisClient } from '../../processor/src/state/connection.ts';
+import type { LagReading } from '../../processor/src/state/lag.ts';
 import { type PromotionGate, writeGate } from '../../processor/src/state/versions.ts';
 import type { ConditionInput } from './conditions.ts';
 import { RateTracker } from './inputs.ts';
 import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from './kube/client.ts';
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
+import { totalCounts } from './reconcile/dead-letter-ratio.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
 import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
-import { PROMOTE_ANNOTATION, promotionGate, replayHealth } from './reconcile/promotion.ts';
+import { PROMOTE_ANNOTATION, promotionGate, replayHealth, startsFailing } from './reconcile/promotion.ts';
 import { redisFor } from './reconcile/redis-for.ts';
 import { type RetireReason, retireStep } from './reconcile/retire.ts';
 import { type ScaleMemory, type ScalingPlan, scaleStep } from './reconcile/scale.ts';
@@ -151,8 +153,8 @@ export class Reconciler {
     const run = this.passOf(p, validation.normalized);
     const { plan, registry } = await this.decideVersions(run);
     const removing = await this.removeVersions(run, plan);
-    const gate = await this.gateStep(run, plan, registry.active);
     const mem = this.memoryFor(key, p, plan.keep);
+    const gate = await this.gateStep(run, plan, registry.active, mem.get(plan.target)?.rates.last());
     const passes: VersionPass[] = [];
     for (const version of plan.keep)
       passes.push(await this.versionStep(run, plan, version, mem.get(version)!, gate));
@@ -231,7 +233,12 @@ export class Reconciler {
   }
 
   /** The promotion gate of a replay (manual policy, crash loop, legacy Deployment), written before its processors start. */
-  private async gateStep(run: Pass, plan: VersionPlan, registryActive: number | null): Promise<GateResult> {
+  private async gateStep(
+    run: Pass,
+    plan: VersionPlan,
+    registryActive: number | null,
+    lastReading: LagReading | undefined,
+  ): Promise<GateResult> {
     const { p, name } = run;
     if (plan.target <= plan.active) {
       // No replay: nothing may take over (a version being aborted and still stopping included).
@@ -245,9 +252,15 @@ export class Reconciler {
     let gate = promotionGate(
       run.n.reprocessing,
       plan.target,
-      await replayHealth(this.ctx, p, plan.target),
+      {
+        ...(await replayHealth(this.ctx, p, plan.target)),
+        // the previous pass's reading: a replay's counts move slowly against its whole history
+        ...(lastReading ? { counts: totalCounts(lastReading.partitions) } : {}),
+      },
       p.metadata.annotations?.[PROMOTE_ANNOTATION],
     );
+    if (startsFailing(gate, (p.status as PipelineStatus | undefined)?.conditions))
+      await this.ctx.events.record(p, 'Warning', 'ReplayFailing', gate.reason);
     const legacy = plan.keep.some(
       (v) => v < plan.target && run.ofVersion(v).some((d) => d.metadata.name === childName(name)),
     );

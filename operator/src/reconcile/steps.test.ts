@@ -45,6 +45,8 @@ const lagOf = (lags: number[]): LagReading => ({
     end: lag,
     checkpoint: 0,
     lag,
+    records: 0,
+    deadLettered: 0,
   })),
   repartitionLag: 0,
   totalLag: lags.reduce((a, b) => a + b, 0),

@@ -67,7 +67,7 @@ export interface NormalizedPipeline {
     catchUpSeconds: number;
     scaleDownStabilizationMs: number;
   };
-  reprocessing: { promotion: 'auto' | 'manual'; maxRestarts: number };
+  reprocessing: { promotion: 'auto' | 'manual'; maxRestarts: number; maxDeadLetterRatio?: number };
   replicas?: number;
   kafka?: KafkaSpec;
   redis?: RedisSpec;
@@ -133,7 +133,13 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
       catchUpSeconds: s.scaling.catchUpSeconds,
       scaleDownStabilizationMs: parseDuration(s.scaling.scaleDownStabilization),
     },
-    reprocessing: { promotion: s.reprocessing.promotion, maxRestarts: s.reprocessing.maxRestarts },
+    reprocessing: {
+      promotion: s.reprocessing.promotion,
+      maxRestarts: s.reprocessing.maxRestarts,
+      ...(s.reprocessing.maxDeadLetterRatio === undefined
+        ? {}
+        : { maxDeadLetterRatio: s.reprocessing.maxDeadLetterRatio }),
+    },
     ...(s.replicas === undefined ? {} : { replicas: s.replicas }),
     ...(s.kafka === undefined ? {} : { kafka: s.kafka }),
     ...(s.redis === undefined ? {} : { redis: s.redis }),

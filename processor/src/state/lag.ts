@@ -29,6 +29,9 @@ export interface PartitionLag {
   /** the Redis checkpoint (next offset to apply); null before the partition's first commit */
   checkpoint: number | null;
   lag: number;
+  /** the checkpoint's counts since the version started: records applied and records dead-lettered */
+  records: number;
+  deadLettered: number;
 }
 
 export interface LagReading {
@@ -105,11 +108,17 @@ export async function readLag(
     );
     const pipe = redis.pipeline();
     for (const id of ids)
-      pipe.hget(keys.checkpoint(partitionPrefix(source.pipeline, source.version, id)), 'offset');
+      pipe.hmget(
+        keys.checkpoint(partitionPrefix(source.pipeline, source.version, id)),
+        'offset',
+        'records',
+        'deadLettered',
+      );
     const replies = (await pipe.exec()) ?? [];
     ends.forEach((p, i) => {
-      const [error, stored] = replies[i] ?? [null, null];
+      const [error, reply] = replies[i] ?? [null, null];
       if (error) throw error;
+      const [stored, records, deadLettered] = (reply ?? []) as (string | null)[];
       const end = Number(p.high);
       const checkpoint = stored === null || stored === undefined ? null : Number(stored);
       const from = checkpoint ?? (source.startFrom === 'earliest' ? Number(p.low) : end);
@@ -121,6 +130,8 @@ export async function readLag(
         end,
         checkpoint,
         lag: Math.max(0, end - from),
+        records: Number(records ?? 0),
+        deadLettered: Number(deadLettered ?? 0),
       });
     });
   }

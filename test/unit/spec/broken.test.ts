@@ -62,6 +62,11 @@ const expected: Record<string, [number, string, string]> = {
   'percentile-q-range': [20, 'spec.aggregates.bytes.q', 'between 0 and 1'],
   'redis-url-password': [24, 'spec.redis.url', 'must not contain credentials'],
   'redis-wait-replicas': [24, 'spec.redis.waitForReplicas', '5'],
+  'reprocessing-dead-letter-ratio': [
+    24,
+    'spec.reprocessing.maxDeadLetterRatio',
+    'expected a fraction between 0 and 1 (e.g. 0.01 for 1%), got 5',
+  ],
   'reprocessing-promotion': [24, 'spec.reprocessing.promotion', 'expected auto or manual, got "later"'],
   'replicas-in-auto': [23, 'spec.replicas', 'only used with scaling.mode: external'],
   'retention-too-short': [21, 'spec.retention', 'at least the window size plus grace'],
