@@ -82,9 +82,10 @@ export function validateCommand(): Command {
     .argument('<file...>', 'pipeline YAML files (multi-document files allowed), folders, or - for stdin')
     .option('--json', 'print the results as JSON (errors with file, line, column, path, message)')
     .option(
-      '--registry [url]',
-      `also check every event.<field> the expressions read against the latest schema of spec.source.schemaRegistry.subject, fetched from url (default: the spec's schemaRegistry.url); exits ${REGISTRY_UNREACHABLE_EXIT} if the registry cannot be reached`,
+      '--registry <url>',
+      `also check every event.<field> the expressions read (and source.eventTime.field) against the latest schema of spec.source.schemaRegistry.subject in this registry; exits ${REGISTRY_UNREACHABLE_EXIT} if it cannot be reached`,
     )
+    .option('--spec-registry', "like --registry, with each pipeline's own spec.source.schemaRegistry.url")
     .addHelpText(
       'after',
       `
@@ -97,13 +98,12 @@ Examples:
   $ kappaflow validate --registry http://localhost:8081 orders.yaml
   orders.yaml:12:23 spec.groupBy.customer: event.custmer is not in the registry schema (did you mean event.customer?)`,
     )
-    .action(async (files: string[], opts: { json?: boolean; registry?: string | true }) => {
+    .action(async (files: string[], opts: { json?: boolean; registry?: string; specRegistry?: boolean }) => {
+      const registry = opts.registry ?? (opts.specRegistry ? true : undefined);
       let results: ValidationResult[];
       try {
         results =
-          opts.registry === undefined
-            ? await validatePaths(files)
-            : await validateWithRegistry(files, opts.registry);
+          registry === undefined ? await validatePaths(files) : await validateWithRegistry(files, registry);
       } catch (e) {
         if (!(e instanceof RegistryCheckError)) throw e;
         if (opts.json) console.log(JSON.stringify({ ok: false, registryError: e.message }, null, 2));
