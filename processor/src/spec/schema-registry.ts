@@ -62,7 +62,7 @@ export const schemaRegistrySchema = strictObject({
     .max(255)
     .optional()
     .describe(
-      'Subject whose latest schema describes `event` (e.g. `page-views-value`). Only `kappaflow validate --registry` reads it: it checks every `event.<field>` in the expressions against that schema. Decoding always uses the schema id in each record.',
+      'Subject whose latest schema describes `event` (e.g. `page-views-value`). Only `kappaflow validate --registry <url>` (or `--spec-registry`) reads it: it checks every `event.<field>` in the expressions against that schema. Decoding always uses the schema id in each record.',
     ),
   auth: schemaRegistryAuthSchema.optional(),
   tls: strictObject({
