@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { formatDuration } from '../spec/duration.ts';
 import { formatSpecError, type SpecError } from '../spec/errors.ts';
 import type { NormalizedPipeline } from '../spec/normalize.ts';
+import type { Pipeline } from '../spec/schema.ts';
 import { type ValidateOptions, type ValidationResult, validateFile, validateText } from '../spec/validate.ts';
 import { REGISTRY_UNREACHABLE_EXIT, RegistryCheckError, registryCheck } from './registry-check.ts';
 
@@ -75,6 +76,16 @@ export async function validateWithRegistry(
 }
 
 export function validateCommand(): Command {
+  let checking = false;
+  // With a registry, say per pipeline whether its fields were checked (a pipeline without a
+  // subject is not, and must not look as if it were).
+  const schemaNote = (p: Pipeline): string => {
+    if (!checking) return '';
+    const subject = p.spec.source.schemaRegistry?.subject;
+    return subject === undefined
+      ? '; event fields not checked: no source.schemaRegistry.subject'
+      : `; event fields match the latest schema of ${subject}`;
+  };
   return new Command('validate')
     .description(
       'Check pipeline files: schema, durations, names and CEL expressions. Exits 1 if any file is invalid.',
@@ -100,6 +111,7 @@ Examples:
     )
     .action(async (files: string[], opts: { json?: boolean; registry?: string; specRegistry?: boolean }) => {
       const registry = opts.registry ?? (opts.specRegistry ? true : undefined);
+      checking = registry !== undefined;
       let results: ValidationResult[];
       try {
         results =
@@ -125,7 +137,10 @@ Examples:
       } else {
         for (const r of results) {
           for (const p of r.pipelines) {
-            if (r.ok) console.log(`${p.file}: ${p.normalized.name} ok (${summarize(p.normalized)})`);
+            if (r.ok)
+              console.log(
+                `${p.file}: ${p.normalized.name} ok (${summarize(p.normalized)})${schemaNote(p.pipeline)}`,
+              );
           }
           for (const e of r.errors) console.error(formatSpecError(e));
         }

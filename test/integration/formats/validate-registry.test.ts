@@ -111,6 +111,9 @@ describe('kappaflow validate --registry', { timeout: 60_000 }, () => {
       const ok = await kappaflow('validate', '--spec-registry', good);
       expect(ok.stderr).toBe('');
       expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(
+        `orders ok (tumbling 1m, 1 aggregate, source orders); event fields match the latest schema of ${subject}`,
+      );
       // without --registry, nothing is fetched: the typo is not caught (the check needs the schema)
       expect((await kappaflow('validate', bad)).code).toBe(0);
     });

@@ -60,4 +60,11 @@ describe('kappaflow CLI', { timeout: 30_000 }, () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('nope.yaml:1:1: file not found');
   });
+  it('validate --registry says which pipelines it could not check (no subject: nothing is fetched)', async () => {
+    // port 9 (discard) is never asked: page-views names no subject
+    const r = await kappaflow('validate', '--registry', 'http://127.0.0.1:9', 'examples/page-views.yaml');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('page-views ok (');
+    expect(r.stdout).toContain('; event fields not checked: no source.schemaRegistry.subject');
+  });
 });
