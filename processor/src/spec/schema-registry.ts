@@ -56,6 +56,14 @@ export const schemaRegistrySchema = strictObject({
     .describe(
       'Base URL of a Confluent-compatible Schema Registry API (Confluent, Apicurio `/apis/ccompat/v7`, Karapace, Redpanda...). No credentials here.',
     ),
+  subject: z
+    .string({ error: (iss) => `expected a subject name, e.g. page-views-value, got ${show(iss.input)}` })
+    .min(1)
+    .max(255)
+    .optional()
+    .describe(
+      'Subject whose latest schema describes `event` (e.g. `page-views-value`). Only `kappaflow validate --registry <url>` (or `--spec-registry`) reads it: it checks every `event.<field>` in the expressions against that schema. Decoding always uses the schema id in each record.',
+    ),
   auth: schemaRegistryAuthSchema.optional(),
   tls: strictObject({
     caFile: z

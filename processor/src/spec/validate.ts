@@ -41,6 +41,15 @@ export interface ValidationResult {
 
 type Issue = { path: PropertyKey[]; message: string; atKey?: boolean; offsetInExpr?: number };
 
+/** A check a caller adds (e.g. against a registry schema): problems at an offset inside a scalar. */
+export type ExtraCheck = (
+  pipeline: Pipeline,
+) => { segments: (string | number)[]; offset: number; message: string }[];
+
+export interface ValidateOptions {
+  extraCheck?: ExtraCheck;
+}
+
 export type ObjectValidation =
   | { ok: true; pipeline: Pipeline; normalized: NormalizedPipeline; compiled: CompiledPipeline }
   | { ok: false; issues: Issue[] };
@@ -141,7 +150,11 @@ const fileError = (file: string, message: string): SpecError => ({
 });
 
 /** Validates YAML text with one or more `---`-separated documents. Never throws. */
-export function validateText(text: string, file = '<input>'): ValidationResult {
+export function validateText(
+  text: string,
+  file = '<input>',
+  options: ValidateOptions = {},
+): ValidationResult {
   const result: ValidationResult = { ok: false, pipelines: [], errors: [], skipped: 0 };
   const counter = new LineCounter();
   try {
@@ -163,7 +176,7 @@ export function validateText(text: string, file = '<input>'): ValidationResult {
     // parseAllDocuments returns an EmptyStream (an array with no documents) for empty input.
     const list = Array.isArray(docs) ? (docs as Document[]) : [];
     const names = new Map<string, number>();
-    for (const doc of list) validateDocument(doc, { file, counter, names, result });
+    for (const doc of list) validateDocument(doc, { file, counter, names, result, options });
     if (result.errors.length === 0 && result.pipelines.length === 0) {
       result.errors.push(
         fileError(
@@ -188,9 +201,15 @@ export function validateText(text: string, file = '<input>'): ValidationResult {
  */
 function validateDocument(
   doc: Document,
-  ctx: { file: string; counter: LineCounter; names: Map<string, number>; result: ValidationResult },
+  ctx: {
+    file: string;
+    counter: LineCounter;
+    names: Map<string, number>;
+    result: ValidationResult;
+    options: ValidateOptions;
+  },
 ): void {
-  const { file, counter, names, result } = ctx;
+  const { file, counter, names, result, options } = ctx;
   const at = (offset: number, path: string, message: string): SpecError => ({
     file,
     ...lineColumn(counter, offset),
@@ -242,6 +261,9 @@ function validateDocument(
   }
   const { line } = lineColumn(counter, docStart);
   names.set(name, line);
+  for (const p of options.extraCheck?.(r.pipeline) ?? []) {
+    result.errors.push(at(offsetInScalar(doc, p.segments, p.offset), formatPath(p.segments), p.message));
+  }
   result.pipelines.push({ file, line, pipeline: r.pipeline, normalized: r.normalized, compiled: r.compiled });
 }
 
@@ -251,7 +273,7 @@ function yamlMessage(message: string): string {
 }
 
 /** Reads and validates a file. Never throws (an unreadable file is reported as an error). */
-export async function validateFile(path: string): Promise<ValidationResult> {
+export async function validateFile(path: string, options: ValidateOptions = {}): Promise<ValidationResult> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -270,5 +292,5 @@ export async function validateFile(path: string): Promise<ValidationResult> {
       skipped: 0,
     };
   }
-  return validateText(text, path);
+  return validateText(text, path, options);
 }

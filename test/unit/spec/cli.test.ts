@@ -1,23 +1,9 @@
 // The `kappaflow` bin, run as users run it.
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const root = join(import.meta.dirname, '../../..');
-const bin = join(root, 'bin/kappaflow.js');
-
-async function kappaflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd: root });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { kappaflow } from '../../../harness/kappaflow-bin.ts';
 
 describe('kappaflow CLI', { timeout: 30_000 }, () => {
   it('--help lists commands with examples', async () => {
@@ -73,5 +59,12 @@ describe('kappaflow CLI', { timeout: 30_000 }, () => {
     const r = await kappaflow('validate', 'nope.yaml');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('nope.yaml:1:1: file not found');
+  });
+  it('validate --registry says which pipelines it could not check (no subject: nothing is fetched)', async () => {
+    // port 9 (discard) is never asked: page-views names no subject
+    const r = await kappaflow('validate', '--registry', 'http://127.0.0.1:9', 'examples/page-views.yaml');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('page-views ok (');
+    expect(r.stdout).toContain('; event fields not checked: no source.schemaRegistry.subject');
   });
 });

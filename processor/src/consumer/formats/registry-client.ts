@@ -28,7 +28,8 @@ export class RegistryUnavailableError extends Error {}
 
 export interface RegistryClient {
   schemaById(id: number): Promise<RegisteredSchema>;
-  schemaBySubjectVersion(subject: string, version: number): Promise<RegisteredSchema>;
+  /** `latest` is the newest version of the subject. */
+  schemaBySubjectVersion(subject: string, version: number | 'latest'): Promise<RegisteredSchema>;
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
