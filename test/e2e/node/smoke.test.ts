@@ -160,6 +160,22 @@ describe('real node: helm install, operator and a pipeline in containers', () =>
       },
     );
     await helm(['uninstall', RELEASE, '--namespace', NAMESPACE, '--wait', '--timeout', '120s'], node.api);
-    await waitUntil('no pods left', async () => (await pods(kube, '')).length === 0, { timeoutMs: 120_000 });
+    await waitUntil('no pods left', async () => (await pods(kube, '')).length === 0, {
+      timeoutMs: 120_000,
+    }).catch(async (error: Error) => {
+      // Say which pods stayed and why (owner, phase, deletion) instead of only that some did.
+      const left = (await pods(kube, '')).map((p) => ({
+        name: p.metadata.name,
+        phase: p.status?.phase,
+        deleting: p.metadata.deletionTimestamp ?? null,
+        owners: p.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`),
+      }));
+      const deployments = (await kube.list(paths.deployments(NAMESPACE), {})).items.map((d) => ({
+        name: d.metadata.name,
+        owners: d.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`),
+        deleting: d.metadata.deletionTimestamp ?? null,
+      }));
+      throw new Error(`${error.message}: ${JSON.stringify({ left, deployments })}`);
+    });
   });
 });
