@@ -523,19 +523,26 @@ describe('operator e2e', () => {
       }
       return total;
     };
-    // Version 1's count once it has settled (two equal readings in a row): a loaded machine may
-    // still be committing the previous test's last batch when the operator's lag reads 0.
-    let before = -1;
+    // Version 1's count once its checkpoints are at the end of the topic (Kafka's end offsets): the
+    // operator's lag can read 0 a moment before the last batch of the previous test is committed.
     await waitUntil(
-      'version 1 counts settled',
+      'version 1 checkpointed to the end of the topic',
       async () => {
-        const now = await counted(1);
-        const settled = now === before;
-        before = now;
-        return settled;
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+            const offset = await redis.hget(keys.checkpoint(partitionPrefix(name, 1, partition)), 'offset');
+            if (Number(offset ?? 0) < Number(high)) return false;
+          }
+          return true;
+        } finally {
+          await admin.disconnect();
+        }
       },
-      { timeoutMs: 60_000, intervalMs: 500 },
+      { timeoutMs: 120_000 },
     );
+    const before = await counted(1);
     expect(before).toBeGreaterThan(RECORDS);
     await kube.mergePatch(paths.pipeline(NS, name), { spec: { aggregates: { total: { sum: 'event.n' } } } });
     let sawCatchingUp = false;
