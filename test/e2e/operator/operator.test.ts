@@ -523,6 +523,19 @@ describe('operator e2e', () => {
       }
       return total;
     };
+    /** A version's count once it equals `expected`, or its last reading after a minute (then the test fails on it). */
+    const settledCount = async (version: number, expected: number) => {
+      let last = -1;
+      await waitUntil(
+        `version ${version} counts ${expected}`,
+        async () => {
+          last = await counted(version);
+          return last === expected;
+        },
+        { timeoutMs: 60_000 },
+      ).catch(() => {});
+      return last;
+    };
     // Version 1's count once its checkpoints are at the end of the topic (Kafka's end offsets): the
     // operator's lag can read 0 a moment before the last batch of the previous test is committed.
     await waitUntil(
@@ -587,16 +600,7 @@ describe('operator e2e', () => {
     expect((await events()).some((e) => e.reason === 'VersionRetired')).toBe(true);
     expect((await events()).some((e) => e.reason === 'NewVersion')).toBe(true);
     // Version 2 counted the same log from the start, exactly; version 1's state is gone.
-    let after = -1;
-    await waitUntil(
-      'version 2 counts equal version 1',
-      async () => {
-        after = await counted(2);
-        return after === before;
-      },
-      { timeoutMs: 60_000 },
-    ).catch(() => {});
-    expect(after).toBe(before);
+    expect(await settledCount(2, before)).toBe(before);
     expect(JSON.parse((await redis.hget(keys.pipelines(), name))!).activeVersion).toBe(2);
     await waitUntil(
       'version 1 keys deleted',
@@ -623,16 +627,7 @@ describe('operator e2e', () => {
     expect(
       (await events()).some((e) => e.reason === 'NewVersion' && e.message.includes('replay requested')),
     ).toBe(true);
-    let third = -1;
-    await waitUntil(
-      'version 3 counts equal version 1',
-      async () => {
-        third = await counted(3);
-        return third === before;
-      },
-      { timeoutMs: 60_000 },
-    ).catch(() => {});
-    expect(third).toBe(before);
+    expect(await settledCount(3, before)).toBe(before);
     // Reconciling again with the same annotation does not start another replay.
     await new Promise((r) => setTimeout(r, 3000));
     expect((await getPipeline())?.status?.latestVersion).toBe(3);
