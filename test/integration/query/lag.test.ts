@@ -21,8 +21,9 @@ interface Summary {
 // right after catching up leaves a heartbeat saying 0 for seconds while new records pile up.
 describe('the API reports the real lag', () => {
   it('end offsets minus Redis checkpoints: the same number as the operator reads, 0 only when caught up', {
-    // The waits below add up to about 4 minutes on a busy machine; the test's own limit is above them.
-    timeout: 420_000,
+    // Generous waits: the query server's shared Kafka admin can take tens of seconds to recover after
+    // a failed read (see the note on issue 12); the test's own limit is above their sum.
+    timeout: 720_000,
   }, async () => {
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
@@ -92,14 +93,14 @@ describe('the API reports the real lag', () => {
           const s = await summary();
           return s?.lag === 0 && s.replicas === 1;
         },
-        { timeoutMs: 30_000, service: serve },
+        { timeoutMs: 90_000, service: serve },
       );
 
       // Killed: its last heartbeat (lag 0) stays for 10 s; 250 new records are not in Redis.
       await first.kill();
       await send(250);
       await waitUntil('the API reports the 250 records behind', async () => (await summary())?.lag === 250, {
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
         service: serve,
       });
       // The operator's reading (same function, same source) agrees.
@@ -110,7 +111,7 @@ describe('the API reports the real lag', () => {
       );
       expect(operatorView.totalLag).toBe(250);
       await waitUntil('the killed replica no longer counts', async () => (await summary())?.replicas === 0, {
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
         service: serve,
       });
 
@@ -123,7 +124,7 @@ describe('the API reports the real lag', () => {
           const [a, b] = [await summary(), await summary(second.port)];
           return a?.lag === 0 && b?.lag === 0 && a.replicas === 1 && b.replicas === 1;
         },
-        { timeoutMs: 30_000, service: serve },
+        { timeoutMs: 90_000, service: serve },
       );
     } finally {
       await Promise.all(replicas.map((r) => r.stop()));
