@@ -167,29 +167,73 @@ export class CachedLag {
 }
 
 /**
- * The query API's lag per registration: one Kafka admin, connected on first use and again after an
- * error, and readings cached by CachedLag.
+ * The query API's lag per registration: one Kafka admin shared by concurrent readings, and readings
+ * cached by CachedLag. A reading that fails retires the admin for the readings that start after it,
+ * but it is disconnected only once the readings already using it are done (disconnecting it under
+ * them made every concurrent reading fail too, and the next ones, on a busy query server).
+ * Registrations whose topics are gone (a deleted pipeline's leftovers) are answered from a cached
+ * topic list instead of waiting out kafkajs's retries on an unknown topic.
  */
 export function registrationLag(kafka: Kafka, redis: RedisClient, ttlMs = 1500) {
-  let admin: Promise<Admin> | undefined;
-  const connect = () => {
-    admin ??= (async () => {
-      const client = kafka.admin();
-      await client.connect();
-      return client;
-    })();
-    return admin;
+  interface Lease {
+    admin: Promise<Admin>;
+    users: number;
+    retired: boolean;
+  }
+  let current: Lease | undefined;
+  const release = (lease: Lease) => {
+    if (lease.retired && lease.users === 0) void lease.admin.then((a) => a.disconnect()).catch(() => {});
   };
-  const cache = new CachedLag(async (source) => {
-    const pending = connect();
+  const retire = (lease: Lease) => {
+    lease.retired = true;
+    if (current === lease) current = undefined;
+    release(lease);
+  };
+  const withAdmin = async <T>(use: (admin: Admin) => Promise<T>): Promise<T> => {
+    current ??= {
+      admin: (async () => {
+        const client = kafka.admin();
+        await client.connect();
+        return client;
+      })(),
+      users: 0,
+      retired: false,
+    };
+    const lease = current;
+    lease.users += 1;
     try {
-      return await readLag(await pending, redis, source);
+      return await use(await lease.admin);
     } catch (error) {
-      if (admin === pending) admin = undefined;
-      await pending.then((a) => a.disconnect()).catch(() => {});
+      if (!(error instanceof MissingTopicError)) retire(lease);
       throw error;
+    } finally {
+      lease.users -= 1;
+      release(lease);
     }
-  }, ttlMs);
+  };
+  let topicList: { at: number; topics: Promise<Set<string>> } | undefined;
+  const existingTopics = (admin: Admin) => {
+    if (!topicList || Date.now() - topicList.at >= ttlMs) {
+      const topics = admin.listTopics().then((names) => new Set(names));
+      topicList = { at: Date.now(), topics };
+      topics.catch(() => {
+        if (topicList?.topics === topics) topicList = undefined;
+      });
+    }
+    return topicList.topics;
+  };
+  const cache = new CachedLag(
+    (source) =>
+      withAdmin(async (admin) => {
+        const topics = await existingTopics(admin);
+        const missing = [...source.topics, ...(source.repartition?.topics ?? [])].filter(
+          (t) => !topics.has(t),
+        );
+        if (missing.length > 0) throw new MissingTopicError(missing);
+        return readLag(admin, redis, source);
+      }),
+    ttlMs,
+  );
   return {
     lag: async (reg: PipelineRegistration) => (await cache.get(lagSourceOfRegistration(reg))).totalLag,
     /**
@@ -211,11 +255,21 @@ export function registrationLag(kafka: Kafka, redis: RedisClient, ttlMs = 1500) 
       );
     },
     async close() {
-      const pending = admin;
-      admin = undefined;
-      await pending?.then((a) => a.disconnect()).catch(() => {});
+      const lease = current;
+      current = undefined;
+      await lease?.admin.then((a) => a.disconnect()).catch(() => {});
     },
   };
+}
+
+/** A registration's topic is not in Kafka (yet, or any more): its lag is unknown, the admin is fine. */
+export class MissingTopicError extends Error {
+  constructor(readonly topics: string[]) {
+    super(
+      `topic ${topics.join(', ')} does not exist in Kafka: create it, or delete the pipeline's registration`,
+    );
+    this.name = 'MissingTopicError';
+  }
 }
 
 /** The lag reader a processor hands to its query API, closed with the processor. */

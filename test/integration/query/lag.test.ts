@@ -10,6 +10,7 @@ import { type ServiceProcess, startProcess, waitUntil } from '../../../harness/s
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { lagSourceOf, readLag } from '../../../processor/src/state/lag.ts';
+import { readRegistration, registerPipeline } from '../../../processor/src/state/registry.ts';
 
 interface Summary {
   name: string;
@@ -68,6 +69,7 @@ describe('the API reports the real lag', () => {
       const body = (await response.json()) as { pipelines: Summary[] };
       return body.pipelines.find((p) => p.name === name);
     };
+    const staleNames = Array.from({ length: 40 }, (_, i) => `${name}-gone-${i}`);
     const replicas: ProcessorProcess[] = [];
     const replica = async (n: number) => {
       const r = await spawnProcessor({
@@ -83,6 +85,19 @@ describe('the API reports the real lag', () => {
     };
     try {
       const first = await replica(1);
+      // Registrations left behind by deleted pipelines (their topics are gone), as a shared Redis
+      // holds them: every summary request reads their lag too, concurrently with this pipeline's.
+      await waitUntil('the pipeline registered', async () => (await readRegistration(redis, name)) !== null, {
+        timeoutMs: 60_000,
+      });
+      const registration = (await readRegistration(redis, name))!;
+      for (const n of staleNames)
+        await registerPipeline(redis, {
+          ...registration,
+          name: n,
+          topics: [n],
+          source: { topics: [n], startFrom: 'earliest' },
+        });
       await send(100);
       await waitUntil('100 records committed', async () => (await committed()) === 100, {
         timeoutMs: 60_000,
@@ -129,6 +144,7 @@ describe('the API reports the real lag', () => {
     } finally {
       await Promise.all(replicas.map((r) => r.stop()));
       await serve.stop();
+      if (staleNames.length > 0) await redis.hdel(keys.pipelines(), ...staleNames);
       redis.disconnect();
       await producer.disconnect();
       await admin.disconnect();
