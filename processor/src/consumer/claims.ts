@@ -25,6 +25,8 @@ export async function claimPartition(
   prefix: string,
   generation: number,
   maxCachedFields?: number,
+  /** the pipeline packs slices' sketches into their hashes (WindowShape.packedSketches) */
+  packedSketches = false,
 ): Promise<Claim> {
   const [epoch, offset, watermark] = await redis.claimPartition(keys.checkpoint(prefix));
   return {
@@ -32,7 +34,7 @@ export async function claimPartition(
     nextOffset: offset ?? null,
     watermark: watermark === null || watermark === undefined ? NO_WATERMARK : Number(watermark),
     generation,
-    windows: new OwnedWindows(maxCachedFields),
+    windows: new OwnedWindows(maxCachedFields, packedSketches),
   };
 }
 

@@ -7,6 +7,7 @@ import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts'
 import { type CommitResult, commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
+import type { AbsoluteValue } from '../state/owned-windows.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
@@ -277,7 +278,14 @@ export class ConsumerLoop {
     const { topic, partition } = batch;
     const held = this.claims.get(id);
     if (held) return held;
-    const claim = await claimPartition(redis, prefix, this.generation, this.options.maxCachedFields);
+    const window = pipeline.window;
+    const claim = await claimPartition(
+      redis,
+      prefix,
+      this.generation,
+      this.options.maxCachedFields,
+      window.type === 'hopping' && window.packedSketches === true,
+    );
     this.claims.set(id, claim);
     this.places.set(id, { topic, partition, prefix });
     logger.info({ topic, partition, epoch: claim.epoch, checkpoint: claim.nextOffset }, 'claimed partition');
@@ -397,7 +405,7 @@ export class ConsumerLoop {
     claim: Claim,
     prefix: string,
     folded: FoldedBatch,
-  ): Promise<Map<string, string[]> | undefined> {
+  ): Promise<Map<string, AbsoluteValue[]> | undefined> {
     if (this.options.pipeline.window.type === 'session') return undefined;
     await claim.windows.load(this.options.redis, prefix, folded.fold);
     return claim.windows.stage(folded.fold);
@@ -426,7 +434,7 @@ export class ConsumerLoop {
     prefix: string,
     offsets: { first: string; next: string },
     folded: FoldedBatch,
-    absolute: Map<string, string[]> | undefined,
+    absolute: Map<string, AbsoluteValue[]> | undefined,
   ): Promise<CommitResult> {
     const { pipeline, redis, metrics } = this.options;
     const stopCommit = metrics.commitSeconds.startTimer();
@@ -444,7 +452,7 @@ export class ConsumerLoop {
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
-      ...(absolute ? { absolute } : {}),
+      ...(absolute ? { absolute, packedSketches: claim.windows.packedSketches } : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
         ? {
             slicing: {

@@ -18,6 +18,12 @@ export type WindowShape =
        * merge of its slices (absent in registrations written before slicing: windows only).
        */
       sliceMs?: number;
+      /**
+       * The partition owner keeps each slice's HyperLogLogs and DDSketches in memory and writes them
+       * whole as fields of the slice hash (state/owned-windows.ts) instead of as per-group sketch keys
+       * updated with deltas (absent in registrations written before: sketch keys only).
+       */
+      packedSketches?: boolean;
     }
   | { type: 'session'; gapMs: number; graceMs: number };
 

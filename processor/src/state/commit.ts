@@ -2,6 +2,7 @@ import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
 import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
+import type { AbsoluteValue } from './owned-windows.ts';
 
 export type CommitResult =
   | {
@@ -38,7 +39,12 @@ export interface CommitRequest {
    * partition's owner (see owned-windows.ts); those windows' counts, sums, min/max and first/last
    * are written with HSET instead of being sent as deltas.
    */
-  absolute?: ReadonlyMap<string, readonly string[]>;
+  absolute?: ReadonlyMap<string, readonly AbsoluteValue[]>;
+  /**
+   * Slices carry their distinct sets and percentile sketches among the absolute values, as packed
+   * fields (OwnedWindows.packedSketches): the payload leaves them out of the slices' sketch keys.
+   */
+  packedSketches?: boolean;
   /**
    * Hopping windows kept per slice (stream slicing): the window size and advance, so the script
    * can register the windows a slice is part of and expire a slice when its last window closes.
@@ -55,7 +61,7 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
   if (!wait || wait.replicas <= 0) return parseReply(await redis.commitBatch(...args));
   // WAIT has no key: in one pipeline with the script it goes to the node that ran the script.
   const pipeline = redis.pipeline() as ReturnType<RedisClient['pipeline']> & {
-    commitBatch(...args: (string | readonly string[])[]): unknown;
+    commitBatch(...args: (string | readonly AbsoluteValue[])[]): unknown;
   };
   pipeline.commitBatch(...args);
   const replies = (await pipeline.wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
@@ -66,7 +72,7 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
   return result.status === 'applied' ? { ...result, replicated: Number(replicated) } : result;
 }
 
-function commitArguments(request: CommitRequest): [string, ...(string | readonly string[])[]] {
+function commitArguments(request: CommitRequest): [string, ...(string | readonly AbsoluteValue[])[]] {
   return [
     keys.checkpoint(request.prefix),
     request.prefix,
@@ -78,7 +84,7 @@ function commitArguments(request: CommitRequest): [string, ...(string | readonly
     String(request.retentionMs),
     String(request.fold.records),
     String(Date.now()),
-    encodePayload(request.fold, request.sessions, request.absolute, request.slicing),
+    encodePayload(request.fold, request.sessions, request.absolute, request.slicing, request.packedSketches),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
     request.outbox ? '1' : '0',
@@ -104,12 +110,13 @@ export function encodePayload(
   sessions?: CommitRequest['sessions'],
   absolute?: CommitRequest['absolute'],
   slicing?: CommitRequest['slicing'],
+  packedSketches?: boolean,
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
     const pairs = absolute?.get(delta.key);
     const encoded: Record<string, unknown> = pairs
-      ? encodeSketches(delta, pairs.length)
+      ? encodeSketches(delta, pairs.length, packedSketches === true && delta.covers !== undefined)
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
     windows.push(encoded);
@@ -120,9 +127,9 @@ export function encodePayload(
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }
 
-function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']): readonly string[] {
+function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']): readonly AbsoluteValue[] {
   if (!absolute) return [];
-  const out: string[] = [];
+  const out: AbsoluteValue[] = [];
   for (const delta of fold.deltas()) {
     const pairs = absolute.get(delta.key);
     if (pairs) for (const x of pairs) out.push(x);
@@ -130,10 +137,15 @@ function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']
   return out;
 }
 
-/** A window whose hash fields travel as absolute values: `a` arguments of them, and its sketches. */
-function encodeSketches(delta: WindowDelta, absoluteArgs: number) {
+/**
+ * A window whose hash fields travel as absolute values: `a` arguments of them, and its sketches
+ * (only its topK ones when its distinct sets and percentile sketches are packed among those values).
+ */
+function encodeSketches(delta: WindowDelta, absoluteArgs: number, packed: boolean) {
   const { h, d, t } = encodeWindow(delta, false);
-  return { s: delta.start, e: delta.end, a: absoluteArgs, h, d, t };
+  return packed
+    ? { s: delta.start, e: delta.end, a: absoluteArgs, h: [], d: [], t }
+    : { s: delta.start, e: delta.end, a: absoluteArgs, h, d, t };
 }
 
 function encodeWindow(delta: WindowDelta, withFields = true) {

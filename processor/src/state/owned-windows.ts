@@ -1,6 +1,12 @@
 import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
+import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
+import { addMembers, decodeHll, encodeHll } from '../aggregates/redis-hll.ts';
+import { packedFieldOf } from '../model/fields.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
+
+/** An absolute value: text, or a HyperLogLog in Redis' binary format. */
+export type AbsoluteValue = string | Buffer;
 
 /** Most hash fields kept per partition by default; beyond it the oldest windows are dropped (and re-read if touched). */
 export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
@@ -15,26 +21,47 @@ export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
  * and a window is read from Redis the first time this claim touches it; a new claim (after any
  * rebalance, fencing or duplicate) starts with an empty cache. Values change here only after Redis
  * confirmed the commit, so a failed or unanswered commit leaves the cache as it was.
+ *
+ * With `packedSketches` (registrations that opt in, see WindowShape), a slice's distinct sets and
+ * percentile sketches are kept here too and written the same way, as fields of the slice hash: a
+ * HyperLogLog in Redis' own format (`<agg>#h|<group>`, aggregates/redis-hll.ts) and DDSketch bucket
+ * counts as text (`<agg>#d|<group>`, aggregates/packed-buckets.ts), so a batch writes one HSET per
+ * slice instead of one PFADD and one HINCRBY per bucket per (slice, group) sketch key.
  */
 export class OwnedWindows {
   /** by the partial's key (`w:<start>` or `sl:<start>`, see WindowDelta.key) */
-  private readonly windows = new Map<string, { start: number; values: Map<string, string> }>();
+  private readonly windows = new Map<string, { start: number; values: Map<string, AbsoluteValue> }>();
   private fields = 0;
-  private staged = new Map<string, Map<string, string>>();
+  private staged = new Map<string, Map<string, AbsoluteValue>>();
 
-  constructor(private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS) {}
+  constructor(
+    private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS,
+    /** slices keep their HyperLogLogs and DDSketches as packed hash fields (see above) */
+    readonly packedSketches = false,
+  ) {}
+
+  /** Whether this partial's distinct sets and percentile sketches are packed fields of its hash. */
+  packs(delta: WindowDelta): boolean {
+    return this.packedSketches && delta.covers !== undefined;
+  }
 
   /** Reads the windows of this batch the claim has not seen yet (one round trip, none when all are known). */
   async load(redis: RedisClient, prefix: string, fold: BatchFold): Promise<void> {
     const unknown = fold.deltas().filter((delta) => !this.windows.has(delta.key));
     if (unknown.length === 0) return;
     const pipe = redis.pipeline();
-    for (const delta of unknown) pipe.hgetall(keys.partial(prefix, delta.key));
+    for (const delta of unknown) {
+      // Packed HyperLogLogs are binary: those hashes are read as bytes, their text fields decoded.
+      if (this.packs(delta)) pipe.hgetallBuffer(keys.partial(prefix, delta.key));
+      else pipe.hgetall(keys.partial(prefix, delta.key));
+    }
     const replies = (await pipe.exec()) ?? [];
     unknown.forEach((delta, i) => {
       const [error, value] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
-      const values = new Map(Object.entries((value ?? {}) as Record<string, string>));
+      const values = new Map<string, AbsoluteValue>();
+      for (const [field, raw] of Object.entries((value ?? {}) as Record<string, string | Buffer>))
+        values.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
       this.windows.set(delta.key, { start: delta.start, values });
       this.fields += values.size;
     });
@@ -44,20 +71,22 @@ export class OwnedWindows {
    * Per window of the batch, the new values of every field it changes, as HSET arguments (field,
    * value, ...). They become the cached values once `applied` is called.
    */
-  stage(fold: BatchFold): Map<string, string[]> {
+  stage(fold: BatchFold): Map<string, AbsoluteValue[]> {
     this.staged.clear();
-    const out = new Map<string, string[]>();
+    const out = new Map<string, AbsoluteValue[]>();
     for (const delta of fold.deltas()) out.set(delta.key, this.stageWindow(delta));
     return out;
   }
 
-  private stageWindow(delta: WindowDelta): string[] {
-    const current = this.windows.get(delta.key)?.values;
-    if (!current) throw new Error(`window ${delta.key} was not loaded before staging`);
-    const next = new Map<string, string>();
+  private stageWindow(delta: WindowDelta): AbsoluteValue[] {
+    const values = this.windows.get(delta.key)?.values;
+    if (!values) throw new Error(`window ${delta.key} was not loaded before staging`);
+    // Only packed sketch fields hold bytes; every other field is text.
+    const current = values as Map<string, string>;
+    const next = new Map<string, AbsoluteValue>();
     this.staged.set(delta.key, next);
-    const out: string[] = [];
-    const put = (field: string, value: string) => {
+    const out: AbsoluteValue[] = [];
+    const put = (field: string, value: AbsoluteValue) => {
       next.set(field, value);
       out.push(field, value);
     };
@@ -86,6 +115,20 @@ export class OwnedWindows {
       if (stored === undefined || entry.time >= Number(stored)) {
         put(field, entry.value);
         put(timeField, String(entry.time));
+      }
+    }
+    if (this.packs(delta)) {
+      for (const [field, members] of delta.distinct) {
+        const packed = packedFieldOf(field, 'h');
+        const registers = decodeHll(values.get(packed) as Buffer | undefined);
+        addMembers(registers, members);
+        put(packed, encodeHll(registers));
+      }
+      for (const [field, buckets] of delta.sketches) {
+        const packed = packedFieldOf(field, 'd');
+        const counts = decodeBuckets(current.get(packed));
+        addBuckets(counts, buckets);
+        put(packed, encodeBuckets(counts));
       }
     }
     return out;
@@ -129,6 +172,11 @@ export class OwnedWindows {
     this.fields -= window.values.size;
     this.windows.delete(key);
   }
+}
+
+function isHllField(field: string): boolean {
+  const bar = field.indexOf('|');
+  return bar > 1 && field.slice(bar - 2, bar) === '#h';
 }
 
 function timeFieldOf(field: string): string {

@@ -21,5 +21,8 @@ export interface StateCommands {
     mode: 'offer' | 'promote',
   ): Promise<[number, number]>;
   /** an array argument is flattened into the script's arguments (no spread: batches can be larger than the call stack allows) */
-  commitBatch(checkpointKey: string, ...args: (string | readonly string[])[]): Promise<(number | string)[]>;
+  commitBatch(
+    checkpointKey: string,
+    ...args: (string | readonly (string | Buffer)[])[]
+  ): Promise<(number | string)[]>;
 }
