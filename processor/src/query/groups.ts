@@ -7,6 +7,7 @@ import {
   type GroupAcc,
   mergeHll,
   mergeRow,
+  packedHeadOf,
   probeOf,
   rowSpecOf,
   valuesOf,
@@ -64,7 +65,10 @@ export async function groupList(
   return list;
 }
 
-/** Which of the given group keys the window holds: one HMGET (or SMISMEMBER of the sketch index). */
+/**
+ * Which of the given group keys the window holds: one HMGET (or, for sketches, SMISMEMBER of the
+ * sketch index and HMGET of the packed fields, see state/lua/prelude.lua).
+ */
 export async function presentGroups(
   ctx: WindowReadContext,
   hash: string,
@@ -72,11 +76,16 @@ export async function presentGroups(
   groups: readonly string[],
 ): Promise<string[]> {
   const members = groups.map((g) => `${probe.prefix}${g}`);
-  const found =
-    probe.mode === 'h'
-      ? (await ctx.redis.hmget(hash, ...members)).map((v) => v !== null)
-      : (await ctx.redis.smismember(`${hash}:keys`, ...members)).map((v) => v === 1);
-  return groups.filter((_, i) => found[i]);
+  if (probe.mode === 'h') {
+    const found = await ctx.redis.hmget(hash, ...members);
+    return groups.filter((_, i) => found[i] !== null);
+  }
+  const packed = packedHeadOf(probe.prefix);
+  const [inSet, inFields] = await Promise.all([
+    ctx.redis.smismember(`${hash}:keys`, ...members),
+    packed ? ctx.redis.hmget(hash, ...groups.map((g) => `${packed}${g}`)) : Promise.resolve([]),
+  ]);
+  return groups.filter((_, i) => inSet[i] === 1 || (inFields[i] ?? null) !== null);
 }
 
 /**
@@ -143,7 +152,10 @@ export async function groupValues(
         if (step === 2) {
           spec.hll.forEach((name, h) => {
             const acc = group[aggregates.byName.get(name)!.index]!;
-            mergeHll(acc, raws[r * spec.hll.length + h] ?? null);
+            // the sketch key's and the packed field's (queryHll gives both)
+            const at = 2 * (r * spec.hll.length + h);
+            mergeHll(acc, raws[at] ?? null);
+            mergeHll(acc, raws[at + 1] ?? null);
           });
         }
       });

@@ -131,6 +131,16 @@ export function probeOf(shapes: readonly AggregateShape[]): { mode: 'h' | 's'; p
   return { mode: 's', prefix: `${form.type === 'sketch' ? form.sketch : 'hll'}:${shape.name}|` };
 }
 
+/**
+ * The head of a sketch's packed fields (`users#h|`) from its sketch-set prefix (`hll:users|`): slices
+ * written by owners that pack sketches hold them as hash fields (state/owned-windows.ts).
+ */
+export function packedHeadOf(prefix: string): string | undefined {
+  const match = /^(hll|dd):(.*)\|$/.exec(prefix);
+  if (!match) return undefined;
+  return `${match[2]}#${match[1] === 'hll' ? 'h' : 'd'}|`;
+}
+
 /** Most group keys looked up one by one; larger filter products scan the window instead. */
 export const MAX_EXACT_GROUPS = 256;
 

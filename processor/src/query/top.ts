@@ -167,8 +167,8 @@ export async function top(ctx: WindowReadContext, name: string, query: TopQuery)
           list = [];
           raws.set(g, list);
         }
-        const raw = got[p]![i];
-        if (raw && raw.length > 0) list.push(raw);
+        // the sketch key's and the packed field's (queryHll gives both)
+        for (const raw of [got[p]![2 * i], got[p]![2 * i + 1]]) if (raw && raw.length > 0) list.push(raw);
       });
     });
     const names = [...raws.keys()];

@@ -32,7 +32,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     },
     window:
       spec.window.type === 'hopping'
-        ? { ...spec.window, sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs) }
+        ? { ...spec.window, sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs), packedSketches: true }
         : spec.window,
     groupNames: compiled.groupNames,
     aggregates,

@@ -11,6 +11,9 @@
  *   kf:{p:v:n}:sl:<start>                hopping windows: one slice of gcd(size, advance), laid out like
  *                                        a window (with :keys and sketches beside it); a window is its
  *                                        own hash (records late for some of its windows) plus its slices
+ *                                        registrations with window.packedSketches: the slice hash also holds
+ *                                        "<agg>#h|<g>" (HyperLogLog, Redis format) and "<agg>#d|<g>" (DDSketch
+ *                                        "bucket:n,...") written whole by the owner, no hll/dd keys beside it
  *   kf:{p:v:n}:w:<start>:keys            set: the suffixes of the window's sketch keys below
  *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
  *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile

@@ -1,7 +1,8 @@
 // Stream slicing (hopping windows kept per slice of gcd(size, advance), a window being the merge of
 // its slices) must answer exactly as the per-window path: the same records, folded by the real
 // foldBatch, committed by the real script to a real Redis in batches, with late records, two
-// partitions and a change of owner, then read back through the query API's store, every kind.
+// partitions and a change of owner, then read back through the query API's store, every kind. So
+// must slices whose HyperLogLogs and DDSketches the owner keeps and writes whole (packedSketches).
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
@@ -28,6 +29,8 @@ const aggregates: AggregateShape[] = [
   { name: 'p90', kind: 'percentile', q: 0.9, accuracy: 0.01 },
   { name: 'labels', kind: 'topK', k: 2 },
 ];
+/** the shape of workload 3 of the benchmark: sketches only (groups are listed from the sketches) */
+const sketchesOnly = aggregates.filter((a) => a.kind === 'countDistinct' || a.kind === 'percentile');
 const PARTITIONS = ['0', '1'];
 
 interface Rec {
@@ -60,9 +63,10 @@ const history = fc.record({
   window: shape,
   batches: fc.array(fc.array(record, { minLength: 1, maxLength: 25 }), { minLength: 1, maxLength: 6 }),
   handoverAfter: fc.integer({ min: 0, max: 6 }),
+  onlySketches: fc.boolean(),
 });
 
-function pipelineOf(name: string, window: WindowShape): RuntimePipeline {
+function pipelineOf(name: string, window: WindowShape, onlySketches = false): RuntimePipeline {
   return {
     name,
     version: 1,
@@ -74,13 +78,14 @@ function pipelineOf(name: string, window: WindowShape): RuntimePipeline {
     },
     window,
     groupNames: ['group'],
-    aggregates,
+    aggregates: onlySketches ? sketchesOnly : aggregates,
     retentionMs: 3_600_000,
     durability: { replicas: 0, timeoutMs: 0 },
     enrich: [],
     groupBy: (ctx) => [(ctx.event as Rec).group],
     aggregateArgs: (ctx) => {
       const e = ctx.event as Rec;
+      if (onlySketches) return [e.label, e.value];
       return [undefined, e.value, e.value, e.value, e.value, e.label, e.label, e.label, e.value, e.label];
     },
   };
@@ -93,13 +98,14 @@ function gcd(a: number, b: number): number {
 /** Runs the batches through foldBatch and commitBatch as the consumer loop does, per partition. */
 async function run(redis: RedisClient, pipeline: RuntimePipeline, batches: Rec[][], handoverAfter: number) {
   const window = pipeline.window as Extract<WindowShape, { type: 'hopping' }>;
+  const packed = window.packedSketches === true;
   for (const [p, id] of PARTITIONS.entries()) {
     const prefix = partitionPrefix(pipeline.name, 1, id);
-    let claim = await claimPartition(redis, prefix, 1);
+    let claim = await claimPartition(redis, prefix, 1, undefined, packed);
     let offset = 0;
     let watermark = Number.MIN_SAFE_INTEGER;
     for (const [b, batch] of batches.entries()) {
-      if (b === handoverAfter) claim = await claimPartition(redis, prefix, 2 + b);
+      if (b === handoverAfter) claim = await claimPartition(redis, prefix, 2 + b, undefined, packed);
       const mine = batch.filter((r) => r.partition === p);
       if (mine.length === 0) continue;
       const messages = mine.map(
@@ -127,6 +133,7 @@ async function run(redis: RedisClient, pipeline: RuntimePipeline, batches: Rec[]
         fold: folded.fold,
         late: folded.late,
         absolute,
+        packedSketches: packed,
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
@@ -144,10 +151,24 @@ async function run(redis: RedisClient, pipeline: RuntimePipeline, batches: Rec[]
     partitions: PARTITIONS,
     window: pipeline.window,
     groupBy: pipeline.groupNames,
-    aggregates,
+    aggregates: pipeline.aggregates,
     retentionMs: pipeline.retentionMs,
     updatedAt: 0,
   });
+}
+
+/** Packed: every slice holds its sketches as fields and none has sketch keys; else no packed fields. */
+async function expectSketchLayout(redis: RedisClient, pipeline: string, packed: boolean) {
+  for (const id of PARTITIONS) {
+    const slices = await redis.keys(`${partitionPrefix(pipeline, 1, id)}:sl:*`);
+    const hashes = slices.filter((key) => /:sl:-?\d+$/.test(key));
+    if (packed) expect(slices.filter((key) => /:(hll|dd):/.test(key))).toEqual([]);
+    for (const hash of hashes) {
+      const fields = await redis.hkeys(hash);
+      expect(fields.some((f) => f.startsWith('users#h|'))).toBe(packed);
+      expect(fields.some((f) => f.startsWith('p90#d|'))).toBe(packed);
+    }
+  }
 }
 
 describe('stream slicing of hopping windows', () => {
@@ -159,52 +180,67 @@ describe('stream slicing of hopping windows', () => {
     await redis.quit();
   });
 
-  it('answers every window, rollup and ranking exactly as the per-window path (property)', async () => {
-    const store = new QueryStore(redis, { cache: false });
-    const page = { filters: new Map(), limit: 10_000, order: 'asc' as const };
-    await fc.assert(
-      fc.asyncProperty(history, async ({ window, batches, handoverAfter }) => {
-        const id = randomUUID().slice(0, 8);
-        const plain = pipelineOf(`slice-plain-${id}`, { type: 'hopping', ...window });
-        const sliced = pipelineOf(`slice-sliced-${id}`, {
-          type: 'hopping',
-          ...window,
-          sliceMs: gcd(window.sizeMs, window.advanceMs),
-        });
-        await run(redis, plain, batches, handoverAfter);
-        await run(redis, sliced, batches, handoverAfter);
-        const expected = await store.windows(plain.name, { ...page, rollup: false });
-        const actual = await store.windows(sliced.name, { ...page, rollup: false });
-        expect(actual.windows).toEqual(expected.windows);
-        // A rollup's first/last across groups breaks ties of event time by the order Redis scans
-        // the groups in, in both paths: compared without them.
-        const withoutTimed = (page: WindowsPage) =>
-          page.windows.map((w) => ({
-            ...w,
-            groups: w.groups.map((g) => ({ ...g, values: { ...g.values, opened: null, closed: null } })),
-          }));
-        const rollups = await Promise.all(
-          [plain, sliced].map((p) => store.windows(p.name, { ...page, rollup: true })),
-        );
-        expect(withoutTimed(rollups[1]!)).toEqual(withoutTimed(rollups[0]!));
-        expect((await store.pipeline(sliced.name)).late).toBe((await store.pipeline(plain.name)).late);
-        for (const aggregate of ['n', 'total', 'mean', 'users', 'p90']) {
-          const expected = await store.top(plain.name, {
-            aggregate,
-            window: 'latest',
-            limit: 3,
-            filters: new Map(),
-          });
-          const actual = await store.top(sliced.name, {
-            aggregate,
-            window: 'latest',
-            limit: 3,
-            filters: new Map(),
-          });
-          expect({ ...actual, pipeline: '' }).toEqual({ ...expected, pipeline: '' });
-        }
-      }),
-      { numRuns: 25 },
-    );
-  });
+  it.each([
+    ['sketch keys', false],
+    ['sketches the owner packs into the slice hashes', true],
+  ])(
+    'answers every window, rollup and ranking exactly as the per-window path, %s (property)',
+    async (_, packedSketches) => {
+      const store = new QueryStore(redis, { cache: false });
+      const page = { filters: new Map(), limit: 10_000, order: 'asc' as const };
+      await fc.assert(
+        fc.asyncProperty(history, async ({ window, batches, handoverAfter, onlySketches }) => {
+          const id = randomUUID().slice(0, 8);
+          const plain = pipelineOf(`slice-plain-${id}`, { type: 'hopping', ...window }, onlySketches);
+          const sliced = pipelineOf(
+            `slice-sliced-${id}`,
+            {
+              type: 'hopping',
+              ...window,
+              sliceMs: gcd(window.sizeMs, window.advanceMs),
+              ...(packedSketches ? { packedSketches } : {}),
+            },
+            onlySketches,
+          );
+          await run(redis, plain, batches, handoverAfter);
+          await run(redis, sliced, batches, handoverAfter);
+          await expectSketchLayout(redis, sliced.name, packedSketches);
+          const expected = await store.windows(plain.name, { ...page, rollup: false });
+          const actual = await store.windows(sliced.name, { ...page, rollup: false });
+          expect(actual.windows).toEqual(expected.windows);
+          // A rollup's first/last across groups breaks ties of event time by the order Redis scans
+          // the groups in, in both paths: compared without them.
+          const withoutTimed = (page: WindowsPage) =>
+            page.windows.map((w) => ({
+              ...w,
+              groups: w.groups.map((g) => ({
+                ...g,
+                values: onlySketches ? g.values : { ...g.values, opened: null, closed: null },
+              })),
+            }));
+          const rollups = await Promise.all(
+            [plain, sliced].map((p) => store.windows(p.name, { ...page, rollup: true })),
+          );
+          expect(withoutTimed(rollups[1]!)).toEqual(withoutTimed(rollups[0]!));
+          expect((await store.pipeline(sliced.name)).late).toBe((await store.pipeline(plain.name)).late);
+          for (const aggregate of onlySketches ? ['users', 'p90'] : ['n', 'total', 'mean', 'users', 'p90']) {
+            const expected = await store.top(plain.name, {
+              aggregate,
+              window: 'latest',
+              limit: 3,
+              filters: new Map(),
+            });
+            const actual = await store.top(sliced.name, {
+              aggregate,
+              window: 'latest',
+              limit: 3,
+              filters: new Map(),
+            });
+            expect({ ...actual, pipeline: '' }).toEqual({ ...expected, pipeline: '' });
+          }
+        }),
+        { numRuns: 25 },
+      );
+    },
+  );
 });

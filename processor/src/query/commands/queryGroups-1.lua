@@ -42,7 +42,12 @@ end
 local out = {}
 local n = 0
 local sketchPrefix = nil
-if string.sub(extra, 1, 2) == 'k:' then sketchPrefix = hash .. ':' .. string.sub(extra, 3) end
+-- a DDSketch is read from its key and its packed field (prelude.lua) together
+local ddName = nil
+if string.sub(extra, 1, 2) == 'k:' then
+  sketchPrefix = hash .. ':' .. string.sub(extra, 3)
+  ddName = string.match(extra, '^k:dd:(.*)|$')
+end
 kf_each_group(hash, mode, prefix, function(group, value)
   if keep(group) then
     n = n + 1
@@ -50,6 +55,9 @@ kf_each_group(hash, mode, prefix, function(group, value)
     if extra == 'v' then
       n = n + 1
       out[n] = value
+    elseif ddName then
+      n = n + 1
+      out[n] = kf_dd_flat(hash, ddName, group)
     elseif sketchPrefix then
       n = n + 1
       out[n] = redis.call('HGETALL', sketchPrefix .. group)

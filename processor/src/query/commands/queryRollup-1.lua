@@ -109,7 +109,7 @@ for i, agg in ipairs(aggregates) do
     local buckets = {}
     local order = {}
     for _, group in ipairs(groups) do
-      local flat = redis.call('HGETALL', hash .. ':dd:' .. agg.n .. '|' .. group)
+      local flat = kf_dd_flat(hash, agg.n, group)
       for j = 1, #flat, 2 do
         local b = flat[j]
         if buckets[b] == nil then
@@ -145,6 +145,8 @@ for i, agg in ipairs(aggregates) do
     result = false
     if #groups > 0 then
       local tmp = hash .. ':qtmp:' .. ARGV[2]
+      -- packed sketches (fields of the hash) go through a second temporary key to be merged
+      local packedTmp = tmp .. ':p'
       local sources = {}
       for _, group in ipairs(groups) do
         sources[#sources + 1] = hash .. ':hll:' .. agg.n .. '|' .. group
@@ -152,10 +154,15 @@ for i, agg in ipairs(aggregates) do
           redis.call('PFMERGE', tmp, unpack(sources))
           sources = {}
         end
+        local packed = redis.call('HGET', hash, agg.n .. '#h|' .. group)
+        if packed then
+          redis.call('SET', packedTmp, packed)
+          redis.call('PFMERGE', tmp, packedTmp)
+        end
       end
       if #sources > 0 then redis.call('PFMERGE', tmp, unpack(sources)) end
       result = redis.call('GET', tmp)
-      redis.call('DEL', tmp)
+      redis.call('DEL', tmp, packedTmp)
     end
   end
   out[i + 1] = result

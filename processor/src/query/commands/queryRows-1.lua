@@ -1,6 +1,6 @@
 --[[
   Read-only. The state of the given groups of one window of one partition: their hash fields, and
-  their DDSketch and topK keys (HyperLogLogs come from queryHll, as raw bytes).
+  their DDSketch (keys or packed fields) and topK keys (HyperLogLogs come from queryHll, as raw bytes).
 
   Input:
     KEYS[1]  the window hash, kf:{p:v:n}:w:<start>; the sketch keys share its hash tag
@@ -28,7 +28,7 @@ for a = 2, #ARGV do
   local k = 1
   for _, name in ipairs(dds) do
     k = k + 1
-    row[k] = redis.call('HGETALL', hash .. ':dd:' .. name .. '|' .. group)
+    row[k] = kf_dd_flat(hash, name, group)
   end
   for _, name in ipairs(tops) do
     k = k + 1
