@@ -14,48 +14,81 @@ const DENSE_BYTES = HEADER + (REGISTERS * 6) / 8;
 const SPARSE_MAX_BYTES = 3000;
 const SPARSE_MAX_VALUE = 32;
 
-const M = 0xc6a4a7935bd1e995n;
-const MASK = 0xffffffffffffffffn;
-const SEED = 0xadc83b19n;
+const M_HI = 0xc6a4a793;
+const M_LO = 0x5bd1e995;
+const SEED = 0xadc83b19;
+const TWO_32 = 0x1_0000_0000;
 
-/** Redis' MurmurHash64A (seed 0xadc83b19) of the member's UTF-8 bytes. */
-export function murmur64a(data: Uint8Array): bigint {
+// 64-bit words as two unsigned 32-bit halves (no BigInt on the hot path): the product's halves land here.
+let outHi = 0;
+let outLo = 0;
+
+/** (aHi:aLo * bHi:bLo) mod 2^64 into outHi:outLo, from 16-bit limbs so every step stays exact in a double. */
+function mul64(aHi: number, aLo: number, bHi: number, bLo: number): void {
+  const a0 = aLo & 0xffff;
+  const a1 = aLo >>> 16;
+  const b0 = bLo & 0xffff;
+  const b1 = bLo >>> 16;
+  const mid = a0 * b1 + a1 * b0;
+  const low = a0 * b0 + (mid % 0x10000) * 0x10000;
+  outLo = low >>> 0;
+  const high = a1 * b1 + Math.floor(mid / 0x10000) + Math.floor(low / TWO_32);
+  outHi = (high + Math.imul(aHi, bLo) + Math.imul(aLo, bHi)) >>> 0;
+}
+
+/** Redis' MurmurHash64A (seed 0xadc83b19) of the member's bytes, as [high 32 bits, low 32 bits]. */
+export function murmur64a(data: Uint8Array): [number, number] {
   const len = data.length;
-  let h = (SEED ^ ((BigInt(len) * M) & MASK)) & MASK;
+  mul64(0, len, M_HI, M_LO);
+  let hHi = outHi;
+  let hLo = (outLo ^ SEED) >>> 0;
   const whole = len - (len & 7);
   for (let i = 0; i < whole; i += 8) {
-    let k = 0n;
-    for (let j = 7; j >= 0; j--) k = (k << 8n) | BigInt(data[i + j]!);
-    k = (k * M) & MASK;
-    k ^= k >> 47n;
-    k = (k * M) & MASK;
-    h ^= k;
-    h = (h * M) & MASK;
+    const kLo = (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) >>> 0;
+    const kHi = (data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24)) >>> 0;
+    mul64(kHi, kLo, M_HI, M_LO);
+    // k ^= k >> 47: only the high half's top 17 bits reach the low half
+    const xLo = (outLo ^ (outHi >>> 15)) >>> 0;
+    mul64(outHi, xLo, M_HI, M_LO);
+    hHi = (hHi ^ outHi) >>> 0;
+    hLo = (hLo ^ outLo) >>> 0;
+    mul64(hHi, hLo, M_HI, M_LO);
+    hHi = outHi;
+    hLo = outLo;
   }
   const rest = len & 7;
   if (rest > 0) {
-    for (let j = rest - 1; j >= 0; j--) h ^= BigInt(data[whole + j]!) << BigInt(8 * j);
-    h = (h * M) & MASK;
+    for (let j = rest - 1; j >= 0; j--) {
+      const byte = data[whole + j]!;
+      if (j >= 4) hHi = (hHi ^ (byte << (8 * (j - 4)))) >>> 0;
+      else hLo = (hLo ^ (byte << (8 * j))) >>> 0;
+    }
+    mul64(hHi, hLo, M_HI, M_LO);
+    hHi = outHi;
+    hLo = outLo;
   }
-  h ^= h >> 47n;
-  h = (h * M) & MASK;
-  h ^= h >> 47n;
-  return h;
+  hLo = (hLo ^ (hHi >>> 15)) >>> 0;
+  mul64(hHi, hLo, M_HI, M_LO);
+  hHi = outHi;
+  hLo = (outLo ^ (outHi >>> 15)) >>> 0;
+  return [hHi, hLo];
 }
-
-const encoder = new TextEncoder();
 
 /** The register a member sets and the value it offers (the run of zero bits after the index, + 1). */
 export function registerOf(member: string): { index: number; value: number } {
-  const hash = murmur64a(encoder.encode(member));
-  const index = Number(hash & BigInt(REGISTERS - 1));
-  let rest = (hash >> BigInt(P)) | (1n << 50n);
-  let value = 1;
-  while ((rest & 1n) === 0n) {
-    value++;
-    rest >>= 1n;
-  }
+  const [hi, lo] = murmur64a(Buffer.from(member));
+  const index = lo & (REGISTERS - 1);
+  // Redis: count = 1 + trailing zeros of (hash >> 14), the 50 bits above the index (at most 51).
+  const low = lo >>> P;
+  let value: number;
+  if (low !== 0) value = 1 + ctz(low);
+  else if (hi !== 0) value = 1 + (32 - P) + ctz(hi);
+  else value = 1 + (32 - P) + 32;
   return { index, value };
+}
+
+function ctz(x: number): number {
+  return 31 - Math.clz32(x & -x);
 }
 
 /** A sketch's registers: index -> value, only the non-zero ones. */
