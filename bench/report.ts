@@ -66,11 +66,14 @@ function throughputTable(results: BenchResults): string[] {
       `| ${w.title} | ${fmt(r.rate)} | ${fmt(ceiling)} | ${(r.rate / ceiling).toFixed(2)} | ${r.commandsPerRecord.toFixed(4)} (${r.commitsPerRecord.toFixed(5)} round trips) | ${f ? `${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} ms` : '—'} | ${cpuRatio} |`,
     );
   }
-  const w1Ceiling = results.ceilings![uniform10k.topic]!.rate;
-  const naive = results.naive!;
-  rows.push(
-    `| baseline: naive HINCRBY per record (w1 shape, count only) | ${fmt(naive.rate)} | ${fmt(w1Ceiling)} | ${(naive.rate / w1Ceiling).toFixed(2)} | ${naive.commandsPerRecord.toFixed(4)} (1 round trip) | — | ${fmt(naive.perCpuSecond ?? Number.NaN)} / — |`,
-  );
+  // The baselines are measured beside w1: a partial run (--workloads, --skip-naive) may lack them.
+  const w1Ceiling = results.ceilings?.[uniform10k.topic]?.rate;
+  if (w1Ceiling === undefined) return rows;
+  const naive = results.naive;
+  if (naive)
+    rows.push(
+      `| baseline: naive HINCRBY per record (w1 shape, count only) | ${fmt(naive.rate)} | ${fmt(w1Ceiling)} | ${(naive.rate / w1Ceiling).toFixed(2)} | ${naive.commandsPerRecord.toFixed(4)} (1 round trip) | — | ${fmt(naive.perCpuSecond ?? Number.NaN)} / — |`,
+    );
   const peer = results.kafkaStreams;
   if (peer) {
     rows.push(
