@@ -75,6 +75,14 @@ export function predictFreshnessMs(
 }
 
 /**
+ * The most records per second a deployment keeps up with: each replica and each Redis shard at
+ * 100 % of its CPU (one CPU per replica and one core per shard, not shared with anything else).
+ */
+export function predictMaxRate(replicas: number, shards: number, costs: RecordCosts): number {
+  return Math.min((replicas * 1e6) / costs.replicaCpuUs, (shards * 1e6) / costs.redisCpuUs);
+}
+
+/**
  * The floor fitted to the table's freshness run (the `fields` shape on one replica and one shard):
  * floor = measured p99 × (1 − ρ at the measured rate).
  */

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CostTable, loadCostTable, recordCosts } from '../../../processor/src/capacity/costs.ts';
-import { freshnessFloorMs, planCapacity, predictFreshnessMs } from '../../../processor/src/capacity/plan.ts';
+import {
+  freshnessFloorMs,
+  planCapacity,
+  predictFreshnessMs,
+  predictMaxRate,
+} from '../../../processor/src/capacity/plan.ts';
 import { classifyPipeline, type PipelineShape } from '../../../processor/src/capacity/shape.ts';
 import { validateFile } from '../../../processor/src/spec/validate.ts';
 
@@ -240,6 +245,33 @@ describe('the capacity model (capacity/plan.ts)', () => {
     expect(predictFreshnessMs(table.freshness.rate, 1, 1, w1, floor).p99Ms).toBeCloseTo(
       table.freshness.p99Ms,
       6,
+    );
+  });
+});
+
+describe('the most a deployment keeps up with (predictMaxRate)', () => {
+  it('is bounded by replicas and by shards, and never falls when either grows', () => {
+    const costs = fc.record({
+      replicaCpuUs: fc.double({ min: 0.1, max: 500, noNaN: true }),
+      redisCpuUs: fc.double({ min: 0.1, max: 500, noNaN: true }),
+      redisCommands: fc.constant(1),
+      measuredGroups: fc.constant(1),
+    });
+    fc.assert(
+      fc.property(
+        costs,
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 16 }),
+        (c, replicas, shards) => {
+          const rate = predictMaxRate(replicas, shards, c);
+          expect(rate).toBeLessThanOrEqual((replicas * 1e6) / c.replicaCpuUs + 1e-6);
+          expect(rate).toBeLessThanOrEqual((shards * 1e6) / c.redisCpuUs + 1e-6);
+          expect(predictMaxRate(replicas + 1, shards, c)).toBeGreaterThanOrEqual(rate);
+          expect(predictMaxRate(replicas, shards + 1, c)).toBeGreaterThanOrEqual(rate);
+          // at that rate the busier of a replica and a shard is exactly full
+          expect(predictFreshnessMs(rate, replicas, shards, c, 100).utilization).toBeCloseTo(1, 9);
+        },
+      ),
     );
   });
 });
