@@ -69,7 +69,12 @@ local function kf_each_group(hash, mode, prefix, each)
   if mode == 's' then
     local packed = kf_packed_head(prefix)
     if packed then
-      kf_scan(hash, 'h', packed, function(group) each(group, nil) end)
+      -- a group with both forms (a slice written before and after a layout change) comes once
+      local set = hash .. ':keys'
+      local mixed = redis.call('EXISTS', set) == 1
+      kf_scan(hash, 'h', packed, function(group)
+        if not mixed or redis.call('SISMEMBER', set, prefix .. group) == 0 then each(group, nil) end
+      end)
     end
   end
 end
