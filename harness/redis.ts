@@ -156,7 +156,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
   };
 }
 
-async function waitForPing(node: RedisNode, password: string | undefined): Promise<void> {
+export async function waitForPing(node: RedisNode, password: string | undefined): Promise<void> {
   await waitUntil(
     `redis-server on port ${node.port}`,
     async () => {
@@ -205,4 +205,16 @@ async function waitForClusterOk(ports: number[], password: string | undefined): 
     },
     { timeoutMs: 30_000 },
   );
+}
+
+/** Runs `use` with a short-lived client of the Redis (or Sentinel) on `port`, without retries. */
+export async function withRedisNode<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
 }
