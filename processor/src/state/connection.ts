@@ -1,5 +1,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../observability/logger.ts';
+import { tlsHint } from '../observability/tls-hint.ts';
+import { REDIS_TLS_SETTINGS, redisTlsFromEnv } from './redis-tls.ts';
 import { parseRedisUrl } from './redis-url.ts';
 import { defineCommands, type StateCommands } from './scripts.ts';
 
@@ -9,7 +12,7 @@ export type RedisClient = (Redis | Cluster) & StateCommands;
 
 export interface RedisConnectOptions {
   password?: string;
-  /** TLS settings (CA, client certificate and key) for rediss:// addresses */
+  /** TLS settings (CA, client certificate and key) for rediss:// addresses; default: `redisTlsFromEnv` */
   tls?: ConnectionOptions;
 }
 
@@ -19,7 +22,8 @@ export interface RedisConnectOptions {
  */
 export function connectRedis(url: string, options: RedisConnectOptions = {}): RedisClient {
   const target = parseRedisUrl(url);
-  const tls = target.tls ? { tls: options.tls ?? {} } : {};
+  const tlsOptions = target.tls ? (options.tls ?? redisTlsFromEnv(process.env) ?? {}) : undefined;
+  const tls = tlsOptions ? { tls: tlsOptions } : {};
   // Keep commands queued while Redis restarts or fails over rather than failing the batch at once.
   const common: RedisOptions = {
     ...(options.password ? { password: options.password } : {}),
@@ -40,7 +44,7 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
       sentinels: target.sentinels,
       name: target.masterName,
       db: target.db,
-      ...(target.tls ? { ...tls, enableTLSForSentinelMode: true, sentinelTLS: options.tls ?? {} } : {}),
+      ...(target.tls ? { ...tls, enableTLSForSentinelMode: true, sentinelTLS: tlsOptions } : {}),
       sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
       // Reconnect to the new master as soon as a Sentinel announces the switch, instead of waiting
       // for the old one's connection to fail (a frozen master never closes it).
@@ -51,4 +55,17 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
   }
   defineCommands(client);
   return client as RedisClient;
+}
+
+/**
+ * Logs a Redis connection error (the client retries on its own): a certificate problem at error
+ * level with what to fix, anything else as a warning.
+ */
+export function logRedisErrors(client: RedisClient, logger: Logger): void {
+  client.on('error', (error: Error & { code?: string }) => {
+    const fix = tlsHint(error, REDIS_TLS_SETTINGS);
+    if (fix)
+      logger.error({ error: error.message, fix }, `Redis refused the TLS connection: ${fix}; retrying`);
+    else logger.warn({ error: error.message }, 'Redis connection error; retrying');
+  });
 }
