@@ -163,6 +163,8 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     return seed / 2 ** 32;
   };
   const checker = connectRedis(redisUrl);
+  // Failovers and restarts make it reconnect; a failed check is just retried on the next turn.
+  checker.on('error', () => {});
   const caughtUp = async () => {
     if (produced < views.length) return false;
     const offsets = await admin.fetchTopicOffsets(topic).catch(() => null);
