@@ -86,8 +86,8 @@ export async function lossySentinelFailover(
 }
 
 /**
- * The Sentinel drill: three processor replicas on a Sentinel-watched master; `masterKills` SIGKILLs
- * of the master (a replica promoted each time), then one failover that loses acknowledged commits.
+ * The Sentinel drill: three processor replicas on a Sentinel-watched master; one failover that
+ * loses acknowledged commits, then `masterKills` SIGKILLs of the master (a replica promoted each time).
  * The aggregates must equal the ground truth (runScenario checks), and the loss must be noticed.
  */
 export async function sentinelDrill(options: {
@@ -110,8 +110,10 @@ export async function sentinelDrill(options: {
       productionMs: options.productionMs,
       disrupt: async ({ name, dir }) => {
         logDir = dir;
-        for (let k = 0; k < options.masterKills; k++) await killSentinelMaster(sentinel);
+        // The lossy failover first, while records surely still flow (it needs a commit the replicas
+        // never get); the kills after it need no traffic, and a slow one cannot starve it.
         lossy = await lossySentinelFailover(sentinel, keys.checkpoint(partitionPrefix(name, 1, 0)));
+        for (let k = 0; k < options.masterKills; k++) await killSentinelMaster(sentinel);
       },
       onMetrics: (texts) => {
         for (const text of texts) divergenceMetric += counterValue(text, 'kappaflow_state_divergences_total');

@@ -14,7 +14,7 @@ describe('Redis Sentinel failover', () => {
       brokers: inject('kafkaBrokers'),
       replicas: 1,
       masterKills: 1,
-      productionMs: 40_000,
+      productionMs: 50_000,
     });
   });
 });
