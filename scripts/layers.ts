@@ -18,6 +18,8 @@ export const PROCESSOR_LAYERS: readonly (readonly string[])[] = [
   // dashboard/ holds the browser assets that http/ serves
   ['http', 'dashboard'],
   ['runtime'],
+  // the capacity model of `kappaflow plan`: pure, over the spec and the aggregate kinds
+  ['capacity'],
   ['cli'],
 ];
 
