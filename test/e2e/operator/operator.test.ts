@@ -466,7 +466,8 @@ describe('operator e2e', () => {
         return (
           (await getDeployment())?.spec.replicas === 1 &&
           scale.status.replicas === 1 &&
-          scale.status.selector === `app.kubernetes.io/name=kappaflow-processor,kappaflow.io/pipeline=${name}`
+          scale.status.selector ===
+            `app.kubernetes.io/name=kappaflow-processor,kappaflow.io/pipeline=${name},kappaflow.io/version=1`
         );
       },
       { timeoutMs: 60_000 },
