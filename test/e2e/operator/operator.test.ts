@@ -1006,6 +1006,79 @@ describe('operator e2e', () => {
       expect((await windows('limit=1')).version).toBe(3);
     });
 
+    it('a replay dead-lettering above reprocessing.maxDeadLetterRatio is held (Degraded ReplayFailing, a Warning Event); the active version is untouched', async () => {
+      const p0 = (await bgPipeline())!;
+      const active = p0.status!.activeVersion!;
+      const next = (p0.status?.latestVersion ?? active) + 1;
+      const dep0 = (await bgDeployment(active))!;
+      const answerOf = async () => {
+        const a = await windows('limit=10000');
+        return JSON.stringify({ version: a.version, windows: a.windows });
+      };
+      const answer0 = await answerOf();
+      // The new logic reads its event time from a field no record has: every record is dead-lettered.
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        spec: {
+          source: { eventTime: { field: 'missing' } },
+          reprocessing: { promotion: 'auto', maxDeadLetterRatio: 0.1 },
+        },
+      });
+      // Held once it has read the whole log (the processors would switch at this point otherwise).
+      await waitUntil(
+        `version ${next} caught up and held as failing`,
+        async () => {
+          const p = await bgPipeline();
+          const replay = p?.status?.versions?.find((v) => v.version === next);
+          return (
+            condition(p, 'Degraded')?.reason === 'ReplayFailing' &&
+            condition(p, 'Reprocessing')?.reason === 'ReplayFailing' &&
+            replay?.role === 'replaying' &&
+            replay.lag === 0
+          );
+        },
+        { timeoutMs: 240_000, intervalMs: 500 },
+      );
+      const degraded = condition(await bgPipeline(), 'Degraded')!;
+      expect(degraded.status).toBe('True');
+      expect(degraded.message).toMatch(
+        new RegExp(`version ${next}'s processors dead-lettered \\d+ of \\d+ records`),
+      );
+      const gate = JSON.parse((await redis.hget(keys.pipelines(), `${bg}@gate`))!);
+      expect(gate).toMatchObject({ version: next, allow: false });
+      // It stays held across several of the processors' 2 s checks, the active version serving as before.
+      const until = Date.now() + 8000;
+      while (Date.now() < until) {
+        expect((await bgPipeline())?.status?.activeVersion).toBe(active);
+        expect(JSON.parse((await redis.hget(keys.pipelines(), bg))!).activeVersion).toBe(active);
+        expect(await answerOf()).toBe(answer0);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const failing = (await bgEvents()).filter((e) => e.reason === 'ReplayFailing');
+      expect(failing.length).toBeGreaterThanOrEqual(1);
+      expect(failing.every((e) => (e as { type?: string }).type === 'Warning')).toBe(true);
+      expect(failing[0]!.message).toContain(`version ${next}`);
+      // never touched: the same Deployment and pod template, its keys in place
+      const dep = (await bgDeployment(active))!;
+      expect(dep.metadata.uid).toBe(dep0.metadata.uid);
+      expect(JSON.stringify(dep.spec.template)).toBe(JSON.stringify(dep0.spec.template));
+      expect((await redis.keys(`kf:{${bg}:${active}:*`)).length).toBeGreaterThan(0);
+
+      // Reverting the logic aborts the held replay; Degraded clears.
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        spec: { source: { eventTime: { field: 'ts' } }, reprocessing: { maxDeadLetterRatio: null } },
+      });
+      await waitUntil(
+        `version ${next} removed and Degraded cleared`,
+        async () =>
+          (await bgDeployment(next)) === null &&
+          (await redis.keys(`kf:{${bg}:${next}:*`)).length === 0 &&
+          condition(await bgPipeline(), 'Degraded')?.status === 'False',
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
+      expect((await bgPipeline())?.status?.activeVersion).toBe(active);
+      expect((await windows('limit=1')).version).toBe(active);
+    });
+
     it('upgrade: a Pipeline run by the previous release (one Deployment) moves to its version Deployment without a gap', async () => {
       const up = `up-${id}`;
       const manifest = {
