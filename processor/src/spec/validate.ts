@@ -268,6 +268,9 @@ function validateDocument(
 }
 
 function yamlMessage(message: string): string {
+  // The parser recurses per nesting level: a stack overflow means the document is nested too deeply.
+  if (message.includes('Maximum call stack size exceeded'))
+    return 'invalid YAML: nested too deeply to read (thousands of levels of lists or maps); a pipeline spec needs fewer than ten';
   // The yaml package's messages are good; drop its trailing position and code snippet.
   return `invalid YAML: ${message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? message}`;
 }
