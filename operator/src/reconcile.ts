@@ -20,7 +20,7 @@ import type { ConditionInput } from './conditions.ts';
 import { RateTracker } from './inputs.ts';
 import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from './kube/client.ts';
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
-import { totalCounts } from './reconcile/dead-letter-ratio.ts';
+import { judgedCounts } from './reconcile/dead-letter-ratio.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
 import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
@@ -254,7 +254,7 @@ export class Reconciler {
       {
         ...(await replayHealth(this.ctx, p, plan.target)),
         // the previous pass's reading: a replay's counts move slowly against its whole history
-        ...(lastReading ? { counts: totalCounts(lastReading.partitions) } : {}),
+        ...(lastReading && judgedCounts(lastReading) ? { counts: judgedCounts(lastReading) } : {}),
       },
       p.metadata.annotations?.[PROMOTE_ANNOTATION],
     );
