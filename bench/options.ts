@@ -17,6 +17,10 @@ export const QUICK = flag('quick');
 export const RECORDS = option('records', QUICK ? 200_000 : 1_000_000);
 export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
 export const PARTITIONS = 12;
+/** replica counts of the scaling runs of workload 1 (beside its one-replica run) */
+export const SCALING = argv.includes('--scaling')
+  ? argv[argv.indexOf('--scaling') + 1]!.split(',').map(Number)
+  : [2, 4];
 export const ONLY = argv.includes('--workloads')
   ? argv[argv.indexOf('--workloads') + 1]!.split(',')
   : undefined;

@@ -3,7 +3,12 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping]
+ *
+ * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
+ * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
+ * tumbling minute. Every request names the window starting at the first event, which holds all
+ * 10,000 groups either way, so the two runs read the same answers.
  *
  * --no-cache turns off the query API's in-memory caches, so every request reads Redis (as under
  * constant ingestion, when every partition commits between two requests).
@@ -25,11 +30,19 @@ const duration = arg('duration', 10);
 const connections = arg('connections', 10);
 const GROUPS = 10_000;
 const cache = !process.argv.includes('--no-cache');
+const hopping = process.argv.includes('--hopping');
 
 const deployment = await startRedis();
 const redis = connectRedis(deployment.url);
 try {
-  const writer = new PipelineWriter(redis, { name: 'bench', partitions: 3, groupBy: ['user'] });
+  const writer = new PipelineWriter(redis, {
+    name: 'bench',
+    partitions: 3,
+    groupBy: ['user'],
+    ...(hopping
+      ? { window: { type: 'hopping', sizeMs: 60_000, advanceMs: 10_000, sliceMs: 10_000, graceMs: 5_000 } }
+      : {}),
+  });
   await writer.register();
   const base = Date.UTC(2024, 0, 1);
   const next = rng(1);
@@ -58,14 +71,23 @@ try {
     queryCache: cache,
   });
   const server = await startHttpServer(app, 0, '127.0.0.1');
+  // the window starting at the first event (base is a whole minute): all groups, tumbling or hopping
+  const windows = `/api/v1/pipelines/bench/windows?from=${base}&to=${base + 1}`;
+  const top = `/api/v1/pipelines/bench/top?window=${base}`;
   const targets = [
-    ['windows (page of 1000 groups)', '/api/v1/pipelines/bench/windows?limit=1000'],
-    ['windows (one group, filtered)', '/api/v1/pipelines/bench/windows?user=user-4242'],
-    ['windows (rollup of 10,000 groups)', '/api/v1/pipelines/bench/windows?rollup=true'],
-    ['top 10 by sum', '/api/v1/pipelines/bench/top?aggregate=revenue&limit=10'],
-    ['top 10 by count', '/api/v1/pipelines/bench/top?aggregate=orders&limit=10'],
-    ['top 10 by percentile (sketches)', '/api/v1/pipelines/bench/top?aggregate=p90&limit=10'],
+    ['windows (page of 1000 groups)', `${windows}&limit=1000`],
+    ['windows (one group, filtered)', `${windows}&user=user-4242`],
+    ['windows (rollup of 10,000 groups)', `${windows}&rollup=true`],
+    ['top 10 by sum', `${top}&aggregate=revenue&limit=10`],
+    ['top 10 by count', `${top}&aggregate=orders&limit=10`],
+    ['top 10 by percentile (sketches)', `${top}&aggregate=p90&limit=10`],
   ] as const;
+  // the same answer either way: user-4242 has 3 orders (one per partition) in the window read
+  const one = (await (await fetch(`${server.url}${windows}&user=user-4242`)).json()) as {
+    windows: { groups: { values: { orders: number } }[] }[];
+  };
+  const orders = one.windows[0]?.groups[0]?.values.orders;
+  if (orders !== 3) throw new Error(`user-4242: expected 3 orders in the window, got ${orders}`);
   const rows: string[] = [];
   for (const [label, path] of targets) {
     const check = await fetch(`${server.url}${path}`);
@@ -77,7 +99,7 @@ try {
     rows.push(line);
   }
   console.log(
-    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}\n${rows.join('\n')}`,
+    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}, ${hopping ? 'hopping 1m/10s (sliced)' : 'tumbling 1m'} window\n${rows.join('\n')}`,
   );
   await server.close();
 } finally {

@@ -1,6 +1,6 @@
 /** The results of a run as Markdown tables, written to bench/results and docs/benchmarks.md. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ensureDir, repoRoot } from '../harness/paths.ts';
 import type { baseline } from './baselines.ts';
@@ -43,6 +43,8 @@ export function machine() {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
+    /** load average (1, 5, 15 min) when the run started */
+    loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
     note: 'shared with other work at the time of the run; Kafka, Redis, the producer, the processors and the baselines share these cores',
   };
 }
@@ -148,16 +150,15 @@ export function renderMarkdown(results: BenchResults): string {
 }
 
 /** bench/results/<stamp>.json and .md; the generated section of docs/benchmarks.md after a full run. */
-export function writeResults(results: BenchResults, markdown: string): void {
+/** Writes the run's files (and the generated section of the docs); returns the JSON's repository path. */
+export function writeResults(results: BenchResults, markdown: string): string {
   const resultsDir = ensureDir(join(benchDir, 'results'));
   const stamp = results.startedAt.toISOString().replace(/[:.]/g, '-');
-  writeFileSync(
-    join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.json`),
-    `${JSON.stringify(results, null, 2)}\n`,
-  );
+  const json = `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`;
+  writeFileSync(join(repoRoot, json), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(resultsDir, `${stamp}${QUICK ? '-quick' : ''}.md`), `${markdown}\n`);
   const doc = join(repoRoot, 'docs', 'benchmarks.md');
-  if (!existsSync(doc) || QUICK || ONLY) return;
+  if (!existsSync(doc) || QUICK || ONLY) return json;
   const text = readFileSync(doc, 'utf8');
   const begin = '<!-- bench:begin -->';
   const end = '<!-- bench:end -->';
@@ -167,4 +168,5 @@ export function writeResults(results: BenchResults, markdown: string): void {
       `${text.slice(0, text.indexOf(begin) + begin.length)}\n${markdown}\n${text.slice(text.indexOf(end))}`,
     );
   }
+  return json;
 }

@@ -4,7 +4,9 @@
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
  * --skip-profile, --skip-durability, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case;
- * --freshness-rate <rec/s> runs only the freshness measurement of workload 1. Results: bench/results/<timestamp>.json and .md, and the generated section of
+ * --freshness-rate <rec/s> runs only the freshness measurement of workload 1; --scaling <list> the
+ * replica counts of the scaling runs (default 2,4); --write-costs writes the capacity model's cost table
+ * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  *
  * The parts: options.ts (command line), data.ts (deterministic input), workloads.ts (the pipelines),
@@ -17,6 +19,7 @@ import { ensureDir } from '../harness/paths.ts';
 import { waitUntil } from '../harness/service.ts';
 import { startKafkaAndRedis } from '../harness/services.ts';
 import { baseline, peerKafkaStreams } from './baselines.ts';
+import { costTableFrom, writeCostTable } from './costs.ts';
 import { produceTopic, type TopicSpec } from './data.ts';
 import { measureDecodeFormats } from './decode-formats.ts';
 import { measureDurability } from './durability.ts';
@@ -33,6 +36,7 @@ import {
   PARTITIONS,
   QUICK,
   RECORDS,
+  SCALING,
 } from './options.ts';
 import { topFunctions } from './profile.ts';
 import { type BenchResults, durabilityTable, machine, renderMarkdown, writeResults } from './report.ts';
@@ -93,7 +97,7 @@ async function measureExtras(ctx: Context, runs: ProcessorRun[], results: BenchR
   const w1 = workloads[0]!;
   if (!flag('skip-scaling')) {
     const scaling: ProcessorRun[] = [runs[0]!];
-    for (const replicas of [2, 4]) scaling.push(await measureProcessor(w1, replicas, ctx));
+    for (const replicas of SCALING) scaling.push(await measureProcessor(w1, replicas, ctx));
     results.scaling = scaling;
   }
   // Redis with appendfsync everysec instead of always (the tests' default): what durability costs.
@@ -162,7 +166,11 @@ async function main() {
     results.freshness = await measureAllFreshness(ctx, runs);
     const markdown = renderMarkdown(results);
     console.log(`\n${markdown}\n`);
-    writeResults(results, markdown);
+    const json = writeResults(results, markdown);
+    if (flag('write-costs')) {
+      writeCostTable(costTableFrom(results, json));
+      log(`wrote the cost table from ${json}`);
+    }
   } finally {
     await services.stop();
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { cacheDir, ensureDir, repoRoot, runDir } from './paths.ts';
@@ -47,6 +47,8 @@ export interface KafkaCluster {
   brokers: string[];
   /** with the `sasl` option: the SASL_PLAINTEXT listeners' addresses (SASL/PLAIN with its user) */
   saslBrokers: string[];
+  /** with the `ssl` option: the SSL listeners' addresses (mutual TLS) */
+  sslBrokers: string[];
   nodes: KafkaBroker[];
   dataDir: string;
   /** Stops (SIGTERM) or kills (SIGKILL) broker `index` and starts it again on the same ports and data. */
@@ -76,6 +78,11 @@ export async function startKafka(
      * one user; the PLAINTEXT listeners (and `brokers`) stay as they are.
      */
     sasl?: { username: string; password: string };
+    /**
+     * Adds an SSL listener per broker (in `sslBrokers`) with this server certificate and key (PEM,
+     * unencrypted PKCS#8) that requires a client certificate signed by `ca` (mutual TLS).
+     */
+    ssl?: { cert: string; key: string; ca: string };
     /** How long to wait for the brokers to answer (default 90 s; `npm run infra -- up --kafka-timeout`). */
     readyTimeoutMs?: number;
     /** Called as each broker process starts, before it answers: a caller can stop it if the wait fails. */
@@ -84,12 +91,21 @@ export async function startKafka(
 ): Promise<KafkaCluster> {
   const count = options.brokers ?? 1;
   const sasl = options.sasl;
+  const ssl = options.ssl;
   if (sasl && !/^[\w.-]+$/.test(sasl.username + sasl.password)) {
     throw new Error('SASL test user and password: letters, digits, "_", "." and "-" only');
   }
   const libs = await ensureKafkaJars();
   const dataDir = ensureDir(join(runDir, `kafka-${Date.now()}-${randomBytes(3).toString('hex')}`));
-  const ports = await freePorts(count * (sasl ? 3 : 2));
+  const ports = await freePorts(count * (2 + (sasl ? 1 : 0) + (ssl ? 1 : 0)));
+  const sslPort = (i: number) => ports[(sasl ? 3 : 2) * count + i]!;
+  if (ssl) {
+    // Kafka's PEM key store is one file: the private key, then the certificate.
+    writeFileSync(
+      join(dataDir, 'server-keystore.pem'),
+      `${readFileSync(ssl.key, 'utf8').trim()}\n${readFileSync(ssl.cert, 'utf8').trim()}\n`,
+    );
+  }
   // base64url may start with '-', which StorageTool would read as an option.
   const clusterId = `K${randomBytes(16).toString('base64url').slice(1)}`;
   const voters = Array.from({ length: count }, (_, i) => `${i + 1}@127.0.0.1:${ports[count + i]}`).join(',');
@@ -100,7 +116,9 @@ export async function startKafka(
   const configs = Array.from({ length: count }, (_, i) => {
     const port = ports[i]!;
     const controllerPort = ports[count + i]!;
-    const saslListener = sasl ? `,SASL_PLAINTEXT://127.0.0.1:${ports[2 * count + i]}` : '';
+    const saslListener =
+      (sasl ? `,SASL_PLAINTEXT://127.0.0.1:${ports[2 * count + i]}` : '') +
+      (ssl ? `,SSL://127.0.0.1:${sslPort(i)}` : '');
     const file = join(dataDir, `server-${i + 1}.properties`);
     writeFileSync(
       file,
@@ -111,7 +129,16 @@ export async function startKafka(
         `listeners=PLAINTEXT://127.0.0.1:${port}${saslListener},CONTROLLER://127.0.0.1:${controllerPort}`,
         `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${saslListener}`,
         'controller.listener.names=CONTROLLER',
-        `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+        `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}${ssl ? ',SSL:SSL' : ''}`,
+        ...(ssl
+          ? [
+              'ssl.keystore.type=PEM',
+              `ssl.keystore.location=${join(dataDir, 'server-keystore.pem')}`,
+              'ssl.truststore.type=PEM',
+              `ssl.truststore.location=${ssl.ca}`,
+              'ssl.client.auth=required',
+            ]
+          : []),
         ...(sasl
           ? [
               'sasl.enabled.mechanisms=PLAIN',
@@ -173,6 +200,7 @@ export async function startKafka(
   return {
     brokers,
     saslBrokers: sasl ? nodes.map((_, i) => `127.0.0.1:${ports[2 * count + i]}`) : [],
+    sslBrokers: ssl ? nodes.map((_, i) => `127.0.0.1:${sslPort(i)}`) : [],
     nodes,
     dataDir,
     async restartBroker(index, restartOptions = {}) {

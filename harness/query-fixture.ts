@@ -6,7 +6,7 @@ import { commitBatch } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
 import { groupKeyOf, partitionPrefix } from '../processor/src/state/keys.ts';
 import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
-import { windowStarts } from '../processor/src/windows/assign.ts';
+import { sliceStartOf, windowStarts } from '../processor/src/windows/assign.ts';
 
 /**
  * Writes real pipeline state the way the processor does: claimPartition, then a BatchFold per batch
@@ -116,8 +116,18 @@ export class PipelineWriter {
         this.registration.groupBy.map((g) => (event as unknown as Record<string, unknown>)[g]),
       );
       const size = window.type === 'session' ? window.gapMs : window.sizeMs;
-      for (const start of windowStarts(window, e.time))
-        fold.add(fold.window(start, start + size), group, e.time, prepared);
+      const starts = windowStarts(window, e.time);
+      // a hopping window with slices (what the processor compiles) is written per slice, as the
+      // consumer does for on-time records; without sliceMs, per window
+      if (window.type === 'hopping' && window.sliceMs) {
+        const slice = sliceStartOf(e.time, window.sliceMs);
+        fold.add(
+          fold.slice(slice, slice + window.sliceMs, () => starts),
+          group,
+          e.time,
+          prepared,
+        );
+      } else for (const start of starts) fold.add(fold.window(start, start + size), group, e.time, prepared);
       fold.records++;
       if (e.time > watermark) watermark = e.time;
       this.events.push(event);
@@ -132,6 +142,9 @@ export class PipelineWriter {
       watermark,
       graceMs: window.graceMs,
       retentionMs: this.registration.retentionMs,
+      ...(window.type === 'hopping' && window.sliceMs
+        ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
+        : {}),
       fold,
       ...counters,
     });

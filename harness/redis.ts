@@ -33,6 +33,8 @@ export interface RedisNode {
 export interface RedisDeployment {
   /** `redis://127.0.0.1:port` of the single node, or of the first cluster node */
   url: string;
+  /** with the `tls` option: `rediss://127.0.0.1:<tls port>` */
+  tlsUrl?: string;
   cluster: boolean;
   nodes: RedisNode[];
   /** Kills (SIGKILL) or stops every node and starts them again on the same ports, reloading the AOF. */
@@ -51,6 +53,11 @@ export interface RedisOptions {
   detached?: boolean;
   /** `requirepass` (and `masterauth`): clients must AUTH with it. Default: no password. */
   password?: string;
+  /**
+   * A single node also listens with TLS (mutual: clients need a certificate the CA signed) on a
+   * second port, `tlsUrl`; the plain port stays for the harness's own checks.
+   */
+  tls?: { cert: string; key: string; ca: string };
   /** Called as each redis-server starts, before it answers: a caller can stop it if the start fails. */
   onProcess?: (started: StartedProcess) => void;
 }
@@ -64,7 +71,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
   const replicas = options.cluster ? (options.replicas ?? 0) : 0;
   const count = options.cluster ? 3 * (1 + replicas) : 1;
   const dataDir = ensureDir(join(runDir, `redis-${Date.now()}-${randomBytes(3).toString('hex')}`));
-  const ports = await freePorts(count);
+  const tls = options.cluster ? undefined : options.tls;
+  const allPorts = await freePorts(tls ? count + 1 : count);
+  const ports = allPorts.slice(0, count);
+  const tlsPort = tls ? allPorts[count] : undefined;
   const args = (port: number) => {
     const dir = ensureDir(join(dataDir, String(port)));
     const base = [
@@ -85,6 +95,12 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
       '--daemonize',
       'no',
       ...(options.password ? ['--requirepass', options.password, '--masterauth', options.password] : []),
+      ...(tls
+        ? [
+            ...['--tls-port', String(tlsPort), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key],
+            ...['--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'yes'],
+          ]
+        : []),
     ];
     return options.cluster
       ? [
@@ -129,6 +145,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
 
   return {
     url: `redis://127.0.0.1:${ports[0]}`,
+    ...(tlsPort ? { tlsUrl: `rediss://127.0.0.1:${tlsPort}` } : {}),
     cluster: options.cluster === true,
     nodes,
     async restart(restartOptions = {}) {
@@ -156,7 +173,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
   };
 }
 
-async function waitForPing(node: RedisNode, password: string | undefined): Promise<void> {
+export async function waitForPing(node: RedisNode, password: string | undefined): Promise<void> {
   await waitUntil(
     `redis-server on port ${node.port}`,
     async () => {
@@ -205,4 +222,16 @@ async function waitForClusterOk(ports: number[], password: string | undefined): 
     },
     { timeoutMs: 30_000 },
   );
+}
+
+/** Runs `use` with a short-lived client of the Redis (or Sentinel) on `port`, without retries. */
+export async function withRedisNode<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
 }

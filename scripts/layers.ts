@@ -1,7 +1,7 @@
 /**
  * The dependency rule of the sources (docs/architecture.md): folders of processor/src are layers and
  * a file imports only from its own layer or the layers below it; the operator imports only the
- * processor's contracts (model, spec, state, kafka) and its own code; nothing outside test/ imports
+ * processor's contracts (model, observability, spec, state, kafka) and its own code; nothing outside test/ imports
  * from test/. `findUpwardImports` is pure so a unit test can prove it catches a violation.
  */
 import { posix } from 'node:path';
@@ -18,11 +18,13 @@ export const PROCESSOR_LAYERS: readonly (readonly string[])[] = [
   // dashboard/ holds the browser assets that http/ serves
   ['http', 'dashboard'],
   ['runtime'],
+  // the capacity model of `kappaflow plan`: pure, over the spec and the aggregate kinds
+  ['capacity'],
   ['cli'],
 ];
 
 /** What the operator may use of the processor. */
-export const OPERATOR_MAY_IMPORT: readonly string[] = ['model', 'spec', 'state', 'kafka'];
+export const OPERATOR_MAY_IMPORT: readonly string[] = ['model', 'observability', 'spec', 'state', 'kafka'];
 
 export interface SourceFile {
   /** repository-relative, with `/` */

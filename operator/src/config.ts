@@ -29,6 +29,8 @@ export interface OperatorConfig {
    * file, the Redis password (unless a Pipeline sets spec.redis.secretRef) and the query API tokens.
    */
   kafkaConfigSecret?: SecretKeyRef;
+  /** Secret with the Redis TLS files (ca.crt, tls.crt, tls.key), mounted in processor pods */
+  redisTlsSecret?: string;
   redisPasswordSecret?: SecretKeyRef;
   queryAuthSecret?: SecretKeyRef;
   /** container resources of processors, JSON */

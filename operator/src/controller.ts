@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { kafkaSecurityConfig } from '../../processor/src/kafka/client.ts';
+import { logLevelFrom, refusedLogLevelMessage } from '../../processor/src/observability/log-level.ts';
 import type { OperatorConfig } from './config.ts';
 import { EventRecorder } from './events.ts';
 import { KafkaAdmins, RedisClients } from './inputs.ts';
@@ -35,10 +36,9 @@ function significant(p: PipelineObject): string {
 }
 
 export async function startOperator(config: OperatorConfig): Promise<Operator> {
-  const logger = pino({
-    level: process.env.LOG_LEVEL ?? 'info',
-    base: { component: 'operator', id: config.identity },
-  });
+  const logLevel = logLevelFrom(process.env.LOG_LEVEL);
+  const logger = pino({ level: logLevel.level, base: { component: 'operator', id: config.identity } });
+  if (logLevel.refused !== undefined) logger.warn(refusedLogLevelMessage(logLevel.refused));
   const log = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) =>
     logger[level](extra ?? {}, msg);
   // A broken settings file stops the operator here rather than degrading every Pipeline later.

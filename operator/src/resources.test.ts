@@ -183,6 +183,7 @@ describe('operator-wide Secrets in processor pods', () => {
     kafkaConfigSecret: { name: 'kafka-client', key: 'kafka.yaml' },
     redisPasswordSecret: { name: 'redis-auth', key: 'redis-password' },
     queryAuthSecret: { name: 'query-tokens', key: 'tokens' },
+    redisTlsSecret: 'redis-tls',
   };
 
   it('none configured: only the pipeline ConfigMap, no Secret env, no pull secrets', () => {
@@ -203,17 +204,20 @@ describe('operator-wide Secrets in processor pods', () => {
     expect(t.spec.volumes).toEqual([
       { name: 'pipeline', configMap: { name: 'kappaflow-views-v1' } },
       { name: 'kafka-config', secret: { secretName: 'kafka-client' } },
+      { name: 'redis-tls', secret: { secretName: 'redis-tls' } },
       { name: 'query-auth', secret: { secretName: 'query-tokens' } },
     ]);
     expect(t.spec.containers[0]!.volumeMounts).toEqual([
       { name: 'pipeline', mountPath: '/etc/kappaflow', readOnly: true },
       { name: 'kafka-config', mountPath: '/etc/kappaflow/kafka', readOnly: true },
+      { name: 'redis-tls', mountPath: '/etc/kappaflow/redis-tls', readOnly: true },
       { name: 'query-auth', mountPath: '/etc/kappaflow/query-auth', readOnly: true },
     ]);
     const env = envOf(t);
     expect(env).toEqual(
       expect.arrayContaining([
         { name: 'KAFKA_CONFIG_FILE', value: '/etc/kappaflow/kafka/kafka.yaml' },
+        { name: 'REDIS_TLS_DIR', value: '/etc/kappaflow/redis-tls' },
         { name: 'KAPPAFLOW_AUTH_TOKEN_FILE', value: '/etc/kappaflow/query-auth/tokens' },
         {
           name: 'REDIS_PASSWORD',

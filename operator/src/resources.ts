@@ -23,6 +23,7 @@ export const CONFIG_DIR = '/etc/kappaflow';
 export const HTTP_PORT = 8080;
 /** where a processor finds the Kafka client settings Secret (the same path as in the operator's own pod) */
 export const KAFKA_CONFIG_DIR = `${CONFIG_DIR}/kafka`;
+export const REDIS_TLS_DIR = `${CONFIG_DIR}/redis-tls`;
 /** where a processor finds the query API tokens Secret (as in the chart's query pods) */
 export const QUERY_AUTH_DIR = `${CONFIG_DIR}/query-auth`;
 
@@ -55,6 +56,8 @@ export interface ProcessorSettings {
   redisUrl: string;
   /** Secret with the Kafka client settings file (`key`) and the files it refers to: mounted read-only at KAFKA_CONFIG_DIR */
   kafkaConfigSecret?: SecretKeyRef;
+  /** Secret with ca.crt (and tls.crt, tls.key for mutual TLS) for rediss://: mounted read-only at REDIS_TLS_DIR */
+  redisTlsSecret?: string;
   /** Secret with the Redis password, as REDIS_PASSWORD (a Pipeline's spec.redis.secretRef wins) */
   redisPasswordSecret?: SecretKeyRef;
   /** Secret with the query API bearer tokens (`key`, one per line): mounted read-only at QUERY_AUTH_DIR */
@@ -173,6 +176,7 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
   if (settings.kafkaConfigSecret) {
     env.push({ name: 'KAFKA_CONFIG_FILE', value: `${KAFKA_CONFIG_DIR}/${settings.kafkaConfigSecret.key}` });
   }
+  if (settings.redisTlsSecret) env.push({ name: 'REDIS_TLS_DIR', value: REDIS_TLS_DIR });
   if (settings.queryAuthSecret) {
     env.push({
       name: 'KAPPAFLOW_AUTH_TOKEN_FILE',
@@ -203,6 +207,10 @@ function processorVolumes(p: PipelineObject, version: number, settings: Processo
   if (settings.kafkaConfigSecret) {
     volumes.push({ name: 'kafka-config', secret: { secretName: settings.kafkaConfigSecret.name } });
     mounts.push({ name: 'kafka-config', mountPath: KAFKA_CONFIG_DIR, readOnly: true });
+  }
+  if (settings.redisTlsSecret) {
+    volumes.push({ name: 'redis-tls', secret: { secretName: settings.redisTlsSecret } });
+    mounts.push({ name: 'redis-tls', mountPath: REDIS_TLS_DIR, readOnly: true });
   }
   if (settings.queryAuthSecret) {
     volumes.push({ name: 'query-auth', secret: { secretName: settings.queryAuthSecret.name } });

@@ -1,5 +1,4 @@
-import { Redis } from 'ioredis';
-import type { RedisDeployment } from '../../harness/redis.ts';
+import { type RedisDeployment, withRedisNode as withNode } from '../../harness/redis.ts';
 import { waitUntil } from '../../harness/service.ts';
 
 /** One node as CLUSTER NODES describes it. */
@@ -11,17 +10,6 @@ export interface ClusterNode {
   masterId: string | null;
   failed: boolean;
   slots: boolean;
-}
-
-export async function withNode<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return await use(client);
-  } finally {
-    client.disconnect();
-  }
 }
 
 /** The topology as seen by the node on `viewPort` (a node that is up). */
@@ -44,6 +32,8 @@ export async function topology(cluster: RedisDeployment, viewPort: number): Prom
       } as ClusterNode;
     });
 }
+
+export { withNode };
 
 /** A field of INFO <section>, or of CLUSTER INFO for the section `cluster-state`. */
 export async function infoField(port: number, section: string, field: string): Promise<string | undefined> {
@@ -134,7 +124,6 @@ export async function lossyFailover(
   );
   const master = masters[owners.indexOf(true)];
   if (!master) throw new Error(`no master answers for ${checkpointKey}`);
-  const offset = () => withNode(master.port, (c) => c.hget(checkpointKey, 'offset'));
   const replica = nodes.find((n) => n.masterId === master.id)!;
   const replicaProcess = cluster.nodes[replica.index]!.process.child;
   const masterProcess = cluster.nodes[master.index]!.process.child;
@@ -143,15 +132,7 @@ export async function lossyFailover(
   let acknowledged: string | null = null;
   let kept: string | null = null;
   try {
-    // Cut the link while the replica sleeps: what the master acknowledges next never reaches it.
-    await withNode(master.port, (c) => c.client('KILL', 'TYPE', 'replica'));
-    const cutAt = await offset();
-    await new Promise((r) => setTimeout(r, writeMs));
-    await waitUntil('a commit the replica will never get', async () => (await offset()) !== cutAt, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
-    acknowledged = await offset();
+    acknowledged = await writeAheadOfReplicas(master.port, checkpointKey, writeMs);
     masterProcess.kill('SIGSTOP');
     replicaProcess.kill('SIGCONT');
     // What the replica got before the cut (it drains its socket first), read before it takes writes.
@@ -175,4 +156,25 @@ export async function lossyFailover(
   await cluster.startNode(master.index);
   await waitForHealthy(cluster, all);
   return { acknowledged, kept };
+}
+
+/**
+ * With the master's replicas frozen: cuts their links, so what the master acknowledges next never
+ * reaches them, and waits `writeMs` and until `checkpointKey` has moved. Returns the checkpoint's
+ * offset the master then acknowledges.
+ */
+export async function writeAheadOfReplicas(
+  masterPort: number,
+  checkpointKey: string,
+  writeMs: number,
+): Promise<string | null> {
+  const offset = () => withNode(masterPort, (c) => c.hget(checkpointKey, 'offset'));
+  await withNode(masterPort, (c) => c.client('KILL', 'TYPE', 'replica'));
+  const cutAt = await offset();
+  await new Promise((r) => setTimeout(r, writeMs));
+  await waitUntil('a commit the replicas will never get', async () => (await offset()) !== cutAt, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
+  return offset();
 }

@@ -1,24 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startRedis } from '../../harness/redis.ts';
 import { keys, partitionPrefix } from '../../processor/src/state/keys.ts';
 import { counterValue, killScenarioProcesses, runScenario } from '../integration/processor/scenario.ts';
+import { logLines } from './log-lines.ts';
 import { killMaster, lossyFailover, waitForHealthy } from './redis-cluster.ts';
 
 const RECORDS = Number(process.env.KAPPAFLOW_DRILL_RECORDS ?? 60_000);
 const MASTER_KILLS = Number(process.env.KAPPAFLOW_DRILL_MASTER_KILLS ?? 3);
 
 afterAll(killScenarioProcesses);
-
-/** Lines of the scenario's processor logs that contain `text`. */
-function logLines(dir: string, text: string): number {
-  let n = 0;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.log'))) {
-    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) if (line.includes(text)) n++;
-  }
-  return n;
-}
 
 /**
  * Redis Cluster with replicas (3 masters + 3 replicas) under three processor replicas: masters are

@@ -22,6 +22,14 @@ function rssMiB(pid: number | undefined): number | null {
   }
 }
 
+/** The pid of the process listening on `address`'s port (the shared Kafka and Redis of the run). */
+function listenerPid(address: string): number | undefined {
+  const port = address.split(':').at(-1)!.replace(/\D/g, '');
+  const line = execFileSync('ss', ['-Hltnp', `sport = :${port}`]).toString();
+  const pid = /pid=(\d+)/.exec(line)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
 /** Least-squares slope of (minutes, MiB) samples. */
 function slope(samples: [number, number][]): number {
   const n = samples.length;
@@ -39,14 +47,21 @@ function slope(samples: [number, number][]): number {
 /**
  * The soak (`npm run soak -- --minutes N --rate R`): records at R/s for N minutes, a replica
  * SIGKILLed and restarted every minute (slots 1 and 2; slot 0 lives throughout so its memory can
- * be followed), then the ground truth.
+ * be followed), then the ground truth. The RSS of every process (replicas, Redis, Kafka) is sampled
+ * every 10 s and reported with its slope.
  */
 describe('soak', () => {
   it(`stays exact for ${MINUTES} minutes at ${RATE} records/s with a replica killed every minute`, {
     timeout: (MINUTES + 20) * 60_000,
   }, async () => {
     const began = Date.now();
-    const samples: [number, number][] = [];
+    // RSS of every process over time: each replica process (by pid: a killed slot starts a new
+    // series), the shared Redis and the Kafka broker.
+    const series = new Map<string, [number, number][]>();
+    const shared: [string, number | undefined][] = [
+      ['redis', listenerPid(inject('redisUrl'))],
+      ['kafka', listenerPid(inject('kafkaBrokers')[0]!)],
+    ];
     let lastSample = 0;
     const report = await runScenario({
       records: Math.round(RATE * MINUTES * 60),
@@ -59,19 +74,39 @@ describe('soak', () => {
       onTick: (set) => {
         if (Date.now() - lastSample < 10_000) return;
         lastSample = Date.now();
-        const rss = rssMiB(set.replicas[0]?.child.pid);
-        if (rss !== null) samples.push([(Date.now() - began) / 60_000, rss]);
+        const processes: [string, number | undefined][] = [
+          ...set.replicas.map((r, slot): [string, number | undefined] => [
+            `replica-${slot} pid ${r?.child.pid}`,
+            r?.child.pid,
+          ]),
+          ...shared,
+        ];
+        for (const [label, pid] of processes) {
+          const rss = rssMiB(pid);
+          if (rss === null) continue;
+          if (!series.has(label)) series.set(label, []);
+          series.get(label)!.push([(Date.now() - began) / 60_000, rss]);
+        }
       },
     });
     expect(report.kills).toBe(MINUTES);
-    // The first two minutes are warm-up (JIT, caches); the slope is over the rest.
-    const steady = samples.filter(([m]) => m >= 2);
-    const summary = {
-      ...report,
-      rate: RATE,
-      minutes: MINUTES,
-      rssMiB: { first: samples[0]?.[1], last: samples.at(-1)?.[1], slopePerMinute: slope(steady) },
-    };
+    // The first two minutes are warm-up (JIT, caches); each slope is over the rest, for processes
+    // sampled at least three times after it (a killed replica lives about a minute).
+    const rssMiBs = Object.fromEntries(
+      [...series].map(([label, samples]) => {
+        const steady = samples.filter(([m]) => m >= 2);
+        return [
+          label,
+          {
+            first: Math.round(samples[0]![1]),
+            last: Math.round(samples.at(-1)![1]),
+            samples: samples.length,
+            ...(steady.length >= 3 ? { slopePerMinute: Number(slope(steady).toFixed(2)) } : {}),
+          },
+        ];
+      }),
+    );
+    const summary = { ...report, rate: RATE, minutes: MINUTES, rssMiB: rssMiBs };
     console.log('[drill] soak', JSON.stringify(summary));
   });
 });

@@ -124,6 +124,10 @@ Settings shared by the operator and query pods: Redis and query auth env.
       name: {{ .Values.redis.auth.existingSecret }}
       key: {{ .Values.redis.auth.key }}
 {{- end }}
+{{- if .Values.redis.tls.existingSecret }}
+- name: REDIS_TLS_DIR
+  value: /etc/kappaflow/redis-tls
+{{- end }}
 {{- end }}
 
 {{/*

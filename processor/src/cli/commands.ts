@@ -3,8 +3,15 @@
 // A command's action sets process.exitCode (it does not call process.exit) so output is flushed.
 import type { Command } from 'commander';
 import { operatorCommand } from './operator.ts';
+import { planCommand } from './plan.ts';
 import { runCommand } from './run.ts';
 import { serveCommand } from './serve.ts';
 import { validateCommand } from './validate.ts';
 
-export const commands: Array<() => Command> = [validateCommand, runCommand, serveCommand, operatorCommand];
+export const commands: Array<() => Command> = [
+  validateCommand,
+  planCommand,
+  runCommand,
+  serveCommand,
+  operatorCommand,
+];

@@ -88,6 +88,12 @@ export function operatorCommand(): Command {
     )
     .addOption(
       new Option(
+        '--redis-tls-secret <name>',
+        'Secret with ca.crt (and tls.crt, tls.key for mutual TLS) for rediss://, mounted in processor pods at /etc/kappaflow/redis-tls (REDIS_TLS_DIR)',
+      ).env('REDIS_TLS_SECRET'),
+    )
+    .addOption(
+      new Option(
         '--query-auth-secret <name>',
         'Secret with the query API bearer tokens, mounted in processor pods at /etc/kappaflow/query-auth',
       ).env('QUERY_AUTH_SECRET'),
@@ -219,6 +225,7 @@ export function operatorConfigFrom(o: Record<string, string | undefined>): Opera
     ...(imagePullSecrets.length ? { imagePullSecrets } : {}),
     ...(kafkaConfigSecret ? { kafkaConfigSecret } : {}),
     ...(redisPasswordSecret ? { redisPasswordSecret } : {}),
+    ...(o.redisTlsSecret ? { redisTlsSecret: o.redisTlsSecret } : {}),
     ...(queryAuthSecret ? { queryAuthSecret } : {}),
     ...(o.processorResources
       ? { processorResources: json('--processor-resources', o.processorResources) }

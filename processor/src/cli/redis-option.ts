@@ -4,7 +4,7 @@ import { Option } from 'commander';
 export function redisOption(): Option {
   return new Option(
     '--redis <url>',
-    'redis://host:port, rediss:// for TLS, or redis-cluster://host:port,host:port',
+    'redis://host:port, rediss:// for TLS, redis-cluster://host:port,host:port, or redis+sentinel://[:password@]host:port,host:port/<masterName>[?db=N]',
   )
     .env('REDIS_URL')
     .default('redis://127.0.0.1:6379');

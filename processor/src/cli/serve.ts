@@ -4,7 +4,7 @@ import { createHttpApp, startHttpServer } from '../http/app.ts';
 import { createKafka } from '../kafka/client.ts';
 import { logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
-import { connectRedis, redactUrl } from '../state/connection.ts';
+import { connectRedis, logRedisErrors, redactUrl } from '../state/connection.ts';
 import { registrationLag } from '../state/lag.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
 import { redisOption } from './redis-option.ts';
@@ -37,7 +37,7 @@ Examples:
         options.redis,
         process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {},
       );
-      redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
+      logRedisErrors(redis, logger);
       const settings = httpSettings(options);
       const lag = options.brokers
         ? registrationLag(

@@ -10,6 +10,13 @@ import {
 } from 'kafkajs';
 import { parse } from 'yaml';
 import type { Logger } from '../observability/logger.ts';
+import { tlsHint } from '../observability/tls-hint.ts';
+
+/** The settings a user gives for Kafka TLS, named in errors and docs. */
+export const KAFKA_TLS_SETTINGS = {
+  ca: 'ssl.ca in the Kafka settings file (KAFKA_CONFIG_FILE, --kafka-config)',
+  clientCert: 'ssl.cert and ssl.key in the Kafka settings file (KAFKA_CONFIG_FILE, --kafka-config)',
+};
 
 /**
  * Kafka connection settings beyond the broker list, from a YAML/JSON file (mounted from a Secret on
@@ -69,6 +76,19 @@ export function createKafka(options: {
       const { message, ...rest } = entry.log;
       // kafkajs logs every retriable broker answer ("coordinator not available", "rebalancing") as an
       // error on its connection and retries; its consumer reports what really failed.
+      // kafkajs puts a connection's error in the message ("Connection error: ...") or in `error`.
+      const fix =
+        entry.level <= logLevel.ERROR
+          ? tlsHint(`${message} ${typeof rest.error === 'string' ? rest.error : ''}`, KAFKA_TLS_SETTINGS)
+          : undefined;
+      if (fix) {
+        // A certificate problem does not go away by retrying: say what to fix, at error level.
+        options.logger.error(
+          { kafkajs: entry.namespace, ...rest, fix },
+          `Kafka refused the TLS connection: ${fix}`,
+        );
+        return;
+      }
       const retried = entry.namespace === 'Connection' && typeof rest.error === 'string';
       const level = retried
         ? 'debug'

@@ -1,9 +1,13 @@
 import { pino } from 'pino';
+import { logLevelFrom, refusedLogLevelMessage } from './log-level.ts';
+
+const choice = logLevelFrom(process.env.LOG_LEVEL);
 
 /** JSON logs to stdout (what Kubernetes collects); LOG_LEVEL tunes verbosity. */
 export const logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
+  level: choice.level,
   base: { pid: process.pid, replica: process.env.HOSTNAME },
 });
+if (choice.refused !== undefined) logger.warn(refusedLogLevelMessage(choice.refused));
 
 export type Logger = typeof logger;

@@ -3,12 +3,13 @@ import type { Registry } from 'prom-client';
 import { ConsumerLoop } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
 import { createHttpApp, type RunningServer, startHttpServer } from '../http/app.ts';
-import { createKafka } from '../kafka/client.ts';
+import { createKafka, KAFKA_TLS_SETTINGS } from '../kafka/client.ts';
 import { partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
-import { connectRedis, type RedisClient } from '../state/connection.ts';
+import { tlsHint } from '../observability/tls-hint.ts';
+import { connectRedis, logRedisErrors, type RedisClient } from '../state/connection.ts';
 import { type RegistrationLag, registrationLag } from '../state/lag.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
@@ -74,7 +75,10 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     metrics.registry,
     () => loop.ready && redis.status === 'ready',
   );
-  const registration = await prepareTopics(kafka, pipeline, aggregating, repartitioner, logger);
+  const registration = await untilKafkaAnswers(
+    () => prepareTopics(kafka, pipeline, aggregating, repartitioner, logger),
+    logger,
+  );
   // Kappa reprocessing: a newer version than the one queries read replays into its own keys and
   // takes over once caught up; an older one has nothing left to do.
   const activation = await offerVersion(redis, registration);
@@ -133,11 +137,39 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   };
 }
 
+/**
+ * Runs `step` until Kafka answers: a broker that cannot be reached (down, or refusing this
+ * replica's TLS settings) keeps the replica running and not ready, saying what fails, instead of
+ * exiting into a crash loop. Other errors are thrown.
+ */
+async function untilKafkaAnswers<T>(step: () => Promise<T>, logger: Logger): Promise<T> {
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      const e = error as Error & { originalError?: Error; retriable?: boolean };
+      const cause = e.originalError ?? e;
+      if (
+        !/KafkaJS(NumberOfRetriesExceeded|Connection|RequestTimeout|BrokerNotFound)/.test(
+          `${e.name} ${cause.name}`,
+        )
+      )
+        throw error;
+      const fix = tlsHint(cause.message, KAFKA_TLS_SETTINGS);
+      logger.error(
+        { error: cause.message, ...(fix ? { fix } : {}) },
+        `cannot reach Kafka${fix ? `: ${fix}` : ''}; not ready, retrying in 5 s`,
+      );
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+}
+
 /** The Redis and Kafka clients of the replica. */
 function connect(config: ProcessorConfig): { redis: RedisClient; kafka: Kafka } {
   const { pipeline, logger } = config;
   const redis = connectRedis(config.redisUrl, config.redisPassword ? { password: config.redisPassword } : {});
-  redis.on('error', (error) => logger.warn({ error: error.message }, 'Redis connection error; retrying'));
+  logRedisErrors(redis, logger);
   const kafka = createKafka({
     brokers: config.brokers,
     clientId: `kappaflow-${pipeline.name}`,

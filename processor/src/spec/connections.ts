@@ -65,15 +65,18 @@ export const redisSchema = strictObject({
   url: z
     .string()
     .max(2048)
-    .regex(/^rediss?:\/\/[^\s@/]+(:[0-9]{1,5})?(\/[0-9]{1,2})?$/, {
-      error: (iss) =>
-        String(iss.input).includes('@')
-          ? 'the Redis URL must not contain credentials; put the password in a Secret and set redis.secretRef'
-          : `expected redis://host:port or rediss://host:port (TLS), got ${show(iss.input)}`,
-    })
+    .regex(
+      /^(rediss?:\/\/[^\s@/,]+(:[0-9]{1,5})?(\/[0-9]{1,2})?|rediss?\+sentinel:\/\/[^\s@/,]+(,[^\s@/,]+)*\/[A-Za-z0-9_.-]+(\?db=[0-9]{1,2})?)$/,
+      {
+        error: (iss) =>
+          String(iss.input).includes('@')
+            ? 'the Redis URL must not contain credentials; put the password in a Secret and set redis.secretRef'
+            : `expected redis://host:port, rediss://host:port (TLS) or redis+sentinel://host:port,host:port/<masterName>, got ${show(iss.input)}`,
+      },
+    )
     .optional()
     .describe(
-      'redis://host:port (or rediss:// for TLS). With `cluster: true`, any node of the cluster. No credentials here.',
+      'redis://host:port (or rediss:// for TLS). With `cluster: true`, any node of the cluster. `redis+sentinel://host:port,host:port/<masterName>[?db=N]` (or `rediss+sentinel://`): the master these Sentinels name, followed through failovers. No credentials here.',
     ),
   cluster: z
     .boolean()

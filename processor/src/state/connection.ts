@@ -1,43 +1,71 @@
-import { Cluster, Redis } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../observability/logger.ts';
+import { tlsHint } from '../observability/tls-hint.ts';
+import { REDIS_TLS_SETTINGS, redisTlsFromEnv } from './redis-tls.ts';
+import { parseRedisUrl } from './redis-url.ts';
 import { defineCommands, type StateCommands } from './scripts.ts';
+
+export { redactUrl } from './redis-url.ts';
 
 export type RedisClient = (Redis | Cluster) & StateCommands;
 
+export interface RedisConnectOptions {
+  password?: string;
+  /** TLS settings (CA, client certificate and key) for rediss:// addresses; default: `redisTlsFromEnv` */
+  tls?: ConnectionOptions;
+}
+
 /**
- * Connects to a single Redis (`redis://[:password@]host:port[/db]`, `rediss://` for TLS) or to a
- * Redis Cluster (`redis-cluster://host:port,host:port`, any node is enough to discover the others).
+ * Connects to a single Redis, a Redis Cluster or the master a Redis Sentinel names, from an
+ * address `parseRedisUrl` reads.
  */
-export function connectRedis(url: string, options: { password?: string } = {}): RedisClient {
+export function connectRedis(url: string, options: RedisConnectOptions = {}): RedisClient {
+  const target = parseRedisUrl(url);
+  const tlsOptions = target.tls ? (options.tls ?? redisTlsFromEnv(process.env) ?? {}) : undefined;
+  const tls = tlsOptions ? { tls: tlsOptions } : {};
+  // Keep commands queued while Redis restarts or fails over rather than failing the batch at once.
+  const common: RedisOptions = {
+    ...(options.password ? { password: options.password } : {}),
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+  };
   let client: Redis | Cluster;
-  if (url.startsWith('redis-cluster://')) {
-    const nodes = url
-      .slice('redis-cluster://'.length)
-      .split(',')
-      .filter((n) => n.length > 0)
-      .map((node) => {
-        const [host, port] = node.split(':');
-        return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
-      });
-    if (nodes.length === 0)
-      throw new Error(`no nodes in ${url}; expected redis-cluster://host:port,host:port`);
-    client = new Cluster(nodes, {
-      redisOptions: { password: options.password },
+  if (target.kind === 'cluster') {
+    client = new Cluster(target.nodes, {
+      redisOptions: { password: options.password, ...tls },
       // A node restart or failover must be waited out, not turned into an error per command.
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     });
-  } else {
-    client = new Redis(url, {
-      password: options.password,
-      // Keep commands queued while Redis restarts rather than failing the batch at once.
-      maxRetriesPerRequest: null,
-      retryStrategy: (times) => Math.min(100 * times, 2000),
+  } else if (target.kind === 'sentinel') {
+    client = new Redis({
+      ...common,
+      ...(target.password ? { password: target.password } : {}),
+      sentinels: target.sentinels,
+      name: target.masterName,
+      db: target.db,
+      ...(target.tls ? { ...tls, enableTLSForSentinelMode: true, sentinelTLS: tlsOptions } : {}),
+      sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
+      // Reconnect to the new master as soon as a Sentinel announces the switch, instead of waiting
+      // for the old one's connection to fail (a frozen master never closes it).
+      failoverDetector: true,
     });
+  } else {
+    client = new Redis(target.url, { ...common, ...tls });
   }
   defineCommands(client);
   return client as RedisClient;
 }
 
-/** Describes a Redis address for logs without its password. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
+/**
+ * Logs a Redis connection error (the client retries on its own): a certificate problem at error
+ * level with what to fix, anything else as a warning.
+ */
+export function logRedisErrors(client: RedisClient, logger: Logger): void {
+  client.on('error', (error: Error & { code?: string }) => {
+    const fix = tlsHint(error, REDIS_TLS_SETTINGS);
+    if (fix)
+      logger.error({ error: error.message, fix }, `Redis refused the TLS connection: ${fix}; retrying`);
+    else logger.warn({ error: error.message }, 'Redis connection error; retrying');
+  });
 }

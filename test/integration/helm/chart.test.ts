@@ -166,7 +166,21 @@ describe('helm chart charts/kappaflow', () => {
       KAFKA_CONFIG_SECRET: 'kafka-client',
       QUERY_AUTH_SECRET: 'query-tokens',
       PROCESSOR_IMAGE_PULL_SECRETS: 'regcred',
+      REDIS_TLS_SECRET: 'redis-tls',
+      REDIS_TLS_DIR: '/etc/kappaflow/redis-tls',
     });
+    // The Redis TLS Secret is mounted where REDIS_TLS_DIR points, in the operator and query pods.
+    for (const d of [operator, query]) {
+      expect(d.spec.template.spec.volumes).toContainEqual({
+        name: 'redis-tls',
+        secret: expect.objectContaining({ secretName: 'redis-tls' }),
+      });
+      expect(d.spec.template.spec.containers[0].volumeMounts).toContainEqual({
+        name: 'redis-tls',
+        mountPath: '/etc/kappaflow/redis-tls',
+        readOnly: true,
+      });
+    }
     expect(operator.spec.template.spec.containers[0].image).toMatch(/@sha256:[0-9a-f]{64}$/);
     expect(query.spec.template.spec.containers[0].args).toEqual(['serve']);
     expect(query.spec.template.spec.automountServiceAccountToken).toBe(false);

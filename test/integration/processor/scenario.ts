@@ -43,6 +43,11 @@ export interface Scenario {
   onTick?: (replicas: ReplicaSet) => void;
   /** called with every replica's metrics text before the replicas are stopped */
   onMetrics?: (texts: string[]) => void;
+  /**
+   * Environment of every replica on top of `brokers` and `redisUrl` (e.g. TLS addresses and
+   * settings), while this scenario's own clients keep `brokers` and `redisUrl`.
+   */
+  processorEnv?: NodeJS.ProcessEnv;
   /** another source format: the YAML's source and each view's encoded value (default JSON) */
   format?: { source: string; encode: (views: readonly View[]) => Promise<Buffer[]> };
 }
@@ -113,7 +118,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const set: ReplicaSet = {
     replicas: [],
     async start(slot) {
-      const replica = await fixture.spawn(slot);
+      const replica = await fixture.spawn(slot, scenario.processorEnv);
       set.replicas[slot] = replica;
       everyProcess.add(replica);
     },
@@ -158,6 +163,8 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     return seed / 2 ** 32;
   };
   const checker = connectRedis(redisUrl);
+  // Failovers and restarts make it reconnect; a failed check is just retried on the next turn.
+  checker.on('error', () => {});
   const caughtUp = async () => {
     if (produced < views.length) return false;
     const offsets = await admin.fetchTopicOffsets(topic).catch(() => null);

@@ -24,12 +24,14 @@ describe('kappaflow operator: settings from its flags (operatorConfigFrom)', () 
       kafkaConfigSecret: 'kafka',
       redisPasswordSecret: 'redis',
       redisPasswordSecretKey: 'pw',
+      redisTlsSecret: 'redis-tls',
       leaderElect: 'false',
       scaleInterval: '3',
       workers: '0',
     });
     expect(config.kafkaConfigSecret).toEqual({ name: 'kafka', key: 'kafka.yaml' });
     expect(config.redisPasswordSecret).toEqual({ name: 'redis', key: 'pw' });
+    expect(config.redisTlsSecret).toBe('redis-tls');
     expect(config.leaderElect).toBe(false);
     expect(config.scaleIntervalMs).toBe(3000);
     expect(config.workers).toBe(1);

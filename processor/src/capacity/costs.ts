@@ -1,0 +1,95 @@
+// The measured per-record costs the capacity model starts from: one row per benchmark workload
+// shape, written by `npm run bench -- --write-costs` into costs.json beside this file.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { PipelineShape } from './shape.ts';
+
+const costRow = z.object({
+  /** the benchmark workload the row was measured on, e.g. w1 */
+  workload: z.string(),
+  description: z.string(),
+  replicaCpuUsPerRecord: z.number().nonnegative(),
+  redisCpuUsPerRecord: z.number().nonnegative(),
+  redisCommandsPerRecord: z.number().nonnegative(),
+  /** distinct groups in the workload's input */
+  groups: z.number().int().positive(),
+});
+
+export const costTableSchema = z.object({
+  measuredAt: z.string(),
+  /** the bench results file the numbers come from */
+  source: z.string(),
+  machine: z.string(),
+  /** w1: count + sum, 10 s tumbling (2 field aggregates) */
+  fields: costRow,
+  /** w2: where + one lookup enrichment + count */
+  enrich: costRow,
+  /** w3: hopping 1 min / 10 s (sliced), countDistinct + percentile */
+  sketches: costRow,
+  /** a freshness run of the `fields` shape on one replica: what the latency floor is fitted to */
+  freshness: z.object({
+    workload: z.string(),
+    rate: z.number().positive(),
+    p99Ms: z.number().positive(),
+  }),
+});
+
+export type CostRow = z.infer<typeof costRow>;
+export type CostTable = z.infer<typeof costTableSchema>;
+
+export const COSTS_FILE = new URL('./costs.json', import.meta.url);
+
+/** The committed table; a broken file says how to rebuild it. */
+export function loadCostTable(file: URL | string = COSTS_FILE): CostTable {
+  const parsed = costTableSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success)
+    throw new Error(
+      `the cost table ${String(file)} is not valid (${parsed.error.issues[0]?.message}); rebuild it with npm run bench -- --write-costs`,
+    );
+  return parsed.data;
+}
+
+export interface RecordCosts {
+  replicaCpuUs: number;
+  redisCpuUs: number;
+  redisCommands: number;
+  /** the most groups the rows used here were measured with */
+  measuredGroups: number;
+}
+
+const FIELD_AGGREGATES_MEASURED = 2; // w1's count + sum
+const SKETCH_AGGREGATES_MEASURED = 2; // w3's countDistinct + percentile (and no field aggregate)
+const ENRICH_FIELD_AGGREGATES = 1; // w2's count
+const positive = (n: number) => Math.max(0, n);
+type Measure = 'replicaCpuUsPerRecord' | 'redisCpuUsPerRecord' | 'redisCommandsPerRecord';
+
+/**
+ * A linear model that gives back each measured row for its own shape. Replica CPU: the `fields`
+ * row is the base (decode, fold, commit), each sketch aggregate adds half of what w3 costs over
+ * w1, each enrichment what w2 costs over w1. Redis (CPU and commands): each field aggregate costs
+ * half of w1's, each sketch aggregate half of w3's, each enrichment what w2 costs beyond its one
+ * field aggregate. Hopping windows are sliced, so a record costs what it costs in a tumbling
+ * window; sessions were not measured and use the same costs.
+ */
+export function recordCosts(shape: PipelineShape, table: CostTable): RecordCosts {
+  const { fields, enrich, sketches } = table;
+  const perField = (k: Measure) => fields[k] / FIELD_AGGREGATES_MEASURED;
+  const replica = (k: Measure) =>
+    fields[k] +
+    (shape.sketchAggregates * positive(sketches[k] - fields[k])) / SKETCH_AGGREGATES_MEASURED +
+    shape.enrichments * positive(enrich[k] - fields[k]);
+  const redis = (k: Measure) =>
+    shape.fieldAggregates * perField(k) +
+    (shape.sketchAggregates * sketches[k]) / SKETCH_AGGREGATES_MEASURED +
+    shape.enrichments * positive(enrich[k] - ENRICH_FIELD_AGGREGATES * perField(k));
+  return {
+    replicaCpuUs: replica('replicaCpuUsPerRecord'),
+    redisCpuUs: redis('redisCpuUsPerRecord'),
+    redisCommands: redis('redisCommandsPerRecord'),
+    measuredGroups: Math.max(
+      fields.groups,
+      shape.sketchAggregates > 0 ? sketches.groups : 0,
+      shape.enrichments > 0 ? enrich.groups : 0,
+    ),
+  };
+}
