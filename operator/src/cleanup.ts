@@ -2,7 +2,7 @@
 // key of the pipeline (all versions), its registration and its consumer groups.
 
 import type { Admin } from 'kafkajs';
-import { versionOfConsumerGroup } from '../../processor/src/model/kafka-names.ts';
+import { versionOfAnyGroup } from '../../processor/src/model/kafka-names.ts';
 import type { RedisClient } from '../../processor/src/state/connection.ts';
 import { keys } from '../../processor/src/state/keys.ts';
 import { unlinkMatching } from '../../processor/src/state/purge.ts';
@@ -21,10 +21,10 @@ export async function deleteRedisState(redis: RedisClient, pipeline: string): Pr
   return removed;
 }
 
-/** Deletes every consumer group of the pipeline (`kappaflow.<pipeline>.v<n>`); returns their ids. */
+/** Deletes every consumer group of the pipeline (`kappaflow.<pipeline>.v<n>` and its `.repartition`); returns their ids. */
 export async function deleteConsumerGroups(admin: Admin, pipeline: string): Promise<string[]> {
   const { groups } = await admin.listGroups();
-  const ids = groups.map((g) => g.groupId).filter((g) => versionOfConsumerGroup(pipeline, g) !== undefined);
+  const ids = groups.map((g) => g.groupId).filter((g) => versionOfAnyGroup(pipeline, g) !== undefined);
   if (ids.length > 0) await admin.deleteGroups(ids);
   return ids;
 }

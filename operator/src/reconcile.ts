@@ -9,6 +9,7 @@
 // it may); then the older version is removed.
 
 import { parse } from 'yaml';
+import { CAUGHT_UP_LAG } from '../../processor/src/model/caught-up.ts';
 import type { NormalizedPipeline } from '../../processor/src/spec/normalize.ts';
 import type { PipelineStatus } from '../../processor/src/spec/status.ts';
 import { specIssues, validatePipelineObject } from '../../processor/src/spec/validate.ts';
@@ -19,7 +20,7 @@ import type { ConditionInput } from './conditions.ts';
 import { RateTracker } from './inputs.ts';
 import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from './kube/client.ts';
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
-import { totalCounts } from './reconcile/dead-letter-ratio.ts';
+import { judgedCounts } from './reconcile/dead-letter-ratio.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
 import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
@@ -51,6 +52,7 @@ import {
   type ProcessorSettings,
   RETIRE_ANNOTATION,
   selectorString,
+  VERSION_LABEL,
   versionName,
 } from './resources.ts';
 import { emptyState } from './scaler/index.ts';
@@ -91,9 +93,6 @@ interface GateResult {
   gate?: PromotionGate & { failing: boolean };
   error?: string;
 }
-
-/** Lag under which a replay counts as caught up for the status (the processors decide the switch). */
-const CAUGHT_UP_LAG = 1000;
 
 export class Reconciler {
   private readonly memory = new Map<string, { uid: string; versions: Map<number, VersionMemory> }>();
@@ -256,7 +255,7 @@ export class Reconciler {
       {
         ...(await replayHealth(this.ctx, p, plan.target)),
         // the previous pass's reading: a replay's counts move slowly against its whole history
-        ...(lastReading ? { counts: totalCounts(lastReading.partitions) } : {}),
+        ...(lastReading && judgedCounts(lastReading) ? { counts: judgedCounts(lastReading) } : {}),
       },
       p.metadata.annotations?.[PROMOTE_ANNOTATION],
     );
@@ -348,7 +347,8 @@ export class Reconciler {
     const replaying = passes.find((x) => x.version > activeVersion);
     const status = buildStatus({
       running: active.rollout.running,
-      selector: selectorString(run.name),
+      // the scale subresource's selector (HPA, `kubectl scale`): the active version's pods only
+      selector: `${selectorString(run.name)},${VERSION_LABEL}=${activeVersion}`,
       activeVersion,
       latestVersion: Math.max(run.recorded ?? 0, plan.target),
       m: active.m,
@@ -364,6 +364,7 @@ export class Reconciler {
         ...(active.m.rate.total === undefined ? {} : { inputRate: active.m.rate.total }),
       }),
     );
+    // the processors' default threshold: they decide the switch, this only words the condition
     const caughtUp = (replaying?.m.lag?.totalLag ?? Number.POSITIVE_INFINITY) <= CAUGHT_UP_LAG;
     await writeStatus(this.ctx, run.p, { ...status, versions }, [
       readyCondition(active.rollout, active.plan.replicas, active.version),

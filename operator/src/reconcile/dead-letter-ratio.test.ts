@@ -4,6 +4,7 @@ import {
   type DeadLetterCounts,
   deadLetterExcess,
   deadLetterRatio,
+  judgedCounts,
   totalCounts,
 } from './dead-letter-ratio.ts';
 import { promotionGate, startsFailing } from './promotion.ts';
@@ -125,5 +126,23 @@ describe('promotion gate with reprocessing.maxDeadLetterRatio', () => {
       false,
     );
     expect(startsFailing({ failing: false }, undefined)).toBe(false);
+  });
+});
+
+describe('counts the gate judges', () => {
+  it('none while nothing is counted and records wait; zero counts once nothing is left to read', () => {
+    const zero = [{ records: 0, deadLettered: 0 }];
+    expect(judgedCounts({ partitions: zero, totalLag: 500 })).toBeUndefined();
+    expect(judgedCounts({ partitions: zero, totalLag: 0 })).toEqual({ records: 0, deadLettered: 0 });
+    expect(judgedCounts({ partitions: [{ records: 0, deadLettered: 3 }], totalLag: 500 })).toEqual({
+      records: 0,
+      deadLettered: 3,
+    });
+    // the hole it closes: a 0/0 reading would have allowed a replay that dead-letters everything
+    const policy = { promotion: 'auto' as const, maxRestarts: 3, maxDeadLetterRatio: 0.1 };
+    const counts = judgedCounts({ partitions: zero, totalLag: 500 });
+    expect(promotionGate(policy, 2, { restarts: 0, ...(counts ? { counts } : {}) }, undefined).allow).toBe(
+      false,
+    );
   });
 });

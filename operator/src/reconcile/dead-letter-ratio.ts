@@ -33,3 +33,16 @@ export function deadLetterExcess(c: DeadLetterCounts, max: number | undefined): 
   const percent = (x: number) => `${Number((x * 100).toPrecision(3))}%`;
   return `dead-lettered ${c.deadLettered} of ${c.records + c.deadLettered} records (${percent(ratio)}, more than reprocessing.maxDeadLetterRatio ${max} = ${percent(max)})`;
 }
+
+/**
+ * Pure: the counts the promotion gate may judge, from a replay's lag reading: none while nothing is
+ * counted yet but records wait (a 0/0 ratio would open the gate, and a fast replay could switch
+ * before the next pass saw its dead letters); a replay with nothing to read is judged on zero counts.
+ */
+export function judgedCounts(reading: {
+  partitions: readonly DeadLetterCounts[];
+  totalLag: number;
+}): DeadLetterCounts | undefined {
+  const counts = totalCounts(reading.partitions);
+  return counts.records + counts.deadLettered > 0 || reading.totalLag === 0 ? counts : undefined;
+}

@@ -23,6 +23,13 @@ export function versionOfConsumerGroup(pipeline: string, groupId: string): numbe
   return /^\d+$/.test(rest) ? Number(rest) : undefined;
 }
 
+/** The version whose consumer group or session repartition group `groupId` is, or undefined. */
+export function versionOfAnyGroup(pipeline: string, groupId: string): number | undefined {
+  const suffix = '.repartition';
+  const own = groupId.endsWith(suffix) ? groupId.slice(0, -suffix.length) : groupId;
+  return versionOfConsumerGroup(pipeline, own);
+}
+
 /** The id of a source partition in Redis keys: the partition number, prefixed by the topic's index when there are several topics. */
 export function partitionIdOf(
   pipeline: Pick<RuntimePipeline, 'source'>,

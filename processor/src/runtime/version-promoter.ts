@@ -1,15 +1,17 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { consumerGroupOf, partitionIdOf, repartitionGroupOf } from '../model/kafka-names.ts';
+import { CAUGHT_UP_LAG } from '../model/caught-up.ts';
+import { consumerGroupOf, repartitionGroupOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
+import { readLag } from '../state/lag.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { olderVersions, promoteVersion, retireVersion } from '../state/versions.ts';
 
 /** When a new version switches over and when the old one's state goes. */
 export interface PromotionTiming {
-  /** total records of lag under which a new version counts as caught up (1000) */
+  /** total records of lag under which a new version counts as caught up (CAUGHT_UP_LAG, 1000) */
   maxLag: number;
   /** how often a catching-up version measures its lag (2 s) */
   intervalMs: number;
@@ -20,7 +22,7 @@ export interface PromotionTiming {
 }
 
 export const DEFAULT_PROMOTION_TIMING: PromotionTiming = {
-  maxLag: 1000,
+  maxLag: CAUGHT_UP_LAG,
   intervalMs: 2000,
   firstSweepMs: 10_000,
   secondSweepMs: 30_000,
@@ -75,46 +77,28 @@ export class VersionPromoter {
   async progress(active: number | null): Promise<{ lag: number; behindActive: string[] }> {
     const { pipeline, redis, repartitionSource } = this.options;
     const admin = await this.connect();
-    let lag = 0;
+    // the lag as the operator and the query API read it (state/lag.ts): the same number everywhere
+    const reading = await readLag(admin, redis, {
+      pipeline: pipeline.name,
+      version: pipeline.version,
+      topics: pipeline.source.topics,
+      startFrom: pipeline.source.startFrom,
+      ...(repartitionSource ? { repartition: repartitionSource } : {}),
+    });
     const behindActive: string[] = [];
-    // Session windows: the repartitioner's offsets first, then the repartition topic, so records
-    // moving between the two while this runs are counted in one of them.
-    if (repartitionSource) {
-      const committed = await admin.fetchOffsets({
-        groupId: repartitionSource.groupId,
-        topics: repartitionSource.topics,
-      });
-      for (const topic of repartitionSource.topics) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        const group = committed.find((c) => c.topic === topic)?.partitions ?? [];
-        for (const p of ends) {
-          const c = Number(group.find((g) => g.partition === p.partition)?.offset ?? -1);
-          lag += Math.max(0, Number(p.high) - (c >= 0 ? c : Number(p.low)));
-        }
-      }
-    }
-    for (const topic of pipeline.source.topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
+    if (active !== null) {
       const pipe = redis.pipeline();
-      for (const p of ends) {
-        const id = partitionIdOf(pipeline, topic, p.partition);
-        pipe.hget(keys.checkpoint(partitionPrefix(pipeline.name, pipeline.version, id)), 'offset');
-        if (active !== null) pipe.hget(keys.checkpoint(partitionPrefix(pipeline.name, active, id)), 'offset');
-      }
-      const replies = ((await pipe.exec()) ?? []).map(([, v]) => v as string | null);
-      const step = active === null ? 1 : 2;
-      ends.forEach((p, i) => {
-        const mine = replies[i * step] ?? null;
-        const theirs = active === null ? null : (replies[i * step + 1] ?? null);
-        if (mine === null) {
-          // Nothing committed yet: all of the retained log is ahead (or, reading from the end, unknown).
-          if (pipeline.source.startFrom === 'earliest') lag += Math.max(0, Number(p.high) - Number(p.low));
-        } else lag += Math.max(0, Number(p.high) - Number(mine));
-        if (theirs !== null && (mine === null || BigInt(mine) < BigInt(theirs)))
-          behindActive.push(partitionIdOf(pipeline, topic, p.partition));
+      for (const p of reading.partitions)
+        pipe.hget(keys.checkpoint(partitionPrefix(pipeline.name, active, p.id)), 'offset');
+      const replies = (await pipe.exec()) ?? [];
+      reading.partitions.forEach((p, i) => {
+        const [error, theirs] = replies[i] ?? [null, null];
+        if (error) throw error;
+        if (typeof theirs === 'string' && (p.checkpoint === null || p.checkpoint < Number(theirs)))
+          behindActive.push(p.id);
       });
     }
-    return { lag, behindActive };
+    return { lag: reading.totalLag, behindActive };
   }
 
   private async tick(): Promise<void> {

@@ -1,5 +1,7 @@
 // Helpers for the e2e tests on the real node (harness/real-node.ts): the chart installed with helm
 // from the image built here, Pods and their logs through the API server, Pipelines from examples/.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -170,10 +172,43 @@ export async function query<T>(port: number, path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** The host pid of a pod's first container: containerd's task for the container ID in the pod status. */
-export function containerPid(pod: Pod): number {
+/** The containerd ID of a pod's first container. */
+export function containerId(pod: Pod): string {
   const id = pod.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
   if (!id) throw new Error(`no container ID in ${JSON.stringify(pod.status)}`);
+  return id;
+}
+
+/**
+ * Runs a command inside a pod's running container (`ctr tasks exec`, what `kubectl exec` asks the
+ * runtime for): the container's image, user, mounts and read-only root filesystem. Resolves with
+ * the exit code and the output (stdout and stderr), whatever the code.
+ */
+export function execInContainer(
+  node: RealNode,
+  pod: Pod,
+  command: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
+  const args = ['-a', node.containerd.socket, '-n', 'k8s.io', 'tasks', 'exec'];
+  args.push('--exec-id', `e2e-${randomUUID().slice(0, 8)}`, containerId(pod), ...command);
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/ctr', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** The host pid of a pod's first container: containerd's task for the container ID in the pod status. */
+export function containerPid(pod: Pod): number {
+  const id = containerId(pod);
   for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
       if (readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(id)) return Number(entry);

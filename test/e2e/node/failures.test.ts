@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RealNode, startRealNode } from '../../../harness/real-node.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { helm } from '../../../harness/tools.ts';
-import { type KubeClient, paths } from '../../../operator/src/kube/client.ts';
-import { selectorString } from '../../../operator/src/resources.ts';
+import { type KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
+import { selectorString, versionName } from '../../../operator/src/resources.ts';
 import {
   containerPid,
   examplePipeline,
@@ -194,5 +194,51 @@ describe('real node: container SIGKILL and pod deletion mid-stream, counts exact
     await expectExact();
     timings.deleteToExactMs = Date.now() - deletedAt;
     expect(produced).toBe(CHUNK * CHUNKS * 2);
+  });
+
+  it('SIGKILL of the operator container: the kubelet restarts it and a later spec change takes effect', async () => {
+    const selector = 'app.kubernetes.io/component=operator';
+    const [before] = await readyPods(kube, selector, 1);
+    const restarts = before!.status?.containerStatuses?.[0]?.restartCount ?? 0;
+    process.kill(containerPid(before!), 'SIGKILL');
+    const killedAt = Date.now();
+    await waitUntil(
+      'the kubelet restarted the operator container',
+      async () => {
+        const [p] = (await pods(kube, selector)).filter((x) => !x.metadata.deletionTimestamp);
+        const c = p?.status?.containerStatuses?.[0];
+        return (
+          p?.metadata.uid === before!.metadata.uid && (c?.restartCount ?? 0) > restarts && c?.ready === true
+        );
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+    timings.operatorSigkillToReadyMs = Date.now() - killedAt;
+    const [after] = await pods(kube, selector);
+    expect(after!.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode).toBe(137);
+    // The restarted operator (leader again through its Lease) acts on a change made after the crash:
+    // external scaling to 0 replicas.
+    const generation = (await kube.get(paths.pipeline(NAMESPACE, name))).metadata.generation ?? 0;
+    await kube.mergePatch(paths.pipeline(NAMESPACE, name), {
+      spec: { scaling: { mode: 'external' }, replicas: 0 },
+    });
+    await waitUntil(
+      'the restarted operator scales the processors to 0',
+      async () => {
+        const p = await kube.get<KubeObject & { status?: { observedGeneration?: number } }>(
+          paths.pipeline(NAMESPACE, name),
+        );
+        const d = await kube.getOrNull<KubeObject & { spec: { replicas: number } }>(
+          paths.deployment(NAMESPACE, versionName(name, 1)),
+        );
+        return (
+          (p.status?.observedGeneration ?? 0) > generation &&
+          d?.spec.replicas === 0 &&
+          (await processorPods()).length === 0
+        );
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+    timings.operatorSigkillToSpecAppliedMs = Date.now() - killedAt;
   });
 });

@@ -15,6 +15,7 @@ import { childName, selectorString } from '../../../operator/src/resources.ts';
 import {
   containerPid,
   examplePipeline,
+  execInContainer,
   type Installed,
   installChart,
   kubeClient,
@@ -27,6 +28,11 @@ import {
 } from './cluster.ts';
 
 const RECORDS = 3000;
+const NODE = '/nodejs/bin/node';
+/** the image's entrypoint (Dockerfile ENTRYPOINT) */
+const KAPPAFLOW = [NODE, '/app/bin/kappaflow.js'];
+/** node -e: writes argv[2] to the file argv[1] */
+const WRITE = "require('fs').writeFileSync(process.argv[1], process.argv[2])";
 const PAGES = ['/', '/docs', '/pricing'];
 
 interface Windows {
@@ -148,6 +154,52 @@ describe('real node: helm install, operator and a pipeline in containers', () =>
     expect(await podLog(kube, operator!.metadata.name)).toMatch(/"msg"/);
     const [processor] = await pods(kube, selectorString(name));
     expect(await podLog(kube, processor!.metadata.name)).toContain(name);
+  });
+
+  it('kappaflow --help and validate run inside the image (exec in the running containers)', async () => {
+    const [processor] = await pods(kube, selectorString(name));
+    const [operator] = await pods(kube, 'app.kubernetes.io/component=operator');
+    const help = await execInContainer(node, processor!, [...KAPPAFLOW, '--help']);
+    expect(help.code, help.output).toBe(0);
+    expect(help.output).toMatch(/^Usage: kappaflow /m);
+    expect(help.output).toMatch(/^\s+validate /m);
+    // the spec the operator mounted from the Pipeline's ConfigMap
+    const valid = await execInContainer(node, processor!, [
+      ...KAPPAFLOW,
+      'validate',
+      '/etc/kappaflow/pipeline.yaml',
+    ]);
+    expect(valid.code, valid.output).toBe(0);
+    expect(valid.output).toContain(`${name} ok`);
+    // a bad spec, written where the operator's pod declares a writable directory (/tmp)
+    const bad = `/tmp/bad-${id}.yaml`;
+    const spec = `apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: bad }
+spec:
+  source: { topic: t }
+  window: { type: tumbling, size: soon }
+  aggregates: { n: { count: {} } }
+`;
+    const write = await execInContainer(node, operator!, [NODE, '-e', WRITE, bad, spec]);
+    expect(write.code, write.output).toBe(0);
+    const invalid = await execInContainer(node, operator!, [...KAPPAFLOW, 'validate', bad]);
+    expect(invalid.code, invalid.output).toBe(1);
+    expect(invalid.output).toContain('spec.window.size: expected a duration');
+  });
+
+  it('the read-only root filesystem refuses writes in both pods; the operator writes only its /tmp', async () => {
+    const [processor] = await pods(kube, selectorString(name));
+    const [operator] = await pods(kube, 'app.kubernetes.io/component=operator');
+    for (const pod of [processor!, operator!]) {
+      for (const path of ['/app/written-by-e2e', '/written-by-e2e']) {
+        const r = await execInContainer(node, pod, [NODE, '-e', WRITE, path, 'x']);
+        expect(r.code, `${pod.metadata.name} ${path}: ${r.output}`).not.toBe(0);
+        expect(r.output).toMatch(/EROFS: read-only file system/);
+      }
+    }
+    const tmp = await execInContainer(node, operator!, [NODE, '-e', WRITE, `/tmp/ok-${id}`, 'x']);
+    expect(tmp.code, tmp.output).toBe(0);
   });
 
   it('helm uninstall removes the operator; the Pipeline stays until deleted (retain policy)', async () => {

@@ -466,7 +466,8 @@ describe('operator e2e', () => {
         return (
           (await getDeployment())?.spec.replicas === 1 &&
           scale.status.replicas === 1 &&
-          scale.status.selector === `app.kubernetes.io/name=kappaflow-processor,kappaflow.io/pipeline=${name}`
+          scale.status.selector ===
+            `app.kubernetes.io/name=kappaflow-processor,kappaflow.io/pipeline=${name},kappaflow.io/version=1`
         );
       },
       { timeoutMs: 60_000 },
@@ -724,6 +725,24 @@ describe('operator e2e', () => {
       const res = await fetch(`${query!.url}/api/v1/pipelines/${bg}/windows?${qs}`);
       expect(res.status).toBe(200);
       return (await res.json()) as WindowsAnswer;
+    };
+
+    /** the serving version's whole answer, to compare before and after */
+    const answerOf = async () => {
+      const a = await windows('limit=10000');
+      return JSON.stringify({ version: a.version, windows: a.windows });
+    };
+
+    /** the active version, the next one, and what a failing replay must leave untouched */
+    const beforeReplay = async () => {
+      const p0 = (await bgPipeline())!;
+      const active = p0.status!.activeVersion!;
+      return {
+        active,
+        next: (p0.status?.latestVersion ?? active) + 1,
+        dep0: (await bgDeployment(active))!,
+        answer0: await answerOf(),
+      };
     };
 
     beforeAll(async () => {
@@ -1003,6 +1022,139 @@ describe('operator e2e', () => {
         async () => condition(await bgPipeline(), 'Reprocessing')?.reason === 'UpToDate',
       );
       expect((await windows('limit=1')).version).toBe(3);
+    });
+
+    it('a replay dead-lettering above reprocessing.maxDeadLetterRatio is held (Degraded ReplayFailing, a Warning Event); the active version is untouched', async () => {
+      const { active, next, dep0, answer0 } = await beforeReplay();
+      // The new logic reads its event time from a field no record has: every record is dead-lettered.
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        spec: {
+          source: { eventTime: { field: 'missing' } },
+          reprocessing: { promotion: 'auto', maxDeadLetterRatio: 0.1 },
+        },
+      });
+      // Held as soon as its checkpoints count dead letters (the ratio is measured before it could
+      // catch up); the replay's speed does not matter here.
+      let seen: unknown;
+      await waitUntil(
+        `version ${next} held as failing`,
+        async () => {
+          const p = await bgPipeline();
+          seen = { conditions: p?.status?.conditions, versions: p?.status?.versions };
+          return (
+            condition(p, 'Degraded')?.reason === 'ReplayFailing' &&
+            condition(p, 'Reprocessing')?.reason === 'ReplayFailing' &&
+            p?.status?.versions?.some((v) => v.version === next && v.role === 'replaying') === true
+          );
+        },
+        { timeoutMs: 240_000, intervalMs: 500 },
+      ).catch((e: unknown) => {
+        throw new Error(`${String(e)}\nlast seen: ${JSON.stringify(seen).slice(0, 3000)}`);
+      });
+      const degraded = condition(await bgPipeline(), 'Degraded')!;
+      expect(degraded.status).toBe('True');
+      expect(degraded.message).toMatch(
+        new RegExp(`version ${next}'s processors dead-lettered \\d+ of \\d+ records`),
+      );
+      const gate = JSON.parse((await redis.hget(keys.pipelines(), `${bg}@gate`))!);
+      expect(gate).toMatchObject({ version: next, allow: false });
+      // It stays held across several of the processors' 2 s checks, the active version serving as before.
+      const until = Date.now() + 8000;
+      while (Date.now() < until) {
+        expect((await bgPipeline())?.status?.activeVersion).toBe(active);
+        expect(JSON.parse((await redis.hget(keys.pipelines(), bg))!).activeVersion).toBe(active);
+        expect(await answerOf()).toBe(answer0);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const failing = (await bgEvents()).filter((e) => e.reason === 'ReplayFailing');
+      expect(failing.length).toBeGreaterThanOrEqual(1);
+      expect(failing.every((e) => (e as { type?: string }).type === 'Warning')).toBe(true);
+      expect(failing[0]!.message).toContain(`version ${next}`);
+      // never touched: the same Deployment and pod template, its keys in place
+      const dep = (await bgDeployment(active))!;
+      expect(dep.metadata.uid).toBe(dep0.metadata.uid);
+      expect(JSON.stringify(dep.spec.template)).toBe(JSON.stringify(dep0.spec.template));
+      expect((await redis.keys(`kf:{${bg}:${active}:*`)).length).toBeGreaterThan(0);
+
+      // Reverting the logic aborts the held replay; Degraded clears.
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        spec: { source: { eventTime: { field: 'ts' } }, reprocessing: { maxDeadLetterRatio: null } },
+      });
+      await waitUntil(
+        `version ${next} removed and Degraded cleared`,
+        async () =>
+          (await bgDeployment(next)) === null &&
+          (await redis.keys(`kf:{${bg}:${next}:*`)).length === 0 &&
+          condition(await bgPipeline(), 'Degraded')?.status === 'False',
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
+      expect((await bgPipeline())?.status?.activeVersion).toBe(active);
+      expect((await windows('limit=1')).version).toBe(active);
+    });
+
+    it('a replay whose processors crash-loop is not promoted past reprocessing.maxRestarts (Degraded ReplayFailing); the active version is untouched', async () => {
+      const { active, next, dep0, answer0 } = await beforeReplay();
+      // A real start-up failure: the new version's sink topic collides with an existing topic
+      // (Kafka refuses `x_y` beside `x.y`), so each of its processors exits at start and is restarted.
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: `${bg}.out`, numPartitions: 1 }], waitForLeaders: true });
+      await admin.disconnect();
+      await kube.mergePatch(paths.pipeline(NS, bg), {
+        spec: {
+          sink: { topic: `${bg}_out` },
+          aggregates: { peak: { max: 'event.n' } },
+          reprocessing: { promotion: 'auto', maxRestarts: 1 },
+        },
+      });
+      await waitUntil(
+        `version ${next} held as crash-looping`,
+        async () => {
+          const p = await bgPipeline();
+          return (
+            condition(p, 'Degraded')?.reason === 'ReplayFailing' &&
+            condition(p, 'Reprocessing')?.reason === 'ReplayFailing' &&
+            p?.status?.versions?.some((v) => v.version === next && v.role === 'replaying') === true
+          );
+        },
+        { timeoutMs: 300_000, intervalMs: 500 },
+      );
+      expect(condition(await bgPipeline(), 'Degraded')?.message).toMatch(
+        new RegExp(
+          `version ${next}'s processors restarted \\d+ times \\(more than reprocessing.maxRestarts 1\\)`,
+        ),
+      );
+      expect(JSON.parse((await redis.hget(keys.pipelines(), `${bg}@gate`))!)).toMatchObject({
+        version: next,
+        allow: false,
+      });
+      const failing = (await bgEvents()).filter(
+        (e) => e.reason === 'ReplayFailing' && e.message.includes(`version ${next}'s processors restarted`),
+      );
+      expect(failing.length).toBeGreaterThanOrEqual(1);
+      expect(failing.every((e) => (e as { type?: string }).type === 'Warning')).toBe(true);
+      // the active version serves as before, its Deployment and pod template untouched
+      expect((await bgPipeline())?.status?.activeVersion).toBe(active);
+      expect(JSON.parse((await redis.hget(keys.pipelines(), bg))!).activeVersion).toBe(active);
+      expect(await answerOf()).toBe(answer0);
+      const dep = (await bgDeployment(active))!;
+      expect(dep.metadata.uid).toBe(dep0.metadata.uid);
+      expect(JSON.stringify(dep.spec.template)).toBe(JSON.stringify(dep0.spec.template));
+
+      // Reverting the logic aborts the failing replay; Degraded clears.
+      await kube.jsonPatch(paths.pipeline(NS, bg), [
+        { op: 'remove', path: '/spec/sink' },
+        { op: 'remove', path: '/spec/aggregates/peak' },
+      ]);
+      await waitUntil(
+        `version ${next} removed and Degraded cleared`,
+        async () =>
+          (await bgDeployment(next)) === null &&
+          condition(await bgPipeline(), 'Degraded')?.status === 'False',
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
+      expect((await bgPipeline())?.status?.activeVersion).toBe(active);
+      expect(await answerOf()).toBe(answer0);
     });
 
     it('upgrade: a Pipeline run by the previous release (one Deployment) moves to its version Deployment without a gap', async () => {

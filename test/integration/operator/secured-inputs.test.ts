@@ -12,7 +12,7 @@ import { ensureDir, runDir } from '../../../harness/paths.ts';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { deleteConsumerGroups, deleteRedisState } from '../../../operator/src/cleanup.ts';
 import { KafkaAdmins, RedisClients, readReplicas, withTimeout } from '../../../operator/src/inputs.ts';
-import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
+import { consumerGroupOf, repartitionGroupOf } from '../../../processor/src/model/kafka-names.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { type LagSource, readLag } from '../../../processor/src/state/lag.ts';
@@ -63,6 +63,12 @@ describe('operator inputs against a SASL/PLAIN Kafka listener', () => {
         { partition: 1, offset: '20' },
       ],
     });
+    // A session-window version also has its repartitioner's group: the delete policy removes it too.
+    await admin.setOffsets({
+      groupId: repartitionGroupOf(pipeline, 1),
+      topic,
+      partitions: [{ partition: 0, offset: '5' }],
+    });
     await admin.disconnect();
     const redis = connectRedis(inject('redisUrl'));
     await redis.hset(keys.checkpoint(partitionPrefix(pipeline, 1, '0')), 'offset', '10');
@@ -90,9 +96,10 @@ describe('operator inputs against a SASL/PLAIN Kafka listener', () => {
       expect((await readLag(admin, redis, { ...source, startFrom: 'latest' })).totalLag).toBe(20);
       redis.disconnect();
 
-      expect(await deleteConsumerGroups(admin, pipeline)).toEqual([consumerGroupOf(pipeline, 1)]);
+      const ours = [consumerGroupOf(pipeline, 1), repartitionGroupOf(pipeline, 1)];
+      expect((await deleteConsumerGroups(admin, pipeline)).sort()).toEqual(ours.sort());
       const { groups } = await admin.listGroups();
-      expect(groups.map((g) => g.groupId)).not.toContain(consumerGroupOf(pipeline, 1));
+      for (const id of ours) expect(groups.map((g) => g.groupId)).not.toContain(id);
     } finally {
       await admins.close();
     }
