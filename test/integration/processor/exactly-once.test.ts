@@ -64,6 +64,18 @@ describe('exactly-once effect on the aggregates', () => {
     });
   });
 
+  it('holds on a sliced hopping window whose sketches the partition owner packs', {
+    timeout: 900_000,
+  }, async () => {
+    await runScenario({
+      records: VARIANT_RECORDS,
+      brokers: inject('kafkaBrokers'),
+      redisUrl: inject('redisUrl'),
+      minKills: 5,
+      window: 'hopping',
+    });
+  });
+
   it('holds through a rebalance storm (replicas added and removed)', { timeout: 900_000 }, async () => {
     await runScenario({
       records: VARIANT_RECORDS,

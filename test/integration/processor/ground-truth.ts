@@ -43,10 +43,10 @@ export interface Truth {
 }
 
 /** The expected aggregates per (window start, page), computed without any processor code. */
-export function groundTruth(views: readonly View[]): Map<string, Truth> {
+export function groundTruth(views: readonly View[], windowMs = WINDOW_MS): Map<string, Truth> {
   const truth = new Map<string, Truth>();
   for (const view of views) {
-    const start = view.ts - (view.ts % WINDOW_MS);
+    const start = view.ts - (view.ts % windowMs);
     const id = `${start}|${view.page}`;
     let t = truth.get(id);
     if (!t) {
@@ -62,10 +62,29 @@ export function groundTruth(views: readonly View[]): Map<string, Truth> {
   return truth;
 }
 
+/** A hopping window for the sliced, owner-packed path: 3 overlapping windows per record. */
+export const HOPPING = { sizeMs: 60_000, advanceMs: 20_000 };
+const TUMBLING_YAML = 'window: { type: tumbling, size: 1m, grace: 1h }';
+export const HOPPING_YAML = 'window: { type: hopping, size: 1m, advance: 20s, grace: 1h }';
+
+/** The expected aggregates per (window start, page) of the hopping window, one entry per window a view falls in. */
+export function hoppingGroundTruth(views: readonly View[]): Map<string, Truth> {
+  const spread: View[] = [];
+  const { sizeMs, advanceMs } = HOPPING;
+  for (const view of views) {
+    const last = view.ts - (((view.ts % advanceMs) + advanceMs) % advanceMs);
+    for (let start = last; start > view.ts - sizeMs; start -= advanceMs)
+      // Shifted so that groundTruth's tumbling start of the copy is the hopping window's start.
+      spread.push({ ...view, ts: start });
+  }
+  return groundTruth(spread, 1);
+}
+
 export const pipelineYaml = (
   name: string,
   topic: string,
   source = 'format: json',
+  window = TUMBLING_YAML,
 ) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata:
@@ -78,7 +97,7 @@ spec:
     startFrom: earliest
   groupBy:
     page: event.page
-  window: { type: tumbling, size: 1m, grace: 1h }
+  ${window}
   aggregates:
     views: { count: {} }
     bytes: { sum: event.bytes }

@@ -2,12 +2,17 @@ import type { Admin } from 'kafkajs';
 import { expect } from 'vitest';
 import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
 import type { ProcessorProcess } from '../../../harness/processor.ts';
+import { decodeCursor } from '../../../processor/src/query/params.ts';
+import { QueryStore } from '../../../processor/src/query/store.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import {
   exactMedianRank,
   generateViews,
   groundTruth,
+  HOPPING,
+  HOPPING_YAML,
+  hoppingGroundTruth,
   mergedDistinct,
   pipelineYaml,
   quantile,
@@ -50,6 +55,8 @@ export interface Scenario {
   processorEnv?: NodeJS.ProcessEnv;
   /** another source format: the YAML's source and each view's encoded value (default JSON) */
   format?: { source: string; encode: (views: readonly View[]) => Promise<Buffer[]> };
+  /** hopping: the sliced window whose sketches the owner packs, checked through the query layer */
+  window?: 'hopping';
 }
 
 export interface ScenarioContext {
@@ -106,7 +113,13 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     prefix: 'eos',
     topicPrefix: 'eos-views',
     partitions: PARTITIONS,
-    yaml: (name, topic) => pipelineYaml(name, topic, scenario.format?.source),
+    yaml: (name, topic) =>
+      pipelineYaml(
+        name,
+        topic,
+        scenario.format?.source,
+        scenario.window === 'hopping' ? HOPPING_YAML : undefined,
+      ),
     ...(scenario.topic ? { topicConfig: scenario.topic } : {}),
     // Generous retries: some scenarios restart brokers while this client produces and polls.
     kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
@@ -240,7 +253,8 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       );
       scenario.onMetrics(await Promise.all(live.map(metricsOf)));
     }
-    await expectGroundTruth(redis, name, views);
+    if (scenario.window === 'hopping') await expectHoppingGroundTruth(redis, name, views);
+    else await expectGroundTruth(redis, name, views);
   } finally {
     redis.disconnect();
     await admin.disconnect();
@@ -277,4 +291,49 @@ async function expectGroundTruth(
     );
   }
   expect(total).toBe(views.length);
+}
+
+/**
+ * The hopping window's answers as the query API reads them (slices merged, packed sketches decoded),
+ * against the ground truth of every window each view falls in.
+ */
+async function expectHoppingGroundTruth(
+  redis: ReturnType<typeof connectRedis>,
+  name: string,
+  views: ReturnType<typeof generateViews>,
+): Promise<void> {
+  const truth = hoppingGroundTruth(views);
+  const store = new QueryStore(redis, { cache: false });
+  const registration = await store.registration(name);
+  // The layout under test: slices, with sketches packed by their owner.
+  expect(registration.window).toMatchObject({ sliceMs: HOPPING.advanceMs, packedSketches: true });
+  const observed = new Map<string, Record<string, unknown>>();
+  let cursor: string | null = null;
+  do {
+    const page = await store.windows(name, {
+      filters: new Map(),
+      limit: 1_000,
+      order: 'asc',
+      rollup: false,
+      ...(cursor ? { cursor: decodeCursor(cursor)! } : {}),
+    });
+    for (const w of page.windows)
+      for (const g of w.groups) observed.set(`${w.start}|${String(g.group.page)}`, g.values);
+    cursor = page.nextCursor;
+  } while (cursor);
+  expect([...observed.keys()].sort()).toEqual([...truth.keys()].sort());
+  for (const [key, expected] of truth) {
+    const actual = observed.get(key)!;
+    expect({ key, count: actual.views, bytes: actual.bytes, max: actual.slowest }).toEqual({
+      key,
+      count: expected.count,
+      bytes: expected.bytes,
+      max: expected.maxLatency,
+    });
+    const exact = exactMedianRank(expected.latencies);
+    expect(Math.abs(Number(actual.p50) - exact)).toBeLessThanOrEqual(exact * 0.01 + 1e-9);
+    expect(Math.abs(Number(actual.visitors) - expected.users.size)).toBeLessThanOrEqual(
+      Math.ceil(expected.users.size * 0.03),
+    );
+  }
 }
