@@ -918,10 +918,9 @@ describe('operator e2e', () => {
       timings.bgProbeP50Ms = latencies[Math.floor(latencies.length / 2)]!;
       timings.bgProbeP99Ms = p99;
       expect(latencies.length).toBeGreaterThanOrEqual(5);
-      // The target is 2 s (measured 0.5-1.2 s on a quiet machine, reported in timings); the bound
-      // leaves room for a CI machine under load. A version frozen by the replay would not answer
-      // its probes until it is retired, far beyond this bound.
-      expect(p99).toBeLessThanOrEqual(5000);
+      // The issue's target, 2 s (measured 0.14-1.2 s, also at load averages of 20-70, reported in
+      // timings). A version frozen by the replay would not answer its probes until it is retired.
+      expect(p99).toBeLessThanOrEqual(2000);
 
       // Version 1's keys and consumer group are gone; Events name start and retirement.
       await waitUntil(
