@@ -217,6 +217,9 @@ export class ConsumerLoop {
     if (!messages) return 'seek';
     const lastOffset = batch.lastOffset();
     if (messages.length === 0) {
+      // Redis has these records already: the owner that committed them died before publishing their
+      // closed windows (Kafka's offsets follow the publish), and no newer record may ever come.
+      await this.publishClosed(claim, prefix, id, []);
       resolveOffset(lastOffset);
       return 'skipped';
     }
