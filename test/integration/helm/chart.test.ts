@@ -181,6 +181,20 @@ describe('helm chart charts/kappaflow', () => {
         readOnly: true,
       });
     }
+    // The query pods read lag from the same Kafka: its TLS/SASL settings file is mounted there too.
+    const queryEnv = Object.fromEntries(
+      query.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(queryEnv.KAFKA_CONFIG_FILE).toBe('/etc/kappaflow/kafka/kafka.yaml');
+    expect(query.spec.template.spec.volumes).toContainEqual({
+      name: 'kafka-config',
+      secret: expect.objectContaining({ secretName: 'kafka-client' }),
+    });
+    expect(query.spec.template.spec.containers[0].volumeMounts).toContainEqual({
+      name: 'kafka-config',
+      mountPath: '/etc/kappaflow/kafka',
+      readOnly: true,
+    });
     expect(operator.spec.template.spec.containers[0].image).toMatch(/@sha256:[0-9a-f]{64}$/);
     expect(query.spec.template.spec.containers[0].args).toEqual(['serve']);
     expect(query.spec.template.spec.automountServiceAccountToken).toBe(false);
