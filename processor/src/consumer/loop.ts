@@ -19,6 +19,7 @@ import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
 import { idleFloor, lastCommitOf, resumedAfterIdle } from './idle.ts';
 import { publishClosedWindows } from './sink.ts';
+import { jsonSinkEncoder, type SinkEncoder } from './sink-avro.ts';
 
 export interface ConsumerLoopOptions {
   pipeline: RuntimePipeline;
@@ -72,6 +73,8 @@ export class ConsumerLoop {
   private readonly enrichment: EnrichmentTable;
   private readonly aggregateKinds: Record<string, string>;
   private readonly decoder: ValueDecoder;
+  /** how sink record values are written (sink-avro.ts); set before start */
+  sinkEncoder: SinkEncoder = jsonSinkEncoder;
 
   constructor(private readonly options: ConsumerLoopOptions) {
     const { pipeline, kafka, redis } = options;
@@ -532,7 +535,7 @@ export class ConsumerLoop {
     const { pipeline, redis } = this.options;
     if (!pipeline.sinkTopic || (closed.length === 0 && claim.outboxDrained)) return;
     // A previous owner may have died between its commit and its publish.
-    await publishClosedWindows(redis, this.producer, pipeline, prefix, id);
+    await publishClosedWindows(redis, this.producer, pipeline, prefix, id, this.sinkEncoder);
     claim.outboxDrained = true;
   }
 

@@ -3,6 +3,7 @@ import { type AggregateAcc, type FieldPart, KINDS } from '../aggregates/kinds.ts
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, parseField } from '../state/keys.ts';
+import { jsonSinkEncoder, type SinkEncoder } from './sink-avro.ts';
 
 // Sketch aggregates are not published: their partials need the sketch, not a number, to merge.
 
@@ -20,6 +21,7 @@ export async function publishClosedWindows(
   pipeline: RuntimePipeline,
   prefix: string,
   partitionId: string,
+  encode: SinkEncoder = jsonSinkEncoder,
 ): Promise<number> {
   const sinkTopic = pipeline.sinkTopic;
   if (!sinkTopic) return 0;
@@ -99,7 +101,7 @@ export async function publishClosedWindows(
           : windowStart + window.sizeMs;
       return {
         key: group,
-        value: JSON.stringify({
+        value: encode({
           pipeline: pipeline.name,
           window: { start: windowStart, end },
           partition: partitionId,

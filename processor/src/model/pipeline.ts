@@ -100,6 +100,8 @@ export interface RuntimePipeline {
   durability: { replicas: number; timeoutMs: number };
   deadLetterTopic?: string;
   sinkTopic?: string;
+  /** `spec.sink.format: avro`: where its schema is registered (absent: JSON values) */
+  sinkAvro?: { schemaRegistry: SchemaRegistrySettings };
   enrich: EnrichLookup[];
   where?: (ctx: RecordContext) => boolean;
   groupBy(ctx: RecordContext): unknown[];

@@ -43,6 +43,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     },
     ...(spec.deadLetterTopic ? { deadLetterTopic: spec.deadLetterTopic } : {}),
     ...(spec.sinkTopic ? { sinkTopic: spec.sinkTopic } : {}),
+    ...(spec.sinkAvro ? { sinkAvro: spec.sinkAvro } : {}),
     enrich: compiled.enrich.map((e) => ({
       redisHash: e.redisHash,
       as: e.as,

@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { ConsumerLoop } from '../consumer/loop.ts';
 import { Repartitioner } from '../consumer/repartition.ts';
+import { sinkEncoderFor } from '../consumer/sink-avro.ts';
 import { createHttpApp, type RunningServer, startHttpServer } from '../http/app.ts';
 import { createKafka, KAFKA_TLS_SETTINGS } from '../kafka/client.ts';
 import { partitionIdOf } from '../model/kafka-names.ts';
@@ -109,6 +110,8 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
     });
     promoter.start();
   }
+  // Before consuming, so the replica stays not ready while the registry is down.
+  loop.sinkEncoder = await sinkEncoderFor(pipeline, logger);
   await repartitioner?.start();
   await loop.start();
   logger.info({ replica: config.replicaId }, 'consuming');

@@ -58,6 +58,8 @@ export interface NormalizedPipeline {
   retentionMs: number;
   deadLetterTopic?: string;
   sinkTopic?: string;
+  /** absent: json */
+  sinkAvro?: { schemaRegistry: SchemaRegistrySpec };
   scaling: {
     mode: 'auto' | 'external';
     minReplicas: number;
@@ -122,6 +124,9 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
     retentionMs: parseDuration(s.retention),
     ...(s.deadLetter === undefined ? {} : { deadLetterTopic: s.deadLetter.topic }),
     ...(s.sink === undefined ? {} : { sinkTopic: s.sink.topic }),
+    ...(s.sink?.format === 'avro'
+      ? { sinkAvro: { schemaRegistry: (s.sink.schemaRegistry ?? s.source.schemaRegistry)! } }
+      : {}),
     scaling: {
       mode: s.scaling.mode,
       minReplicas: s.scaling.minReplicas,

@@ -16,6 +16,7 @@ import {
 import { PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN, pipelineNameProblem, QUERY_RESERVED } from './names.ts';
 import { reprocessingSchema } from './reprocessing.ts';
 import { scalingSchema } from './scaling.ts';
+import { schemaRegistrySchema } from './schema-registry.ts';
 import { show } from './show.ts';
 import { sourceSchema } from './source.ts';
 import { windowSchema } from './window.ts';
@@ -67,7 +68,22 @@ export const pipelineSpecSchema = strictObject({
     .describe(
       'Where bad records go. Without it they are only counted (metric `kappaflow_dead_letter_records_total`) and logged.',
     ),
-  sink: topicTarget('that receives one JSON record per group when a window closes')
+  sink: strictObject({
+    topic: topicName.describe('The topic that receives one record per group when a window closes.'),
+    format: z
+      .enum(['json', 'avro'], {
+        error: (iss) => `expected sink format json or avro, got ${show(iss.input)}`,
+      })
+      .default('json')
+      .describe(
+        '`json`: each record value is a JSON object. `avro`: the same fields as an Avro record in the Confluent wire format, its schema (derived from the pipeline) registered under `<topic>-value` at start in `schemaRegistry` (or `source.schemaRegistry`) (see docs/avro-protobuf.md).',
+      ),
+    schemaRegistry: schemaRegistrySchema
+      .optional()
+      .describe(
+        'Where `format: avro` registers the sink schema; default: `source.schemaRegistry`. Credentials as for the source.',
+      ),
+  })
     .optional()
     .describe('Publish closed windows to a Kafka topic, so later pipelines can build on them.'),
   scaling: scalingSchema.default({
@@ -114,6 +130,17 @@ export const pipelineSpecSchema = strictObject({
         });
       }
     }
+    if (
+      spec.sink?.format === 'avro' &&
+      (spec.sink.schemaRegistry ?? spec.source.schemaRegistry) === undefined
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sink', 'format'],
+        message:
+          'sink format avro registers its schema in a Schema Registry; add sink.schemaRegistry: { url: http://registry:8081 } or use format json',
+      });
+    }
     if (spec.replicas !== undefined && spec.scaling.mode !== 'external') {
       ctx.addIssue({
         code: 'custom',
@@ -132,6 +159,11 @@ export const pipelineSpecSchema = strictObject({
       {
         rule: '!has(self.sink) || ((!has(self.source.topic) || self.sink.topic != self.source.topic) && (!has(self.source.topics) || !(self.sink.topic in self.source.topics)))',
         message: 'the sink topic must not be a source topic',
+      },
+      {
+        rule: "!has(self.sink) || !has(self.sink.format) || self.sink.format != 'avro' || has(self.sink.schemaRegistry) || has(self.source.schemaRegistry)",
+        message: 'sink format avro needs sink.schemaRegistry (or source.schemaRegistry)',
+        fieldPath: '.sink.format',
       },
       {
         rule: '!has(self.deadLetter) || ((!has(self.source.topic) || self.deadLetter.topic != self.source.topic) && (!has(self.source.topics) || !(self.deadLetter.topic in self.source.topics)))',

@@ -41,6 +41,7 @@ const expected: Record<string, [number, string, string]> = {
   'enrich-unknown-enriched': [13, 'spec.groupBy.page', 'enriched.region is not available'],
   'event-time-field': [10, 'spec.source.eventTime.field', 'got "meta ts"'],
   'registry-missing': [6, 'spec.source.schemaRegistry', 'format avro needs schemaRegistry'],
+  'sink-avro-no-registry': [19, 'spec.sink.format', 'add sink.schemaRegistry'],
   'registry-creds-in-url': [10, 'spec.source.schemaRegistry.url', 'must not contain credentials'],
   'message-type-not-protobuf': [11, 'spec.source.messageType', 'messageType needs format: protobuf'],
   'format-unknown': [

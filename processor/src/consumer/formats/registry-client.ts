@@ -32,6 +32,12 @@ export interface RegistryClient {
   schemaBySubjectVersion(subject: string, version: number | 'latest'): Promise<RegisteredSchema>;
 }
 
+/** What the Avro sink needs besides reading. */
+export interface SchemaRegistrar {
+  /** Registers an Avro schema under `subject` (or finds it registered) and returns its id. */
+  register(subject: string, schema: string): Promise<number>;
+}
+
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** The Authorization header value, read once at start: a missing file or variable stops the processor. */
@@ -67,7 +73,7 @@ export function authorizationOf(
 export function registryClient(
   spec: SchemaRegistrySpec,
   env: NodeJS.ProcessEnv = process.env,
-): RegistryClient {
+): RegistryClient & SchemaRegistrar {
   const base = spec.url.replace(/\/+$/, '');
   const authorization = authorizationOf(spec.auth, env);
   const ca = spec.tls?.caFile ? readFileSync(spec.tls.caFile) : undefined;
@@ -76,22 +82,25 @@ export function registryClient(
     ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) })
     : new http.Agent({ keepAlive: true });
 
-  const get = (path: string, what: string): Promise<RegisteredSchema> =>
+  /** One call: the parsed JSON body of a 200 answer; 404 is SchemaNotFoundError, anything else unavailable. */
+  const call = (method: 'GET' | 'POST', path: string, what: string, body?: string): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      const request = (secure ? https : http).get(
+      const request = (secure ? https : http).request(
         `${base}${path}`,
         {
+          method,
           agent,
           timeout: REQUEST_TIMEOUT_MS,
           headers: {
             accept: 'application/vnd.schemaregistry.v1+json, application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/vnd.schemaregistry.v1+json' }),
             ...(authorization ? { authorization } : {}),
           },
         },
         (response) => {
-          let body = '';
+          let text = '';
           response.setEncoding('utf8');
-          response.on('data', (chunk) => (body += chunk));
+          response.on('data', (chunk) => (text += chunk));
           response.on('error', (error) => reject(new RegistryUnavailableError(error.message)));
           response.on('end', () => {
             const status = response.statusCode ?? 0;
@@ -102,23 +111,17 @@ export function registryClient(
             if (status !== 200) {
               reject(
                 new RegistryUnavailableError(
-                  `the schema registry answered ${status} for ${what}: ${body.slice(0, 200)}`,
+                  `the schema registry answered ${status} for ${what}: ${text.slice(0, 200)}`,
                 ),
               );
               return;
             }
             try {
-              const parsed = JSON.parse(body) as Partial<RegisteredSchema> & { schemaType?: string };
-              if (typeof parsed.schema !== 'string') throw new Error('no "schema" field');
-              resolve({
-                schemaType: (parsed.schemaType ?? 'AVRO') as SchemaType,
-                schema: parsed.schema,
-                references: parsed.references ?? [],
-              });
+              resolve(JSON.parse(text));
             } catch (error) {
               reject(
                 new RegistryUnavailableError(
-                  `the schema registry answered ${what} with something that is not a schema: ${(error as Error).message}`,
+                  `the schema registry answered ${what} with something that is not JSON: ${(error as Error).message}`,
                 ),
               );
             }
@@ -131,7 +134,22 @@ export function registryClient(
           new RegistryUnavailableError(`the schema registry at ${base} is unreachable: ${error.message}`),
         ),
       );
+      request.end(body);
     });
+
+  const get = async (path: string, what: string): Promise<RegisteredSchema> => {
+    const parsed = (await call('GET', path, what)) as Partial<RegisteredSchema> & { schemaType?: string };
+    if (typeof parsed?.schema !== 'string') {
+      throw new RegistryUnavailableError(
+        `the schema registry answered ${what} with something that is not a schema: no "schema" field`,
+      );
+    }
+    return {
+      schemaType: (parsed.schemaType ?? 'AVRO') as SchemaType,
+      schema: parsed.schema,
+      references: parsed.references ?? [],
+    };
+  };
 
   return {
     schemaById: (id) => get(`/schemas/ids/${id}`, `schema with id ${id}`),
@@ -140,5 +158,18 @@ export function registryClient(
         `/subjects/${encodeURIComponent(subject)}/versions/${version}`,
         `version ${version} of subject ${subject}`,
       ),
+    async register(subject, schema) {
+      const what = `registration of a schema under ${subject}`;
+      const answer = (await call(
+        'POST',
+        `/subjects/${encodeURIComponent(subject)}/versions`,
+        what,
+        JSON.stringify({ schemaType: 'AVRO', schema }),
+      )) as { id?: unknown };
+      if (typeof answer?.id !== 'number') {
+        throw new RegistryUnavailableError(`the schema registry answered the ${what} without an id`);
+      }
+      return answer.id;
+    },
   };
 }
