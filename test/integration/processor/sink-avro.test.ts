@@ -1,0 +1,135 @@
+// spec.sink.format avro: the same pipeline with a JSON and an Avro sink, on real Kafka, Redis and
+// Schema Registry; a consumer decoding the Avro topic with the registry's own deserializer gets
+// exactly the JSON sink's records.
+import { randomUUID } from 'node:crypto';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '../../../harness/service.ts';
+import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
+import { startProcessor } from '../../../processor/src/runtime/processor.ts';
+import { validateText } from '../../../processor/src/spec/validate.ts';
+
+type SinkRecord = { partition: string; window: { start: number }; group: { merchant: string } };
+
+describe('Avro sink topic', () => {
+  it('writes the JSON sink records as Avro records a registry deserializer reads back', {
+    timeout: 150_000,
+  }, async () => {
+    const brokers = inject('kafkaBrokers');
+    const registryUrl = inject('schemaRegistryUrl');
+    const id = randomUUID().slice(0, 8);
+    const topic = `orders-${id}`;
+    const spec = (name: string, sink: string) => {
+      const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: ${name} }
+spec:
+  source: { topic: ${topic}, format: json, eventTime: { field: ts } }
+  groupBy: { merchant: event.merchant }
+  window: { type: tumbling, size: 1m, grace: 1s }
+  aggregates:
+    orders: { count: {} }
+    revenue: { sum: event.amount }
+    biggest: { max: event.amount }
+    basket: { avg: event.amount }
+    firstCoupon: { first: event.coupon }
+    buyers: { countDistinct: event.buyer }
+  sink: ${sink}
+`);
+      expect(result.errors).toEqual([]);
+      return toRuntimePipeline(result.pipelines[0]!, 1);
+    };
+    const jsonTopic = `${topic}.json`;
+    const avroTopic = `${topic}.avro`;
+    const pipelines = [
+      spec(`sinkjson-${id}`, `{ topic: ${jsonTopic} }`),
+      spec(
+        `sinkavro-${id}`,
+        `{ topic: ${avroTopic}, format: avro, schemaRegistry: { url: "${registryUrl}" } }`,
+      ),
+    ];
+    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+    const base = Date.UTC(2026, 6, 1, 10, 0, 0);
+    const orders = Array.from({ length: 90 }, (_, i) => ({
+      ts: base + (i % 60) * 1000 + (i >= 60 ? 60_000 : 0),
+      merchant: i % 3 === 0 ? 'm1' : 'm2',
+      amount: i + 0.5,
+      coupon: `c${i}`,
+      buyer: `b${i % 7}`,
+    }));
+    const closers = [0, 1].map((p) => ({
+      partition: p,
+      value: JSON.stringify({ ts: base + 300_000, merchant: 'm3', amount: 1, coupon: 'x', buyer: 'y' }),
+    }));
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [...orders.map((o, i) => ({ partition: i % 2, value: JSON.stringify(o) })), ...closers],
+    });
+
+    const processors = await Promise.all(
+      pipelines.map((pipeline) =>
+        startProcessor({
+          pipeline,
+          brokers,
+          redisUrl: inject('redisUrl'),
+          replicaId: pipeline.name,
+          http: { port: 0, host: '127.0.0.1' },
+          logger: pino({ level: 'silent' }),
+        }),
+      ),
+    );
+    const registry = new SchemaRegistry({ host: registryUrl });
+    const received = new Map<string, SinkRecord[]>([
+      [jsonTopic, []],
+      [avroTopic, []],
+    ]);
+    const consumer = kafka.consumer({ groupId: `sink-avro-reader-${id}` });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [jsonTopic, avroTopic], fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ topic: from, message }) => {
+          const value =
+            from === avroTopic
+              ? // a plain object, as JSON.parse gives (avsc decodes records into classes)
+                JSON.parse(JSON.stringify(await registry.decode(message.value!)))
+              : JSON.parse(String(message.value));
+          received.get(from)!.push(value);
+        },
+      });
+      // Two groups on each of two partitions, for each of two closed windows.
+      await waitUntil(
+        'eight partials of the closed windows on both sink topics',
+        async () => received.get(jsonTopic)!.length >= 8 && received.get(avroTopic)!.length >= 8,
+        { timeoutMs: 90_000 },
+      );
+      const sorted = (records: SinkRecord[]) =>
+        records
+          .map((r) => ({ ...r, pipeline: 'same' }))
+          .sort((a, b) =>
+            `${a.window.start}/${a.partition}/${a.group.merchant}`.localeCompare(
+              `${b.window.start}/${b.partition}/${b.group.merchant}`,
+            ),
+          );
+      const json = sorted(received.get(jsonTopic)!);
+      expect(json).toHaveLength(8);
+      expect(new Set(json.map((r) => r.window.start))).toEqual(new Set([base, base + 60_000]));
+      expect(sorted(received.get(avroTopic)!)).toEqual(json);
+      // The schema is registered under TopicNameStrategy's subject.
+      const latest = await registry.getLatestSchemaId(`${avroTopic}-value`);
+      expect(latest).toBeGreaterThan(0);
+    } finally {
+      await consumer.disconnect();
+      await Promise.all(processors.map((p) => p.stop()));
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+  });
+});
