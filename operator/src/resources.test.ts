@@ -266,6 +266,26 @@ describe('operator-wide Secrets in processor pods', () => {
     ).not.toContain('KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS');
   });
 
+  it("the sink's own schemaRegistry.auth.secretRef reaches the processors as KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS", () => {
+    const p = pipeline({
+      sink: {
+        topic: 'views.1m',
+        format: 'avro',
+        schemaRegistry: {
+          url: 'http://registry:8081',
+          auth: { type: 'bearer', secretRef: { name: 'sink-sr' } },
+        },
+      },
+    });
+    const env = envOf(template(desiredDeployment(p, 1, 1, 'fp', settings)));
+    expect(env.filter((e) => String(e.name).includes('SCHEMA_REGISTRY'))).toEqual([
+      {
+        name: 'KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS',
+        valueFrom: { secretKeyRef: { name: 'sink-sr', key: 'credentials' } },
+      },
+    ]);
+  });
+
   it('a Secret name or key change rolls the pods (template hash)', () => {
     const h = podTemplateHash(pipeline(), 1, withSecrets);
     expect(podTemplateHash(pipeline(), 1, settings)).not.toBe(h);

@@ -4,7 +4,10 @@
 
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { REGISTRY_CREDENTIALS_ENV } from '../../processor/src/spec/schema-registry.ts';
+import {
+  REGISTRY_CREDENTIALS_ENV,
+  SINK_REGISTRY_CREDENTIALS_ENV,
+} from '../../processor/src/spec/schema-registry.ts';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
 import { REPLAY_ANNOTATION } from './versioning.ts';
 
@@ -183,16 +186,21 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
       value: `${QUERY_AUTH_DIR}/${settings.queryAuthSecret.key}`,
     });
   }
-  // Schema Registry credentials from the Pipeline's Secret (spec.source.schemaRegistry.auth.secretRef).
-  const source = p.spec.source as {
-    schemaRegistry?: { auth?: { secretRef?: { name: string; key?: string } } };
-  };
-  const registrySecret = source?.schemaRegistry?.auth?.secretRef;
-  if (registrySecret) {
-    env.push({
-      name: REGISTRY_CREDENTIALS_ENV,
-      valueFrom: { secretKeyRef: { name: registrySecret.name, key: registrySecret.key ?? 'credentials' } },
-    });
+  // Schema Registry credentials from the Pipeline's Secrets (schemaRegistry.auth.secretRef of the
+  // source, and of the sink's own registry).
+  type WithRegistry = { schemaRegistry?: { auth?: { secretRef?: { name: string; key?: string } } } };
+  const registries: [WithRegistry | undefined, string][] = [
+    [p.spec.source as WithRegistry, REGISTRY_CREDENTIALS_ENV],
+    [p.spec.sink as WithRegistry | undefined, SINK_REGISTRY_CREDENTIALS_ENV],
+  ];
+  for (const [owner, name] of registries) {
+    const registrySecret = owner?.schemaRegistry?.auth?.secretRef;
+    if (registrySecret) {
+      env.push({
+        name,
+        valueFrom: { secretKeyRef: { name: registrySecret.name, key: registrySecret.key ?? 'credentials' } },
+      });
+    }
   }
   for (const [name, value] of Object.entries(settings.env ?? {})) env.push({ name, value });
   return env;

@@ -124,7 +124,9 @@ export async function sinkEncoderFor(
   registrar?: SchemaRegistrar,
 ): Promise<SinkEncoder> {
   if (!pipeline.sinkAvro || !pipeline.sinkTopic) return jsonSinkEncoder;
-  const client = registrar ?? registryClient(pipeline.sinkAvro.schemaRegistry);
+  const client =
+    registrar ??
+    registryClient(pipeline.sinkAvro.schemaRegistry, process.env, pipeline.sinkAvro.credentialsEnv);
   const subject = `${pipeline.sinkTopic}-value`;
   const schema = JSON.stringify(sinkAvroSchema(pipeline));
   let loggedAt = 0;

@@ -101,7 +101,11 @@ export interface RuntimePipeline {
   deadLetterTopic?: string;
   sinkTopic?: string;
   /** `spec.sink.format: avro`: where its schema is registered (absent: JSON values) */
-  sinkAvro?: { schemaRegistry: SchemaRegistrySettings };
+  sinkAvro?: {
+    schemaRegistry: Pick<SchemaRegistrySettings, 'url' | 'auth' | 'tls'>;
+    /** the variable its credentials come from without auth.file */
+    credentialsEnv: string;
+  };
   enrich: EnrichLookup[];
   where?: (ctx: RecordContext) => boolean;
   groupBy(ctx: RecordContext): unknown[];

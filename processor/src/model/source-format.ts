@@ -9,6 +9,9 @@ export const REGISTRY_FORMATS: readonly SourceFormat[] = ['avro', 'protobuf', 'j
 /** The variable the processor reads registry credentials from when no `auth.file` is given. */
 export const REGISTRY_CREDENTIALS_ENV = 'KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS';
 
+/** The same for `spec.sink.schemaRegistry`, which may be another registry with other credentials. */
+export const SINK_REGISTRY_CREDENTIALS_ENV = 'KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS';
+
 /** `spec.source.schemaRegistry` as the processor uses it. */
 export interface SchemaRegistrySettings {
   url: string;

@@ -9,7 +9,12 @@ import {
 } from './aggregates.ts';
 import { parseDuration } from './duration.ts';
 import type { AggregateSpec, KafkaSpec, Pipeline, RedisSpec } from './schema.ts';
-import type { SchemaRegistrySpec } from './schema-registry.ts';
+import {
+  REGISTRY_CREDENTIALS_ENV,
+  type SchemaRegistrySpec,
+  SINK_REGISTRY_CREDENTIALS_ENV,
+  type SinkRegistrySpec,
+} from './schema-registry.ts';
 import type { EventTimeFormat, SOURCE_FORMATS } from './source.ts';
 
 export type NormalizedWindow =
@@ -59,7 +64,7 @@ export interface NormalizedPipeline {
   deadLetterTopic?: string;
   sinkTopic?: string;
   /** absent: json */
-  sinkAvro?: { schemaRegistry: SchemaRegistrySpec };
+  sinkAvro?: { schemaRegistry: SinkRegistrySpec; credentialsEnv: string };
   scaling: {
     mode: 'auto' | 'external';
     minReplicas: number;
@@ -125,7 +130,11 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
     ...(s.deadLetter === undefined ? {} : { deadLetterTopic: s.deadLetter.topic }),
     ...(s.sink === undefined ? {} : { sinkTopic: s.sink.topic }),
     ...(s.sink?.format === 'avro'
-      ? { sinkAvro: { schemaRegistry: (s.sink.schemaRegistry ?? s.source.schemaRegistry)! } }
+      ? {
+          sinkAvro: s.sink.schemaRegistry
+            ? { schemaRegistry: s.sink.schemaRegistry, credentialsEnv: SINK_REGISTRY_CREDENTIALS_ENV }
+            : { schemaRegistry: s.source.schemaRegistry!, credentialsEnv: REGISTRY_CREDENTIALS_ENV },
+        }
       : {}),
     scaling: {
       mode: s.scaling.mode,

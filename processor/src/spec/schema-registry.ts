@@ -2,44 +2,51 @@
 // live (Confluent wire format: magic byte 0, 4-byte schema id, payload). Credentials never appear
 // inline: they come from a file or an environment variable (on Kubernetes, from a Secret).
 import { z } from 'zod';
-import { REGISTRY_CREDENTIALS_ENV } from '../model/source-format.ts';
+import { REGISTRY_CREDENTIALS_ENV, SINK_REGISTRY_CREDENTIALS_ENV } from '../model/source-format.ts';
 import { k8sRules, secretKey, secretName, strictObject } from './fields.ts';
 import { show } from './show.ts';
 
-export { REGISTRY_CREDENTIALS_ENV };
+export { REGISTRY_CREDENTIALS_ENV, SINK_REGISTRY_CREDENTIALS_ENV };
 
-export const schemaRegistryAuthSchema = strictObject({
-  type: z
-    .enum(['basic', 'bearer'], { error: (iss) => `expected basic or bearer, got ${show(iss.input)}` })
-    .describe(
-      '`basic`: the credentials are `username:password` (HTTP Basic). `bearer`: the credentials are a token (`Authorization: Bearer`).',
-    ),
-  file: z
-    .string()
-    .min(1)
-    .max(1024)
-    .optional()
-    .describe(
-      `File holding the credentials (surrounding whitespace is ignored). Without it they come from the environment variable \`${REGISTRY_CREDENTIALS_ENV}\`.`,
-    ),
-  secretRef: strictObject({
-    name: secretName.describe('Name of the Secret (same namespace) holding the credentials.'),
-    key: secretKey('credentials').describe('Key in the Secret (default `credentials`).'),
+/** `auth` of a registry whose credentials, without a file, come from the variable `env`. */
+const registryAuthSchema = (env: string) =>
+  strictObject({
+    type: z
+      .enum(['basic', 'bearer'], { error: (iss) => `expected basic or bearer, got ${show(iss.input)}` })
+      .describe(
+        '`basic`: the credentials are `username:password` (HTTP Basic). `bearer`: the credentials are a token (`Authorization: Bearer`).',
+      ),
+    file: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe(
+        `File holding the credentials (surrounding whitespace is ignored). Without it they come from the environment variable \`${env}\`.`,
+      ),
+    secretRef: strictObject({
+      name: secretName.describe('Name of the Secret (same namespace) holding the credentials.'),
+      key: secretKey('credentials').describe('Key in the Secret (default `credentials`).'),
+    })
+      .optional()
+      .describe(
+        `On Kubernetes: a Secret whose key holds the credentials; the operator passes it to the processors as \`${env}\`.`,
+      ),
   })
-    .optional()
-    .describe(
-      `On Kubernetes: a Secret whose key holds the credentials; the operator passes it to the processors as \`${REGISTRY_CREDENTIALS_ENV}\`.`,
-    ),
-})
-  .superRefine((a, ctx) => {
-    if (a.file !== undefined && a.secretRef !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['file'], message: 'give either file or secretRef, not both' });
-    }
-  })
-  .meta(
-    k8sRules({ rule: '!(has(self.file) && has(self.secretRef))', message: 'give either file or secretRef' }),
-  )
-  .describe('Authentication to the registry.');
+    .superRefine((a, ctx) => {
+      if (a.file !== undefined && a.secretRef !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['file'], message: 'give either file or secretRef, not both' });
+      }
+    })
+    .meta(
+      k8sRules({
+        rule: '!(has(self.file) && has(self.secretRef))',
+        message: 'give either file or secretRef',
+      }),
+    )
+    .describe('Authentication to the registry.');
+
+export const schemaRegistryAuthSchema = registryAuthSchema(REGISTRY_CREDENTIALS_ENV);
 
 export const schemaRegistrySchema = strictObject({
   url: z
@@ -96,3 +103,21 @@ export const schemaRegistrySchema = strictObject({
   );
 
 export type SchemaRegistrySpec = z.output<typeof schemaRegistrySchema>;
+
+/** `spec.sink.schemaRegistry`: where `format: avro` registers the sink schema (its own credentials). */
+export const sinkRegistrySchema = strictObject({
+  url: schemaRegistrySchema.shape.url,
+  auth: registryAuthSchema(SINK_REGISTRY_CREDENTIALS_ENV).optional(),
+  tls: schemaRegistrySchema.shape.tls,
+})
+  .meta(
+    k8sRules({
+      rule: "!self.url.contains('@')",
+      message: 'no credentials in schemaRegistry.url; use auth',
+    }),
+  )
+  .describe(
+    'Where `format: avro` registers the sink schema; default: `source.schemaRegistry` (with its credentials).',
+  );
+
+export type SinkRegistrySpec = z.output<typeof sinkRegistrySchema>;

@@ -16,7 +16,7 @@ import {
 import { PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN, pipelineNameProblem, QUERY_RESERVED } from './names.ts';
 import { reprocessingSchema } from './reprocessing.ts';
 import { scalingSchema } from './scaling.ts';
-import { schemaRegistrySchema } from './schema-registry.ts';
+import { sinkRegistrySchema } from './schema-registry.ts';
 import { show } from './show.ts';
 import { sourceSchema } from './source.ts';
 import { windowSchema } from './window.ts';
@@ -78,11 +78,7 @@ export const pipelineSpecSchema = strictObject({
       .describe(
         '`json`: each record value is a JSON object. `avro`: the same fields as an Avro record in the Confluent wire format, its schema (derived from the pipeline) registered under `<topic>-value` at start in `schemaRegistry` (or `source.schemaRegistry`) (see docs/avro-protobuf.md).',
       ),
-    schemaRegistry: schemaRegistrySchema
-      .optional()
-      .describe(
-        'Where `format: avro` registers the sink schema; default: `source.schemaRegistry`. Credentials as for the source.',
-      ),
+    schemaRegistry: sinkRegistrySchema.optional(),
   })
     .optional()
     .describe('Publish closed windows to a Kafka topic, so later pipelines can build on them.'),

@@ -28,6 +28,23 @@ describe('registry credentials', () => {
     ).toThrow(/username:password/);
   });
 
+  it("the sink's own registry reads its own variable, not the source's", () => {
+    const env = {
+      KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS: 'source-token',
+      KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS: 'sink-token',
+    };
+    expect(authorizationOf({ type: 'bearer' }, env, 'KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS')).toBe(
+      'Bearer sink-token',
+    );
+    expect(() =>
+      authorizationOf(
+        { type: 'bearer' },
+        { KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS: 'x' },
+        'KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS',
+      ),
+    ).toThrow(/set KAPPAFLOW_SINK_SCHEMA_REGISTRY_CREDENTIALS/);
+  });
+
   it('bearer: the token, from a file or the environment', () => {
     const file = join(dir, 'token');
     writeFileSync(file, ' tok-123 \n');

@@ -115,7 +115,7 @@ describe('sink Avro schema', () => {
       {
         ...pipeline,
         sinkTopic: 'sessions.windows',
-        sinkAvro: { schemaRegistry: { url: 'http://unused', cacheSize: 1 } },
+        sinkAvro: { schemaRegistry: { url: 'http://unused' }, credentialsEnv: 'UNUSED' },
       },
       logger,
       () => true,

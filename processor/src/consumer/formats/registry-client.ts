@@ -44,6 +44,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 export function authorizationOf(
   auth: SchemaRegistrySpec['auth'],
   env: NodeJS.ProcessEnv = process.env,
+  variable: string = REGISTRY_CREDENTIALS_ENV,
 ): string | undefined {
   if (!auth) return undefined;
   let credentials: string | undefined;
@@ -56,10 +57,10 @@ export function authorizationOf(
       );
     }
   } else {
-    credentials = env[REGISTRY_CREDENTIALS_ENV]?.trim();
+    credentials = env[variable]?.trim();
     if (!credentials) {
       throw new Error(
-        `source.schemaRegistry.auth: set ${REGISTRY_CREDENTIALS_ENV} (or auth.file) to the registry ${auth.type === 'basic' ? 'username:password' : 'token'}`,
+        `schemaRegistry.auth: set ${variable} (or auth.file) to the registry ${auth.type === 'basic' ? 'username:password' : 'token'}`,
       );
     }
   }
@@ -71,11 +72,12 @@ export function authorizationOf(
 }
 
 export function registryClient(
-  spec: SchemaRegistrySpec,
+  spec: Pick<SchemaRegistrySpec, 'url' | 'auth' | 'tls'>,
   env: NodeJS.ProcessEnv = process.env,
+  credentialsEnv: string = REGISTRY_CREDENTIALS_ENV,
 ): RegistryClient & SchemaRegistrar {
   const base = spec.url.replace(/\/+$/, '');
-  const authorization = authorizationOf(spec.auth, env);
+  const authorization = authorizationOf(spec.auth, env, credentialsEnv);
   const ca = spec.tls?.caFile ? readFileSync(spec.tls.caFile) : undefined;
   const secure = base.startsWith('https:');
   const agent = secure
