@@ -6,6 +6,8 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../../harness/ports.ts';
+import { startSchemaRegistry } from '../../../harness/schema-registry.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { startProcessor } from '../../../processor/src/runtime/processor.ts';
@@ -129,6 +131,79 @@ spec:
       await consumer.disconnect();
       await Promise.all(processors.map((p) => p.stop()));
       await producer.disconnect();
+      await admin.disconnect();
+    }
+  });
+
+  it('waits for a registry that is down at start: alive, not ready, no exit; registers once it is up', {
+    timeout: 150_000,
+  }, async () => {
+    const brokers = inject('kafkaBrokers');
+    const id = randomUUID().slice(0, 8);
+    const topic = `orders-${id}`;
+    // Its own registry: this test stops it.
+    const registry = await startSchemaRegistry();
+    await registry.stop({ kill: true });
+    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: sinkwait-${id} }
+spec:
+  source: { topic: ${topic}, format: json }
+  window: { type: tumbling, size: 1m }
+  aggregates: { orders: { count: {} } }
+  sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registry.url}" } }
+`);
+    expect(result.errors).toEqual([]);
+    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const port = await freePort();
+    let exited: unknown;
+    const starting = startProcessor({
+      pipeline: toRuntimePipeline(result.pipelines[0]!, 1),
+      brokers,
+      redisUrl: inject('redisUrl'),
+      replicaId: `sinkwait-${id}`,
+      http: { port, host: '127.0.0.1' },
+      logger: pino({ level: 'silent' }),
+    }).catch((error) => {
+      exited = error;
+      throw error;
+    });
+    const status = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`).catch(() => undefined))?.status;
+    try {
+      await waitUntil(
+        'the replica answers /healthz while the registry is down',
+        async () => (await status('/healthz')) === 200,
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      // Several back-off rounds (0.4 s doubling) without the registry: still alive, never ready.
+      for (let i = 0; i < 10; i++) {
+        expect(await status('/readyz')).not.toBe(200);
+        expect(exited).toBeUndefined();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await registry.start();
+      const processor = await starting;
+      try {
+        await waitUntil('the replica is ready', async () => (await status('/readyz')) === 200, {
+          timeoutMs: 60_000,
+        });
+        const subjects = (await (await fetch(`${registry.url}/subjects`)).json()) as string[];
+        expect(subjects).toContain(`${topic}.avro-value`);
+      } finally {
+        await processor.stop();
+      }
+    } finally {
+      await starting.then(
+        () => undefined,
+        () => undefined,
+      );
+      await registry.close();
       await admin.disconnect();
     }
   });
