@@ -169,32 +169,25 @@ describe('helm chart charts/kappaflow', () => {
       REDIS_TLS_SECRET: 'redis-tls',
       REDIS_TLS_DIR: '/etc/kappaflow/redis-tls',
     });
-    // The Redis TLS Secret is mounted where REDIS_TLS_DIR points, in the operator and query pods.
-    for (const d of [operator, query]) {
+    const mountsSecret = (d: Manifest, name: string, secretName: string, mountPath: string) => {
       expect(d.spec.template.spec.volumes).toContainEqual({
-        name: 'redis-tls',
-        secret: expect.objectContaining({ secretName: 'redis-tls' }),
+        name,
+        secret: expect.objectContaining({ secretName }),
       });
       expect(d.spec.template.spec.containers[0].volumeMounts).toContainEqual({
-        name: 'redis-tls',
-        mountPath: '/etc/kappaflow/redis-tls',
+        name,
+        mountPath,
         readOnly: true,
       });
-    }
+    };
+    // The Redis TLS Secret is mounted where REDIS_TLS_DIR points, in the operator and query pods.
+    for (const d of [operator, query]) mountsSecret(d, 'redis-tls', 'redis-tls', '/etc/kappaflow/redis-tls');
     // The query pods read lag from the same Kafka: its TLS/SASL settings file is mounted there too.
     const queryEnv = Object.fromEntries(
       query.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]),
     );
     expect(queryEnv.KAFKA_CONFIG_FILE).toBe('/etc/kappaflow/kafka/kafka.yaml');
-    expect(query.spec.template.spec.volumes).toContainEqual({
-      name: 'kafka-config',
-      secret: expect.objectContaining({ secretName: 'kafka-client' }),
-    });
-    expect(query.spec.template.spec.containers[0].volumeMounts).toContainEqual({
-      name: 'kafka-config',
-      mountPath: '/etc/kappaflow/kafka',
-      readOnly: true,
-    });
+    mountsSecret(query, 'kafka-config', 'kafka-client', '/etc/kappaflow/kafka');
     expect(operator.spec.template.spec.containers[0].image).toMatch(/@sha256:[0-9a-f]{64}$/);
     expect(query.spec.template.spec.containers[0].args).toEqual(['serve']);
     expect(query.spec.template.spec.automountServiceAccountToken).toBe(false);
