@@ -3,7 +3,8 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile, --skip-durability, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case;
+ * --skip-profile, --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
+ * --sink-only only the spec.sink.delivery case;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1; --scaling <list> the
  * replica counts of the scaling runs (default 2,4); --write-costs writes the capacity model's cost table
  * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
@@ -39,7 +40,15 @@ import {
   SCALING,
 } from './options.ts';
 import { topFunctions } from './profile.ts';
-import { type BenchResults, durabilityTable, machine, renderMarkdown, writeResults } from './report.ts';
+import {
+  type BenchResults,
+  durabilityTable,
+  machine,
+  renderMarkdown,
+  sinkDeliveryTable,
+  writeResults,
+} from './report.ts';
+import { measureSinkDelivery } from './sink-delivery.ts';
 import { ENRICH_HASH, uniform10k, uniform100k, workloads, zipf10k } from './workloads.ts';
 
 /** Creates and fills the topics of the chosen workloads, and the enrichment hash of w2. */
@@ -107,6 +116,7 @@ async function measureExtras(ctx: Context, runs: ProcessorRun[], results: BenchR
     await ctx.redis.config('SET', 'appendfsync', 'always');
   }
   if (!flag('skip-durability')) results.durability = await measureDurability(ctx);
+  if (!flag('skip-sink')) results.sinkDelivery = await measureSinkDelivery(ctx);
 }
 
 /** A CPU profile of one w1 replica, summarised by self time. */
@@ -141,13 +151,19 @@ async function main() {
       await measureFreshness(workloads[0]!, option('freshness-rate', 0), ctx);
       return;
     }
-    if (flag('durability-only')) {
+    // One extra case alone, on w1's topic.
+    const only = flag('sink-only')
+      ? async () => sinkDeliveryTable(await measureSinkDelivery(ctx))
+      : flag('durability-only')
+        ? async () => durabilityTable(await measureDurability(ctx))
+        : undefined;
+    if (only) {
       await ctx.admin.createTopics({
         topics: [{ topic: uniform10k.topic, numPartitions: PARTITIONS }],
         waitForLeaders: true,
       });
       await produceTopic(ctx.producer, uniform10k, RECORDS, 1);
-      console.log(`\n${durabilityTable(await measureDurability(ctx)).join('\n')}\n`);
+      console.log(`\n${(await only()).join('\n')}\n`);
       return;
     }
     const results: BenchResults = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };
