@@ -161,6 +161,7 @@ describe('exactly-once sink', () => {
   }, async () => {
     const redisUrl = inject('redisUrl');
     let duplicates: string[] = ['not read'];
+    let sinkRecords = 0;
     const report = await runScenario({
       records: RECORDS,
       brokers: inject('kafkaBrokers'),
@@ -170,10 +171,15 @@ describe('exactly-once sink', () => {
       sink: {
         delivery: 'exactlyOnce',
         check: async (ctx) => {
-          duplicates = duplicatesOf(await readSink(ctx, redisUrl, inject('kafkaBrokers')));
+          const received = await readSink(ctx, redisUrl, inject('kafkaBrokers'));
+          sinkRecords = [...received.values()].reduce((n, copies) => n + copies.length, 0);
+          duplicates = duplicatesOf(received);
         },
       },
     });
+    console.log(
+      `[drill] exactly-once sink ${JSON.stringify({ records: report.records, kills: report.kills, crashPoints: report.selfExits, sinkRecords, duplicates: duplicates.length, seconds: Math.round(report.seconds) })}`,
+    );
     expect(duplicates).toEqual([]);
     expect(report.selfExits).toBeGreaterThan(0);
   });
