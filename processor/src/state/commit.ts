@@ -72,7 +72,8 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
   return result.status === 'applied' ? { ...result, replicated: Number(replicated) } : result;
 }
 
-function commitArguments(request: CommitRequest): [string, ...(string | readonly AbsoluteValue[])[]] {
+/** The script's arguments (exported for bench/fold-micro.ts, which measures building them). */
+export function commitArguments(request: CommitRequest): [string, ...(string | readonly AbsoluteValue[])[]] {
   return [
     keys.checkpoint(request.prefix),
     request.prefix,
