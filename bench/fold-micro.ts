@@ -54,24 +54,27 @@ const random = () => {
   return state / 2 ** 32;
 };
 const start = Date.UTC(2026, 0, 1);
-const messages: KafkaMessage[] = Array.from({ length: RECORDS }, (_, i) => ({
-  key: null,
-  value: Buffer.from(
-    JSON.stringify({
-      ts: start + Math.floor(i * 5),
-      k: `k${Math.floor(random() * 10_000)}`,
-      v: Math.floor(random() * 1000),
-      u: `u${Math.floor(random() * 50_000)}`,
-      lat: 1 + Math.floor(random() * 2000),
-      st: 200,
-    }),
-  ),
-  offset: String(i),
-  timestamp: String(start + i),
-  attributes: 0,
-  headers: {},
-  size: 0,
-})) as unknown as KafkaMessage[];
+/** `RECORDS` events of the benchmark's shape over `keys` keys, `msPerRecord` of event time apart. */
+const messagesOf = (keys: number, msPerRecord: number): KafkaMessage[] =>
+  Array.from({ length: RECORDS }, (_, i) => ({
+    key: null,
+    value: Buffer.from(
+      JSON.stringify({
+        ts: start + Math.floor(i * msPerRecord),
+        k: `k${Math.floor(random() * keys)}`,
+        v: Math.floor(random() * 1000),
+        u: `u${Math.floor(random() * 50_000)}`,
+        lat: 1 + Math.floor(random() * 2000),
+        st: 200,
+      }),
+    ),
+    offset: String(i),
+    timestamp: String(start + i),
+    attributes: 0,
+    headers: {},
+    size: 0,
+  })) as unknown as KafkaMessage[];
+const messages = messagesOf(10_000, 5);
 
 const time = (fn: () => unknown) => {
   const samples: number[] = [];
@@ -150,24 +153,7 @@ spec:
 const valid3 = validateText(w3Yaml);
 if (!valid3.ok) throw new Error(JSON.stringify(valid3.errors));
 const pipeline3 = toRuntimePipeline(valid3.pipelines[0]!, 1);
-const messages3: KafkaMessage[] = Array.from({ length: RECORDS }, (_, i) => ({
-  key: null,
-  value: Buffer.from(
-    JSON.stringify({
-      ts: start + Math.floor((i * 300_000) / RECORDS),
-      k: `k${Math.floor(random() * 100_000)}`,
-      v: Math.floor(random() * 1000),
-      u: `u${Math.floor(random() * 50_000)}`,
-      lat: 1 + Math.floor(random() * 2000),
-      st: 200,
-    }),
-  ),
-  offset: String(i),
-  timestamp: String(start + i),
-  attributes: 0,
-  headers: {},
-  size: 0,
-})) as unknown as KafkaMessage[];
+const messages3 = messagesOf(100_000, 300_000 / RECORDS);
 /** OwnedWindows.load's one round trip, answered with empty hashes (a fresh pipeline's slices). */
 const noStoredWindows = {
   pipeline() {
