@@ -59,12 +59,13 @@ export class BatchFold {
 
   /**
    * The slice starting at `start`, part of the windows starting at `covers` (each `sizeMs` long):
-   * a record updates its one slice instead of every window it falls in.
+   * a record updates its one slice instead of every window it falls in. The covers are only read
+   * when the slice is new (the caller may look it up in `slices` first and skip listing them).
    */
-  slice(start: number, end: number, covers: () => readonly number[]): WindowDelta {
+  slice(start: number, end: number, covers: readonly number[]): WindowDelta {
     let delta = this.slices.get(start);
     if (!delta) {
-      delta = new WindowDelta(start, end, covers());
+      delta = new WindowDelta(start, end, covers);
       this.slices.set(start, delta);
     }
     return delta;

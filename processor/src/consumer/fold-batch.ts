@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
-import { isClosed, sliceStartOf, windowStarts } from '../windows/assign.ts';
+import { isClosed, oldestWindowStart, sliceStartOf, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionStore, type SessionUpdate } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, RecordFailure } from './decode.ts';
@@ -90,20 +90,22 @@ export async function foldBatch(
     group: string,
     prepared: PreparedArgs,
   ) => {
-    const starts = windowStarts(window, eventTime);
     // Stream slicing: a record on time for every window it falls in updates its one slice. The
     // oldest window closes first, so checking it is enough.
-    if (sliceMs > 0 && !isClosed(starts[0]! + sizeMs, window.graceMs, before)) {
+    if (
+      sliceMs > 0 &&
+      window.type === 'hopping' &&
+      !isClosed(oldestWindowStart(window, eventTime) + sizeMs, window.graceMs, before)
+    ) {
       const sliceStart = sliceStartOf(eventTime, sliceMs);
-      fold.add(
-        fold.slice(sliceStart, sliceStart + sliceMs, () => starts),
-        group,
-        eventTime,
-        prepared,
-      );
+      const slice =
+        fold.slices.get(sliceStart) ??
+        fold.slice(sliceStart, sliceStart + sliceMs, windowStarts(window, eventTime));
+      fold.add(slice, group, eventTime, prepared);
       settle(message, eventTime, before, true);
       return;
     }
+    const starts = windowStarts(window, eventTime);
     let onTime = false;
     for (const start of starts) {
       if (isClosed(start + sizeMs, window.graceMs, before)) continue;

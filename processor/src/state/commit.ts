@@ -143,10 +143,22 @@ function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']
  * (only its topK ones when its distinct sets and percentile sketches are packed among those values).
  */
 function encodeSketches(delta: WindowDelta, absoluteArgs: number, packed: boolean) {
+  // Packed: the distinct sets and DDSketches are among the absolute values, so they are not listed here.
+  if (packed)
+    return { s: delta.start, e: delta.end, a: absoluteArgs, h: [], d: [], t: nestedCounts(delta.tops) };
   const { h, d, t } = encodeWindow(delta, false);
-  return packed
-    ? { s: delta.start, e: delta.end, a: absoluteArgs, h: [], d: [], t }
-    : { s: delta.start, e: delta.end, a: absoluteArgs, h, d, t };
+  return { s: delta.start, e: delta.end, a: absoluteArgs, h, d, t };
+}
+
+/** Sketch counts (DDSketch buckets, topK members) as [field, [member, count, ...], ...]. */
+function nestedCounts(map: Map<string, Map<string, number>>): unknown[] {
+  const out: unknown[] = [];
+  for (const [field, inner] of map) {
+    const flat: (string | number)[] = [];
+    for (const [member, count] of inner) flat.push(member, count);
+    out.push(field, flat);
+  }
+  return out;
 }
 
 function encodeWindow(delta: WindowDelta, withFields = true) {
@@ -160,15 +172,16 @@ function encodeWindow(delta: WindowDelta, withFields = true) {
     for (const [field, entry] of map) out.push(field, String(entry.time), entry.value);
     return out;
   };
-  const nested = (map: Map<string, Map<string, number>>) => {
-    const out: unknown[] = [];
-    for (const [field, inner] of map) out.push(field, flat(inner, false));
-    return out;
-  };
   const distinct: unknown[] = [];
   for (const [field, members] of delta.distinct) distinct.push(field, [...members]);
   if (!withFields)
-    return { s: delta.start, e: delta.end, h: distinct, d: nested(delta.sketches), t: nested(delta.tops) };
+    return {
+      s: delta.start,
+      e: delta.end,
+      h: distinct,
+      d: nestedCounts(delta.sketches),
+      t: nestedCounts(delta.tops),
+    };
   return {
     s: delta.start,
     e: delta.end,
@@ -179,7 +192,7 @@ function encodeWindow(delta: WindowDelta, withFields = true) {
     fi: timed(delta.firsts),
     la: timed(delta.lasts),
     h: distinct,
-    d: nested(delta.sketches),
-    t: nested(delta.tops),
+    d: nestedCounts(delta.sketches),
+    t: nestedCounts(delta.tops),
   };
 }
