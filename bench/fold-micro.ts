@@ -20,6 +20,7 @@ import {
   DEFAULT_MAX_CACHED_FIELDS,
   OwnedWindows,
 } from '../processor/src/state/owned-windows.ts';
+import { encodeCommand } from '../processor/src/state/script-command.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -200,7 +201,8 @@ for (let r = 0; r < ROUNDS; r++) {
   });
   // ioredis flattens the absolute values' array, as it does for redis.commitBatch(...args)
   const command = new Command('evalsha', ['0'.repeat(40), 1, ...(args as (string | AbsoluteValue[])[])]);
-  sink += (command.toWritable({} as never) as string | Buffer).length;
+  // the bytes as the commit's script call writes them (state/script-command.ts)
+  sink += encodeCommand(command.name, command.args).length;
   const t3 = performance.now();
   stage3.fold.push(t1 - t0);
   stage3.stage.push(t2 - t1);
