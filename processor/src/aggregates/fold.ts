@@ -13,7 +13,8 @@ export class WindowDelta {
   readonly maxs = new Map<string, number>();
   readonly firsts = new Map<string, { time: number; value: string }>();
   readonly lasts = new Map<string, { time: number; value: string }>();
-  readonly distinct = new Map<string, Set<string>>();
+  /** countDistinct: a group's members, one as itself (most groups of a slice see one record) */
+  readonly distinct = new Map<string, Members>();
   readonly sketches = new Map<string, Map<string, number>>();
   readonly tops = new Map<string, Map<string, number>>();
 
@@ -31,6 +32,22 @@ export class WindowDelta {
   get key(): string {
     return `${this.covers ? 'sl' : 'w'}:${this.start}`;
   }
+}
+
+/** The distinct values of one group in a batch: a single one needs no Set. */
+export type Members = string | Set<string>;
+
+/** Adds a value to a group's members. */
+export function addMember(map: Map<string, Members>, field: string, value: string): void {
+  const members = map.get(field);
+  if (members === undefined) map.set(field, value);
+  else if (typeof members !== 'string') members.add(value);
+  else if (members !== value) map.set(field, new Set([members, value]));
+}
+
+/** The members as a list (the commit payload's form). */
+export function memberList(members: Members): string[] {
+  return typeof members === 'string' ? [members] : [...members];
 }
 
 /** Thrown when an aggregate's argument has the wrong type for it; the record goes to the dead-letter topic. */

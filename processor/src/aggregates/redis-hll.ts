@@ -150,10 +150,16 @@ export function addMembers(registers: Registers, members: Iterable<string>): voi
  * The stored sketch (Redis' bytes, or none) with the members added, in Redis' bytes. The common
  * case of a partition owner's slice, a new sketch of one member, is written without a register map.
  */
-export function withMembers(raw: Uint8Array | null | undefined, members: ReadonlySet<string>): Buffer {
-  if ((!raw || raw.length === 0) && members.size === 1) {
-    for (const member of members) offer(member);
-    return encodeRegister(offeredIndex, offeredValue);
+export function withMembers(
+  raw: Uint8Array | null | undefined,
+  members: string | ReadonlySet<string>,
+): Buffer {
+  if (typeof members === 'string') {
+    offer(members);
+    if (!raw || raw.length === 0) return encodeRegister(offeredIndex, offeredValue);
+    const registers = decodeHll(raw);
+    if ((registers.get(offeredIndex) ?? 0) < offeredValue) registers.set(offeredIndex, offeredValue);
+    return encodeHll(registers);
   }
   const registers = decodeHll(raw);
   addMembers(registers, members);
@@ -222,7 +228,8 @@ function writeZeros(out: Uint8Array, at: number, count: number): number {
 /** The sparse bytes copied out of the scratch into a Buffer of their own (small ones share Node's pool). */
 function sparseOut(length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
-  sparseScratch.copy(out, 0, 0, length);
+  // most are under 30 bytes: a loop costs less than Buffer#copy's checks
+  for (let i = 0; i < length; i++) out[i] = sparseScratch[i]!;
   return out;
 }
 

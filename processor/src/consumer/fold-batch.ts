@@ -128,14 +128,14 @@ export async function foldBatch(
   };
   /** Group and aggregate arguments, then the record's windows (or the session queue). */
   const process = (message: KafkaMessage, ctx: RecordView, eventTime: number, before: number) => {
-    const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
+    const group = groupKeyOf(evaluate('group-by', pipeline, pipeline.groupBy, ctx));
     if (group.length > MAX_GROUP_KEY_LENGTH) {
       throw new RecordFailure(
         'group-by',
         `the group key is ${group.length} characters long (at most ${MAX_GROUP_KEY_LENGTH}); group by a smaller field`,
       );
     }
-    const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
+    const args = evaluate('aggregate', pipeline, pipeline.aggregateArgs, ctx);
     const prepared = fold.prepare(args);
     if (window.type === 'session') evaluated.push({ message, eventTime, watermark: before, group, prepared });
     else place(message, eventTime, before, group, prepared);
@@ -170,7 +170,7 @@ export async function foldBatch(
     const eventTime = readTime(ctx, message);
     if (typeof eventTime === 'number' && eventTime > watermark) watermark = eventTime;
     try {
-      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
+      if (pipeline.where && !evaluate('where', pipeline, pipeline.where, ctx)) {
         filtered++; // whatever its time: a filtered record is never a dead letter
         continue;
       }
@@ -241,9 +241,15 @@ export async function foldBatch(
  */
 export const MAX_GROUP_KEY_LENGTH = 4096;
 
-function evaluate<T>(reason: RecordFailure['reason'], run: () => T): T {
+/** `run` on the record (a function and its pipeline rather than a closure: this runs per record). */
+function evaluate<T>(
+  reason: RecordFailure['reason'],
+  pipeline: RuntimePipeline,
+  run: (this: RuntimePipeline, ctx: RecordContext) => T,
+  ctx: RecordContext,
+): T {
   try {
-    return run();
+    return run.call(pipeline, ctx);
   } catch (error) {
     if (error instanceof RecordFailure) throw error;
     throw new RecordFailure(reason, `${reason}: ${(error as Error).message}`);

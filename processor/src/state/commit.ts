@@ -1,4 +1,4 @@
-import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
+import { type BatchFold, memberList, type WindowDelta } from '../aggregates/fold.ts';
 import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
@@ -173,7 +173,7 @@ function encodeWindow(delta: WindowDelta, withFields = true) {
     return out;
   };
   const distinct: unknown[] = [];
-  for (const [field, members] of delta.distinct) distinct.push(field, [...members]);
+  for (const [field, members] of delta.distinct) distinct.push(field, memberList(members));
   if (!withFields)
     return {
       s: delta.start,

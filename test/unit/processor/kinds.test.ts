@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WindowDelta } from '../../../processor/src/aggregates/fold.ts';
+import { addMember, type Members, memberList, WindowDelta } from '../../../processor/src/aggregates/fold.ts';
 import {
   type AggregateAcc,
   fieldHead,
@@ -36,8 +36,8 @@ function partialOf(shape: AggregateShape, delta: WindowDelta, acc: AggregateAcc)
     kind.mergeFlat!(acc, map ? [...map].flatMap(([m, n]) => [m, String(n)]) : []);
   } else {
     // HyperLogLogs merge inside Redis; here the exact distinct count stands in for it.
-    const members = delta.distinct.get(`${shape.name}|${group}`) ?? new Set();
-    acc.distinct = members.size;
+    const members = delta.distinct.get(`${shape.name}|${group}`);
+    acc.distinct = members === undefined ? 0 : memberList(members).length;
   }
 }
 
@@ -98,6 +98,25 @@ describe('the registry of aggregate kinds', () => {
         }
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('distinct members of a batch', () => {
+  it('are the distinct values added, one kept without a Set (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b', 'c', '', 'a|b')), (values) => {
+        const map = new Map<string, Members>();
+        for (const value of values) addMember(map, 'x|g', value);
+        const members = map.get('x|g');
+        if (values.length === 0) {
+          expect(members).toBeUndefined();
+          return;
+        }
+        expect(new Set(memberList(members!))).toEqual(new Set(values));
+        expect(memberList(members!)).toHaveLength(new Set(values).size);
+        expect(typeof members === 'string').toBe(new Set(values).size === 1);
+      }),
     );
   });
 });

@@ -82,6 +82,10 @@ describe('HyperLogLogs in Redis format', () => {
         const raw = stored.length > 0 ? encodeHll(registers) : undefined;
         addMembers(registers, more);
         expect(withMembers(raw, new Set(more)).equals(encodeHll(registers))).toBe(true);
+        // one member, given as itself
+        const one: Registers = new Map();
+        addMembers(one, [...stored, more[0]!]);
+        expect(withMembers(raw, more[0]!).equals(encodeHll(one))).toBe(true);
       }),
     );
   });
