@@ -15,7 +15,8 @@ export class WindowDelta {
   readonly lasts = new Map<string, { time: number; value: string }>();
   /** countDistinct: a group's members, one as itself (most groups of a slice see one record) */
   readonly distinct = new Map<string, Members>();
-  readonly sketches = new Map<string, Map<string, number>>();
+  /** percentile: a group's DDSketch bucket counts, one bucket seen once as its name alone */
+  readonly sketches = new Map<string, Buckets>();
   readonly tops = new Map<string, Map<string, number>>();
 
   /**
@@ -48,6 +49,26 @@ export function addMember(map: Map<string, Members>, field: string, value: strin
 /** The members as a list (the commit payload's form). */
 export function memberList(members: Members): string[] {
   return typeof members === 'string' ? [members] : [...members];
+}
+
+/** A group's DDSketch bucket counts in a batch: a bucket name alone stands for that bucket counted once. */
+export type Buckets = string | Map<string, number>;
+
+/** Counts one value in a group's bucket. */
+export function addBucket(map: Map<string, Buckets>, field: string, bucket: string): void {
+  const buckets = map.get(field);
+  if (buckets === undefined) {
+    map.set(field, bucket);
+    return;
+  }
+  const counts = typeof buckets === 'string' ? new Map([[buckets, 1]]) : buckets;
+  counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
+  if (counts !== buckets) map.set(field, counts);
+}
+
+/** The bucket counts as a map. */
+export function bucketCounts(buckets: Buckets): Map<string, number> {
+  return typeof buckets === 'string' ? new Map([[buckets, 1]]) : buckets;
 }
 
 /** Thrown when an aggregate's argument has the wrong type for it; the record goes to the dead-letter topic. */

@@ -2,7 +2,7 @@ import { fieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 import type { AggregateOperator } from '../spec/aggregates.ts';
 import { bucketOf, quantile } from './ddsketch.ts';
-import { addMember, type WindowDelta } from './fold.ts';
+import { addBucket, addMember, type WindowDelta } from './fold.ts';
 
 /**
  * The one registry of aggregate kinds. Each kind says, in one place, how a record folds into a
@@ -208,11 +208,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: { type: 'sketch', sketch: 'dd' },
     rankable: true,
     fold: (delta, shape, group, value) =>
-      increment(
-        mapOf(delta.sketches, fieldOf(shape.name, group)),
-        bucketOf(value as number, shape.accuracy),
-        1,
-      ),
+      addBucket(delta.sketches, fieldOf(shape.name, group), bucketOf(value as number, shape.accuracy)),
     mergeFlat: addFlat('buckets'),
     output: (shape, acc) => (acc?.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null),
   },

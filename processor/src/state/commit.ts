@@ -1,4 +1,10 @@
-import { type BatchFold, memberList, type WindowDelta } from '../aggregates/fold.ts';
+import {
+  type BatchFold,
+  type Buckets,
+  bucketCounts,
+  memberList,
+  type WindowDelta,
+} from '../aggregates/fold.ts';
 import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
@@ -151,11 +157,11 @@ function encodeSketches(delta: WindowDelta, absoluteArgs: number, packed: boolea
 }
 
 /** Sketch counts (DDSketch buckets, topK members) as [field, [member, count, ...], ...]. */
-function nestedCounts(map: Map<string, Map<string, number>>): unknown[] {
+function nestedCounts(map: Map<string, Buckets>): unknown[] {
   const out: unknown[] = [];
   for (const [field, inner] of map) {
     const flat: (string | number)[] = [];
-    for (const [member, count] of inner) flat.push(member, count);
+    for (const [member, count] of bucketCounts(inner)) flat.push(member, count);
     out.push(field, flat);
   }
   return out;

@@ -1,4 +1,4 @@
-import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
+import { type BatchFold, bucketCounts, type WindowDelta } from '../aggregates/fold.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
 import { withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
@@ -117,11 +117,11 @@ export class OwnedWindows {
         const packed = packedFieldOf(field, 'd');
         const stored = current.get(packed);
         if (stored === undefined) {
-          out.push(packed, encodeBuckets(buckets));
+          out.push(packed, typeof buckets === 'string' ? `${buckets}:1` : encodeBuckets(buckets));
           continue;
         }
         const counts = decodeBuckets(stored);
-        addBuckets(counts, buckets);
+        addBuckets(counts, bucketCounts(buckets));
         out.push(packed, encodeBuckets(counts));
       }
     }

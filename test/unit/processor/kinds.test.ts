@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addMember, type Members, memberList, WindowDelta } from '../../../processor/src/aggregates/fold.ts';
+import {
+  addBucket,
+  addMember,
+  type Buckets,
+  bucketCounts,
+  type Members,
+  memberList,
+  WindowDelta,
+} from '../../../processor/src/aggregates/fold.ts';
 import {
   type AggregateAcc,
   fieldHead,
@@ -32,7 +40,8 @@ function partialOf(shape: AggregateShape, delta: WindowDelta, acc: AggregateAcc)
     });
     kind.mergeFields!(acc, values);
   } else if (kind.form.sketch === 'dd' || kind.form.sketch === 'top') {
-    const map = (kind.form.sketch === 'dd' ? delta.sketches : delta.tops).get(`${shape.name}|${group}`);
+    const found = (kind.form.sketch === 'dd' ? delta.sketches : delta.tops).get(`${shape.name}|${group}`);
+    const map = found === undefined ? undefined : bucketCounts(found);
     kind.mergeFlat!(acc, map ? [...map].flatMap(([m, n]) => [m, String(n)]) : []);
   } else {
     // HyperLogLogs merge inside Redis; here the exact distinct count stands in for it.
@@ -116,6 +125,26 @@ describe('distinct members of a batch', () => {
         expect(new Set(memberList(members!))).toEqual(new Set(values));
         expect(memberList(members!)).toHaveLength(new Set(values).size);
         expect(typeof members === 'string').toBe(new Set(values).size === 1);
+      }),
+    );
+  });
+});
+
+describe('DDSketch buckets of a batch', () => {
+  it('count every value added, one bucket seen once kept as its name (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('p1', 'p2', 'n3', 'z')), (values) => {
+        const map = new Map<string, Buckets>();
+        for (const value of values) addBucket(map, 'x|g', value);
+        const buckets = map.get('x|g');
+        if (values.length === 0) {
+          expect(buckets).toBeUndefined();
+          return;
+        }
+        const expected = new Map<string, number>();
+        for (const value of values) expected.set(value, (expected.get(value) ?? 0) + 1);
+        expect(bucketCounts(buckets!)).toEqual(expected);
+        expect(typeof buckets === 'string').toBe(values.length === 1);
       }),
     );
   });
