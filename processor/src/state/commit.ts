@@ -98,8 +98,9 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
     request.sessions ? '1' : '0',
     request.expectedOffset === undefined ? '' : (request.expectedOffset ?? '-'),
     // The absolute values ride as plain arguments after ARGV[15], in the payload's window order:
-    // no JSON to build here nor to decode in the script.
-    absoluteArguments(request.fold, request.absolute),
+    // no JSON to build here nor to decode in the script. One array per window, which ioredis
+    // flattens into the call (no copy of every value into one list here).
+    ...absoluteArguments(request.fold, request.absolute),
   ];
 }
 
@@ -134,12 +135,15 @@ export function encodePayload(
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }
 
-function absoluteArguments(fold: BatchFold, absolute?: CommitRequest['absolute']): readonly AbsoluteValue[] {
+function absoluteArguments(
+  fold: BatchFold,
+  absolute?: CommitRequest['absolute'],
+): (readonly AbsoluteValue[])[] {
   if (!absolute) return [];
-  const out: AbsoluteValue[] = [];
+  const out: (readonly AbsoluteValue[])[] = [];
   for (const delta of fold.deltas()) {
     const pairs = absolute.get(delta.key);
-    if (pairs) for (const x of pairs) out.push(x);
+    if (pairs) out.push(pairs);
   }
   return out;
 }

@@ -133,11 +133,9 @@ export class OwnedWindows {
     for (const [key, pairs] of this.staged) {
       const window = this.windows.get(key)?.values;
       if (!window) continue;
-      for (let i = 0; i < pairs.length; i += 2) {
-        const field = pairs[i] as string;
-        if (!window.has(field)) this.fields++;
-        window.set(field, pairs[i + 1]!);
-      }
+      const before = window.size;
+      for (let i = 0; i < pairs.length; i += 2) window.set(pairs[i] as string, pairs[i + 1]!);
+      this.fields += window.size - before;
     }
     this.staged = new Map();
     if (closedWindows.length > 0) {
