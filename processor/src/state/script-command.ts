@@ -21,6 +21,14 @@ export function encodeScriptCallsAsOneBuffer(
   const { lua, sha } = defined;
   const loadedOn = new WeakSet<object>();
   defined.Command = class ScriptCall extends Command {
+    constructor(...[name, args, options, callback]: ConstructorParameters<typeof Command>) {
+      // The arguments are kept as given (a commit's absolute values come as one array per window):
+      // Command would copy them all into a flat list and look at each; encodeCommand flattens one
+      // level, as Command does, while it writes them.
+      super(name, [], options, callback);
+      this.args = (args ?? []) as typeof this.args;
+    }
+
     override toWritable(socket: object): Buffer {
       const reject = this.reject;
       this.reject = (error: Error) => {
@@ -48,28 +56,43 @@ interface ScriptShape {
 
 type Argument = string | Buffer | number;
 
-/** A command in RESP (`*<n>`, then `$<length>` and the bytes of the name and each argument). */
+/**
+ * A command in RESP (`*<n>`, then `$<length>` and the bytes of the name and each argument); an
+ * argument that is an array stands for its elements (one level, as ioredis flattens them).
+ */
 export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
-  const lengths = new Int32Array(args.length);
-  const texts: (string | Buffer)[] = new Array(args.length);
-  let total = 1 + digits(args.length + 1) + 2 + headLength(Buffer.byteLength(name));
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as Argument | null | undefined;
-    const value = typeof arg === 'string' || Buffer.isBuffer(arg) ? arg : arg == null ? '' : String(arg);
-    texts[i] = value;
-    const length = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-    lengths[i] = length;
-    total += headLength(length);
+  let count = 0;
+  for (const arg of args) count += Array.isArray(arg) ? arg.length : 1;
+  const lengths = new Int32Array(count);
+  const texts: (string | Buffer)[] = new Array(count);
+  let n = 0;
+  let total = 1 + digits(count + 1) + 2 + headLength(Buffer.byteLength(name));
+  for (const arg of args) {
+    if (!Array.isArray(arg)) {
+      total += measure(arg, texts, lengths, n++);
+      continue;
+    }
+    for (const inner of arg) total += measure(inner, texts, lengths, n++);
   }
   const out = Buffer.allocUnsafe(total);
   out[0] = 0x2a; // *
-  let at = writeDecimal(out, 1, args.length + 1);
+  let at = writeDecimal(out, 1, count + 1);
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   at = writeBulk(out, at, name, Buffer.byteLength(name));
-  for (let i = 0; i < args.length; i++) at = writeBulk(out, at, texts[i]!, lengths[i]!);
+  for (let i = 0; i < count; i++) at = writeBulk(out, at, texts[i]!, lengths[i]!);
   if (at !== total) throw new Error(`RESP encoding wrote ${at} of ${total} bytes`);
   return out;
+}
+
+/** Puts the argument as text or bytes at `i` (as ioredis turns values into arguments) and returns its RESP size. */
+function measure(arg: unknown, texts: (string | Buffer)[], lengths: Int32Array, i: number): number {
+  const value =
+    typeof arg === 'string' || Buffer.isBuffer(arg) ? arg : arg == null ? '' : String(arg as Argument);
+  texts[i] = value;
+  const length = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+  lengths[i] = length;
+  return headLength(length);
 }
 
 /** `$<length>\r\n<bytes>\r\n` */

@@ -30,6 +30,17 @@ describe('one-Buffer encoding of script calls', () => {
     );
   });
 
+  it('writes array arguments as their elements, as ioredis flattens them (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(argument, fc.array(argument, { maxLength: 8 })), { maxLength: 20 }),
+        (args) => {
+          expect(encodeCommand('evalsha', args).equals(ioredisBytes('evalsha', args as never))).toBe(true);
+        },
+      ),
+    );
+  });
+
   it('counts the arguments and lengths in decimal past one digit', () => {
     const args = Array.from({ length: 12 }, (_, i) => 'x'.repeat(i * 10));
     const raw = encodeCommand('evalsha', args).toString('latin1');
