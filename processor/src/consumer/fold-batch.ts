@@ -262,12 +262,15 @@ function asFailure(error: unknown, fallback: RecordFailure['reason']): RecordFai
   return new RecordFailure(fallback, (error as Error)?.message ?? String(error));
 }
 
+const NOT_ENRICHED: Record<string, unknown> = Object.freeze({});
+
 /**
  * What expressions see for one record. The Kafka metadata (`record`) is built on first use: most
  * pipelines never read it, and building it for every record was measurable garbage.
  */
 class RecordView implements RecordContext {
-  enriched: Record<string, unknown> = {};
+  /** replaced, never changed, when the record is enriched: one empty object serves every record */
+  enriched: Record<string, unknown> = NOT_ENRICHED;
   private meta: RecordContext['record'] | undefined;
 
   constructor(
