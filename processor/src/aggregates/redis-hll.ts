@@ -147,23 +147,58 @@ export function addMembers(registers: Registers, members: Iterable<string>): voi
 }
 
 /**
- * The stored sketch (Redis' bytes, or none) with the members added, in Redis' bytes. The common
+ * A sketch of one set register as one small integer (register * 64 + value), which a partition
+ * owner keeps in memory instead of its bytes (no object per slice and group to keep), or undefined
+ * for any other sketch. `raw` must be a sketch encodeHll or encodeRegister wrote.
+ */
+export function oneRegisterOf(raw: Uint8Array): number | undefined {
+  // header, at most 2 + 1 + 2 bytes of opcodes
+  if (raw.length > HEADER + 5 || raw[4] !== 1) return undefined;
+  let index = 0;
+  let found: number | undefined;
+  for (let i = HEADER; i < raw.length; ) {
+    const op = raw[i]!;
+    if ((op & 0xc0) === 0) {
+      index += (op & 0x3f) + 1;
+      i += 1;
+    } else if ((op & 0xc0) === 0x40) {
+      index += (((op & 0x3f) << 8) | raw[i + 1]!) + 1;
+      i += 2;
+    } else {
+      if (found !== undefined || (op & 0x03) !== 0) return undefined;
+      found = index * 64 + ((op >> 2) & 0x1f) + 1;
+      index += 1;
+      i += 1;
+    }
+  }
+  return found;
+}
+
+/**
+ * The stored sketch (Redis' bytes, its one-register integer, or none) with the members added, in Redis' bytes. The common
  * case of a partition owner's slice, a new sketch of one member, is written without a register map.
  */
 export function withMembers(
-  raw: Uint8Array | null | undefined,
+  raw: Uint8Array | number | null | undefined,
   members: string | ReadonlySet<string>,
 ): Buffer {
   if (typeof members === 'string') {
     offer(members);
-    if (!raw || raw.length === 0) return encodeRegister(offeredIndex, offeredValue);
-    const registers = decodeHll(raw);
+    if (raw === undefined || raw === null || (typeof raw !== 'number' && raw.length === 0))
+      return encodeRegister(offeredIndex, offeredValue);
+    if (typeof raw === 'number' && raw >>> 6 === offeredIndex)
+      return encodeRegister(offeredIndex, Math.max(raw & 63, offeredValue));
+    const registers = registersOf(raw);
     if ((registers.get(offeredIndex) ?? 0) < offeredValue) registers.set(offeredIndex, offeredValue);
     return encodeHll(registers);
   }
-  const registers = decodeHll(raw);
+  const registers = registersOf(raw);
   addMembers(registers, members);
   return encodeHll(registers);
+}
+
+function registersOf(raw: Uint8Array | number | null | undefined): Registers {
+  return typeof raw === 'number' ? new Map([[raw >>> 6, raw & 63]]) : decodeHll(raw);
 }
 
 /** Reads a Redis HyperLogLog string (sparse or dense); empty for a missing value. */

@@ -1,12 +1,15 @@
 import { type BatchFold, bucketCounts, type WindowDelta } from '../aggregates/fold.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
-import { withMembers } from '../aggregates/redis-hll.ts';
+import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
 /** An absolute value: text, or a HyperLogLog in Redis' binary format. */
 export type AbsoluteValue = string | Buffer;
+
+/** A cached value: an absolute value, or a packed HyperLogLog of one register as its integer (redis-hll.ts). */
+type CachedValue = AbsoluteValue | number;
 
 /** Most hash fields kept per partition by default; beyond it the oldest windows are dropped (and re-read if touched). */
 export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
@@ -30,7 +33,7 @@ export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
  */
 export class OwnedWindows {
   /** by the partial's key (`w:<start>` or `sl:<start>`, see WindowDelta.key) */
-  private readonly windows = new Map<string, { start: number; values: Map<string, AbsoluteValue> }>();
+  private readonly windows = new Map<string, { start: number; values: Map<string, CachedValue> }>();
   private fields = 0;
   /** per partial, the HSET arguments (field, value, ...) of the commit in flight */
   private staged = new Map<string, AbsoluteValue[]>();
@@ -60,7 +63,7 @@ export class OwnedWindows {
     unknown.forEach((delta, i) => {
       const [error, value] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
-      const values = new Map<string, AbsoluteValue>();
+      const values = new Map<string, CachedValue>();
       for (const [field, raw] of Object.entries((value ?? {}) as Record<string, string | Buffer>))
         values.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
       this.windows.set(delta.key, { start: delta.start, values });
@@ -111,7 +114,7 @@ export class OwnedWindows {
     if (this.packs(delta)) {
       for (const [field, members] of delta.distinct) {
         const packed = packedFieldOf(field, 'h');
-        out.push(packed, withMembers(values.get(packed) as Buffer | undefined, members));
+        out.push(packed, withMembers(values.get(packed) as Buffer | number | undefined, members));
       }
       for (const [field, buckets] of delta.sketches) {
         const packed = packedFieldOf(field, 'd');
@@ -134,7 +137,11 @@ export class OwnedWindows {
       const window = this.windows.get(key)?.values;
       if (!window) continue;
       const before = window.size;
-      for (let i = 0; i < pairs.length; i += 2) window.set(pairs[i] as string, pairs[i + 1]!);
+      for (let i = 0; i < pairs.length; i += 2) {
+        const value = pairs[i + 1]!;
+        // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
+        window.set(pairs[i] as string, typeof value === 'string' ? value : (oneRegisterOf(value) ?? value));
+      }
       this.fields += window.size - before;
     }
     this.staged = new Map();

@@ -13,6 +13,7 @@ import {
   encodeHll,
   encodeRegister,
   murmur64a,
+  oneRegisterOf,
   type Registers,
   registerOf,
   withMembers,
@@ -100,6 +101,42 @@ describe('HyperLogLogs in Redis format', () => {
         expect(decodeHll(raw)).toEqual(new Map([[index, value]]));
       }),
     );
+  });
+
+  it('an owner keeps a one-register sketch as an integer and adds to it as to its bytes (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 16383 }),
+        fc.integer({ min: 1, max: 51 }),
+        fc.oneof(anyText, fc.array(anyText, { minLength: 1, maxLength: 4 })),
+        (index, value, more) => {
+          const raw = encodeRegister(index, value);
+          const compact = oneRegisterOf(raw);
+          expect(compact).toBe(value > 32 ? undefined : index * 64 + value);
+          const members = typeof more === 'string' ? more : new Set(more);
+          if (compact !== undefined)
+            expect(withMembers(compact, members).equals(withMembers(raw, members))).toBe(true);
+        },
+      ),
+    );
+    const two = encodeHll(
+      new Map([
+        [3, 1],
+        [9000, 2],
+      ]),
+    );
+    expect(oneRegisterOf(two)).toBeUndefined();
+    expect(
+      oneRegisterOf(
+        encodeHll(
+          new Map([
+            [3, 1],
+            [4, 1],
+          ]),
+        ),
+      ),
+    ).toBeUndefined();
+    expect(oneRegisterOf(encodeHll(new Map()))).toBeUndefined();
   });
 
   it('refuses bytes that are not a HyperLogLog', () => {
