@@ -157,19 +157,12 @@ export function oneRegisterOf(raw: Uint8Array): number | undefined {
   let index = 0;
   let found: number | undefined;
   for (let i = HEADER; i < raw.length; ) {
-    const op = raw[i]!;
-    if ((op & 0xc0) === 0) {
-      index += (op & 0x3f) + 1;
-      i += 1;
-    } else if ((op & 0xc0) === 0x40) {
-      index += (((op & 0x3f) << 8) | raw[i + 1]!) + 1;
-      i += 2;
-    } else {
-      if (found !== undefined || (op & 0x03) !== 0) return undefined;
-      found = index * 64 + ((op >> 2) & 0x1f) + 1;
-      index += 1;
-      i += 1;
+    i = readOp(raw, i);
+    if (runValue > 0) {
+      if (found !== undefined || runLength !== 1) return undefined;
+      found = index * 64 + runValue;
     }
+    index += runLength;
   }
   return found;
 }
@@ -201,6 +194,28 @@ function registersOf(raw: Uint8Array | number | null | undefined): Registers {
   return typeof raw === 'number' ? new Map([[raw >>> 6, raw & 63]]) : decodeHll(raw);
 }
 
+// The last sparse opcode read (see readOp): its registers' value (0: empty ones) and how many.
+let runValue = 0;
+let runLength = 0;
+
+/** Reads the sparse opcode at raw[i] (ZERO, XZERO or VAL) into runValue / runLength; returns the next one's offset. */
+function readOp(raw: Uint8Array, i: number): number {
+  const op = raw[i]!;
+  if ((op & 0xc0) === 0) {
+    runValue = 0;
+    runLength = (op & 0x3f) + 1;
+    return i + 1;
+  }
+  if ((op & 0xc0) === 0x40) {
+    runValue = 0;
+    runLength = (((op & 0x3f) << 8) | raw[i + 1]!) + 1;
+    return i + 2;
+  }
+  runValue = ((op >> 2) & 0x1f) + 1;
+  runLength = (op & 0x03) + 1;
+  return i + 1;
+}
+
 /** Reads a Redis HyperLogLog string (sparse or dense); empty for a missing value. */
 export function decodeHll(raw: Uint8Array | null | undefined): Registers {
   const registers: Registers = new Map();
@@ -217,20 +232,9 @@ export function decodeHll(raw: Uint8Array | null | undefined): Registers {
   }
   let index = 0;
   for (let i = HEADER; i < raw.length; ) {
-    const op = raw[i]!;
-    if ((op & 0xc0) === 0) {
-      index += (op & 0x3f) + 1;
-      i += 1;
-    } else if ((op & 0xc0) === 0x40) {
-      index += (((op & 0x3f) << 8) | raw[i + 1]!) + 1;
-      i += 2;
-    } else {
-      const value = ((op >> 2) & 0x1f) + 1;
-      const run = (op & 0x03) + 1;
-      for (let k = 0; k < run; k++) registers.set(index + k, value);
-      index += run;
-      i += 1;
-    }
+    i = readOp(raw, i);
+    for (let k = 0; runValue > 0 && k < runLength; k++) registers.set(index + k, runValue);
+    index += runLength;
   }
   if (index !== REGISTERS) throw new Error('corrupt sparse HyperLogLog (registers do not add up)');
   return registers;
