@@ -3,7 +3,14 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDir, runDir } from './paths.ts';
 import { freePorts } from './ports.ts';
-import { ensureRedisServer, type RedisNode, waitForPing, withRedisNode } from './redis.ts';
+import {
+  ensureRedisServer,
+  nodeAt,
+  type RedisNode,
+  stopRedisNode,
+  waitForPing,
+  withRedisNode,
+} from './redis.ts';
 import { type ServiceProcess, startProcess, waitUntil } from './service.ts';
 
 export const SENTINEL_MASTER = 'kappaflow';
@@ -112,14 +119,9 @@ export async function startRedisSentinel(
     nodes,
     sentinels,
     masterPort,
-    async stopNode(index, stopOptions = {}) {
-      const node = nodes[index];
-      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
-      await (stopOptions.kill ? node.process.kill() : node.process.stop());
-    },
+    stopNode: (index, stopOptions = {}) => stopRedisNode(nodes, index, stopOptions),
     async startNode(index) {
-      const node = nodes[index];
-      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
+      const node = nodeAt(nodes, index);
       // Started as the current master's replica, so it never serves its old data as a second master.
       const master = await masterPort();
       node.process = launch(node.port, master === node.port ? undefined : master);
