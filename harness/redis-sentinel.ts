@@ -36,7 +36,13 @@ export interface SentinelDeployment {
  * before the Sentinels fail over.
  */
 export async function startRedisSentinel(
-  options: { replicas?: number; downAfterMs?: number; password?: string } = {},
+  options: {
+    replicas?: number;
+    downAfterMs?: number;
+    password?: string;
+    /** the Sentinels' own `requirepass` (and `sentinel sentinel-pass`, so they still talk to each other) */
+    sentinelPassword?: string;
+  } = {},
 ): Promise<SentinelDeployment> {
   const binary = await ensureRedisServer();
   const replicas = options.replicas ?? 1;
@@ -77,6 +83,9 @@ export async function startRedisSentinel(
         `sentinel down-after-milliseconds ${SENTINEL_MASTER} ${options.downAfterMs ?? 3000}`,
         `sentinel failover-timeout ${SENTINEL_MASTER} 10000`,
         ...(options.password ? [`sentinel auth-pass ${SENTINEL_MASTER} ${options.password}`] : []),
+        ...(options.sentinelPassword
+          ? [`requirepass ${options.sentinelPassword}`, `sentinel sentinel-pass ${options.sentinelPassword}`]
+          : []),
         '',
       ].join('\n'),
     );
@@ -90,8 +99,10 @@ export async function startRedisSentinel(
 
   const masterPort = async (): Promise<number> => {
     for (const sentinel of sentinels) {
-      const answer = await withRedisNode(sentinel.port, (c) =>
-        c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER),
+      const answer = await withRedisNode(
+        sentinel.port,
+        (c) => c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER),
+        options.sentinelPassword,
       ).catch(() => null);
       if (Array.isArray(answer)) return Number(answer[1]);
     }
@@ -102,8 +113,10 @@ export async function startRedisSentinel(
     'Sentinels watching the master and its replicas',
     async () => {
       for (const sentinel of sentinels) {
-        const master = (await withRedisNode(sentinel.port, (c) =>
-          c.call('SENTINEL', 'MASTER', SENTINEL_MASTER),
+        const master = (await withRedisNode(
+          sentinel.port,
+          (c) => c.call('SENTINEL', 'MASTER', SENTINEL_MASTER),
+          options.sentinelPassword,
         )) as string[];
         const field = (name: string) => master[master.indexOf(name) + 1];
         if (Number(field('num-slaves')) !== replicas || Number(field('num-other-sentinels')) !== 2)
