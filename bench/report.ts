@@ -121,7 +121,7 @@ function freshnessTable(freshness: Freshness[]): string[] {
 function profileSection(p: NonNullable<BenchResults['profile']>): string[] {
   return [
     '',
-    `Profile of one w1 replica (${p.file}): busy ${p.busyMs} ms, idle ${p.idlePct}% of wall, GC ${p.gcPct}% and (program) ${p.programPct}% of busy. Top five by self time:`,
+    `Profile of one ${p.run.workload} replica (${p.file}): busy ${p.busyMs} ms, idle ${p.idlePct}% of wall, GC ${p.gcPct}% and (program) ${p.programPct}% of busy. Top ${p.top.length} by self time:`,
     '',
     ...p.top.map((t, i) => `${i + 1}. \`${t.fn}\` ${t.selfPct}%`),
   ];

@@ -3,7 +3,7 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile, --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
+ * --skip-profile (the profile is of w1, or of the first of --workloads without w1), --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
  * --sink-only only the spec.sink.delivery case;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1; --scaling <list> the
  * replica counts of the scaling runs (default 2,4); --write-costs writes the capacity model's cost table
@@ -119,14 +119,20 @@ async function measureExtras(ctx: Context, runs: ProcessorRun[], results: BenchR
   if (!flag('skip-sink')) results.sinkDelivery = await measureSinkDelivery(ctx);
 }
 
-/** A CPU profile of one w1 replica, summarised by self time. */
-async function profileW1(ctx: Context): Promise<BenchResults['profile']> {
+/**
+ * A CPU profile of one replica, summarised by self time: of w1, or of the first workload of a
+ * `--workloads` list without w1 (only the chosen workloads' topics are filled).
+ */
+async function profileReplica(ctx: Context): Promise<BenchResults['profile']> {
+  const id = !ONLY || ONLY.includes('w1') ? 'w1' : ONLY[0]!;
+  const workload = workloads.find((w) => w.id === id);
+  if (!workload) throw new Error(`--workloads: no workload ${id} to profile (w1..w4)`);
   const profileDir = ensureDir(join(benchDir, 'results'));
   const stamp = Date.now();
-  const file = join(profileDir, `w1-${stamp}.cpuprofile`);
-  const profiled = await measureProcessor(workloads[0]!, 1, ctx, { env: { KAPPAFLOW_BENCH_PROFILE: file } });
+  const file = join(profileDir, `${id}-${stamp}.cpuprofile`);
+  const profiled = await measureProcessor(workload, 1, ctx, { env: { KAPPAFLOW_BENCH_PROFILE: file } });
   await waitUntil('cpu profile', async () => existsSync(file), { timeoutMs: 30_000 });
-  return { run: profiled, file: `bench/results/w1-${stamp}.cpuprofile`, ...topFunctions(file) };
+  return { run: profiled, file: `bench/results/${id}-${stamp}.cpuprofile`, ...topFunctions(file, 10) };
 }
 
 /** Freshness at half of each measured rate (w1 only with --quick). */
@@ -171,7 +177,7 @@ async function main() {
     results.redisConfig = await ctx.redis.config('GET', 'append*');
     const runs = await measureWorkloads(ctx, topics, results);
     await measureExtras(ctx, runs, results);
-    if (!flag('skip-profile')) results.profile = await profileW1(ctx);
+    if (!flag('skip-profile')) results.profile = await profileReplica(ctx);
     // Decode cost of Avro and Protobuf against JSON on w1's shape (in-process, CPU only; --quick keeps it).
     if (!flag('skip-decode')) {
       results.decodeFormats = await measureDecodeFormats({
