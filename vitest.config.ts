@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// Before any test loads kafkajs: its read_committed filter is replaced by a correct one, as in
+// bin/kappaflow.js (see the module).
+const READ_COMMITTED = 'processor/src/kafka/read-committed.ts';
+
 // Three levels, each runnable alone (`npm run test:unit|test:integration|test:e2e`):
 // unit: pure logic, no services; integration: real Kafka + Redis started once per run by the global
 // setup; e2e: the real Kubernetes API server, the operator and processor processes.
@@ -11,6 +15,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'processor/**/*.test.ts', 'operator/**/*.test.ts'],
+          setupFiles: [READ_COMMITTED],
           testTimeout: 20_000,
         },
       },
@@ -18,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          setupFiles: [READ_COMMITTED],
           globalSetup: ['harness/global-setup.ts'],
           // Services are shared and the machine has two cores: one heavy file at a time.
           fileParallelism: false,
@@ -36,6 +42,7 @@ export default defineConfig({
                   ? ['test/soak/**/*.test.ts']
                   : ['test/drills/**/*.test.ts'],
                 globalSetup: ['harness/global-setup.ts'],
+                setupFiles: [READ_COMMITTED],
                 fileParallelism: false,
                 testTimeout: 1_800_000,
                 hookTimeout: 600_000,
@@ -47,6 +54,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          setupFiles: [READ_COMMITTED],
           globalSetup: ['harness/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,

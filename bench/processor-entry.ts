@@ -7,6 +7,8 @@
  *   node --import tsx bench/processor-entry.ts <pipeline.yaml> <port> [queryPort]
  *   (KAFKA_BROKERS, REDIS_URL, KAPPAFLOW_REPLICA_ID, KAPPAFLOW_PIPELINE_VERSION; KAPPAFLOW_BENCH_PROFILE=<file> for a CPU profile)
  */
+// First: the read_committed filter must be in place before kafkajs loads (see the module).
+import '../processor/src/kafka/read-committed.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Registry } from 'prom-client';

@@ -4,6 +4,8 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// Before anything loads kafkajs: a correct read_committed filter in place of its own.
+await import('../processor/src/kafka/read-committed.ts');
 const { main } = await import('../processor/src/cli/main.ts');
 const code = await main(process.argv);
 // A command that failed after opening servers or connections (e.g. `run` meeting an error while

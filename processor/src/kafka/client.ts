@@ -1,3 +1,5 @@
+// First, so that it runs before kafkajs loads when nothing imported kafkajs earlier.
+import './read-committed.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
@@ -12,6 +14,7 @@ import {
 import { parse } from 'yaml';
 import type { Logger } from '../observability/logger.ts';
 import { tlsHint } from '../observability/tls-hint.ts';
+import { readCommittedFilterInstalled } from './read-committed.ts';
 
 /** The settings a user gives for Kafka TLS, named in errors and docs. */
 export const KAFKA_TLS_SETTINGS = {
@@ -74,12 +77,20 @@ export function kafkaSecurityConfig(configFile: string): Pick<KafkaConfig, 'ssl'
   return out;
 }
 
+let warnedFilter = false;
+
 export function createKafka(options: {
   brokers: string[];
   clientId: string;
   configFile?: string;
   logger: Logger;
 }): Kafka {
+  if (!readCommittedFilterInstalled && !warnedFilter) {
+    warnedFilter = true;
+    options.logger.warn(
+      'kafkajs was loaded before the read_committed fix (kafka/read-committed.ts): records of aborted transactions may be counted; import that module before kafkajs',
+    );
+  }
   const config: KafkaConfig = {
     clientId: options.clientId,
     brokers: options.brokers,
