@@ -15,6 +15,7 @@ import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
 import { type FoldedBatch, foldBatch } from './fold-batch.ts';
+import { type KeyDecoder, keyDecoderFor } from './formats/key-decoder.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
 import { idleFloor, lastCommitOf, resumedAfterIdle } from './idle.ts';
@@ -75,6 +76,7 @@ export class ConsumerLoop {
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
+  private readonly keyDecoder: KeyDecoder;
 
   constructor(private readonly options: ConsumerLoopOptions) {
     const { pipeline, kafka, redis } = options;
@@ -90,6 +92,7 @@ export class ConsumerLoop {
     this.producer = createProducer(kafka, { allowAutoTopicCreation: false });
     this.admin = kafka.admin();
     this.decoder = valueDecoderFor(pipeline.source);
+    this.keyDecoder = keyDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
       pipeline.enrich.length > 0
@@ -230,17 +233,16 @@ export class ConsumerLoop {
     metrics.recordsIn.inc(labels, messages.length);
     // Registry formats: every writer schema the batch names is fetched first (held while the
     // registry is unreachable, so nothing past an undecoded record is committed or dead-lettered).
-    await this.decoder.prepare(
-      messages,
-      registryWaitHooks(
-        this.options.logger,
-        { topic: batch.topic, partition: batch.partition },
-        payload,
-        () => {
-          this.lastFetchAt = Date.now();
-        },
-      ),
+    const hooks = registryWaitHooks(
+      this.options.logger,
+      { topic: batch.topic, partition: batch.partition },
+      payload,
+      () => {
+        this.lastFetchAt = Date.now();
+      },
     );
+    await this.decoder.prepare(messages, hooks);
+    await this.keyDecoder.prepare(messages, hooks);
     const folded = await this.fold(
       prefix,
       batch,
@@ -400,6 +402,7 @@ export class ConsumerLoop {
       this.enrichment,
       sessions,
       this.decoder,
+      this.keyDecoder,
     );
   }
 

@@ -4,6 +4,7 @@ import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts'
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
+import { type KeyDecoder, keyDecoderFor } from './formats/key-decoder.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
 
@@ -22,6 +23,7 @@ export class Repartitioner {
   readonly topic: string;
   readonly groupId: string;
   private readonly decoder: ValueDecoder;
+  private readonly keyDecoder: KeyDecoder;
 
   constructor(
     private readonly pipeline: RuntimePipeline,
@@ -31,6 +33,7 @@ export class Repartitioner {
     this.topic = repartitionTopicOf(pipeline.name, pipeline.version);
     this.groupId = repartitionGroupOf(pipeline.name, pipeline.version);
     this.decoder = valueDecoderFor(pipeline.source);
+    this.keyDecoder = keyDecoderFor(pipeline.source);
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       maxBytesPerPartition: 1024 * 1024,
@@ -81,10 +84,9 @@ export class Repartitioner {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     const producer = await this.producerFor(topic, partition);
-    await this.decoder.prepare(
-      batch.messages,
-      registryWaitHooks(this.logger, { topic, partition }, { heartbeat, isRunning, isStale }),
-    );
+    const hooks = registryWaitHooks(this.logger, { topic, partition }, { heartbeat, isRunning, isStale });
+    await this.decoder.prepare(batch.messages, hooks);
+    await this.keyDecoder.prepare(batch.messages, hooks);
     const messages = batch.messages.map((message) => {
       let key: string | null = message.key ? message.key.toString('utf8') : null;
       try {
@@ -94,7 +96,7 @@ export class Repartitioner {
           enriched: {},
           record: {
             topic,
-            key,
+            key: this.keyDecoder.decode(message.key ?? null),
             partition,
             offset: message.offset,
             timestamp: Number(message.timestamp),
