@@ -8,7 +8,7 @@ import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
 import { eventTimeOf } from './event-time.ts';
-import { type KeyDecoder, keyDecoderFor } from './formats/key-decoder.ts';
+import { type KeyDecoder, keyDecoderFor, sourceKeyOf } from './formats/key-decoder.ts';
 import type { ValueDecoder } from './formats/value-decoder.ts';
 
 export interface FoldedBatch {
@@ -160,6 +160,7 @@ export async function foldBatch(
         partition,
         message,
         keys,
+        pipeline.source.rekeyed === true,
       );
     } catch (error) {
       const failure = asFailure(error, 'parse');
@@ -274,10 +275,11 @@ class RecordView implements RecordContext {
     private readonly partition: number,
     private readonly message: KafkaMessage,
     private readonly keys: KeyDecoder,
+    private readonly rekeyed: boolean,
   ) {
     // A key format that can fail is decoded now, so a bad key dead-letters the record whether or
     // not an expression reads it (a `string` key is decoded on first use, as before).
-    this.key = keys.strict ? keys.decode(message.key ?? null) : undefined;
+    this.key = keys.strict ? keys.decode(sourceKeyOf(message, rekeyed)) : undefined;
   }
 
   get record(): RecordContext['record'] {
@@ -285,7 +287,7 @@ class RecordView implements RecordContext {
       this.topic,
       this.partition,
       this.message,
-      this.keys.strict ? this.key : this.keys.decode(this.message.key ?? null),
+      this.keys.strict ? this.key : this.keys.decode(sourceKeyOf(this.message, this.rekeyed)),
     );
     return this.meta;
   }

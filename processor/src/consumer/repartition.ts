@@ -4,7 +4,12 @@ import { repartitionGroupOf, repartitionTopicOf } from '../model/kafka-names.ts'
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { groupKeyOf } from '../state/keys.ts';
-import { type KeyDecoder, keyDecoderFor } from './formats/key-decoder.ts';
+import {
+  type KeyDecoder,
+  keyDecoderFor,
+  NO_SOURCE_KEY_HEADER,
+  SOURCE_KEY_HEADER,
+} from './formats/key-decoder.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
 
@@ -116,6 +121,8 @@ export class Repartitioner {
           'kf-source-topic': topic,
           'kf-source-partition': String(partition),
           'kf-source-offset': message.offset,
+          // the aggregating stage decodes this as record.key (absent: the record had none)
+          ...(message.key ? { [SOURCE_KEY_HEADER]: message.key } : { [NO_SOURCE_KEY_HEADER]: '1' }),
         },
       };
     });

@@ -89,6 +89,11 @@ export interface RuntimePipeline {
     messageType?: string;
     /** spec.source.key; absent: the key as UTF-8 text */
     key?: KeyDecoding;
+    /**
+     * Set on the stage that reads the repartition topic (session windows): there the Kafka key is
+     * the group key, and the source record's key travels in the `kf-source-key` header.
+     */
+    rekeyed?: boolean;
     /** absent: the Kafka record timestamp */
     eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';

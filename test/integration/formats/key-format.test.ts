@@ -9,6 +9,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readDeadLetters } from '../../../harness/dead-letters.ts';
 import { avroProducer } from '../../../harness/registry-records.ts';
 import { waitUntil } from '../../../harness/service.ts';
+import { repartitionTopicOf } from '../../../processor/src/model/kafka-names.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { type RunningProcessor, startProcessor } from '../../../processor/src/runtime/processor.ts';
 import { validateText } from '../../../processor/src/spec/validate.ts';
@@ -169,5 +170,94 @@ describe('spec.source.key.format on real Kafka and Redis', () => {
       records: '120',
       deadLettered: '1',
     });
+  });
+
+  it('json keys on a session window: the aggregating stage reads the source key through the repartition topic', {
+    timeout: 120_000,
+  }, async () => {
+    const id = randomUUID().slice(0, 8);
+    const name = `keys-${id}`;
+    const topic = `keys-${id}`;
+    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: ${name} }
+spec:
+  source: { topic: ${topic}, key: { format: json }, eventTime: { field: ts } }
+  groupBy: { user: record.key.userId }
+  window: { type: session, gap: 1m, grace: 1h }
+  aggregates:
+    n: { count: {} }
+  deadLetter: { topic: ${topic}.dlq }
+`);
+    expect(result.errors).toEqual([]);
+    const { messages, expected } = await goodRecords(150, (userId) =>
+      Buffer.from(JSON.stringify({ userId })),
+    );
+    messages.splice(40, 0, { key: 'user-1', value: JSON.stringify({ ts: base, amount: 1 }) });
+    const brokers = inject('kafkaBrokers');
+    const redisUrl = inject('redisUrl');
+    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages });
+    await producer.disconnect();
+    const redis = connectRedis(redisUrl);
+    const repartition = repartitionTopicOf(name, 1);
+    try {
+      running.push(
+        await startProcessor({
+          pipeline: toRuntimePipeline(result.pipelines[0]!, 1),
+          brokers,
+          redisUrl,
+          replicaId: name,
+          http: { port: 0, host: '127.0.0.1' },
+          logger: pino({ level: process.env.KAPPAFLOW_DEBUG ? 'info' : 'silent' }),
+        }),
+      );
+      const partitions = async () => {
+        try {
+          return await admin.fetchTopicOffsets(repartition);
+        } catch {
+          return []; // not created yet
+        }
+      };
+      await waitUntil(
+        'every record through both stages',
+        async () => {
+          const offsets = await partitions();
+          if (offsets.reduce((sum, o) => sum + Number(o.high), 0) < messages.length) return false;
+          for (const { partition, high } of offsets) {
+            if ((await redis.hget(keys.checkpoint(partitionPrefix(name, 1, partition)), 'offset')) !== high)
+              return false;
+          }
+          return true;
+        },
+        { timeoutMs: 90_000, intervalMs: 500 },
+      );
+      // Every record of a user falls in one session (10 ms apart, gap 1m): its count is the tally.
+      const counted: Record<string, number> = {};
+      for (const user of USERS) {
+        const group = groupKeyOf([user]);
+        for (const { partition } of await partitions()) {
+          const prefix = partitionPrefix(name, 1, partition);
+          const sessions = await redis.zrange(keys.sessions(prefix, group), 0, -1);
+          for (const start of sessions) {
+            const n = Number(await redis.hget(keys.window(prefix, Number(start)), fieldOf('n', group)));
+            counted[user] = (counted[user] ?? 0) + n;
+          }
+        }
+      }
+      expect(counted).toEqual(Object.fromEntries(Object.entries(expected).map(([user, [n]]) => [user, n])));
+      const letters = await readDeadLetters(kafka, `${topic}.dlq`, 1);
+      expect(letters.map((l) => [l.reason, l.error])).toEqual([
+        ['key-decode', expect.stringMatching(/^key: the key is not JSON/)],
+      ]);
+    } finally {
+      redis.disconnect();
+      await admin.disconnect();
+    }
   });
 });

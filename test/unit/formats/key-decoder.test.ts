@@ -8,7 +8,14 @@ import type { KafkaMessage } from 'kafkajs';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { RecordFailure } from '../../../processor/src/consumer/decode.ts';
-import { keyDecoderFor } from '../../../processor/src/consumer/formats/key-decoder.ts';
+import { noEnrichment } from '../../../processor/src/consumer/enrich.ts';
+import { foldBatch } from '../../../processor/src/consumer/fold-batch.ts';
+import {
+  keyDecoderFor,
+  NO_SOURCE_KEY_HEADER,
+  SOURCE_KEY_HEADER,
+  sourceKeyOf,
+} from '../../../processor/src/consumer/formats/key-decoder.ts';
 import {
   type RegisteredSchema,
   type RegistryClient,
@@ -18,6 +25,7 @@ import { encodeMessageIndexes, headerFor } from '../../../processor/src/consumer
 import type { KeyFormat } from '../../../processor/src/model/source-format.ts';
 import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { validateText } from '../../../processor/src/spec/validate.ts';
+import { NO_WATERMARK } from '../../../processor/src/windows/watermark.ts';
 
 const hooks = { isRunning: () => true, onWait: async () => {} };
 const registry = { url: 'http://registry.invalid', cacheSize: 8 };
@@ -231,5 +239,65 @@ spec:
     expect(pipelineOf('key: { format: json }').normalized.logicFingerprint).not.toBe(
       absent.normalized.logicFingerprint,
     );
+  });
+});
+
+describe('after repartitioning (session windows)', () => {
+  // On the repartition topic the Kafka key is the group key; the source key rides in a header.
+  const message = (sourceKey: Buffer | null, i: number) =>
+    ({
+      key: Buffer.from(`["group-${i}"]`),
+      value: Buffer.from(JSON.stringify({ ts: Date.UTC(2026, 5, 1, 12, 0, i) })),
+      timestamp: '0',
+      offset: String(i),
+      attributes: 0,
+      headers: sourceKey ? { [SOURCE_KEY_HEADER]: sourceKey } : { [NO_SOURCE_KEY_HEADER]: Buffer.from('1') },
+    }) as KafkaMessage;
+
+  it('record.key is the source key from the header, null without one; other stages read the Kafka key', () => {
+    const m = message(Buffer.from('{"userId":"u1"}'), 0);
+    expect(sourceKeyOf(m, true)?.toString()).toBe('{"userId":"u1"}');
+    expect(sourceKeyOf(m, false)?.toString()).toBe('["group-0"]');
+    expect(sourceKeyOf(message(null, 1), true)).toBeNull();
+    // a record re-keyed by a version before the headers: its Kafka key, as that version read it
+    expect(sourceKeyOf({ ...message(null, 2), headers: {} } as KafkaMessage, true)?.toString()).toBe(
+      '["group-2"]',
+    );
+  });
+
+  it('foldBatch groups by the decoded source key, and a registry key format prepares the header keys', async () => {
+    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: rekeyed }
+spec:
+  source: { topic: t, key: { format: json }, eventTime: { field: ts } }
+  groupBy: { user: record.key.userId }
+  window: { type: tumbling, size: 1m, grace: 1h }
+  aggregates: { n: { count: {} } }
+`);
+    expect(result.errors).toEqual([]);
+    const pipeline = toRuntimePipeline(result.pipelines[0]!, 1);
+    const rekeyed = { ...pipeline, source: { ...pipeline.source, rekeyed: true } };
+    const batch = [
+      message(Buffer.from('{"userId":"u1"}'), 0),
+      message(Buffer.from('{"userId":"u2"}'), 1),
+      message(Buffer.from('{"userId":"u1"}'), 2),
+      message(Buffer.from('not json'), 3),
+    ];
+    const folded = await foldBatch(rekeyed, 't-repartition', 0, batch, NO_WATERMARK, noEnrichment);
+    expect(folded.deadLetters.map((l) => [l.offset, l.reason])).toEqual([['3', 'key-decode']]);
+    expect(folded.fold.records).toBe(3);
+
+    const schema = { type: 'record', name: 'K', fields: [{ name: 'userId', type: 'string' }] };
+    const avroKey = Buffer.concat([
+      headerFor(11),
+      avro.Type.forSchema(schema as avro.Schema).toBuffer({ userId: 'u3' }),
+    ]);
+    const decoder = keyDecoderFor(
+      { key: { format: 'avro' }, schemaRegistry: registry, rekeyed: true },
+      clientOf({ 11: { schemaType: 'AVRO', schema: JSON.stringify(schema), references: [] } }),
+    );
+    await decoder.prepare([message(avroKey, 0)], hooks);
+    expect(decoder.decode(avroKey)).toEqual({ userId: 'u3' });
   });
 });

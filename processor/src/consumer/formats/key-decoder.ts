@@ -9,6 +9,22 @@ import type { RegistryClient } from './registry-client.ts';
 import { registryClient } from './registry-client.ts';
 import { RegistryDecoder, type WaitHooks } from './value-decoder.ts';
 
+/** On the repartition topic: the source record's key (the Kafka key there is the group key). */
+export const SOURCE_KEY_HEADER = 'kf-source-key';
+/** On the repartition topic: the source record had no key. */
+export const NO_SOURCE_KEY_HEADER = 'kf-source-no-key';
+
+/** The bytes `record.key` is decoded from: the source record's key, also after repartitioning. */
+export function sourceKeyOf(message: KafkaMessage, rekeyed: boolean): Buffer | null {
+  if (!rekeyed) return message.key ?? null;
+  const header = message.headers?.[SOURCE_KEY_HEADER];
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value !== undefined) return typeof value === 'string' ? Buffer.from(value) : value;
+  if (message.headers?.[NO_SOURCE_KEY_HEADER] !== undefined) return null;
+  // Written by a version before these headers (still in the topic after an upgrade): as it read them.
+  return message.key ?? null;
+}
+
 export interface KeyDecoder {
   /** true when keys are decoded eagerly (and may fail): every format but `string` and `none` */
   readonly strict: boolean;
@@ -20,6 +36,8 @@ export interface KeyDecoder {
 
 export interface KeySource {
   key?: KeyDecoding;
+  /** reading the repartition topic: keys come from the `kf-source-key` header */
+  rekeyed?: boolean;
   schemaRegistry?: SchemaRegistrySpec;
 }
 
@@ -52,7 +70,11 @@ export function keyDecoderFor(source: KeySource, client?: RegistryClient): KeyDe
   );
   return {
     strict: true,
-    prepare: (messages, hooks) => registry.prepare(messages, hooks),
+    prepare: (messages, hooks) =>
+      registry.prepare(
+        messages.map((m) => ({ key: sourceKeyOf(m, source.rekeyed === true) })),
+        hooks,
+      ),
     decode: (key) => decodeStrict(key, (k) => registry.decode(k)),
   };
 }

@@ -81,7 +81,11 @@ export class RegistryDecoder implements ValueDecoder {
     this.cache = new LruCache(cacheSize);
   }
 
-  async prepare(messages: readonly KafkaMessage[], hooks: WaitHooks): Promise<void> {
+  /** `messages` need only the part read (`key` or `value`), e.g. the keys of a batch. */
+  async prepare(
+    messages: readonly { key?: Buffer | null; value?: Buffer | null }[],
+    hooks: WaitHooks,
+  ): Promise<void> {
     const missing = new Set<number>();
     for (const message of messages) {
       const value = (this.part === 'key' ? message.key : message.value) ?? null;
