@@ -1,5 +1,5 @@
-/** Reading a dead-letter topic back in tests: each letter's source offset, reason and error. */
-import type { Kafka } from 'kafkajs';
+/** Reading topics back in tests: a dead-letter topic's letters, or any topic's records mapped one by one. */
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { waitUntil } from './service.ts';
 
 export interface ReadLetter {
@@ -11,28 +11,51 @@ export interface ReadLetter {
   error: string;
 }
 
-/** Waits (generously) until `topic` holds at least `count` letters; returns them in source-offset order. */
-export async function readDeadLetters(kafka: Kafka, topic: string, count: number): Promise<ReadLetter[]> {
-  const letters: ReadLetter[] = [];
-  const consumer = kafka.consumer({ groupId: `dlq-reader-${topic}-${Date.now()}` });
+/** A header of a record as text ('' when absent). */
+export function headerOf(message: KafkaMessage, name: string): string {
+  return String(message.headers?.[name] ?? '');
+}
+
+/**
+ * Waits (generously) until at least `count` committed records of `topic` are read from its start;
+ * returns them mapped by `map`, in the order read.
+ */
+export async function readRecords<T>(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  map: (message: KafkaMessage) => T,
+  what = 'records',
+): Promise<T[]> {
+  const read: T[] = [];
+  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
-        const header = (h: string) => String(message.headers?.[h] ?? '');
-        letters.push({
-          offset: header('kf-source-offset'),
-          reason: header('kf-reason'),
-          error: header('kf-error'),
-        });
+        read.push(map(message));
       },
     });
-    await waitUntil(`${count} dead letters on ${topic}`, async () => letters.length >= count, {
-      timeoutMs: 30_000,
-    });
+    await waitUntil(`${count} ${what} on ${topic}`, async () => read.length >= count, { timeoutMs: 60_000 });
   } finally {
     await consumer.disconnect();
   }
+  return read;
+}
+
+/** Waits (generously) until `topic` holds at least `count` letters; returns them in source-offset order. */
+export async function readDeadLetters(kafka: Kafka, topic: string, count: number): Promise<ReadLetter[]> {
+  const letters = await readRecords(
+    kafka,
+    topic,
+    count,
+    (message) => ({
+      offset: headerOf(message, 'kf-source-offset'),
+      reason: headerOf(message, 'kf-reason'),
+      error: headerOf(message, 'kf-error'),
+    }),
+    'dead letters',
+  );
   return letters.sort((a, b) => Number(a.offset) - Number(b.offset));
 }

@@ -1,5 +1,5 @@
-import type { Kafka } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { headerOf, readRecords } from '../../../harness/dead-letters.ts';
 import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
 import type { ProcessorProcess } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
@@ -16,28 +16,6 @@ afterAll(async () => {
 });
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-
-/** The `kf-source-partition:kf-source-offset` of the first `count` committed records of `topic`. */
-async function sourceOffsetsIn(kafka: Kafka, topic: string, count: number): Promise<string[]> {
-  const places: string[] = [];
-  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const header = (h: string) => String(message.headers?.[h] ?? '');
-        places.push(`${header('kf-source-partition')}:${header('kf-source-offset')}`);
-      },
-    });
-    await waitUntil(`${count} records read from ${topic}`, async () => places.length >= count, {
-      timeoutMs: 60_000,
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return places;
-}
 
 /** Reference sessions: sort each user's clicks and cut where two neighbours are more than the gap apart. */
 function referenceSessions(clicks: { user: string; ts: number }[]): string[] {
@@ -162,7 +140,12 @@ spec:
       );
       // Each source record once in the repartition topic (read_committed): a failure names the
       // source offsets published twice, e.g. by a new owner starting from a stale committed offset.
-      const published = await sourceOffsetsIn(kafka, repartition, sum(committedRecords));
+      const published = await readRecords(
+        kafka,
+        repartition,
+        sum(committedRecords),
+        (m) => `${headerOf(m, 'kf-source-partition')}:${headerOf(m, 'kf-source-offset')}`,
+      );
       const seen = new Set<string>();
       expect(published.filter((place) => seen.has(place) || !seen.add(place))).toEqual([]);
       expect(sum(committedRecords)).toBe(clicks.length);
