@@ -7,17 +7,19 @@ import { QueryStore } from '../../../processor/src/query/store.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import {
+  addToHoppingTruth,
+  addToTruth,
   exactMedianRank,
   generateViews,
-  groundTruth,
   HOPPING,
   HOPPING_YAML,
-  hoppingGroundTruth,
   mergedDistinct,
   pipelineYaml,
   quantile,
   readObserved,
+  type Truth,
   type View,
+  viewStream,
 } from './ground-truth.ts';
 
 /**
@@ -125,8 +127,14 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
   });
   const { name, topic, dir, kafka, admin } = fixture;
-  const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
-  const encoded = scenario.format ? await scenario.format.encode(views) : undefined;
+  const startTime = Date.UTC(2026, 0, 1);
+  const total = scenario.records;
+  // Views are generated as they are sent and folded into the truth then, so memory stays flat however
+  // long a soak runs; another format encodes them all up front (a short test).
+  const views = scenario.format ? generateViews(total, 42, startTime) : viewStream(total, 42, startTime);
+  const encoded = scenario.format ? await scenario.format.encode(views as View[]) : undefined;
+  const truth = new Map<string, Truth>();
+  const addView = scenario.window === 'hopping' ? addToHoppingTruth : addToTruth;
 
   const set: ReplicaSet = {
     replicas: [],
@@ -151,18 +159,29 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const chunk = 2000;
   const productionMs = scenario.productionMs ?? 30_000;
   const production = (async () => {
-    for (let i = 0; i < views.length; i += chunk) {
+    const iterator = views[Symbol.iterator]();
+    const pace = Math.max(20, (productionMs * chunk) / total);
+    for (let i = 0; i < total; i += chunk) {
+      const batch: View[] = [];
+      for (let next = iterator.next(); !next.done; ) {
+        batch.push(next.value);
+        if (batch.length === chunk) break;
+        next = iterator.next();
+      }
+      const sendStarted = Date.now();
       await producer.send({
         topic,
         acks: -1,
-        messages: views.slice(i, i + chunk).map((v, j) => ({
+        messages: batch.map((v, j) => ({
           partition: (i + j) % PARTITIONS,
           key: v.user,
           value: encoded ? encoded[i + j]! : JSON.stringify(v),
         })),
       });
-      produced = Math.min(views.length, i + chunk);
-      await new Promise((r) => setTimeout(r, Math.max(20, (productionMs * chunk) / views.length)));
+      for (const view of batch) addView(truth, view);
+      produced = Math.min(total, i + chunk);
+      // The chunk's share of the production time, less what sending it took (a soak's rate holds).
+      await new Promise((r) => setTimeout(r, Math.max(5, pace - (Date.now() - sendStarted))));
     }
   })();
   let productionError: unknown;
@@ -179,7 +198,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   // Failovers and restarts make it reconnect; a failed check is just retried on the next turn.
   checker.on('error', () => {});
   const caughtUp = async () => {
-    if (produced < views.length) return false;
+    if (produced < total) return false;
     const offsets = await admin.fetchTopicOffsets(topic).catch(() => null);
     if (offsets === null) return false;
     for (const { partition, high } of offsets) {
@@ -206,7 +225,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
         await set.start(slot);
       }
     }
-    if (!disrupted && produced > views.length / 3) {
+    if (!disrupted && produced > total / 3) {
       debug('disrupting');
       await scenario.disrupt!({ replicas: set, produced: () => produced, admin, name, dir });
       disrupted = true;
@@ -253,22 +272,22 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       );
       scenario.onMetrics(await Promise.all(live.map(metricsOf)));
     }
-    if (scenario.window === 'hopping') await expectHoppingGroundTruth(redis, name, views);
-    else await expectGroundTruth(redis, name, views);
+    if (scenario.window === 'hopping') await expectHoppingGroundTruth(redis, name, truth);
+    else await expectGroundTruth(redis, name, truth, total);
   } finally {
     redis.disconnect();
     await admin.disconnect();
     await Promise.all(set.replicas.map((r) => r?.kill()));
   }
-  return { records: views.length, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000 };
+  return { records: total, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000 };
 }
 
 async function expectGroundTruth(
   redis: ReturnType<typeof connectRedis>,
   name: string,
-  views: ReturnType<typeof generateViews>,
+  truth: Map<string, Truth>,
+  records: number,
 ): Promise<void> {
-  const truth = groundTruth(views);
   const observed = await readObserved(redis, name, PARTITIONS);
   expect([...observed.keys()].sort()).toEqual([...truth.keys()].sort());
   let total = 0;
@@ -290,7 +309,7 @@ async function expectGroundTruth(
       Math.ceil(expected.users.size * 0.03),
     );
   }
-  expect(total).toBe(views.length);
+  expect(total).toBe(records);
 }
 
 /**
@@ -300,9 +319,8 @@ async function expectGroundTruth(
 async function expectHoppingGroundTruth(
   redis: ReturnType<typeof connectRedis>,
   name: string,
-  views: ReturnType<typeof generateViews>,
+  truth: Map<string, Truth>,
 ): Promise<void> {
-  const truth = hoppingGroundTruth(views);
   const store = new QueryStore(redis, { cache: false });
   const registration = await store.registration(name);
   // The layout under test: slices, with sketches packed by their owner.
