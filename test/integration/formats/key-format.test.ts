@@ -4,15 +4,13 @@
 // dead-letter topic with reason key-decode, the rest of the batch unaffected.
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Message } from 'kafkajs';
-import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readDeadLetters } from '../../../harness/dead-letters.ts';
+import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { avroProducer } from '../../../harness/registry-records.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { repartitionTopicOf } from '../../../processor/src/model/kafka-names.ts';
-import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
-import { type RunningProcessor, startProcessor } from '../../../processor/src/runtime/processor.ts';
-import { validateText } from '../../../processor/src/spec/validate.ts';
+import type { RunningProcessor } from '../../../processor/src/runtime/processor.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 
@@ -32,7 +30,7 @@ async function runKeyed(source: string, messages: Message[], deadLetters: number
   const id = randomUUID().slice(0, 8);
   const name = `key-${id}`;
   const topic = `key-${id}`;
-  const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+  const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -44,8 +42,6 @@ spec:
     amount: { sum: event.amount }
   deadLetter: { topic: ${topic}.dlq }
 `);
-  expect(result.errors).toEqual([]);
-  const pipeline = toRuntimePipeline(result.pipelines[0]!, 1);
   const brokers = inject('kafkaBrokers');
   const redisUrl = inject('redisUrl');
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
@@ -60,16 +56,7 @@ spec:
   const redis = connectRedis(redisUrl);
   const prefix = partitionPrefix(name, 1, 0);
   try {
-    running.push(
-      await startProcessor({
-        pipeline,
-        brokers,
-        redisUrl,
-        replicaId: name,
-        http: { port: 0, host: '127.0.0.1' },
-        logger: pino({ level: process.env.KAPPAFLOW_DEBUG ? 'info' : 'silent' }),
-      }),
-    );
+    running.push(await startInProcess(pipeline, { brokers, redisUrl }));
     await waitUntil(
       'every record committed',
       async () => (await redis.hget(keys.checkpoint(prefix), 'offset')) === String(messages.length),
@@ -178,7 +165,7 @@ describe('spec.source.key.format on real Kafka and Redis', () => {
     const id = randomUUID().slice(0, 8);
     const name = `keys-${id}`;
     const topic = `keys-${id}`;
-    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+    const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -189,7 +176,6 @@ spec:
     n: { count: {} }
   deadLetter: { topic: ${topic}.dlq }
 `);
-    expect(result.errors).toEqual([]);
     const { messages, expected } = await goodRecords(150, (userId) =>
       Buffer.from(JSON.stringify({ userId })),
     );
@@ -207,16 +193,7 @@ spec:
     const redis = connectRedis(redisUrl);
     const repartition = repartitionTopicOf(name, 1);
     try {
-      running.push(
-        await startProcessor({
-          pipeline: toRuntimePipeline(result.pipelines[0]!, 1),
-          brokers,
-          redisUrl,
-          replicaId: name,
-          http: { port: 0, host: '127.0.0.1' },
-          logger: pino({ level: process.env.KAPPAFLOW_DEBUG ? 'info' : 'silent' }),
-        }),
-      );
+      running.push(await startInProcess(pipeline, { brokers, redisUrl }));
       const partitions = async () => {
         try {
           return await admin.fetchTopicOffsets(repartition);
