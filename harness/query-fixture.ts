@@ -137,12 +137,7 @@ export class PipelineWriter {
       // consumer does for on-time records; without sliceMs, per window
       if (window.type === 'hopping' && window.sliceMs) {
         const slice = sliceStartOf(e.time, window.sliceMs);
-        fold.add(
-          fold.slice(slice, slice + window.sliceMs, () => starts),
-          group,
-          e.time,
-          prepared,
-        );
+        fold.add(fold.slice(slice, slice + window.sliceMs, starts), group, e.time, prepared);
       } else for (const start of starts) fold.add(fold.window(start, start + size), group, e.time, prepared);
       fold.records++;
       if (e.time > watermark) watermark = e.time;

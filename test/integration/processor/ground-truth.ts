@@ -87,11 +87,16 @@ export function addToHoppingTruth(truth: Map<string, Truth>, view: View): void {
   for (let start = last; start > view.ts - sizeMs; start -= advanceMs) addAt(truth, start, view);
 }
 
+/** Tumbling with a grace longer than the generated views' disorder (5 s), so windows close during a run and no view is late. */
+const SINK_WINDOW_YAML = 'window: { type: tumbling, size: 1m, grace: 10s }';
+
 export const pipelineYaml = (
   name: string,
   topic: string,
   source = 'format: json',
   window = TUMBLING_YAML,
+  /** a sink (with a grace short enough for windows to close during the run) */
+  sink?: { delivery: 'atLeastOnce' | 'exactlyOnce' },
 ) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata:
@@ -104,7 +109,7 @@ spec:
     startFrom: earliest
   groupBy:
     page: event.page
-  ${window}
+  ${sink ? SINK_WINDOW_YAML : window}
   aggregates:
     views: { count: {} }
     bytes: { sum: event.bytes }
@@ -112,7 +117,7 @@ spec:
     p50: { percentile: event.latency, q: 0.5 }
     visitors: { countDistinct: event.user }
   deadLetter: { topic: ${topic}.dlq }
-`;
+${sink ? `  sink: { topic: ${topic}.sink, delivery: ${sink.delivery} }\n` : ''}`;
 
 export interface Observed {
   count: number;

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { expect } from 'vitest';
 import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
 import type { ProcessorProcess } from '../../../harness/processor.ts';
@@ -59,6 +59,28 @@ export interface Scenario {
   format?: { source: string; encode: (views: readonly View[]) => Promise<Buffer[]> };
   /** hopping: the sliced window whose sketches the owner packs, checked through the query layer */
   window?: 'hopping';
+  /** more environment of each replica started, made per start (e.g. KAPPAFLOW_FAULT crash points, observability/fault-points.ts) */
+  env?: () => NodeJS.ProcessEnv;
+  /**
+   * Publish closed windows to `<topic>.sink` with this delivery; `check` runs once every partition
+   * caught up, while the replicas still run. A closing view per partition, an hour after the
+   * others, closes every window but its own.
+   */
+  sink?: {
+    delivery: 'atLeastOnce' | 'exactlyOnce';
+    check: (ctx: SinkCheckContext) => Promise<void>;
+  };
+}
+
+export interface SinkCheckContext {
+  kafka: Kafka;
+  admin: Admin;
+  name: string;
+  topic: string;
+  /** every produced view; view i went to partition i % PARTITIONS */
+  views: readonly View[];
+  /** the windows before this start are closed */
+  closedBefore: number;
 }
 
 export interface ScenarioContext {
@@ -82,6 +104,8 @@ export interface ScenarioReport {
   /** from the last disruption's end until every partition's checkpoint reached the log's end */
   catchUpSeconds: number;
   seconds: number;
+  /** replicas that exited or were killed by themselves (not by the scenario) and were restarted */
+  selfExits: number;
 }
 
 const everyProcess = new Set<ProcessorProcess>();
@@ -121,6 +145,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
         topic,
         scenario.format?.source,
         scenario.window === 'hopping' ? HOPPING_YAML : undefined,
+        scenario.sink,
       ),
     ...(scenario.topic ? { topicConfig: scenario.topic } : {}),
     // Generous retries: some scenarios restart brokers while this client produces and polls.
@@ -128,10 +153,19 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   });
   const { name, topic, dir, kafka, admin } = fixture;
   const startTime = Date.UTC(2026, 0, 1);
-  const total = scenario.records;
   // Views are generated as they are sent and folded into the truth then, so memory stays flat however
-  // long a soak runs; another format encodes them all up front (a short test).
-  const views = scenario.format ? generateViews(total, 42, startTime) : viewStream(total, 42, startTime);
+  // long a soak runs; another format, or a sink check, holds them all (a short test).
+  const closedBefore = startTime + 3_600_000;
+  let views: Iterable<View> = viewStream(scenario.records, 42, startTime);
+  if (scenario.format || scenario.sink) {
+    const all = generateViews(scenario.records, 42, startTime);
+    // A closing view per partition, an hour later, closes every window before it.
+    if (scenario.sink)
+      for (let p = 0; p < PARTITIONS; p++)
+        all.push({ ts: closedBefore, page: '/closer', user: 'closer', bytes: 1, latency: 1 });
+    views = all;
+  }
+  const total = scenario.records + (scenario.sink ? PARTITIONS : 0);
   const encoded = scenario.format ? await scenario.format.encode(views as View[]) : undefined;
   const truth = new Map<string, Truth>();
   const addView = scenario.window === 'hopping' ? addToHoppingTruth : addToTruth;
@@ -139,7 +173,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const set: ReplicaSet = {
     replicas: [],
     async start(slot) {
-      const replica = await fixture.spawn(slot, scenario.processorEnv);
+      const replica = await fixture.spawn(slot, { ...scenario.processorEnv, ...scenario.env?.() });
       set.replicas[slot] = replica;
       everyProcess.add(replica);
     },
@@ -209,6 +243,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   };
 
   let kills = 0;
+  let selfExits = 0;
   let lastKillAt = Date.now();
   let disrupted = scenario.disrupt === undefined;
   let lastDisruption = Date.now();
@@ -220,8 +255,9 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     // Like Kubernetes' restart policy: a replica that exited by itself (e.g. its consumer gave up
     // during a broker outage) is started again.
     for (const [slot, replica] of set.replicas.entries()) {
-      if (replica && replica.child.exitCode !== null) {
-        debug('restarting exited replica', slot, replica.child.exitCode);
+      if (replica && (replica.child.exitCode !== null || replica.child.signalCode !== null)) {
+        debug('restarting exited replica', slot, replica.child.exitCode, replica.child.signalCode);
+        selfExits++;
         await set.start(slot);
       }
     }
@@ -272,6 +308,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       );
       scenario.onMetrics(await Promise.all(live.map(metricsOf)));
     }
+    await scenario.sink?.check({ kafka, admin, name, topic, views: views as View[], closedBefore });
     if (scenario.window === 'hopping') await expectHoppingGroundTruth(redis, name, truth);
     else await expectGroundTruth(redis, name, truth, total);
   } finally {
@@ -279,7 +316,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     await admin.disconnect();
     await Promise.all(set.replicas.map((r) => r?.kill()));
   }
-  return { records: total, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000 };
+  return { records: total, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000, selfExits };
 }
 
 async function expectGroundTruth(
