@@ -7,6 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Admin, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import type { RuntimePipeline } from '../processor/src/model/pipeline.ts';
+import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
+import { type RunningProcessor, startProcessor } from '../processor/src/runtime/processor.ts';
+import { validateText } from '../processor/src/spec/validate.ts';
 import { ensureDir, runDir } from './paths.ts';
 import { freePort } from './ports.ts';
 import { type ProcessorProcess, spawnProcessor } from './processor.ts';
@@ -72,4 +77,28 @@ export async function pipelineFixture(options: PipelineFixtureOptions): Promise<
       });
     },
   };
+}
+
+/** A pipeline YAML validated and compiled as version 1; throws with every spec error. */
+export function compilePipeline(yaml: string): RuntimePipeline {
+  const result = validateText(yaml);
+  if (result.errors.length > 0 || !result.pipelines[0]) {
+    throw new Error(`the test pipeline is invalid: ${JSON.stringify(result.errors)}`);
+  }
+  return toRuntimePipeline(result.pipelines[0], 1);
+}
+
+/** A processor in this process (replica named after the pipeline, HTTP on loopback, logs with KAPPAFLOW_DEBUG). */
+export function startInProcess(
+  pipeline: RuntimePipeline,
+  options: { brokers: string[]; redisUrl: string; replicaId?: string; port?: number },
+): Promise<RunningProcessor> {
+  return startProcessor({
+    pipeline,
+    brokers: options.brokers,
+    redisUrl: options.redisUrl,
+    replicaId: options.replicaId ?? pipeline.name,
+    http: { port: options.port ?? 0, host: '127.0.0.1' },
+    logger: pino({ level: process.env.KAPPAFLOW_DEBUG ? 'info' : 'silent' }),
+  });
 }

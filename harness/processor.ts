@@ -47,7 +47,7 @@ export async function spawnProcessor(options: {
     `processor ${options.name} /healthz`,
     async () => (await fetch(`http://127.0.0.1:${options.port}/healthz`)).ok,
     {
-      timeoutMs: 30_000,
+      timeoutMs: 90_000,
       service: child,
     },
   );

@@ -18,6 +18,13 @@ export interface Claim {
   lastCommitAt?: number | null;
   /** the open windows' values this claim has read or written (fixed windows; see owned-windows.ts) */
   windows: OwnedWindows;
+  /**
+   * Offsets from `nextOffset` up to (not including) this one hold no record this consumer reads:
+   * aborted transactions and transaction markers of a transactional topic (the repartition topic),
+   * which kafkajs skips without a batch. Without it, a batch after them would look like Kafka
+   * being ahead of the checkpoint, and seeking back to them would repeat for ever.
+   */
+  noRecordsUntil?: string;
 }
 
 export async function claimPartition(
@@ -47,7 +54,27 @@ export function alignWithCheckpoint(claim: Claim, firstOffset: string): Alignmen
   const first = BigInt(firstOffset);
   // Kafka is behind Redis (its offsets are committed after Redis): skip what Redis already has.
   if (checkpoint > first) return { action: 'process', skipBefore: checkpoint };
-  // Kafka is ahead of Redis, e.g. Redis state was restored from an older copy: go back and replay.
-  if (checkpoint < first) return { action: 'seek', offset: claim.nextOffset };
+  // Kafka is ahead of Redis, e.g. Redis state was restored from an older copy: go back and replay
+  // (unless all that lies between holds no record, see Claim.noRecordsUntil).
+  if (first > recordsFrom(claim)) return { action: 'seek', offset: claim.nextOffset };
   return { action: 'process', skipBefore: null };
+}
+
+/** The first offset that can hold a record not yet in the checkpoint (see Claim.noRecordsUntil). */
+export function recordsFrom(claim: Claim): bigint {
+  const checkpoint = BigInt(claim.nextOffset ?? '0');
+  const empty = claim.noRecordsUntil === undefined ? checkpoint : BigInt(claim.noRecordsUntil);
+  return empty > checkpoint ? empty : checkpoint;
+}
+
+/**
+ * Notes a fetched range that held no record for this consumer (kafkajs resolves it without a batch):
+ * when it starts at or before where records may begin, they begin after it.
+ */
+export function skipEmptyRange(claim: Claim, firstOffset: string, lastOffset: string): void {
+  if (claim.nextOffset === null) return;
+  const from = recordsFrom(claim);
+  if (BigInt(firstOffset) <= from && BigInt(lastOffset) >= from) {
+    claim.noRecordsUntil = String(BigInt(lastOffset) + 1n);
+  }
 }

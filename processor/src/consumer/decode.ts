@@ -1,6 +1,14 @@
 import { isUtf8 } from 'node:buffer';
 /** Why a record could not be processed; travels in the dead-letter record's `kf-reason` header. */
-export type FailureReason = 'parse' | 'where' | 'enrich' | 'event-time' | 'group-by' | 'aggregate' | 'late';
+export type FailureReason =
+  | 'parse'
+  | 'key-decode'
+  | 'where'
+  | 'enrich'
+  | 'event-time'
+  | 'group-by'
+  | 'aggregate'
+  | 'late';
 
 export class RecordFailure extends Error {
   constructor(

@@ -8,6 +8,7 @@ import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
 import { eventTimeOf } from './event-time.ts';
+import { type KeyDecoder, keyDecoderFor, sourceKeyOf } from './formats/key-decoder.ts';
 import type { ValueDecoder } from './formats/value-decoder.ts';
 
 export interface FoldedBatch {
@@ -55,6 +56,8 @@ export async function foldBatch(
   sessions?: SessionStore,
   /** prepared for these messages (registry formats); JSON and text decode without one */
   decoder?: ValueDecoder,
+  /** `spec.source.key` (prepared for these messages with a registry format); absent: built from the pipeline */
+  keys: KeyDecoder = keyDecoderFor(pipeline.source),
 ): Promise<FoldedBatch> {
   const fold = new BatchFold(pipeline.aggregates);
   const deadLetters: Letter[] = [];
@@ -158,6 +161,8 @@ export async function foldBatch(
         topic,
         partition,
         message,
+        keys,
+        pipeline.source.rekeyed === true,
       );
     } catch (error) {
       const failure = asFailure(error, 'parse');
@@ -273,27 +278,45 @@ class RecordView implements RecordContext {
   enriched: Record<string, unknown> = NOT_ENRICHED;
   private meta: RecordContext['record'] | undefined;
 
+  private readonly key: unknown;
+
   constructor(
     readonly event: unknown,
     private readonly topic: string,
     private readonly partition: number,
     private readonly message: KafkaMessage,
-  ) {}
+    private readonly keys: KeyDecoder,
+    private readonly rekeyed: boolean,
+  ) {
+    // A key format that can fail is decoded now, so a bad key dead-letters the record whether or
+    // not an expression reads it (a `string` key is decoded on first use, as before).
+    this.key = keys.strict ? keys.decode(sourceKeyOf(message, rekeyed)) : undefined;
+  }
 
   get record(): RecordContext['record'] {
-    this.meta ??= recordOf(this.topic, this.partition, this.message);
+    this.meta ??= recordOf(
+      this.topic,
+      this.partition,
+      this.message,
+      this.keys.strict ? this.key : this.keys.decode(sourceKeyOf(this.message, this.rekeyed)),
+    );
     return this.meta;
   }
 }
 
-function recordOf(topic: string, partition: number, message: KafkaMessage): RecordContext['record'] {
+function recordOf(
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+  key: unknown,
+): RecordContext['record'] {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(message.headers ?? {})) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : String(value);
   }
   return {
     topic,
-    key: message.key ? message.key.toString('utf8') : null,
+    key,
     partition,
     offset: message.offset,
     timestamp: Number(message.timestamp),

@@ -11,10 +11,11 @@ import type { AbsoluteValue } from '../state/owned-windows.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
-import { alignWithCheckpoint, type Claim, claimPartition } from './claims.ts';
+import { alignWithCheckpoint, type Claim, claimPartition, skipEmptyRange } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
 import { type EnrichmentTable, noEnrichment, redisEnrichment } from './enrich.ts';
 import { type FoldedBatch, foldBatch } from './fold-batch.ts';
+import { type KeyDecoder, keyDecoderFor } from './formats/key-decoder.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
 import { idleFloor, lastCommitOf, resumedAfterIdle } from './idle.ts';
@@ -76,6 +77,7 @@ export class ConsumerLoop {
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
+  private readonly keyDecoder: KeyDecoder;
   /** sink.delivery exactlyOnce: the transactional publisher (else the shared producer publishes) */
   private readonly transactionalSink: TransactionalSink | undefined;
 
@@ -97,6 +99,7 @@ export class ConsumerLoop {
         ? new TransactionalSink(pipeline, kafka, this.admin, redis, options.logger)
         : undefined;
     this.decoder = valueDecoderFor(pipeline.source);
+    this.keyDecoder = keyDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
       pipeline.enrich.length > 0
@@ -120,10 +123,16 @@ export class ConsumerLoop {
   async start(): Promise<void> {
     const { pipeline, logger } = this.options;
     await Promise.all([this.consumer.connect(), this.producer.connect(), this.admin.connect()]);
-    const { GROUP_JOIN, REBALANCING, CRASH, FETCH } = this.consumer.events;
+    const { GROUP_JOIN, REBALANCING, CRASH, FETCH, END_BATCH_PROCESS } = this.consumer.events;
     // Progress for the stall watchdog: every fetch, even an empty one, proves the consumer is alive.
     this.consumer.on(FETCH, () => {
       this.lastFetchAt = Date.now();
+    });
+    // A fetched range with only aborted records and transaction markers never reaches onBatch.
+    this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize !== 0 || payload.firstOffset === null) return;
+      const claim = this.claims.get(partitionIdOf(pipeline, payload.topic, payload.partition));
+      if (claim) skipEmptyRange(claim, payload.firstOffset, payload.lastOffset);
     });
     // No exit on STOP: kafkajs emits it from its crash handler before CRASH { restart: true } too
     // (e.g. "the coordinator is loading" on a fresh broker), then restarts by itself. What is not
@@ -238,17 +247,16 @@ export class ConsumerLoop {
     metrics.recordsIn.inc(labels, messages.length);
     // Registry formats: every writer schema the batch names is fetched first (held while the
     // registry is unreachable, so nothing past an undecoded record is committed or dead-lettered).
-    await this.decoder.prepare(
-      messages,
-      registryWaitHooks(
-        this.options.logger,
-        { topic: batch.topic, partition: batch.partition },
-        payload,
-        () => {
-          this.lastFetchAt = Date.now();
-        },
-      ),
+    const hooks = registryWaitHooks(
+      this.options.logger,
+      { topic: batch.topic, partition: batch.partition },
+      payload,
+      () => {
+        this.lastFetchAt = Date.now();
+      },
     );
+    await this.decoder.prepare(messages, hooks);
+    await this.keyDecoder.prepare(messages, hooks);
     const folded = await this.fold(
       prefix,
       batch,
@@ -317,7 +325,8 @@ export class ConsumerLoop {
   /** The batch's records the checkpoint does not have yet; undefined when Kafka must seek back first. */
   private async alignWithCheckpoint(claim: Claim, batch: Batch): Promise<KafkaMessage[] | undefined> {
     const { topic, partition } = batch;
-    const alignment = alignWithCheckpoint(claim, batch.messages[0]!.offset);
+    // the first offset fetched, aborted records and transaction markers included (a transactional topic)
+    const alignment = alignWithCheckpoint(claim, batch.firstOffset() ?? batch.messages[0]!.offset);
     if (alignment.action === 'seek') {
       const low = await this.earliestOffset(topic, partition, true);
       if (BigInt(alignment.offset) < BigInt(low)) {
@@ -408,6 +417,7 @@ export class ConsumerLoop {
       this.enrichment,
       sessions,
       this.decoder,
+      this.keyDecoder,
     );
   }
 

@@ -12,7 +12,8 @@ import { type JsonValue, toBool, toJson, toKey, toNumber, ValueKindError } from 
 export interface RecordMeta {
   /** Useful when the source has several topics. */
   topic?: string;
-  key: string | null;
+  /** a string, or the decoded key with `spec.source.key.format` */
+  key: unknown;
   partition: number;
   /** As kafkajs reports it (a decimal string). */
   offset: string;

@@ -1,5 +1,5 @@
 import type { EventTimeFormat } from './event-time-format.ts';
-import type { SchemaRegistrySettings, SourceFormat } from './source-format.ts';
+import type { KeyDecoding, SchemaRegistrySettings, SourceFormat } from './source-format.ts';
 
 /**
  * The processor's runtime view of a pipeline: the validated spec with durations in milliseconds
@@ -56,7 +56,8 @@ export interface RecordContext {
   enriched: Record<string, unknown>;
   record: {
     topic: string;
-    key: string | null;
+    /** the key as `spec.source.key.format` decodes it (a string by default) */
+    key: unknown;
     partition: number;
     offset: string;
     timestamp: number;
@@ -86,6 +87,13 @@ export interface RuntimePipeline {
     format: SourceFormat;
     schemaRegistry?: SchemaRegistrySettings;
     messageType?: string;
+    /** spec.source.key; absent: the key as UTF-8 text */
+    key?: KeyDecoding;
+    /**
+     * Set on the stage that reads the repartition topic (session windows): there the Kafka key is
+     * the group key, and the source record's key travels in the `kf-source-key` header.
+     */
+    rekeyed?: boolean;
     /** absent: the Kafka record timestamp */
     eventTime?: EventTimeSpec;
     startFrom: 'earliest' | 'latest';

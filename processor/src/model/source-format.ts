@@ -19,3 +19,15 @@ export interface SchemaRegistrySettings {
   tls?: { caFile?: string };
   cacheSize: number;
 }
+
+/** How a record key becomes `record.key` (`spec.source.key.format`); the spec validates it. */
+export const KEY_FORMATS = ['string', 'json', 'avro', 'protobuf', 'jsonSchema', 'none'] as const;
+
+export type KeyFormat = (typeof KEY_FORMATS)[number];
+
+/** `spec.source.key` as the processor uses it (absent: `string`, the key as UTF-8 text). */
+export interface KeyDecoding {
+  format: KeyFormat;
+  /** `protobuf` only: the message every key is decoded as */
+  messageType?: string;
+}

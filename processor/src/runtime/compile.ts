@@ -24,6 +24,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       format: spec.source.format,
       ...(spec.source.schemaRegistry ? { schemaRegistry: spec.source.schemaRegistry } : {}),
       ...(spec.source.messageType ? { messageType: spec.source.messageType } : {}),
+      ...(spec.source.key ? { key: spec.source.key } : {}),
       ...(spec.source.eventTime
         ? { eventTime: { field: spec.source.eventTime.field, format: spec.source.eventTime.format } }
         : {}),

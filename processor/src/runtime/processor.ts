@@ -56,7 +56,10 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   const repartitioner =
     pipeline.window.type === 'session' ? new Repartitioner(pipeline, kafka, logger) : undefined;
   const aggregating: RuntimePipeline = repartitioner
-    ? { ...pipeline, source: { ...pipeline.source, topics: [repartitioner.topic], startFrom: 'earliest' } }
+    ? {
+        ...pipeline,
+        source: { ...pipeline.source, topics: [repartitioner.topic], startFrom: 'earliest', rekeyed: true },
+      }
     : pipeline;
   const loop = new ConsumerLoop({
     pipeline: aggregating,

@@ -142,8 +142,9 @@ a condition, a \`sum\` of a string) are reported by \`kappaflow validate\` with 
 Windows follow event time. Each partition has a **watermark**: the newest event time of every
 record read from it so far, in offset order, counting every record whose value parses and whose
 event time is valid, also those that \`where\` (or an enrichment with \`onMissing: skip\`) drops and
-those that fail later (group-by, aggregate), as in Flink and Kafka Streams; a record whose value or
-time cannot be read does not move it. A window **closes** on a partition when
+those that fail later (group-by, aggregate), as in Flink and Kafka Streams; a record whose value, key
+(with a \`source.key.format\` that can fail) or time cannot be read does not move it. A window
+**closes** on a partition when
 \`end + grace <= watermark\` (equality closes; a session window's end is its last event plus \`gap\`).
 A record is late, counted and sent to the dead-letter topic with reason \`late\`, when every window
 it belongs to is closed at the watermark reached just before it. The query API reports a window

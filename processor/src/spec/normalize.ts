@@ -1,6 +1,7 @@
 // The form the processor and operator consume: defaults applied, durations in milliseconds,
 // maps turned into ordered lists, aggregates tagged by operator.
 import { createHash } from 'node:crypto';
+import type { KeyDecoding } from '../model/source-format.ts';
 import {
   AGGREGATE_OPERATOR_NAMES,
   type AggregateOperator,
@@ -44,6 +45,8 @@ export interface NormalizedPipeline {
     format: (typeof SOURCE_FORMATS)[number];
     schemaRegistry?: SchemaRegistrySpec;
     messageType?: string;
+    /** spec.source.key; absent: the key as UTF-8 text */
+    key?: KeyDecoding;
     /** `path` is `field` split on dots. Absent: use the Kafka record timestamp. */
     eventTime?: {
       field: string;
@@ -117,6 +120,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
       format: s.source.format,
       ...(s.source.schemaRegistry === undefined ? {} : { schemaRegistry: s.source.schemaRegistry }),
       ...(s.source.messageType === undefined ? {} : { messageType: s.source.messageType }),
+      ...(s.source.key === undefined ? {} : { key: { ...s.source.key } }),
       ...(s.source.eventTime === undefined
         ? {}
         : { eventTime: { ...s.source.eventTime, path: s.source.eventTime.field.split('.') } }),
@@ -176,6 +180,7 @@ export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>
       format: n.source.format,
       // only when set, so pipelines without it keep their fingerprint
       ...(n.source.messageType === undefined ? {} : { messageType: n.source.messageType }),
+      ...((n.source.key?.format ?? 'string') === 'string' ? {} : { key: n.source.key }),
       eventTime: n.source.eventTime ?? null,
     },
     where: n.where ?? null,

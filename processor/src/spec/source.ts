@@ -1,7 +1,7 @@
 // `spec.source`: which topic(s) to read and how to turn a record into an event.
 import { z } from 'zod';
 import { EVENT_TIME_FORMATS } from '../model/event-time-format.ts';
-import { REGISTRY_FORMATS, SOURCE_FORMATS } from '../model/source-format.ts';
+import { KEY_FORMATS, REGISTRY_FORMATS, SOURCE_FORMATS } from '../model/source-format.ts';
 import { duration, k8sRules, strictObject, topicName } from './fields.ts';
 import { schemaRegistrySchema } from './schema-registry.ts';
 import { show } from './show.ts';
@@ -29,7 +29,50 @@ export const eventTimeSchema = strictObject({
 }).describe('Where the event time comes from. Without it, windows use the Kafka record timestamp.');
 
 export type { EventTimeFormat } from '../model/event-time-format.ts';
-export { REGISTRY_FORMATS, SOURCE_FORMATS };
+export { KEY_FORMATS, REGISTRY_FORMATS, SOURCE_FORMATS };
+
+const messageTypeField = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, {
+    error: (iss) =>
+      `expected a fully qualified Protobuf message name like shop.v1.Order, got ${show(iss.input)}`,
+  });
+
+const REGISTRY_KEY_FORMATS: readonly string[] = ['avro', 'protobuf', 'jsonSchema'];
+
+export const keySchema = strictObject({
+  format: z
+    .enum(KEY_FORMATS, {
+      error: (iss) => `expected one of ${KEY_FORMATS.join(', ')}, got ${show(iss.input)}`,
+    })
+    .default('string')
+    .describe(
+      'How the record key becomes `record.key`. `string`: the key as UTF-8 text. `json`: the key parsed as JSON (e.g. `record.key.userId`). `avro`, `protobuf`, `jsonSchema`: the Confluent wire format, decoded with the writer schema from `schemaRegistry`. `none`: the key is not read (`record.key` is null). A record without a key has `record.key` null; a key that does not decode goes to the dead-letter topic with reason `key-decode`.',
+    ),
+  messageType: messageTypeField
+    .optional()
+    .describe(
+      '`protobuf` keys only: decode every key as this message (fully qualified) instead of the one named by the message indexes in the key.',
+    ),
+})
+  .superRefine((k, ctx) => {
+    if (k.messageType !== undefined && k.format !== 'protobuf') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['messageType'],
+        message: 'key.messageType needs key.format: protobuf',
+      });
+    }
+  })
+  .meta(
+    k8sRules({
+      rule: "!has(self.messageType) || (has(self.format) && self.format == 'protobuf')",
+      message: 'key.messageType needs key.format protobuf',
+    }),
+  )
+  .describe('How the record key is decoded for expressions (`record.key`). Absent: the key as UTF-8 text.');
 
 export const sourceSchema = strictObject({
   topic: topicName.optional().describe('The topic to read. Give either `topic` or `topics`.'),
@@ -52,18 +95,12 @@ export const sourceSchema = strictObject({
       '`json`: each record value is one JSON object, bound to `event`. `text`: the value as a UTF-8 string, bound to `event` (as a string). `avro`, `protobuf`, `jsonSchema`: the Confluent wire format (magic byte, schema id, payload), decoded with the writer schema fetched from `schemaRegistry` (see docs/avro-protobuf.md for how each type maps to `event`).',
     ),
   schemaRegistry: schemaRegistrySchema.optional(),
-  messageType: z
-    .string()
-    .min(1)
-    .max(512)
-    .regex(/^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, {
-      error: (iss) =>
-        `expected a fully qualified Protobuf message name like shop.v1.Order, got ${show(iss.input)}`,
-    })
+  messageType: messageTypeField
     .optional()
     .describe(
       '`protobuf` only: decode every record as this message (fully qualified, e.g. `shop.v1.Order`) instead of the one named by the message indexes in the record.',
     ),
+  key: keySchema.optional(),
   eventTime: eventTimeSchema.optional(),
   idleTimeout: duration(1000)
     .optional()
@@ -91,18 +128,26 @@ export const sourceSchema = strictObject({
     if (s.topics !== undefined && new Set(s.topics).size !== s.topics.length) {
       ctx.addIssue({ code: 'custom', path: ['topics'], message: 'topics lists the same topic twice' });
     }
+    const keyFormat = s.key?.format ?? 'string';
+    const registryKey = REGISTRY_KEY_FORMATS.includes(keyFormat);
     if (REGISTRY_FORMATS.includes(s.format) && s.schemaRegistry === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['schemaRegistry'],
         message: `format ${s.format} needs schemaRegistry: { url: http://registry:8081 }`,
       });
+    } else if (registryKey && s.schemaRegistry === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key', 'format'],
+        message: `key.format ${keyFormat} needs schemaRegistry: { url: http://registry:8081 }`,
+      });
     }
-    if (!REGISTRY_FORMATS.includes(s.format) && s.schemaRegistry !== undefined) {
+    if (!REGISTRY_FORMATS.includes(s.format) && !registryKey && s.schemaRegistry !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['schemaRegistry'],
-        message: `schemaRegistry is only read with format avro, protobuf or jsonSchema, not ${s.format}`,
+        message: `schemaRegistry is only read with format (or key.format) avro, protobuf or jsonSchema, not ${s.format}`,
       });
     }
     if (s.messageType !== undefined && s.format !== 'protobuf') {
@@ -125,8 +170,9 @@ export const sourceSchema = strictObject({
         message: 'eventTime needs format json',
       },
       {
-        rule: "has(self.schemaRegistry) == (has(self.format) && self.format in ['avro', 'protobuf', 'jsonSchema'])",
-        message: 'formats avro, protobuf and jsonSchema need schemaRegistry (and only they read it)',
+        rule: "has(self.schemaRegistry) == ((has(self.format) && self.format in ['avro', 'protobuf', 'jsonSchema']) || (has(self.key) && has(self.key.format) && self.key.format in ['avro', 'protobuf', 'jsonSchema']))",
+        message:
+          'formats (and key formats) avro, protobuf and jsonSchema need schemaRegistry (and only they read it)',
       },
       {
         rule: "!has(self.messageType) || (has(self.format) && self.format == 'protobuf')",

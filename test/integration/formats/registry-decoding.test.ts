@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { readDeadLetters } from '../../../harness/dead-letters.ts';
 import { avroProducer } from '../../../harness/registry-records.ts';
 import { registerSchema, startSchemaRegistry } from '../../../harness/schema-registry.ts';
 import { run, waitUntil } from '../../../harness/service.ts';
@@ -73,25 +74,7 @@ ${aggregates}
     (await redis.hgetall(keys.window(prefix, base - (base % 60_000))))[
       fieldOf(field, groupKeyOf([merchant]))
     ];
-  const deadLetters = async (count: number) => {
-    const letters: { offset: string; reason: string; error: string }[] = [];
-    const consumer = kafka.consumer({ groupId: `dlq-reader-${id}` });
-    await consumer.connect();
-    await consumer.subscribe({ topic: `${topic}.dlq`, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const header = (h: string) => String(message.headers?.[h] ?? '');
-        letters.push({
-          offset: header('kf-source-offset'),
-          reason: header('kf-reason'),
-          error: header('kf-error'),
-        });
-      },
-    });
-    await waitUntil(`${count} dead letters`, async () => letters.length >= count, { timeoutMs: 30_000 });
-    await consumer.disconnect();
-    return letters.sort((a, b) => Number(a.offset) - Number(b.offset));
-  };
+  const deadLetters = (count: number) => readDeadLetters(kafka, `${topic}.dlq`, count);
   const close = async () => {
     redis.disconnect();
     await producer.disconnect();

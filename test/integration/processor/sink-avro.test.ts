@@ -4,14 +4,11 @@
 import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
+import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { startSchemaRegistry } from '../../../harness/schema-registry.ts';
 import { waitUntil } from '../../../harness/service.ts';
-import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
-import { startProcessor } from '../../../processor/src/runtime/processor.ts';
-import { validateText } from '../../../processor/src/spec/validate.ts';
 
 type SinkRecord = { partition: string; window: { start: number }; group: { merchant: string } };
 
@@ -24,7 +21,7 @@ describe('Avro sink topic', () => {
     const id = randomUUID().slice(0, 8);
     const topic = `orders-${id}`;
     const spec = (name: string, sink: string) => {
-      const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+      return compilePipeline(`apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -40,8 +37,6 @@ spec:
     buyers: { countDistinct: event.buyer }
   sink: ${sink}
 `);
-      expect(result.errors).toEqual([]);
-      return toRuntimePipeline(result.pipelines[0]!, 1);
     };
     const jsonTopic = `${topic}.json`;
     const avroTopic = `${topic}.avro`;
@@ -76,16 +71,7 @@ spec:
     });
 
     const processors = await Promise.all(
-      pipelines.map((pipeline) =>
-        startProcessor({
-          pipeline,
-          brokers,
-          redisUrl: inject('redisUrl'),
-          replicaId: pipeline.name,
-          http: { port: 0, host: '127.0.0.1' },
-          logger: pino({ level: 'silent' }),
-        }),
-      ),
+      pipelines.map((pipeline) => startInProcess(pipeline, { brokers, redisUrl: inject('redisUrl') })),
     );
     const registry = new SchemaRegistry({ host: registryUrl });
     const received = new Map<string, SinkRecord[]>([
@@ -144,7 +130,7 @@ spec:
     // Its own registry: this test stops it.
     const registry = await startSchemaRegistry();
     await registry.stop({ kill: true });
-    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+    const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: sinkwait-${id} }
 spec:
@@ -153,20 +139,17 @@ spec:
   aggregates: { orders: { count: {} } }
   sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registry.url}" } }
 `);
-    expect(result.errors).toEqual([]);
     const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
     const port = await freePort();
     let exited: unknown;
-    const starting = startProcessor({
-      pipeline: toRuntimePipeline(result.pipelines[0]!, 1),
+    const starting = startInProcess(pipeline, {
       brokers,
       redisUrl: inject('redisUrl'),
       replicaId: `sinkwait-${id}`,
-      http: { port, host: '127.0.0.1' },
-      logger: pino({ level: 'silent' }),
+      port,
     }).catch((error) => {
       exited = error;
       throw error;

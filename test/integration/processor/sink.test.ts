@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
+import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { waitUntil } from '../../../harness/service.ts';
-import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
-import { startProcessor } from '../../../processor/src/runtime/processor.ts';
-import { validateText } from '../../../processor/src/spec/validate.ts';
 
 describe('sink topic', () => {
   it('publishes each closed window once the watermark passes it, as per-partition partials that add up', {
@@ -15,7 +12,7 @@ describe('sink topic', () => {
     const id = randomUUID().slice(0, 8);
     const name = `sink-${id}`;
     const topic = `orders-${id}`;
-    const result = validateText(`apiVersion: kappaflow.io/v1alpha1
+    const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata: { name: ${name} }
 spec:
@@ -28,7 +25,6 @@ spec:
     biggest: { max: event.amount }
   sink: { topic: ${topic}.1m }
 `);
-    expect(result.errors).toEqual([]);
     const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
@@ -51,14 +47,7 @@ spec:
       messages: [...orders.map((o, i) => ({ partition: i % 2, value: JSON.stringify(o) })), ...closers],
     });
 
-    const processor = await startProcessor({
-      pipeline: toRuntimePipeline(result.pipelines[0]!, 1),
-      brokers,
-      redisUrl: inject('redisUrl'),
-      replicaId: name,
-      http: { port: 0, host: '127.0.0.1' },
-      logger: pino({ level: 'silent' }),
-    });
+    const processor = await startInProcess(pipeline, { brokers, redisUrl: inject('redisUrl') });
     const received: {
       window: { start: number; end: number };
       group: { merchant: string };

@@ -44,6 +44,18 @@ const expected: Record<string, [number, string, string]> = {
   'sink-avro-no-registry': [19, 'spec.sink.format', 'add sink.schemaRegistry'],
   'registry-creds-in-url': [10, 'spec.source.schemaRegistry.url', 'must not contain credentials'],
   'message-type-not-protobuf': [11, 'spec.source.messageType', 'messageType needs format: protobuf'],
+  'key-format-unknown': [
+    10,
+    'spec.source.key.format',
+    'expected one of string, json, avro, protobuf, jsonSchema, none, got "bytes"',
+  ],
+  'key-registry-unused': [10, 'spec.source.schemaRegistry', 'only read with format (or key.format) avro'],
+  'key-registry-missing': [10, 'spec.source.key.format', 'key.format avro needs schemaRegistry'],
+  'key-message-type-not-protobuf': [
+    13,
+    'spec.source.key.messageType',
+    'key.messageType needs key.format: protobuf',
+  ],
   'format-unknown': [
     8,
     'spec.source.format',

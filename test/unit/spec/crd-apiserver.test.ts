@@ -134,10 +134,38 @@ describe.skipIf(!built)('CRD on a real API server', { timeout: 120_000 }, () => 
       'deadLetter topic must not be a source topic',
     ],
     ['q out of range', base.replace('q: 0.95', 'q: 95'), 'spec.aggregates.p95_latency.q'],
+    [
+      'a registry key format without schemaRegistry',
+      base.replace('    startFrom: earliest', '    key: { format: avro }\n    startFrom: earliest'),
+      'need schemaRegistry',
+    ],
+    [
+      'key.messageType on an Avro key',
+      base.replace(
+        '    startFrom: earliest',
+        '    key: { format: avro, messageType: k.Key }\n    schemaRegistry: { url: "http://registry:8081" }\n    startFrom: earliest',
+      ),
+      'key.messageType needs key.format protobuf',
+    ],
   ])('refuses %s', async (_name, yaml, message) => {
     const r = await apply('page-views', yaml);
     expect(r.status).toBe(422);
     expect(String(r.json.message)).toContain(message);
+  });
+
+  it('accepts a registry key format on a JSON topic, and keeps key.format as written', async () => {
+    const r = await apply(
+      'page-views',
+      base.replace(
+        '    startFrom: earliest',
+        '    key: { format: protobuf, messageType: k.Key }\n    schemaRegistry: { url: "http://registry:8081" }\n    startFrom: earliest',
+      ),
+    );
+    expect(r.status, JSON.stringify(r.json)).toBeLessThan(300);
+    expect((r.json.spec as { source: { key: unknown } }).source.key).toEqual({
+      format: 'protobuf',
+      messageType: 'k.Key',
+    });
   });
 
   it('scales through the scale subresource in external mode and accepts a status', async () => {

@@ -75,14 +75,20 @@ export class RegistryDecoder implements ValueDecoder {
     private readonly client: RegistryClient,
     cacheSize: number,
     private readonly messageType?: string,
+    /** which bytes of a record carry the schema id: the value, or the key (`spec.source.key`) */
+    private readonly part: 'key' | 'value' = 'value',
   ) {
     this.cache = new LruCache(cacheSize);
   }
 
-  async prepare(messages: readonly KafkaMessage[], hooks: WaitHooks): Promise<void> {
+  /** `messages` need only the part read (`key` or `value`), e.g. the keys of a batch. */
+  async prepare(
+    messages: readonly { key?: Buffer | null; value?: Buffer | null }[],
+    hooks: WaitHooks,
+  ): Promise<void> {
     const missing = new Set<number>();
     for (const message of messages) {
-      const value = message.value ?? null;
+      const value = (this.part === 'key' ? message.key : message.value) ?? null;
       if (value === null || value.length < HEADER_BYTES || value[0] !== 0) continue;
       const id = value.readUInt32BE(1);
       if (!this.cache.has(id)) missing.add(id);
