@@ -2,7 +2,7 @@
  * The processor's per-record CPU cost for workload 1, stage by stage, in one process without
  * Kafka or Redis (so it is less noisy than the end-to-end run): what the raw kafkajs ceiling does
  * per record (Buffer -> string -> JSON.parse), the CEL expressions alone, the whole foldBatch, and
- * encoding the commit payload.
+ * encoding the commit payload; then workload 3's sketches (slices, packed HyperLogLogs and DDSketches).
  *
  *   node --import tsx bench/fold-micro.ts [--records 10000] [--rounds 30]
  */
@@ -12,7 +12,10 @@ import { foldBatch } from '../processor/src/consumer/fold-batch.ts';
 import type { RecordContext } from '../processor/src/model/pipeline.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
 import { validateText } from '../processor/src/spec/validate.ts';
-import { encodePayload } from '../processor/src/state/commit.ts';
+import { commitArguments, encodePayload } from '../processor/src/state/commit.ts';
+import type { RedisClient } from '../processor/src/state/connection.ts';
+import { DEFAULT_MAX_CACHED_FIELDS, OwnedWindows } from '../processor/src/state/owned-windows.ts';
+import { encodeCommand } from '../processor/src/state/script-command.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,24 +50,27 @@ const random = () => {
   return state / 2 ** 32;
 };
 const start = Date.UTC(2026, 0, 1);
-const messages: KafkaMessage[] = Array.from({ length: RECORDS }, (_, i) => ({
-  key: null,
-  value: Buffer.from(
-    JSON.stringify({
-      ts: start + Math.floor(i * 5),
-      k: `k${Math.floor(random() * 10_000)}`,
-      v: Math.floor(random() * 1000),
-      u: `u${Math.floor(random() * 50_000)}`,
-      lat: 1 + Math.floor(random() * 2000),
-      st: 200,
-    }),
-  ),
-  offset: String(i),
-  timestamp: String(start + i),
-  attributes: 0,
-  headers: {},
-  size: 0,
-})) as unknown as KafkaMessage[];
+/** `RECORDS` events of the benchmark's shape over `keys` keys, `msPerRecord` of event time apart from `from`. */
+const messagesOf = (keys: number, msPerRecord: number, from = start): KafkaMessage[] =>
+  Array.from({ length: RECORDS }, (_, i) => ({
+    key: null,
+    value: Buffer.from(
+      JSON.stringify({
+        ts: from + Math.floor(i * msPerRecord),
+        k: `k${Math.floor(random() * keys)}`,
+        v: Math.floor(random() * 1000),
+        u: `u${Math.floor(random() * 50_000)}`,
+        lat: 1 + Math.floor(random() * 2000),
+        st: 200,
+      }),
+    ),
+    offset: String(i),
+    timestamp: String(start + i),
+    attributes: 0,
+    headers: {},
+    size: 0,
+  })) as unknown as KafkaMessage[];
+const messages = messagesOf(10_000, 5);
 
 const time = (fn: () => unknown) => {
   const samples: number[] = [];
@@ -118,3 +124,95 @@ console.table({
   'processor total (foldBatch + encode)': fold + encode,
 });
 console.log(`processor / ceiling work: ${((fold + encode) / parse).toFixed(1)}x (sink ${sink % 10})`);
+
+// Workload 3's shape (hopping 1 min / 10 s, countDistinct + p95 over 100,000 keys) through the
+// owner's whole CPU path: foldBatch into slices, the packed sketches staged (HyperLogLogs in Redis'
+// format, DDSketch text), the cached values updated, and the commit command serialised by ioredis.
+// A batch of one partition as in `npm run bench` (12 partitions, 10 min of event time): ~8,000
+// records over ~5 min, so nearly every (slice, group) is new and holds one record.
+const w3Yaml = `apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata:
+  name: micro3
+spec:
+  source:
+    topic: micro3
+    format: json
+    eventTime: { field: ts }
+  groupBy:
+    key: event.k
+  window: { type: hopping, size: 1m, advance: 10s, grace: 1h }
+  aggregates:
+    users: { countDistinct: event.u }
+    p95: { percentile: event.lat, q: 0.95 }
+`;
+const valid3 = validateText(w3Yaml);
+if (!valid3.ok) throw new Error(JSON.stringify(valid3.errors));
+const pipeline3 = toRuntimePipeline(valid3.pipelines[0]!, 1);
+// Each round is the partition's next batch (the next 5 min), folded by one owner whose cache of
+// open slices grows as in a replica (nothing closes within the hour of grace).
+const batches3 = Array.from({ length: ROUNDS }, (_, r) =>
+  messagesOf(100_000, 300_000 / RECORDS, start + r * 300_000),
+);
+/** OwnedWindows.load's one round trip, answered with empty hashes (a fresh pipeline's slices). */
+const noStoredWindows = {
+  pipeline() {
+    const replies: [null, Record<string, string>][] = [];
+    const pipe = {
+      hgetall: () => {
+        replies.push([null, {}]);
+        return pipe;
+      },
+      hgetallBuffer: () => pipe.hgetall(),
+      exec: async () => replies,
+    };
+    return pipe;
+  },
+} as unknown as RedisClient;
+const window3 = pipeline3.window as { sizeMs: number; advanceMs: number; sliceMs: number };
+const stage3 = { fold: [] as number[], stage: [] as number[], command: [] as number[] };
+const owned = new OwnedWindows(DEFAULT_MAX_CACHED_FIELDS, true);
+for (let r = 0; r < ROUNDS; r++) {
+  const t0 = performance.now();
+  const { fold } = await foldBatch(pipeline3, 'micro3', 0, batches3[r]!, 0, noEnrichment);
+  const t1 = performance.now();
+  await owned.load(noStoredWindows, 'kf:{micro3:1:0}', fold);
+  const absolute = owned.stage(fold);
+  owned.applied([]);
+  const t2 = performance.now();
+  const args = commitArguments({
+    prefix: 'kf:{micro3:1:0}',
+    epoch: 1,
+    expectedOffset: null,
+    firstOffset: '0',
+    nextOffset: String(RECORDS),
+    watermark: start + 300_000,
+    graceMs: 3_600_000,
+    retentionMs: 86_400_000,
+    fold,
+    absolute,
+    packedSketches: true,
+    slicing: { sizeMs: window3.sizeMs, advanceMs: window3.advanceMs, sliceMs: window3.sliceMs },
+  });
+  // the bytes the commit's script call writes (state/script-command.ts): sha, key count, arguments
+  sink += encodeCommand('evalsha', ['0'.repeat(40), 1, ...args]).length;
+  const t3 = performance.now();
+  stage3.fold.push(t1 - t0);
+  stage3.stage.push(t2 - t1);
+  stage3.command.push(t3 - t2);
+}
+const median = (ms: number[]) => {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return (sorted[Math.floor(sorted.length / 2)]! * 1000) / RECORDS;
+};
+const w3 = {
+  'foldBatch into slices': median(stage3.fold),
+  'owner: stage packed sketches + apply': median(stage3.stage),
+  'commit arguments + ioredis command bytes': median(stage3.command),
+};
+const w3Total = Object.values(w3).reduce((a, b) => a + b, 0);
+console.log(
+  `\n${RECORDS} workload-3 records per batch, median of ${ROUNDS} rounds per stage (µs per record):`,
+);
+console.table({ ...w3, 'processor total': w3Total });
+console.log(`w3 processor / ceiling work: ${(w3Total / parse).toFixed(1)}x`);

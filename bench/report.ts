@@ -10,6 +10,7 @@ import type { measureFreshness } from './freshness.ts';
 import type { ProcessorRun } from './measure.ts';
 import { benchDir, ONLY, PARTITIONS, QUICK, RECORDS } from './options.ts';
 import type { topFunctions } from './profile.ts';
+import type { SinkDeliveryRun } from './sink-delivery.ts';
 import { uniform10k, workloads } from './workloads.ts';
 
 type Baseline = Awaited<ReturnType<typeof baseline>>;
@@ -30,6 +31,7 @@ export interface BenchResults {
   scaling?: ProcessorRun[];
   w1EverySec?: ProcessorRun;
   durability?: DurabilityRun;
+  sinkDelivery?: SinkDeliveryRun;
   profile?: ReturnType<typeof topFunctions> & { file: string; run: ProcessorRun };
   freshness?: Freshness[];
   decodeFormats?: DecodeRow[];
@@ -119,7 +121,7 @@ function freshnessTable(freshness: Freshness[]): string[] {
 function profileSection(p: NonNullable<BenchResults['profile']>): string[] {
   return [
     '',
-    `Profile of one w1 replica (${p.file}): busy ${p.busyMs} ms, idle ${p.idlePct}% of wall, GC ${p.gcPct}% and (program) ${p.programPct}% of busy. Top five by self time:`,
+    `Profile of one ${p.run.workload} replica (${p.file}): busy ${p.busyMs} ms, idle ${p.idlePct}% of wall, GC ${p.gcPct}% and (program) ${p.programPct}% of busy. Top ${p.top.length} by self time:`,
     '',
     ...p.top.map((t, i) => `${i + 1}. \`${t.fn}\` ${t.selfPct}%`),
   ];
@@ -135,6 +137,16 @@ export function durabilityTable(d: DurabilityRun): string[] {
   ];
 }
 
+export function sinkDeliveryTable(d: SinkDeliveryRun): string[] {
+  return [
+    '',
+    '| w1 with grace 1s and a sink topic | rec/s | rec per CPU-s | ratio to atLeastOnce |',
+    '| --- | ---: | ---: | ---: |',
+    `| sink.delivery: atLeastOnce (default) | ${fmt(d.atLeastOnce.rate)} | ${fmt(d.atLeastOnce.perCpuSecond)} | 1.00 |`,
+    `| sink.delivery: exactlyOnce | ${fmt(d.exactlyOnce.rate)} | ${fmt(d.exactlyOnce.perCpuSecond)} | ${d.ratio.toFixed(2)} |`,
+  ];
+}
+
 /** The whole report as Markdown. */
 export function renderMarkdown(results: BenchResults): string {
   const lines = [
@@ -145,6 +157,7 @@ export function renderMarkdown(results: BenchResults): string {
     `Ceiling re-measured after the processor runs: ${fmt(results.ceilingAfter!.rate)} rec/s (drift on a shared machine).`,
   ];
   if (results.durability) lines.push(...durabilityTable(results.durability));
+  if (results.sinkDelivery) lines.push(...sinkDeliveryTable(results.sinkDelivery));
   if (results.scaling) lines.push(...scalingTable(results.scaling));
   lines.push(...freshnessTable(results.freshness ?? []));
   if (results.decodeFormats) lines.push('', ...decodeFormatsTable(results.decodeFormats));

@@ -3,7 +3,8 @@
  * baselines, side by side in one run on the same local Kafka and Redis as the tests.
  *
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
- * --skip-profile, --skip-durability, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case;
+ * --skip-profile (the profile is of w1, or of the first of --workloads without w1), --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
+ * --sink-only only the spec.sink.delivery case;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1; --scaling <list> the
  * replica counts of the scaling runs (default 2,4); --write-costs writes the capacity model's cost table
  * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
@@ -39,7 +40,15 @@ import {
   SCALING,
 } from './options.ts';
 import { topFunctions } from './profile.ts';
-import { type BenchResults, durabilityTable, machine, renderMarkdown, writeResults } from './report.ts';
+import {
+  type BenchResults,
+  durabilityTable,
+  machine,
+  renderMarkdown,
+  sinkDeliveryTable,
+  writeResults,
+} from './report.ts';
+import { measureSinkDelivery } from './sink-delivery.ts';
 import { ENRICH_HASH, uniform10k, uniform100k, workloads, zipf10k } from './workloads.ts';
 
 /** Creates and fills the topics of the chosen workloads, and the enrichment hash of w2. */
@@ -107,16 +116,23 @@ async function measureExtras(ctx: Context, runs: ProcessorRun[], results: BenchR
     await ctx.redis.config('SET', 'appendfsync', 'always');
   }
   if (!flag('skip-durability')) results.durability = await measureDurability(ctx);
+  if (!flag('skip-sink')) results.sinkDelivery = await measureSinkDelivery(ctx);
 }
 
-/** A CPU profile of one w1 replica, summarised by self time. */
-async function profileW1(ctx: Context): Promise<BenchResults['profile']> {
+/**
+ * A CPU profile of one replica, summarised by self time: of w1, or of the first workload of a
+ * `--workloads` list without w1 (only the chosen workloads' topics are filled).
+ */
+async function profileReplica(ctx: Context): Promise<BenchResults['profile']> {
+  const id = !ONLY || ONLY.includes('w1') ? 'w1' : ONLY[0]!;
+  const workload = workloads.find((w) => w.id === id);
+  if (!workload) throw new Error(`--workloads: no workload ${id} to profile (w1..w4)`);
   const profileDir = ensureDir(join(benchDir, 'results'));
   const stamp = Date.now();
-  const file = join(profileDir, `w1-${stamp}.cpuprofile`);
-  const profiled = await measureProcessor(workloads[0]!, 1, ctx, { env: { KAPPAFLOW_BENCH_PROFILE: file } });
+  const file = join(profileDir, `${id}-${stamp}.cpuprofile`);
+  const profiled = await measureProcessor(workload, 1, ctx, { env: { KAPPAFLOW_BENCH_PROFILE: file } });
   await waitUntil('cpu profile', async () => existsSync(file), { timeoutMs: 30_000 });
-  return { run: profiled, file: `bench/results/w1-${stamp}.cpuprofile`, ...topFunctions(file) };
+  return { run: profiled, file: `bench/results/${id}-${stamp}.cpuprofile`, ...topFunctions(file, 10) };
 }
 
 /** Freshness at half of each measured rate (w1 only with --quick). */
@@ -141,13 +157,19 @@ async function main() {
       await measureFreshness(workloads[0]!, option('freshness-rate', 0), ctx);
       return;
     }
-    if (flag('durability-only')) {
+    // One extra case alone, on w1's topic.
+    const only = flag('sink-only')
+      ? async () => sinkDeliveryTable(await measureSinkDelivery(ctx))
+      : flag('durability-only')
+        ? async () => durabilityTable(await measureDurability(ctx))
+        : undefined;
+    if (only) {
       await ctx.admin.createTopics({
         topics: [{ topic: uniform10k.topic, numPartitions: PARTITIONS }],
         waitForLeaders: true,
       });
       await produceTopic(ctx.producer, uniform10k, RECORDS, 1);
-      console.log(`\n${durabilityTable(await measureDurability(ctx)).join('\n')}\n`);
+      console.log(`\n${(await only()).join('\n')}\n`);
       return;
     }
     const results: BenchResults = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };
@@ -155,7 +177,7 @@ async function main() {
     results.redisConfig = await ctx.redis.config('GET', 'append*');
     const runs = await measureWorkloads(ctx, topics, results);
     await measureExtras(ctx, runs, results);
-    if (!flag('skip-profile')) results.profile = await profileW1(ctx);
+    if (!flag('skip-profile')) results.profile = await profileReplica(ctx);
     // Decode cost of Avro and Protobuf against JSON on w1's shape (in-process, CPU only; --quick keeps it).
     if (!flag('skip-decode')) {
       results.decodeFormats = await measureDecodeFormats({

@@ -3,8 +3,9 @@
  * (there is no kubelet here): it watches the Pods of processor Deployments (created by the real
  * kube-controller-manager from ReplicaSets), binds them to a made-up node through the binding
  * subresource, starts one real `kappaflow run` process per Pod from the Pod's container (its args,
- * its env with fieldRef/secretKeyRef/configMapKeyRef resolved, its ConfigMap volumes written to
- * disk, the image replaced by the local bin/kappaflow.js, the port replaced by a free one), and
+ * its env with fieldRef/secretKeyRef/configMapKeyRef resolved, its ConfigMap and Secret volumes
+ * written to disk and the paths in its args and env that name them rewritten, the image replaced by
+ * the local bin/kappaflow.js, the port replaced by a free one), and
  * writes Pod status (Running, Ready from the process's /readyz), so ReplicaSet and Deployment status
  * and scaling behave as on a cluster. A Pod being deleted gets its process stopped (SIGTERM, then
  * SIGKILL after the Pod's grace period; or SIGKILL at once) and is then removed, as kubelet does.
@@ -208,12 +209,16 @@ export async function startNodeHarness(options: NodeHarnessOptions): Promise<Nod
     const env = await resolveEnv(pod, c);
     const mounts = await materializeVolumes(pod, c, dir);
     const port = await freePort();
+    // The deepest mount wins, as in a container: /etc/kappaflow/kafka lies inside /etc/kappaflow.
+    const deepestFirst = [...mounts].sort(([a], [b]) => b.length - a.length);
     const rewrite = (arg: string) => {
-      for (const [mountPath, local] of mounts) {
+      for (const [mountPath, local] of deepestFirst) {
         if (arg === mountPath || arg.startsWith(`${mountPath}/`)) return local + arg.slice(mountPath.length);
       }
       return arg;
     };
+    // Env values naming a mounted path (KAFKA_CONFIG_FILE, REDIS_TLS_DIR) point at the local copy.
+    for (const [name, value] of Object.entries(env)) env[name] = rewrite(value);
     // The image's entrypoint is `kappaflow`; the Pod's command (if any) is replaced by the local CLI.
     const args = (c.args ?? []).map(rewrite);
     mkdirSync(dir, { recursive: true });

@@ -100,6 +100,22 @@ export class PipelineWriter {
     return partitionPrefix(this.name, this.registration.activeVersion, id);
   }
 
+  /**
+   * Commits `events` in batches of `batchSize`, each batch dealt round-robin over the partitions
+   * (event j of a batch to partition j mod n), as records keyed at random would arrive.
+   */
+  async commitSpread(events: Omit<Event, 'partition'>[], batchSize = events.length): Promise<void> {
+    const partitions = this.registration.partitions;
+    for (let i = 0; i < events.length; i += batchSize) {
+      const batch = events.slice(i, i + batchSize);
+      for (const [p, id] of partitions.entries())
+        await this.commit(
+          id,
+          batch.filter((_, j) => j % partitions.length === p),
+        );
+    }
+  }
+
   /** Commits one batch on one partition, exactly as the consumer loop would (watermark = max event time). */
   async commit(
     partition: string,
@@ -121,12 +137,7 @@ export class PipelineWriter {
       // consumer does for on-time records; without sliceMs, per window
       if (window.type === 'hopping' && window.sliceMs) {
         const slice = sliceStartOf(e.time, window.sliceMs);
-        fold.add(
-          fold.slice(slice, slice + window.sliceMs, () => starts),
-          group,
-          e.time,
-          prepared,
-        );
+        fold.add(fold.slice(slice, slice + window.sliceMs, starts), group, e.time, prepared);
       } else for (const start of starts) fold.add(fold.window(start, start + size), group, e.time, prepared);
       fold.records++;
       if (e.time > watermark) watermark = e.time;

@@ -3,7 +3,14 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDir, runDir } from './paths.ts';
 import { freePorts } from './ports.ts';
-import { ensureRedisServer, type RedisNode, waitForPing, withRedisNode } from './redis.ts';
+import {
+  ensureRedisServer,
+  nodeAt,
+  type RedisNode,
+  stopRedisNode,
+  waitForPing,
+  withRedisNode,
+} from './redis.ts';
 import { type ServiceProcess, startProcess, waitUntil } from './service.ts';
 
 export const SENTINEL_MASTER = 'kappaflow';
@@ -29,7 +36,13 @@ export interface SentinelDeployment {
  * before the Sentinels fail over.
  */
 export async function startRedisSentinel(
-  options: { replicas?: number; downAfterMs?: number; password?: string } = {},
+  options: {
+    replicas?: number;
+    downAfterMs?: number;
+    password?: string;
+    /** the Sentinels' own `requirepass` (and `sentinel sentinel-pass`, so they still talk to each other) */
+    sentinelPassword?: string;
+  } = {},
 ): Promise<SentinelDeployment> {
   const binary = await ensureRedisServer();
   const replicas = options.replicas ?? 1;
@@ -70,6 +83,9 @@ export async function startRedisSentinel(
         `sentinel down-after-milliseconds ${SENTINEL_MASTER} ${options.downAfterMs ?? 3000}`,
         `sentinel failover-timeout ${SENTINEL_MASTER} 10000`,
         ...(options.password ? [`sentinel auth-pass ${SENTINEL_MASTER} ${options.password}`] : []),
+        ...(options.sentinelPassword
+          ? [`requirepass ${options.sentinelPassword}`, `sentinel sentinel-pass ${options.sentinelPassword}`]
+          : []),
         '',
       ].join('\n'),
     );
@@ -83,8 +99,10 @@ export async function startRedisSentinel(
 
   const masterPort = async (): Promise<number> => {
     for (const sentinel of sentinels) {
-      const answer = await withRedisNode(sentinel.port, (c) =>
-        c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER),
+      const answer = await withRedisNode(
+        sentinel.port,
+        (c) => c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER),
+        options.sentinelPassword,
       ).catch(() => null);
       if (Array.isArray(answer)) return Number(answer[1]);
     }
@@ -95,8 +113,10 @@ export async function startRedisSentinel(
     'Sentinels watching the master and its replicas',
     async () => {
       for (const sentinel of sentinels) {
-        const master = (await withRedisNode(sentinel.port, (c) =>
-          c.call('SENTINEL', 'MASTER', SENTINEL_MASTER),
+        const master = (await withRedisNode(
+          sentinel.port,
+          (c) => c.call('SENTINEL', 'MASTER', SENTINEL_MASTER),
+          options.sentinelPassword,
         )) as string[];
         const field = (name: string) => master[master.indexOf(name) + 1];
         if (Number(field('num-slaves')) !== replicas || Number(field('num-other-sentinels')) !== 2)
@@ -112,14 +132,9 @@ export async function startRedisSentinel(
     nodes,
     sentinels,
     masterPort,
-    async stopNode(index, stopOptions = {}) {
-      const node = nodes[index];
-      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
-      await (stopOptions.kill ? node.process.kill() : node.process.stop());
-    },
+    stopNode: (index, stopOptions = {}) => stopRedisNode(nodes, index, stopOptions),
     async startNode(index) {
-      const node = nodes[index];
-      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
+      const node = nodeAt(nodes, index);
       // Started as the current master's replica, so it never serves its old data as a second master.
       const master = await masterPort();
       node.process = launch(node.port, master === node.port ? undefined : master);

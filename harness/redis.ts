@@ -155,14 +155,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
       await Promise.all(nodes.map((node) => waitForPing(node, password)));
       if (options.cluster) await waitForClusterOk(ports, password);
     },
-    async stopNode(index, stopOptions = {}) {
-      const node = nodes[index];
-      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
-      await (stopOptions.kill ? node.process.kill() : node.process.stop());
-    },
+    stopNode: (index, stopOptions = {}) => stopRedisNode(nodes, index, stopOptions),
     async startNode(index) {
-      const node = nodes[index];
-      if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
+      const node = nodeAt(nodes, index);
       node.process = launch(node.port);
       await waitForPing(node, password);
     },
@@ -173,26 +168,27 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisDeplo
   };
 }
 
+export function nodeAt(nodes: RedisNode[], index: number): RedisNode {
+  const node = nodes[index];
+  if (!node) throw new Error(`no Redis node at index ${index}; there are ${nodes.length}`);
+  return node;
+}
+
+/** Stops one node (SIGKILL with `kill`, else a clean shutdown); `startNode` brings it back. */
+export async function stopRedisNode(
+  nodes: RedisNode[],
+  index: number,
+  options: { kill?: boolean } = {},
+): Promise<void> {
+  const node = nodeAt(nodes, index);
+  await (options.kill ? node.process.kill() : node.process.stop());
+}
+
 export async function waitForPing(node: RedisNode, password: string | undefined): Promise<void> {
   await waitUntil(
     `redis-server on port ${node.port}`,
-    async () => {
-      const client = new Redis({
-        port: node.port,
-        host: '127.0.0.1',
-        ...(password ? { password } : {}),
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-      });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        // LOADING errors while the AOF replays make PING fail, which is what we wait out.
-        return (await client.ping()) === 'PONG';
-      } finally {
-        client.disconnect();
-      }
-    },
+    // LOADING errors while the AOF replays make PING fail, which is what we wait out.
+    async () => (await withRedisNode(node.port, (c) => c.ping(), password)) === 'PONG',
     { timeoutMs: 30_000, service: node.process },
   );
 }
@@ -202,21 +198,8 @@ async function waitForClusterOk(ports: number[], password: string | undefined): 
     'Redis Cluster state ok',
     async () => {
       for (const port of ports) {
-        const client = new Redis({
-          port,
-          host: '127.0.0.1',
-          ...(password ? { password } : {}),
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-        });
-        client.on('error', () => {});
-        try {
-          await client.connect();
-          const info = await client.cluster('INFO');
-          if (!String(info).includes('cluster_state:ok')) return false;
-        } finally {
-          client.disconnect();
-        }
+        const info = await withRedisNode(port, (c) => c.cluster('INFO'), password);
+        if (!String(info).includes('cluster_state:ok')) return false;
       }
       return true;
     },
@@ -225,8 +208,18 @@ async function waitForClusterOk(ports: number[], password: string | undefined): 
 }
 
 /** Runs `use` with a short-lived client of the Redis (or Sentinel) on `port`, without retries. */
-export async function withRedisNode<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+export async function withRedisNode<T>(
+  port: number,
+  use: (client: Redis) => Promise<T>,
+  password?: string,
+): Promise<T> {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    ...(password ? { password } : {}),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
   client.on('error', () => {});
   try {
     await client.connect();

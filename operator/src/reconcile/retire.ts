@@ -3,7 +3,11 @@
 // Deployment is scaled to 0 and marked first; only when none of the version's pods is left are its
 // consumer groups and Redis keys deleted (a pod still running would write them back), then the
 // Deployment and ConfigMap. A standby taking over mid-way finds the mark and finishes the job.
-import { consumerGroupOf, repartitionGroupOf } from '../../../processor/src/model/kafka-names.ts';
+import {
+  consumerGroupOf,
+  repartitionGroupOf,
+  sinkGroupOf,
+} from '../../../processor/src/model/kafka-names.ts';
 import type { RedisClient } from '../../../processor/src/state/connection.ts';
 import { keys } from '../../../processor/src/state/keys.ts';
 import { pendingRegistration, retireVersion } from '../../../processor/src/state/versions.ts';
@@ -51,7 +55,9 @@ export async function retireStep(
     const { groups } = await admin.listGroups();
     const ids = groups
       .map((g) => g.groupId)
-      .filter((g) => g === group || g === repartitionGroupOf(name, version));
+      .filter(
+        (g) => g === group || g === repartitionGroupOf(name, version) || g === sinkGroupOf(name, version),
+      );
     if (ids.length > 0) await admin.deleteGroups(ids);
   } catch (e) {
     await ctx.kafka.reset(brokers);

@@ -13,8 +13,10 @@ export class WindowDelta {
   readonly maxs = new Map<string, number>();
   readonly firsts = new Map<string, { time: number; value: string }>();
   readonly lasts = new Map<string, { time: number; value: string }>();
-  readonly distinct = new Map<string, Set<string>>();
-  readonly sketches = new Map<string, Map<string, number>>();
+  /** countDistinct: a group's members, one as itself (most groups of a slice see one record) */
+  readonly distinct = new Map<string, Members>();
+  /** percentile: a group's DDSketch bucket counts, one bucket seen once as its name alone */
+  readonly sketches = new Map<string, Buckets>();
   readonly tops = new Map<string, Map<string, number>>();
 
   /**
@@ -31,6 +33,42 @@ export class WindowDelta {
   get key(): string {
     return `${this.covers ? 'sl' : 'w'}:${this.start}`;
   }
+}
+
+/** The distinct values of one group in a batch: a single one needs no Set. */
+export type Members = string | Set<string>;
+
+/** Adds a value to a group's members. */
+export function addMember(map: Map<string, Members>, field: string, value: string): void {
+  const members = map.get(field);
+  if (members === undefined) map.set(field, value);
+  else if (typeof members !== 'string') members.add(value);
+  else if (members !== value) map.set(field, new Set([members, value]));
+}
+
+/** The members as a list (the commit payload's form). */
+export function memberList(members: Members): string[] {
+  return typeof members === 'string' ? [members] : [...members];
+}
+
+/** A group's DDSketch bucket counts in a batch: a bucket name alone stands for that bucket counted once. */
+export type Buckets = string | Map<string, number>;
+
+/** Counts one value in a group's bucket. */
+export function addBucket(map: Map<string, Buckets>, field: string, bucket: string): void {
+  const buckets = map.get(field);
+  if (buckets === undefined) {
+    map.set(field, bucket);
+    return;
+  }
+  const counts = typeof buckets === 'string' ? new Map([[buckets, 1]]) : buckets;
+  counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
+  if (counts !== buckets) map.set(field, counts);
+}
+
+/** The bucket counts as a map. */
+export function bucketCounts(buckets: Buckets): Map<string, number> {
+  return typeof buckets === 'string' ? new Map([[buckets, 1]]) : buckets;
 }
 
 /** Thrown when an aggregate's argument has the wrong type for it; the record goes to the dead-letter topic. */
@@ -59,12 +97,13 @@ export class BatchFold {
 
   /**
    * The slice starting at `start`, part of the windows starting at `covers` (each `sizeMs` long):
-   * a record updates its one slice instead of every window it falls in.
+   * a record updates its one slice instead of every window it falls in. The covers are only read
+   * when the slice is new (the caller may look it up in `slices` first and skip listing them).
    */
-  slice(start: number, end: number, covers: () => readonly number[]): WindowDelta {
+  slice(start: number, end: number, covers: readonly number[]): WindowDelta {
     let delta = this.slices.get(start);
     if (!delta) {
-      delta = new WindowDelta(start, end, covers());
+      delta = new WindowDelta(start, end, covers);
       this.slices.set(start, delta);
     }
     return delta;

@@ -2,7 +2,7 @@ import { fieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 import type { AggregateOperator } from '../spec/aggregates.ts';
 import { bucketOf, quantile } from './ddsketch.ts';
-import type { WindowDelta } from './fold.ts';
+import { addBucket, addMember, type WindowDelta } from './fold.ts';
 
 /**
  * The one registry of aggregate kinds. Each kind says, in one place, how a record folds into a
@@ -199,7 +199,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: { type: 'sketch', sketch: 'hll' },
     rankable: true,
     fold: (delta, shape, group, value) =>
-      setOf(delta.distinct, fieldOf(shape.name, group)).add(value as string),
+      addMember(delta.distinct, fieldOf(shape.name, group), value as string),
     output: (_, acc) => acc?.distinct ?? 0,
   },
   percentile: {
@@ -208,11 +208,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: { type: 'sketch', sketch: 'dd' },
     rankable: true,
     fold: (delta, shape, group, value) =>
-      increment(
-        mapOf(delta.sketches, fieldOf(shape.name, group)),
-        bucketOf(value as number, shape.accuracy),
-        1,
-      ),
+      addBucket(delta.sketches, fieldOf(shape.name, group), bucketOf(value as number, shape.accuracy)),
     mergeFlat: addFlat('buckets'),
     output: (shape, acc) => (acc?.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null),
   },
@@ -254,15 +250,6 @@ function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V>
   let inner = map.get(key);
   if (!inner) {
     inner = new Map();
-    map.set(key, inner);
-  }
-  return inner;
-}
-
-function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
-  let inner = map.get(key);
-  if (!inner) {
-    inner = new Set();
     map.set(key, inner);
   }
   return inner;

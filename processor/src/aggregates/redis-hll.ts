@@ -38,7 +38,16 @@ function mul64(aHi: number, aLo: number, bHi: number, bLo: number): void {
 
 /** Redis' MurmurHash64A (seed 0xadc83b19) of the member's bytes, as [high 32 bits, low 32 bits]. */
 export function murmur64a(data: Uint8Array): [number, number] {
-  const len = data.length;
+  hashBytes(data, data.length);
+  return [hashHi, hashLo];
+}
+
+// The last hash, as two unsigned 32-bit halves (module state rather than a returned pair: no garbage per member).
+let hashHi = 0;
+let hashLo = 0;
+
+/** MurmurHash64A of data[0, len) into hashHi:hashLo. */
+function hashBytes(data: Uint8Array, len: number): void {
   mul64(0, len, M_HI, M_LO);
   let hHi = outHi;
   let hLo = (outLo ^ SEED) >>> 0;
@@ -69,22 +78,57 @@ export function murmur64a(data: Uint8Array): [number, number] {
   }
   hLo = (hLo ^ (hHi >>> 15)) >>> 0;
   mul64(hHi, hLo, M_HI, M_LO);
-  hHi = outHi;
-  hLo = (outLo ^ (outHi >>> 15)) >>> 0;
-  return [hHi, hLo];
+  hashHi = outHi;
+  hashLo = (outLo ^ (outHi >>> 15)) >>> 0;
+}
+
+/** A member's UTF-8 bytes go here before hashing (most members are short): no Buffer per member. */
+const memberBytes = new Uint8Array(1024);
+const utf8 = new TextEncoder();
+
+/** MurmurHash64A of a member's UTF-8 bytes into hashHi:hashLo (ASCII copied by hand, the rest by the encoder). */
+function hashMember(member: string): void {
+  const n = member.length;
+  if (n <= memberBytes.length) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = member.charCodeAt(i);
+      if (c > 0x7f) break;
+      memberBytes[i] = c;
+    }
+    if (i === n) {
+      hashBytes(memberBytes, n);
+      return;
+    }
+    // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (n * 3 <= memberBytes.length) {
+      hashBytes(memberBytes, utf8.encodeInto(member, memberBytes).written);
+      return;
+    }
+  }
+  const bytes = Buffer.from(member);
+  hashBytes(bytes, bytes.length);
+}
+
+// The register and value of the last member offered (see offer).
+let offeredIndex = 0;
+let offeredValue = 0;
+
+/** The register a member sets and the value it offers, into offeredIndex / offeredValue. */
+function offer(member: string): void {
+  hashMember(member);
+  offeredIndex = hashLo & (REGISTERS - 1);
+  // Redis: count = 1 + trailing zeros of (hash >> 14), the 50 bits above the index (at most 51).
+  const low = hashLo >>> P;
+  if (low !== 0) offeredValue = 1 + ctz(low);
+  else if (hashHi !== 0) offeredValue = 1 + (32 - P) + ctz(hashHi);
+  else offeredValue = 1 + (32 - P) + 32;
 }
 
 /** The register a member sets and the value it offers (the run of zero bits after the index, + 1). */
 export function registerOf(member: string): { index: number; value: number } {
-  const [hi, lo] = murmur64a(Buffer.from(member));
-  const index = lo & (REGISTERS - 1);
-  // Redis: count = 1 + trailing zeros of (hash >> 14), the 50 bits above the index (at most 51).
-  const low = lo >>> P;
-  let value: number;
-  if (low !== 0) value = 1 + ctz(low);
-  else if (hi !== 0) value = 1 + (32 - P) + ctz(hi);
-  else value = 1 + (32 - P) + 32;
-  return { index, value };
+  offer(member);
+  return { index: offeredIndex, value: offeredValue };
 }
 
 function ctz(x: number): number {
@@ -97,9 +141,79 @@ export type Registers = Map<number, number>;
 /** Adds members to the registers (kept as the maximum value per register). */
 export function addMembers(registers: Registers, members: Iterable<string>): void {
   for (const member of members) {
-    const { index, value } = registerOf(member);
-    if ((registers.get(index) ?? 0) < value) registers.set(index, value);
+    offer(member);
+    if ((registers.get(offeredIndex) ?? 0) < offeredValue) registers.set(offeredIndex, offeredValue);
   }
+}
+
+/**
+ * A sketch of one set register as one small integer (register * 64 + value), which a partition
+ * owner keeps in memory instead of its bytes (no object per slice and group to keep), or undefined
+ * for any other sketch. `raw` must be a sketch encodeHll or encodeRegister wrote.
+ */
+export function oneRegisterOf(raw: Uint8Array): number | undefined {
+  // header, at most 2 + 1 + 2 bytes of opcodes
+  if (raw.length > HEADER + 5 || raw[4] !== 1) return undefined;
+  let index = 0;
+  let found: number | undefined;
+  for (let i = HEADER; i < raw.length; ) {
+    i = readOp(raw, i);
+    if (runValue > 0) {
+      if (found !== undefined || runLength !== 1) return undefined;
+      found = index * 64 + runValue;
+    }
+    index += runLength;
+  }
+  return found;
+}
+
+/**
+ * The stored sketch (Redis' bytes, its one-register integer, or none) with the members added, in Redis' bytes. The common
+ * case of a partition owner's slice, a new sketch of one member, is written without a register map.
+ */
+export function withMembers(
+  raw: Uint8Array | number | null | undefined,
+  members: string | ReadonlySet<string>,
+): Buffer {
+  if (typeof members === 'string') {
+    offer(members);
+    if (raw === undefined || raw === null || (typeof raw !== 'number' && raw.length === 0))
+      return encodeRegister(offeredIndex, offeredValue);
+    if (typeof raw === 'number' && raw >>> 6 === offeredIndex)
+      return encodeRegister(offeredIndex, Math.max(raw & 63, offeredValue));
+    const registers = registersOf(raw);
+    if ((registers.get(offeredIndex) ?? 0) < offeredValue) registers.set(offeredIndex, offeredValue);
+    return encodeHll(registers);
+  }
+  const registers = registersOf(raw);
+  addMembers(registers, members);
+  return encodeHll(registers);
+}
+
+function registersOf(raw: Uint8Array | number | null | undefined): Registers {
+  return typeof raw === 'number' ? new Map([[raw >>> 6, raw & 63]]) : decodeHll(raw);
+}
+
+// The last sparse opcode read (see readOp): its registers' value (0: empty ones) and how many.
+let runValue = 0;
+let runLength = 0;
+
+/** Reads the sparse opcode at raw[i] (ZERO, XZERO or VAL) into runValue / runLength; returns the next one's offset. */
+function readOp(raw: Uint8Array, i: number): number {
+  const op = raw[i]!;
+  if ((op & 0xc0) === 0) {
+    runValue = 0;
+    runLength = (op & 0x3f) + 1;
+    return i + 1;
+  }
+  if ((op & 0xc0) === 0x40) {
+    runValue = 0;
+    runLength = (((op & 0x3f) << 8) | raw[i + 1]!) + 1;
+    return i + 2;
+  }
+  runValue = ((op >> 2) & 0x1f) + 1;
+  runLength = (op & 0x03) + 1;
+  return i + 1;
 }
 
 /** Reads a Redis HyperLogLog string (sparse or dense); empty for a missing value. */
@@ -118,20 +232,9 @@ export function decodeHll(raw: Uint8Array | null | undefined): Registers {
   }
   let index = 0;
   for (let i = HEADER; i < raw.length; ) {
-    const op = raw[i]!;
-    if ((op & 0xc0) === 0) {
-      index += (op & 0x3f) + 1;
-      i += 1;
-    } else if ((op & 0xc0) === 0x40) {
-      index += (((op & 0x3f) << 8) | raw[i + 1]!) + 1;
-      i += 2;
-    } else {
-      const value = ((op >> 2) & 0x1f) + 1;
-      const run = (op & 0x03) + 1;
-      for (let k = 0; k < run; k++) registers.set(index + k, value);
-      index += run;
-      i += 1;
-    }
+    i = readOp(raw, i);
+    for (let k = 0; runValue > 0 && k < runLength; k++) registers.set(index + k, runValue);
+    index += runLength;
   }
   if (index !== REGISTERS) throw new Error('corrupt sparse HyperLogLog (registers do not add up)');
   return registers;
@@ -142,50 +245,69 @@ export function encodeHll(registers: Registers): Buffer {
   return encodeSparse(registers) ?? encodeDense(registers);
 }
 
-function header(encoding: 0 | 1, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  out.write('HYLL', 0, 'latin1');
-  out[4] = encoding;
-  // The cached cardinality is marked invalid: PFCOUNT computes it.
-  out[15] = 0x80;
+/** Sparse encodings are built here, after the header, then copied out (most are a few bytes). */
+const sparseScratch = Buffer.alloc(HEADER + SPARSE_MAX_BYTES + 8);
+sparseScratch.write('HYLL', 0, 'latin1');
+sparseScratch[4] = 1;
+// The cached cardinality is marked invalid: PFCOUNT computes it.
+sparseScratch[15] = 0x80;
+
+/** Appends ZERO / XZERO opcodes for `count` empty registers at `at`; returns the new end. */
+function writeZeros(out: Uint8Array, at: number, count: number): number {
+  while (count > 64) {
+    const run = Math.min(count, REGISTERS);
+    out[at++] = 0x40 | ((run - 1) >> 8);
+    out[at++] = (run - 1) & 0xff;
+    count -= run;
+  }
+  if (count > 0) out[at++] = count - 1;
+  return at;
+}
+
+/** The sparse bytes copied out of the scratch into a Buffer of their own (small ones share Node's pool). */
+function sparseOut(length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  // most are under 30 bytes: a loop costs less than Buffer#copy's checks
+  for (let i = 0; i < length; i++) out[i] = sparseScratch[i]!;
   return out;
+}
+
+/** The sketch of one set register, as encodeHll writes it: sparse (a few bytes) unless the value is too large for it. */
+export function encodeRegister(index: number, value: number): Buffer {
+  if (value > SPARSE_MAX_VALUE) return encodeDense(new Map([[index, value]]));
+  let at = writeZeros(sparseScratch, HEADER, index);
+  sparseScratch[at++] = 0x80 | ((value - 1) << 2);
+  return sparseOut(writeZeros(sparseScratch, at, REGISTERS - index - 1));
 }
 
 function encodeSparse(registers: Registers): Buffer | undefined {
-  const sorted = [...registers].sort((a, b) => a[0] - b[0]);
-  const ops: number[] = [];
+  const sorted = new Int32Array(registers.size);
+  let n = 0;
+  for (const index of registers.keys()) sorted[n++] = index;
+  sorted.sort();
+  let at = HEADER;
   let index = 0;
-  const zeros = (count: number) => {
-    while (count > 0) {
-      if (count > 64) {
-        const run = Math.min(count, REGISTERS);
-        ops.push(0x40 | ((run - 1) >> 8), (run - 1) & 0xff);
-        count -= run;
-      } else {
-        ops.push(count - 1);
-        count = 0;
-      }
-    }
-  };
-  for (let i = 0; i < sorted.length; ) {
-    const [at, value] = sorted[i]!;
+  for (let i = 0; i < n; ) {
+    const first = sorted[i]!;
+    const value = registers.get(first)!;
     if (value > SPARSE_MAX_VALUE) return undefined;
-    zeros(at - index);
+    at = writeZeros(sparseScratch, at, first - index);
     let run = 1;
-    while (run < 4 && sorted[i + run]?.[0] === at + run && sorted[i + run]![1] === value) run++;
-    ops.push(0x80 | ((value - 1) << 2) | (run - 1));
-    index = at + run;
+    while (run < 4 && i + run < n && sorted[i + run] === first + run && registers.get(first + run) === value)
+      run++;
+    sparseScratch[at++] = 0x80 | ((value - 1) << 2) | (run - 1);
+    index = first + run;
     i += run;
-    if (HEADER + ops.length > SPARSE_MAX_BYTES) return undefined;
+    if (at > SPARSE_MAX_BYTES) return undefined;
   }
-  zeros(REGISTERS - index);
-  const out = header(1, HEADER + ops.length);
-  out.set(ops, HEADER);
-  return out;
+  return sparseOut(writeZeros(sparseScratch, at, REGISTERS - index));
 }
 
 function encodeDense(registers: Registers): Buffer {
-  const out = header(0, DENSE_BYTES);
+  const out = Buffer.alloc(DENSE_BYTES);
+  out.write('HYLL', 0, 'latin1');
+  out[4] = 0;
+  out[15] = 0x80;
   for (const [index, value] of registers) denseSet(out, index, value);
   return out;
 }

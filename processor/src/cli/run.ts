@@ -44,7 +44,7 @@ Examples:
   $ kappaflow run examples/page-views.yaml --brokers 127.0.0.1:9092 --redis redis://127.0.0.1:6379
   $ KAFKA_BROKERS=kafka:9092 REDIS_URL=redis-cluster://redis-0:6379 kappaflow run /etc/kappaflow/pipeline.yaml
 
-Redis passwords come from REDIS_PASSWORD, Redis TLS files (rediss://) from REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE
+Redis passwords come from REDIS_PASSWORD (Sentinels' own: REDIS_SENTINEL_PASSWORD, default the same), Redis TLS files (rediss://) from REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE
 and REDIS_TLS_KEY_FILE (or REDIS_TLS_DIR with ca.crt, tls.crt, tls.key), Kafka credentials and TLS from
 --kafka-config: never from the spec.
 SIGTERM drains: the batch in flight commits, the replica leaves the group, the process exits 0.`,

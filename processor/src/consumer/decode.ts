@@ -14,8 +14,11 @@ export class RecordFailure extends Error {
 export function decodeValue(value: Buffer | null, format: 'json' | 'text'): unknown {
   if (value === null) throw new RecordFailure('parse', 'the record has no value (a tombstone)');
   // Invalid bytes would decode to U+FFFD and be counted under a mangled group: refuse them instead.
-  if (!isUtf8(value)) throw new RecordFailure('parse', 'the value is not valid UTF-8');
+  // They always decode to U+FFFD, so text without one came from valid bytes (the search is free on
+  // the one-byte strings ASCII records give); only text holding one needs the byte check.
   const text = value.toString('utf8');
+  if (text.includes('\uFFFD') && !isUtf8(value))
+    throw new RecordFailure('parse', 'the value is not valid UTF-8');
   if (format === 'text') return text;
   try {
     return JSON.parse(text);

@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { AggregateInputError, BatchFold, type PreparedArgs } from '../aggregates/fold.ts';
 import type { RecordContext, RuntimePipeline } from '../model/pipeline.ts';
 import { groupKeyOf } from '../state/keys.ts';
-import { isClosed, sliceStartOf, windowStarts } from '../windows/assign.ts';
+import { isClosed, oldestWindowStart, sliceStartOf, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionStore, type SessionUpdate } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
 import { decodeValue, RecordFailure } from './decode.ts';
@@ -90,20 +90,22 @@ export async function foldBatch(
     group: string,
     prepared: PreparedArgs,
   ) => {
-    const starts = windowStarts(window, eventTime);
     // Stream slicing: a record on time for every window it falls in updates its one slice. The
     // oldest window closes first, so checking it is enough.
-    if (sliceMs > 0 && !isClosed(starts[0]! + sizeMs, window.graceMs, before)) {
+    if (
+      sliceMs > 0 &&
+      window.type === 'hopping' &&
+      !isClosed(oldestWindowStart(window, eventTime) + sizeMs, window.graceMs, before)
+    ) {
       const sliceStart = sliceStartOf(eventTime, sliceMs);
-      fold.add(
-        fold.slice(sliceStart, sliceStart + sliceMs, () => starts),
-        group,
-        eventTime,
-        prepared,
-      );
+      const slice =
+        fold.slices.get(sliceStart) ??
+        fold.slice(sliceStart, sliceStart + sliceMs, windowStarts(window, eventTime));
+      fold.add(slice, group, eventTime, prepared);
       settle(message, eventTime, before, true);
       return;
     }
+    const starts = windowStarts(window, eventTime);
     let onTime = false;
     for (const start of starts) {
       if (isClosed(start + sizeMs, window.graceMs, before)) continue;
@@ -126,14 +128,14 @@ export async function foldBatch(
   };
   /** Group and aggregate arguments, then the record's windows (or the session queue). */
   const process = (message: KafkaMessage, ctx: RecordView, eventTime: number, before: number) => {
-    const group = groupKeyOf(evaluate('group-by', () => pipeline.groupBy(ctx)));
+    const group = groupKeyOf(evaluate('group-by', pipeline, pipeline.groupBy, ctx));
     if (group.length > MAX_GROUP_KEY_LENGTH) {
       throw new RecordFailure(
         'group-by',
         `the group key is ${group.length} characters long (at most ${MAX_GROUP_KEY_LENGTH}); group by a smaller field`,
       );
     }
-    const args = evaluate('aggregate', () => pipeline.aggregateArgs(ctx));
+    const args = evaluate('aggregate', pipeline, pipeline.aggregateArgs, ctx);
     const prepared = fold.prepare(args);
     if (window.type === 'session') evaluated.push({ message, eventTime, watermark: before, group, prepared });
     else place(message, eventTime, before, group, prepared);
@@ -168,7 +170,7 @@ export async function foldBatch(
     const eventTime = readTime(ctx, message);
     if (typeof eventTime === 'number' && eventTime > watermark) watermark = eventTime;
     try {
-      if (pipeline.where && !evaluate('where', () => pipeline.where!(ctx))) {
+      if (pipeline.where && !evaluate('where', pipeline, pipeline.where, ctx)) {
         filtered++; // whatever its time: a filtered record is never a dead letter
         continue;
       }
@@ -239,9 +241,15 @@ export async function foldBatch(
  */
 export const MAX_GROUP_KEY_LENGTH = 4096;
 
-function evaluate<T>(reason: RecordFailure['reason'], run: () => T): T {
+/** `run` on the record (a function and its pipeline rather than a closure: this runs per record). */
+function evaluate<T>(
+  reason: RecordFailure['reason'],
+  pipeline: RuntimePipeline,
+  run: (this: RuntimePipeline, ctx: RecordContext) => T,
+  ctx: RecordContext,
+): T {
   try {
-    return run();
+    return run.call(pipeline, ctx);
   } catch (error) {
     if (error instanceof RecordFailure) throw error;
     throw new RecordFailure(reason, `${reason}: ${(error as Error).message}`);
@@ -254,12 +262,15 @@ function asFailure(error: unknown, fallback: RecordFailure['reason']): RecordFai
   return new RecordFailure(fallback, (error as Error)?.message ?? String(error));
 }
 
+const NOT_ENRICHED: Record<string, unknown> = Object.freeze({});
+
 /**
  * What expressions see for one record. The Kafka metadata (`record`) is built on first use: most
  * pipelines never read it, and building it for every record was measurable garbage.
  */
 class RecordView implements RecordContext {
-  enriched: Record<string, unknown> = {};
+  /** replaced, never changed, when the record is enriched: one empty object serves every record */
+  enriched: Record<string, unknown> = NOT_ENRICHED;
   private meta: RecordContext['record'] | undefined;
 
   constructor(

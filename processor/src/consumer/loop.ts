@@ -20,6 +20,7 @@ import { registryWaitHooks } from './formats/wait.ts';
 import { idleFloor, lastCommitOf, resumedAfterIdle } from './idle.ts';
 import { publishClosedWindows } from './sink.ts';
 import { jsonSinkEncoder, type SinkEncoder } from './sink-avro.ts';
+import { TransactionalSink } from './sink-transactions.ts';
 
 export interface ConsumerLoopOptions {
   pipeline: RuntimePipeline;
@@ -75,6 +76,8 @@ export class ConsumerLoop {
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
+  /** sink.delivery exactlyOnce: the transactional publisher (else the shared producer publishes) */
+  private readonly transactionalSink: TransactionalSink | undefined;
 
   constructor(private readonly options: ConsumerLoopOptions) {
     const { pipeline, kafka, redis } = options;
@@ -89,6 +92,10 @@ export class ConsumerLoop {
     });
     this.producer = createProducer(kafka, { allowAutoTopicCreation: false });
     this.admin = kafka.admin();
+    this.transactionalSink =
+      pipeline.sinkTopic && pipeline.sinkDelivery === 'exactlyOnce'
+        ? new TransactionalSink(pipeline, kafka, this.admin, redis, options.logger)
+        : undefined;
     this.decoder = valueDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     this.enrichment =
@@ -191,6 +198,7 @@ export class ConsumerLoop {
     await this.consumer.stop();
     await this.flushKafkaCommits();
     await this.consumer.disconnect();
+    await this.transactionalSink?.stop();
     await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
   }
 
@@ -220,9 +228,9 @@ export class ConsumerLoop {
     if (!messages) return 'seek';
     const lastOffset = batch.lastOffset();
     if (messages.length === 0) {
-      // Redis has these records already: the owner that committed them died before publishing their
-      // closed windows (Kafka's offsets follow the publish), and no newer record may ever come.
-      await this.publishClosed(claim, prefix, id, []);
+      // Redis has these records already: Kafka's offset lags because the owner that committed them
+      // died before publishing their closed windows (offsets go to Kafka only after the publish).
+      await this.publishClosed(claim, batch, prefix, id, []);
       resolveOffset(lastOffset);
       return 'skipped';
     }
@@ -264,7 +272,7 @@ export class ConsumerLoop {
       resolveOffset(lastOffset);
       return 'applied';
     }
-    await this.publishClosed(claim, prefix, id, result.closedWindows);
+    await this.publishClosed(claim, batch, prefix, id, result.closedWindows);
     resolveOffset(lastOffset);
     this.pendingKafkaCommits.set(`${batch.topic}:${batch.partition}`, {
       topic: batch.topic,
@@ -532,11 +540,19 @@ export class ConsumerLoop {
   }
 
   /** Publishes closed windows to the sink topic, also right after a claim (a dead owner's leftovers). */
-  private async publishClosed(claim: Claim, prefix: string, id: string, closed: number[]): Promise<void> {
+  private async publishClosed(
+    claim: Claim,
+    { topic, partition }: Batch,
+    prefix: string,
+    id: string,
+    closed: number[],
+  ): Promise<void> {
     const { pipeline, redis } = this.options;
     if (!pipeline.sinkTopic || (closed.length === 0 && claim.outboxDrained)) return;
     // A previous owner may have died between its commit and its publish.
-    await publishClosedWindows(redis, this.producer, pipeline, prefix, id, this.sinkEncoder);
+    if (this.transactionalSink)
+      await this.transactionalSink.publish(claim, topic, partition, prefix, id, this.sinkEncoder);
+    else await publishClosedWindows(redis, this.producer, pipeline, prefix, id, this.sinkEncoder);
     claim.outboxDrained = true;
   }
 

@@ -1,19 +1,43 @@
-import type { Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { type AggregateAcc, type FieldPart, KINDS } from '../aggregates/kinds.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
+import { crashPoint } from '../observability/fault-points.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, parseField } from '../state/keys.ts';
 import { jsonSinkEncoder, type SinkEncoder } from './sink-avro.ts';
 
 // Sketch aggregates are not published: their partials need the sketch, not a number, to merge.
 
+/** The outbox entries waiting to be published, and the sequence number of the first (see trimOutbox-2.lua). */
+export interface OutboxPage {
+  head: bigint;
+  starts: string[];
+}
+
+/** Reads up to `max` entries from the head of a partition's outbox, with the head's sequence number. */
+export async function readOutbox(redis: RedisClient, prefix: string, max = 100): Promise<OutboxPage> {
+  // One MULTI: a trim by another replica cannot fall between the two reads.
+  const replies = (await redis
+    .multi()
+    .get(keys.outboxTrimmed(prefix))
+    .lrange(keys.outbox(prefix), 0, max - 1)
+    .exec()) as [Error | null, unknown][] | null;
+  if (!replies) throw new Error('reading the sink outbox was aborted; it is retried with the next batch');
+  for (const [error] of replies) if (error) throw error;
+  return { head: BigInt((replies[0]![1] as string | null) ?? '0'), starts: replies[1]![1] as string[] };
+}
+
+/** Drops the outbox entries before sequence number `upTo` (idempotent, never goes back). */
+export async function trimOutbox(redis: RedisClient, prefix: string, upTo: bigint): Promise<void> {
+  await redis.trimOutbox(keys.outbox(prefix), keys.outboxTrimmed(prefix), String(upTo));
+}
+
 /**
  * Publishes closed windows to the sink topic from the partition's outbox. The commit script queues a
  * window there in the same atomic step that closes it, so a crash between commit and publish only
  * delays the record: the next owner of the partition publishes it (at least once; consumers dedupe
- * on the key plus the kf-window-start and kf-partition headers). Each record is this partition's
- * partial aggregate of one group: a downstream stage merges partitions by adding counts and sums,
- * and taking min/max/first/last, exactly as the query API does.
+ * on the key plus the kf-window-start and kf-partition headers). With `sink.delivery: exactlyOnce`
+ * sink-transactions.ts publishes instead.
  */
 export async function publishClosedWindows(
   redis: RedisClient,
@@ -25,8 +49,33 @@ export async function publishClosedWindows(
 ): Promise<number> {
   const sinkTopic = pipeline.sinkTopic;
   if (!sinkTopic) return 0;
-  const starts = await redis.lrange(keys.outbox(prefix), 0, 99);
-  if (starts.length === 0) return 0;
+  let published = 0;
+  for (;;) {
+    const { head, starts } = await readOutbox(redis, prefix);
+    if (starts.length === 0) return published;
+    const messages = await sinkMessages(redis, pipeline, prefix, partitionId, starts, encode, head);
+    if (messages.length > 0) await producer.send({ topic: sinkTopic, acks: -1, messages });
+    crashPoint('sink-sent');
+    await trimOutbox(redis, prefix, head + BigInt(starts.length));
+    published += starts.length;
+  }
+}
+
+/**
+ * The sink records of closed windows: per window, this partition's partial aggregate of each group.
+ * A downstream stage merges partitions by adding counts and sums, and taking min/max/first/last,
+ * exactly as the query API does.
+ */
+export async function sinkMessages(
+  redis: RedisClient,
+  pipeline: RuntimePipeline,
+  prefix: string,
+  partitionId: string,
+  starts: string[],
+  encode: SinkEncoder = jsonSinkEncoder,
+  /** the outbox sequence number of starts[0], sent as header kf-outbox-seq (tells a re-publish from a duplicate) */
+  firstSeq?: bigint,
+): Promise<Message[]> {
   // A window's state is its hash, plus its slices for hopping windows kept per slice.
   const window = pipeline.window;
   const sliceMs = window.type === 'hopping' ? window.sliceMs : undefined;
@@ -44,7 +93,7 @@ export async function publishClosedWindows(
   const replies = (await read.exec()) ?? [];
   const shapes = new Map(pipeline.aggregates.map((a) => [a.name, a]));
   let next = 0;
-  const messages = starts.flatMap((start, i) => {
+  return starts.flatMap((start, i) => {
     // per group, per aggregate: the merged partial of the window's hashes
     const groups = new Map<string, Map<string, AggregateAcc>>();
     const ends = new Map<string, number>();
@@ -113,11 +162,9 @@ export async function publishClosedWindows(
           'kf-window-start': String(windowStart),
           'kf-partition': partitionId,
           'kf-partial': 'true',
+          ...(firstSeq === undefined ? {} : { 'kf-outbox-seq': String(firstSeq + BigInt(i)) }),
         },
       };
     });
   });
-  if (messages.length > 0) await producer.send({ topic: sinkTopic, acks: -1, messages });
-  await redis.ltrim(keys.outbox(prefix), starts.length, -1);
-  return starts.length;
 }

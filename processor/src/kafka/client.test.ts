@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,27 @@ describe('kafkaSecurityConfig (the Kafka settings file processors and the operat
       ssl: { ca: ['CA PEM'], cert: 'CERT PEM', key: 'KEY PEM', rejectUnauthorized: true },
       sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' },
     });
+  });
+
+  it('reads relative certificate paths beside the settings file, whatever the working directory', () => {
+    const folder = join(dir, 'mounted-secret');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'ca.crt'), 'CA PEM');
+    writeFileSync(join(folder, 'tls.crt'), 'CERT PEM');
+    writeFileSync(join(folder, 'tls.key'), 'KEY PEM');
+    const settings = join(folder, 'kafka.yaml');
+    writeFileSync(settings, 'ssl:\n  ca: ca.crt\n  cert: ./tls.crt\n  key: tls.key\n');
+    expect(process.cwd()).not.toBe(folder);
+    expect(kafkaSecurityConfig(settings)).toEqual({
+      ssl: { ca: ['CA PEM'], cert: 'CERT PEM', key: 'KEY PEM', rejectUnauthorized: true },
+    });
+  });
+
+  it('a certificate file that cannot be read names the settings file, the field and the path', () => {
+    const settings = file('missing-ca.yaml', 'ssl:\n  ca: nowhere/ca.crt\n');
+    expect(() => kafkaSecurityConfig(settings)).toThrow(
+      /missing-ca\.yaml: ssl\.ca: cannot read .*nowhere\/ca\.crt \(ENOENT\)/,
+    );
   });
 
   it('ssl: true, rejectUnauthorized, and an empty file', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   Kafka,
   type KafkaConfig,
@@ -21,7 +22,7 @@ export const KAFKA_TLS_SETTINGS = {
 /**
  * Kafka connection settings beyond the broker list, from a YAML/JSON file (mounted from a Secret on
  * Kubernetes) so no credential ever sits in a command line or a pipeline spec:
- *   ssl: true | { ca: path, cert: path, key: path, rejectUnauthorized: bool }
+ *   ssl: true | { ca: path, cert: path, key: path, rejectUnauthorized: bool }  (paths relative to the file)
  *   sasl: { mechanism: plain | scram-sha-256 | scram-sha-512, username, password }
  */
 export interface KafkaConnectionFile {
@@ -44,10 +45,21 @@ export function kafkaSecurityConfig(configFile: string): Pick<KafkaConfig, 'ssl'
   const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
   if (file.ssl === true) out.ssl = true;
   else if (file.ssl) {
+    // Relative paths are read beside the settings file: a Secret mounted as a folder holds both.
+    const pem = (field: 'ca' | 'cert' | 'key', path: string) => {
+      const at = resolve(dirname(configFile), path);
+      try {
+        return readFileSync(at, 'utf8');
+      } catch (error) {
+        throw new Error(
+          `${configFile}: ssl.${field}: cannot read ${at} (${(error as NodeJS.ErrnoException).code ?? String(error)}); give the path of a PEM file, absolute or relative to this file`,
+        );
+      }
+    };
     out.ssl = {
-      ...(file.ssl.ca ? { ca: [readFileSync(file.ssl.ca, 'utf8')] } : {}),
-      ...(file.ssl.cert ? { cert: readFileSync(file.ssl.cert, 'utf8') } : {}),
-      ...(file.ssl.key ? { key: readFileSync(file.ssl.key, 'utf8') } : {}),
+      ...(file.ssl.ca ? { ca: [pem('ca', file.ssl.ca)] } : {}),
+      ...(file.ssl.cert ? { cert: pem('cert', file.ssl.cert) } : {}),
+      ...(file.ssl.key ? { key: pem('key', file.ssl.key) } : {}),
       rejectUnauthorized: file.ssl.rejectUnauthorized ?? true,
     };
   }

@@ -34,7 +34,12 @@ export function parseField(field: string): { aggregate: string; part?: string; g
  * and the query API can give each value back under its group name.
  */
 export function groupKeyOf(values: readonly unknown[]): string {
-  return JSON.stringify(values.map(normalizeGroupValue));
+  // Per record: strings, numbers, booleans and null need no normalising (and no copy of the list).
+  for (const value of values) {
+    if (value === undefined || typeof value === 'bigint' || (value !== null && typeof value === 'object'))
+      return JSON.stringify(values.map(normalizeGroupValue));
+  }
+  return JSON.stringify(values);
 }
 
 function normalizeGroupValue(value: unknown): unknown {

@@ -11,6 +11,10 @@ export const consumerGroupOf = (pipeline: string, version: number) => `kappaflow
 export const repartitionGroupOf = (pipeline: string, version: number) =>
   `${consumerGroupOf(pipeline, version)}.repartition`;
 
+/** Where the exactly-once sink records its progress per source partition (sink-transactions.ts). */
+export const sinkGroupOf = (pipeline: string, version: number) =>
+  `${consumerGroupOf(pipeline, version)}.sink`;
+
 /** The internal topic that re-keys a session pipeline's records by their group key. */
 export const repartitionTopicOf = (pipeline: string, version: number) =>
   `kappaflow.${pipeline}.v${version}.repartition`;

@@ -118,6 +118,8 @@ export interface RuntimePipeline {
     /** the variable its credentials come from without auth.file */
     credentialsEnv: string;
   };
+  /** spec.sink.delivery (see consumer/sink-transactions.ts) */
+  sinkDelivery?: 'atLeastOnce' | 'exactlyOnce';
   enrich: EnrichLookup[];
   where?: (ctx: RecordContext) => boolean;
   groupBy(ctx: RecordContext): unknown[];

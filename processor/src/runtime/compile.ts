@@ -49,7 +49,9 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       timeoutMs: spec.redis ? parseDuration(spec.redis.waitTimeout) : 1000,
     },
     ...(spec.deadLetterTopic ? { deadLetterTopic: spec.deadLetterTopic } : {}),
-    ...(spec.sinkTopic ? { sinkTopic: spec.sinkTopic } : {}),
+    ...(spec.sinkTopic
+      ? { sinkTopic: spec.sinkTopic, sinkDelivery: spec.sinkDelivery ?? 'atLeastOnce' }
+      : {}),
     ...(spec.sinkAvro ? { sinkAvro: spec.sinkAvro } : {}),
     enrich: compiled.enrich.map((e) => ({
       redisHash: e.redisHash,

@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { CAUGHT_UP_LAG } from '../model/caught-up.ts';
-import { consumerGroupOf, repartitionGroupOf } from '../model/kafka-names.ts';
+import { consumerGroupOf, repartitionGroupOf, sinkGroupOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RedisClient } from '../state/connection.ts';
@@ -157,7 +157,11 @@ export class VersionPromoter {
     try {
       for (const version of await olderVersions(redis, pipeline.name, registration.activeVersion)) {
         const removed = await retireVersion(redis, pipeline.name, version);
-        const groups = [consumerGroupOf(pipeline.name, version), repartitionGroupOf(pipeline.name, version)];
+        const groups = [
+          consumerGroupOf(pipeline.name, version),
+          repartitionGroupOf(pipeline.name, version),
+          sinkGroupOf(pipeline.name, version),
+        ];
         const admin = await this.connect();
         // Fails while an old replica is still a member; a later sweep or the finalizer removes it then.
         await admin.deleteGroups(groups).catch(() => {});

@@ -65,6 +65,8 @@ export interface NormalizedPipeline {
   sinkTopic?: string;
   /** absent: json */
   sinkAvro?: { schemaRegistry: SinkRegistrySpec; credentialsEnv: string };
+  /** spec.sink.delivery, set with sinkTopic */
+  sinkDelivery?: 'atLeastOnce' | 'exactlyOnce';
   scaling: {
     mode: 'auto' | 'external';
     minReplicas: number;
@@ -128,7 +130,6 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
     aggregates: Object.entries(s.aggregates).map(([name, a]) => normalizeAggregate(name, a)),
     retentionMs: parseDuration(s.retention),
     ...(s.deadLetter === undefined ? {} : { deadLetterTopic: s.deadLetter.topic }),
-    ...(s.sink === undefined ? {} : { sinkTopic: s.sink.topic }),
     ...(s.sink?.format === 'avro'
       ? {
           sinkAvro: s.sink.schemaRegistry
@@ -136,6 +137,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
             : { schemaRegistry: s.source.schemaRegistry!, credentialsEnv: REGISTRY_CREDENTIALS_ENV },
         }
       : {}),
+    ...(s.sink === undefined ? {} : { sinkTopic: s.sink.topic, sinkDelivery: s.sink.delivery }),
     scaling: {
       mode: s.scaling.mode,
       minReplicas: s.scaling.minReplicas,

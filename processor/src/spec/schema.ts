@@ -47,6 +47,8 @@ export const groupBySchema = z
 
 const topicTarget = (what: string) => strictObject({ topic: topicName.describe(`The topic ${what}.`) });
 
+export const SINK_DELIVERIES = ['atLeastOnce', 'exactlyOnce'] as const;
+
 export const pipelineSpecSchema = strictObject({
   source: sourceSchema,
   where: celExpression(
@@ -79,6 +81,14 @@ export const pipelineSpecSchema = strictObject({
         '`json`: each record value is a JSON object. `avro`: the same fields as an Avro record in the Confluent wire format, its schema (derived from the pipeline) registered under `<topic>-value` at start in `schemaRegistry` (or `source.schemaRegistry`) (see docs/avro-protobuf.md).',
       ),
     schemaRegistry: sinkRegistrySchema.optional(),
+    delivery: z
+      .enum(SINK_DELIVERIES, {
+        error: (iss) => `expected atLeastOnce or exactlyOnce, got ${show(iss.input)}`,
+      })
+      .default('atLeastOnce')
+      .describe(
+        '`atLeastOnce`: a crash between the Redis commit and the publish repeats the window\'s records. `exactlyOnce`: each partition publishes its closed windows in Kafka transactions that also record how far it got (consumer group `<pipeline group>.sink`), so a `read_committed` consumer sees every closed window exactly once across crashes; needs a broker with transactions (see docs/exactly-once.md, "Sink topic").',
+      ),
   })
     .optional()
     .describe('Publish closed windows to a Kafka topic, so later pipelines can build on them.'),

@@ -12,6 +12,11 @@ export type RedisClient = (Redis | Cluster) & StateCommands;
 
 export interface RedisConnectOptions {
   password?: string;
+  /**
+   * The Sentinels' own password (their `requirepass`). Default: REDIS_SENTINEL_PASSWORD, else the
+   * Redis password, as Sentinels set up with the data nodes' password usually are.
+   */
+  sentinelPassword?: string;
   /** TLS settings (CA, client certificate and key) for rediss:// addresses; default: `redisTlsFromEnv` */
   tls?: ConnectionOptions;
 }
@@ -38,9 +43,14 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     });
   } else if (target.kind === 'sentinel') {
+    const password = target.password ?? options.password;
+    // A Sentinel without a password answers AUTH with an error that ioredis only warns about, so
+    // giving it the Redis password by default costs nothing where Sentinels are open.
+    const sentinelPassword = options.sentinelPassword ?? (process.env.REDIS_SENTINEL_PASSWORD || password);
     client = new Redis({
       ...common,
-      ...(target.password ? { password: target.password } : {}),
+      ...(password ? { password } : {}),
+      ...(sentinelPassword ? { sentinelPassword } : {}),
       sentinels: target.sentinels,
       name: target.masterName,
       db: target.db,
@@ -63,9 +73,20 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
  */
 export function logRedisErrors(client: RedisClient, logger: Logger): void {
   client.on('error', (error: Error & { code?: string }) => {
-    const fix = tlsHint(error, REDIS_TLS_SETTINGS);
+    const tlsFix = tlsHint(error, REDIS_TLS_SETTINGS);
+    const fix = tlsFix ?? sentinelAuthHint(error.message);
     if (fix)
-      logger.error({ error: error.message, fix }, `Redis refused the TLS connection: ${fix}; retrying`);
+      logger.error(
+        { error: error.message, fix },
+        `Redis refused the ${tlsFix ? 'TLS ' : ''}connection: ${fix}; retrying`,
+      );
     else logger.warn({ error: error.message }, 'Redis connection error; retrying');
   });
+}
+
+/** What to fix when Sentinels refuse the password given to them (ioredis reports it as their last error). */
+export function sentinelAuthHint(message: string): string | undefined {
+  if (!/sentinels are unreachable/i.test(message) || !/WRONGPASS|NOAUTH|invalid password/i.test(message))
+    return undefined;
+  return 'the Sentinels refused the password: set REDIS_SENTINEL_PASSWORD to their requirepass (by default they get the Redis password)';
 }

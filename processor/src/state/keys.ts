@@ -26,6 +26,7 @@
  *                                        and "@end|<group>" in the session's window hash: its last event time
  *   kf:{p:v:n}:ends                      hash: window start -> end of closed session windows
  *   kf:{p:v:n}:outbox                    list: starts of closed windows not yet published to the sink topic
+ *   kf:{p:v:n}:outbox:trimmed            string: entries trimmed from the outbox so far (its head's sequence number)
  *   kf:pipelines                         hash: pipeline -> JSON registration (active version, shape)
  *   kf:{p:v}:replicas                    hash: replica id -> JSON heartbeat (rate, lag, partitions)
  */
@@ -49,6 +50,7 @@ export const keys = {
   sketchSuffix: (type: SketchType, field: string) => `${type}:${field}`,
   ends: (prefix: string) => `${prefix}:ends`,
   outbox: (prefix: string) => `${prefix}:outbox`,
+  outboxTrimmed: (prefix: string) => `${prefix}:outbox:trimmed`,
   sessions: (prefix: string, group: string) => `${prefix}:s:${group}`,
   pipelines: () => 'kf:pipelines',
   replicas: (pipeline: string, version: number) => `kf:{${pipeline}:${version}}:replicas`,

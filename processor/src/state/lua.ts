@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeScriptCallsAsOneBuffer } from './script-command.ts';
 
 export interface LuaScript {
   name: string;
@@ -29,10 +30,16 @@ export function luaScripts(dir: string): LuaScript[] {
   return scripts;
 }
 
-/** Adds the scripts of `dir` to a client as commands (ioredis sends EVALSHA, falling back to EVAL). */
+/**
+ * Adds the scripts of `dir` to a client as commands (EVALSHA, falling back to EVAL), each call
+ * encoded in one Buffer (script-command.ts).
+ */
 export function defineLuaCommands(
   redis: { defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void },
   dir: string,
 ): void {
-  for (const { name, numberOfKeys, lua } of luaScripts(dir)) redis.defineCommand(name, { numberOfKeys, lua });
+  for (const script of luaScripts(dir)) {
+    redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    encodeScriptCallsAsOneBuffer(redis, script.name, script);
+  }
 }

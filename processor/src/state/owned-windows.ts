@@ -1,12 +1,15 @@
-import type { BatchFold, WindowDelta } from '../aggregates/fold.ts';
+import { type BatchFold, bucketCounts, type WindowDelta } from '../aggregates/fold.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
-import { addMembers, decodeHll, encodeHll } from '../aggregates/redis-hll.ts';
+import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 
 /** An absolute value: text, or a HyperLogLog in Redis' binary format. */
 export type AbsoluteValue = string | Buffer;
+
+/** A cached value: an absolute value, or a packed HyperLogLog of one register as its integer (redis-hll.ts). */
+type CachedValue = AbsoluteValue | number;
 
 /** Most hash fields kept per partition by default; beyond it the oldest windows are dropped (and re-read if touched). */
 export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
@@ -30,9 +33,10 @@ export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
  */
 export class OwnedWindows {
   /** by the partial's key (`w:<start>` or `sl:<start>`, see WindowDelta.key) */
-  private readonly windows = new Map<string, { start: number; values: Map<string, AbsoluteValue> }>();
+  private readonly windows = new Map<string, { start: number; values: Map<string, CachedValue> }>();
   private fields = 0;
-  private staged = new Map<string, Map<string, AbsoluteValue>>();
+  /** per partial, the HSET arguments (field, value, ...) of the commit in flight */
+  private staged = new Map<string, AbsoluteValue[]>();
 
   constructor(
     private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS,
@@ -59,7 +63,7 @@ export class OwnedWindows {
     unknown.forEach((delta, i) => {
       const [error, value] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
-      const values = new Map<string, AbsoluteValue>();
+      const values = new Map<string, CachedValue>();
       for (const [field, raw] of Object.entries((value ?? {}) as Record<string, string | Buffer>))
         values.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
       this.windows.set(delta.key, { start: delta.start, values });
@@ -72,63 +76,56 @@ export class OwnedWindows {
    * value, ...). They become the cached values once `applied` is called.
    */
   stage(fold: BatchFold): Map<string, AbsoluteValue[]> {
-    this.staged.clear();
-    const out = new Map<string, AbsoluteValue[]>();
-    for (const delta of fold.deltas()) out.set(delta.key, this.stageWindow(delta));
-    return out;
+    this.staged = new Map();
+    for (const delta of fold.deltas()) this.staged.set(delta.key, this.stageWindow(delta));
+    return this.staged;
   }
 
+  // No closures here: tsx (esbuild keepNames) names each one as it is created, per window per batch.
   private stageWindow(delta: WindowDelta): AbsoluteValue[] {
     const values = this.windows.get(delta.key)?.values;
     if (!values) throw new Error(`window ${delta.key} was not loaded before staging`);
     // Only packed sketch fields hold bytes; every other field is text.
     const current = values as Map<string, string>;
-    const next = new Map<string, AbsoluteValue>();
-    this.staged.set(delta.key, next);
     const out: AbsoluteValue[] = [];
-    const put = (field: string, value: AbsoluteValue) => {
-      next.set(field, value);
-      out.push(field, value);
-    };
-    for (const [field, by] of delta.increments) put(field, String(Number(current.get(field) ?? 0) + by));
-    for (const [field, by] of delta.sums) put(field, String(Number(current.get(field) ?? 0) + by));
+    for (const [field, by] of delta.increments) out.push(field, String(Number(current.get(field) ?? 0) + by));
+    for (const [field, by] of delta.sums) out.push(field, String(Number(current.get(field) ?? 0) + by));
     for (const [field, value] of delta.mins) {
       const stored = current.get(field);
-      if (stored === undefined || value < Number(stored)) put(field, String(value));
+      if (stored === undefined || value < Number(stored)) out.push(field, String(value));
     }
     for (const [field, value] of delta.maxs) {
       const stored = current.get(field);
-      if (stored === undefined || value > Number(stored)) put(field, String(value));
+      if (stored === undefined || value > Number(stored)) out.push(field, String(value));
     }
     // first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>".
     for (const [field, entry] of delta.firsts) {
       const timeField = timeFieldOf(field);
       const stored = current.get(timeField);
-      if (stored === undefined || entry.time < Number(stored)) {
-        put(field, entry.value);
-        put(timeField, String(entry.time));
-      }
+      if (stored === undefined || entry.time < Number(stored))
+        out.push(field, entry.value, timeField, String(entry.time));
     }
     for (const [field, entry] of delta.lasts) {
       const timeField = timeFieldOf(field);
       const stored = current.get(timeField);
-      if (stored === undefined || entry.time >= Number(stored)) {
-        put(field, entry.value);
-        put(timeField, String(entry.time));
-      }
+      if (stored === undefined || entry.time >= Number(stored))
+        out.push(field, entry.value, timeField, String(entry.time));
     }
     if (this.packs(delta)) {
       for (const [field, members] of delta.distinct) {
         const packed = packedFieldOf(field, 'h');
-        const registers = decodeHll(values.get(packed) as Buffer | undefined);
-        addMembers(registers, members);
-        put(packed, encodeHll(registers));
+        out.push(packed, withMembers(values.get(packed) as Buffer | number | undefined, members));
       }
       for (const [field, buckets] of delta.sketches) {
         const packed = packedFieldOf(field, 'd');
-        const counts = decodeBuckets(current.get(packed));
-        addBuckets(counts, buckets);
-        put(packed, encodeBuckets(counts));
+        const stored = current.get(packed);
+        if (stored === undefined) {
+          out.push(packed, typeof buckets === 'string' ? `${buckets}:1` : encodeBuckets(buckets));
+          continue;
+        }
+        const counts = decodeBuckets(stored);
+        addBuckets(counts, bucketCounts(buckets));
+        out.push(packed, encodeBuckets(counts));
       }
     }
     return out;
@@ -136,15 +133,18 @@ export class OwnedWindows {
 
   /** Redis applied the staged values; the windows it closed will not change again and leave the cache. */
   applied(closedWindows: readonly number[]): void {
-    for (const [key, values] of this.staged) {
+    for (const [key, pairs] of this.staged) {
       const window = this.windows.get(key)?.values;
       if (!window) continue;
-      for (const [field, value] of values) {
-        if (!window.has(field)) this.fields++;
-        window.set(field, value);
+      const before = window.size;
+      for (let i = 0; i < pairs.length; i += 2) {
+        const value = pairs[i + 1]!;
+        // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
+        window.set(pairs[i] as string, typeof value === 'string' ? value : (oneRegisterOf(value) ?? value));
       }
+      this.fields += window.size - before;
     }
-    this.staged.clear();
+    this.staged = new Map();
     if (closedWindows.length > 0) {
       // Windows close oldest first, so slices older than a closed window are in closed windows only.
       const newest = Math.max(...closedWindows.map(Number));
@@ -163,7 +163,7 @@ export class OwnedWindows {
 
   /** The commit did not apply (or its outcome is unknown): the staged values are dropped. */
   discard(): void {
-    this.staged.clear();
+    this.staged = new Map();
   }
 
   private forget(key: string): void {

@@ -1,4 +1,4 @@
-import type { WindowDelta } from '../aggregates/fold.ts';
+import { bucketCounts, memberList, type WindowDelta } from '../aggregates/fold.ts';
 
 /**
  * Write-side rollups: what one batch adds to a window's (or a slice's) all-groups totals, folded
@@ -83,7 +83,7 @@ export function totalsOf(delta: WindowDelta): TotalsPayload {
       acc = new Set();
       distinct.set(agg, acc);
     }
-    for (const m of members) acc.add(m);
+    for (const m of memberList(members)) acc.add(m);
   }
   const payload: TotalsPayload = {
     i: [...added(delta.increments)].flat(),
@@ -93,7 +93,7 @@ export function totalsOf(delta: WindowDelta): TotalsPayload {
     fi: timed(delta.firsts, true),
     la: timed(delta.lasts, false),
     h: [...distinct].flatMap(([agg, members]) => [agg, [...members]]),
-    d: nested(delta.sketches),
+    d: nested(new Map([...delta.sketches].map(([field, buckets]) => [field, bucketCounts(buckets)]))),
     t: nested(delta.tops),
     g: [],
   };

@@ -20,6 +20,8 @@ export interface StateCommands {
     registration: string,
     mode: 'offer' | 'promote',
   ): Promise<[number, number]>;
+  /** trims the sink outbox to a sequence number (see commands/trimOutbox-2.lua); returns the head's */
+  trimOutbox(outboxKey: string, trimmedKey: string, upTo: string): Promise<number>;
   /** an array argument is flattened into the script's arguments (no spread: batches can be larger than the call stack allows) */
   commitBatch(
     checkpointKey: string,

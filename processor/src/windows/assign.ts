@@ -15,6 +15,14 @@ export function windowStarts(window: WindowShape, eventTime: number): number[] {
   return starts;
 }
 
+/**
+ * The start of the oldest hopping window holding `eventTime` (windowStarts(...)[0], without the
+ * array: the sliced fold asks it per record). `advance` divides `size` (spec/window.ts).
+ */
+export function oldestWindowStart(window: { sizeMs: number; advanceMs: number }, eventTime: number): number {
+  return eventTime - mod(eventTime, window.advanceMs) - window.sizeMs + window.advanceMs;
+}
+
 /** Start of the slice (stream slicing, epoch-aligned like the windows) that holds `eventTime`. */
 export function sliceStartOf(eventTime: number, sliceMs: number): number {
   return eventTime - mod(eventTime, sliceMs);

@@ -13,52 +13,65 @@ export interface View {
 
 export const WINDOW_MS = 60_000;
 
-/** A deterministic stream (a small LCG, no Math.random) so a failure can be replayed. */
-export function generateViews(count: number, seed: number, startTime: number): View[] {
+/**
+ * A deterministic stream (a small LCG, no Math.random) so a failure can be replayed. Lazy, so a soak
+ * of millions of records never holds them all: the scenario folds each into the truth as it is sent.
+ */
+export function* viewStream(count: number, seed: number, startTime: number): Generator<View> {
   let state = seed >>> 0;
   const next = () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
-  const views: View[] = [];
   for (let i = 0; i < count; i++) {
-    views.push({
+    yield {
       // Ten minutes of event time, slightly out of order (within the grace period).
       ts: startTime + Math.floor((i / count) * 600_000) - Math.floor(next() * 5000),
       page: `/p${Math.floor(next() * 40)}`,
       user: `u${Math.floor(next() * 3000)}`,
       bytes: Math.floor(next() * 10_000),
       latency: 1 + Math.floor(next() * 2000),
-    });
+    };
   }
-  return views;
+}
+
+export function generateViews(count: number, seed: number, startTime: number): View[] {
+  return [...viewStream(count, seed, startTime)];
 }
 
 export interface Truth {
   count: number;
   bytes: number;
   users: Set<string>;
-  latencies: number[];
+  /** latency → how many views had it (latencies are small integers; a soak has millions of views) */
+  latencies: Map<number, number>;
   maxLatency: number;
 }
 
-/** The expected aggregates per (window start, page), computed without any processor code. */
-export function groundTruth(views: readonly View[], windowMs = WINDOW_MS): Map<string, Truth> {
-  const truth = new Map<string, Truth>();
-  for (const view of views) {
-    const start = view.ts - (view.ts % windowMs);
-    const id = `${start}|${view.page}`;
-    let t = truth.get(id);
-    if (!t) {
-      t = { count: 0, bytes: 0, users: new Set(), latencies: [], maxLatency: 0 };
-      truth.set(id, t);
-    }
-    t.count++;
-    t.bytes += view.bytes;
-    t.users.add(view.user);
-    t.latencies.push(view.latency);
-    t.maxLatency = Math.max(t.maxLatency, view.latency);
+/** Adds one view to the expected aggregates of the window starting at `start`, computed without any processor code. */
+function addAt(truth: Map<string, Truth>, start: number, view: View): void {
+  const id = `${start}|${view.page}`;
+  let t = truth.get(id);
+  if (!t) {
+    t = { count: 0, bytes: 0, users: new Set(), latencies: new Map(), maxLatency: 0 };
+    truth.set(id, t);
   }
+  t.count++;
+  t.bytes += view.bytes;
+  t.users.add(view.user);
+  t.latencies.set(view.latency, (t.latencies.get(view.latency) ?? 0) + 1);
+  t.maxLatency = Math.max(t.maxLatency, view.latency);
+}
+
+/** Folds one view into the expected aggregates per (window start, page) of the tumbling window. */
+export function addToTruth(truth: Map<string, Truth>, view: View, windowMs = WINDOW_MS): void {
+  addAt(truth, view.ts - (view.ts % windowMs), view);
+}
+
+/** The expected aggregates per (window start, page). */
+export function groundTruth(views: Iterable<View>, windowMs = WINDOW_MS): Map<string, Truth> {
+  const truth = new Map<string, Truth>();
+  for (const view of views) addToTruth(truth, view, windowMs);
   return truth;
 }
 
@@ -67,24 +80,23 @@ export const HOPPING = { sizeMs: 60_000, advanceMs: 20_000 };
 const TUMBLING_YAML = 'window: { type: tumbling, size: 1m, grace: 1h }';
 export const HOPPING_YAML = 'window: { type: hopping, size: 1m, advance: 20s, grace: 1h }';
 
-/** The expected aggregates per (window start, page) of the hopping window, one entry per window a view falls in. */
-export function hoppingGroundTruth(views: readonly View[]): Map<string, Truth> {
-  const spread: View[] = [];
+/** Folds one view into the expected aggregates per (window start, page) of every hopping window it falls in. */
+export function addToHoppingTruth(truth: Map<string, Truth>, view: View): void {
   const { sizeMs, advanceMs } = HOPPING;
-  for (const view of views) {
-    const last = view.ts - (((view.ts % advanceMs) + advanceMs) % advanceMs);
-    for (let start = last; start > view.ts - sizeMs; start -= advanceMs)
-      // Shifted so that groundTruth's tumbling start of the copy is the hopping window's start.
-      spread.push({ ...view, ts: start });
-  }
-  return groundTruth(spread, 1);
+  const last = view.ts - (((view.ts % advanceMs) + advanceMs) % advanceMs);
+  for (let start = last; start > view.ts - sizeMs; start -= advanceMs) addAt(truth, start, view);
 }
+
+/** Tumbling with a grace longer than the generated views' disorder (5 s), so windows close during a run and no view is late. */
+const SINK_WINDOW_YAML = 'window: { type: tumbling, size: 1m, grace: 10s }';
 
 export const pipelineYaml = (
   name: string,
   topic: string,
   source = 'format: json',
   window = TUMBLING_YAML,
+  /** a sink (with a grace short enough for windows to close during the run) */
+  sink?: { delivery: 'atLeastOnce' | 'exactlyOnce' },
 ) => `apiVersion: kappaflow.io/v1alpha1
 kind: Pipeline
 metadata:
@@ -97,7 +109,7 @@ spec:
     startFrom: earliest
   groupBy:
     page: event.page
-  ${window}
+  ${sink ? SINK_WINDOW_YAML : window}
   aggregates:
     views: { count: {} }
     bytes: { sum: event.bytes }
@@ -105,7 +117,7 @@ spec:
     p50: { percentile: event.latency, q: 0.5 }
     visitors: { countDistinct: event.user }
   deadLetter: { topic: ${topic}.dlq }
-`;
+${sink ? `  sink: { topic: ${topic}.sink, delivery: ${sink.delivery} }\n` : ''}`;
 
 export interface Observed {
   count: number;
@@ -165,9 +177,17 @@ export async function mergedDistinct(redis: RedisClient, hllKeys: string[]): Pro
   return count;
 }
 
-export function exactMedianRank(latencies: number[]): number {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return sorted[Math.floor(0.5 * (sorted.length - 1))]!;
+/** The exact value at rank floor(0.5·(n−1)) of the sorted latencies, from their counts. */
+export function exactMedianRank(latencies: Map<number, number>): number {
+  let n = 0;
+  for (const count of latencies.values()) n += count;
+  const rank = Math.floor(0.5 * (n - 1));
+  let seen = 0;
+  for (const value of [...latencies.keys()].sort((a, b) => a - b)) {
+    seen += latencies.get(value)!;
+    if (seen > rank) return value;
+  }
+  throw new Error('no latencies');
 }
 
 export { groupKeyOf, quantile };

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { expect } from 'vitest';
 import { pipelineFixture } from '../../../harness/pipeline-fixture.ts';
 import type { ProcessorProcess } from '../../../harness/processor.ts';
@@ -7,18 +7,19 @@ import { QueryStore } from '../../../processor/src/query/store.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import {
+  addToHoppingTruth,
+  addToTruth,
   exactMedianRank,
   generateViews,
-  groundTruth,
   HOPPING,
   HOPPING_YAML,
-  hoppingGroundTruth,
   mergedDistinct,
   pipelineYaml,
   quantile,
   readObserved,
   type Truth,
   type View,
+  viewStream,
 } from './ground-truth.ts';
 
 /**
@@ -58,6 +59,28 @@ export interface Scenario {
   format?: { source: string; encode: (views: readonly View[]) => Promise<Buffer[]> };
   /** hopping: the sliced window whose sketches the owner packs, checked through the query layer */
   window?: 'hopping';
+  /** more environment of each replica started, made per start (e.g. KAPPAFLOW_FAULT crash points, observability/fault-points.ts) */
+  env?: () => NodeJS.ProcessEnv;
+  /**
+   * Publish closed windows to `<topic>.sink` with this delivery; `check` runs once every partition
+   * caught up, while the replicas still run. A closing view per partition, an hour after the
+   * others, closes every window but its own.
+   */
+  sink?: {
+    delivery: 'atLeastOnce' | 'exactlyOnce';
+    check: (ctx: SinkCheckContext) => Promise<void>;
+  };
+}
+
+export interface SinkCheckContext {
+  kafka: Kafka;
+  admin: Admin;
+  name: string;
+  topic: string;
+  /** every produced view; view i went to partition i % PARTITIONS */
+  views: readonly View[];
+  /** the windows before this start are closed */
+  closedBefore: number;
 }
 
 export interface ScenarioContext {
@@ -81,6 +104,8 @@ export interface ScenarioReport {
   /** from the last disruption's end until every partition's checkpoint reached the log's end */
   catchUpSeconds: number;
   seconds: number;
+  /** replicas that exited or were killed by themselves (not by the scenario) and were restarted */
+  selfExits: number;
 }
 
 const everyProcess = new Set<ProcessorProcess>();
@@ -120,19 +145,35 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
         topic,
         scenario.format?.source,
         scenario.window === 'hopping' ? HOPPING_YAML : undefined,
+        scenario.sink,
       ),
     ...(scenario.topic ? { topicConfig: scenario.topic } : {}),
     // Generous retries: some scenarios restart brokers while this client produces and polls.
     kafka: { retry: { retries: 40, initialRetryTime: 300, maxRetryTime: 2000 } },
   });
   const { name, topic, dir, kafka, admin } = fixture;
-  const views = generateViews(scenario.records, 42, Date.UTC(2026, 0, 1));
-  const encoded = scenario.format ? await scenario.format.encode(views) : undefined;
+  const startTime = Date.UTC(2026, 0, 1);
+  // Views are generated as they are sent and folded into the truth then, so memory stays flat however
+  // long a soak runs; another format, or a sink check, holds them all (a short test).
+  const closedBefore = startTime + 3_600_000;
+  let views: Iterable<View> = viewStream(scenario.records, 42, startTime);
+  if (scenario.format || scenario.sink) {
+    const all = generateViews(scenario.records, 42, startTime);
+    // A closing view per partition, an hour later, closes every window before it.
+    if (scenario.sink)
+      for (let p = 0; p < PARTITIONS; p++)
+        all.push({ ts: closedBefore, page: '/closer', user: 'closer', bytes: 1, latency: 1 });
+    views = all;
+  }
+  const total = scenario.records + (scenario.sink ? PARTITIONS : 0);
+  const encoded = scenario.format ? await scenario.format.encode(views as View[]) : undefined;
+  const truth = new Map<string, Truth>();
+  const addView = scenario.window === 'hopping' ? addToHoppingTruth : addToTruth;
 
   const set: ReplicaSet = {
     replicas: [],
     async start(slot) {
-      const replica = await fixture.spawn(slot, scenario.processorEnv);
+      const replica = await fixture.spawn(slot, { ...scenario.processorEnv, ...scenario.env?.() });
       set.replicas[slot] = replica;
       everyProcess.add(replica);
     },
@@ -152,18 +193,29 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const chunk = 2000;
   const productionMs = scenario.productionMs ?? 30_000;
   const production = (async () => {
-    for (let i = 0; i < views.length; i += chunk) {
+    const iterator = views[Symbol.iterator]();
+    const pace = Math.max(20, (productionMs * chunk) / total);
+    for (let i = 0; i < total; i += chunk) {
+      const batch: View[] = [];
+      for (let next = iterator.next(); !next.done; ) {
+        batch.push(next.value);
+        if (batch.length === chunk) break;
+        next = iterator.next();
+      }
+      const sendStarted = Date.now();
       await producer.send({
         topic,
         acks: -1,
-        messages: views.slice(i, i + chunk).map((v, j) => ({
+        messages: batch.map((v, j) => ({
           partition: (i + j) % PARTITIONS,
           key: v.user,
           value: encoded ? encoded[i + j]! : JSON.stringify(v),
         })),
       });
-      produced = Math.min(views.length, i + chunk);
-      await new Promise((r) => setTimeout(r, Math.max(20, (productionMs * chunk) / views.length)));
+      for (const view of batch) addView(truth, view);
+      produced = Math.min(total, i + chunk);
+      // The chunk's share of the production time, less what sending it took (a soak's rate holds).
+      await new Promise((r) => setTimeout(r, Math.max(5, pace - (Date.now() - sendStarted))));
     }
   })();
   let productionError: unknown;
@@ -180,7 +232,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   // Failovers and restarts make it reconnect; a failed check is just retried on the next turn.
   checker.on('error', () => {});
   const caughtUp = async () => {
-    if (produced < views.length) return false;
+    if (produced < total) return false;
     const offsets = await admin.fetchTopicOffsets(topic).catch(() => null);
     if (offsets === null) return false;
     for (const { partition, high } of offsets) {
@@ -191,6 +243,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   };
 
   let kills = 0;
+  let selfExits = 0;
   let lastKillAt = Date.now();
   let disrupted = scenario.disrupt === undefined;
   let lastDisruption = Date.now();
@@ -202,12 +255,13 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     // Like Kubernetes' restart policy: a replica that exited by itself (e.g. its consumer gave up
     // during a broker outage) is started again.
     for (const [slot, replica] of set.replicas.entries()) {
-      if (replica && replica.child.exitCode !== null) {
-        debug('restarting exited replica', slot, replica.child.exitCode);
+      if (replica && (replica.child.exitCode !== null || replica.child.signalCode !== null)) {
+        debug('restarting exited replica', slot, replica.child.exitCode, replica.child.signalCode);
+        selfExits++;
         await set.start(slot);
       }
     }
-    if (!disrupted && produced > views.length / 3) {
+    if (!disrupted && produced > total / 3) {
       debug('disrupting');
       await scenario.disrupt!({ replicas: set, produced: () => produced, admin, name, dir });
       disrupted = true;
@@ -254,22 +308,23 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       );
       scenario.onMetrics(await Promise.all(live.map(metricsOf)));
     }
-    if (scenario.window === 'hopping') await expectHoppingGroundTruth(redis, name, views);
-    else await expectGroundTruth(redis, name, views);
+    await scenario.sink?.check({ kafka, admin, name, topic, views: views as View[], closedBefore });
+    if (scenario.window === 'hopping') await expectHoppingGroundTruth(redis, name, truth);
+    else await expectGroundTruth(redis, name, truth, total);
   } finally {
     redis.disconnect();
     await admin.disconnect();
     await Promise.all(set.replicas.map((r) => r?.kill()));
   }
-  return { records: views.length, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000 };
+  return { records: total, kills, catchUpSeconds, seconds: (Date.now() - began) / 1000, selfExits };
 }
 
 async function expectGroundTruth(
   redis: ReturnType<typeof connectRedis>,
   name: string,
-  views: ReturnType<typeof generateViews>,
+  truth: Map<string, Truth>,
+  records: number,
 ): Promise<void> {
-  const truth = groundTruth(views);
   const observed = await readObserved(redis, name, PARTITIONS);
   expect([...observed.keys()].sort()).toEqual([...truth.keys()].sort());
   let total = 0;
@@ -291,7 +346,7 @@ async function expectGroundTruth(
       Math.ceil(expected.users.size * 0.03),
     );
   }
-  expect(total).toBe(views.length);
+  expect(total).toBe(records);
   await expectRollupGroundTruth(redis, name, truth);
 }
 
@@ -309,13 +364,20 @@ async function expectRollupGroundTruth(
   expect((await store.registration(name)).window).toMatchObject({ rollups: true });
   const expected = new Map<
     number,
-    { groups: number; count: number; bytes: number; max: number; users: Set<string>; latencies: number[] }
+    {
+      groups: number;
+      count: number;
+      bytes: number;
+      max: number;
+      users: Set<string>;
+      latencies: Map<number, number>;
+    }
   >();
   for (const [key, t] of truth) {
     const start = Number(key.slice(0, key.indexOf('|')));
     let e = expected.get(start);
     if (!e) {
-      e = { groups: 0, count: 0, bytes: 0, max: 0, users: new Set(), latencies: [] };
+      e = { groups: 0, count: 0, bytes: 0, max: 0, users: new Set(), latencies: new Map() };
       expected.set(start, e);
     }
     e.groups++;
@@ -323,7 +385,7 @@ async function expectRollupGroundTruth(
     e.bytes += t.bytes;
     e.max = Math.max(e.max, t.maxLatency);
     for (const u of t.users) e.users.add(u);
-    for (const l of t.latencies) e.latencies.push(l);
+    for (const [l, n] of t.latencies) e.latencies.set(l, (e.latencies.get(l) ?? 0) + n);
   }
   const observed = new Map<number, { groupCount: number; values: Record<string, unknown> }>();
   let cursor: string | null = null;
@@ -364,9 +426,8 @@ async function expectRollupGroundTruth(
 async function expectHoppingGroundTruth(
   redis: ReturnType<typeof connectRedis>,
   name: string,
-  views: ReturnType<typeof generateViews>,
+  truth: Map<string, Truth>,
 ): Promise<void> {
-  const truth = hoppingGroundTruth(views);
   const store = new QueryStore(redis, { cache: false });
   const registration = await store.registration(name);
   // The layout under test: slices, with sketches packed by their owner.

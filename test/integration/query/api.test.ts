@@ -2,16 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serveQueryApi } from '../../../harness/query-api.ts';
 import { type Event, PipelineWriter, randomEvents } from '../../../harness/query-fixture.ts';
 import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
-import {
-  createHttpApp,
-  type HttpAppOptions,
-  type RunningServer,
-  startHttpServer,
-} from '../../../processor/src/http/app.ts';
+import type { HttpAppOptions, RunningServer } from '../../../processor/src/http/app.ts';
 import { readTokenFile } from '../../../processor/src/http/auth.ts';
 import { decodeCursor, encodeCursor } from '../../../processor/src/query/params.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
@@ -20,7 +15,6 @@ import { offerVersion } from '../../../processor/src/state/versions.ts';
 import { expectedWindows, groupKey } from './expected.ts';
 import { createResponseValidator } from './openapi-check.ts';
 
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const BASE = Date.UTC(2024, 4, 1, 12, 0, 0);
 const validate = createResponseValidator();
 
@@ -30,15 +24,7 @@ let api: RunningServer;
 const extra: RunningServer[] = [];
 
 async function serve(options: Partial<HttpAppOptions> = {}): Promise<RunningServer> {
-  const app = createHttpApp({
-    redis,
-    registry: new Registry(),
-    readiness: () => true,
-    logger: silent,
-    rateLimit: false,
-    ...options,
-  });
-  const running = await startHttpServer(app, 0, '127.0.0.1');
+  const running = await serveQueryApi(redis, options);
   extra.push(running);
   return running;
 }

@@ -1,14 +1,13 @@
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveQueryApi } from '../../../harness/query-api.ts';
 import { PipelineWriter, randomEvents } from '../../../harness/query-fixture.ts';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
-import { createHttpApp, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
+import type { RunningServer } from '../../../processor/src/http/app.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { keys } from '../../../processor/src/state/keys.ts';
 import { expectedWindows, groupKey } from './expected.ts';
 
 const BASE = Date.UTC(2024, 4, 2, 8, 0, 0);
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
 let cluster: RedisDeployment;
 let redis: RedisClient;
@@ -28,25 +27,8 @@ beforeAll(async () => {
     seen.add(e.time);
     return true;
   });
-  for (let i = 0; i < unique.length; i += 200) {
-    const batch = unique.slice(i, i + 200);
-    for (let p = 0; p < 6; p++)
-      await writer.commit(
-        String(p),
-        batch.filter((_, j) => j % 6 === p),
-      );
-  }
-  api = await startHttpServer(
-    createHttpApp({
-      redis,
-      registry: new Registry(),
-      readiness: () => true,
-      logger: silent,
-      rateLimit: false,
-    }),
-    0,
-    '127.0.0.1',
-  );
+  await writer.commitSpread(unique, 200);
+  api = await serveQueryApi(redis);
 });
 
 afterAll(async () => {

@@ -1,13 +1,12 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serveQueryApi } from '../../../harness/query-api.ts';
 import { PipelineWriter, randomEvents, rng } from '../../../harness/query-fixture.ts';
-import { createHttpApp, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
+import type { RunningServer } from '../../../processor/src/http/app.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { publishHeartbeat } from '../../../processor/src/state/replica-status.ts';
 
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const CHROMIUM = '/usr/bin/chromium';
 
 let redis: RedisClient;
@@ -26,25 +25,8 @@ beforeAll(async () => {
   const now = Date.now();
   const base = now - (now % 60_000) - 20 * 60_000;
   const history = randomEvents(3, { base, windows: 20, count: 6000 }).sort((a, b) => a.time - b.time);
-  for (let i = 0; i < history.length; i += 1000) {
-    const batch = history.slice(i, i + 1000);
-    for (const p of ['0', '1', '2'])
-      await writer.commit(
-        p,
-        batch.filter((_, j) => j % 3 === Number(p)),
-      );
-  }
-  api = await startHttpServer(
-    createHttpApp({
-      redis,
-      registry: new Registry(),
-      readiness: () => true,
-      logger: silent,
-      rateLimit: false,
-    }),
-    0,
-    '127.0.0.1',
-  );
+  await writer.commitSpread(history, 1000);
+  api = await serveQueryApi(redis);
   const next = rng(99);
   let seq = 0;
   flow = (async () => {
@@ -55,11 +37,7 @@ beforeAll(async () => {
         time: t - Math.floor(next() * 2000),
       }));
       events.sort((a, b) => a.time - b.time);
-      for (const p of ['0', '1', '2'])
-        await writer.commit(
-          p,
-          events.filter((_, j) => j % 3 === Number(p)),
-        );
+      await writer.commitSpread(events);
       for (const [replica, partitions] of [
         ['proc-a', ['0', '1']],
         ['proc-b', ['2']],

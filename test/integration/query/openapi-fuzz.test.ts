@@ -1,15 +1,14 @@
 import fc from 'fast-check';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serveQueryApi } from '../../../harness/query-api.ts';
 import { PipelineWriter, randomEvents } from '../../../harness/query-fixture.ts';
-import { createHttpApp, type RunningServer, startHttpServer } from '../../../processor/src/http/app.ts';
+import type { RunningServer } from '../../../processor/src/http/app.ts';
 import { openApiDocument } from '../../../processor/src/http/openapi.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { createResponseValidator } from './openapi-check.ts';
 
 const BASE = Date.UTC(2024, 4, 1, 12, 0, 0);
 const validate = createResponseValidator();
-const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
 interface Parameter {
   name: string;
@@ -70,20 +69,8 @@ beforeAll(async () => {
   writer = new PipelineWriter(redis, { partitions: 2 });
   await writer.register();
   const events = randomEvents(7, { base: BASE, windows: 3, count: 200 }).sort((a, b) => a.time - b.time);
-  for (const p of ['0', '1'])
-    await writer.commit(
-      p,
-      events.filter((_, i) => i % 2 === Number(p)),
-      {},
-    );
-  const app = createHttpApp({
-    redis,
-    registry: new Registry(),
-    readiness: () => true,
-    logger: silent,
-    rateLimit: false,
-  });
-  api = await startHttpServer(app, 0, '127.0.0.1');
+  await writer.commitSpread(events);
+  api = await serveQueryApi(redis);
 });
 
 afterAll(async () => {

@@ -27,4 +27,10 @@ describe('key layout', () => {
   it('turns CEL integers (bigint) into JSON numbers', () => {
     expect(groupKeyOf([10n, 'a'])).toBe('[10,"a"]');
   });
+
+  it('writes a missing value as null and a nested value as its JSON text, beside plain ones', () => {
+    expect(groupKeyOf([undefined, 'a', 1, true, null])).toBe('[null,"a",1,true,null]');
+    expect(groupKeyOf(['a', { x: [1] }])).toBe('["a","{\\"x\\":[1]}"]');
+    expect(groupKeyOf([2n ** 64n])).toBe('["18446744073709551616"]');
+  });
 });

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WindowDelta } from '../../../processor/src/aggregates/fold.ts';
+import {
+  addBucket,
+  addMember,
+  type Buckets,
+  bucketCounts,
+  type Members,
+  memberList,
+  WindowDelta,
+} from '../../../processor/src/aggregates/fold.ts';
 import {
   type AggregateAcc,
   fieldHead,
@@ -32,12 +40,13 @@ function partialOf(shape: AggregateShape, delta: WindowDelta, acc: AggregateAcc)
     });
     kind.mergeFields!(acc, values);
   } else if (kind.form.sketch === 'dd' || kind.form.sketch === 'top') {
-    const map = (kind.form.sketch === 'dd' ? delta.sketches : delta.tops).get(`${shape.name}|${group}`);
+    const found = (kind.form.sketch === 'dd' ? delta.sketches : delta.tops).get(`${shape.name}|${group}`);
+    const map = found === undefined ? undefined : bucketCounts(found);
     kind.mergeFlat!(acc, map ? [...map].flatMap(([m, n]) => [m, String(n)]) : []);
   } else {
     // HyperLogLogs merge inside Redis; here the exact distinct count stands in for it.
-    const members = delta.distinct.get(`${shape.name}|${group}`) ?? new Set();
-    acc.distinct = members.size;
+    const members = delta.distinct.get(`${shape.name}|${group}`);
+    acc.distinct = members === undefined ? 0 : memberList(members).length;
   }
 }
 
@@ -98,6 +107,45 @@ describe('the registry of aggregate kinds', () => {
         }
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('distinct members of a batch', () => {
+  it('are the distinct values added, one kept without a Set (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b', 'c', '', 'a|b')), (values) => {
+        const map = new Map<string, Members>();
+        for (const value of values) addMember(map, 'x|g', value);
+        const members = map.get('x|g');
+        if (values.length === 0) {
+          expect(members).toBeUndefined();
+          return;
+        }
+        expect(new Set(memberList(members!))).toEqual(new Set(values));
+        expect(memberList(members!)).toHaveLength(new Set(values).size);
+        expect(typeof members === 'string').toBe(new Set(values).size === 1);
+      }),
+    );
+  });
+});
+
+describe('DDSketch buckets of a batch', () => {
+  it('count every value added, one bucket seen once kept as its name (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('p1', 'p2', 'n3', 'z')), (values) => {
+        const map = new Map<string, Buckets>();
+        for (const value of values) addBucket(map, 'x|g', value);
+        const buckets = map.get('x|g');
+        if (values.length === 0) {
+          expect(buckets).toBeUndefined();
+          return;
+        }
+        const expected = new Map<string, number>();
+        for (const value of values) expected.set(value, (expected.get(value) ?? 0) + 1);
+        expect(bucketCounts(buckets!)).toEqual(expected);
+        expect(typeof buckets === 'string').toBe(values.length === 1);
+      }),
     );
   });
 });

@@ -11,10 +11,22 @@ import {
   addMembers,
   decodeHll,
   encodeHll,
+  encodeRegister,
+  murmur64a,
+  oneRegisterOf,
   type Registers,
+  registerOf,
+  withMembers,
 } from '../../../processor/src/aggregates/redis-hll.ts';
 
-const members = fc.array(fc.oneof(fc.string(), fc.integer().map(String)), { maxLength: 400 });
+// Members of any Unicode text (multi-byte UTF-8, lone surrogates) as well as ASCII: the hash reads
+// ASCII members without encoding them and must give the hash of their UTF-8 bytes all the same.
+const anyText = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: 'binary', maxLength: 500 }),
+);
+const members = fc.array(fc.oneof(anyText, fc.integer().map(String)), { maxLength: 400 });
 
 describe('HyperLogLogs in Redis format', () => {
   it('read back the registers they were written with, sparse or dense (property)', () => {
@@ -44,6 +56,87 @@ describe('HyperLogLogs in Redis format', () => {
         expect(encodeHll(twice).equals(encodeHll(once))).toBe(true);
       }),
     );
+  });
+
+  it("a member's register comes from the MurmurHash64A of its UTF-8 bytes, however long (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(anyText, fc.string({ unit: 'binary', minLength: 300, maxLength: 1200 })),
+        (member) => {
+          const [hi, lo] = murmur64a(Buffer.from(member));
+          const { index } = registerOf(member);
+          expect(index).toBe(lo & 16383);
+          const bits = (BigInt(hi) << 32n) | BigInt(lo);
+          let value = 1;
+          while (value <= 50 && ((bits >> BigInt(13 + value)) & 1n) === 0n) value++;
+          expect(registerOf(member).value).toBe(value);
+        },
+      ),
+    );
+  });
+
+  it('adding members to stored bytes gives the bytes of the register map (property)', () => {
+    fc.assert(
+      fc.property(members, fc.array(anyText, { minLength: 1, maxLength: 5 }), (stored, more) => {
+        const registers: Registers = new Map();
+        addMembers(registers, stored);
+        const raw = stored.length > 0 ? encodeHll(registers) : undefined;
+        addMembers(registers, more);
+        expect(withMembers(raw, new Set(more)).equals(encodeHll(registers))).toBe(true);
+        // one member, given as itself
+        const one: Registers = new Map();
+        addMembers(one, [...stored, more[0]!]);
+        expect(withMembers(raw, more[0]!).equals(encodeHll(one))).toBe(true);
+      }),
+    );
+  });
+
+  it('a sketch of one register is written as the register map would be, dense above 32 (property)', () => {
+    // Members offering a value above 32 (one in 2^32) need the dense form: checked on the registers.
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 16383 }), fc.integer({ min: 1, max: 51 }), (index, value) => {
+        const raw = encodeRegister(index, value);
+        expect(raw.equals(encodeHll(new Map([[index, value]])))).toBe(true);
+        expect(raw[4]).toBe(value > 32 ? 0 : 1);
+        expect(decodeHll(raw)).toEqual(new Map([[index, value]]));
+      }),
+    );
+  });
+
+  it('an owner keeps a one-register sketch as an integer and adds to it as to its bytes (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 16383 }),
+        fc.integer({ min: 1, max: 51 }),
+        fc.oneof(anyText, fc.array(anyText, { minLength: 1, maxLength: 4 })),
+        (index, value, more) => {
+          const raw = encodeRegister(index, value);
+          const compact = oneRegisterOf(raw);
+          expect(compact).toBe(value > 32 ? undefined : index * 64 + value);
+          const members = typeof more === 'string' ? more : new Set(more);
+          if (compact !== undefined)
+            expect(withMembers(compact, members).equals(withMembers(raw, members))).toBe(true);
+        },
+      ),
+    );
+    const two = encodeHll(
+      new Map([
+        [3, 1],
+        [9000, 2],
+      ]),
+    );
+    expect(oneRegisterOf(two)).toBeUndefined();
+    expect(
+      oneRegisterOf(
+        encodeHll(
+          new Map([
+            [3, 1],
+            [4, 1],
+          ]),
+        ),
+      ),
+    ).toBeUndefined();
+    expect(oneRegisterOf(encodeHll(new Map()))).toBeUndefined();
   });
 
   it('refuses bytes that are not a HyperLogLog', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isClosed, windowStarts } from '../../../processor/src/windows/assign.ts';
+import { isClosed, oldestWindowStart, windowStarts } from '../../../processor/src/windows/assign.ts';
 
 describe('window assignment', () => {
   it('puts an event in exactly one tumbling window that contains it', () => {
@@ -36,6 +36,25 @@ describe('window assignment', () => {
             expect(((start % advance) + advance) % advance).toBe(0);
           }
           expect(new Set(starts).size).toBe(starts.length);
+        },
+      ),
+    );
+  });
+
+  it("gives the oldest hopping window's start without listing them (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -1e12, max: 4e12 }),
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 1, max: 60 }),
+        (time, advance, factor) => {
+          const window = {
+            type: 'hopping' as const,
+            sizeMs: advance * factor,
+            advanceMs: advance,
+            graceMs: 0,
+          };
+          expect(oldestWindowStart(window, time)).toBe(windowStarts(window, time)[0]);
         },
       ),
     );

@@ -76,6 +76,7 @@ const expected: Record<string, [number, string, string]> = {
   'scaling-min-gt-max': [25, 'spec.scaling.maxReplicas', 'maxReplicas (4) must be at least minReplicas (8)'],
   'scaling-not-int': [25, 'spec.scaling.maxReplicas', 'whole number'],
   'session-with-size': [16, 'spec.window.size', 'unknown field "size"'],
+  'sink-delivery': [23, 'spec.sink.delivery', 'expected atLeastOnce or exactlyOnce, got "exactly-once"'],
   'source-no-topic': [6, 'spec.source.topic', 'source needs a topic'],
   'source-topic-and-topics': [8, 'spec.source.topics', 'either topic or topics'],
   'topic-space': [7, 'spec.source.topic', 'not a valid Kafka topic name'],

@@ -1,0 +1,13 @@
+/**
+ * Crash points for the failure tests: `KAPPAFLOW_FAULT=<point>:<n>` makes the process SIGKILL itself
+ * the n-th time it reaches `<point>`, so a test lands a crash exactly where a random SIGKILL rarely
+ * does (e.g. between a Kafka send and the Redis trim that follows it). Unset, a point costs one
+ * comparison.
+ */
+const [faultPoint, faultAt] = (process.env.KAPPAFLOW_FAULT ?? '').split(':');
+let reached = 0;
+
+export function crashPoint(point: string): void {
+  if (point !== faultPoint) return;
+  if (++reached === Number(faultAt ?? 1)) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,50 @@
+import fc from 'fast-check';
+import { Command } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { encodeCommand } from '../../../processor/src/state/script-command.ts';
+
+/** ioredis' own encoding of the same command, as bytes (a string when no argument is a Buffer). */
+function ioredisBytes(name: string, args: (string | Buffer | number)[]): Buffer {
+  const written = new Command(name, args).toWritable({});
+  return typeof written === 'string' ? Buffer.from(written, 'utf8') : written;
+}
+
+const argument = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
+  fc.integer(),
+  fc.double({ noNaN: true }),
+  fc.constant(''),
+  fc.string({ minLength: 1000, maxLength: 3000 }),
+);
+
+describe('one-Buffer encoding of script calls', () => {
+  it('writes the bytes ioredis writes for any strings, Buffers and numbers (property)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('evalsha', 'eval'), fc.array(argument, { maxLength: 40 }), (name, args) => {
+        expect(encodeCommand(name, args).equals(ioredisBytes(name, args))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('writes array arguments as their elements, as ioredis flattens them (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(argument, fc.array(argument, { maxLength: 8 })), { maxLength: 20 }),
+        (args) => {
+          expect(encodeCommand('evalsha', args).equals(ioredisBytes('evalsha', args as never))).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it('counts the arguments and lengths in decimal past one digit', () => {
+    const args = Array.from({ length: 12 }, (_, i) => 'x'.repeat(i * 10));
+    const raw = encodeCommand('evalsha', args).toString('latin1');
+    expect(raw.startsWith('*13\r\n$7\r\nevalsha\r\n$0\r\n\r\n$10\r\nxxxxxxxxxx\r\n')).toBe(true);
+    expect(raw.endsWith(`$110\r\n${'x'.repeat(110)}\r\n`)).toBe(true);
+  });
+});
