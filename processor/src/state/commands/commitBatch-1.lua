@@ -125,11 +125,11 @@ local function addCounts(hash, head, sketch, list, suffixes)
 end
 
 -- Write-side rollups (state/rollup-totals.ts): a batch's all-groups totals of one window or slice,
--- added to `<hash>:tot` and the merged sketches beside it; their suffixes go to the hash's sketch set
--- so they expire with it.
-local function applyTotals(hash, r, suffixes)
+-- added to `<hash>:tot` and the merged sketches beside it; their suffixes go to `<hash>:tot:keys`
+-- (not the sketch set, which readers scan for groups) so they expire with the window.
+local function applyTotals(hash, r)
   local tot = hash .. ':tot'
-  suffixes[#suffixes + 1] = 'tot'
+  local suffixes = { 'tot' }
   applyFields(tot, r)
   local hll = r.h
   for i = 1, #hll, 2 do
@@ -141,6 +141,7 @@ local function applyTotals(hash, r, suffixes)
   -- the group set is also the mark that this partial's totals are complete (see the loop below)
   suffixes[#suffixes + 1] = 'tot:g'
   kf_chunked('SADD', tot .. ':g', r.g, 1)
+  redis.call('SADD', tot .. ':keys', unpack(suffixes))
 end
 
 local payload = cjson.decode(ARGV[10])
@@ -189,7 +190,7 @@ for _, w in ipairs(payload.w) do
   end
   addCounts(hash, '', 'dd', w.d, sketchSuffixes)
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
-  if totals then applyTotals(hash, w.r, sketchSuffixes) end
+  if totals then applyTotals(hash, w.r) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
@@ -280,11 +281,12 @@ if ARGV[11] ~= '0' then redis.call('HINCRBY', ckpt, 'late', ARGV[11]) end
 if ARGV[12] ~= '0' then redis.call('HINCRBY', ckpt, 'deadLettered', ARGV[12]) end
 
 local function expireWithSketches(hash, retention)
-  local sketchSet = hash .. ':keys'
-  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
-    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  for _, sketchSet in ipairs({ hash .. ':keys', hash .. ':tot:keys' }) do
+    for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
+      redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+    end
+    redis.call('PEXPIRE', sketchSet, retention)
   end
-  redis.call('PEXPIRE', sketchSet, retention)
   redis.call('PEXPIRE', hash, retention)
 end
 
