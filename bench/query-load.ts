@@ -3,7 +3,7 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping] [--no-rollups]
  *
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
@@ -31,6 +31,7 @@ const connections = arg('connections', 10);
 const GROUPS = 10_000;
 const cache = !process.argv.includes('--no-cache');
 const hopping = process.argv.includes('--hopping');
+const rollups = !process.argv.includes('--no-rollups');
 
 const deployment = await startRedis();
 const redis = connectRedis(deployment.url);
@@ -39,9 +40,11 @@ try {
     name: 'bench',
     partitions: 3,
     groupBy: ['user'],
-    ...(hopping
-      ? { window: { type: 'hopping', sizeMs: 60_000, advanceMs: 10_000, sliceMs: 10_000, graceMs: 5_000 } }
-      : {}),
+    // the window shape the processor registers (runtime/compile.ts); --no-rollups: the layout before
+    // write-side rollups, whose rollups scan every group
+    window: hopping
+      ? { type: 'hopping', sizeMs: 60_000, advanceMs: 10_000, sliceMs: 10_000, graceMs: 5_000, rollups }
+      : { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000, rollups },
   });
   await writer.register();
   const base = Date.UTC(2024, 0, 1);
@@ -99,7 +102,7 @@ try {
     rows.push(line);
   }
   console.log(
-    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}, ${hopping ? 'hopping 1m/10s (sliced)' : 'tumbling 1m'} window\n${rows.join('\n')}`,
+    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}, write-side rollups ${rollups ? 'on' : 'off'}, ${hopping ? 'hopping 1m/10s (sliced)' : 'tumbling 1m'} window\n${rows.join('\n')}`,
   );
   await server.close();
 } finally {

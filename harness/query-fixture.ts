@@ -156,6 +156,7 @@ export class PipelineWriter {
       ...(window.type === 'hopping' && window.sliceMs
         ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
         : {}),
+      ...(window.type !== 'session' && window.rollups ? { rollups: true } : {}),
       fold,
       ...counters,
     });

@@ -477,6 +477,7 @@ export class ConsumerLoop {
       outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
       ...(absolute ? { absolute, packedSketches: claim.windows.packedSketches } : {}),
+      ...(pipeline.window.type !== 'session' && pipeline.window.rollups ? { rollups: true } : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
         ? {
             slicing: {

@@ -94,6 +94,11 @@ export const openApiDocument = {
           },
           gapMs: { type: 'integer' },
           graceMs: { type: 'integer' },
+          rollups: {
+            type: 'boolean',
+            description:
+              'tumbling and hopping windows: each commit keeps all-groups totals, which rollups read',
+          },
         },
       },
       Aggregate: {

@@ -7,7 +7,13 @@ import type { KeyDecoding, SchemaRegistrySettings, SourceFormat } from './source
  * reads it.
  */
 export type WindowShape =
-  | { type: 'tumbling'; sizeMs: number; graceMs: number }
+  | {
+      type: 'tumbling';
+      sizeMs: number;
+      graceMs: number;
+      /** Write-side rollups: see the hopping variant (absent in registrations written before them). */
+      rollups?: boolean;
+    }
   | {
       type: 'hopping';
       sizeMs: number;
@@ -24,6 +30,12 @@ export type WindowShape =
        * updated with deltas (absent in registrations written before: sketch keys only).
        */
       packedSketches?: boolean;
+      /**
+       * Every commit also keeps each window's and slice's all-groups totals (state/rollup-totals.ts),
+       * so unfiltered rollups read them instead of every group (absent in registrations written
+       * before: readers scan the groups).
+       */
+      rollups?: boolean;
     }
   | { type: 'session'; gapMs: number; graceMs: number };
 

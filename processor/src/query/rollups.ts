@@ -28,7 +28,15 @@ export async function rollup(
   const nonce = randomBytes(6).toString('hex');
   const group = aggregates.newGroup();
   let groupCount: number;
-  if (filters.size === 0) {
+  const totals = filters.size === 0 ? await fromTotals(ctx, selection, w.start, spec) : undefined;
+  if (totals) {
+    const all = new Set<string>();
+    for (const reply of totals) {
+      for (const g of reply[0] as Buffer[]) all.add(g.toString());
+      mergeRollup(aggregates, group, reply);
+    }
+    groupCount = all.size;
+  } else if (filters.size === 0) {
     const probe = probeOf(aggregates.shapes);
     const present = partsOf(reg, scans, w.start);
     const replies = await Promise.all(
@@ -69,4 +77,27 @@ export async function rollup(
   const result = { groupCount, values: valuesOf(aggregates, groupCount > 0 ? group : undefined) };
   if (w.final) ctx.cache.set(cacheKey, result, 1);
   return result;
+}
+
+/**
+ * The window's parts' write-side totals (state/rollup-totals.ts) in queryRollup's reply format, or
+ * undefined when the registration or one of the parts has none (written before rollups): the
+ * caller scans the groups then.
+ */
+async function fromTotals(
+  ctx: WindowReadContext,
+  selection: WindowSelection,
+  start: number,
+  spec: string,
+): Promise<unknown[][] | undefined> {
+  const { reg, scans } = selection;
+  if (reg.window.type === 'session' || reg.window.rollups !== true) return undefined;
+  const commands = queryCommands(ctx.redis);
+  const replies = await Promise.all(
+    partsOf(reg, scans, start).map((part) =>
+      ctx.partitionRead(part, `totals\n${spec}`, () => commands.queryTotalsBuffer(part.hash, spec)),
+    ),
+  );
+  if (replies.some((reply) => Number(reply[0]) < 0)) return undefined;
+  return replies.filter((reply) => Number(reply[0]) === 1).map((reply) => reply.slice(1));
 }

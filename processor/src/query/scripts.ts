@@ -24,6 +24,7 @@ export interface QueryCommands {
   ): Promise<[(string | null)[], ...string[][]][]>;
   queryHllBuffer(windowKey: string, names: string, ...groups: string[]): Promise<(Buffer | null)[]>;
   queryRollupBuffer(windowKey: string, ...args: string[]): Promise<unknown[]>;
+  queryTotalsBuffer(windowKey: string, spec: string): Promise<unknown[]>;
   queryDistinct(tempKey: string, ...args: (string | Buffer)[]): Promise<number[]>;
 }
 

@@ -33,8 +33,15 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
     },
     window:
       spec.window.type === 'hopping'
-        ? { ...spec.window, sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs), packedSketches: true }
-        : spec.window,
+        ? {
+            ...spec.window,
+            sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs),
+            packedSketches: true,
+            rollups: true,
+          }
+        : spec.window.type === 'tumbling'
+          ? { ...spec.window, rollups: true }
+          : spec.window,
     groupNames: compiled.groupNames,
     aggregates,
     retentionMs: spec.retentionMs,

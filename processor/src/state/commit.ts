@@ -9,6 +9,7 @@ import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 import type { AbsoluteValue } from './owned-windows.ts';
+import { totalsOf } from './rollup-totals.ts';
 
 export type CommitResult =
   | {
@@ -56,6 +57,11 @@ export interface CommitRequest {
    * can register the windows a slice is part of and expire a slice when its last window closes.
    */
   slicing?: { sizeMs: number; advanceMs: number; sliceMs: number };
+  /**
+   * Write-side rollups (WindowShape.rollups, not for session windows): every window and slice also
+   * adds the batch's all-groups totals to its totals keys (state/rollup-totals.ts).
+   */
+  rollups?: boolean;
   /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */
   waitForReplicas?: { replicas: number; timeoutMs: number };
 }
@@ -91,7 +97,14 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
     String(request.retentionMs),
     String(request.fold.records),
     String(Date.now()),
-    encodePayload(request.fold, request.sessions, request.absolute, request.slicing, request.packedSketches),
+    encodePayload(
+      request.fold,
+      request.sessions,
+      request.absolute,
+      request.slicing,
+      request.packedSketches,
+      request.rollups === true && !request.sessions,
+    ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
     request.outbox ? '1' : '0',
@@ -119,6 +132,7 @@ export function encodePayload(
   absolute?: CommitRequest['absolute'],
   slicing?: CommitRequest['slicing'],
   packedSketches?: boolean,
+  rollups = false,
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -127,6 +141,7 @@ export function encodePayload(
       ? encodeSketches(delta, pairs.length, packedSketches === true && delta.covers !== undefined)
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
+    if (rollups) encoded.r = totalsOf(delta);
     windows.push(encoded);
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;

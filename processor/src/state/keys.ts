@@ -15,6 +15,11 @@
  *                                        "<agg>#h|<g>" (HyperLogLog, Redis format) and "<agg>#d|<g>" (DDSketch
  *                                        "bucket:n,...") written whole by the owner, no hll/dd keys beside it
  *   kf:{p:v:n}:w:<start>:keys            set: the suffixes of the window's sketch keys below
+ *   kf:{p:v:n}:w:<start>:tot             registrations with window.rollups: the all-groups totals of the
+ *                                        window (or slice, `sl:<start>:tot`), hash "<agg>|" etc., with
+ *                                        :tot:hll:<agg>, :tot:dd:<agg>, :tot:top:<agg> merged sketches and
+ *                                        :tot:g the set of its groups, :tot:keys the suffixes of these
+ *                                        (which expire with the window; state/rollup-totals.ts)
  *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
  *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile
  *   kf:{p:v:n}:w:<start>:top:<agg>|<g>   zset member -> count for topK

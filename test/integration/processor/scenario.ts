@@ -347,6 +347,76 @@ async function expectGroundTruth(
     );
   }
   expect(total).toBe(records);
+  await expectRollupGroundTruth(redis, name, truth);
+}
+
+/**
+ * Every window's rollup (read from the write-side totals the commits keep, window.rollups) against
+ * the ground truth of all its groups: counts, sums and max exact, the group count exact, the merged
+ * sketches within their stated error.
+ */
+async function expectRollupGroundTruth(
+  redis: ReturnType<typeof connectRedis>,
+  name: string,
+  truth: Map<string, Truth>,
+): Promise<void> {
+  const store = new QueryStore(redis, { cache: false });
+  expect((await store.registration(name)).window).toMatchObject({ rollups: true });
+  const expected = new Map<
+    number,
+    {
+      groups: number;
+      count: number;
+      bytes: number;
+      max: number;
+      users: Set<string>;
+      latencies: Map<number, number>;
+    }
+  >();
+  for (const [key, t] of truth) {
+    const start = Number(key.slice(0, key.indexOf('|')));
+    let e = expected.get(start);
+    if (!e) {
+      e = { groups: 0, count: 0, bytes: 0, max: 0, users: new Set(), latencies: new Map() };
+      expected.set(start, e);
+    }
+    e.groups++;
+    e.count += t.count;
+    e.bytes += t.bytes;
+    e.max = Math.max(e.max, t.maxLatency);
+    for (const u of t.users) e.users.add(u);
+    for (const [l, n] of t.latencies) e.latencies.set(l, (e.latencies.get(l) ?? 0) + n);
+  }
+  const observed = new Map<number, { groupCount: number; values: Record<string, unknown> }>();
+  let cursor: string | null = null;
+  do {
+    const page = await store.windows(name, {
+      filters: new Map(),
+      limit: 1_000,
+      order: 'asc',
+      rollup: true,
+      ...(cursor ? { cursor: decodeCursor(cursor)! } : {}),
+    });
+    for (const w of page.windows)
+      observed.set(w.start, { groupCount: w.groupCount!, values: w.groups[0]!.values });
+    cursor = page.nextCursor;
+  } while (cursor);
+  expect([...observed.keys()].sort()).toEqual([...expected.keys()].sort());
+  for (const [start, e] of expected) {
+    const { groupCount, values } = observed.get(start)!;
+    expect({ start, groupCount, views: values.views, bytes: values.bytes, slowest: values.slowest }).toEqual({
+      start,
+      groupCount: e.groups,
+      views: e.count,
+      bytes: e.bytes,
+      slowest: e.max,
+    });
+    const exact = exactMedianRank(e.latencies);
+    expect(Math.abs(Number(values.p50) - exact)).toBeLessThanOrEqual(exact * 0.01 + 1e-9);
+    expect(Math.abs(Number(values.visitors) - e.users.size)).toBeLessThanOrEqual(
+      Math.ceil(e.users.size * 0.03),
+    );
+  }
 }
 
 /**
@@ -391,4 +461,5 @@ async function expectHoppingGroundTruth(
       Math.ceil(expected.users.size * 0.03),
     );
   }
+  await expectRollupGroundTruth(redis, name, truth);
 }

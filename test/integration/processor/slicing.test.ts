@@ -2,7 +2,8 @@
 // its slices) must answer exactly as the per-window path: the same records, folded by the real
 // foldBatch, committed by the real script to a real Redis in batches, with late records, two
 // partitions and a change of owner, then read back through the query API's store, every kind. So
-// must slices whose HyperLogLogs and DDSketches the owner keeps and writes whole (packedSketches).
+// must slices whose HyperLogLogs and DDSketches the owner keeps and writes whole (packedSketches),
+// and rollups read from the write-side totals (window.rollups) against the per-window path's scan.
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
@@ -106,6 +107,8 @@ async function run(
 ) {
   const window = pipeline.window as Extract<WindowShape, { type: 'hopping' }>;
   let packed = window.packedSketches === true && !packsFromHandover;
+  // write-side rollups start with the packing owner too: the slices before it have no totals
+  let rollups = window.rollups === true && !packsFromHandover;
   for (const [p, id] of PARTITIONS.entries()) {
     const prefix = partitionPrefix(pipeline.name, 1, id);
     let claim = await claimPartition(redis, prefix, 1, undefined, packed);
@@ -114,6 +117,7 @@ async function run(
     for (const [b, batch] of batches.entries()) {
       if (b === handoverAfter) {
         packed ||= packsFromHandover;
+        rollups ||= packsFromHandover && window.rollups === true;
         claim = await claimPartition(redis, prefix, 2 + b, undefined, packed);
       }
       const mine = batch.filter((r) => r.partition === p);
@@ -144,6 +148,7 @@ async function run(
         late: folded.late,
         absolute,
         packedSketches: packed,
+        rollups,
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
@@ -172,7 +177,7 @@ async function expectSketchLayout(redis: RedisClient, pipeline: string, packed: 
   for (const id of PARTITIONS) {
     const slices = await redis.keys(`${partitionPrefix(pipeline, 1, id)}:sl:*`);
     const hashes = slices.filter((key) => /:sl:-?\d+$/.test(key));
-    if (packed) expect(slices.filter((key) => /:(hll|dd):/.test(key))).toEqual([]);
+    if (packed) expect(slices.filter((key) => /:sl:-?\d+:(hll|dd):/.test(key))).toEqual([]);
     for (const hash of hashes) {
       const fields = await redis.hkeys(hash);
       expect(fields.some((f) => f.startsWith('users#h|'))).toBe(packed);
@@ -210,6 +215,8 @@ describe('stream slicing of hopping windows', () => {
               ...window,
               sliceMs: gcd(window.sizeMs, window.advanceMs),
               ...(packedSketches ? { packedSketches } : {}),
+              // the rollups below then read write-side totals (or scan the slices without them)
+              rollups: true,
             },
             onlySketches,
           );

@@ -28,7 +28,8 @@
                  (then i, f, mn, mx, fi, la are absent), i = {field, n, ...}, f = {field, "x", ...},
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
-                 t = {field, {member, n, ...}, ...} }
+                 t = {field, {member, n, ...}, ...}, r = (registrations with window.rollups) the batch's
+                 all-groups totals of the window, see state/rollup-totals.ts }
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -68,6 +69,81 @@ end
 local windowsKey = prefix .. ':windows'
 local openKey = prefix .. ':open'
 
+-- min/max fields keep the lower (or higher) value: {field, "x", ...}.
+local function keepExtremes(hash, list, lower)
+  for i = 1, #list, 2 do
+    local current = redis.call('HGET', hash, list[i])
+    local x = tonumber(list[i + 1])
+    if not current or (lower and x < tonumber(current)) or (not lower and x > tonumber(current)) then
+      redis.call('HSET', hash, list[i], list[i + 1])
+    end
+  end
+end
+
+-- first/last keep the value with the earliest/latest event time ({field, time, "value", ...}); its
+-- time sits in "<agg>#t|<group>", and a tie keeps the first arrival for first, the last for last.
+local function keepTimed(hash, list, first)
+  for i = 1, #list, 3 do
+    local field = list[i]
+    local timeField = kf_time_field(field)
+    local current = redis.call('HGET', hash, timeField)
+    local t = tonumber(list[i + 1])
+    if not current or (first and t < tonumber(current)) or (not first and t >= tonumber(current)) then
+      redis.call('HSET', hash, field, list[i + 2], timeField, list[i + 1])
+    end
+  end
+end
+
+-- The hash-field deltas of a window (or of its totals): counts, sums, min/max, first/last.
+local function applyFields(hash, x)
+  local inc = x.i
+  for i = 1, #inc, 2 do redis.call('HINCRBY', hash, inc[i], inc[i + 1]) end
+  local sums = x.f
+  for i = 1, #sums, 2 do redis.call('HINCRBYFLOAT', hash, sums[i], sums[i + 1]) end
+  keepExtremes(hash, x.mn, true)
+  keepExtremes(hash, x.mx, false)
+  keepTimed(hash, x.fi, true)
+  keepTimed(hash, x.la, false)
+end
+
+-- DDSketch buckets (`dd`, a hash) or topK members (`top`, a sorted set) add their counts:
+-- list = {field, {bucket|member, n, ...}, ...} into the keys `<hash>:<head><sketch>:<field>`.
+local function addCounts(hash, head, sketch, list, suffixes)
+  for i = 1, #list, 2 do
+    local suffix = head .. sketch .. ':' .. list[i]
+    suffixes[#suffixes + 1] = suffix
+    local key = hash .. ':' .. suffix
+    local counts = list[i + 1]
+    for j = 1, #counts, 2 do
+      if sketch == 'dd' then
+        redis.call('HINCRBY', key, counts[j], counts[j + 1])
+      else
+        redis.call('ZINCRBY', key, counts[j + 1], counts[j])
+      end
+    end
+  end
+end
+
+-- Write-side rollups (state/rollup-totals.ts): a batch's all-groups totals of one window or slice,
+-- added to `<hash>:tot` and the merged sketches beside it; their suffixes go to `<hash>:tot:keys`
+-- (not the sketch set, which readers scan for groups) so they expire with the window.
+local function applyTotals(hash, r)
+  local tot = hash .. ':tot'
+  local suffixes = { 'tot' }
+  applyFields(tot, r)
+  local hll = r.h
+  for i = 1, #hll, 2 do
+    suffixes[#suffixes + 1] = 'tot:hll:' .. hll[i]
+    kf_chunked('PFADD', tot .. ':hll:' .. hll[i], hll[i + 1], 1)
+  end
+  addCounts(hash, 'tot:', 'dd', r.d, suffixes)
+  addCounts(hash, 'tot:', 'top', r.t, suffixes)
+  -- the group set is also the mark that this partial's totals are complete (see the loop below)
+  suffixes[#suffixes + 1] = 'tot:g'
+  kf_chunked('SADD', tot .. ':g', r.g, 1)
+  redis.call('SADD', tot .. ':keys', unpack(suffixes))
+end
+
 local payload = cjson.decode(ARGV[10])
 -- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
 local slicing = payload.sl
@@ -89,6 +165,10 @@ for _, w in ipairs(payload.w) do
     redis.call('ZADD', openKey, 'GT', w.e, start)
   end
 
+  -- Totals are kept only for a window whose every batch kept them: one with state but no group set
+  -- (written before its pipeline had rollups) stays without, and readers scan its groups.
+  local totals = w.r and (redis.call('EXISTS', hash .. ':tot:g') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
     local last = absoluteAt + w.a - 1
@@ -97,39 +177,7 @@ for _, w in ipairs(payload.w) do
     end
     absoluteAt = last + 1
   else
-    local inc = w.i
-    for i = 1, #inc, 2 do redis.call('HINCRBY', hash, inc[i], inc[i + 1]) end
-    local sums = w.f
-    for i = 1, #sums, 2 do redis.call('HINCRBYFLOAT', hash, sums[i], sums[i + 1]) end
-    local mins = w.mn
-    for i = 1, #mins, 2 do
-      local current = redis.call('HGET', hash, mins[i])
-      if not current or tonumber(mins[i + 1]) < tonumber(current) then redis.call('HSET', hash, mins[i], mins[i + 1]) end
-    end
-    local maxs = w.mx
-    for i = 1, #maxs, 2 do
-      local current = redis.call('HGET', hash, maxs[i])
-      if not current or tonumber(maxs[i + 1]) > tonumber(current) then redis.call('HSET', hash, maxs[i], maxs[i + 1]) end
-    end
-    -- first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>".
-    local firsts = w.fi
-    for i = 1, #firsts, 3 do
-      local field = firsts[i]
-      local timeField = kf_time_field(field)
-      local current = redis.call('HGET', hash, timeField)
-      if not current or tonumber(firsts[i + 1]) < tonumber(current) then
-        redis.call('HSET', hash, field, firsts[i + 2], timeField, firsts[i + 1])
-      end
-    end
-    local lasts = w.la
-    for i = 1, #lasts, 3 do
-      local field = lasts[i]
-      local timeField = kf_time_field(field)
-      local current = redis.call('HGET', hash, timeField)
-      if not current or tonumber(lasts[i + 1]) >= tonumber(current) then
-        redis.call('HSET', hash, field, lasts[i + 2], timeField, lasts[i + 1])
-      end
-    end
+    applyFields(hash, w)
   end
 
   -- The window's sketch keys are registered with one SADD per window per batch (chunked), not one per key.
@@ -140,20 +188,9 @@ for _, w in ipairs(payload.w) do
     sketchSuffixes[#sketchSuffixes + 1] = suffix
     kf_chunked('PFADD', hash .. ':' .. suffix, hll[i + 1], 1)
   end
-  local dd = w.d
-  for i = 1, #dd, 2 do
-    local suffix = 'dd:' .. dd[i]
-    sketchSuffixes[#sketchSuffixes + 1] = suffix
-    local buckets = dd[i + 1]
-    for j = 1, #buckets, 2 do redis.call('HINCRBY', hash .. ':' .. suffix, buckets[j], buckets[j + 1]) end
-  end
-  local tops = w.t
-  for i = 1, #tops, 2 do
-    local suffix = 'top:' .. tops[i]
-    sketchSuffixes[#sketchSuffixes + 1] = suffix
-    local members = tops[i + 1]
-    for j = 1, #members, 2 do redis.call('ZINCRBY', hash .. ':' .. suffix, members[j + 1], members[j]) end
-  end
+  addCounts(hash, '', 'dd', w.d, sketchSuffixes)
+  addCounts(hash, '', 'top', w.t, sketchSuffixes)
+  if totals then applyTotals(hash, w.r) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
@@ -244,11 +281,12 @@ if ARGV[11] ~= '0' then redis.call('HINCRBY', ckpt, 'late', ARGV[11]) end
 if ARGV[12] ~= '0' then redis.call('HINCRBY', ckpt, 'deadLettered', ARGV[12]) end
 
 local function expireWithSketches(hash, retention)
-  local sketchSet = hash .. ':keys'
-  for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
-    redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+  for _, sketchSet in ipairs({ hash .. ':keys', hash .. ':tot:keys' }) do
+    for _, suffix in ipairs(redis.call('SMEMBERS', sketchSet)) do
+      redis.call('PEXPIRE', hash .. ':' .. suffix, retention)
+    end
+    redis.call('PEXPIRE', sketchSet, retention)
   end
-  redis.call('PEXPIRE', sketchSet, retention)
   redis.call('PEXPIRE', hash, retention)
 end
 

@@ -1,0 +1,102 @@
+import { bucketCounts, memberList, type WindowDelta } from '../aggregates/fold.ts';
+
+/**
+ * Write-side rollups: what one batch adds to a window's (or a slice's) all-groups totals, folded
+ * from the batch's own deltas so the commit script applies O(aggregates) updates per window instead
+ * of the query API scanning every group. Sound with absolute values too: the owner's absolute value
+ * of a field is the stored one plus exactly this batch's delta, and the fenced commit applies a
+ * batch once.
+ *
+ * The totals live beside the partial's hash (state/keys.ts): `<hash>:tot` holds the field-kind
+ * totals under the field heads with an empty group (`orders|`, `avgAmount#s|`, `firstItem#t|`),
+ * `<hash>:tot:hll:<agg>`, `:tot:dd:<agg>` and `:tot:top:<agg>` the merged sketches, and
+ * `<hash>:tot:g` the set of group keys (a rollup reports how many groups it covers).
+ *
+ * As the script's payload (`r` of a window): i/f/mn/mx = {head, value, ...}, fi/la = {head, time,
+ * value, ...}, h = {agg, {member, ...}, ...}, d/t = {agg, {bucket|member, n, ...}, ...}, g = {group, ...}.
+ */
+export interface TotalsPayload {
+  i: (string | number)[];
+  f: string[];
+  mn: string[];
+  mx: string[];
+  fi: string[];
+  la: string[];
+  h: (string | string[])[];
+  d: (string | (string | number)[])[];
+  t: (string | (string | number)[])[];
+  g: string[];
+}
+
+export function totalsOf(delta: WindowDelta): TotalsPayload {
+  const groups = new Set<string>();
+  const split = (field: string) => {
+    const bar = field.indexOf('|');
+    groups.add(field.slice(bar + 1));
+    return field.slice(0, bar + 1);
+  };
+  const added = (map: Map<string, number>) => {
+    const out = new Map<string, number>();
+    for (const [field, by] of map) {
+      const head = split(field);
+      out.set(head, (out.get(head) ?? 0) + by);
+    }
+    return out;
+  };
+  const extreme = (map: Map<string, number>, better: (a: number, b: number) => boolean) => {
+    const out = new Map<string, number>();
+    for (const [field, value] of map) {
+      const head = split(field);
+      const current = out.get(head);
+      if (current === undefined || better(value, current)) out.set(head, value);
+    }
+    return [...out].flatMap(([head, value]) => [head, String(value)]);
+  };
+  // Ties of event time keep the entry the per-group rule keeps: the first arrival for first, the last for last.
+  const timed = (map: Map<string, { time: number; value: string }>, first: boolean) => {
+    const out = new Map<string, { time: number; value: string }>();
+    for (const [field, entry] of map) {
+      const head = split(field);
+      const current = out.get(head);
+      if (!current || (first ? entry.time < current.time : entry.time >= current.time)) out.set(head, entry);
+    }
+    return [...out].flatMap(([head, e]) => [head, String(e.time), e.value]);
+  };
+  const nested = (map: Map<string, Map<string, number>>) => {
+    const out = new Map<string, Map<string, number>>();
+    for (const [field, inner] of map) {
+      const agg = split(field).slice(0, -1);
+      let acc = out.get(agg);
+      if (!acc) {
+        acc = new Map();
+        out.set(agg, acc);
+      }
+      for (const [member, n] of inner) acc.set(member, (acc.get(member) ?? 0) + n);
+    }
+    return [...out].flatMap(([agg, inner]) => [agg, [...inner].flat()]);
+  };
+  const distinct = new Map<string, Set<string>>();
+  for (const [field, members] of delta.distinct) {
+    const agg = split(field).slice(0, -1);
+    let acc = distinct.get(agg);
+    if (!acc) {
+      acc = new Set();
+      distinct.set(agg, acc);
+    }
+    for (const m of memberList(members)) acc.add(m);
+  }
+  const payload: TotalsPayload = {
+    i: [...added(delta.increments)].flat(),
+    f: [...added(delta.sums)].flatMap(([head, by]) => [head, String(by)]),
+    mn: extreme(delta.mins, (a, b) => a < b),
+    mx: extreme(delta.maxs, (a, b) => a > b),
+    fi: timed(delta.firsts, true),
+    la: timed(delta.lasts, false),
+    h: [...distinct].flatMap(([agg, members]) => [agg, [...members]]),
+    d: nested(new Map([...delta.sketches].map(([field, buckets]) => [field, bucketCounts(buckets)]))),
+    t: nested(delta.tops),
+    g: [],
+  };
+  payload.g = [...groups];
+  return payload;
+}
