@@ -18,8 +18,22 @@ export const nodeName = '127.0.0.1';
 export const nodeUser = `system:node:${nodeName}`;
 export const schedulerUser = 'system:kube-scheduler';
 
-/** The identities the API server must know for a node (pass to startKubeApi's `users`). */
-export const nodeUsers = [{ name: nodeUser, groups: ['system:nodes'] }, { name: schedulerUser }];
+/**
+ * The names (and so the InternalIPs) of a cluster of `count` nodes on this machine: 127.0.0.1,
+ * 127.0.0.2, ... Every 127.x address is loopback, and hostNetwork pods get their node's address as
+ * pod IP, so pods on different nodes can listen on the same port.
+ */
+export function nodeNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}`);
+}
+
+/** The identities the API server must know for these nodes and the scheduler (startKubeApi's `users`). */
+export function nodeUsersFor(names: string[]): { name: string; groups?: string[] }[] {
+  return [
+    ...names.map((n) => ({ name: `system:node:${n}`, groups: ['system:nodes'] })),
+    { name: schedulerUser },
+  ];
+}
 
 /**
  * The controllers of a cluster with a node: all but IP allocation, volume binding/attaching and CSR
@@ -118,13 +132,20 @@ export function nodeApiServerArgs(pki: NodePki): string[] {
  * cgroupfs (no systemd), swap tolerated, kernel defaults rewritten (sysctls.ts puts them back), image
  * GC thresholds high (local-only images cannot be pulled again), state and logs under `dir`.
  */
-function kubeletConfig(dir: string, socket: string, pki: NodePki, port: number, healthzPort: number): string {
+function kubeletConfig(
+  dir: string,
+  socket: string,
+  pki: NodePki,
+  ports: { port: number; healthzPort: number },
+  node: { address: string; cgroupRoot?: string },
+): string {
+  const { port, healthzPort } = ports;
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
 cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://${socket}
-address: 127.0.0.1
+${node.cgroupRoot ? `cgroupRoot: ${node.cgroupRoot}\n` : ''}containerRuntimeEndpoint: unix://${socket}
+address: ${node.address}
 port: ${port}
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -157,26 +178,50 @@ export interface KubeletHandle {
 /** Starts the kubelet; resolves when /healthz answers and the Node is Ready in the API. */
 export async function startKubelet(
   api: KubeApi,
-  options: { dir: string; containerdSocket: string; pki: NodePki; detached?: boolean; timeoutMs?: number },
+  options: {
+    dir: string;
+    containerdSocket: string;
+    pki: NodePki;
+    detached?: boolean;
+    timeoutMs?: number;
+    /** the node's name and InternalIP (a 127.x address, nodeNames()); default 127.0.0.1 */
+    name?: string;
+    /**
+     * The cgroup the kubelet puts `kubepods` under (it must exist). A second kubelet on the machine
+     * needs its own: each kubelet kills pod cgroups under its root that it does not know.
+     */
+    cgroupRoot?: string;
+  },
 ): Promise<KubeletHandle> {
   const bin = await ensureGoTool('kubelet');
   const dir = ensureDir(options.dir);
+  const name = options.name ?? nodeName;
+  const user = `system:node:${name}`;
   const [port, healthzPort] = (await freePorts(2)) as [number, number];
   const configFile = join(dir, 'kubelet-config.yaml');
-  writeFileSync(configFile, kubeletConfig(dir, options.containerdSocket, options.pki, port, healthzPort));
+  writeFileSync(
+    configFile,
+    kubeletConfig(
+      dir,
+      options.containerdSocket,
+      options.pki,
+      { port, healthzPort },
+      { address: name, ...(options.cgroupRoot ? { cgroupRoot: options.cgroupRoot } : {}) },
+    ),
+  );
   const kubeconfig = join(dir, 'kubelet.kubeconfig');
-  writeFileSync(kubeconfig, kubeconfigYaml(api.server, api.caPem, nodeUser, api.tokens[nodeUser] ?? ''), {
+  writeFileSync(kubeconfig, kubeconfigYaml(api.server, api.caPem, user, api.tokens[user] ?? ''), {
     mode: 0o600,
   });
   const process = startProcess(
-    'kubelet',
+    name === nodeName ? 'kubelet' : `kubelet ${name}`,
     bin,
     [
       `--config=${configFile}`,
       `--kubeconfig=${kubeconfig}`,
       `--root-dir=${join(dir, 'root')}`,
       `--cert-dir=${join(dir, 'pki')}`,
-      `--hostname-override=${nodeName}`,
+      `--hostname-override=${name}`,
       '--v=1',
     ],
     { logFile: join(dir, 'kubelet.log'), detached: options.detached },
@@ -185,9 +230,9 @@ export async function startKubelet(
   const timeoutMs = options.timeoutMs ?? 120_000;
   await waitUntil('kubelet /healthz', async () => (await fetch(healthz)).ok, { service: process, timeoutMs });
   await waitUntil(
-    `Node ${nodeName} Ready`,
+    `Node ${name} Ready`,
     async () => {
-      const res = await kubeGet(api.server, `/api/v1/nodes/${nodeName}`, api);
+      const res = await kubeGet(api.server, `/api/v1/nodes/${name}`, api);
       const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
     },

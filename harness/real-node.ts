@@ -27,7 +27,8 @@ import {
   nodeApiServerArgs,
   nodeControllers,
   nodeName,
-  nodeUsers,
+  nodeNames,
+  nodeUsersFor,
   startKubelet,
   startScheduler,
 } from './kubelet.ts';
@@ -50,6 +51,8 @@ interface NodeOwner {
   pids: Record<string, number>;
   /** host paths that did not exist before the node started */
   createdPaths: string[];
+  /** cgroups made for the extra nodes' kubelets (cgroupRoot), under every hierarchy */
+  cgroupRoots?: string[];
   watchdog?: number;
   startedAt: string;
 }
@@ -97,12 +100,38 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Every v1 hierarchy's (or the v2 root's) `kubepods` folder: where the kubelet puts pod cgroups. */
-function kubepodsCgroups(): string[] {
+/** `name` in every v1 hierarchy (or the v2 root), where it exists. */
+function cgroupsNamed(name: string): string[] {
   const root = '/sys/fs/cgroup';
-  const dirs = [join(root, 'kubepods')];
-  for (const entry of readdirSync(root)) dirs.push(join(root, entry, 'kubepods'));
+  const dirs = [join(root, name)];
+  for (const entry of readdirSync(root)) dirs.push(join(root, entry, name));
   return [...new Set(dirs)].filter((d) => existsSync(d));
+}
+
+/**
+ * Where the kubelets put pod cgroups: every hierarchy's `kubepods`, and the extra nodes' cgroup
+ * roots (their `kubepods` inside), which are removed too.
+ */
+function kubepodsCgroups(cgroupRoots: string[] = []): string[] {
+  return [...cgroupsNamed('kubepods'), ...cgroupRoots.flatMap((r) => cgroupsNamed(r.replace(/^\//, '')))];
+}
+
+/**
+ * Makes a kubelet's cgroupRoot in every v1 hierarchy (the kubelet refuses a root that does not
+ * exist); cpuset needs its cpus and mems filled in before anything can join a child of it.
+ */
+function makeCgroupRoot(name: string): void {
+  const root = '/sys/fs/cgroup';
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === 'unified') continue;
+    const dir = join(root, entry.name, name);
+    mkdirSync(dir, { recursive: true });
+    if (entry.name.split(',').includes('cpuset')) {
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        writeFileSync(join(dir, file), readFileSync(join(root, entry.name, file), 'utf8'));
+      }
+    }
+  }
 }
 
 function walkDirs(dir: string): string[] {
@@ -115,9 +144,9 @@ function walkDirs(dir: string): string[] {
 }
 
 /** SIGKILLs every process still in a pod cgroup (containers survive their shim and the kubelet). */
-function killPodProcesses(): number {
+function killPodProcesses(cgroupRoots: string[] = []): number {
   let killed = 0;
-  for (const top of kubepodsCgroups()) {
+  for (const top of kubepodsCgroups(cgroupRoots)) {
     for (const dir of walkDirs(top)) {
       let procs: string[] = [];
       try {
@@ -145,7 +174,7 @@ function killPodProcesses(): number {
  */
 function cleanupNode(owner: NodeOwner): void {
   for (const pid of Object.values(owner.pids)) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-  if (killPodProcesses() > 0) sleepSync(500);
+  if (killPodProcesses(owner.cgroupRoots) > 0) sleepSync(500);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -161,7 +190,7 @@ function cleanupNode(owner: NodeOwner): void {
   } catch {
     // reported by the next start if it matters
   }
-  for (const top of kubepodsCgroups()) {
+  for (const top of kubepodsCgroups(owner.cgroupRoots)) {
     for (const dir of walkDirs(top)) {
       try {
         rmdirSync(dir);
@@ -175,9 +204,20 @@ function cleanupNode(owner: NodeOwner): void {
   if (processAlive(owner.watchdog)) process.kill(owner.watchdog as number, 'SIGKILL');
 }
 
+/** One kubelet of the cluster, with its own containerd. */
+export interface NodeMember {
+  /** the Node's name, also its InternalIP (127.0.0.x) and so the pod IP of its hostNetwork pods */
+  name: string;
+  containerd: Containerd;
+}
+
 export interface RealNode {
   api: KubeApi;
+  /** the first node's name */
   nodeName: string;
+  /** every node, the first one first (`nodes` option) */
+  nodes: NodeMember[];
+  /** the first node's containerd */
   containerd: Containerd;
   kubelet: ServiceProcess;
   scheduler: ServiceProcess;
@@ -197,6 +237,12 @@ export interface RealNodeOptions {
   keep?: boolean;
   /** How long to wait for another process's node to stop. Default 20 min. */
   lockTimeoutMs?: number;
+  /**
+   * How many kubelet nodes to run (default 1): 127.0.0.1, 127.0.0.2, ... each with its own
+   * containerd, kubelet folder and cgroup root, so hostNetwork pods of one Deployment can run side by
+   * side on the same port (one per node, as the scheduler's host-port check wants).
+   */
+  nodes?: number;
 }
 
 /** Builds what the node needs (cached): binaries, the pause image and the Kappaflow image. */
@@ -215,6 +261,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   const detached = options.detached ?? false;
   const keep = options.keep ?? process.env.KAPPAFLOW_KEEP === '1';
   const { image, pause } = await provisionNode();
+  const names = nodeNames(options.nodes ?? 1);
   await acquireNodeLock(options.lockTimeoutMs ?? 20 * 60_000);
   const dir = ensureDir(join(runDir, `node-${process.pid}-${randomBytes(3).toString('hex')}`));
   const owner: NodeOwner = {
@@ -227,6 +274,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   writeOwner(owner);
   const sysctlFile = join(dir, 'sysctls.json');
   let exitHook: (() => void) | undefined;
+  let extra: { name: string; containerd: Containerd; kubelet: KubeletHandle }[] = [];
   const release = () => {
     cleanupNode(owner);
     if (!keep) rmSync(dir, { recursive: true, force: true });
@@ -247,7 +295,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     await containerd.importImage(image.archive);
 
     api = await startKubeApi({
-      users: nodeUsers,
+      users: nodeUsersFor(names),
       apiServerArgs: nodeApiServerArgs(pki),
       controllers: nodeControllers,
       detached,
@@ -284,16 +332,51 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     // A detached node belongs to its kubelet: alive while it runs, cleaned up by the next start if not.
     if (detached) owner.pid = owner.pids.kubelet;
     writeOwner(owner);
+    // The other nodes: each its own containerd (a kubelet removes containers it does not know) and
+    // cgroup root (and kills pod cgroups it does not know).
+    owner.cgroupRoots = names.slice(1).map((n) => `/kappaflow-node-${n.split('.').pop()}`);
+    writeOwner(owner);
+    extra = await Promise.all(
+      names.slice(1).map(async (name, i) => {
+        const suffix = name.split('.').pop();
+        const cgroupRoot = owner.cgroupRoots?.[i] as string;
+        makeCgroupRoot(cgroupRoot.slice(1));
+        const own = await startContainerd(join(dir, `containerd-${suffix}`), pauseImage);
+        owner.pids[`containerd-${suffix}`] = own.process.child.pid ?? 0;
+        writeOwner(owner);
+        await own.importImage(pause.archive);
+        await own.importImage(image.archive);
+        try {
+          const handle = await startKubelet(currentApi, {
+            dir: join(dir, `kubelet-${suffix}`),
+            containerdSocket: own.socket,
+            pki,
+            detached,
+            name,
+            cgroupRoot,
+          });
+          owner.pids[`kubelet-${suffix}`] = handle.process.child.pid ?? 0;
+          writeOwner(owner);
+          return { name, containerd: own, kubelet: handle };
+        } finally {
+          restoreSysctls(sysctlFile);
+        }
+      }),
+    );
     await waitForDefaultServiceAccount(api);
 
     if (process.env.KAPPAFLOW_QUIET !== '1') {
       process.stderr.write(
-        `  real node ${nodeName} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (containerd, kubelet, kube-scheduler; ${dir})\n`,
+        `  real node${names.length > 1 ? `s ${names.join(', ')}` : ` ${nodeName}`} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (containerd, kubelet, kube-scheduler; ${dir})\n`,
       );
     }
     const node: RealNode = {
       api,
       nodeName,
+      nodes: [
+        { name: nodeName, containerd },
+        ...extra.map((e) => ({ name: e.name, containerd: e.containerd })),
+      ],
       containerd,
       kubelet: kubelet.process,
       scheduler,
@@ -309,7 +392,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
         writeOwner(owner);
       },
       async stop() {
-        await stopRealNode(owner, currentApi, containerd);
+        await stopRealNode(owner, currentApi, [containerd, ...extra.map((e) => e.containerd)]);
         await currentApi.stop();
         release();
       },
@@ -318,6 +401,12 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   } catch (error) {
     await api?.stop().catch(() => undefined);
     await stopContainerd(join(dir, 'containerd'), owner.pids.containerd).catch(() => undefined);
+    for (const name of names.slice(1)) {
+      const suffix = name.split('.').pop();
+      await stopContainerd(join(dir, `containerd-${suffix}`), owner.pids[`containerd-${suffix}`]).catch(
+        () => undefined,
+      );
+    }
     release();
     throw error;
   }
@@ -337,7 +426,7 @@ async function waitForDefaultServiceAccount(api: KubeApi): Promise<void> {
  * first), every pod is deleted with a short grace period and the kubelet gets to stop its containers
  * and unmount their volumes; then kubelet and containerd stop.
  */
-async function stopRealNode(owner: NodeOwner, api: KubeApi, containerd: Containerd): Promise<void> {
+async function stopRealNode(owner: NodeOwner, api: KubeApi, containerds: Containerd[]): Promise<void> {
   await api.controllerManager?.stop(10_000);
   if (processAlive(owner.pids['kube-scheduler']))
     process.kill(owner.pids['kube-scheduler'] as number, 'SIGTERM');
@@ -354,13 +443,14 @@ async function stopRealNode(owner: NodeOwner, api: KubeApi, containerd: Containe
       break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const kubelet = owner.pids.kubelet;
-  if (processAlive(kubelet)) {
-    process.kill(kubelet as number, 'SIGTERM');
-    const until = Date.now() + 10_000;
-    while (processAlive(kubelet) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  }
-  await containerd.stop();
+  const kubelets = Object.entries(owner.pids)
+    .filter(([name, pid]) => name.startsWith('kubelet') && processAlive(pid))
+    .map(([, pid]) => pid);
+  for (const pid of kubelets) process.kill(pid, 'SIGTERM');
+  const until = Date.now() + 10_000;
+  while (kubelets.some((pid) => processAlive(pid)) && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 100));
+  for (const containerd of containerds) await containerd.stop();
 }
 
 /** DELETE of one pod with a grace period, through the admin token. */
@@ -407,18 +497,21 @@ export async function stopRecordedNode(): Promise<boolean> {
     rmSync(lockDir, { recursive: true, force: true });
     return false;
   }
-  for (const name of ['kube-scheduler', 'kube-controller-manager', 'kubelet', 'kube-apiserver', 'etcd']) {
+  const kubelets = Object.keys(owner.pids).filter((n) => n.startsWith('kubelet'));
+  for (const name of ['kube-scheduler', 'kube-controller-manager', ...kubelets, 'kube-apiserver', 'etcd']) {
     const pid = owner.pids[name];
     if (processAlive(pid)) process.kill(pid as number, 'SIGTERM');
   }
   const until = Date.now() + 15_000;
   while (
-    Object.entries(owner.pids).some(([n, p]) => n !== 'containerd' && processAlive(p)) &&
+    Object.entries(owner.pids).some(([n, p]) => !n.startsWith('containerd') && processAlive(p)) &&
     Date.now() < until
   ) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  await stopContainerd(join(owner.dir, 'containerd'), owner.pids.containerd);
+  for (const name of Object.keys(owner.pids).filter((n) => n.startsWith('containerd'))) {
+    await stopContainerd(join(owner.dir, name), owner.pids[name]);
+  }
   cleanupNode(owner);
   for (const dir of [owner.dir, owner.apiDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   rmSync(lockDir, { recursive: true, force: true });

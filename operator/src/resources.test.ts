@@ -146,6 +146,24 @@ describe('desired objects', () => {
     expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
     expect(pod.containers[0].ports).toEqual([{ name: 'http', containerPort: 18080, protocol: 'TCP' }]);
     expect(pod.containers[0].env).toContainEqual({ name: 'PORT', value: '18080' });
+    // it listens on its pod IP (the node's address, where the kubelet probes), not on every interface
+    expect(pod.containers[0].env).toContainEqual({
+      name: 'HOST',
+      valueFrom: { fieldRef: { fieldPath: 'status.podIP' } },
+    });
+    expect(plain.spec.template.spec.containers[0].env).not.toContainEqual(
+      expect.objectContaining({ name: 'HOST' }),
+    );
+    // an explicit HOST in the processor env wins, and only once
+    const own = desiredDeployment(pipeline(), 1, 1, 'fp', {
+      ...settings,
+      hostNetwork: true,
+      env: { HOST: '127.0.0.1' },
+    }) as unknown as Spec;
+    const hosts = (own.spec.template.spec.containers[0].env as { name: string }[]).filter(
+      (e) => e.name === 'HOST',
+    );
+    expect(hosts).toEqual([{ name: 'HOST', value: '127.0.0.1' }]);
     expect(d.spec.template.metadata.annotations['prometheus.io/port']).toBe('18080');
     expect(podTemplateHash(pipeline(), 1, { ...settings, hostNetwork: true })).not.toBe(
       podTemplateHash(pipeline(), 1, settings),

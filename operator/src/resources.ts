@@ -202,6 +202,11 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
       });
     }
   }
+  // In the node's network namespace a processor listens on the pod IP (the node's address), where
+  // the kubelet probes it, rather than on every interface of the node; PROCESSOR_ENV's HOST wins.
+  if (settings.hostNetwork && settings.env?.HOST === undefined) {
+    env.push({ name: 'HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
+  }
   for (const [name, value] of Object.entries(settings.env ?? {})) env.push({ name, value });
   return env;
 }

@@ -100,7 +100,8 @@ export interface Installed {
 
 /**
  * `helm install` of charts/kappaflow with the image built from the Dockerfile. Everything runs with
- * hostNetwork on 127.0.0.1: Kafka, Redis and the API server of the tests listen there. The operator
+ * hostNetwork on loopback: Kafka, Redis and the API server of the tests listen on 127.0.0.1, pods
+ * listen on their pod IP (their node's 127.0.0.x address). The operator
  * uses its ServiceAccount (in-cluster config): KUBERNETES_SERVICE_HOST/PORT point at the API server's
  * loopback address, as a kube-proxy would route the `kubernetes` Service on a real cluster.
  */
@@ -108,6 +109,8 @@ export async function installChart(
   node: RealNode,
   kafkaBrokers: string[],
   redisUrl: string,
+  /** more helm arguments (e.g. `--set` of resources, a PodDisruptionBudget) */
+  extraArgs: string[] = [],
 ): Promise<Installed> {
   const [processorPort, operatorPort] = (await freePorts(2)) as [number, number];
   const [repository, tag] = node.image.name.split(':') as [string, string];
@@ -137,7 +140,7 @@ export async function installChart(
       '--set',
       `operator.metricsPort=${operatorPort}`,
       '--set',
-      'operator.extraEnv[0].name=HOST,operator.extraEnv[0].value=127.0.0.1',
+      'operator.extraEnv[0].name=HOST,operator.extraEnv[0].valueFrom.fieldRef.fieldPath=status.podIP',
       '--set',
       'operator.extraEnv[1].name=KUBERNETES_SERVICE_HOST,operator.extraEnv[1].value=127.0.0.1',
       '--set-string',
@@ -147,9 +150,8 @@ export async function installChart(
       '--set',
       `processor.port=${processorPort}`,
       '--set',
-      'processor.extraEnv.HOST=127.0.0.1',
-      '--set',
       'processor.resources.requests.cpu=100m',
+      ...extraArgs,
     ],
     node.api,
   );
@@ -165,9 +167,9 @@ export function examplePipeline(file: string, suffix: string): KubeObject & { sp
   return p;
 }
 
-/** GET on a processor's query API on the node's loopback. */
-export async function query<T>(port: number, path: string): Promise<T> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+/** GET on a processor's query API on the node's loopback (`host`: a pod IP, 127.0.0.x). */
+export async function query<T>(port: number, path: string, host = '127.0.0.1'): Promise<T> {
+  const res = await fetch(`http://${host}:${port}${path}`);
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
