@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Three levels, each runnable alone (`npm run test:unit|test:integration|test:e2e`):
 // unit: pure logic, no services; integration: real Kafka + Redis started once per run by the global
@@ -47,6 +47,11 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          // The three-node scale-out file (4-5 min) runs in `npm run test:node` only; the real-node
+          // smoke and failure files stay in `npm test`.
+          exclude: process.env.KAPPAFLOW_NODE_FULL
+            ? configDefaults.exclude
+            : [...configDefaults.exclude, 'test/e2e/node/scale.test.ts'],
           globalSetup: ['harness/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,
