@@ -164,6 +164,8 @@ export function examplePipeline(file: string, suffix: string): KubeObject & { sp
   p.metadata = { name: `${p.metadata.name}-${suffix}`, namespace: NAMESPACE };
   p.spec.source.topic = `${p.spec.source.topic}-${suffix}`;
   if (p.spec.deadLetter?.topic) p.spec.deadLetter.topic = `${p.spec.deadLetter.topic}-${suffix}`;
+  // another run's sink topic would belong to another pipeline (its processors refuse to start)
+  if (p.spec.sink?.topic) p.spec.sink.topic = `${p.spec.sink.topic}-${suffix}`;
   return p;
 }
 

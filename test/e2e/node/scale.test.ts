@@ -4,9 +4,11 @@
 // autoscaler scale the Deployment out; the new pods really start on the other nodes, become Ready
 // through their probes and take partitions over; the counts stay exact against the ground truth.
 // Then what only a node enforces: the chart's memory limit in the container's cgroup, and the API
-// server refusing an eviction that would break the operator's PodDisruptionBudget.
+// server refusing an eviction that would break the operator's PodDisruptionBudget. Last, the other two
+// example pipelines side by side (one processor pod per node and port) with live answers.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RealNode, startRealNode } from '../../../harness/real-node.ts';
@@ -273,5 +275,94 @@ describe('real node: a burst scales processors out over three nodes, counts exac
         processor!.metadata.uid,
       { timeoutMs: 120_000, intervalMs: 500 },
     );
+  });
+
+  it('the other two examples run side by side on the nodes with live answers (hopping + enrich + sink, sessions)', async () => {
+    // frees the processor port on the nodes (one processor pod per node and port): scaled to 0
+    const t0 = Date.now();
+    await kube.mergePatch(paths.pipeline(NAMESPACE, name), {
+      spec: { scaling: { mode: 'external' }, replicas: 0 },
+    });
+    await waitUntil(
+      'the scaled pipeline’s pods gone',
+      async () => (await pods(kube, selectorString(name))).length === 0,
+      {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+      },
+    );
+    timings.scaleToZeroMs = Date.now() - t0;
+    const id = randomUUID().slice(0, 6);
+    const base = Math.floor(Date.now() / 60_000) * 60_000 - 60 * 60_000;
+    const cases = [
+      {
+        pipeline: examplePipeline('orders-hopping.yaml', id),
+        countName: 'orders',
+        // 100 orders, 80 paid; each paid order falls in 15 hopping windows (15m every 1m)
+        expected: 80 * 15,
+        records: Array.from({ length: 100 }, (_, i) => ({
+          value: JSON.stringify({
+            created_at: new Date(base + i * 5000).toISOString(),
+            state: i % 5 === 0 ? 'pending' : 'paid',
+            merchant_id: `m${i % 3}`,
+            amount: 10 + (i % 7),
+          }),
+        })),
+      },
+      {
+        pipeline: examplePipeline('sessions.yaml', id),
+        countName: 'clicks',
+        expected: 120,
+        // record keys are not the group key: the processors repartition by user first
+        records: Array.from({ length: 120 }, (_, i) => ({
+          key: `k${i % 11}`,
+          value: JSON.stringify({ ts: base + i * 20_000, user_id: `u${i % 4}`, path: `/p${i % 6}` }),
+        })),
+      },
+    ];
+    // the enrichment table the orders example joins against (shared Redis: same values every run)
+    const redis = new Redis(inject('redisUrl'));
+    await redis.hset('merchants:region', 'm0', 'eu', 'm1', 'us', 'm2', 'apac');
+    redis.disconnect();
+    const kafka = new Kafka({ brokers: inject('kafkaBrokers'), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: cases.map((c) => ({ topic: c.pipeline.spec.source.topic as string, numPartitions: 3 })),
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    for (const c of cases) {
+      c.pipeline.spec.scaling = { minReplicas: 1, maxReplicas: 1 };
+      await kube.create(paths.pipelines(NAMESPACE), c.pipeline);
+    }
+    for (const c of cases) {
+      const [pod] = await readyPods(kube, selectorString(c.pipeline.metadata.name), 1);
+      await producer.send({ topic: c.pipeline.spec.source.topic as string, messages: c.records });
+      let total = -1;
+      await waitUntil(
+        `${c.expected} ${c.countName} from ${c.pipeline.metadata.name}`,
+        async () => {
+          const answer = await query<Windows>(
+            installed.processorPort,
+            `/api/v1/pipelines/${c.pipeline.metadata.name}/windows?rollup=true&limit=1000`,
+            pod!.status?.podIP,
+          );
+          total = answer.windows
+            .flatMap((w) => w.groups)
+            .reduce((sum, g) => sum + (g.values[c.countName] ?? 0), 0);
+          return total >= c.expected;
+        },
+        { timeoutMs: 120_000, intervalMs: 500 },
+      ).catch((e: unknown) => {
+        throw new Error(`${String(e)} (last total ${total})`);
+      });
+      expect(total, c.pipeline.metadata.name).toBe(c.expected);
+      timings[`${c.countName}ExactMs`] = Date.now() - t0;
+    }
+    const nodesUsed = await Promise.all(
+      cases.map(async (c) => (await pods(kube, selectorString(c.pipeline.metadata.name)))[0]?.spec.nodeName),
+    );
+    expect(new Set(nodesUsed).size).toBe(2);
   });
 });
