@@ -1,4 +1,5 @@
 import { bucketCounts, memberList, type WindowDelta } from '../aggregates/fold.ts';
+import type { StagedTotals } from './owned-totals.ts';
 
 /**
  * Write-side rollups: what one batch adds to a window's (or a slice's) all-groups totals, folded
@@ -14,6 +15,8 @@ import { bucketCounts, memberList, type WindowDelta } from '../aggregates/fold.t
  *
  * As the script's payload (`r` of a window): i/f/mn/mx = {head, value, ...}, fi/la = {head, time,
  * value, ...}, h = {agg, {member, ...}, ...}, d/t = {agg, {bucket|member, n, ...}, ...}, g = {group, ...}.
+ * When the partition owner keeps the merged sketches (state/owned-totals.ts), h/d/t are empty and
+ * H/D/T give the layout of the `n` script arguments that hold them whole (absolute values).
  */
 export interface TotalsPayload {
   i: (string | number)[];
@@ -26,9 +29,18 @@ export interface TotalsPayload {
   d: (string | (string | number)[])[];
   t: (string | (string | number)[])[];
   g: string[];
+  /** owner-kept sketches (state/owned-totals.ts): their layout, and how many arguments they take */
+  H?: string[];
+  D?: (string | number)[];
+  T?: (string | number)[];
+  n?: number;
 }
 
-export function totalsOf(delta: WindowDelta): TotalsPayload {
+/**
+ * The payload of one partial. With `owned` (the partition owner's merged sketches), its sketches
+ * are absolute values among the script's arguments, and only their layout rides here.
+ */
+export function totalsOf(delta: WindowDelta, owned?: ReadonlyMap<string, StagedTotals>): TotalsPayload {
   const groups = new Set<string>();
   const split = (field: string) => {
     const bar = field.indexOf('|');
@@ -76,7 +88,13 @@ export function totalsOf(delta: WindowDelta): TotalsPayload {
     return [...out].flatMap(([agg, inner]) => [agg, [...inner].flat()]);
   };
   const distinct = new Map<string, Set<string>>();
-  for (const [field, members] of delta.distinct) {
+  const sketches = owned?.get(delta.key);
+  if (owned) {
+    // the groups of sketch fields still join the group set
+    for (const map of [delta.distinct, delta.sketches, delta.tops])
+      for (const field of map.keys()) split(field);
+  }
+  for (const [field, members] of owned ? [] : delta.distinct) {
     const agg = split(field).slice(0, -1);
     let acc = distinct.get(agg);
     if (!acc) {
@@ -93,10 +111,18 @@ export function totalsOf(delta: WindowDelta): TotalsPayload {
     fi: timed(delta.firsts, true),
     la: timed(delta.lasts, false),
     h: [...distinct].flatMap(([agg, members]) => [agg, [...members]]),
-    d: nested(new Map([...delta.sketches].map(([field, buckets]) => [field, bucketCounts(buckets)]))),
-    t: nested(delta.tops),
+    d: owned
+      ? []
+      : nested(new Map([...delta.sketches].map(([field, buckets]) => [field, bucketCounts(buckets)]))),
+    t: owned ? [] : nested(delta.tops),
     g: [],
   };
+  if (sketches) {
+    payload.H = sketches.H;
+    payload.D = sketches.D;
+    payload.T = sketches.T;
+    payload.n = sketches.args.length;
+  }
   payload.g = [...groups];
   return payload;
 }
