@@ -14,6 +14,7 @@ import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
 import { validateText } from '../processor/src/spec/validate.ts';
 import { commitArguments, encodePayload } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
+import { OwnedTotals } from '../processor/src/state/owned-totals.ts';
 import { DEFAULT_MAX_CACHED_FIELDS, OwnedWindows } from '../processor/src/state/owned-windows.ts';
 import { encodeCommand } from '../processor/src/state/script-command.ts';
 
@@ -127,7 +128,8 @@ console.log(`processor / ceiling work: ${((fold + encode) / parse).toFixed(1)}x 
 
 // Workload 3's shape (hopping 1 min / 10 s, countDistinct + p95 over 100,000 keys) through the
 // owner's whole CPU path: foldBatch into slices, the packed sketches staged (HyperLogLogs in Redis'
-// format, DDSketch text), the cached values updated, and the commit command serialised by ioredis.
+// format, DDSketch text) with the write-side totals (the merged sketches the owner keeps), the
+// cached values updated, and the commit command serialised by ioredis.
 // A batch of one partition as in `npm run bench` (12 partitions, 10 min of event time): ~8,000
 // records over ~5 min, so nearly every (slice, group) is new and holds one record.
 const w3Yaml = `apiVersion: kappaflow.io/v1alpha1
@@ -164,6 +166,15 @@ const noStoredWindows = {
         return pipe;
       },
       hgetallBuffer: () => pipe.hgetall(),
+      // the owner-kept totals sketches (state/owned-totals.ts): none stored yet
+      getBuffer: () => {
+        replies.push([null, null as unknown as Record<string, string>]);
+        return pipe;
+      },
+      zrange: () => {
+        replies.push([null, [] as unknown as Record<string, string>]);
+        return pipe;
+      },
       exec: async () => replies,
     };
     return pipe;
@@ -171,13 +182,14 @@ const noStoredWindows = {
 } as unknown as RedisClient;
 const window3 = pipeline3.window as { sizeMs: number; advanceMs: number; sliceMs: number };
 const stage3 = { fold: [] as number[], stage: [] as number[], command: [] as number[] };
-const owned = new OwnedWindows(DEFAULT_MAX_CACHED_FIELDS, true);
+const owned = new OwnedWindows(DEFAULT_MAX_CACHED_FIELDS, true, new OwnedTotals(pipeline3.aggregates));
 for (let r = 0; r < ROUNDS; r++) {
   const t0 = performance.now();
   const { fold } = await foldBatch(pipeline3, 'micro3', 0, batches3[r]!, 0, noEnrichment);
   const t1 = performance.now();
   await owned.load(noStoredWindows, 'kf:{micro3:1:0}', fold);
   const absolute = owned.stage(fold);
+  const ownedTotals = owned.stageTotals(fold);
   owned.applied([]);
   const t2 = performance.now();
   const args = commitArguments({
@@ -192,6 +204,8 @@ for (let r = 0; r < ROUNDS; r++) {
     fold,
     absolute,
     packedSketches: true,
+    rollups: true,
+    ...(ownedTotals ? { ownedTotals } : {}),
     slicing: { sizeMs: window3.sizeMs, advanceMs: window3.advanceMs, sliceMs: window3.sliceMs },
   });
   // the bytes the commit's script call writes (state/script-command.ts): sha, key count, arguments
@@ -207,7 +221,7 @@ const median = (ms: number[]) => {
 };
 const w3 = {
   'foldBatch into slices': median(stage3.fold),
-  'owner: stage packed sketches + apply': median(stage3.stage),
+  'owner: stage packed sketches and totals + apply': median(stage3.stage),
   'commit arguments + ioredis command bytes': median(stage3.command),
 };
 const w3Total = Object.values(w3).reduce((a, b) => a + b, 0);
