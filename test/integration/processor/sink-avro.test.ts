@@ -13,6 +13,23 @@ import { waitUntil } from '../../../harness/service.ts';
 
 type SinkRecord = { partition: string; window: { start: number }; group: { merchant: string } };
 
+/** A one-partition count pipeline over a fresh topic with an Avro sink on `registryUrl`, and an admin client. */
+async function countingPipeline(prefix: string, id: string, topic: string, registryUrl: string) {
+  const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: ${prefix}-${id} }
+spec:
+  source: { topic: ${topic}, format: json }
+  window: { type: tumbling, size: 1m }
+  aggregates: { orders: { count: {} } }
+  sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registryUrl}" } }
+`);
+  const admin = new Kafka({ brokers: inject('kafkaBrokers'), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  return { pipeline, admin };
+}
+
 describe('Avro sink topic', () => {
   it('writes the JSON sink records as Avro records a registry deserializer reads back', {
     timeout: 150_000,
@@ -131,19 +148,7 @@ spec:
     // Its own registry: this test stops it.
     const registry = await startSchemaRegistry();
     await registry.stop({ kill: true });
-    const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
-kind: Pipeline
-metadata: { name: sinkwait-${id} }
-spec:
-  source: { topic: ${topic}, format: json }
-  window: { type: tumbling, size: 1m }
-  aggregates: { orders: { count: {} } }
-  sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registry.url}" } }
-`);
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const { pipeline, admin } = await countingPipeline('sinkwait', id, topic, registry.url);
     const port = await freePort();
     let exited: unknown;
     const starting = startInProcess(pipeline, {
@@ -207,19 +212,7 @@ spec:
       JSON.stringify({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] }),
     );
     await setCompatibility(registry.url, subject, 'BACKWARD');
-    const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
-kind: Pipeline
-metadata: { name: sinkrefused-${id} }
-spec:
-  source: { topic: ${topic}, format: json }
-  window: { type: tumbling, size: 1m }
-  aggregates: { orders: { count: {} } }
-  sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registry.url}" } }
-`);
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const { pipeline, admin } = await countingPipeline('sinkrefused', id, topic, registry.url);
     const lines: { level: number; msg: string; status?: number }[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
     const port = await freePort();
