@@ -518,8 +518,14 @@ export async function stopRecordedNode(): Promise<boolean> {
   return true;
 }
 
-/** For `infra status`: the recorded node, if any, and whether its kubelet runs. */
-export function recordedNode(): { dir: string; kubelet: boolean } | null {
+/** For `infra status`: the recorded node, if any, its kubelets and how many of them run. */
+export function recordedNode(): { dir: string; kubelets: number; running: number } | null {
   const owner = readOwner();
-  return owner ? { dir: owner.dir, kubelet: processAlive(owner.pids.kubelet) } : null;
+  if (!owner) return null;
+  const kubelets = Object.entries(owner.pids).filter(([name]) => name.startsWith('kubelet'));
+  return {
+    dir: owner.dir,
+    kubelets: kubelets.length,
+    running: kubelets.filter(([, pid]) => processAlive(pid)).length,
+  };
 }
