@@ -509,9 +509,12 @@ export async function stopRecordedNode(): Promise<boolean> {
   ) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (const name of Object.keys(owner.pids).filter((n) => n.startsWith('containerd'))) {
-    await stopContainerd(join(owner.dir, name), owner.pids[name]);
-  }
+  // each node's containerd at once (a stop can take its 10 s grace)
+  await Promise.all(
+    Object.keys(owner.pids)
+      .filter((n) => n.startsWith('containerd'))
+      .map((name) => stopContainerd(join(owner.dir, name), owner.pids[name])),
+  );
   cleanupNode(owner);
   for (const dir of [owner.dir, owner.apiDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   rmSync(lockDir, { recursive: true, force: true });
