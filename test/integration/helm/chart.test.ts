@@ -252,6 +252,42 @@ describe('helm chart charts/kappaflow', () => {
     expect(await refused('--set', 'query.server.port=70000')).toMatch(/query\/server\/port/);
   });
 
+  it("gives the Sentinels' own password (redis.auth.sentinelKey) to the operator, query and processor pods", async () => {
+    const secretEnv = (d: Manifest, name: string) =>
+      d.spec.template.spec.containers[0].env.find((e: Manifest) => e.name === name);
+    const sentinel = ['--set', 'redis.url=redis+sentinel://sentinel-0:26379/mymaster'];
+    const withKey = byKind(
+      await render(
+        ...sentinel,
+        '--set',
+        'redis.auth.existingSecret=redis-auth',
+        '--set',
+        'redis.auth.sentinelKey=sentinel-pw',
+      ),
+      'Deployment',
+    );
+    for (const d of withKey) {
+      expect(secretEnv(d, 'REDIS_SENTINEL_PASSWORD'), d.metadata.name).toEqual({
+        name: 'REDIS_SENTINEL_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'sentinel-pw' } },
+      });
+    }
+    // the operator hands the key on to the processor Deployments it renders
+    const operator = withKey.find((d) => d.metadata.labels['app.kubernetes.io/component'] === 'operator');
+    expect(secretEnv(operator, 'REDIS_SENTINEL_PASSWORD_SECRET_KEY').value).toBe('sentinel-pw');
+    // without the key, the Sentinels get the Redis password: no env of their own
+    for (const d of byKind(
+      await render(...sentinel, '--set', 'redis.auth.existingSecret=redis-auth'),
+      'Deployment',
+    )) {
+      expect(secretEnv(d, 'REDIS_SENTINEL_PASSWORD')).toBeUndefined();
+      expect(secretEnv(d, 'REDIS_SENTINEL_PASSWORD_SECRET_KEY')).toBeUndefined();
+    }
+    expect(await refused(...sentinel, '--set', 'redis.auth.sentinelKey=sentinel-pw')).toMatch(
+      /redis\/auth\/existingSecret/,
+    );
+  });
+
   it('refuses wrong values with a message naming the value', async () => {
     expect(await refused('--set', 'operator.replicas=-1')).toMatch(/operator\/replicas.*minimum/);
     expect(await refused('-f', valuesFile('kafka:\n  brokers: []\n'))).toMatch(/kafka\/brokers.*minItems/);
