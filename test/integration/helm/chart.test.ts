@@ -226,6 +226,32 @@ describe('helm chart charts/kappaflow', () => {
     expect(await refused('--set', 'processor.port=0')).toMatch(/processor\/port/);
   });
 
+  it('runs query pods in the node network with hostNetwork, on their pod IP and query.server.port', async () => {
+    const queryOf = async (...args: string[]) =>
+      byKind(await render('--set', 'query.server.enabled=true', ...args), 'Deployment').find(
+        (d) => d.spec.template.spec.containers[0].name === 'query',
+      ) as Manifest;
+    const envOf = (d: Manifest) =>
+      Object.fromEntries(
+        d.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]),
+      );
+    const defaults = await queryOf();
+    expect(defaults.spec.template.spec.hostNetwork).toBeUndefined();
+    expect(defaults.spec.template.spec.containers[0].ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    expect(envOf(defaults).PORT).toBe('8080');
+    expect(envOf(defaults).HOST).toBeUndefined();
+    const host = await queryOf('--set', 'query.server.hostNetwork=true', '--set', 'query.server.port=18090');
+    expect(host.spec.template.spec).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: 'ClusterFirstWithHostNet',
+    });
+    expect(host.spec.template.spec.containers[0].ports[0].containerPort).toBe(18090);
+    expect(envOf(host)).toMatchObject({ PORT: '18090', HOST: { fieldRef: { fieldPath: 'status.podIP' } } });
+    expect(await refused('--set', 'query.server.port=70000')).toMatch(/query\/server\/port/);
+  });
+
   it("gives the Sentinels' own password (redis.auth.sentinelKey) to the operator, query and processor pods", async () => {
     const secretEnv = (d: Manifest, name: string) =>
       d.spec.template.spec.containers[0].env.find((e: Manifest) => e.name === name);
