@@ -35,6 +35,9 @@ interface Pending {
 
 type Pipeline = ReturnType<RedisClient['pipeline']>;
 
+/** A register array (16,384 bytes) against cached fields (a Map entry of two short strings, ~64 bytes). */
+const REGISTER_ARRAY_WEIGHT = 256;
+
 /**
  * The merged sketches (countDistinct, percentile, topK over all groups) of a partition's open
  * windows and slices, kept by the partition's owner like the per-group values of owned-windows.ts:
@@ -177,11 +180,15 @@ export class OwnedTotals {
     this.kept.delete(key);
   }
 
-  /** Entries kept for a partial (buckets and members; a register array counts as one), for the cache bound. */
+  /**
+   * What a partial's kept sketches weigh against the owner's cache bound (OwnedWindows'
+   * maxCachedFields), in cached fields: a bucket or member each, a 16 KB register array as many
+   * fields as take about as much memory, so a long grace with many open slices evicts the oldest.
+   */
   size(key: string): number {
     const kept = this.kept.get(key);
     if (!kept) return 0;
-    let n = kept.hll.size;
+    let n = kept.hll.size * REGISTER_ARRAY_WEIGHT;
     for (const counts of kept.dd.values()) n += counts.size;
     for (const counts of kept.top.values()) n += counts.size;
     return n;

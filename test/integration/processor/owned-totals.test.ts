@@ -39,6 +39,9 @@ const record = fc.record({
 const history = fc.record({
   batches: fc.array(fc.array(record, { minLength: 1, maxLength: 400 }), { minLength: 1, maxLength: 5 }),
   handoverAfter: fc.integer({ min: 0, max: 5 }),
+  // a small bound on the owner's cache evicts windows (their sketches weigh 256 fields each), which
+  // are read back from Redis when touched again
+  maxCachedFields: fc.constantFrom(undefined, 600, 3000),
 });
 
 function foldOf(records: Rec[]): BatchFold {
@@ -67,8 +70,8 @@ async function totalsOf(redis: RedisClient, prefix: string, start: number) {
   };
 }
 
-const claimOf = (redis: RedisClient, prefix: string, generation: number) =>
-  claimPartition(redis, prefix, generation, undefined, false, aggregates);
+const claimOf = (redis: RedisClient, prefix: string, generation: number, maxCachedFields?: number) =>
+  claimPartition(redis, prefix, generation, maxCachedFields, false, aggregates);
 
 async function commitAsOwner(redis: RedisClient, owner: Claim, request: Omit<CommitRequest, 'epoch'>) {
   await owner.windows.load(redis, request.prefix, request.fold);
@@ -87,17 +90,17 @@ describe('owner-kept totals sketches', () => {
     await redis.quit();
   });
 
-  it('leave the same totals keys as the delta path, across batches and a change of owner (property)', async () => {
+  it('leave the same totals keys as the delta path, across batches, a change of owner and evictions (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(history, async ({ batches, handoverAfter }) => {
+      fc.asyncProperty(history, async ({ batches, handoverAfter, maxCachedFields }) => {
         const id = randomUUID();
         const deltaPrefix = partitionPrefix(`tot-delta-${id}`, 1, 0);
         const ownerPrefix = partitionPrefix(`tot-owner-${id}`, 1, 0);
         const deltaClaim = await claimPartition(redis, deltaPrefix, 1);
-        let owner = await claimOf(redis, ownerPrefix, 1);
+        let owner = await claimOf(redis, ownerPrefix, 1, maxCachedFields);
         let offset = 0;
         for (const [i, records] of batches.entries()) {
-          if (i === handoverAfter) owner = await claimOf(redis, ownerPrefix, 2);
+          if (i === handoverAfter) owner = await claimOf(redis, ownerPrefix, 2, maxCachedFields);
           const common = {
             firstOffset: String(offset),
             nextOffset: String(offset + records.length),
