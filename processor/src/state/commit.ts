@@ -92,6 +92,9 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
 
 /** The script's arguments (exported for bench/fold-micro.ts, which measures building them). */
 export function commitArguments(request: CommitRequest): [string, ...(string | readonly AbsoluteValue[])[]] {
+  const rollups = request.rollups === true && !request.sessions;
+  // the owner's totals sketches ride only beside the totals payload that says where they are
+  const ownedTotals = rollups ? request.ownedTotals : undefined;
   return [
     keys.checkpoint(request.prefix),
     request.prefix,
@@ -109,8 +112,8 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.absolute,
       request.slicing,
       request.packedSketches,
-      request.rollups === true && !request.sessions,
-      request.ownedTotals,
+      rollups,
+      ownedTotals,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -120,7 +123,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
     // The absolute values ride as plain arguments after ARGV[15], in the payload's window order:
     // no JSON to build here nor to decode in the script. One array per window, which ioredis
     // flattens into the call (no copy of every value into one list here).
-    ...absoluteArguments(request.fold, request.absolute, request.ownedTotals),
+    ...absoluteArguments(request.fold, request.absolute, ownedTotals),
   ];
 }
 
