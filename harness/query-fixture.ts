@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BatchFold } from '../processor/src/aggregates/fold.ts';
+import { rankedAggregates } from '../processor/src/aggregates/kinds.ts';
 import { claimPartition } from '../processor/src/consumer/claims.ts';
 import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
 import { commitBatch } from '../processor/src/state/commit.ts';
@@ -156,7 +157,9 @@ export class PipelineWriter {
       ...(window.type === 'hopping' && window.sliceMs
         ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
         : {}),
-      ...(window.type !== 'session' && window.rollups ? { rollups: true } : {}),
+      ...(window.type !== 'session' && window.rollups
+        ? { rollups: true, ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}) }
+        : {}),
       fold,
       ...counters,
     });

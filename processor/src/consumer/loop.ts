@@ -1,4 +1,5 @@
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { rankedAggregates } from '../aggregates/kinds.ts';
 import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
@@ -74,6 +75,8 @@ export class ConsumerLoop {
   private timers: NodeJS.Timeout[] = [];
   private readonly enrichment: EnrichmentTable;
   private readonly aggregateKinds: Record<string, string>;
+  /** the aggregates of the top-N index (window.ranks), else none */
+  private readonly ranked: string[];
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
@@ -101,6 +104,10 @@ export class ConsumerLoop {
     this.decoder = valueDecoderFor(pipeline.source);
     this.keyDecoder = keyDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
+    this.ranked =
+      pipeline.window.type !== 'session' && pipeline.window.ranks
+        ? rankedAggregates(pipeline.aggregates)
+        : [];
     this.enrichment =
       pipeline.enrich.length > 0
         ? redisEnrichment((hash, fields) => redis.hmget(hash, ...fields))
@@ -477,7 +484,9 @@ export class ConsumerLoop {
       outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
       ...(absolute ? { absolute, packedSketches: claim.windows.packedSketches } : {}),
-      ...(pipeline.window.type !== 'session' && pipeline.window.rollups ? { rollups: true } : {}),
+      ...(pipeline.window.type !== 'session' && pipeline.window.rollups
+        ? { rollups: true, ranked: this.ranked }
+        : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
         ? {
             slicing: {

@@ -38,9 +38,10 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
             sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs),
             packedSketches: true,
             rollups: true,
+            ranks: true,
           }
         : spec.window.type === 'tumbling'
-          ? { ...spec.window, rollups: true }
+          ? { ...spec.window, rollups: true, ranks: true }
           : spec.window,
     groupNames: compiled.groupNames,
     aggregates,

@@ -62,6 +62,11 @@ export interface CommitRequest {
    * adds the batch's all-groups totals to its totals keys (state/rollup-totals.ts).
    */
   rollups?: boolean;
+  /**
+   * With `rollups`: the aggregates whose per-part ranking index (query/top-index.ts) the script
+   * keeps, a sorted set of group -> minus the part's value, written from the values it just stored.
+   */
+  ranked?: readonly string[];
   /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */
   waitForReplicas?: { replicas: number; timeoutMs: number };
 }
@@ -104,6 +109,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.slicing,
       request.packedSketches,
       request.rollups === true && !request.sessions,
+      request.ranked,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -133,6 +139,7 @@ export function encodePayload(
   slicing?: CommitRequest['slicing'],
   packedSketches?: boolean,
   rollups = false,
+  ranked?: readonly string[],
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -145,7 +152,8 @@ export function encodePayload(
     windows.push(encoded);
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl });
+  const rk = rollups && ranked && ranked.length > 0 ? ranked : undefined;
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }

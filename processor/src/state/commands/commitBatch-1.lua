@@ -30,6 +30,8 @@
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...}, r = (registrations with window.rollups) the batch's
                  all-groups totals of the window, see state/rollup-totals.ts }
+             rk (with r: registrations with window.ranks) = the aggregates each window's and slice's
+               top-N index ranks (applyRanks)
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -144,6 +146,34 @@ local function applyTotals(hash, r)
   redis.call('SADD', tot .. ':keys', unpack(suffixes))
 end
 
+-- The top-N index (query/top-index.ts): per ranked aggregate a sorted set `<hash>:tot:rk:<agg>` of
+-- group -> minus the value the hash holds now, for the batch's groups (ascending scores list the
+-- largest values first, ties in group order). Absolute values written in the fenced step, as the
+-- hash itself: replaying a batch writes the same scores. Negated as text, so scores stay exact.
+local function applyRanks(hash, groups, ranked)
+  local suffixes = {}
+  for _, agg in ipairs(ranked) do
+    local key = hash .. ':tot:rk:' .. agg
+    suffixes[#suffixes + 1] = 'tot:rk:' .. agg
+    for i = 1, #groups, 1000 do
+      local last = math.min(i + 999, #groups)
+      local fields = {}
+      for j = i, last do fields[#fields + 1] = agg .. '|' .. groups[j] end
+      local values = redis.call('HMGET', hash, unpack(fields))
+      local args = {}
+      for j = 1, #fields do
+        local v = values[j]
+        if v then
+          args[#args + 1] = string.sub(v, 1, 1) == '-' and string.sub(v, 2) or ('-' .. v)
+          args[#args + 1] = groups[i + j - 1]
+        end
+      end
+      if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+    end
+  end
+  redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
+end
+
 local payload = cjson.decode(ARGV[10])
 -- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
 local slicing = payload.sl
@@ -168,6 +198,8 @@ for _, w in ipairs(payload.w) do
   -- Totals are kept only for a window whose every batch kept them: one with state but no group set
   -- (written before its pipeline had rollups) stays without, and readers scan its groups.
   local totals = w.r and (redis.call('EXISTS', hash .. ':tot:g') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- Likewise the top-N index (payload.rk: the ranked aggregates): kept from a partial's first batch on.
+  local ranks = totals and payload.rk and (redis.call('EXISTS', hash .. ':tot:rk:' .. payload.rk[1]) == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
@@ -191,6 +223,7 @@ for _, w in ipairs(payload.w) do
   addCounts(hash, '', 'dd', w.d, sketchSuffixes)
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
   if totals then applyTotals(hash, w.r) end
+  if ranks then applyRanks(hash, w.r.g, payload.rk) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
