@@ -20,6 +20,9 @@
  *                                        :tot:hll:<agg>, :tot:dd:<agg>, :tot:top:<agg> merged sketches and
  *                                        :tot:g the set of its groups, :tot:keys the suffixes of these
  *                                        (which expire with the window; state/rollup-totals.ts)
+ *   kf:{p:v:n}:w:<start>:tot:rk:<agg>    registrations with window.ranks: the top-N index of a count, sum, min
+ *                                        or max aggregate, zset group -> minus its value in this window (or
+ *                                        slice), listed in :tot:keys (query/top-index.ts)
  *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
  *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile
  *   kf:{p:v:n}:w:<start>:top:<agg>|<g>   zset member -> count for topK
