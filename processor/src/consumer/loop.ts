@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { rankedAggregates } from '../aggregates/kinds.ts';
 import { createProducer } from '../kafka/client.ts';
@@ -485,7 +486,13 @@ export class ConsumerLoop {
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
       ...(absolute ? { absolute, packedSketches: claim.windows.packedSketches } : {}),
       ...(pipeline.window.type !== 'session' && pipeline.window.rollups
-        ? { rollups: true, ranked: this.ranked }
+        ? {
+            rollups: true,
+            ranked: this.ranked,
+            ...(redis instanceof Cluster
+              ? {}
+              : { windowGroups: keys.groupSets(pipeline.name, pipeline.version) }),
+          }
         : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
         ? {

@@ -32,7 +32,7 @@ export async function rollup(
   const totals = filters.size === 0 ? await fromTotals(ctx, selection, w.start, spec) : undefined;
   if (totals) {
     for (const reply of totals) mergeRollup(aggregates, group, reply);
-    groupCount = await groupCountOf(ctx.redis, partsOf(reg, scans, w.start));
+    groupCount = await groupCountOf(ctx.redis, reg, w.start, partsOf(reg, scans, w.start));
   } else if (filters.size === 0) {
     const probe = probeOf(aggregates.shapes);
     const present = partsOf(reg, scans, w.start);

@@ -1,5 +1,6 @@
 import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
+import type { PipelineRegistration } from '../state/registry.ts';
 import { badRequest, notFound } from './errors.ts';
 import { groupCountOf } from './group-count.ts';
 import { groupValues } from './groups.ts';
@@ -103,7 +104,7 @@ export async function top(ctx: WindowReadContext, name: string, query: TopQuery)
   const present = partsOf(reg, scans, start);
   const pass1 =
     (filters.size === 0 && reg.window.type !== 'session' && reg.window.ranks === true
-      ? await fromIndex(ctx, present, known.shape, query.limit)
+      ? await fromIndex(ctx, reg, start, present, known.shape, query.limit)
       : undefined) ?? (await scanTop(ctx, present, known.shape, filters, matches, query.limit));
   const { ranked, perPartition, groupCount } = pass1;
   const shape = known.shape;
@@ -145,6 +146,8 @@ interface TopPass {
 /** Top groups from the top-N index and the group count from the parts' group sets (undefined: not indexed). */
 async function fromIndex(
   ctx: WindowReadContext,
+  reg: PipelineRegistration,
+  start: number,
   present: WindowPart[],
   shape: AggregateShape,
   limit: number,
@@ -154,7 +157,7 @@ async function fromIndex(
   return {
     ranked: indexed.top.map((e) => ({ key: e.member, value: e.value })),
     perPartition: indexed.perPartition,
-    groupCount: await groupCountOf(ctx.redis, present),
+    groupCount: await groupCountOf(ctx.redis, reg, start, present),
   };
 }
 

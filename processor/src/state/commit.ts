@@ -67,6 +67,11 @@ export interface CommitRequest {
    * keeps, a sorted set of group -> minus the part's value, written from the values it just stored.
    */
   ranked?: readonly string[];
+  /**
+   * With `rollups`, on one Redis node (never a Cluster: another hash tag): the key base of the
+   * version's window-level group sets (keys.groupSets), which the script adds the batch's groups to.
+   */
+  windowGroups?: string;
   /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */
   waitForReplicas?: { replicas: number; timeoutMs: number };
 }
@@ -110,6 +115,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.packedSketches,
       request.rollups === true && !request.sessions,
       request.ranked,
+      request.windowGroups,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -140,6 +146,7 @@ export function encodePayload(
   packedSketches?: boolean,
   rollups = false,
   ranked?: readonly string[],
+  windowGroups?: string,
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -153,7 +160,8 @@ export function encodePayload(
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
   const rk = rollups && ranked && ranked.length > 0 ? ranked : undefined;
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk });
+  const wg = rollups ? windowGroups : undefined;
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk, wg });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }

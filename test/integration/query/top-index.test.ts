@@ -9,6 +9,7 @@ import { type Event, PipelineWriter, rng } from '../../../harness/query-fixture.
 import type { WindowShape } from '../../../processor/src/model/pipeline.ts';
 import { QueryStore, type TopResult } from '../../../processor/src/query/store.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
+import { keys } from '../../../processor/src/state/keys.ts';
 
 const BASE = Date.UTC(2024, 5, 1, 0, 0, 0);
 
@@ -109,5 +110,41 @@ describe('top-N index', () => {
     const ttl = await redis.pttl(rank);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(3_600_000);
+  });
+
+  it('counts groups from the window-level set, and from the parts when that set may be incomplete', async () => {
+    const writer = new PipelineWriter(redis, {
+      partitions: 3,
+      groupBy: ['user'],
+      window: { type: 'tumbling', sizeMs: 60_000, graceMs: 1000, rollups: true, ranks: true },
+      retentionMs: 3_600_000,
+    });
+    await writer.register();
+    // 40 users over 3 partitions: most users are in several partitions
+    await writer.commitSpread(eventsOf(5, 300, 40, 60_000), 50);
+    const store = new QueryStore(redis, { cache: false });
+    const page = { filters: new Map(), limit: 10, order: 'asc' as const, rollup: true };
+    const counted = async () => (await store.windows(writer.name, page)).windows[0]?.groupCount;
+    expect(await counted()).toBe(40);
+    const set = keys.windowGroups(keys.groupSets(writer.name, 1), BASE);
+    expect(await redis.scard(set)).toBe(40);
+    // the parts' own group sets are not read while the window-level set is whole ...
+    const partSet = `${writer.prefix('1')}:w:${BASE}:tot:g`;
+    const kept = await redis.smembers(partSet);
+    await redis.srem(set, '["u0"]', '["u1"]');
+    expect(await counted()).toBe(38);
+    await redis.sadd(set, '["u0"]', '["u1"]');
+    // ... and are when a part lacks the mark (written before the sets were kept): exact either way
+    await redis.del(`${writer.prefix('2')}:w:${BASE}:tot:wg`);
+    await redis.srem(set, '["u0"]');
+    expect(await counted()).toBe(40);
+    await redis.set(`${writer.prefix('2')}:w:${BASE}:tot:wg`, '1');
+    expect(await counted()).toBe(39);
+    await redis.sadd(set, '["u0"]');
+    // a watermark past the window's start + retention drops the set: counted from the parts
+    await writer.commit('0', [{ ...eventsOf(6, 1, 1, 1)[0]!, time: BASE + 3_600_000 + 1 }]);
+    expect(await redis.exists(set)).toBe(0);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(await counted()).toBe(40);
   });
 });

@@ -32,6 +32,7 @@
                  all-groups totals of the window, see state/rollup-totals.ts }
              rk (with r: registrations with window.ranks) = the aggregates each window's and slice's
                top-N index ranks (applyRanks)
+             wg (with r, on one Redis node) = the key base of the window-level group sets (applyWindowGroups)
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -174,6 +175,20 @@ local function applyRanks(hash, groups, ranked)
   redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
 end
 
+-- Window-level group sets (one Redis node only: payload.wg is the version's key base, e.g.
+-- kf:{p:v:~g}, another hash tag, so never on a Cluster; query/group-count.ts): the batch's groups of
+-- a window, or of a slice into every window it is part of, go to `<wg>:g:<start>`, in this fenced
+-- step, so every group of every applied batch is there once. The part's `:tot:wg` mark says it did
+-- so from its first batch on; `<wg>:gw` lists the sets, dropped by event time as the window index.
+local function applyWindowGroups(hash, starts, groups, base)
+  for _, s in ipairs(starts) do
+    kf_chunked('SADD', base .. ':g:' .. s, groups, 1)
+    redis.call('ZADD', base .. ':gw', s, s)
+  end
+  redis.call('SET', hash .. ':tot:wg', '1')
+  redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
+end
+
 local payload = cjson.decode(ARGV[10])
 -- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
 local slicing = payload.sl
@@ -200,6 +215,8 @@ for _, w in ipairs(payload.w) do
   local totals = w.r and (redis.call('EXISTS', hash .. ':tot:g') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- Likewise the top-N index (payload.rk: the ranked aggregates): kept from a partial's first batch on.
   local ranks = totals and payload.rk and (redis.call('EXISTS', hash .. ':tot:rk:' .. payload.rk[1]) == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- And the window-level group sets (payload.wg).
+  local windowGroups = totals and payload.wg and (redis.call('EXISTS', hash .. ':tot:wg') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
@@ -224,6 +241,7 @@ for _, w in ipairs(payload.w) do
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
   if totals then applyTotals(hash, w.r) end
   if ranks then applyRanks(hash, w.r.g, payload.rk) end
+  if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
@@ -351,4 +369,13 @@ for c = 1, #closing, 2 do
 end
 -- The index forgets windows older than the retention in event time.
 redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention))
+-- So do the window-level group sets (readers trust one only while no partition's watermark is past
+-- its start + retention: query/group-count.ts).
+if payload.wg then
+  local listed = payload.wg .. ':gw'
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
+    redis.call('DEL', payload.wg .. ':g:' .. s)
+    redis.call('ZREM', listed, s)
+  end
+end
 return result
