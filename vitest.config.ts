@@ -54,11 +54,11 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          // The three-node scale-out file (4-5 min) runs in `npm run test:node` only; the real-node
-          // smoke and failure files stay in `npm test`.
+          // The three-node scale-out file (2.5-5 min) and the two-node limits file (PDB, OOM kill)
+          // run in `npm run test:node` only; the real-node smoke and failure files stay in `npm test`.
           exclude: process.env.KAPPAFLOW_NODE_FULL
             ? configDefaults.exclude
-            : [...configDefaults.exclude, 'test/e2e/node/scale.test.ts'],
+            : [...configDefaults.exclude, 'test/e2e/node/scale.test.ts', 'test/e2e/node/limits.test.ts'],
           setupFiles: [READ_COMMITTED],
           globalSetup: ['harness/global-setup.ts'],
           fileParallelism: false,

@@ -2,6 +2,7 @@
 // server) on free loopback ports, left running in the background for manual work and the demo.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { kafkaTimeoutMs, nodeCount } from './infra-options.ts';
 import { startKafka } from './kafka.ts';
 import { cacheDir, ensureDir } from './paths.ts';
 import { startRedis } from './redis.ts';
@@ -28,18 +29,6 @@ function readState(): InfraState | null {
 
 function writeState(state: InfraState): void {
   writeFileSync(stateFile, JSON.stringify(state, null, 2));
-}
-
-/** How long `up` waits for Kafka: --kafka-timeout <s>, else KAPPAFLOW_KAFKA_TIMEOUT (s), else 90 s. */
-function kafkaTimeoutMs(argv: string[]): number {
-  const i = argv.indexOf('--kafka-timeout');
-  const raw = i >= 0 ? argv[i + 1] : process.env.KAPPAFLOW_KAFKA_TIMEOUT;
-  if (raw === undefined) return 90_000;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw new Error(`--kafka-timeout expects seconds, e.g. --kafka-timeout 300; got ${JSON.stringify(raw)}`);
-  }
-  return seconds * 1000;
 }
 
 function print(state: InfraState) {
@@ -139,20 +128,28 @@ export async function infraDown(): Promise<void> {
   rmSync(stateFile, { force: true });
 }
 
-/** `up --node`: a real node (real-node.ts) left running; `down` stops it and restores the kernel settings. */
-async function nodeUp(): Promise<void> {
+/**
+ * `up --node` / `up --nodes N`: N real nodes (real-node.ts) left running; `down` stops all of them
+ * and restores the kernel settings.
+ */
+async function nodeUp(nodes: number): Promise<void> {
   const { startRealNode } = await import('./real-node.ts');
-  const node = await startRealNode({ detached: true, keep: true });
-  console.log(`\nReal node ${node.nodeName} Ready; image ${node.image.name}`);
+  const node = await startRealNode({ detached: true, keep: true, nodes });
+  const names = node.nodes.map((n) => n.name).join(', ');
+  console.log(`\nReal node${nodes > 1 ? 's' : ''} ${names} Ready; image ${node.image.name}`);
   console.log(`export KUBECONFIG=${node.api.kubeconfigPath}`);
 }
 
 async function main(command: string | undefined) {
   switch (command) {
-    case 'up':
-      print(await infraUp({ kafkaTimeoutMs: kafkaTimeoutMs(process.argv) }));
-      if (process.argv.includes('--node')) await nodeUp();
+    case 'up': {
+      // both parsed first: a bad option fails before anything starts
+      const timeout = kafkaTimeoutMs(process.argv);
+      const nodes = nodeCount(process.argv);
+      print(await infraUp({ kafkaTimeoutMs: timeout }));
+      if (nodes > 0) await nodeUp(nodes);
       break;
+    }
     case 'down': {
       await infraDown();
       const { stopRecordedNode } = await import('./real-node.ts');
@@ -164,6 +161,9 @@ async function main(command: string | undefined) {
       const state = readState();
       if (state) print(state);
       else console.log('not running (npm run infra -- up)');
+      const { recordedNode } = await import('./real-node.ts');
+      const node = recordedNode();
+      if (node) console.log(`real nodes: ${node.running} of ${node.kubelets} kubelets running (${node.dir})`);
       break;
     }
     case 'provision': {
@@ -189,7 +189,7 @@ async function main(command: string | undefined) {
     }
     default:
       console.error(
-        'usage: npm run infra -- up [--kafka-timeout <seconds>] [--node] | down | status | provision [--kube] [--node]',
+        'usage: npm run infra -- up [--kafka-timeout <seconds>] [--node | --nodes <1-8>] | down | status | provision [--kube] [--node]',
       );
       process.exitCode = 2;
   }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type Admin, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import type { RuntimePipeline } from '../processor/src/model/pipeline.ts';
+import type { Logger } from '../processor/src/observability/logger.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
 import { type RunningProcessor, startProcessor } from '../processor/src/runtime/processor.ts';
 import { validateText } from '../processor/src/spec/validate.ts';
@@ -91,7 +92,14 @@ export function compilePipeline(yaml: string): RuntimePipeline {
 /** A processor in this process (replica named after the pipeline, HTTP on loopback, logs with KAPPAFLOW_DEBUG). */
 export function startInProcess(
   pipeline: RuntimePipeline,
-  options: { brokers: string[]; redisUrl: string; replicaId?: string; port?: number },
+  options: {
+    brokers: string[];
+    redisUrl: string;
+    replicaId?: string;
+    port?: number;
+    /** where its log goes (default: nowhere, or info to stdout with KAPPAFLOW_DEBUG) */
+    logger?: Logger;
+  },
 ): Promise<RunningProcessor> {
   return startProcessor({
     pipeline,
@@ -99,6 +107,6 @@ export function startInProcess(
     redisUrl: options.redisUrl,
     replicaId: options.replicaId ?? pipeline.name,
     http: { port: options.port ?? 0, host: '127.0.0.1' },
-    logger: pino({ level: process.env.KAPPAFLOW_DEBUG ? 'info' : 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.KAPPAFLOW_DEBUG ? 'info' : 'silent' }),
   });
 }

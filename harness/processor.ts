@@ -43,13 +43,20 @@ export async function spawnProcessor(options: {
       },
     },
   );
-  await waitUntil(
-    `processor ${options.name} /healthz`,
-    async () => (await fetch(`http://127.0.0.1:${options.port}/healthz`)).ok,
-    {
-      timeoutMs: 90_000,
-      service: child,
-    },
-  );
+  try {
+    await waitUntil(
+      `processor ${options.name} /healthz`,
+      async () => (await fetch(`http://127.0.0.1:${options.port}/healthz`)).ok,
+      {
+        timeoutMs: 90_000,
+        service: child,
+      },
+    );
+  } catch (e) {
+    // A replica that never became healthy is nobody's to stop: it would keep consuming (and hold its
+    // partitions) under the next test.
+    await child.stop().catch(() => {});
+    throw e;
+  }
   return Object.assign(child, { port: options.port });
 }

@@ -509,17 +509,26 @@ export async function stopRecordedNode(): Promise<boolean> {
   ) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  for (const name of Object.keys(owner.pids).filter((n) => n.startsWith('containerd'))) {
-    await stopContainerd(join(owner.dir, name), owner.pids[name]);
-  }
+  // each node's containerd at once (a stop can take its 10 s grace)
+  await Promise.all(
+    Object.keys(owner.pids)
+      .filter((n) => n.startsWith('containerd'))
+      .map((name) => stopContainerd(join(owner.dir, name), owner.pids[name])),
+  );
   cleanupNode(owner);
   for (const dir of [owner.dir, owner.apiDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   rmSync(lockDir, { recursive: true, force: true });
   return true;
 }
 
-/** For `infra status`: the recorded node, if any, and whether its kubelet runs. */
-export function recordedNode(): { dir: string; kubelet: boolean } | null {
+/** For `infra status`: the recorded node, if any, its kubelets and how many of them run. */
+export function recordedNode(): { dir: string; kubelets: number; running: number } | null {
   const owner = readOwner();
-  return owner ? { dir: owner.dir, kubelet: processAlive(owner.pids.kubelet) } : null;
+  if (!owner) return null;
+  const kubelets = Object.entries(owner.pids).filter(([name]) => name.startsWith('kubelet'));
+  return {
+    dir: owner.dir,
+    kubelets: kubelets.length,
+    running: kubelets.filter(([, pid]) => processAlive(pid)).length,
+  };
 }

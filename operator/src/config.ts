@@ -32,6 +32,8 @@ export interface OperatorConfig {
   /** Secret with the Redis TLS files (ca.crt, tls.crt, tls.key), mounted in processor pods */
   redisTlsSecret?: string;
   redisPasswordSecret?: SecretKeyRef;
+  /** the Sentinels' own password (REDIS_SENTINEL_PASSWORD of processors), when it differs */
+  redisSentinelPasswordSecret?: SecretKeyRef;
   queryAuthSecret?: SecretKeyRef;
   /** container resources of processors, JSON */
   processorResources?: Record<string, unknown>;

@@ -99,7 +99,8 @@ export class RateTracker {
 
 /**
  * One Redis client per URL (and password). `password` (REDIS_PASSWORD, the one processors get) is
- * used unless a call passes its own (a Pipeline's spec.redis.secretRef).
+ * used unless a call passes its own (a Pipeline's spec.redis.secretRef), which then also goes to
+ * Sentinels, as for that Pipeline's processors.
  */
 export class RedisClients {
   private readonly clients = new Map<string, RedisClient>();
@@ -111,7 +112,10 @@ export class RedisClients {
     const key = `${url}|${password ?? ''}`;
     let c = this.clients.get(key);
     if (!c) {
-      c = connectRedis(url, password ? { password } : {});
+      // A Pipeline's own password is also its Sentinels' (as its processors get it); the
+      // operator-wide REDIS_SENTINEL_PASSWORD belongs to the operator-wide password.
+      const own = pipelinePassword !== undefined ? { sentinelPassword: pipelinePassword } : {};
+      c = connectRedis(url, password ? { password, ...own } : {});
       c.on('error', () => {}); // reconnects on its own; callers see failed commands
       this.clients.set(key, c);
     }

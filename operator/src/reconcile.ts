@@ -109,6 +109,9 @@ export class Reconciler {
       redisUrl: c.redisUrl,
       ...(c.kafkaConfigSecret ? { kafkaConfigSecret: c.kafkaConfigSecret } : {}),
       ...(c.redisPasswordSecret ? { redisPasswordSecret: c.redisPasswordSecret } : {}),
+      ...(c.redisSentinelPasswordSecret
+        ? { redisSentinelPasswordSecret: c.redisSentinelPasswordSecret }
+        : {}),
       ...(c.redisTlsSecret ? { redisTlsSecret: c.redisTlsSecret } : {}),
       ...(c.queryAuthSecret ? { queryAuthSecret: c.queryAuthSecret } : {}),
       ...(c.processorResources ? { resources: c.processorResources } : {}),

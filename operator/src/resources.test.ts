@@ -304,6 +304,28 @@ describe('operator-wide Secrets in processor pods', () => {
     ]);
   });
 
+  it("the Sentinels' own password as REDIS_SENTINEL_PASSWORD, left to a Pipeline's own password when it has one", () => {
+    const sentinel: ProcessorSettings = {
+      ...withSecrets,
+      redisSentinelPasswordSecret: { name: 'redis-auth', key: 'sentinel-password' },
+    };
+    const sentinelEnv = (p: ReturnType<typeof pipeline>) =>
+      envOf(template(desiredDeployment(p, 1, 1, 'fp', sentinel))).filter(
+        (e) => e.name === 'REDIS_SENTINEL_PASSWORD',
+      );
+    expect(sentinelEnv(pipeline())).toEqual([
+      {
+        name: 'REDIS_SENTINEL_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'sentinel-password' } },
+      },
+    ]);
+    // the processors then give their Sentinels the Pipeline's own password (connection.ts default)
+    expect(sentinelEnv(pipeline({ redis: { secretRef: { name: 'own', passwordKey: 'pw' } } }))).toEqual([]);
+    expect(
+      envOf(template(desiredDeployment(pipeline(), 1, 1, 'fp', withSecrets))).map((e) => e.name),
+    ).not.toContain('REDIS_SENTINEL_PASSWORD');
+  });
+
   it('a Secret name or key change rolls the pods (template hash)', () => {
     const h = podTemplateHash(pipeline(), 1, withSecrets);
     expect(podTemplateHash(pipeline(), 1, settings)).not.toBe(h);
@@ -311,6 +333,7 @@ describe('operator-wide Secrets in processor pods', () => {
       { kafkaConfigSecret: { name: 'kafka-client-2', key: 'kafka.yaml' } },
       { kafkaConfigSecret: { name: 'kafka-client', key: 'client.yaml' } },
       { redisPasswordSecret: { name: 'redis-auth-2', key: 'redis-password' } },
+      { redisSentinelPasswordSecret: { name: 'redis-auth', key: 'sentinel-password' } },
       { queryAuthSecret: { name: 'query-tokens-2', key: 'tokens' } },
       { imagePullSecrets: ['other'] },
     ]) {

@@ -63,6 +63,11 @@ export interface ProcessorSettings {
   redisTlsSecret?: string;
   /** Secret with the Redis password, as REDIS_PASSWORD (a Pipeline's spec.redis.secretRef wins) */
   redisPasswordSecret?: SecretKeyRef;
+  /**
+   * Secret with the Sentinels' own password, as REDIS_SENTINEL_PASSWORD (processors default it to
+   * REDIS_PASSWORD); left out for a Pipeline with its own spec.redis.secretRef, whose password wins
+   */
+  redisSentinelPasswordSecret?: SecretKeyRef;
   /** Secret with the query API bearer tokens (`key`, one per line): mounted read-only at QUERY_AUTH_DIR */
   queryAuthSecret?: SecretKeyRef;
   resources?: Record<string, unknown>;
@@ -174,6 +179,13 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
     env.push({
       name: 'REDIS_PASSWORD',
       valueFrom: { secretKeyRef: { name: password.name, key: password.key } },
+    });
+  }
+  const sentinelPassword = secret ? undefined : settings.redisSentinelPasswordSecret;
+  if (sentinelPassword) {
+    env.push({
+      name: 'REDIS_SENTINEL_PASSWORD',
+      valueFrom: { secretKeyRef: { name: sentinelPassword.name, key: sentinelPassword.key } },
     });
   }
   if (settings.kafkaConfigSecret) {

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { connectRedis } from '../../processor/src/state/connection.ts';
 import { killScenarioProcesses, runScenario } from '../integration/processor/scenario.ts';
+import { memoryByKind, usedMemoryMiB } from './redis-memory.ts';
 
 const MINUTES = Number(process.env.KAPPAFLOW_SOAK_MINUTES ?? 30);
 const RATE = Number(process.env.KAPPAFLOW_SOAK_RATE ?? 1000);
@@ -62,6 +64,11 @@ describe('soak', () => {
       ['redis', listenerPid(inject('redisUrl'))],
       ['kafka', listenerPid(inject('kafkaBrokers')[0]!)],
     ];
+    // Redis' own view of its data (used_memory, key count) beside its RSS, and at the end what its
+    // memory is made of, by key kind.
+    const redis = connectRedis(inject('redisUrl'));
+    const redisData: { minute: number; usedMiB: number; keys: number }[] = [];
+    let sampling = Promise.resolve();
     let lastSample = 0;
     const report = await runScenario({
       records: Math.round(RATE * MINUTES * 60),
@@ -81,6 +88,11 @@ describe('soak', () => {
           ]),
           ...shared,
         ];
+        const minute = (Date.now() - began) / 60_000;
+        sampling = sampling.then(async () => {
+          const [usedMiB, keys] = await Promise.all([usedMemoryMiB(redis), redis.dbsize()]);
+          redisData.push({ minute: Number(minute.toFixed(2)), usedMiB: Number(usedMiB.toFixed(1)), keys });
+        });
         for (const [label, pid] of processes) {
           const rss = rssMiB(pid);
           if (rss === null) continue;
@@ -106,7 +118,18 @@ describe('soak', () => {
         ];
       }),
     );
-    const summary = { ...report, rate: RATE, minutes: MINUTES, rssMiB: rssMiBs };
+    await sampling;
+    const steadyData = redisData.filter((d) => d.minute >= 2);
+    const redisUsed = {
+      first: redisData[0],
+      last: redisData.at(-1),
+      ...(steadyData.length >= 3
+        ? { slopePerMinute: Number(slope(steadyData.map((d) => [d.minute, d.usedMiB])).toFixed(2)) }
+        : {}),
+      byKind: (await memoryByKind(redis)).slice(0, 12),
+    };
+    redis.disconnect();
+    const summary = { ...report, rate: RATE, minutes: MINUTES, rssMiB: rssMiBs, redisUsed };
     console.log('[drill] soak', JSON.stringify(summary));
   });
 });

@@ -123,6 +123,13 @@ Settings shared by the operator and query pods: Redis and query auth env.
     secretKeyRef:
       name: {{ .Values.redis.auth.existingSecret }}
       key: {{ .Values.redis.auth.key }}
+{{- if .Values.redis.auth.sentinelKey }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.auth.existingSecret }}
+      key: {{ .Values.redis.auth.sentinelKey }}
+{{- end }}
 {{- end }}
 {{- if .Values.redis.tls.existingSecret }}
 - name: REDIS_TLS_DIR

@@ -88,6 +88,12 @@ export function operatorCommand(): Command {
     )
     .addOption(
       new Option(
+        '--redis-sentinel-password-secret-key <key>',
+        "key, in the Redis password Secret, of the Sentinels' own password: REDIS_SENTINEL_PASSWORD of processor pods (unset: the Sentinels get the Redis password)",
+      ).env('REDIS_SENTINEL_PASSWORD_SECRET_KEY'),
+    )
+    .addOption(
+      new Option(
         '--redis-tls-secret <name>',
         'Secret with ca.crt (and tls.crt, tls.key for mutual TLS) for rediss://, mounted in processor pods at /etc/kappaflow/redis-tls (REDIS_TLS_DIR)',
       ).env('REDIS_TLS_SECRET'),
@@ -205,6 +211,15 @@ export function operatorConfigFrom(o: Record<string, string | undefined>): Opera
     name ? { name, key: key || defaultKey } : undefined;
   const kafkaConfigSecret = secret(o.kafkaConfigSecret, o.kafkaConfigSecretKey, 'kafka.yaml');
   const redisPasswordSecret = secret(o.redisPasswordSecret, o.redisPasswordSecretKey, 'redis-password');
+  if (o.redisSentinelPasswordSecretKey && !redisPasswordSecret) {
+    throw new Error(
+      '--redis-sentinel-password-secret-key / REDIS_SENTINEL_PASSWORD_SECRET_KEY names a key of the Redis password Secret: set --redis-password-secret / REDIS_PASSWORD_SECRET too',
+    );
+  }
+  const redisSentinelPasswordSecret =
+    redisPasswordSecret && o.redisSentinelPasswordSecretKey
+      ? { name: redisPasswordSecret.name, key: o.redisSentinelPasswordSecretKey }
+      : undefined;
   const queryAuthSecret = secret(o.queryAuthSecret, o.queryAuthSecretKey, 'tokens');
   const imagePullSecrets = list(o.imagePullSecrets ?? '');
   const processorPort = num(o.processorPort, 8080);
@@ -225,6 +240,7 @@ export function operatorConfigFrom(o: Record<string, string | undefined>): Opera
     ...(imagePullSecrets.length ? { imagePullSecrets } : {}),
     ...(kafkaConfigSecret ? { kafkaConfigSecret } : {}),
     ...(redisPasswordSecret ? { redisPasswordSecret } : {}),
+    ...(redisSentinelPasswordSecret ? { redisSentinelPasswordSecret } : {}),
     ...(o.redisTlsSecret ? { redisTlsSecret: o.redisTlsSecret } : {}),
     ...(queryAuthSecret ? { queryAuthSecret } : {}),
     ...(o.processorResources

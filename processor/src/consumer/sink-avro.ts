@@ -5,7 +5,12 @@ import avro from 'avsc';
 import { KINDS } from '../aggregates/kinds.ts';
 import type { AggregateKind, RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
-import { RegistryUnavailableError, registryClient, type SchemaRegistrar } from './formats/registry-client.ts';
+import {
+  RegistryRefusedError,
+  RegistryUnavailableError,
+  registryClient,
+  type SchemaRegistrar,
+} from './formats/registry-client.ts';
 import { headerFor } from './formats/wire.ts';
 
 /** The JSON sink record (see sink.ts). */
@@ -115,7 +120,9 @@ const MAX_BACKOFF_MS = 10_000;
 /**
  * Registers the sink schema under `<sinkTopic>-value` and returns the sink's encoder. An unreachable
  * registry is waited for with back-off (the replica stays not ready), logged at most every 10 s;
- * `isRunning` false stops the wait.
+ * `isRunning` false stops the wait. A registry that refuses the schema (not compatible with the
+ * subject's versions, or not valid) is asked again the same way, since the fix is a change to the
+ * subject made while the replica waits, and the log says which changes would do.
  */
 export async function sinkEncoderFor(
   pipeline: RuntimePipeline,
@@ -140,12 +147,25 @@ export async function sinkEncoderFor(
       const delayMs = Math.min(MAX_BACKOFF_MS, 200 * 2 ** Math.min(attempt, 6));
       if (Date.now() - loggedAt >= 10_000) {
         loggedAt = Date.now();
-        logger.warn(
-          { subject, attempt, retryInMs: delayMs, error: error.message },
-          'cannot register the sink schema; not ready, retrying',
-        );
+        if (error instanceof RegistryRefusedError) {
+          logger.error(
+            { subject, attempt, retryInMs: delayMs, status: error.status, error: error.message },
+            refusalAdvice(subject, error.status),
+          );
+        } else {
+          logger.warn(
+            { subject, attempt, retryInMs: delayMs, error: error.message },
+            'cannot register the sink schema; not ready, retrying',
+          );
+        }
       }
       await new Promise((r) => setTimeout(r, delayMs));
     }
   }
+}
+
+function refusalAdvice(subject: string, status: 409 | 422): string {
+  return status === 409
+    ? `the schema registry refused the sink schema as incompatible with the versions under ${subject}: write to a new sink.topic (a new subject), set ${subject}'s compatibility (PUT /config/${subject}) to a level that allows the change, or bring the aggregates back to what the subject holds; not ready, retrying`
+    : 'the schema registry refused the sink schema as invalid (422): please report it as a Kappaflow bug with the registry message; not ready, retrying';
 }

@@ -226,6 +226,68 @@ describe('helm chart charts/kappaflow', () => {
     expect(await refused('--set', 'processor.port=0')).toMatch(/processor\/port/);
   });
 
+  it('runs query pods in the node network with hostNetwork, on their pod IP and query.server.port', async () => {
+    const queryOf = async (...args: string[]) =>
+      byKind(await render('--set', 'query.server.enabled=true', ...args), 'Deployment').find(
+        (d) => d.spec.template.spec.containers[0].name === 'query',
+      ) as Manifest;
+    const envOf = (d: Manifest) =>
+      Object.fromEntries(
+        d.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]),
+      );
+    const defaults = await queryOf();
+    expect(defaults.spec.template.spec.hostNetwork).toBeUndefined();
+    expect(defaults.spec.template.spec.containers[0].ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    expect(envOf(defaults).PORT).toBe('8080');
+    expect(envOf(defaults).HOST).toBeUndefined();
+    const host = await queryOf('--set', 'query.server.hostNetwork=true', '--set', 'query.server.port=18090');
+    expect(host.spec.template.spec).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: 'ClusterFirstWithHostNet',
+    });
+    expect(host.spec.template.spec.containers[0].ports[0].containerPort).toBe(18090);
+    expect(envOf(host)).toMatchObject({ PORT: '18090', HOST: { fieldRef: { fieldPath: 'status.podIP' } } });
+    expect(await refused('--set', 'query.server.port=70000')).toMatch(/query\/server\/port/);
+  });
+
+  it("gives the Sentinels' own password (redis.auth.sentinelKey) to the operator, query and processor pods", async () => {
+    const secretEnv = (d: Manifest, name: string) =>
+      d.spec.template.spec.containers[0].env.find((e: Manifest) => e.name === name);
+    const sentinel = ['--set', 'redis.url=redis+sentinel://sentinel-0:26379/mymaster'];
+    const withKey = byKind(
+      await render(
+        ...sentinel,
+        '--set',
+        'redis.auth.existingSecret=redis-auth',
+        '--set',
+        'redis.auth.sentinelKey=sentinel-pw',
+      ),
+      'Deployment',
+    );
+    for (const d of withKey) {
+      expect(secretEnv(d, 'REDIS_SENTINEL_PASSWORD'), d.metadata.name).toEqual({
+        name: 'REDIS_SENTINEL_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'sentinel-pw' } },
+      });
+    }
+    // the operator hands the key on to the processor Deployments it renders
+    const operator = withKey.find((d) => d.metadata.labels['app.kubernetes.io/component'] === 'operator');
+    expect(secretEnv(operator, 'REDIS_SENTINEL_PASSWORD_SECRET_KEY').value).toBe('sentinel-pw');
+    // without the key, the Sentinels get the Redis password: no env of their own
+    for (const d of byKind(
+      await render(...sentinel, '--set', 'redis.auth.existingSecret=redis-auth'),
+      'Deployment',
+    )) {
+      expect(secretEnv(d, 'REDIS_SENTINEL_PASSWORD')).toBeUndefined();
+      expect(secretEnv(d, 'REDIS_SENTINEL_PASSWORD_SECRET_KEY')).toBeUndefined();
+    }
+    expect(await refused(...sentinel, '--set', 'redis.auth.sentinelKey=sentinel-pw')).toMatch(
+      /redis\/auth\/existingSecret/,
+    );
+  });
+
   it('refuses wrong values with a message naming the value', async () => {
     expect(await refused('--set', 'operator.replicas=-1')).toMatch(/operator\/replicas.*minimum/);
     expect(await refused('-f', valuesFile('kafka:\n  brokers: []\n'))).toMatch(/kafka\/brokers.*minItems/);

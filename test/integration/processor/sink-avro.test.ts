@@ -4,13 +4,31 @@
 import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { freePort } from '../../../harness/ports.ts';
-import { startSchemaRegistry } from '../../../harness/schema-registry.ts';
+import { registerSchema, setCompatibility, startSchemaRegistry } from '../../../harness/schema-registry.ts';
 import { waitUntil } from '../../../harness/service.ts';
 
 type SinkRecord = { partition: string; window: { start: number }; group: { merchant: string } };
+
+/** A one-partition count pipeline over a fresh topic with an Avro sink on `registryUrl`, and an admin client. */
+async function countingPipeline(prefix: string, id: string, topic: string, registryUrl: string) {
+  const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: ${prefix}-${id} }
+spec:
+  source: { topic: ${topic}, format: json }
+  window: { type: tumbling, size: 1m }
+  aggregates: { orders: { count: {} } }
+  sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registryUrl}" } }
+`);
+  const admin = new Kafka({ brokers: inject('kafkaBrokers'), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  return { pipeline, admin };
+}
 
 describe('Avro sink topic', () => {
   it('writes the JSON sink records as Avro records a registry deserializer reads back', {
@@ -130,19 +148,7 @@ spec:
     // Its own registry: this test stops it.
     const registry = await startSchemaRegistry();
     await registry.stop({ kill: true });
-    const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
-kind: Pipeline
-metadata: { name: sinkwait-${id} }
-spec:
-  source: { topic: ${topic}, format: json }
-  window: { type: tumbling, size: 1m }
-  aggregates: { orders: { count: {} } }
-  sink: { topic: ${topic}.avro, format: avro, schemaRegistry: { url: "${registry.url}" } }
-`);
-    const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const { pipeline, admin } = await countingPipeline('sinkwait', id, topic, registry.url);
     const port = await freePort();
     let exited: unknown;
     const starting = startInProcess(pipeline, {
@@ -178,6 +184,67 @@ spec:
         });
         const subjects = (await (await fetch(`${registry.url}/subjects`)).json()) as string[];
         expect(subjects).toContain(`${topic}.avro-value`);
+      } finally {
+        await processor.stop();
+      }
+    } finally {
+      await starting.then(
+        () => undefined,
+        () => undefined,
+      );
+      await registry.close();
+      await admin.disconnect();
+    }
+  });
+
+  it('a registry refusing the sink schema (incompatible subject): not ready, the log says what to change; registers once the subject allows it', {
+    timeout: 150_000,
+  }, async () => {
+    const brokers = inject('kafkaBrokers');
+    const id = randomUUID().slice(0, 8);
+    const topic = `orders-${id}`;
+    const subject = `${topic}.avro-value`;
+    const registry = await startSchemaRegistry();
+    // Someone else's schema already under the sink's subject, and a level that refuses ours.
+    await registerSchema(
+      registry.url,
+      subject,
+      JSON.stringify({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] }),
+    );
+    await setCompatibility(registry.url, subject, 'BACKWARD');
+    const { pipeline, admin } = await countingPipeline('sinkrefused', id, topic, registry.url);
+    const lines: { level: number; msg: string; status?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const port = await freePort();
+    const starting = startInProcess(pipeline, {
+      brokers,
+      redisUrl: inject('redisUrl'),
+      replicaId: `sinkrefused-${id}`,
+      port,
+      logger,
+    });
+    const status = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`).catch(() => undefined))?.status;
+    try {
+      await waitUntil(
+        'the refusal logged as an error naming the subject and the fixes',
+        async () => lines.some((l) => l.status === 409),
+        { timeoutMs: 60_000 },
+      );
+      const refusal = lines.find((l) => l.status === 409)!;
+      expect(refusal.level).toBe(50);
+      expect(refusal.msg).toContain(subject);
+      expect(refusal.msg).toMatch(/new sink\.topic.*compatibility \(PUT \/config/);
+      expect(await status('/healthz')).toBe(200);
+      expect(await status('/readyz')).toBe(503);
+      // The fix made while the replica waits: no restart needed.
+      await setCompatibility(registry.url, subject, 'NONE');
+      const processor = await starting;
+      try {
+        await waitUntil('the replica is ready', async () => (await status('/readyz')) === 200, {
+          timeoutMs: 60_000,
+        });
+        expect(lines.some((l) => l.msg === 'sink schema registered')).toBe(true);
       } finally {
         await processor.stop();
       }

@@ -37,6 +37,18 @@ describe('kappaflow operator: settings from its flags (operatorConfigFrom)', () 
     expect(config.workers).toBe(1);
   });
 
+  it("the Sentinels' own password is a key of the Redis password Secret, refused without that Secret", () => {
+    const config = operatorConfigFrom({
+      redisPasswordSecret: 'redis',
+      redisSentinelPasswordSecretKey: 'sentinel-pw',
+    });
+    expect(config.redisSentinelPasswordSecret).toEqual({ name: 'redis', key: 'sentinel-pw' });
+    expect(operatorConfigFrom({ redisPasswordSecret: 'redis' }).redisSentinelPasswordSecret).toBeUndefined();
+    expect(() => operatorConfigFrom({ redisSentinelPasswordSecretKey: 'sentinel-pw' })).toThrow(
+      /REDIS_PASSWORD_SECRET too/,
+    );
+  });
+
   it('refuses a processor port that is not a port number', () => {
     expect(() => operatorConfigFrom({ processorPort: '70000' })).toThrow(/--processor-port/);
   });

@@ -26,6 +26,20 @@ export class SchemaNotFoundError extends Error {}
 /** The registry could not be asked (down, timeout, 5xx, refused credentials): try again later. */
 export class RegistryUnavailableError extends Error {}
 
+/**
+ * The registry refused to register a schema: 409, not compatible with the subject's versions under
+ * its compatibility level, or 422, not a valid schema. Asking again only helps once someone changes
+ * the subject (its compatibility, its versions), so callers say what to change.
+ */
+export class RegistryRefusedError extends RegistryUnavailableError {
+  constructor(
+    message: string,
+    readonly status: 409 | 422,
+  ) {
+    super(message);
+  }
+}
+
 export interface RegistryClient {
   schemaById(id: number): Promise<RegisteredSchema>;
   /** `latest` is the newest version of the subject. */
@@ -84,7 +98,10 @@ export function registryClient(
     ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) })
     : new http.Agent({ keepAlive: true });
 
-  /** One call: the parsed JSON body of a 200 answer; 404 is SchemaNotFoundError, anything else unavailable. */
+  /**
+   * One call: the parsed JSON body of a 200 answer; 404 is SchemaNotFoundError, a registration's 409
+   * or 422 RegistryRefusedError, anything else unavailable.
+   */
   const call = (method: 'GET' | 'POST', path: string, what: string, body?: string): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const request = (secure ? https : http).request(
@@ -108,6 +125,15 @@ export function registryClient(
             const status = response.statusCode ?? 0;
             if (status === 404) {
               reject(new SchemaNotFoundError(`the schema registry has no ${what}`));
+              return;
+            }
+            if ((status === 409 || status === 422) && method === 'POST') {
+              reject(
+                new RegistryRefusedError(
+                  `the schema registry refused the ${what} (${status}): ${text.slice(0, 300)}`,
+                  status,
+                ),
+              );
               return;
             }
             if (status !== 200) {
