@@ -84,37 +84,26 @@ export async function thresholdTop(
   };
   let depth = Math.max(1, k);
   let rounds = 0;
-  // Where the lists were left when the candidates not yet complete were all known: a round reads
-  // deeper and completes those candidates at once, and the stop test then runs against this state
-  // (one round trip per step instead of two).
-  let left: ListState[] | undefined;
   for (;;) {
+    // One round: each list's next entries down to `depth`, and the values of candidates it has not given yet.
     await roundOf(depth);
-    const complete = [...partials.values()].every((p) => !p.includes(undefined));
-    const at = complete ? states : left;
-    if (at) {
-      const ranked: RankedEntry[] = [];
-      for (const [member, list] of partials) {
-        if (list.includes(undefined)) continue;
-        const value = options.valueOf(list as (number | null)[]);
-        if (value !== null) ranked.push({ member, value });
-      }
-      ranked.sort(rankOrder);
-      if (
-        (complete && states.every((s) => s.exhausted)) ||
-        (ranked.length >= k && beatsThreshold(at, ranked[k - 1]!))
-      ) {
-        const top = ranked.slice(0, k);
-        return {
-          top,
-          entries: new Map(top.map((e) => [e.member, partials.get(e.member) as (number | null)[]])),
-          rounds,
-        };
-      }
+    // Candidates found in this round's ranges lack their values in the other lists: one more round for those.
+    if ([...partials.values()].some((p) => p.includes(undefined))) await roundOf(0);
+    const ranked: RankedEntry[] = [];
+    for (const [member, list] of partials) {
+      const value = options.valueOf(list as (number | null)[]);
+      if (value !== null) ranked.push({ member, value });
     }
-    left = states.map((s) => ({ ...s }));
-    if (states.every((s) => s.exhausted)) depth = 0;
-    else depth *= 4;
+    ranked.sort(rankOrder);
+    if (states.every((s) => s.exhausted) || (ranked.length >= k && beatsThreshold(ranked[k - 1]!))) {
+      const top = ranked.slice(0, k);
+      return {
+        top,
+        entries: new Map(top.map((e) => [e.member, partials.get(e.member) as (number | null)[]])),
+        rounds,
+      };
+    }
+    depth *= 4;
   }
 
   async function roundOf(to: number): Promise<void> {
@@ -149,9 +138,9 @@ export async function thresholdTop(
     });
   }
 
-  /** Whether no member unseen where the lists were left (`at`) can rank ahead of `kth`. */
-  function beatsThreshold(at: readonly ListState[], kth: RankedEntry): boolean {
-    const open = at.filter((s) => !s.exhausted && s.last) as (ListState & { last: RankedEntry })[];
+  /** Whether no member outside the candidates can rank ahead of `kth`. */
+  function beatsThreshold(kth: RankedEntry): boolean {
+    const open = states.filter((s) => !s.exhausted && s.last) as (ListState & { last: RankedEntry })[];
     if (open.length === 0) return true;
     let threshold: number;
     if (combine === 'sum') {
