@@ -24,22 +24,42 @@ export async function indexedTop(
   if (!combine) return undefined;
   const commands = queryCommands(ctx.redis);
   let unindexed = false;
-  const lists: RankSource[] = parts.map((part) => ({
-    async read(from, count, members) {
-      const [status, range, scores] = (await commands.queryRank(
-        part.hash,
-        shape.name,
-        String(from),
-        String(count),
-        ...members,
-      )) as [number, string[], (string | null)[]];
-      if (Number(status) < 0) unindexed = true;
-      const entries = [];
-      for (let i = 0; i + 1 < range.length; i += 2)
-        entries.push({ member: range[i]!, value: -Number(range[i + 1]) });
-      return { entries, values: members.map((_, i) => (scores[i] == null ? null : -Number(scores[i]))) };
-    },
-  }));
+  const lists: RankSource[] = parts.map((part) => {
+    const key = `${part.hash}:tot:rk:${shape.name}`;
+    let checked = false;
+    return {
+      async read(from, count, members) {
+        let range: string[];
+        let scores: (string | null)[];
+        if (!checked) {
+          // The first read also tells whether the part has an index (a script, so it is one step).
+          checked = true;
+          const reply = (await commands.queryRank(
+            part.hash,
+            shape.name,
+            String(from),
+            String(count),
+            ...members,
+          )) as [number, string[], (string | null)[]];
+          if (Number(reply[0]) < 0) unindexed = true;
+          [, range, scores] = reply;
+        } else {
+          // Later reads are plain commands: Lua would copy every entry of a deep read once more.
+          const pipeline = ctx.redis.pipeline();
+          if (count > 0) pipeline.zrange(key, from, from + count - 1, 'WITHSCORES');
+          if (members.length > 0) pipeline.zmscore(key, ...members);
+          const replies = (await pipeline.exec()) ?? [];
+          for (const [error] of replies) if (error) throw error;
+          range = count > 0 ? (replies[0]![1] as string[]) : [];
+          scores = members.length > 0 ? (replies[replies.length - 1]![1] as (string | null)[]) : [];
+        }
+        const entries = [];
+        for (let i = 0; i + 1 < range.length; i += 2)
+          entries.push({ member: range[i]!, value: -Number(range[i + 1]) });
+        return { entries, values: members.map((_, i) => (scores[i] == null ? null : -Number(scores[i]))) };
+      },
+    };
+  });
   // An unindexed part answers empty, so the algorithm ends at once; its answer is dropped.
   const result = await thresholdTop(lists, {
     k,
