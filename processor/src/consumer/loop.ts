@@ -315,6 +315,7 @@ export class ConsumerLoop {
       this.generation,
       this.options.maxCachedFields,
       window.type === 'hopping' && window.packedSketches === true,
+      window.type !== 'session' && window.rollups === true ? pipeline.aggregates : undefined,
     );
     this.claims.set(id, claim);
     this.places.set(id, { topic, partition, prefix });
@@ -484,7 +485,13 @@ export class ConsumerLoop {
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
-      ...(absolute ? { absolute, packedSketches: claim.windows.packedSketches } : {}),
+      ...(absolute
+        ? {
+            absolute,
+            packedSketches: claim.windows.packedSketches,
+            ownedTotals: claim.windows.stageTotals(folded.fold),
+          }
+        : {}),
       ...(pipeline.window.type !== 'session' && pipeline.window.rollups
         ? {
             rollups: true,

@@ -113,14 +113,16 @@ async function run(
   let rollups = window.rollups === true && !packsFromHandover;
   for (const [p, id] of PARTITIONS.entries()) {
     const prefix = partitionPrefix(pipeline.name, 1, id);
-    let claim = await claimPartition(redis, prefix, 1, undefined, packed);
+    const claimOf = (generation: number) =>
+      claimPartition(redis, prefix, generation, undefined, packed, rollups ? pipeline.aggregates : undefined);
+    let claim = await claimOf(1);
     let offset = 0;
     let watermark = Number.MIN_SAFE_INTEGER;
     for (const [b, batch] of batches.entries()) {
       if (b === handoverAfter) {
         packed ||= packsFromHandover;
         rollups ||= packsFromHandover && window.rollups === true;
-        claim = await claimPartition(redis, prefix, 2 + b, undefined, packed);
+        claim = await claimOf(2 + b);
       }
       const mine = batch.filter((r) => r.partition === p);
       if (mine.length === 0) continue;
@@ -151,6 +153,7 @@ async function run(
         absolute,
         packedSketches: packed,
         rollups,
+        ...(rollups ? { ownedTotals: claim.windows.stageTotals(folded.fold) } : {}),
         ...(rollups && window.ranks ? { ranked: rankedAggregates(pipeline.aggregates) } : {}),
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }

@@ -29,10 +29,10 @@
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...}, r = (registrations with window.rollups) the batch's
-                 all-groups totals of the window, see state/rollup-totals.ts }
-             rk (with r: registrations with window.ranks) = the aggregates each window's and slice's
-               top-N index ranks (applyRanks)
-             wg (with r, on one Redis node) = the key base of the window-level group sets (applyWindowGroups)
+  if totals then applyTotals(hash, w.r, absoluteAt) end
+  if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
+  if ranks then applyRanks(hash, w.r.g, payload.rk) end
+  if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -130,7 +130,22 @@ end
 -- Write-side rollups (state/rollup-totals.ts): a batch's all-groups totals of one window or slice,
 -- added to `<hash>:tot` and the merged sketches beside it; their suffixes go to `<hash>:tot:keys`
 -- (not the sketch set, which readers scan for groups) so they expire with the window.
-local function applyTotals(hash, r)
+-- Owner-kept sketches (state/owned-totals.ts) are absolute values in ARGV from `at`: per `list` entry
+-- {agg, n}, n arguments for one variadic `command` (chunked) on `<hash>:tot:<sketch>:<agg>`.
+local function setTotals(hash, sketch, command, list, at, suffixes)
+  for i = 1, #list, 2 do
+    local suffix = 'tot:' .. sketch .. ':' .. list[i]
+    suffixes[#suffixes + 1] = suffix
+    local last = at + list[i + 1] - 1
+    for j = at, last, 2000 do
+      redis.call(command, hash .. ':' .. suffix, unpack(ARGV, j, math.min(j + 1999, last)))
+    end
+    at = last + 1
+  end
+  return at
+end
+
+local function applyTotals(hash, r, at)
   local tot = hash .. ':tot'
   local suffixes = { 'tot' }
   applyFields(tot, r)
@@ -141,6 +156,15 @@ local function applyTotals(hash, r)
   end
   addCounts(hash, 'tot:', 'dd', r.d, suffixes)
   addCounts(hash, 'tot:', 'top', r.t, suffixes)
+  if r.n then
+    for _, agg in ipairs(r.H) do
+      suffixes[#suffixes + 1] = 'tot:hll:' .. agg
+      redis.call('SET', tot .. ':hll:' .. agg, ARGV[at], 'KEEPTTL')
+      at = at + 1
+    end
+    at = setTotals(hash, 'dd', 'HSET', r.D, at, suffixes)
+    setTotals(hash, 'top', 'ZADD', r.T, at, suffixes)
+  end
   -- the group set is also the mark that this partial's totals are complete (see the loop below)
   suffixes[#suffixes + 1] = 'tot:g'
   kf_chunked('SADD', tot .. ':g', r.g, 1)
@@ -239,7 +263,8 @@ for _, w in ipairs(payload.w) do
   end
   addCounts(hash, '', 'dd', w.d, sketchSuffixes)
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
-  if totals then applyTotals(hash, w.r) end
+  if totals then applyTotals(hash, w.r, absoluteAt) end
+  if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
   if ranks then applyRanks(hash, w.r.g, payload.rk) end
   if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
