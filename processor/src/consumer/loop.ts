@@ -105,9 +105,10 @@ export class ConsumerLoop {
     this.decoder = valueDecoderFor(pipeline.source);
     this.keyDecoder = keyDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
+    // Without spec.rankBy compiled in (a pipeline built by hand), every aggregate that has an index.
     this.ranked =
       pipeline.window.type !== 'session' && pipeline.window.ranks
-        ? rankedAggregates(pipeline.aggregates)
+        ? (pipeline.rankBy ?? rankedAggregates(pipeline.aggregates))
         : [];
     this.enrichment =
       pipeline.enrich.length > 0

@@ -123,6 +123,11 @@ export interface RuntimePipeline {
   window: WindowShape;
   groupNames: string[];
   aggregates: AggregateShape[];
+  /**
+   * spec.rankBy: the aggregates whose top-N index the commits keep (with window.ranks;
+   * query/top-index.ts). compile.ts fills in the default, the count aggregates.
+   */
+  rankBy?: string[];
   retentionMs: number;
   /** Redis WAIT after each commit: replicas that must have it, and how long to wait (0: no wait) */
   durability: { replicas: number; timeoutMs: number };

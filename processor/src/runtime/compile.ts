@@ -45,6 +45,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
           : spec.window,
     groupNames: compiled.groupNames,
     aggregates,
+    rankBy: spec.rankBy ?? aggregates.filter((a) => a.kind === 'count').map((a) => a.name),
     retentionMs: spec.retentionMs,
     durability: {
       replicas: spec.redis?.waitForReplicas ?? 0,
