@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
 import { BatchFold } from '../processor/src/aggregates/fold.ts';
+import { rankedAggregates } from '../processor/src/aggregates/kinds.ts';
 import { type Claim, claimPartition } from '../processor/src/consumer/claims.ts';
 import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
 import { commitBatch } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
-import { groupKeyOf, partitionPrefix } from '../processor/src/state/keys.ts';
+import { groupKeyOf, keys, partitionPrefix } from '../processor/src/state/keys.ts';
 import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
 import { sliceStartOf, windowStarts } from '../processor/src/windows/assign.ts';
 
@@ -181,7 +183,15 @@ export class PipelineWriter {
       ...(window.type === 'hopping' && window.sliceMs
         ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
         : {}),
-      ...(window.type !== 'session' && window.rollups ? { rollups: true } : {}),
+      ...(window.type !== 'session' && window.rollups
+        ? {
+            rollups: true,
+            ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
+            ...(this.redis instanceof Cluster
+              ? {}
+              : { windowGroups: keys.groupSets(this.name, this.registration.activeVersion) }),
+          }
+        : {}),
       fold,
       ...counters,
     });

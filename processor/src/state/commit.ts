@@ -64,6 +64,16 @@ export interface CommitRequest {
    */
   rollups?: boolean;
   /**
+   * With `rollups`: the aggregates whose per-part ranking index (query/top-index.ts) the script
+   * keeps, a sorted set of group -> minus the part's value, written from the values it just stored.
+   */
+  ranked?: readonly string[];
+  /**
+   * With `rollups`, on one Redis node (never a Cluster: another hash tag): the key base of the
+   * version's window-level group sets (keys.groupSets), which the script adds the batch's groups to.
+   */
+  windowGroups?: string;
+  /**
    * With rollups: per partial, its merged sketches as absolute values kept by the partition's owner
    * (state/owned-totals.ts), written whole instead of the batch's members and bucket counts.
    */
@@ -114,6 +124,8 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.packedSketches,
       rollups,
       ownedTotals,
+      request.ranked,
+      request.windowGroups,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -144,6 +156,8 @@ export function encodePayload(
   packedSketches?: boolean,
   rollups = false,
   ownedTotals?: CommitRequest['ownedTotals'],
+  ranked?: readonly string[],
+  windowGroups?: string,
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -156,7 +170,9 @@ export function encodePayload(
     windows.push(encoded);
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl });
+  const rk = rollups && ranked && ranked.length > 0 ? ranked : undefined;
+  const wg = rollups ? windowGroups : undefined;
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk, wg });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }

@@ -4,10 +4,12 @@
 // partitions and a change of owner, then read back through the query API's store, every kind. So
 // must slices whose HyperLogLogs and DDSketches the owner keeps and writes whole (packedSketches),
 // and rollups read from the write-side totals (window.rollups) against the per-window path's scan.
+
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { rankedAggregates } from '../../../processor/src/aggregates/kinds.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
 import { noEnrichment } from '../../../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../../../processor/src/consumer/fold-batch.ts';
@@ -152,6 +154,7 @@ async function run(
         packedSketches: packed,
         rollups,
         ...(rollups ? { ownedTotals: claim.windows.stageTotals(folded.fold) } : {}),
+        ...(rollups && window.ranks ? { ranked: rankedAggregates(pipeline.aggregates) } : {}),
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
@@ -218,8 +221,10 @@ describe('stream slicing of hopping windows', () => {
               ...window,
               sliceMs: gcd(window.sizeMs, window.advanceMs),
               ...(packedSketches ? { packedSketches } : {}),
-              // the rollups below then read write-side totals (or scan the slices without them)
+              // the rollups below then read write-side totals (or scan the slices without them), and
+              // top the top-N index (or the scan, for slices written before the totals)
               rollups: true,
+              ranks: true,
             },
             onlySketches,
           );
@@ -244,7 +249,8 @@ describe('stream slicing of hopping windows', () => {
           );
           expect(withoutTimed(rollups[1]!)).toEqual(withoutTimed(rollups[0]!));
           expect((await store.pipeline(sliced.name)).late).toBe((await store.pipeline(plain.name)).late);
-          for (const aggregate of onlySketches ? ['users', 'p90'] : ['n', 'total', 'mean', 'users', 'p90']) {
+          const ranked = ['n', 'total', 'lo', 'hi', 'mean', 'users', 'p90'];
+          for (const aggregate of onlySketches ? ['users', 'p90'] : ranked) {
             const expected = await store.top(plain.name, {
               aggregate,
               window: 'latest',

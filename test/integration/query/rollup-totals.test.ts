@@ -106,7 +106,7 @@ describe('write-side rollups', () => {
     const prefix = writer.prefix('0');
     const totals = await redis.keys(`${prefix}:w:${BASE}:tot*`);
     expect(totals.sort()).toEqual(
-      ['tot', 'tot:g', 'tot:keys', 'tot:hll:users', 'tot:dd:p90', 'tot:top:topItems']
+      ['tot', 'tot:g', 'tot:keys', 'tot:wg', 'tot:hll:users', 'tot:dd:p90', 'tot:top:topItems']
         .map((s) => `${prefix}:w:${BASE}:${s}`)
         .sort(),
     );
