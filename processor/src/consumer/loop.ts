@@ -497,7 +497,9 @@ export class ConsumerLoop {
         ? {
             rollups: true,
             ranked: this.ranked,
-            ...(redis instanceof Cluster
+            // Tumbling windows only: a hopping window's set would take every slice's groups once
+            // per window the slice is in (w3: Redis CPU x2.2), so its group counts read the union.
+            ...(redis instanceof Cluster || pipeline.window.type !== 'tumbling'
               ? {}
               : { windowGroups: keys.groupSets(pipeline.name, pipeline.version) }),
           }

@@ -8,7 +8,7 @@ import type { WindowPart } from './read-context.ts';
  * How many groups a window has, exactly. One group may be in several partitions and slices, so the
  * count is that of the union of the parts' groups.
  *
- * On one Redis node, every commit also adds its groups to the window-level set
+ * On one Redis node, every commit of a tumbling window also adds its groups to the window-level set
  * `kf:{p:v:~g}:g:<start>` in the same fenced script (commitBatch-1.lua, applyWindowGroups), so the
  * count is one SCARD. It is read in one MULTI with what proves the set whole: every part that has
  * state carries the mark that it wrote the set from its first batch on, and no partition's
