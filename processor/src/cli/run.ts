@@ -8,7 +8,7 @@ import { SpecValidationError } from '../spec/errors.ts';
 import { loadPipelines } from '../spec/load.ts';
 import { addHttpOptions, type HttpCliOptions, httpSettings } from './http-options.ts';
 import { redisOption } from './redis-option.ts';
-import { exitOnSignalWhileStarting, untilSignal } from './signals.ts';
+import { untilSignal } from './signals.ts';
 import { tuningFromEnv } from './tuning.ts';
 
 export function runCommand(): Command {
@@ -87,7 +87,6 @@ async function run(file: string, options: RunOptions): Promise<number> {
     return 1;
   }
   const pipeline = toRuntimePipeline(chosen[0]!, version);
-  const starting = exitOnSignalWhileStarting();
   const processor = await startProcessor({
     pipeline,
     brokers: options.brokers
@@ -102,6 +101,5 @@ async function run(file: string, options: RunOptions): Promise<number> {
     logger,
     tuning: tuningFromEnv(process.env),
   });
-  starting();
   return await untilSignal(() => processor.stop());
 }

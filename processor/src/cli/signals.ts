@@ -26,29 +26,21 @@ export function untilSignal(stop: () => Promise<void>): Promise<number> {
         },
       );
     };
+    endStartupSignals();
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
   });
 }
 
 /**
- * Until the returned function is called, SIGTERM or SIGINT exits at once (code 0). Installed before a
- * command starts: in a container the process is PID 1, which the kernel spares every signal it has no
- * handler for, so a SIGTERM arriving during start-up (a pod deleted or scaled away seconds after it
- * started) would be lost and the kubelet would kill the container only at the end of its grace period.
- * Exiting mid-start-up is safe: it leaves what a SIGKILL leaves, which the checkpoints are made for.
+ * Removes the start-up handlers of bin/kappaflow.js (which exit at once): the command handles
+ * SIGTERM and SIGINT itself from now on.
  */
-export function exitOnSignalWhileStarting(): () => void {
-  const exit = (signal: string) => {
-    logger.info({ signal }, 'signal during start-up: exiting before anything is drained');
-    process.exit(0);
-  };
-  const onTerm = () => exit('SIGTERM');
-  const onInt = () => exit('SIGINT');
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
-  return () => {
-    process.off('SIGTERM', onTerm);
-    process.off('SIGINT', onInt);
-  };
+export function endStartupSignals(): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    for (const listener of process.listeners(signal)) {
+      if ((listener as unknown as Record<symbol, unknown>)[Symbol.for('kappaflow.startupSignal')])
+        process.off(signal, listener);
+    }
+  }
 }
