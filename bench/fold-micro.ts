@@ -2,7 +2,7 @@
  * The processor's per-record CPU cost for workload 1, stage by stage, in one process without
  * Kafka or Redis (so it is less noisy than the end-to-end run): what the raw kafkajs ceiling does
  * per record (Buffer -> string -> JSON.parse), the CEL expressions alone, the whole foldBatch, and
- * encoding the commit payload; then workload 3's sketches (slices, packed HyperLogLogs and DDSketches).
+ * the commit as the owner sends it (absolute values, write-side totals, command bytes); then workload 3's sketches (slices, packed HyperLogLogs and DDSketches).
  *
  *   node --import tsx bench/fold-micro.ts [--records 10000] [--rounds 30]
  */
@@ -12,8 +12,9 @@ import { foldBatch } from '../processor/src/consumer/fold-batch.ts';
 import type { RecordContext } from '../processor/src/model/pipeline.ts';
 import { toRuntimePipeline } from '../processor/src/runtime/compile.ts';
 import { validateText } from '../processor/src/spec/validate.ts';
-import { commitArguments, encodePayload } from '../processor/src/state/commit.ts';
+import { commitArguments } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
+import { OwnedTotals } from '../processor/src/state/owned-totals.ts';
 import { DEFAULT_MAX_CACHED_FIELDS, OwnedWindows } from '../processor/src/state/owned-windows.ts';
 import { encodeCommand } from '../processor/src/state/script-command.ts';
 
@@ -112,22 +113,66 @@ let folded = await foldBatch(pipeline, 'micro', 0, messages, 0, noEnrichment);
 const fold = await timeAsync(async () => {
   folded = await foldBatch(pipeline, 'micro', 0, messages, 0, noEnrichment);
 });
-const encode = time(() => {
-  sink += encodePayload(folded.fold).length;
+/** OwnedWindows.load's one round trip, answered with empty hashes (a fresh pipeline's slices). */
+const noStoredWindows = {
+  pipeline() {
+    const replies: [null, Record<string, string>][] = [];
+    const pipe = {
+      hgetall: () => {
+        replies.push([null, {}]);
+        return pipe;
+      },
+      hgetallBuffer: () => pipe.hgetall(),
+      // the owner-kept totals sketches (state/owned-totals.ts): none stored yet
+      getBuffer: () => {
+        replies.push([null, null as unknown as Record<string, string>]);
+        return pipe;
+      },
+      zrange: () => {
+        replies.push([null, [] as unknown as Record<string, string>]);
+        return pipe;
+      },
+      exec: async () => replies,
+    };
+    return pipe;
+  },
+} as unknown as RedisClient;
+// The commit of the batch as the owner sends it: absolute values staged from its cache (one owner
+// across rounds, as a replica's cache of open windows), with the write-side totals, as command bytes.
+const owner1 = new OwnedWindows();
+const encode = await timeAsync(async () => {
+  await owner1.load(noStoredWindows, 'kf:{micro:1:0}', folded.fold);
+  const absolute = owner1.stage(folded.fold);
+  owner1.applied([]);
+  const args = commitArguments({
+    prefix: 'kf:{micro:1:0}',
+    epoch: 1,
+    expectedOffset: null,
+    firstOffset: '0',
+    nextOffset: String(RECORDS),
+    watermark: start + 60_000,
+    graceMs: 3_600_000,
+    retentionMs: 86_400_000,
+    fold: folded.fold,
+    absolute,
+    rollups: true,
+  });
+  sink += encodeCommand('evalsha', ['0'.repeat(40), 1, ...args]).length;
 });
 console.log(`${RECORDS} workload-1 records per batch, median of ${ROUNDS} rounds (µs per record):`);
 console.table({
   'ceiling work: toString + JSON.parse': parse,
   'CEL: groupBy + aggregate args (on parsed events)': cel,
   'foldBatch (decode, CEL, windows, fold)': fold,
-  'encodePayload (commit payload)': encode,
-  'processor total (foldBatch + encode)': fold + encode,
+  'owner stage + commit arguments (totals too) + command bytes': encode,
+  'processor total (foldBatch + commit)': fold + encode,
 });
 console.log(`processor / ceiling work: ${((fold + encode) / parse).toFixed(1)}x (sink ${sink % 10})`);
 
 // Workload 3's shape (hopping 1 min / 10 s, countDistinct + p95 over 100,000 keys) through the
 // owner's whole CPU path: foldBatch into slices, the packed sketches staged (HyperLogLogs in Redis'
-// format, DDSketch text), the cached values updated, and the commit command serialised by ioredis.
+// format, DDSketch text) with the write-side totals (the merged sketches the owner keeps), the
+// cached values updated, and the commit command serialised by ioredis.
 // A batch of one partition as in `npm run bench` (12 partitions, 10 min of event time): ~8,000
 // records over ~5 min, so nearly every (slice, group) is new and holds one record.
 const w3Yaml = `apiVersion: kappaflow.io/v1alpha1
@@ -154,30 +199,16 @@ const pipeline3 = toRuntimePipeline(valid3.pipelines[0]!, 1);
 const batches3 = Array.from({ length: ROUNDS }, (_, r) =>
   messagesOf(100_000, 300_000 / RECORDS, start + r * 300_000),
 );
-/** OwnedWindows.load's one round trip, answered with empty hashes (a fresh pipeline's slices). */
-const noStoredWindows = {
-  pipeline() {
-    const replies: [null, Record<string, string>][] = [];
-    const pipe = {
-      hgetall: () => {
-        replies.push([null, {}]);
-        return pipe;
-      },
-      hgetallBuffer: () => pipe.hgetall(),
-      exec: async () => replies,
-    };
-    return pipe;
-  },
-} as unknown as RedisClient;
 const window3 = pipeline3.window as { sizeMs: number; advanceMs: number; sliceMs: number };
 const stage3 = { fold: [] as number[], stage: [] as number[], command: [] as number[] };
-const owned = new OwnedWindows(DEFAULT_MAX_CACHED_FIELDS, true);
+const owned = new OwnedWindows(DEFAULT_MAX_CACHED_FIELDS, true, new OwnedTotals(pipeline3.aggregates));
 for (let r = 0; r < ROUNDS; r++) {
   const t0 = performance.now();
   const { fold } = await foldBatch(pipeline3, 'micro3', 0, batches3[r]!, 0, noEnrichment);
   const t1 = performance.now();
   await owned.load(noStoredWindows, 'kf:{micro3:1:0}', fold);
   const absolute = owned.stage(fold);
+  const ownedTotals = owned.stageTotals(fold);
   owned.applied([]);
   const t2 = performance.now();
   const args = commitArguments({
@@ -192,6 +223,8 @@ for (let r = 0; r < ROUNDS; r++) {
     fold,
     absolute,
     packedSketches: true,
+    rollups: true,
+    ...(ownedTotals ? { ownedTotals } : {}),
     slicing: { sizeMs: window3.sizeMs, advanceMs: window3.advanceMs, sliceMs: window3.sliceMs },
   });
   // the bytes the commit's script call writes (state/script-command.ts): sha, key count, arguments
@@ -207,7 +240,7 @@ const median = (ms: number[]) => {
 };
 const w3 = {
   'foldBatch into slices': median(stage3.fold),
-  'owner: stage packed sketches + apply': median(stage3.stage),
+  'owner: stage packed sketches and totals + apply': median(stage3.stage),
   'commit arguments + ioredis command bytes': median(stage3.command),
 };
 const w3Total = Object.values(w3).reduce((a, b) => a + b, 0);

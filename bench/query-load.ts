@@ -10,6 +10,8 @@
  * tumbling minute. Every request names the window starting at the first event, which holds all
  * 10,000 groups either way, so the two runs read the same answers.
  *
+ * --no-rollups writes neither the rollup totals nor the top-N index (rollups and top scan the groups).
+ *
  * --no-cache turns off the query API's in-memory caches, so every request reads Redis (as under
  * constant ingestion, when every partition commits between two requests).
  */
@@ -41,10 +43,18 @@ try {
     partitions: 3,
     groupBy: ['user'],
     // the window shape the processor registers (runtime/compile.ts); --no-rollups: the layout before
-    // write-side rollups, whose rollups scan every group
+    // write-side rollups and the top-N index, whose rollups and top scan every group
     window: hopping
-      ? { type: 'hopping', sizeMs: 60_000, advanceMs: 10_000, sliceMs: 10_000, graceMs: 5_000, rollups }
-      : { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000, rollups },
+      ? {
+          type: 'hopping',
+          sizeMs: 60_000,
+          advanceMs: 10_000,
+          sliceMs: 10_000,
+          graceMs: 5_000,
+          rollups,
+          ranks: rollups,
+        }
+      : { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000, rollups, ranks: rollups },
   });
   await writer.register();
   const base = Date.UTC(2024, 0, 1);

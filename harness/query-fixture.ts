@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
 import { BatchFold } from '../processor/src/aggregates/fold.ts';
-import { claimPartition } from '../processor/src/consumer/claims.ts';
+import { rankedAggregates } from '../processor/src/aggregates/kinds.ts';
+import { type Claim, claimPartition } from '../processor/src/consumer/claims.ts';
 import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
 import { commitBatch } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
-import { groupKeyOf, partitionPrefix } from '../processor/src/state/keys.ts';
+import { groupKeyOf, keys, partitionPrefix } from '../processor/src/state/keys.ts';
 import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
 import { sliceStartOf, windowStarts } from '../processor/src/windows/assign.ts';
 
@@ -60,6 +62,9 @@ export class PipelineWriter {
   readonly registration: PipelineRegistration;
   readonly events: Event[] = [];
   private readonly epochs = new Map<string, number>();
+  /** with `owner`: each partition's claim, whose cache writes absolute values as the consumer loop does */
+  private readonly claims = new Map<string, Claim>();
+  private readonly owner: boolean;
   private readonly offsets = new Map<string, bigint>();
   private readonly watermarks = new Map<string, number>();
 
@@ -71,8 +76,14 @@ export class PipelineWriter {
       window?: WindowShape;
       retentionMs?: number;
       groupBy?: string[];
+      /**
+       * Commit as the partition's owner (the consumer loop's path): absolute values from the
+       * claim's cache, and with rollups the owner-kept merged sketches; each register() claims anew.
+       */
+      owner?: boolean;
     } = {},
   ) {
+    this.owner = options.owner === true;
     this.name = options.name ?? `q-${randomBytes(4).toString('hex')}`;
     const partitions = Array.from({ length: options.partitions ?? 3 }, (_, i) => String(i));
     this.registration = {
@@ -91,8 +102,18 @@ export class PipelineWriter {
   async register(): Promise<void> {
     await registerPipeline(this.redis, this.registration);
     for (const id of this.registration.partitions) {
-      const claim = await claimPartition(this.redis, this.prefix(id), 1);
+      const window = this.registration.window;
+      const rollups = window.type !== 'session' && window.rollups === true;
+      const claim = await claimPartition(
+        this.redis,
+        this.prefix(id),
+        1,
+        undefined,
+        false,
+        rollups ? this.registration.aggregates : undefined,
+      );
       this.epochs.set(id, claim.epoch);
+      this.claims.set(id, claim);
     }
   }
 
@@ -145,7 +166,13 @@ export class PipelineWriter {
     }
     const first = this.offsets.get(partition) ?? 0n;
     const next = first + BigInt(events.length);
+    const claim = this.owner && window.type !== 'session' ? this.claims.get(partition) : undefined;
+    if (claim) await claim.windows.load(this.redis, this.prefix(partition), fold);
+    const absolute = claim?.windows.stage(fold);
+    const ownedTotals = claim?.windows.stageTotals(fold);
     const result = await commitBatch(this.redis, {
+      ...(absolute ? { absolute } : {}),
+      ...(ownedTotals ? { ownedTotals } : {}),
       prefix: this.prefix(partition),
       epoch: this.epochs.get(partition)!,
       firstOffset: String(first),
@@ -156,11 +183,20 @@ export class PipelineWriter {
       ...(window.type === 'hopping' && window.sliceMs
         ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
         : {}),
-      ...(window.type !== 'session' && window.rollups ? { rollups: true } : {}),
+      ...(window.type !== 'session' && window.rollups
+        ? {
+            rollups: true,
+            ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
+            ...(this.redis instanceof Cluster
+              ? {}
+              : { windowGroups: keys.groupSets(this.name, this.registration.activeVersion) }),
+          }
+        : {}),
       fold,
       ...counters,
     });
     if (result.status !== 'applied') throw new Error(`commit ${result.status}`);
+    claim?.windows.applied(result.closedWindows);
     this.offsets.set(partition, next);
     this.watermarks.set(partition, watermark);
   }

@@ -54,6 +54,12 @@ export interface KindDefinition {
   form: WriteForm;
   /** its value is a number groups can be ranked by (`top`) */
   rankable: boolean;
+  /**
+   * How its partials combine into the group's value when that is monotone in each partial (a sum, a
+   * max or a min of them): such aggregates get a per-part ranking index (query/top-index.ts) that
+   * `top` reads with the threshold algorithm. Absent: `top` scans the window's groups.
+   */
+  rankIndex?: 'sum' | 'max' | 'min';
   /** folds one record's prepared argument into the batch's partial of `group` */
   fold(delta: WindowDelta, shape: AggregateShape, group: string, value: unknown, eventTime: number): void;
   /** merges one partial read from the hash fields, values in `form.parts` order */
@@ -122,6 +128,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     input: 'none',
     form: fields(['']),
     rankable: true,
+    rankIndex: 'sum',
     fold: (delta, shape, group) => increment(delta.increments, fieldOf(shape.name, group), 1),
     mergeFields: addNum,
     output: numberOr(0),
@@ -130,6 +137,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     input: 'number',
     form: fields(['']),
     rankable: true,
+    rankIndex: 'sum',
     fold: (delta, shape, group, value) => increment(delta.sums, fieldOf(shape.name, group), value as number),
     mergeFields: addNum,
     output: numberOr(null),
@@ -138,6 +146,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     input: 'number',
     form: fields(['']),
     rankable: true,
+    rankIndex: 'min',
     fold: foldCompared(true),
     mergeFields: compareNum(true),
     output: numberOr(null),
@@ -146,6 +155,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     input: 'number',
     form: fields(['']),
     rankable: true,
+    rankIndex: 'max',
     fold: foldCompared(false),
     mergeFields: compareNum(false),
     output: numberOr(null),
@@ -253,4 +263,9 @@ function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V>
     map.set(key, inner);
   }
   return inner;
+}
+
+/** The aggregates that get a per-part ranking index (KindDefinition.rankIndex), in spec order. */
+export function rankedAggregates(shapes: readonly AggregateShape[]): string[] {
+  return shapes.filter((shape) => KINDS[shape.kind].rankIndex !== undefined).map((shape) => shape.name);
 }

@@ -1,5 +1,7 @@
+import type { AggregateShape } from '../model/pipeline.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys } from '../state/keys.ts';
+import { OwnedTotals } from '../state/owned-totals.ts';
 import { OwnedWindows } from '../state/owned-windows.ts';
 import { NO_WATERMARK } from '../windows/watermark.ts';
 
@@ -34,6 +36,8 @@ export async function claimPartition(
   maxCachedFields?: number,
   /** the pipeline packs slices' sketches into their hashes (WindowShape.packedSketches) */
   packedSketches = false,
+  /** write-side rollups: the aggregates whose merged sketches the claim keeps (state/owned-totals.ts) */
+  rollupAggregates?: readonly AggregateShape[],
 ): Promise<Claim> {
   const [epoch, offset, watermark] = await redis.claimPartition(keys.checkpoint(prefix));
   return {
@@ -41,8 +45,15 @@ export async function claimPartition(
     nextOffset: offset ?? null,
     watermark: watermark === null || watermark === undefined ? NO_WATERMARK : Number(watermark),
     generation,
-    windows: new OwnedWindows(maxCachedFields, packedSketches),
+    windows: new OwnedWindows(maxCachedFields, packedSketches, ownedTotals(rollupAggregates)),
   };
+}
+
+/** The claim's keeper of merged sketches, when the pipeline keeps totals of any sketch aggregate. */
+function ownedTotals(aggregates: readonly AggregateShape[] | undefined): OwnedTotals | undefined {
+  if (!aggregates) return undefined;
+  const totals = new OwnedTotals(aggregates);
+  return totals.any ? totals : undefined;
 }
 
 /** Where the batch stands against the checkpoint: Redis is the truth, Kafka's position follows it. */

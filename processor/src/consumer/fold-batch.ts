@@ -108,6 +108,14 @@ export async function foldBatch(
       settle(message, eventTime, before, true);
       return;
     }
+    // Tumbling: one window per record, found without the list of starts (a per-record array).
+    if (window.type === 'tumbling') {
+      const start = sliceStartOf(eventTime, sizeMs);
+      const onTime = !isClosed(start + sizeMs, window.graceMs, before);
+      if (onTime) fold.add(fold.window(start, start + sizeMs), group, eventTime, prepared);
+      settle(message, eventTime, before, onTime);
+      return;
+    }
     const starts = windowStarts(window, eventTime);
     let onTime = false;
     for (const start of starts) {

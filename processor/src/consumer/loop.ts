@@ -1,4 +1,6 @@
+import { Cluster } from 'ioredis';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { rankedAggregates } from '../aggregates/kinds.ts';
 import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
@@ -74,6 +76,8 @@ export class ConsumerLoop {
   private timers: NodeJS.Timeout[] = [];
   private readonly enrichment: EnrichmentTable;
   private readonly aggregateKinds: Record<string, string>;
+  /** the aggregates of the top-N index (window.ranks), else none */
+  private readonly ranked: string[];
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
@@ -101,6 +105,11 @@ export class ConsumerLoop {
     this.decoder = valueDecoderFor(pipeline.source);
     this.keyDecoder = keyDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
+    // Without spec.rankBy compiled in (a pipeline built by hand), every aggregate that has an index.
+    this.ranked =
+      pipeline.window.type !== 'session' && pipeline.window.ranks
+        ? (pipeline.rankBy ?? rankedAggregates(pipeline.aggregates))
+        : [];
     this.enrichment =
       pipeline.enrich.length > 0
         ? redisEnrichment((hash, fields) => redis.hmget(hash, ...fields))
@@ -307,6 +316,7 @@ export class ConsumerLoop {
       this.generation,
       this.options.maxCachedFields,
       window.type === 'hopping' && window.packedSketches === true,
+      window.type !== 'session' && window.rollups === true ? pipeline.aggregates : undefined,
     );
     this.claims.set(id, claim);
     this.places.set(id, { topic, partition, prefix });
@@ -476,8 +486,22 @@ export class ConsumerLoop {
       deadLettered: folded.deadLetters.length,
       outbox: pipeline.sinkTopic !== undefined,
       ...(pipeline.durability.replicas > 0 ? { waitForReplicas: pipeline.durability } : {}),
-      ...(absolute ? { absolute, packedSketches: claim.windows.packedSketches } : {}),
-      ...(pipeline.window.type !== 'session' && pipeline.window.rollups ? { rollups: true } : {}),
+      ...(absolute
+        ? {
+            absolute,
+            packedSketches: claim.windows.packedSketches,
+            ownedTotals: claim.windows.stageTotals(folded.fold),
+          }
+        : {}),
+      ...(pipeline.window.type !== 'session' && pipeline.window.rollups
+        ? {
+            rollups: true,
+            ranked: this.ranked,
+            ...(redis instanceof Cluster
+              ? {}
+              : { windowGroups: keys.groupSets(pipeline.name, pipeline.version) }),
+          }
+        : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs
         ? {
             slicing: {

@@ -99,6 +99,11 @@ export const openApiDocument = {
             description:
               'tumbling and hopping windows: each commit keeps all-groups totals, which rollups read',
           },
+          ranks: {
+            type: 'boolean',
+            description:
+              'tumbling and hopping windows: each commit keeps a top-N index of the count, sum, min and max aggregates, which top reads',
+          },
         },
       },
       Aggregate: {

@@ -34,12 +34,24 @@ export function parseField(field: string): { aggregate: string; part?: string; g
  * and the query API can give each value back under its group name.
  */
 export function groupKeyOf(values: readonly unknown[]): string {
-  // Per record: strings, numbers, booleans and null need no normalising (and no copy of the list).
+  // Per record, the common case of one text value JSON writes as it is: no serialiser call.
+  if (values.length === 1 && typeof values[0] === 'string' && isPlainJsonText(values[0]))
+    return `["${values[0]}"]`;
+  // Strings, numbers, booleans and null need no normalising (and no copy of the list).
   for (const value of values) {
     if (value === undefined || typeof value === 'bigint' || (value !== null && typeof value === 'object'))
       return JSON.stringify(values.map(normalizeGroupValue));
   }
   return JSON.stringify(values);
+}
+
+/** Text JSON.stringify writes unescaped: no quote, backslash, control character or surrogate. */
+function isPlainJsonText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
 }
 
 function normalizeGroupValue(value: unknown): unknown {

@@ -13,6 +13,8 @@ export type WindowShape =
       graceMs: number;
       /** Write-side rollups: see the hopping variant (absent in registrations written before them). */
       rollups?: boolean;
+      /** The top-N index: see the hopping variant. */
+      ranks?: boolean;
     }
   | {
       type: 'hopping';
@@ -36,6 +38,12 @@ export type WindowShape =
        * before: readers scan the groups).
        */
       rollups?: boolean;
+      /**
+       * With rollups, every commit also keeps each window's and slice's ranking index of the
+       * aggregates whose kind has one (count, sum, min, max; query/top-index.ts), so `top` reads
+       * O(k) entries instead of every group (absent in registrations written before: `top` scans).
+       */
+      ranks?: boolean;
     }
   | { type: 'session'; gapMs: number; graceMs: number };
 
@@ -115,6 +123,11 @@ export interface RuntimePipeline {
   window: WindowShape;
   groupNames: string[];
   aggregates: AggregateShape[];
+  /**
+   * spec.rankBy: the aggregates whose top-N index the commits keep (with window.ranks;
+   * query/top-index.ts). compile.ts fills in the default, the count aggregates.
+   */
+  rankBy?: string[];
   retentionMs: number;
   /** Redis WAIT after each commit: replicas that must have it, and how long to wait (0: no wait) */
   durability: { replicas: number; timeoutMs: number };

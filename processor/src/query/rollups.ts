@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { groupCountOf } from './group-count.ts';
 import { groupList } from './groups.ts';
 import { countDistinct } from './hll.ts';
 import { type AggregateValue, mergeRollup, probeOf, valuesOf } from './merge.ts';
@@ -30,12 +31,8 @@ export async function rollup(
   let groupCount: number;
   const totals = filters.size === 0 ? await fromTotals(ctx, selection, w.start, spec) : undefined;
   if (totals) {
-    const all = new Set<string>();
-    for (const reply of totals) {
-      for (const g of reply[0] as Buffer[]) all.add(g.toString());
-      mergeRollup(aggregates, group, reply);
-    }
-    groupCount = all.size;
+    for (const reply of totals) mergeRollup(aggregates, group, reply);
+    groupCount = await groupCountOf(ctx.redis, reg, w.start, partsOf(reg, scans, w.start));
   } else if (filters.size === 0) {
     const probe = probeOf(aggregates.shapes);
     const present = partsOf(reg, scans, w.start);
@@ -95,7 +92,7 @@ async function fromTotals(
   const commands = queryCommands(ctx.redis);
   const replies = await Promise.all(
     partsOf(reg, scans, start).map((part) =>
-      ctx.partitionRead(part, `totals\n${spec}`, () => commands.queryTotalsBuffer(part.hash, spec)),
+      ctx.partitionRead(part, `totals\n${spec}`, () => commands.queryTotalsBuffer(part.hash, spec, '1')),
     ),
   );
   if (replies.some((reply) => Number(reply[0]) < 0)) return undefined;

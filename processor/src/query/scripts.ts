@@ -24,8 +24,15 @@ export interface QueryCommands {
   ): Promise<[(string | null)[], ...string[][]][]>;
   queryHllBuffer(windowKey: string, names: string, ...groups: string[]): Promise<(Buffer | null)[]>;
   queryRollupBuffer(windowKey: string, ...args: string[]): Promise<unknown[]>;
-  queryTotalsBuffer(windowKey: string, spec: string): Promise<unknown[]>;
+  queryTotalsBuffer(windowKey: string, spec: string, countGroupsApart: '1' | ''): Promise<unknown[]>;
   queryDistinct(tempKey: string, ...args: (string | Buffer)[]): Promise<number[]>;
+  queryRank(
+    windowKey: string,
+    aggregate: string,
+    from: string,
+    count: string,
+    ...groups: string[]
+  ): Promise<unknown[]>;
 }
 
 const defined = new WeakSet<object>();

@@ -1,5 +1,8 @@
 import { fieldHead, kindOf } from '../aggregates/kinds.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
+import type { PipelineRegistration } from '../state/registry.ts';
 import { badRequest, notFound } from './errors.ts';
+import { groupCountOf } from './group-count.ts';
 import { groupValues } from './groups.ts';
 import { countDistinct } from './hll.ts';
 import {
@@ -24,6 +27,7 @@ import {
   type WindowReadContext,
 } from './read-context.ts';
 import { queryCommands } from './scripts.ts';
+import { indexedTop } from './top-index.ts';
 import type { WindowGroup } from './window-pages.ts';
 
 export interface TopQuery {
@@ -95,8 +99,78 @@ export async function top(ctx: WindowReadContext, name: string, query: TopQuery)
     if (cached) return cached;
   }
 
-  // Pass 1, inside Redis: the ranking aggregate's partial of every (candidate) group, per partition.
+  // Pass 1: the top groups by the ranking aggregate, from the top-N index when it can answer, else
+  // from every (matching) group's partials.
+  const present = partsOf(reg, scans, start);
+  const pass1 =
+    (filters.size === 0 && reg.window.type !== 'session' && reg.window.ranks === true
+      ? await fromIndex(ctx, reg, start, present, known.shape, query.limit)
+      : undefined) ?? (await scanTop(ctx, present, known.shape, filters, matches, query.limit));
+  const { ranked, perPartition, groupCount } = pass1;
   const shape = known.shape;
+
+  // Pass 2: every aggregate of the top groups only.
+  const topKeys = ranked.map((r) => r.key);
+  const list: GroupList = { sorted: topKeys, perPartition };
+  const values = await groupValues(
+    ctx,
+    { reg, aggregates, scans, filters, filterKey: filterKeyOf(filters), matches },
+    window,
+    list,
+    topKeys,
+    false,
+  );
+  const result: TopResult = {
+    pipeline: reg.name,
+    version: reg.activeVersion,
+    aggregate: query.aggregate,
+    window,
+    groupCount,
+    groups: ranked.map((r, i) => {
+      const v = values.get(r.key)!;
+      v[shape.name] = r.value;
+      return { rank: i + 1, group: groupObject(reg.groupBy, r.key), value: r.value, values: v };
+    }),
+  };
+  if (window.final) ctx.cache.set(cacheKey, result, 1 + ranked.length);
+  return result;
+}
+
+interface TopPass {
+  ranked: { key: string; value: number }[];
+  /** per part (WindowPart id), the groups to read there */
+  perPartition: Map<string, string[]>;
+  groupCount: number;
+}
+
+/** Top groups from the top-N index and the group count from the parts' group sets (undefined: not indexed). */
+async function fromIndex(
+  ctx: WindowReadContext,
+  reg: PipelineRegistration,
+  start: number,
+  present: WindowPart[],
+  shape: AggregateShape,
+  limit: number,
+): Promise<TopPass | undefined> {
+  const indexed = await indexedTop(ctx, present, shape, limit);
+  if (!indexed) return undefined;
+  return {
+    ranked: indexed.top.map((e) => ({ key: e.member, value: e.value })),
+    perPartition: indexed.perPartition,
+    groupCount: await groupCountOf(ctx.redis, reg, start, present),
+  };
+}
+
+/** Top groups from every (matching) group's partials of the ranking aggregate. */
+async function scanTop(
+  ctx: WindowReadContext,
+  present: WindowPart[],
+  shape: AggregateShape,
+  filters: Map<string, string[]>,
+  matches: (group: string) => boolean,
+  limit: number,
+): Promise<TopPass> {
+  // Inside Redis: the ranking aggregate's partial of every (candidate) group, per partition.
   const texts = filterTexts(filters);
   const perPartition = new Map<string, string[]>();
   const accs = new Map<string, AggregateAcc>();
@@ -109,7 +183,6 @@ export async function top(ctx: WindowReadContext, name: string, query: TopQuery)
     return acc;
   };
   const commands = queryCommands(ctx.redis);
-  const present = partsOf(reg, scans, start);
   // Each reply is [group, partial, ...] of one of the kind's field parts (or of its sketch).
   const kind = kindOf(shape);
   const form = kind.form;
@@ -181,31 +254,7 @@ export async function top(ctx: WindowReadContext, name: string, query: TopQuery)
     .map(([key, acc]) => ({ key, value: aggregateValueOf(shape, acc) as number | null }))
     .filter((r): r is { key: string; value: number } => typeof r.value === 'number')
     .sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    .slice(0, query.limit);
+    .slice(0, limit);
 
-  // Pass 2: every aggregate of the top groups only.
-  const topKeys = ranked.map((r) => r.key);
-  const list: GroupList = { sorted: topKeys, perPartition };
-  const values = await groupValues(
-    ctx,
-    { reg, aggregates, scans, filters, filterKey: filterKeyOf(filters), matches },
-    window,
-    list,
-    topKeys,
-    false,
-  );
-  const result: TopResult = {
-    pipeline: reg.name,
-    version: reg.activeVersion,
-    aggregate: query.aggregate,
-    window,
-    groupCount: accs.size,
-    groups: ranked.map((r, i) => {
-      const v = values.get(r.key)!;
-      v[shape.name] = r.value;
-      return { rank: i + 1, group: groupObject(reg.groupBy, r.key), value: r.value, values: v };
-    }),
-  };
-  if (window.final) ctx.cache.set(cacheKey, result, 1 + ranked.length);
-  return result;
+  return { ranked, perPartition, groupCount: accs.size };
 }

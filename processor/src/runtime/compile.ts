@@ -38,12 +38,14 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
             sliceMs: gcd(spec.window.sizeMs, spec.window.advanceMs),
             packedSketches: true,
             rollups: true,
+            ranks: true,
           }
         : spec.window.type === 'tumbling'
-          ? { ...spec.window, rollups: true }
+          ? { ...spec.window, rollups: true, ranks: true }
           : spec.window,
     groupNames: compiled.groupNames,
     aggregates,
+    rankBy: spec.rankBy ?? aggregates.filter((a) => a.kind === 'count').map((a) => a.name),
     retentionMs: spec.retentionMs,
     durability: {
       replicas: spec.redis?.waitForReplicas ?? 0,

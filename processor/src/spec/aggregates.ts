@@ -19,6 +19,9 @@ export const AGGREGATE_OPERATORS = {
   topK: 'The `k` most frequent values with their counts (approximate when there are many distinct values).',
 } as const;
 export type AggregateOperator = keyof typeof AGGREGATE_OPERATORS;
+
+/** Operators whose value combines monotonically across partitions, so `spec.rankBy` can index them. */
+export const RANK_INDEX_OPERATORS: readonly AggregateOperator[] = ['count', 'sum', 'min', 'max'];
 export const AGGREGATE_OPERATOR_NAMES = Object.keys(AGGREGATE_OPERATORS) as AggregateOperator[];
 
 export const DEFAULT_TOP_K = 10;

@@ -63,6 +63,8 @@ export interface NormalizedPipeline {
   groupBy: { name: string; expr: string }[];
   window: NormalizedWindow;
   aggregates: NormalizedAggregate[];
+  /** spec.rankBy; absent: the count aggregates */
+  rankBy?: string[];
   retentionMs: number;
   deadLetterTopic?: string;
   sinkTopic?: string;
@@ -132,6 +134,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
     groupBy: Object.entries(s.groupBy ?? {}).map(([name, expr]) => ({ name, expr })),
     window,
     aggregates: Object.entries(s.aggregates).map(([name, a]) => normalizeAggregate(name, a)),
+    ...(s.rankBy === undefined ? {} : { rankBy: s.rankBy }),
     retentionMs: parseDuration(s.retention),
     ...(s.deadLetter === undefined ? {} : { deadLetterTopic: s.deadLetter.topic }),
     ...(s.sink?.format === 'avro'
@@ -188,6 +191,8 @@ export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>
     groupBy: n.groupBy,
     window: n.window,
     aggregates: n.aggregates,
+    // only when set, so pipelines without it keep their fingerprint
+    ...(n.rankBy === undefined ? {} : { rankBy: n.rankBy }),
   };
   return createHash('sha256').update(JSON.stringify(logic)).digest('hex').slice(0, 16);
 }

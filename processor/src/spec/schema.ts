@@ -1,6 +1,6 @@
 // The Pipeline resource: the single source of truth for the YAML files, the CRD and the docs.
 import { z } from 'zod';
-import { aggregatesSchema } from './aggregates.ts';
+import { AGGREGATE_OPERATOR_NAMES, aggregatesSchema, RANK_INDEX_OPERATORS } from './aggregates.ts';
 import { kafkaSchema, redisSchema } from './connections.ts';
 import { tryParseDuration } from './duration.ts';
 import { enrichSchema } from './enrich.ts';
@@ -58,6 +58,15 @@ export const pipelineSpecSchema = strictObject({
   groupBy: groupBySchema.optional(),
   window: windowSchema,
   aggregates: aggregatesSchema,
+  rankBy: z
+    .array(z.string({ error: (iss) => `expected an aggregate name, got ${show(iss.input)}` }), {
+      error: (iss) => `expected a list of aggregate names, e.g. [orders, revenue], got ${show(iss.input)}`,
+    })
+    .max(16, { error: 'at most 16 aggregates in rankBy' })
+    .optional()
+    .describe(
+      'The aggregates the query API ranks groups by from an index kept at commit time (`top?aggregate=<name>` reads O(k) entries per window part instead of every group): `count`, `sum`, `min` or `max` aggregates. Each costs Redis work on every commit (a sorted-set update per touched group); `top` by an aggregate not listed scans the window. Default: the `count` aggregates; `[]`: none. Part of the logic: changing it starts a new version that replays the log.',
+    ),
   retention: duration(1)
     .default(DEFAULT_RETENTION)
     .describe(
@@ -125,6 +134,26 @@ export const pipelineSpecSchema = strictObject({
         message: `retention (${spec.retention}) must be at least the window ${w.type === 'session' ? 'gap' : 'size'} plus grace, or windows would expire before they close`,
       });
     }
+    spec.rankBy?.forEach((name, i) => {
+      const aggregate = spec.aggregates[name] as Record<string, unknown> | undefined;
+      const operator = AGGREGATE_OPERATOR_NAMES.find((op) => aggregate?.[op] !== undefined);
+      if (!aggregate) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rankBy', i],
+          message: `rankBy names ${show(name)}, which is not an aggregate of this pipeline (${Object.keys(spec.aggregates).join(', ')})`,
+        });
+      } else if (operator && !RANK_INDEX_OPERATORS.includes(operator)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rankBy', i],
+          message: `rankBy: ${name} is a ${operator} aggregate; only count, sum, min and max aggregates can be ranked from an index (top by ${name} still works, by scanning)`,
+        });
+      }
+      if (spec.rankBy!.indexOf(name) !== i) {
+        ctx.addIssue({ code: 'custom', path: ['rankBy', i], message: `rankBy lists ${show(name)} twice` });
+      }
+    });
     const sources = spec.source.topics ?? (spec.source.topic === undefined ? [] : [spec.source.topic]);
     for (const key of ['sink', 'deadLetter'] as const) {
       const topic = spec[key]?.topic;

@@ -8,6 +8,7 @@ import {
 import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
+import type { StagedTotals } from './owned-totals.ts';
 import type { AbsoluteValue } from './owned-windows.ts';
 import { totalsOf } from './rollup-totals.ts';
 
@@ -62,6 +63,21 @@ export interface CommitRequest {
    * adds the batch's all-groups totals to its totals keys (state/rollup-totals.ts).
    */
   rollups?: boolean;
+  /**
+   * With `rollups`: the aggregates whose per-part ranking index (query/top-index.ts) the script
+   * keeps, a sorted set of group -> minus the part's value, written from the values it just stored.
+   */
+  ranked?: readonly string[];
+  /**
+   * With `rollups`, on one Redis node (never a Cluster: another hash tag): the key base of the
+   * version's window-level group sets (keys.groupSets), which the script adds the batch's groups to.
+   */
+  windowGroups?: string;
+  /**
+   * With rollups: per partial, its merged sketches as absolute values kept by the partition's owner
+   * (state/owned-totals.ts), written whole instead of the batch's members and bucket counts.
+   */
+  ownedTotals?: ReadonlyMap<string, StagedTotals>;
   /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */
   waitForReplicas?: { replicas: number; timeoutMs: number };
 }
@@ -86,6 +102,9 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
 
 /** The script's arguments (exported for bench/fold-micro.ts, which measures building them). */
 export function commitArguments(request: CommitRequest): [string, ...(string | readonly AbsoluteValue[])[]] {
+  const rollups = request.rollups === true && !request.sessions;
+  // the owner's totals sketches ride only beside the totals payload that says where they are
+  const ownedTotals = rollups ? request.ownedTotals : undefined;
   return [
     keys.checkpoint(request.prefix),
     request.prefix,
@@ -103,7 +122,10 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.absolute,
       request.slicing,
       request.packedSketches,
-      request.rollups === true && !request.sessions,
+      rollups,
+      ownedTotals,
+      request.ranked,
+      request.windowGroups,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -113,7 +135,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
     // The absolute values ride as plain arguments after ARGV[15], in the payload's window order:
     // no JSON to build here nor to decode in the script. One array per window, which ioredis
     // flattens into the call (no copy of every value into one list here).
-    ...absoluteArguments(request.fold, request.absolute),
+    ...absoluteArguments(request.fold, request.absolute, ownedTotals),
   ];
 }
 
@@ -133,6 +155,9 @@ export function encodePayload(
   slicing?: CommitRequest['slicing'],
   packedSketches?: boolean,
   rollups = false,
+  ownedTotals?: CommitRequest['ownedTotals'],
+  ranked?: readonly string[],
+  windowGroups?: string,
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -141,11 +166,13 @@ export function encodePayload(
       ? encodeSketches(delta, pairs.length, packedSketches === true && delta.covers !== undefined)
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
-    if (rollups) encoded.r = totalsOf(delta);
+    if (rollups) encoded.r = totalsOf(delta, ownedTotals);
     windows.push(encoded);
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl });
+  const rk = rollups && ranked && ranked.length > 0 ? ranked : undefined;
+  const wg = rollups ? windowGroups : undefined;
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk, wg });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }
@@ -153,12 +180,16 @@ export function encodePayload(
 function absoluteArguments(
   fold: BatchFold,
   absolute?: CommitRequest['absolute'],
+  ownedTotals?: CommitRequest['ownedTotals'],
 ): (readonly AbsoluteValue[])[] {
-  if (!absolute) return [];
+  if (!absolute && !ownedTotals) return [];
   const out: (readonly AbsoluteValue[])[] = [];
   for (const delta of fold.deltas()) {
-    const pairs = absolute.get(delta.key);
+    const pairs = absolute?.get(delta.key);
     if (pairs) out.push(pairs);
+    // a window's totals sketches follow its own values (the script reads `r.n` of them)
+    const totals = ownedTotals?.get(delta.key);
+    if (totals) out.push(totals.args);
   }
   return out;
 }

@@ -20,6 +20,14 @@
  *                                        :tot:hll:<agg>, :tot:dd:<agg>, :tot:top:<agg> merged sketches and
  *                                        :tot:g the set of its groups, :tot:keys the suffixes of these
  *                                        (which expire with the window; state/rollup-totals.ts)
+ *   kf:{p:v:n}:w:<start>:tot:rk:<agg>    registrations with window.ranks: the top-N index of a count, sum, min
+ *                                        or max aggregate, zset group -> minus its value in this window (or
+ *                                        slice), listed in :tot:keys (query/top-index.ts)
+ *   kf:{p:v:n}:w:<start>:tot:wg          string: this window's (or slice's) groups went to the window-level sets below
+ *                                        from its first batch on (one Redis node only)
+ *   kf:{p:v:~g}:g:<start>                set: every group of the window on every partition (one Redis node only:
+ *                                        written by each partition's commit script, query/group-count.ts)
+ *   kf:{p:v:~g}:gw                       zset: start -> start of those sets, dropped by event time like :windows
  *   kf:{p:v:n}:w:<start>:hll:<agg>|<g>   HyperLogLog for countDistinct
  *   kf:{p:v:n}:w:<start>:dd:<agg>|<g>    hash bucket -> count, a DDSketch for percentile
  *   kf:{p:v:n}:w:<start>:top:<agg>|<g>   zset member -> count for topK
@@ -55,6 +63,9 @@ export const keys = {
   sessions: (prefix: string, group: string) => `${prefix}:s:${group}`,
   pipelines: () => 'kf:pipelines',
   replicas: (pipeline: string, version: number) => `kf:{${pipeline}:${version}}:replicas`,
+  /** the key base of a version's window-level group sets (`~g` is no partition id; purged with the version) */
+  groupSets: (pipeline: string, version: number) => `kf:{${pipeline}:${version}:~g}`,
+  windowGroups: (base: string, start: number) => `${base}:g:${start}`,
 };
 
 // The field and group-key encodings live in the model (aggregates build them without knowing Redis);

@@ -4,6 +4,7 @@ import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
+import type { OwnedTotals, StagedTotals } from './owned-totals.ts';
 
 /** An absolute value: text, or a HyperLogLog in Redis' binary format. */
 export type AbsoluteValue = string | Buffer;
@@ -42,6 +43,8 @@ export class OwnedWindows {
     private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS,
     /** slices keep their HyperLogLogs and DDSketches as packed hash fields (see above) */
     readonly packedSketches = false,
+    /** write-side rollups: the partials' merged sketches, kept and forgotten with their values */
+    readonly totals?: OwnedTotals,
   ) {}
 
   /** Whether this partial's distinct sets and percentile sketches are packed fields of its hash. */
@@ -54,20 +57,30 @@ export class OwnedWindows {
     const unknown = fold.deltas().filter((delta) => !this.windows.has(delta.key));
     if (unknown.length === 0) return;
     const pipe = redis.pipeline();
+    const totals = this.totals;
+    const readTotals: ((replies: unknown[]) => void)[] = [];
     for (const delta of unknown) {
       // Packed HyperLogLogs are binary: those hashes are read as bytes, their text fields decoded.
       if (this.packs(delta)) pipe.hgetallBuffer(keys.partial(prefix, delta.key));
       else pipe.hgetall(keys.partial(prefix, delta.key));
+      if (totals) readTotals.push(totals.queueLoad(pipe, prefix, delta.key));
     }
     const replies = (await pipe.exec()) ?? [];
-    unknown.forEach((delta, i) => {
-      const [error, value] = replies[i] ?? [new Error('no reply')];
-      if (error) throw error;
+    const step = 1 + (totals?.readsPerPartial ?? 0);
+    unknown.forEach((delta, n) => {
+      const i = n * step;
+      const own = replies.slice(i, i + step).map(([error, value]) => {
+        if (error) throw error;
+        return value;
+      });
+      if (own.length < step) throw new Error('no reply');
+      readTotals[n]?.(own.slice(1));
+      const value = own[0];
       const values = new Map<string, CachedValue>();
       for (const [field, raw] of Object.entries((value ?? {}) as Record<string, string | Buffer>))
         values.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
       this.windows.set(delta.key, { start: delta.start, values });
-      this.fields += values.size;
+      this.fields += values.size + (totals?.size(delta.key) ?? 0);
     });
   }
 
@@ -131,6 +144,22 @@ export class OwnedWindows {
     return out;
   }
 
+  /**
+   * Per partial of the batch, its new all-groups sketches as absolute values (write-side rollups
+   * with sketch aggregates; call after stage). They become the kept ones once `applied` is called.
+   */
+  stageTotals(fold: BatchFold): Map<string, StagedTotals> | undefined {
+    const totals = this.totals;
+    if (!totals?.any) return undefined;
+    totals.discard();
+    const out = new Map<string, StagedTotals>();
+    for (const delta of fold.deltas()) {
+      const staged = totals.stage(delta);
+      if (staged) out.set(delta.key, staged);
+    }
+    return out;
+  }
+
   /** Redis applied the staged values; the windows it closed will not change again and leave the cache. */
   applied(closedWindows: readonly number[]): void {
     for (const [key, pairs] of this.staged) {
@@ -143,6 +172,11 @@ export class OwnedWindows {
         window.set(pairs[i] as string, typeof value === 'string' ? value : (oneRegisterOf(value) ?? value));
       }
       this.fields += window.size - before;
+    }
+    if (this.totals) {
+      for (const key of this.staged.keys()) this.fields -= this.totals.size(key);
+      this.totals.applied();
+      for (const key of this.staged.keys()) this.fields += this.totals.size(key);
     }
     this.staged = new Map();
     if (closedWindows.length > 0) {
@@ -164,13 +198,15 @@ export class OwnedWindows {
   /** The commit did not apply (or its outcome is unknown): the staged values are dropped. */
   discard(): void {
     this.staged = new Map();
+    this.totals?.discard();
   }
 
   private forget(key: string): void {
     const window = this.windows.get(key);
     if (!window) return;
-    this.fields -= window.values.size;
+    this.fields -= window.values.size + (this.totals?.size(key) ?? 0);
     this.windows.delete(key);
+    this.totals?.forget(key);
   }
 }
 

@@ -90,9 +90,19 @@ function measure(arg: unknown, texts: (string | Buffer)[], lengths: Int32Array, 
   const value =
     typeof arg === 'string' || Buffer.isBuffer(arg) ? arg : arg == null ? '' : String(arg as Argument);
   texts[i] = value;
-  const length = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+  const length = typeof value === 'string' ? byteLength(value) : value.length;
   lengths[i] = length;
   return headLength(length);
+}
+
+/** Strings up to this long are measured and copied in JS rather than by a call into Buffer's natives. */
+const SHORT = 32;
+
+/** UTF-8 length: a short ASCII string's is its length, found without Buffer.byteLength. */
+function byteLength(text: string): number {
+  if (text.length > SHORT) return Buffer.byteLength(text);
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
+  return text.length;
 }
 
 /** `$<length>\r\n<bytes>\r\n` */
@@ -106,7 +116,10 @@ function writeBulk(out: Buffer, at: number, value: string | Buffer, length: numb
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   if (typeof value !== 'string') value.copy(out, at);
-  // As many bytes as UTF-16 units: ASCII, copied as latin1 (no UTF-8 encoding pass).
+  // As many bytes as UTF-16 units: ASCII, copied as latin1 (no UTF-8 encoding pass); a short one
+  // (most fields and values) byte by byte, cheaper than the call into Buffer#write.
+  else if (length === value.length && length <= SHORT)
+    for (let i = 0; i < length; i++) out[at + i] = value.charCodeAt(i);
   else if (length === value.length) out.write(value, at, length, 'latin1');
   else out.write(value, at, length, 'utf8');
   at += length;

@@ -116,6 +116,7 @@ spec:
     slowest: { max: event.latency }
     p50: { percentile: event.latency, q: 0.5 }
     visitors: { countDistinct: event.user }
+  rankBy: [views, bytes, slowest]
   deadLetter: { topic: ${topic}.dlq }
 ${sink ? `  sink: { topic: ${topic}.sink, delivery: ${sink.delivery} }\n` : ''}`;
 

@@ -5,7 +5,7 @@ import type { ProcessorProcess } from '../../../harness/processor.ts';
 import { decodeCursor } from '../../../processor/src/query/params.ts';
 import { QueryStore } from '../../../processor/src/query/store.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
-import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import {
   addToHoppingTruth,
   addToTruth,
@@ -361,7 +361,7 @@ async function expectRollupGroundTruth(
   truth: Map<string, Truth>,
 ): Promise<void> {
   const store = new QueryStore(redis, { cache: false });
-  expect((await store.registration(name)).window).toMatchObject({ rollups: true });
+  expect((await store.registration(name)).window).toMatchObject({ rollups: true, ranks: true });
   const expected = new Map<
     number,
     {
@@ -416,6 +416,43 @@ async function expectRollupGroundTruth(
     expect(Math.abs(Number(values.visitors) - e.users.size)).toBeLessThanOrEqual(
       Math.ceil(e.users.size * 0.03),
     );
+  }
+  await expectTopGroundTruth(store, name, truth, [...expected.keys()]);
+}
+
+/**
+ * Every window's top 5 pages by a count, a sum and a max (read from the top-N index the commits
+ * keep, window.ranks) against the ground truth's ranking: value descending, ties by group key.
+ */
+async function expectTopGroundTruth(
+  store: QueryStore,
+  name: string,
+  truth: Map<string, Truth>,
+  starts: number[],
+): Promise<void> {
+  const rankings: [string, (t: Truth) => number][] = [
+    ['views', (t) => t.count],
+    ['bytes', (t) => t.bytes],
+    ['slowest', (t) => t.maxLatency],
+  ];
+  for (const start of starts) {
+    const groups = [...truth]
+      .filter(([key]) => key.startsWith(`${start}|`))
+      .map(([key, t]) => ({ key: groupKeyOf([key.slice(key.indexOf('|') + 1)]), t }));
+    for (const [aggregate, measure] of rankings) {
+      const want = groups
+        .map((g) => ({ key: g.key, value: measure(g.t) }))
+        .sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        .slice(0, 5);
+      const got = await store.top(name, { aggregate, window: start, limit: 5, filters: new Map() });
+      expect({ start, aggregate, groupCount: got.groupCount, top: got.groups.map((g) => g.value) }).toEqual({
+        start,
+        aggregate,
+        groupCount: groups.length,
+        top: want.map((w) => w.value),
+      });
+      expect(got.groups.map((g) => groupKeyOf([g.group.page]))).toEqual(want.map((w) => w.key));
+    }
   }
 }
 

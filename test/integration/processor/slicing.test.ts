@@ -4,10 +4,12 @@
 // partitions and a change of owner, then read back through the query API's store, every kind. So
 // must slices whose HyperLogLogs and DDSketches the owner keeps and writes whole (packedSketches),
 // and rollups read from the write-side totals (window.rollups) against the per-window path's scan.
+
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { rankedAggregates } from '../../../processor/src/aggregates/kinds.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
 import { noEnrichment } from '../../../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../../../processor/src/consumer/fold-batch.ts';
@@ -111,14 +113,16 @@ async function run(
   let rollups = window.rollups === true && !packsFromHandover;
   for (const [p, id] of PARTITIONS.entries()) {
     const prefix = partitionPrefix(pipeline.name, 1, id);
-    let claim = await claimPartition(redis, prefix, 1, undefined, packed);
+    const claimOf = (generation: number) =>
+      claimPartition(redis, prefix, generation, undefined, packed, rollups ? pipeline.aggregates : undefined);
+    let claim = await claimOf(1);
     let offset = 0;
     let watermark = Number.MIN_SAFE_INTEGER;
     for (const [b, batch] of batches.entries()) {
       if (b === handoverAfter) {
         packed ||= packsFromHandover;
         rollups ||= packsFromHandover && window.rollups === true;
-        claim = await claimPartition(redis, prefix, 2 + b, undefined, packed);
+        claim = await claimOf(2 + b);
       }
       const mine = batch.filter((r) => r.partition === p);
       if (mine.length === 0) continue;
@@ -149,6 +153,8 @@ async function run(
         absolute,
         packedSketches: packed,
         rollups,
+        ...(rollups ? { ownedTotals: claim.windows.stageTotals(folded.fold) } : {}),
+        ...(rollups && window.ranks ? { ranked: rankedAggregates(pipeline.aggregates) } : {}),
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
@@ -215,8 +221,10 @@ describe('stream slicing of hopping windows', () => {
               ...window,
               sliceMs: gcd(window.sizeMs, window.advanceMs),
               ...(packedSketches ? { packedSketches } : {}),
-              // the rollups below then read write-side totals (or scan the slices without them)
+              // the rollups below then read write-side totals (or scan the slices without them), and
+              // top the top-N index (or the scan, for slices written before the totals)
               rollups: true,
+              ranks: true,
             },
             onlySketches,
           );
@@ -241,7 +249,8 @@ describe('stream slicing of hopping windows', () => {
           );
           expect(withoutTimed(rollups[1]!)).toEqual(withoutTimed(rollups[0]!));
           expect((await store.pipeline(sliced.name)).late).toBe((await store.pipeline(plain.name)).late);
-          for (const aggregate of onlySketches ? ['users', 'p90'] : ['n', 'total', 'mean', 'users', 'p90']) {
+          const ranked = ['n', 'total', 'lo', 'hi', 'mean', 'users', 'p90'];
+          for (const aggregate of onlySketches ? ['users', 'p90'] : ranked) {
             const expected = await store.top(plain.name, {
               aggregate,
               window: 'latest',

@@ -60,12 +60,14 @@ describe('write-side rollups', () => {
           batch: fc.integer({ min: 1, max: 80 }),
           // batches written before the pipeline kept totals (a processor upgrade)
           before: fc.integer({ min: 0, max: 3 }),
+          // written by the partition's owner (absolute values, owner-kept merged sketches) or as deltas
+          owner: fc.boolean(),
         }),
-        async ({ seed, count, windows, batch, before }) => {
+        async ({ seed, count, windows, batch, before, owner }) => {
           const events = eventsOf(seed, count, windows);
           const tumbling = { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000 } as const;
           const scanned = new PipelineWriter(redis, { partitions: 2, window: { ...tumbling } });
-          const indexed = new PipelineWriter(redis, { partitions: 2, window: { ...tumbling } });
+          const indexed = new PipelineWriter(redis, { partitions: 2, window: { ...tumbling }, owner });
           const window = indexed.registration.window;
           if (before === 0 && window.type === 'tumbling') window.rollups = true;
           await scanned.register();
@@ -104,7 +106,7 @@ describe('write-side rollups', () => {
     const prefix = writer.prefix('0');
     const totals = await redis.keys(`${prefix}:w:${BASE}:tot*`);
     expect(totals.sort()).toEqual(
-      ['tot', 'tot:g', 'tot:keys', 'tot:hll:users', 'tot:dd:p90', 'tot:top:topItems']
+      ['tot', 'tot:g', 'tot:keys', 'tot:wg', 'tot:hll:users', 'tot:dd:p90', 'tot:top:topItems']
         .map((s) => `${prefix}:w:${BASE}:${s}`)
         .sort(),
     );

@@ -20,6 +20,22 @@ describe('key layout', () => {
     );
   });
 
+  it('writes one text value exactly as JSON.stringify does, whatever it holds (property)', () => {
+    // one-text keys take a path of their own (no serialiser call): quotes, backslashes, control
+    // characters, lone and paired surrogates, U+2028 must come out as JSON.stringify writes them
+    const text = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0000', '\u2028', '\ud800', '\udc00', 'a', 'é') }),
+    );
+    fc.assert(
+      fc.property(text, (value) => {
+        expect(groupKeyOf([value])).toBe(JSON.stringify([value]));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('gives every key of a partition the same hash tag', () => {
     expect(partitionPrefix('page-views', 2, 7)).toBe('kf:{page-views:2:7}');
   });

@@ -18,6 +18,9 @@ const argument = fc.oneof(
   fc.double({ noNaN: true }),
   fc.constant(''),
   fc.string({ minLength: 1000, maxLength: 3000 }),
+  // around the length up to which strings are measured and copied in JS
+  fc.string({ minLength: 30, maxLength: 34 }),
+  fc.string({ unit: 'binary', minLength: 30, maxLength: 34 }),
 );
 
 describe('one-Buffer encoding of script calls', () => {

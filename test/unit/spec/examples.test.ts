@@ -2,6 +2,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { toRuntimePipeline } from '../../../processor/src/runtime/compile.ts';
 import { formatSpecError } from '../../../processor/src/spec/errors.ts';
 import { validateFile, validateText } from '../../../processor/src/spec/validate.ts';
 
@@ -94,5 +95,25 @@ describe('examples', () => {
     expect(fp(text.replace('retention: 7d', 'retention: 30d'))).toBe(base);
     expect(fp(text.replace('size: 1m', 'size: 5m'))).not.toBe(base);
     expect(fp(text.replace('"event.status < 500"', '"event.status < 400"'))).not.toBe(base);
+    // the top-N index is kept per version: another rankBy builds its own
+    expect(fp(text.replace('retention: 7d', 'retention: 7d\n  rankBy: [views]'))).not.toBe(base);
+  });
+
+  it('ranks the count aggregates from an index by default, or the ones spec.rankBy lists', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(join(examples, 'page-views.yaml'), 'utf8');
+    const compiled = (t: string) => {
+      const r = validateText(t);
+      expect(r.errors).toEqual([]);
+      return toRuntimePipeline(r.pipelines[0]!, 1);
+    };
+    const counts = compiled(text).aggregates.filter((a) => a.kind === 'count');
+    expect(counts.length).toBeGreaterThan(0);
+    expect(compiled(text).rankBy).toEqual(counts.map((a) => a.name));
+    expect(compiled(text.replace('retention: 7d', 'retention: 7d\n  rankBy: []')).rankBy).toEqual([]);
+    const sum = compiled(text).aggregates.find((a) => a.kind === 'sum')!;
+    expect(compiled(text.replace('retention: 7d', `retention: 7d\n  rankBy: [${sum.name}]`)).rankBy).toEqual([
+      sum.name,
+    ]);
   });
 });

@@ -6,6 +6,7 @@
   Input:
     KEYS[1]  the window or slice hash, kf:{p:v:n}:w:<start>; its totals keys share its hash tag
     ARGV[1]  JSON list of the aggregates, in order, each { k = kind, n = name }
+    ARGV[2]  '1': leave the group set out (the caller counts groups with query/group-count.ts)
   Output: { status, {group, ...}, one partial per aggregate as queryRollup gives it }, status
           1: totals read; 0: the partial has no state (nothing to merge); -1: it has state but no
           totals (written before its pipeline kept them): the caller scans its groups instead
@@ -16,7 +17,7 @@ if redis.call('EXISTS', tot .. ':g') == 0 then
   if redis.call('EXISTS', hash, hash .. ':keys') == 0 then return { 0, {} } end
   return { -1, {} }
 end
-local out = { 1, redis.call('SMEMBERS', tot .. ':g') }
+local out = { 1, ARGV[2] == '1' and {} or redis.call('SMEMBERS', tot .. ':g') }
 for i, agg in ipairs(cjson.decode(ARGV[1])) do
   local k = agg.k
   local head = agg.n .. '|'

@@ -29,7 +29,10 @@
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...}, r = (registrations with window.rollups) the batch's
-                 all-groups totals of the window, see state/rollup-totals.ts }
+  if totals then applyTotals(hash, w.r, absoluteAt) end
+  if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
+  if ranks then applyRanks(hash, w.r.g, payload.rk) end
+  if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -127,7 +130,22 @@ end
 -- Write-side rollups (state/rollup-totals.ts): a batch's all-groups totals of one window or slice,
 -- added to `<hash>:tot` and the merged sketches beside it; their suffixes go to `<hash>:tot:keys`
 -- (not the sketch set, which readers scan for groups) so they expire with the window.
-local function applyTotals(hash, r)
+-- Owner-kept sketches (state/owned-totals.ts) are absolute values in ARGV from `at`: per `list` entry
+-- {agg, n}, n arguments for one variadic `command` (chunked) on `<hash>:tot:<sketch>:<agg>`.
+local function setTotals(hash, sketch, command, list, at, suffixes)
+  for i = 1, #list, 2 do
+    local suffix = 'tot:' .. sketch .. ':' .. list[i]
+    suffixes[#suffixes + 1] = suffix
+    local last = at + list[i + 1] - 1
+    for j = at, last, 2000 do
+      redis.call(command, hash .. ':' .. suffix, unpack(ARGV, j, math.min(j + 1999, last)))
+    end
+    at = last + 1
+  end
+  return at
+end
+
+local function applyTotals(hash, r, at)
   local tot = hash .. ':tot'
   local suffixes = { 'tot' }
   applyFields(tot, r)
@@ -138,10 +156,61 @@ local function applyTotals(hash, r)
   end
   addCounts(hash, 'tot:', 'dd', r.d, suffixes)
   addCounts(hash, 'tot:', 'top', r.t, suffixes)
+  if r.n then
+    for _, agg in ipairs(r.H) do
+      suffixes[#suffixes + 1] = 'tot:hll:' .. agg
+      redis.call('SET', tot .. ':hll:' .. agg, ARGV[at], 'KEEPTTL')
+      at = at + 1
+    end
+    at = setTotals(hash, 'dd', 'HSET', r.D, at, suffixes)
+    setTotals(hash, 'top', 'ZADD', r.T, at, suffixes)
+  end
   -- the group set is also the mark that this partial's totals are complete (see the loop below)
   suffixes[#suffixes + 1] = 'tot:g'
   kf_chunked('SADD', tot .. ':g', r.g, 1)
   redis.call('SADD', tot .. ':keys', unpack(suffixes))
+end
+
+-- The top-N index (query/top-index.ts): per ranked aggregate a sorted set `<hash>:tot:rk:<agg>` of
+-- group -> minus the value the hash holds now, for the batch's groups (ascending scores list the
+-- largest values first, ties in group order). Absolute values written in the fenced step, as the
+-- hash itself: replaying a batch writes the same scores. Negated as text, so scores stay exact.
+local function applyRanks(hash, groups, ranked)
+  local suffixes = {}
+  for _, agg in ipairs(ranked) do
+    local key = hash .. ':tot:rk:' .. agg
+    suffixes[#suffixes + 1] = 'tot:rk:' .. agg
+    for i = 1, #groups, 1000 do
+      local last = math.min(i + 999, #groups)
+      local fields = {}
+      for j = i, last do fields[#fields + 1] = agg .. '|' .. groups[j] end
+      local values = redis.call('HMGET', hash, unpack(fields))
+      local args = {}
+      for j = 1, #fields do
+        local v = values[j]
+        if v then
+          args[#args + 1] = string.sub(v, 1, 1) == '-' and string.sub(v, 2) or ('-' .. v)
+          args[#args + 1] = groups[i + j - 1]
+        end
+      end
+      if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+    end
+  end
+  redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
+end
+
+-- Window-level group sets (one Redis node only: payload.wg is the version's key base, e.g.
+-- kf:{p:v:~g}, another hash tag, so never on a Cluster; query/group-count.ts): the batch's groups of
+-- a window, or of a slice into every window it is part of, go to `<wg>:g:<start>`, in this fenced
+-- step, so every group of every applied batch is there once. The part's `:tot:wg` mark says it did
+-- so from its first batch on; `<wg>:gw` lists the sets, dropped by event time as the window index.
+local function applyWindowGroups(hash, starts, groups, base)
+  for _, s in ipairs(starts) do
+    kf_chunked('SADD', base .. ':g:' .. s, groups, 1)
+    redis.call('ZADD', base .. ':gw', s, s)
+  end
+  redis.call('SET', hash .. ':tot:wg', '1')
+  redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
 end
 
 local payload = cjson.decode(ARGV[10])
@@ -168,6 +237,10 @@ for _, w in ipairs(payload.w) do
   -- Totals are kept only for a window whose every batch kept them: one with state but no group set
   -- (written before its pipeline had rollups) stays without, and readers scan its groups.
   local totals = w.r and (redis.call('EXISTS', hash .. ':tot:g') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- Likewise the top-N index (payload.rk: the ranked aggregates): kept from a partial's first batch on.
+  local ranks = totals and payload.rk and (redis.call('EXISTS', hash .. ':tot:rk:' .. payload.rk[1]) == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- And the window-level group sets (payload.wg).
+  local windowGroups = totals and payload.wg and (redis.call('EXISTS', hash .. ':tot:wg') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
@@ -190,7 +263,10 @@ for _, w in ipairs(payload.w) do
   end
   addCounts(hash, '', 'dd', w.d, sketchSuffixes)
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
-  if totals then applyTotals(hash, w.r) end
+  if totals then applyTotals(hash, w.r, absoluteAt) end
+  if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
+  if ranks then applyRanks(hash, w.r.g, payload.rk) end
+  if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
@@ -318,4 +394,13 @@ for c = 1, #closing, 2 do
 end
 -- The index forgets windows older than the retention in event time.
 redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention))
+-- So do the window-level group sets (readers trust one only while no partition's watermark is past
+-- its start + retention: query/group-count.ts).
+if payload.wg then
+  local listed = payload.wg .. ':gw'
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
+    redis.call('DEL', payload.wg .. ':g:' .. s)
+    redis.call('ZREM', listed, s)
+  end
+end
 return result

@@ -1,0 +1,212 @@
+import type { Buckets, Members, WindowDelta } from '../aggregates/fold.ts';
+import { addMembersToArray, encodeRegisterArray, registerArrayOf } from '../aggregates/redis-hll.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
+import type { RedisClient } from './connection.ts';
+import { keys } from './keys.ts';
+import type { AbsoluteValue } from './owned-windows.ts';
+
+/**
+ * A batch's write-side totals sketches of one partial as absolute values (state/rollup-totals.ts):
+ * `H` the aggregates whose merged HyperLogLog (Redis' bytes) follows in `args`, one each; `D` and
+ * `T` {agg, how many args, ...} of DDSketch buckets (bucket, count, ...) and topK members (count,
+ * member, ...) whose stored counts change. The commit script writes them with one SET, HSET or ZADD
+ * per sketch instead of one PFADD per member chunk and one HINCRBY / ZINCRBY per bucket or member.
+ */
+export interface StagedTotals {
+  H: string[];
+  D: (string | number)[];
+  T: (string | number)[];
+  args: AbsoluteValue[];
+}
+
+/** One partial's all-groups sketches as its owner knows them (what Redis holds after the last commit). */
+interface KeptTotals {
+  hll: Map<string, Uint8Array>;
+  dd: Map<string, Map<string, number>>;
+  top: Map<string, Map<string, number>>;
+}
+
+/** What a staged batch changes in a partial's kept sketches, applied once Redis confirms the commit. */
+interface Pending {
+  hll: Map<string, Uint8Array>;
+  dd: Map<string, Map<string, number>>;
+  top: Map<string, Map<string, number>>;
+}
+
+type Pipeline = ReturnType<RedisClient['pipeline']>;
+
+/** A register array (16,384 bytes) against cached fields (a Map entry of two short strings, ~64 bytes). */
+const REGISTER_ARRAY_WEIGHT = 256;
+
+/**
+ * The merged sketches (countDistinct, percentile, topK over all groups) of a partition's open
+ * windows and slices, kept by the partition's owner like the per-group values of owned-windows.ts:
+ * read from Redis the first time a claim touches a partial, changed here only after Redis applied
+ * the commit that wrote them, dropped with the claim. Sound for the same reason: only the fenced
+ * owner writes these keys, and a commit applies a batch once.
+ */
+export class OwnedTotals {
+  private readonly kept = new Map<string, KeptTotals>();
+  private pending = new Map<string, Pending>();
+  private readonly distinct: string[];
+  private readonly percentile: string[];
+  private readonly top: string[];
+
+  constructor(aggregates: readonly AggregateShape[]) {
+    const named = (kind: string) => aggregates.filter((a) => a.kind === kind).map((a) => a.name);
+    this.distinct = named('countDistinct');
+    this.percentile = named('percentile');
+    this.top = named('topK');
+  }
+
+  /** Whether the pipeline has any sketch aggregate (otherwise its totals are hash fields only). */
+  get any(): boolean {
+    return this.distinct.length + this.percentile.length + this.top.length > 0;
+  }
+
+  has(key: string): boolean {
+    return this.kept.has(key);
+  }
+
+  /** Queues the reads of a partial's totals sketches; the returned function takes their replies. */
+  queueLoad(pipe: Pipeline, prefix: string, key: string): (replies: unknown[]) => void {
+    const hash = keys.partial(prefix, key);
+    for (const agg of this.distinct) pipe.getBuffer(`${hash}:tot:hll:${agg}`);
+    for (const agg of this.percentile) pipe.hgetall(`${hash}:tot:dd:${agg}`);
+    for (const agg of this.top) pipe.zrange(`${hash}:tot:top:${agg}`, 0, -1, 'WITHSCORES');
+    return (replies) => {
+      let at = 0;
+      const kept: KeptTotals = { hll: new Map(), dd: new Map(), top: new Map() };
+      for (const agg of this.distinct) kept.hll.set(agg, registerArrayOf(replies[at++] as Buffer | null));
+      for (const agg of this.percentile) {
+        const counts = new Map<string, number>();
+        for (const [bucket, n] of Object.entries((replies[at++] ?? {}) as Record<string, string>))
+          counts.set(bucket, Number(n));
+        kept.dd.set(agg, counts);
+      }
+      for (const agg of this.top) {
+        const flat = (replies[at++] ?? []) as string[];
+        const counts = new Map<string, number>();
+        for (let i = 0; i < flat.length; i += 2) counts.set(flat[i]!, Number(flat[i + 1]));
+        kept.top.set(agg, counts);
+      }
+      this.kept.set(key, kept);
+    };
+  }
+
+  /** How many replies queueLoad queues per partial. */
+  get readsPerPartial(): number {
+    return this.distinct.length + this.percentile.length + this.top.length;
+  }
+
+  /** The batch's new absolute sketches of one partial (undefined when it changes none). */
+  stage(delta: WindowDelta): StagedTotals | undefined {
+    const kept = this.kept.get(delta.key);
+    if (!kept) throw new Error(`totals of ${delta.key} were not loaded before staging`);
+    const pending: Pending = { hll: new Map(), dd: new Map(), top: new Map() };
+    const staged: StagedTotals = { H: [], D: [], T: [], args: [] };
+    if (delta.distinct.size > 0) {
+      for (const [field, members] of delta.distinct) {
+        const agg = this.distinct.length === 1 ? this.distinct[0]! : headOf(field);
+        let registers = pending.hll.get(agg);
+        if (!registers) {
+          registers = kept.hll.get(agg)?.slice() ?? new Uint8Array(16384);
+          pending.hll.set(agg, registers);
+        }
+        addMembersToArray(registers, members as Members);
+      }
+      for (const [agg, registers] of pending.hll) {
+        staged.H.push(agg);
+        staged.args.push(encodeRegisterArray(registers));
+      }
+    }
+    this.stageCounts(delta.sketches, this.percentile, kept.dd, pending.dd, staged.D, staged.args, false);
+    this.stageCounts(delta.tops, this.top, kept.top, pending.top, staged.T, staged.args, true);
+    this.pending.set(delta.key, pending);
+    return staged.args.length > 0 ? staged : undefined;
+  }
+
+  /** New absolute counts of the buckets (or members) the batch adds to, per aggregate. */
+  private stageCounts(
+    byField: Map<string, Buckets | Map<string, number>>,
+    aggs: readonly string[],
+    kept: Map<string, Map<string, number>>,
+    pending: Map<string, Map<string, number>>,
+    layout: (string | number)[],
+    args: AbsoluteValue[],
+    scoreFirst: boolean,
+  ): void {
+    if (byField.size === 0) return;
+    for (const [field, counts] of byField) {
+      const agg = aggs.length === 1 ? aggs[0]! : headOf(field);
+      let changed = pending.get(agg);
+      if (!changed) {
+        changed = new Map();
+        pending.set(agg, changed);
+      }
+      const stored = kept.get(agg);
+      if (typeof counts === 'string') {
+        changed.set(counts, (changed.get(counts) ?? stored?.get(counts) ?? 0) + 1);
+        continue;
+      }
+      for (const [name, n] of counts) changed.set(name, (changed.get(name) ?? stored?.get(name) ?? 0) + n);
+    }
+    for (const [agg, changed] of pending) {
+      layout.push(agg, changed.size * 2);
+      for (const [name, n] of changed) {
+        if (scoreFirst) args.push(String(n), name);
+        else args.push(name, String(n));
+      }
+    }
+  }
+
+  /** Redis applied the staged batch: its values become the kept ones. */
+  applied(): void {
+    for (const [key, pending] of this.pending) {
+      const kept = this.kept.get(key);
+      if (!kept) continue;
+      for (const [agg, registers] of pending.hll) kept.hll.set(agg, registers);
+      merge(kept.dd, pending.dd);
+      merge(kept.top, pending.top);
+    }
+    this.pending = new Map();
+  }
+
+  discard(): void {
+    this.pending = new Map();
+  }
+
+  forget(key: string): void {
+    this.kept.delete(key);
+  }
+
+  /**
+   * What a partial's kept sketches weigh against the owner's cache bound (OwnedWindows'
+   * maxCachedFields), in cached fields: a bucket or member each, a 16 KB register array as many
+   * fields as take about as much memory, so a long grace with many open slices evicts the oldest.
+   */
+  size(key: string): number {
+    const kept = this.kept.get(key);
+    if (!kept) return 0;
+    let n = kept.hll.size * REGISTER_ARRAY_WEIGHT;
+    for (const counts of kept.dd.values()) n += counts.size;
+    for (const counts of kept.top.values()) n += counts.size;
+    return n;
+  }
+}
+
+function merge(kept: Map<string, Map<string, number>>, changed: Map<string, Map<string, number>>): void {
+  for (const [agg, counts] of changed) {
+    let into = kept.get(agg);
+    if (!into) {
+      into = new Map();
+      kept.set(agg, into);
+    }
+    for (const [name, n] of counts) into.set(name, n);
+  }
+}
+
+/** The aggregate of a per-group field `<agg>|<group>`. */
+function headOf(field: string): string {
+  return field.slice(0, field.indexOf('|'));
+}

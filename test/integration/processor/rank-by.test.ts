@@ -1,0 +1,114 @@
+// spec.rankBy through the real processor on real Kafka and Redis: the commits keep a top-N index
+// for exactly the aggregates it lists (by default the count aggregates), and `top` answers every
+// aggregate the same whether it reads an index or scans the window, against an independent tally.
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
+import { waitUntil } from '../../../harness/service.ts';
+import { QueryStore } from '../../../processor/src/query/store.ts';
+import type { RunningProcessor } from '../../../processor/src/runtime/processor.ts';
+import { connectRedis } from '../../../processor/src/state/connection.ts';
+import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+
+const running: RunningProcessor[] = [];
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop()));
+});
+
+const WINDOW_MS = 60_000;
+const base = Date.UTC(2026, 5, 1, 12, 0, 0);
+const RECORDS = 300;
+
+/** Records over 12 keys with uneven counts, sums and maxima, and the per-key tally they must give. */
+function records() {
+  const out: { k: string; v: number; ts: number }[] = [];
+  for (let i = 0; i < RECORDS; i++)
+    out.push({ k: `k${(i * i + 5 * i) % 12}`, v: (i * 37) % 101, ts: base + (i % 50) * 1000 });
+  const tally = new Map<string, { n: number; total: number; hi: number }>();
+  for (const r of out) {
+    const t = tally.get(r.k) ?? { n: 0, total: 0, hi: Number.NEGATIVE_INFINITY };
+    tally.set(r.k, { n: t.n + 1, total: t.total + r.v, hi: Math.max(t.hi, r.v) });
+  }
+  return { out, tally };
+}
+
+async function run(rankBy: string | undefined) {
+  const id = randomUUID().slice(0, 8);
+  const name = `rank-${id}`;
+  const topic = `rank-${id}`;
+  const pipeline = compilePipeline(`apiVersion: kappaflow.io/v1alpha1
+kind: Pipeline
+metadata: { name: ${name} }
+spec:
+  source: { topic: ${topic}, format: json, eventTime: { field: ts } }
+  groupBy: { key: event.k }
+  window: { type: tumbling, size: 1m, grace: 1h }
+  aggregates:
+    n: { count: {} }
+    total: { sum: event.v }
+    hi: { max: event.v }
+${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
+  const brokers = inject('kafkaBrokers');
+  const redisUrl = inject('redisUrl');
+  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  const { out, tally } = records();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: out.map((r) => ({ value: JSON.stringify(r) })) });
+  await producer.disconnect();
+  const redis = connectRedis(redisUrl);
+  const prefix = partitionPrefix(name, 1, 0);
+  try {
+    running.push(await startInProcess(pipeline, { brokers, redisUrl }));
+    await waitUntil(
+      'every record committed',
+      async () => (await redis.hget(keys.checkpoint(prefix), 'offset')) === String(RECORDS),
+      { timeoutMs: 60_000 },
+    );
+    const start = base - (base % WINDOW_MS);
+    const indexed = (await redis.keys(`${keys.window(prefix, start)}:tot:rk:*`))
+      .map((k) => k.slice(k.lastIndexOf(':') + 1))
+      .sort();
+    // top of every rankable aggregate, from the index or the scan, against the tally
+    const store = new QueryStore(redis, { cache: false });
+    for (const [aggregate, measure] of [
+      ['n', (t: { n: number }) => t.n],
+      ['total', (t: { total: number }) => t.total],
+      ['hi', (t: { hi: number }) => t.hi],
+    ] as const) {
+      const want = [...tally]
+        .map(([k, t]) => ({ k, value: measure(t as never) }))
+        .sort((a, b) => b.value - a.value || (a.k < b.k ? -1 : 1))
+        .slice(0, 4);
+      const got = await store.top(name, { aggregate, window: start, limit: 4, filters: new Map() });
+      expect({
+        aggregate,
+        groupCount: got.groupCount,
+        top: got.groups.map((g) => [g.group.key, g.value]),
+      }).toEqual({
+        aggregate,
+        groupCount: tally.size,
+        top: want.map((w) => [w.k, w.value]),
+      });
+    }
+    return indexed;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('spec.rankBy', () => {
+  it('indexes the count aggregates by default', { timeout: 120_000 }, async () => {
+    expect(await run(undefined)).toEqual(['n']);
+  });
+
+  it('indexes exactly the aggregates it lists, none with []', { timeout: 120_000 }, async () => {
+    expect(await run('[total, hi]')).toEqual(['hi', 'total']);
+    expect(await run('[]')).toEqual([]);
+  });
+});

@@ -1,0 +1,150 @@
+// The top-N index (window.ranks, query/top-index.ts): `top` read from the per-part ranking sets the
+// commit script keeps must answer exactly as the scan of every group does (same groups, order, ties,
+// values and group count), for random data over tumbling and sliced hopping windows, several
+// partitions and batch sizes, every aggregate it indexes; and it must really be read (a wrong index
+// gives a wrong answer) and expire with its window.
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Event, PipelineWriter, rng } from '../../../harness/query-fixture.ts';
+import type { WindowShape } from '../../../processor/src/model/pipeline.ts';
+import { QueryStore, type TopResult } from '../../../processor/src/query/store.ts';
+import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
+import { keys } from '../../../processor/src/state/keys.ts';
+
+const BASE = Date.UTC(2024, 5, 1, 0, 0, 0);
+
+let redis: RedisClient;
+beforeAll(() => {
+  redis = connectRedis(inject('redisUrl'));
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+/** Few users and small whole amounts: many groups tie on every aggregate. */
+function eventsOf(seed: number, count: number, users: number, span: number): Omit<Event, 'partition'>[] {
+  const next = rng(seed);
+  return Array.from({ length: count }, () => ({
+    time: BASE + Math.floor(next() * span),
+    country: 'DE',
+    device: 'web',
+    amount: next() < 0.5 ? Math.floor(next() * 4) - 1 : Math.round(next() * 10_000) / 100,
+    user: `u${Math.floor(next() * users)}`,
+    item: 'apple',
+  }));
+}
+
+const shapes: Record<string, WindowShape> = {
+  tumbling: { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000 },
+  hopping: { type: 'hopping', sizeMs: 60_000, advanceMs: 20_000, sliceMs: 20_000, graceMs: 5_000 },
+};
+
+const strip = ({ pipeline: _, ...rest }: TopResult) => rest;
+
+describe('top-N index', () => {
+  it('answers top as the scan of every group does, ties and group count included (property)', async () => {
+    const store = new QueryStore(redis, { cache: false });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          seed: fc.integer({ min: 1, max: 1_000_000 }),
+          count: fc.integer({ min: 1, max: 400 }),
+          users: fc.integer({ min: 1, max: 120 }),
+          partitions: fc.integer({ min: 1, max: 3 }),
+          batch: fc.integer({ min: 1, max: 100 }),
+          shape: fc.constantFrom('tumbling', 'hopping'),
+          limit: fc.integer({ min: 1, max: 12 }),
+        }),
+        async ({ seed, count, users, partitions, batch, shape, limit }) => {
+          const events = eventsOf(seed, count, users, 100_000);
+          const window = shapes[shape]!;
+          const options = { partitions, groupBy: ['user'] };
+          const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
+          const indexed = new PipelineWriter(redis, {
+            ...options,
+            window: { ...window, rollups: true, ranks: true } as WindowShape,
+          });
+          await scanned.register();
+          await indexed.register();
+          await scanned.commitSpread(events, batch);
+          await indexed.commitSpread(events, batch);
+          const starts = new Set(events.map((e) => e.time - (e.time % 20_000)));
+          for (const start of [...starts].filter((s) => s >= BASE))
+            for (const aggregate of ['orders', 'revenue', 'minAmount', 'maxAmount']) {
+              const query = { aggregate, window: start, limit, filters: new Map() };
+              const failed = (name: string) => (e: Error) => e.message.replace(name, '<name>');
+              const expected = await store.top(scanned.name, query).catch(failed(scanned.name));
+              const actual = await store.top(indexed.name, query).catch(failed(indexed.name));
+              if (typeof expected === 'string') expect(actual).toBe(expected);
+              else expect(strip(actual as TopResult)).toEqual(strip(expected));
+            }
+        },
+      ),
+      { numRuns: 30 },
+    );
+  }, 240_000);
+
+  it('is what top reads, and it expires with its window', async () => {
+    const writer = new PipelineWriter(redis, {
+      partitions: 2,
+      groupBy: ['user'],
+      window: { type: 'tumbling', sizeMs: 60_000, graceMs: 1000, rollups: true, ranks: true },
+      retentionMs: 3_600_000,
+    });
+    await writer.register();
+    await writer.commitSpread(eventsOf(3, 200, 30, 60_000));
+    const store = new QueryStore(redis, { cache: false });
+    const query = { aggregate: 'orders', window: BASE, limit: 3, filters: new Map() };
+    const before = await store.top(writer.name, query);
+    expect(before.groups).toHaveLength(3);
+    expect(before.groupCount).toBe(30);
+    // a group moved to the top of one partition's index only: top must follow the index
+    const last = writer.prefix('0');
+    const rank = `${last}:w:${BASE}:tot:rk:orders`;
+    const bottom = (await redis.zrange(rank, -1, -1))[0]!;
+    await redis.zadd(rank, -1_000_000, bottom);
+    const after = await store.top(writer.name, query);
+    expect(after.groups[0]?.group).toEqual({ user: JSON.parse(bottom)[0] });
+    // an event past the window's end + grace closes it: the index gets the retention
+    await writer.commit('0', [{ ...eventsOf(4, 1, 1, 1)[0]!, time: BASE + 120_000 }]);
+    const ttl = await redis.pttl(rank);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(3_600_000);
+  });
+
+  it('counts groups from the window-level set, and from the parts when that set may be incomplete', async () => {
+    const writer = new PipelineWriter(redis, {
+      partitions: 3,
+      groupBy: ['user'],
+      window: { type: 'tumbling', sizeMs: 60_000, graceMs: 1000, rollups: true, ranks: true },
+      retentionMs: 3_600_000,
+    });
+    await writer.register();
+    // 40 users over 3 partitions: most users are in several partitions
+    await writer.commitSpread(eventsOf(5, 300, 40, 60_000), 50);
+    const store = new QueryStore(redis, { cache: false });
+    const page = { filters: new Map(), limit: 10, order: 'asc' as const, rollup: true };
+    const counted = async () => (await store.windows(writer.name, page)).windows[0]?.groupCount;
+    expect(await counted()).toBe(40);
+    const set = keys.windowGroups(keys.groupSets(writer.name, 1), BASE);
+    expect(await redis.scard(set)).toBe(40);
+    // the parts' own group sets are not read while the window-level set is whole ...
+    const partSet = `${writer.prefix('1')}:w:${BASE}:tot:g`;
+    const kept = await redis.smembers(partSet);
+    await redis.srem(set, '["u0"]', '["u1"]');
+    expect(await counted()).toBe(38);
+    await redis.sadd(set, '["u0"]', '["u1"]');
+    // ... and are when a part lacks the mark (written before the sets were kept): exact either way
+    await redis.del(`${writer.prefix('2')}:w:${BASE}:tot:wg`);
+    await redis.srem(set, '["u0"]');
+    expect(await counted()).toBe(40);
+    await redis.set(`${writer.prefix('2')}:w:${BASE}:tot:wg`, '1');
+    expect(await counted()).toBe(39);
+    await redis.sadd(set, '["u0"]');
+    // a watermark past the window's start + retention drops the set: counted from the parts
+    await writer.commit('0', [{ ...eventsOf(6, 1, 1, 1)[0]!, time: BASE + 3_600_000 + 1 }]);
+    expect(await redis.exists(set)).toBe(0);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(await counted()).toBe(40);
+  });
+});
