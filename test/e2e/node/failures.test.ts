@@ -24,8 +24,8 @@ import {
   RELEASE,
   readyPods,
 } from './cluster.ts';
+import { PageViews } from './page-views.ts';
 
-const PAGES = ['/', '/docs', '/pricing', '/blog'];
 const CHUNK = 2000;
 const CHUNKS = 15;
 
@@ -42,70 +42,44 @@ describe('real node: container SIGKILL and pod deletion mid-stream, counts exact
   const name = pipeline.metadata.name;
   // hostNetwork: one processor pod per node (its port), so no scale-out on the single node
   pipeline.spec.scaling = { minReplicas: 1, maxReplicas: 1 };
-  const minute = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
-  const expected = new Map<string, number>(); // the ground truth: what the example's `where` keeps
-  let produced = 0;
+  const input = new PageViews(() => producer, pipeline.spec.source.topic, 2);
   const timings: Record<string, number> = {};
-
-  /** One chunk of page views; the expected counts are computed here, from what is sent. */
-  async function produceChunk(): Promise<void> {
-    const messages = Array.from({ length: CHUNK }, () => {
-      const i = produced++;
-      const path = PAGES[i % PAGES.length] as string;
-      const status = i % 7 === 0 ? 500 : 200;
-      if (status < 500) expected.set(path, (expected.get(path) ?? 0) + 1);
-      return {
-        partition: i % 2,
-        value: JSON.stringify({
-          ts: minute + (i % 60) * 1000,
-          path,
-          status,
-          bytes: 1,
-          latency_ms: i % 300,
-          referrer: 'r',
-          country: 'DE',
-          user_id: `u${i % 97}`,
-        }),
-      };
-    });
-    await producer.send({ topic: pipeline.spec.source.topic, messages });
-  }
+  const produceChunk = () => input.send(CHUNK);
 
   const views = async (filter = '') =>
     (await query<Windows>(installed.processorPort, `/api/v1/pipelines/${name}/windows?rollup=true${filter}`))
       .windows[0]?.groups[0]?.values.views ?? 0;
-  const expectedTotal = () => [...expected.values()].reduce((a, b) => a + b, 0);
   const processorPods = async () =>
     (await pods(kube, selectorString(name))).filter((p) => !p.metadata.deletionTimestamp);
 
   /** Sends chunks until `CHUNKS` are out, running `disrupt` once the query API shows progress. */
   async function streamWith(disrupt: () => Promise<void>): Promise<void> {
-    const total = produced + CHUNK * CHUNKS;
+    const total = input.produced + CHUNK * CHUNKS;
     await produceChunk();
     await waitUntil('the first records counted', async () => (await views().catch(() => 0)) > 0, {
       timeoutMs: 60_000,
     });
     await produceChunk();
     await disrupt();
-    while (produced < total) await produceChunk();
+    while (input.produced < total) await produceChunk();
   }
 
   async function expectExact(): Promise<void> {
     let last = -1;
     await waitUntil(
-      `exactly ${expectedTotal()} views`,
+      `exactly ${input.total()} views`,
       async () => {
         last = await views();
-        return last === expectedTotal();
+        return last === input.total();
       },
       { timeoutMs: 180_000, intervalMs: 500 },
     ).catch((e: unknown) => {
-      throw new Error(`${String(e)} (last answer ${last}, expected ${expectedTotal()})`);
+      throw new Error(`${String(e)} (last answer ${last}, expected ${input.total()})`);
     });
     // stays exact: no late duplicates from a replayed batch
     await new Promise((r) => setTimeout(r, 3000));
-    expect(await views()).toBe(expectedTotal());
-    for (const [page, count] of expected) {
+    expect(await views()).toBe(input.total());
+    for (const [page, count] of input.expected) {
       expect(await views(`&page=${encodeURIComponent(page)}`), page).toBe(count);
     }
   }
@@ -193,7 +167,7 @@ describe('real node: container SIGKILL and pod deletion mid-stream, counts exact
     timings.deleteToNewPodReadyMs = Date.now() - deletedAt;
     await expectExact();
     timings.deleteToExactMs = Date.now() - deletedAt;
-    expect(produced).toBe(CHUNK * CHUNKS * 2);
+    expect(input.produced).toBe(CHUNK * CHUNKS * 2);
   });
 
   it('SIGKILL of the operator container: the kubelet restarts it and a later spec change takes effect', async () => {

@@ -31,8 +31,8 @@ import {
   RELEASE,
   readyPods,
 } from './cluster.ts';
+import { PageViews } from './page-views.ts';
 
-const PAGES = ['/', '/docs', '/pricing', '/blog'];
 const PARTITIONS = 3;
 const CHUNK = 1000;
 /**
@@ -56,35 +56,9 @@ describe('real nodes: the query pods’ disruption budget, and a processor OOM-k
   const pipeline = examplePipeline('page-views.yaml', randomUUID().slice(0, 6));
   const name = pipeline.metadata.name;
   pipeline.spec.scaling = { minReplicas: 1, maxReplicas: 1 };
-  const minute = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
-  const expected = new Map<string, number>(); // the ground truth: what the example's `where` keeps
-  let produced = 0;
+  const input = new PageViews(() => producer, pipeline.spec.source.topic, PARTITIONS);
   const timings: Record<string, number | string | boolean> = {};
-
-  /** One chunk of page views; the expected counts are computed here, from what is sent. */
-  async function produceChunk(): Promise<void> {
-    const messages = Array.from({ length: CHUNK }, () => {
-      const i = produced++;
-      const path = PAGES[i % PAGES.length] as string;
-      const status = i % 7 === 0 ? 500 : 200;
-      if (status < 500) expected.set(path, (expected.get(path) ?? 0) + 1);
-      return {
-        partition: i % PARTITIONS,
-        value: JSON.stringify({
-          ts: minute + (i % 60) * 1000,
-          path,
-          status,
-          bytes: 1,
-          latency_ms: i % 300,
-          referrer: 'r',
-          country: 'DE',
-          user_id: `u${i % 97}`,
-        }),
-      };
-    });
-    await producer.send({ topic: pipeline.spec.source.topic, messages });
-  }
-  const expectedTotal = () => [...expected.values()].reduce((a, b) => a + b, 0);
+  const produceChunk = () => input.send(CHUNK);
 
   const evict = (pod: Pod) =>
     kube.create(`${paths.pod(NAMESPACE, pod.metadata.name)}/eviction`, {
@@ -213,10 +187,10 @@ describe('real nodes: the query pods’ disruption budget, and a processor OOM-k
       if (Date.now() > deadline) {
         const seen = await pods(kube, selectorString(name));
         throw new Error(
-          `no OOMKilled processor container after ${produced} records: ${JSON.stringify(seen.map((p) => p.status?.containerStatuses)).slice(0, 3000)}`,
+          `no OOMKilled processor container after ${input.produced} records: ${JSON.stringify(seen.map((p) => p.status?.containerStatuses)).slice(0, 3000)}`,
         );
       }
-      if (produced < 40 * CHUNK) await produceChunk();
+      if (input.produced < 40 * CHUNK) await produceChunk();
       const current = await pods(kube, selectorString(name));
       oomPod = current.find(oomKilled);
       for (const pod of current.filter(podReady))
@@ -224,7 +198,7 @@ describe('real nodes: the query pods’ disruption budget, and a processor OOM-k
       if (!oomPod) await new Promise((r) => setTimeout(r, 250));
     }
     timings.oomKilledAfterMs = Date.now() - t0;
-    timings.recordsBeforeOom = produced;
+    timings.recordsBeforeOom = input.produced;
     timings.countedBeforeOom = countedBeforeOom;
     const status = oomKilled(oomPod) as NonNullable<ReturnType<typeof oomKilled>>;
     timings.lastState = JSON.stringify(status.lastState?.terminated);
@@ -265,7 +239,7 @@ describe('real nodes: the query pods’ disruption budget, and a processor OOM-k
     let last = -1;
     let lastFromQueryPods: number[] = [];
     await waitUntil(
-      `exactly ${expectedTotal()} views from the processor and both query pods`,
+      `exactly ${input.total()} views from the processor and both query pods`,
       async () => {
         const ready = (await pods(kube, selectorString(name))).filter(
           (p) => podReady(p) && !p.metadata.deletionTimestamp,
@@ -277,7 +251,7 @@ describe('real nodes: the query pods’ disruption budget, and a processor OOM-k
           ready[0]?.status?.podIP,
         );
         last = answer.windows[0]?.groups[0]?.values.views ?? 0;
-        if (last !== expectedTotal()) return false;
+        if (last !== input.total()) return false;
         const servers = (await pods(kube, QUERY)).filter(podReady);
         lastFromQueryPods = await Promise.all(
           servers.map(
@@ -291,20 +265,20 @@ describe('real nodes: the query pods’ disruption budget, and a processor OOM-k
               ).windows[0]?.groups[0]?.values.views ?? 0,
           ),
         );
-        return servers.length === 2 && lastFromQueryPods.every((v) => v === expectedTotal());
+        return servers.length === 2 && lastFromQueryPods.every((v) => v === input.total());
       },
       { timeoutMs: 240_000, intervalMs: 1000 },
     ).catch((e: unknown) => {
       throw new Error(
-        `${String(e)} (processor ${last}, query pods ${JSON.stringify(lastFromQueryPods)}, expected ${expectedTotal()} of ${produced} sent)`,
+        `${String(e)} (processor ${last}, query pods ${JSON.stringify(lastFromQueryPods)}, expected ${input.total()} of ${input.produced} sent)`,
       );
     });
     timings.exactAfterMs = Date.now() - t0;
-    timings.recordsSent = produced;
+    timings.recordsSent = input.produced;
     const [processor] = (await pods(kube, selectorString(name))).filter(podReady);
     // the new pod runs with the raised limit and has not been OOM-killed
     expect(processor?.status?.containerStatuses?.[0]?.lastState?.terminated).toBeUndefined();
-    for (const [page, count] of expected) {
+    for (const [page, count] of input.expected) {
       const answer = await query<Windows>(
         installed.processorPort,
         `/api/v1/pipelines/${name}/windows?rollup=true&page=${encodeURIComponent(page)}`,

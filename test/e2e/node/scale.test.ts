@@ -30,10 +30,10 @@ import {
   RELEASE,
   readyPods,
 } from './cluster.ts';
+import { PageViews } from './page-views.ts';
 
 const NODES = 3;
 const PARTITIONS = 6;
-const PAGES = ['/', '/docs', '/pricing', '/blog'];
 const CHUNK = 2000;
 /** a bound on the input, so a scaler that never acts fails the test instead of filling the disk */
 const MAX_RECORDS = 1_000_000;
@@ -51,33 +51,13 @@ describe('real node: a burst scales processors out over three nodes, counts exac
   const name = pipeline.metadata.name;
   // one processor pod per node (hostNetwork, one port): at most NODES replicas
   pipeline.spec.scaling = { minReplicas: 1, maxReplicas: NODES, lagThreshold: 2000 };
-  const minute = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
-  const expected = new Map<string, number>(); // the ground truth: what the example's `where` keeps
-  let produced = 0;
+  const input = new PageViews(() => producer, pipeline.spec.source.topic, PARTITIONS);
   const timings: Record<string, number> = {};
 
   async function produceChunk(): Promise<void> {
-    if (produced >= MAX_RECORDS) throw new Error(`${produced} records sent and the condition still not met`);
-    const messages = Array.from({ length: CHUNK }, () => {
-      const i = produced++;
-      const path = PAGES[i % PAGES.length] as string;
-      const status = i % 7 === 0 ? 500 : 200;
-      if (status < 500) expected.set(path, (expected.get(path) ?? 0) + 1);
-      return {
-        partition: i % PARTITIONS,
-        value: JSON.stringify({
-          ts: minute + (i % 60) * 1000,
-          path,
-          status,
-          bytes: 1,
-          latency_ms: i % 300,
-          referrer: 'r',
-          country: 'DE',
-          user_id: `u${i % 97}`,
-        }),
-      };
-    });
-    await producer.send({ topic: pipeline.spec.source.topic, messages });
+    if (input.produced >= MAX_RECORDS)
+      throw new Error(`${input.produced} records sent and the condition still not met`);
+    await input.send(CHUNK);
   }
 
   /**
@@ -98,7 +78,7 @@ describe('real node: a burst scales processors out over three nodes, counts exac
       do {
         if (await check()) return;
         if (Date.now() > deadline)
-          throw new Error(`timed out waiting for ${what} (${produced} records sent)`);
+          throw new Error(`timed out waiting for ${what} (${input.produced} records sent)`);
         await new Promise((r) => setTimeout(r, 500));
       } while (Date.now() < until);
     }
@@ -125,7 +105,6 @@ describe('real node: a burst scales processors out over three nodes, counts exac
     );
     return answer.windows[0]?.groups[0]?.values.views ?? 0;
   };
-  const expectedTotal = () => [...expected.values()].reduce((a, b) => a + b, 0);
 
   beforeAll(async () => {
     const t0 = Date.now();
@@ -206,18 +185,20 @@ describe('real node: a burst scales processors out over three nodes, counts exac
       'exact totals',
       async () => {
         last = await views();
-        return last === expectedTotal();
+        return last === input.total();
       },
       { timeoutMs: 240_000, intervalMs: 1000 },
     ).catch((e: unknown) => {
-      throw new Error(`${String(e)} (last answer ${last}, expected ${expectedTotal()} of ${produced} sent)`);
+      throw new Error(
+        `${String(e)} (last answer ${last}, expected ${input.total()} of ${input.produced} sent)`,
+      );
     });
     await new Promise((r) => setTimeout(r, 3000));
-    expect(await views()).toBe(expectedTotal());
-    for (const [page, count] of expected) {
+    expect(await views()).toBe(input.total());
+    for (const [page, count] of input.expected) {
       expect(await views(`&page=${encodeURIComponent(page)}`), page).toBe(count);
     }
-    timings.recordsSent = produced;
+    timings.recordsSent = input.produced;
   });
 
   it('the chart’s processor memory limit is the container’s cgroup limit on the node', async () => {
