@@ -117,7 +117,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   loop.sinkEncoder = await sinkEncoderFor(pipeline, logger);
   await repartitioner?.start();
   await loop.start();
-  logger.info({ replica: config.replicaId }, 'consuming');
+  logger.info({ replicaId: config.replicaId }, 'consuming');
   const consuming = new Consuming(async () => {
     await repartitioner?.stop();
     await loop.stop();

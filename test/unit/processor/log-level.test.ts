@@ -26,12 +26,15 @@ describe('LOG_LEVEL', () => {
       process.execPath,
       [join(repoRoot, 'bin', 'kappaflow.js'), 'validate', join(repoRoot, 'examples', 'page-views.yaml')],
       {
-        env: { ...process.env, LOG_LEVEL: 'verbose' },
+        env: { ...process.env, LOG_LEVEL: 'verbose', KAPPAFLOW_REPLICA_ID: 'pod-a', HOSTNAME: 'node-1' },
         encoding: 'utf8',
         timeout: 60_000,
       },
     );
     expect(run.stderr + run.stdout).toContain('page-views ok');
     expect(run.status).toBe(0);
+    // Log lines name the pod (KAPPAFLOW_REPLICA_ID), not the node a hostNetwork pod shares the name of.
+    const warning = (run.stdout + run.stderr).split('\n').find((line) => line.includes('is not a log level'));
+    expect(JSON.parse(warning!)).toMatchObject({ replica: 'pod-a' });
   });
 });
