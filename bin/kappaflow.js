@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `kappaflow` command. The sources are TypeScript run without a build step, so the tsx
 // loader is registered before the CLI is imported.
-import './startup-signals.js';
 import { register } from 'tsx/esm/api';
 
 register();

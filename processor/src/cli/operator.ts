@@ -3,7 +3,6 @@
 import { Command, Option } from 'commander';
 import type { DeletionPolicy } from '../../../operator/src/cleanup.ts';
 import { defaultIdentity, type OperatorConfig } from '../../../operator/src/config.ts';
-import { endStartupSignals } from './signals.ts';
 
 const list = (v: string) =>
   v
@@ -197,7 +196,6 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
       const operator = await startOperator(config);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
-        endStartupSignals();
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });

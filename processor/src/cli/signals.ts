@@ -26,21 +26,7 @@ export function untilSignal(stop: () => Promise<void>): Promise<number> {
         },
       );
     };
-    endStartupSignals();
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
   });
-}
-
-/**
- * Removes the start-up handlers of bin/kappaflow.js (which exit at once): the command handles
- * SIGTERM and SIGINT itself from now on.
- */
-export function endStartupSignals(): void {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    for (const listener of process.listeners(signal)) {
-      if ((listener as unknown as Record<symbol, unknown>)[Symbol.for('kappaflow.startupSignal')])
-        process.off(signal, listener);
-    }
-  }
 }
