@@ -95,6 +95,9 @@ export async function startNodeHarness(options: NodeHarnessOptions): Promise<Nod
   const starting = new Set<string>();
   const stopping = new Set<string>();
   const started = new Set<string>();
+  // Restarts per Pod, kept apart from the running process: an informer event can start a crashed
+  // container again before the restart timer does, and must not reset its count.
+  const restartCounts = new Map<string, number>();
   let closed = false;
 
   const resolveEnv = async (pod: PodObject, container: Container): Promise<Record<string, string>> => {
@@ -248,14 +251,16 @@ export async function startNodeHarness(options: NodeHarnessOptions): Promise<Nod
       pods.delete(key);
       const current = informer.get(key);
       if (current && !current.metadata.deletionTimestamp) {
-        setTimeout(() => void ensure(current, restarts + 1), 500);
+        restartCounts.set(key, restarts + 1);
+        setTimeout(() => void ensure(current), 500);
       }
     });
     await patchStatus(pod, running, false).catch(() => {});
   };
 
-  const ensure = async (pod: PodObject, restarts = 0) => {
+  const ensure = async (pod: PodObject) => {
     const key = keyOf(pod);
+    const restarts = restartCounts.get(key) ?? 0;
     if (closed || starting.has(key) || pods.has(key) || stopping.has(key)) return;
     starting.add(key);
     try {

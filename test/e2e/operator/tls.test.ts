@@ -245,7 +245,13 @@ describe('TLS through the operator and its processor pods', () => {
     await producer.disconnect();
     await waitUntil(
       'the container restarted in its Pod',
-      async () => harness.running().some((r) => r.pod === victim!.pod && r.restarts >= 1),
+      async () =>
+        harness
+          .running()
+          .some(
+            (r) =>
+              r.pod === victim!.pod && r.process.child.pid !== victim!.process.child.pid && r.restarts >= 1,
+          ),
       { timeoutMs: 120_000, intervalMs: 500 },
     );
     await waitUntil(
