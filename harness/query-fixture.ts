@@ -189,7 +189,12 @@ export class PipelineWriter {
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
             ...(this.redis instanceof Cluster
               ? {}
-              : { windowGroups: keys.groupSets(this.name, this.registration.activeVersion) }),
+              : {
+                  windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
+                  ...(window.ranks && window.type === 'tumbling'
+                    ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
+                    : {}),
+                }),
           }
         : {}),
       fold,

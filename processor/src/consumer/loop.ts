@@ -78,6 +78,8 @@ export class ConsumerLoop {
   private readonly aggregateKinds: Record<string, string>;
   /** the aggregates of the top-N index (window.ranks), else none */
   private readonly ranked: string[];
+  /** the ranked sums, also kept in a window-level index on one Redis node (query/global-top.ts) */
+  private readonly rankedSums: string[];
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
@@ -110,6 +112,7 @@ export class ConsumerLoop {
       pipeline.window.type !== 'session' && pipeline.window.ranks
         ? (pipeline.rankBy ?? rankedAggregates(pipeline.aggregates))
         : [];
+    this.rankedSums = this.ranked.filter((name) => this.aggregateKinds[name] === 'sum');
     this.enrichment =
       pipeline.enrich.length > 0
         ? redisEnrichment((hash, fields) => redis.hmget(hash, ...fields))
@@ -501,7 +504,10 @@ export class ConsumerLoop {
             // per window the slice is in (w3: Redis CPU x2.2), so its group counts read the union.
             ...(redis instanceof Cluster || pipeline.window.type !== 'tumbling'
               ? {}
-              : { windowGroups: keys.groupSets(pipeline.name, pipeline.version) }),
+              : {
+                  windowGroups: keys.groupSets(pipeline.name, pipeline.version),
+                  globalRanks: this.rankedSums,
+                }),
           }
         : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs

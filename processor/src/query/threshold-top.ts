@@ -175,7 +175,7 @@ export async function thresholdTop(
   }
 }
 
-function byteCompare(a: string, b: string): number {
+export function byteCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
@@ -184,7 +184,7 @@ function byteCompare(a: string, b: string): number {
  * key when `key` has no surrogate or private-use-area-and-above character: below U+D800, a
  * character sorts the same in both.
  */
-function orderAgrees(key: string): boolean {
+export function orderAgrees(key: string): boolean {
   for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) >= 0xd800) return false;
   return true;
 }

@@ -1,7 +1,9 @@
+import { Cluster } from 'ioredis';
 import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 import type { PipelineRegistration } from '../state/registry.ts';
 import { badRequest, notFound } from './errors.ts';
+import { globalTop } from './global-top.ts';
 import { groupCountOf } from './group-count.ts';
 import { groupValues } from './groups.ts';
 import { countDistinct } from './hll.ts';
@@ -152,7 +154,11 @@ async function fromIndex(
   shape: AggregateShape,
   limit: number,
 ): Promise<TopPass | undefined> {
-  const indexed = await indexedTop(ctx, present, shape, limit);
+  // A ranked sum of a tumbling window on one Redis node: its window-level index, when it is whole.
+  const indexed =
+    (shape.kind === 'sum' && reg.window.type === 'tumbling' && !(ctx.redis instanceof Cluster)
+      ? await globalTop(ctx.redis, reg, start, present, shape, limit)
+      : undefined) ?? (await indexedTop(ctx, present, shape, limit));
   if (!indexed) return undefined;
   return {
     ranked: indexed.top.map((e) => ({ key: e.member, value: e.value })),

@@ -74,6 +74,11 @@ export interface CommitRequest {
    */
   windowGroups?: string;
   /**
+   * With `ranked` and `windowGroups` (tumbling windows on one Redis node): the ranked sums whose
+   * window-level index across partitions (query/global-top.ts) the script keeps beside the group sets.
+   */
+  globalRanks?: readonly string[];
+  /**
    * With rollups: per partial, its merged sketches as absolute values kept by the partition's owner
    * (state/owned-totals.ts), written whole instead of the batch's members and bucket counts.
    */
@@ -126,6 +131,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       ownedTotals,
       request.ranked,
       request.windowGroups,
+      request.globalRanks,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -158,6 +164,7 @@ export function encodePayload(
   ownedTotals?: CommitRequest['ownedTotals'],
   ranked?: readonly string[],
   windowGroups?: string,
+  globalRanks?: readonly string[],
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -172,7 +179,8 @@ export function encodePayload(
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
   const rk = rollups && ranked && ranked.length > 0 ? ranked : undefined;
   const wg = rollups ? windowGroups : undefined;
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk, wg });
+  const gr = rk && wg && globalRanks && globalRanks.length > 0 ? globalRanks : undefined;
+  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk, wg, gr });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }

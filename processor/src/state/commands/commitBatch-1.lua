@@ -29,10 +29,10 @@
                  mn = {field, "x", ...}, mx = {...}, fi = {field, time, "value", ...}, la = {...},
                  h = {field, {member, ...}, ...}, d = {field, {bucket, n, ...}, ...},
                  t = {field, {member, n, ...}, ...}, r = (registrations with window.rollups) the batch's
-  if totals then applyTotals(hash, w.r, absoluteAt) end
-  if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
-  if ranks then applyRanks(hash, w.r.g, payload.rk) end
-  if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
+                 all-groups totals (applyTotals) }
+             rk = the aggregates of the per-part top-N index (applyRanks), wg = the key base of the
+             window-level group sets (applyWindowGroups), gr = the ranked sums of the window-level index
+             (applyGlobalRanks, needs rk and wg)
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -213,6 +213,45 @@ local function applyWindowGroups(hash, starts, groups, base)
   redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
 end
 
+-- Window-level top-N index of ranked sums (one Redis node only, tumbling windows, beside the
+-- window-level group sets; payload.gr lists the aggregates; query/global-top.ts): per window and
+-- aggregate a sorted set `<wg>:rk:<start>:<agg>` of group -> minus its value over all partitions,
+-- recomputed here for the batch's groups from every partition's own index (`<part>:tot:rk:<agg>`)
+-- in the byte order of the partitions' prefixes (`<wg>:rp:<start>` lists those that write it),
+-- adding from 0 as readers merge, so a score is the very floating-point sum the scan computes when
+-- readers merge in that order. Readers check that order, the parts' `:tot:gr` marks (kept from the
+-- part's first batch on) and the watermarks (as for the group sets) before trusting it.
+local function applyGlobalRanks(hash, start, groups, aggs, base)
+  local listed = base .. ':rp:' .. start
+  redis.call('ZADD', listed, 0, prefix)
+  local prefixes = redis.call('ZRANGE', listed, 0, -1)
+  for _, agg in ipairs(aggs) do
+    local key = base .. ':rk:' .. start .. ':' .. agg
+    for i = 1, #groups, 1000 do
+      local last = math.min(i + 999, #groups)
+      local chunk = { unpack(groups, i, last) }
+      local sums = {}
+      for _, p in ipairs(prefixes) do
+        local scores = redis.call('ZMSCORE', p .. ':w:' .. start .. ':tot:rk:' .. agg, unpack(chunk))
+        for j = 1, #chunk do
+          local s = scores[j]
+          if s then sums[j] = (sums[j] or 0) + -tonumber(s) end
+        end
+      end
+      local args = {}
+      for j = 1, #chunk do
+        if sums[j] then
+          args[#args + 1] = string.format('%.17g', -sums[j])
+          args[#args + 1] = chunk[j]
+        end
+      end
+      if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+    end
+  end
+  redis.call('SET', hash .. ':tot:gr', '1')
+  redis.call('SADD', hash .. ':tot:keys', 'tot:gr')
+end
+
 local payload = cjson.decode(ARGV[10])
 -- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
 local slicing = payload.sl
@@ -241,6 +280,8 @@ for _, w in ipairs(payload.w) do
   local ranks = totals and payload.rk and (redis.call('EXISTS', hash .. ':tot:rk:' .. payload.rk[1]) == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the window-level group sets (payload.wg).
   local windowGroups = totals and payload.wg and (redis.call('EXISTS', hash .. ':tot:wg') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- And the window-level index of ranked sums (payload.gr), beside the group sets (tumbling windows).
+  local globalRanks = ranks and payload.gr and payload.wg and not w.c and (redis.call('EXISTS', hash .. ':tot:gr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
@@ -267,6 +308,7 @@ for _, w in ipairs(payload.w) do
   if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
   if ranks then applyRanks(hash, w.r.g, payload.rk) end
   if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
+  if globalRanks then applyGlobalRanks(hash, start, w.r.g, payload.gr, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
@@ -400,6 +442,8 @@ if payload.wg then
   local listed = payload.wg .. ':gw'
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
     redis.call('DEL', payload.wg .. ':g:' .. s)
+    redis.call('DEL', payload.wg .. ':rp:' .. s)
+    for _, agg in ipairs(payload.gr or {}) do redis.call('DEL', payload.wg .. ':rk:' .. s .. ':' .. agg) end
     redis.call('ZREM', listed, s)
   end
 end
