@@ -9,8 +9,8 @@ import { rankedValueOf } from './top-index.ts';
 /**
  * `top` by a ranked sum of a tumbling window from its window-level index (one Redis node only):
  * the commit script keeps `kf:{p:v:~g}:rk:<start>:<agg>`, group -> minus its value over every
- * partition, recomputed for each batch's groups from the partitions' own indexes and added in the
- * byte order of their prefixes (commitBatch-1.lua, applyGlobalRanks). Fagin's threshold algorithm
+ * partition, recomputed for each batch's groups from the partitions' own indexes and added in
+ * partition order (commitBatch-1.lua, applyGlobalRanks). Fagin's threshold algorithm
  * over the partitions' indexes reads deep when their values are independent (~640 entries per
  * part for the top 10 of 10,000 groups over 3 partitions); this reads O(k) entries of one set.
  *

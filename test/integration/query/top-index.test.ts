@@ -149,14 +149,15 @@ describe('top-N index', () => {
   });
 
   it('reads a ranked sum of a tumbling window from its window-level index, and the parts when it may not be whole', async () => {
+    // 12 partitions: ids 10 and 11 merge after 2 (number order, not the prefixes' byte order)
     const writer = new PipelineWriter(redis, {
-      partitions: 3,
+      partitions: 12,
       groupBy: ['user'],
       window: { type: 'tumbling', sizeMs: 60_000, graceMs: 1000, rollups: true, ranks: true },
       retentionMs: 3_600_000,
     });
     const scanned = new PipelineWriter(redis, {
-      partitions: 3,
+      partitions: 12,
       groupBy: ['user'],
       window: { type: 'tumbling', sizeMs: 60_000, graceMs: 1000 },
       retentionMs: 3_600_000,

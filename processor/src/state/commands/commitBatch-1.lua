@@ -217,13 +217,15 @@ end
 -- window-level group sets; payload.gr lists the aggregates; query/global-top.ts): per window and
 -- aggregate a sorted set `<wg>:rk:<start>:<agg>` of group -> minus its value over all partitions,
 -- recomputed here for the batch's groups from every partition's own index (`<part>:tot:rk:<agg>`)
--- in the byte order of the partitions' prefixes (`<wg>:rp:<start>` lists those that write it),
+-- in partition order (`<wg>:rp:<start>` lists the partitions that write it, by numeric id),
 -- adding from 0 as readers merge, so a score is the very floating-point sum the scan computes when
 -- readers merge in that order. Readers check that order, the parts' `:tot:gr` marks (kept from the
 -- part's first batch on) and the watermarks (as for the group sets) before trusting it.
 local function applyGlobalRanks(hash, start, groups, aggs, base)
   local listed = base .. ':rp:' .. start
-  redis.call('ZADD', listed, 0, prefix)
+  -- numeric partition ids in number order (as registrations list them), others in byte order
+  local id = string.match(prefix, ':(%d+)}$')
+  redis.call('ZADD', listed, id and tonumber(id) or -1, prefix)
   local prefixes = redis.call('ZRANGE', listed, 0, -1)
   for _, agg in ipairs(aggs) do
     local key = base .. ':rk:' .. start .. ':' .. agg
