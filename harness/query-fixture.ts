@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { BatchFold } from '../processor/src/aggregates/fold.ts';
-import { rankedAggregates } from '../processor/src/aggregates/kinds.ts';
+import { hoppingRankModes, rankedAggregates } from '../processor/src/aggregates/kinds.ts';
 import { type Claim, claimPartition } from '../processor/src/consumer/claims.ts';
 import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
 import { commitBatch } from '../processor/src/state/commit.ts';
@@ -193,6 +193,14 @@ export class PipelineWriter {
                   windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
                   ...(window.ranks && window.type === 'tumbling'
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
+                    : {}),
+                  ...(window.ranks && window.type === 'hopping'
+                    ? {
+                        hoppingRanks: {
+                          base: keys.groupSets(this.name, this.registration.activeVersion),
+                          aggregates: hoppingRankModes(AGGREGATES, rankedAggregates(AGGREGATES)),
+                        },
+                      }
                     : {}),
                 }),
           }

@@ -269,3 +269,21 @@ function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V>
 export function rankedAggregates(shapes: readonly AggregateShape[]): string[] {
   return shapes.filter((shape) => KINDS[shape.kind].rankIndex !== undefined).map((shape) => shape.name);
 }
+
+/**
+ * Of the ranked aggregates, those whose hopping windows get a window-level ranking set, with how a
+ * part's change combines into it: counts add (integers: exact in any order), max and min compare.
+ * Not sums: their floating-point total depends on the order of the additions.
+ */
+export function hoppingRankModes(
+  shapes: readonly AggregateShape[],
+  ranked: readonly string[],
+): [string, 'add' | 'max' | 'min'][] {
+  const out: [string, 'add' | 'max' | 'min'][] = [];
+  for (const shape of shapes) {
+    if (!ranked.includes(shape.name)) continue;
+    if (shape.kind === 'count') out.push([shape.name, 'add']);
+    else if (shape.kind === 'max' || shape.kind === 'min') out.push([shape.name, shape.kind]);
+  }
+  return out;
+}

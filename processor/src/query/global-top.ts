@@ -7,6 +7,12 @@ import { byteCompare, orderAgrees, type RankedEntry, rankOrder } from './thresho
 import { rankedValueOf } from './top-index.ts';
 
 /**
+ * Hopping windows (kept per slice) likewise have a window-level set per ranked count, min and max,
+ * `kf:{p:v:~g}:rh:<start>:<agg>`, across partitions and slices: each batch moves a slice's change
+ * into every window the slice is part of (a count's difference, a max's or min's new value; exact
+ * in any order, so no merge order is checked), instead of a threshold over 3 × 7 parts whose groups
+ * are spread over the slices (reading nearly every entry).
+ *
  * `top` by a ranked sum of a tumbling window from its window-level index (one Redis node only):
  * the commit script keeps `kf:{p:v:~g}:rk:<start>:<agg>`, group -> minus its value over every
  * partition, recomputed for each batch's groups from the partitions' own indexes and added in
@@ -32,7 +38,12 @@ export async function globalTop(
 ): Promise<{ top: RankedEntry[]; perPartition: Map<string, string[]> } | undefined> {
   if (parts.length === 0 || k <= 0) return undefined;
   const base = keys.groupSets(reg.name, reg.activeVersion);
-  const index = `${base}:rk:${start}:${shape.name}`;
+  const kind = reg.window.type;
+  // Sums of tumbling windows (in merge order), or counts, min and max of hopping windows (any order).
+  const sums = kind === 'tumbling' && shape.kind === 'sum';
+  if (!sums && !(kind === 'hopping' && ['count', 'max', 'min'].includes(shape.kind))) return undefined;
+  const index = `${base}:${sums ? 'rk' : 'rh'}:${start}:${shape.name}`;
+  const mark = sums ? 'gr' : 'hr';
   for (let depth = k + 1, tries = 0; depth <= MAX_DEPTH && tries < 8; tries++) {
     // Round 1: the candidates. Round 2, one MULTI: the same range again (equal: nothing ranked
     // above the last one changed in between), what proves the index whole, and the candidates'
@@ -43,7 +54,7 @@ export async function globalTop(
     const multi = redis.multi();
     for (const id of reg.partitions)
       multi.hget(keys.checkpoint(partitionPrefix(reg.name, reg.activeVersion, id)), 'watermark');
-    for (const part of parts) multi.exists(`${part.hash}:tot:gr`).exists(part.hash, `${part.hash}:keys`);
+    for (const part of parts) multi.exists(`${part.hash}:tot:${mark}`).exists(part.hash, `${part.hash}:keys`);
     multi.zrange(`${base}:rp:${start}`, 0, -1);
     multi.zrange(index, 0, depth - 1, 'WITHSCORES');
     if (members.length > 0)
@@ -62,7 +73,8 @@ export async function globalTop(
     }
     const at = reg.partitions.length + 2 * parts.length;
     const writers = values[at] as string[];
-    if (writers.length !== prefixes.length || prefixes.some((p, i) => p !== writers[i])) return undefined;
+    if (sums && (writers.length !== prefixes.length || prefixes.some((p, i) => p !== writers[i])))
+      return undefined;
     const again = values[at + 1] as string[];
     if (again.length !== range.length || again.some((x, i) => x !== range[i])) continue;
     const scores = values.slice(at + 2) as (string | null)[][];

@@ -154,9 +154,9 @@ async function fromIndex(
   shape: AggregateShape,
   limit: number,
 ): Promise<TopPass | undefined> {
-  // A ranked sum of a tumbling window on one Redis node: its window-level index, when it is whole.
+  // On one Redis node, a window-level index when there is one and it is whole (global-top.ts).
   const indexed =
-    (shape.kind === 'sum' && reg.window.type === 'tumbling' && !(ctx.redis instanceof Cluster)
+    (!(ctx.redis instanceof Cluster)
       ? await globalTop(ctx.redis, reg, start, present, shape, limit)
       : undefined) ?? (await indexedTop(ctx, present, shape, limit));
   if (!indexed) return undefined;

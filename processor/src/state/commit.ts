@@ -79,6 +79,12 @@ export interface CommitRequest {
    */
   globalRanks?: readonly string[];
   /**
+   * With `ranked`, hopping windows on one Redis node: the ranked counts, min and max whose
+   * window-level sets across partitions and slices (query/global-top.ts) the script keeps, with how
+   * a part's change combines into them, and the sets' key base (keys.groupSets).
+   */
+  hoppingRanks?: { base: string; aggregates: readonly (readonly [string, 'add' | 'max' | 'min'])[] };
+  /**
    * With rollups: per partial, its merged sketches as absolute values kept by the partition's owner
    * (state/owned-totals.ts), written whole instead of the batch's members and bucket counts.
    */
@@ -132,6 +138,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.ranked,
       request.windowGroups,
       request.globalRanks,
+      request.hoppingRanks,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -165,6 +172,7 @@ export function encodePayload(
   ranked?: readonly string[],
   windowGroups?: string,
   globalRanks?: readonly string[],
+  hoppingRanks?: CommitRequest['hoppingRanks'],
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -180,7 +188,9 @@ export function encodePayload(
   const rk = rollups && ranked && ranked.length > 0 ? ranked : undefined;
   const wg = rollups ? windowGroups : undefined;
   const gr = rk && wg && globalRanks && globalRanks.length > 0 ? globalRanks : undefined;
-  if (!sessions || sessions.updates.length === 0) return JSON.stringify({ w: windows, sl, rk, wg, gr });
+  const hopping = rk && hoppingRanks && hoppingRanks.aggregates.length > 0 ? hoppingRanks : undefined;
+  if (!sessions || sessions.updates.length === 0)
+    return JSON.stringify({ w: windows, sl, rk, wg, gr, hr: hopping?.aggregates, hb: hopping?.base });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }

@@ -193,4 +193,41 @@ describe('top-N index', () => {
     expect(await redis.exists(index)).toBe(0);
     expect(strip(await store.top(writer.name, query))).toEqual(strip(await store.top(scanned.name, query)));
   });
+
+  it('reads counts, min and max of a hopping window from its window-level set across partitions and slices', async () => {
+    const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
+    const window = shapes.hopping!;
+    const writer = new PipelineWriter(redis, {
+      ...options,
+      window: { ...window, rollups: true, ranks: true } as WindowShape,
+    });
+    const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
+    await writer.register();
+    await scanned.register();
+    const events = eventsOf(9, 600, 80, 100_000);
+    await writer.commitSpread(events, 30);
+    await scanned.commitSpread(events, 30);
+    const store = new QueryStore(redis, { cache: false });
+    for (const aggregate of ['orders', 'maxAmount', 'minAmount']) {
+      const query = { aggregate, window: BASE, limit: 5, filters: new Map() };
+      const expected = strip(await store.top(scanned.name, query));
+      expect(strip(await store.top(writer.name, query))).toEqual(expected);
+      const index = `${keys.groupSets(writer.name, 1)}:rh:${BASE}:${aggregate}`;
+      expect(await redis.zcard(index)).toBe(expected.groupCount);
+      // it is what top reads: the leader moved to the bottom drops out of the answer ...
+      const leader = JSON.stringify([expected.groups[0]!.group.user]);
+      const score = (await redis.zscore(index, leader))!;
+      await redis.zadd(index, 1e12, leader);
+      const tampered = await store.top(writer.name, query);
+      expect(tampered.groups.map((g) => g.group.user)).not.toContain(expected.groups[0]!.group.user);
+      // ... unless a slice lacks its mark: then the parts answer
+      const mark = `${writer.prefix('2')}:sl:${BASE + 20_000}:tot:hr`;
+      expect(await redis.exists(mark)).toBe(1);
+      await redis.del(mark);
+      expect(strip(await store.top(writer.name, query))).toEqual(expected);
+      await redis.set(mark, '1');
+      await redis.zadd(index, score, leader);
+      expect(strip(await store.top(writer.name, query))).toEqual(expected);
+    }
+  });
 });

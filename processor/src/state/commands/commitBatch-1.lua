@@ -32,7 +32,8 @@
                  all-groups totals (applyTotals) }
              rk = the aggregates of the per-part top-N index (applyRanks), wg = the key base of the
              window-level group sets (applyWindowGroups), gr = the ranked sums of the window-level index
-             (applyGlobalRanks, needs rk and wg)
+             (applyGlobalRanks, needs rk and wg), hr/hb = the hopping windows' window-level sets
+             (applyHoppingRanks, needs rk)
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -175,26 +176,76 @@ end
 -- group -> minus the value the hash holds now, for the batch's groups (ascending scores list the
 -- largest values first, ties in group order). Absolute values written in the fenced step, as the
 -- hash itself: replaying a batch writes the same scores. Negated as text, so scores stay exact.
-local function applyRanks(hash, groups, ranked)
+-- Hopping windows (one Redis node; payload.hr = { {agg, 'add'|'max'|'min'}, ... } for the ranked
+-- counts, max and min, payload.hb the key base; query/global-top.ts): a window-level sorted set per
+-- window and aggregate, `<hb>:rh:<start>:<agg>`, across partitions and slices. Each batch carries
+-- the change of a slice's (or the window hash's) value into every window it is part of: a count's
+-- difference (integers add exactly in any order), a max's or min's new value (kept if larger or
+-- smaller). `changes` = {group, old value or nil, new value, ...} of one aggregate.
+local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
+  for _, s in ipairs(starts) do
+    local key = base .. ':rh:' .. s .. ':' .. agg
+    for i = 1, #changes, 3000 do
+      local last = math.min(i + 2999, #changes)
+      local members = {}
+      for j = i, last, 3 do members[#members + 1] = changes[j] end
+      local current = redis.call('ZMSCORE', key, unpack(members))
+      local args = {}
+      for j = i, last, 3 do
+        local c = current[(j - i) / 3 + 1]
+        local now = c and -tonumber(c) or nil
+        local value
+        if mode == 'add' then
+          value = (now or 0) + changes[j + 2] - (changes[j + 1] or 0)
+        elseif now == nil or (mode == 'max' and changes[j + 2] > now) or (mode == 'min' and changes[j + 2] < now) then
+          value = changes[j + 2]
+        end
+        if value then
+          args[#args + 1] = string.format('%.17g', -value)
+          args[#args + 1] = changes[j]
+        end
+      end
+      if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+    end
+    redis.call('ZADD', base .. ':hw', s, s)
+  end
+end
+
+-- `hopping` = {starts, base, modes by agg} when the hopping window-level sets are kept from this part.
+local function applyRanks(hash, groups, ranked, hopping)
   local suffixes = {}
   for _, agg in ipairs(ranked) do
     local key = hash .. ':tot:rk:' .. agg
     suffixes[#suffixes + 1] = 'tot:rk:' .. agg
+    local mode = hopping and hopping.modes[agg]
+    local changes = {}
     for i = 1, #groups, 1000 do
       local last = math.min(i + 999, #groups)
       local fields = {}
       for j = i, last do fields[#fields + 1] = agg .. '|' .. groups[j] end
       local values = redis.call('HMGET', hash, unpack(fields))
+      local before = mode and redis.call('ZMSCORE', key, unpack(groups, i, last))
       local args = {}
       for j = 1, #fields do
         local v = values[j]
         if v then
           args[#args + 1] = string.sub(v, 1, 1) == '-' and string.sub(v, 2) or ('-' .. v)
           args[#args + 1] = groups[i + j - 1]
+          if mode then
+            local b = before[j]
+            changes[#changes + 1] = groups[i + j - 1]
+            changes[#changes + 1] = b and -tonumber(b) or false
+            changes[#changes + 1] = tonumber(v)
+          end
         end
       end
       if #args > 0 then redis.call('ZADD', key, unpack(args)) end
     end
+    if mode and #changes > 0 then applyHoppingRanks(hash, hopping.starts, mode, agg, changes, hopping.base) end
+  end
+  if hopping then
+    redis.call('SET', hash .. ':tot:hr', '1')
+    suffixes[#suffixes + 1] = 'tot:hr'
   end
   redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
 end
@@ -255,6 +306,8 @@ local function applyGlobalRanks(hash, start, groups, aggs, base)
 end
 
 local payload = cjson.decode(ARGV[10])
+local hoppingModes = {}
+for _, m in ipairs(payload.hr or {}) do hoppingModes[m[1]] = m[2] end
 -- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
 local slicing = payload.sl
 local absoluteAt = 16
@@ -282,6 +335,8 @@ for _, w in ipairs(payload.w) do
   local ranks = totals and payload.rk and (redis.call('EXISTS', hash .. ':tot:rk:' .. payload.rk[1]) == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the window-level group sets (payload.wg).
   local windowGroups = totals and payload.wg and (redis.call('EXISTS', hash .. ':tot:wg') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- And the hopping windows' window-level sets (payload.hr).
+  local hoppingRanks = ranks and payload.hr and (redis.call('EXISTS', hash .. ':tot:hr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the window-level index of ranked sums (payload.gr), beside the group sets (tumbling windows).
   local globalRanks = ranks and payload.gr and payload.wg and not w.c and (redis.call('EXISTS', hash .. ':tot:gr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
@@ -308,7 +363,10 @@ for _, w in ipairs(payload.w) do
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
   if totals then applyTotals(hash, w.r, absoluteAt) end
   if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
-  if ranks then applyRanks(hash, w.r.g, payload.rk) end
+  if ranks then
+    local hopping = hoppingRanks and { starts = w.c or { start }, base = payload.hb, modes = hoppingModes } or nil
+    applyRanks(hash, w.r.g, payload.rk, hopping)
+  end
   if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
   if globalRanks then applyGlobalRanks(hash, start, w.r.g, payload.gr, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
@@ -438,6 +496,14 @@ for c = 1, #closing, 2 do
 end
 -- The index forgets windows older than the retention in event time.
 redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention))
+-- And the hopping windows' window-level sets.
+if payload.hr then
+  local listed = payload.hb .. ':hw'
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
+    for _, m in ipairs(payload.hr) do redis.call('DEL', payload.hb .. ':rh:' .. s .. ':' .. m[1]) end
+    redis.call('ZREM', listed, s)
+  end
+end
 -- So do the window-level group sets (readers trust one only while no partition's watermark is past
 -- its start + retention: query/group-count.ts).
 if payload.wg then
