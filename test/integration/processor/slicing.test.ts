@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { rankedAggregates } from '../../../processor/src/aggregates/kinds.ts';
+import { hoppingRankModes, rankedAggregates } from '../../../processor/src/aggregates/kinds.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
 import { noEnrichment } from '../../../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../../../processor/src/consumer/fold-batch.ts';
@@ -17,7 +17,7 @@ import type { AggregateShape, RuntimePipeline, WindowShape } from '../../../proc
 import { QueryStore, type WindowsPage } from '../../../processor/src/query/store.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
-import { partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { registerPipeline } from '../../../processor/src/state/registry.ts';
 
 const aggregates: AggregateShape[] = [
@@ -155,6 +155,15 @@ async function run(
         rollups,
         ...(rollups ? { ownedTotals: claim.windows.stageTotals(folded.fold) } : {}),
         ...(rollups && window.ranks ? { ranked: rankedAggregates(pipeline.aggregates) } : {}),
+        // and the window-level sets of hopping windows (query/global-top.ts), as the processor writes them
+        ...(rollups && window.ranks && window.type === 'hopping'
+          ? {
+              hoppingRanks: {
+                base: keys.groupSets(pipeline.name, 1),
+                aggregates: hoppingRankModes(pipeline.aggregates, rankedAggregates(pipeline.aggregates)),
+              },
+            }
+          : {}),
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
