@@ -187,7 +187,8 @@ export class PipelineWriter {
         ? {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
-            ...(this.redis instanceof Cluster
+            // as the consumer loop does: window-level group sets for tumbling windows only
+            ...(this.redis instanceof Cluster || window.type !== 'tumbling'
               ? {}
               : { windowGroups: keys.groupSets(this.name, this.registration.activeVersion) }),
           }
