@@ -18,8 +18,10 @@ import { partsOf, type WindowPart, type WindowReadContext } from './read-context
 import { queryCommands } from './scripts.ts';
 
 /**
- * A rollup of one window: one queryRollup call per partition computes that partition's partial
- * inside Redis (over every group, or over the matching ones), then the partials merge here.
+ * A rollup of one window. Unfiltered, from the write-side totals when every part keeps them (one
+ * queryTotals call on one Redis node, beside the group count); otherwise one queryRollup call per
+ * part computes that part's partial inside Redis (over every group, or over the matching ones).
+ * The partials merge here, in part order.
  */
 export async function rollup(
   ctx: WindowReadContext,
