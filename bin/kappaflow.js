@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The `kappaflow` command. The sources are TypeScript run without a build step, so the tsx
 // loader is registered before the CLI is imported.
-import { register } from 'tsx/esm/api';
+// First, and alone: a static import of tsx would be loaded before this module runs.
+import './startup-signals.js';
 
+const { register } = await import('tsx/esm/api');
 register();
 // Before anything loads kafkajs: a correct read_committed filter in place of its own.
 await import('../processor/src/kafka/read-committed.ts');

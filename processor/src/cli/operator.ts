@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import type { DeletionPolicy } from '../../../operator/src/cleanup.ts';
 import { defaultIdentity, type OperatorConfig } from '../../../operator/src/config.ts';
+import { onStopSignal } from './signals.ts';
 
 const list = (v: string) =>
   v
@@ -194,11 +195,14 @@ Stops on SIGTERM/SIGINT (the Lease is released so a standby takes over at once).
       const config = operatorConfigFrom(o);
       const { startOperator } = await import('../../../operator/src/controller.ts');
       const operator = await startOperator(config);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+      let signals = 0;
+      await new Promise<void>((resolve) =>
+        onStopSignal(() => {
+          // a second signal while the Lease is being released: exit at once, as `run` does
+          if (++signals > 1) process.exit(1);
+          resolve();
+        }),
+      );
       await operator.stop();
       process.exitCode = 0;
     });

@@ -26,7 +26,21 @@ export function untilSignal(stop: () => Promise<void>): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
+    onStopSignal(shutdown);
   });
+}
+
+/**
+ * Hands SIGTERM and SIGINT over from the start-up handlers of bin/kappaflow.js (which exit at once)
+ * to the command's own. The command's are added before the start-up ones go, so there is no moment
+ * without a handler: in a container the process is PID 1, and a signal arriving then would be lost.
+ */
+export function onStopSignal(handler: (signal: 'SIGTERM' | 'SIGINT') => void): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => handler(signal));
+    for (const listener of process.listeners(signal)) {
+      if ((listener as unknown as Record<symbol, unknown>)[Symbol.for('kappaflow.startupSignal')])
+        process.off(signal, listener);
+    }
+  }
 }
