@@ -11,7 +11,7 @@ import { benchDir, type Context, log, PARTITIONS, PIPELINE_VERSION, RECORDS, wor
 import type { Workload } from './workloads.ts';
 
 /** Calls per command, plus `@usec:<cmd>` (time inside Redis) and `@cpu` (Redis process CPU seconds). */
-export async function commandStats(redis: Redis): Promise<Map<string, number>> {
+export async function commandStats(redis: Pick<Redis, 'info'>): Promise<Map<string, number>> {
   const stats = new Map<string, number>();
   for (const line of (await redis.info('commandstats')).split('\n')) {
     const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
@@ -39,9 +39,13 @@ export function statsDelta(before: Map<string, number>, after: Map<string, numbe
     }
   }
   const d = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  const usec: Record<string, number> = {};
+  for (const cmd of Object.keys(delta)) usec[cmd] = d(`@usec:${cmd}`);
   return {
     total,
     byCommand: delta,
+    /** µs inside Redis per command (a script's time includes its inner calls') */
+    usecByCommand: usec,
     redisCpuSeconds: d('@cpu'),
     /** time Redis spent executing EVALSHA (the commit script, including the commands it calls) */
     evalshaSeconds: d('@usec:evalsha') / 1e6,

@@ -3,7 +3,7 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping] [--no-rollups]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping] [--no-rollups] [--only rollup,filtered]
  *
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
@@ -11,6 +11,12 @@
  * 10,000 groups either way, so the two runs read the same answers.
  *
  * --no-rollups writes neither the rollup totals nor the top-N index (rollups and top scan the groups).
+ *
+ * --only runs just the endpoints whose label contains one of the comma-separated words.
+ *
+ * Per endpoint it also prints where the time went: Redis CPU (INFO cpu) and the commands Redis ran
+ * (INFO commandstats, a script's inner calls included) per request, and this process's CPU per
+ * request (the API server and autocannon's client side together).
  *
  * --no-cache turns off the query API's in-memory caches, so every request reads Redis (as under
  * constant ingestion, when every partition commits between two requests).
@@ -23,6 +29,7 @@ import { PipelineWriter, rng } from '../harness/query-fixture.ts';
 import { startRedis } from '../harness/redis.ts';
 import { createHttpApp, startHttpServer } from '../processor/src/http/app.ts';
 import { connectRedis } from '../processor/src/state/connection.ts';
+import { commandStats, statsDelta } from './measure.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,6 +41,9 @@ const GROUPS = 10_000;
 const cache = !process.argv.includes('--no-cache');
 const hopping = process.argv.includes('--hopping');
 const rollups = !process.argv.includes('--no-rollups');
+const only = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
+  : undefined;
 
 const deployment = await startRedis();
 const redis = connectRedis(deployment.url);
@@ -103,12 +113,26 @@ try {
   if (orders !== 3) throw new Error(`user-4242: expected 3 orders in the window, got ${orders}`);
   const rows: string[] = [];
   for (const [label, path] of targets) {
+    if (only && !only.some((word) => label.includes(word))) continue;
     const check = await fetch(`${server.url}${path}`);
     if (check.status !== 200) throw new Error(`${path}: ${check.status} ${await check.text()}`);
     const bytes = (await check.arrayBuffer()).byteLength;
+    const before = await commandStats(redis);
+    const cpu = process.cpuUsage();
     const result = await autocannon({ url: `${server.url}${path}`, connections, duration });
-    const line = `${label.padEnd(36)} ${result.requests.average.toFixed(1).padStart(8)} req/s   p50 ${String(result.latency.p50).padStart(5)} ms   p99 ${String(result.latency.p99).padStart(5)} ms   ${(bytes / 1024).toFixed(0)} KiB/resp   non-2xx ${result.non2xx}   timeouts ${result.timeouts}`;
+    const used = process.cpuUsage(cpu);
+    const redisUse = statsDelta(before, await commandStats(redis));
+    const n = Math.max(1, result.requests.total);
+    const cost = `Redis ${((redisUse.redisCpuSeconds * 1000) / n).toFixed(2)} ms CPU, ${(redisUse.total / n).toFixed(1)} cmds; node ${((used.user + used.system) / 1000 / n).toFixed(2)} ms CPU per req`;
+    const line = `${label.padEnd(36)} ${result.requests.average.toFixed(1).padStart(8)} req/s   p50 ${String(result.latency.p50).padStart(5)} ms   p99 ${String(result.latency.p99).padStart(5)} ms   ${(bytes / 1024).toFixed(0)} KiB/resp   non-2xx ${result.non2xx}   timeouts ${result.timeouts}   ${cost}`;
     console.log(line);
+    const commands = Object.entries(redisUse.byCommand)
+      .sort(([, a], [, b]) => b - a)
+      .map(
+        ([cmd, calls]) =>
+          `${cmd} ${(calls / n).toFixed(1)} (${((redisUse.usecByCommand[cmd] ?? 0) / n).toFixed(0)} µs)`,
+      );
+    console.log(`  Redis commands per request: ${commands.join(', ')}`);
     rows.push(line);
   }
   console.log(

@@ -187,21 +187,23 @@ export class PipelineWriter {
         ? {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
-            ...(this.redis instanceof Cluster
+            // as the consumer loop does: window-level group sets for tumbling windows only
+            ...(this.redis instanceof Cluster || window.type !== 'tumbling'
               ? {}
               : {
                   windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
-                  ...(window.ranks && window.type === 'tumbling'
+                  ...(window.ranks
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
                     : {}),
-                  ...(window.ranks && window.type === 'hopping'
-                    ? {
-                        hoppingRanks: {
-                          base: keys.groupSets(this.name, this.registration.activeVersion),
-                          aggregates: hoppingRankModes(AGGREGATES, rankedAggregates(AGGREGATES)),
-                        },
-                      }
-                    : {}),
+                }),
+            // and, for hopping windows, their window-level ranking sets
+            ...(this.redis instanceof Cluster || window.type !== 'hopping' || !window.ranks
+              ? {}
+              : {
+                  hoppingRanks: {
+                    base: keys.groupSets(this.name, this.registration.activeVersion),
+                    aggregates: hoppingRankModes(AGGREGATES, rankedAggregates(AGGREGATES)),
+                  },
                 }),
           }
         : {}),

@@ -47,18 +47,24 @@ export function quantile(
   q: number,
   accuracy = RELATIVE_ACCURACY,
 ): number | null {
-  const entries = [...buckets.entries()]
-    .filter(([, count]) => count > 0)
-    .map(([bucket, count]) => ({ value: bucketValue(bucket, accuracy), count }))
-    .sort((a, b) => a.value - b.value);
-  const total = entries.reduce((sum, e) => sum + e.count, 0);
+  // Buckets sort by value without computing it (a power per bucket): negative ones by falling
+  // index, then zero, then positive ones by rising index. Only the answer's value is computed.
+  const entries: { sign: number; index: number; bucket: string; count: number }[] = [];
+  for (const [bucket, count] of buckets) {
+    if (!(count > 0)) continue;
+    const sign = bucket === 'z' ? 0 : bucket[0] === 'n' ? -1 : 1;
+    entries.push({ sign, index: sign === 0 ? 0 : Number(bucket.slice(1)), bucket, count });
+  }
+  entries.sort((a, b) => a.sign - b.sign || a.sign * (a.index - b.index));
+  let total = 0;
+  for (const entry of entries) total += entry.count;
   if (total === 0) return null;
   // Rank as in DDSketch: the smallest value whose cumulative count exceeds q * (n - 1).
   const rank = q * (total - 1);
   let seen = 0;
   for (const entry of entries) {
     seen += entry.count;
-    if (seen > rank) return entry.value;
+    if (seen > rank) return bucketValue(entry.bucket, accuracy);
   }
-  return entries[entries.length - 1]!.value;
+  return bucketValue(entries[entries.length - 1]!.bucket, accuracy);
 }

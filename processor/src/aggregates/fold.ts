@@ -1,18 +1,27 @@
+import { fieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
-import { type KindDefinition, kindOf } from './kinds.ts';
+import { type ColumnMerge, fieldHead, type KindDefinition, kindOf } from './kinds.ts';
 
 /**
  * The changes one batch makes to one window of one partition. Records fold in here in memory; the
  * whole batch then reaches Redis in a single commit (see state/commit.ts), so the number of Redis
  * round trips depends on batches, not records.
+ *
+ * Counts, sums, min/max, averages and first/last are kept per group slot: a group's first record
+ * gives it the next slot, and each aggregate keeps one number (or two, or a number and a text) per
+ * slot in its columns, so a record costs one lookup of its group instead of a field name and a Map
+ * entry per aggregate; the field names (`<agg>|<group>`) are built at commit, once per group.
  */
 export class WindowDelta {
-  readonly increments = new Map<string, number>(); // HINCRBY: counts, avg counts
-  readonly sums = new Map<string, number>(); // HINCRBYFLOAT: sums, avg sums
-  readonly mins = new Map<string, number>();
-  readonly maxs = new Map<string, number>();
-  readonly firsts = new Map<string, { time: number; value: string }>();
-  readonly lasts = new Map<string, { time: number; value: string }>();
+  /** the batch's groups in this partial, first seen first: a group's index is its slot */
+  readonly groups: string[] = [];
+  private readonly slots = new Map<string, number>();
+  /** per aggregate (spec order), per slot: count, sum, min, max, avg's sum, first/last's event time */
+  readonly num: number[][];
+  /** per aggregate, per slot: avg's count */
+  readonly num2: number[][];
+  /** per aggregate, per slot: first/last's value */
+  readonly text: string[][];
   /** countDistinct: a group's members, one as itself (most groups of a slice see one record) */
   readonly distinct = new Map<string, Members>();
   /** percentile: a group's DDSketch bucket counts, one bucket seen once as its name alone */
@@ -27,11 +36,78 @@ export class WindowDelta {
     public start: number,
     public end: number,
     readonly covers?: readonly number[],
-  ) {}
+    /** the pipeline's aggregates, whose columns this partial keeps */
+    readonly shapes: readonly AggregateShape[] = [],
+  ) {
+    this.num = shapes.map(() => []);
+    this.num2 = shapes.map(() => []);
+    this.text = shapes.map(() => []);
+  }
 
   /** Where this partial lives in the partition's key space: a window (`w:<start>`) or a slice (`sl:<start>`). */
   get key(): string {
     return `${this.covers ? 'sl' : 'w'}:${this.start}`;
+  }
+
+  /** The group's slot, and whether the group is new to this partial (its columns then grow by one). */
+  slotOf(group: string): number {
+    const slot = this.slots.get(group);
+    if (slot !== undefined) return slot;
+    this.slots.set(group, this.groups.length);
+    this.groups.push(group);
+    return -this.groups.length;
+  }
+
+  /** HINCRBY-like fields (counts, avg counts) and their batch values, as field -> value. */
+  get increments(): Map<string, number> {
+    return this.fieldMap((merge) => merge === 'count');
+  }
+
+  /** HINCRBYFLOAT-like fields (sums, avg sums). */
+  get sums(): Map<string, number> {
+    return this.fieldMap((merge) => merge === 'sum');
+  }
+
+  get mins(): Map<string, number> {
+    return this.fieldMap((merge) => merge === 'min');
+  }
+
+  get maxs(): Map<string, number> {
+    return this.fieldMap((merge) => merge === 'max');
+  }
+
+  get firsts(): Map<string, { time: number; value: string }> {
+    return this.timedMap('first');
+  }
+
+  get lasts(): Map<string, { time: number; value: string }> {
+    return this.timedMap('last');
+  }
+
+  private fieldMap(which: (merge: ColumnMerge) => boolean): Map<string, number> {
+    const out = new Map<string, number>();
+    this.shapes.forEach((shape, i) => {
+      for (const column of kindOf(shape).columns ?? []) {
+        if (!which(column.merge)) continue;
+        const values = column.column === 'num' ? this.num[i]! : this.num2[i]!;
+        const head = fieldHead(shape.name, column.part);
+        this.groups.forEach((group, slot) => {
+          out.set(`${head}${group}`, values[slot]!);
+        });
+      }
+    });
+    return out;
+  }
+
+  private timedMap(which: 'first' | 'last'): Map<string, { time: number; value: string }> {
+    const out = new Map<string, { time: number; value: string }>();
+    this.shapes.forEach((shape, i) => {
+      if (kindOf(shape).timed !== which) return;
+      this.groups.forEach((group, slot) => {
+        out.set(fieldOf(shape.name, group), { time: this.num[i]![slot]!, value: this.text[i]![slot]! });
+      });
+    });
+    return out;
   }
 }
 
@@ -89,7 +165,7 @@ export class BatchFold {
   window(start: number, end: number): WindowDelta {
     let delta = this.windows.get(start);
     if (!delta) {
-      delta = new WindowDelta(start, end);
+      delta = new WindowDelta(start, end, undefined, this.aggregates);
       this.windows.set(start, delta);
     }
     return delta;
@@ -103,7 +179,7 @@ export class BatchFold {
   slice(start: number, end: number, covers: readonly number[]): WindowDelta {
     let delta = this.slices.get(start);
     if (!delta) {
-      delta = new WindowDelta(start, end, covers);
+      delta = new WindowDelta(start, end, covers, this.aggregates);
       this.slices.set(start, delta);
     }
     return delta;
@@ -129,8 +205,12 @@ export class BatchFold {
   }
 
   add(delta: WindowDelta, group: string, eventTime: number, prepared: PreparedArgs): void {
+    // A new group's slot comes back as -(slot + 1): its columns are pushed to, not added to.
+    const found = delta.slotOf(group);
+    const fresh = found < 0;
+    const slot = fresh ? -found - 1 : found;
     for (let i = 0; i < this.aggregates.length; i++) {
-      this.kinds[i]!.fold(delta, this.aggregates[i]!, group, prepared[i], eventTime);
+      this.kinds[i]!.fold(delta, i, this.aggregates[i]!, slot, fresh, prepared[i], eventTime);
     }
   }
 }

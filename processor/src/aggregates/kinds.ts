@@ -16,6 +16,7 @@ import { addBucket, addMember, type WindowDelta } from './fold.ts';
 /** A part of a kind's window-hash fields: '' is `<agg>|<group>`, 's' is `<agg>#s|<group>`, ... */
 export type FieldPart = '' | 's' | 'n' | 't';
 export type SketchType = 'hll' | 'dd' | 'top';
+export type ColumnMerge = 'count' | 'sum' | 'min' | 'max';
 
 /** Where a kind's partial state lives: fields of the window hash, or one sketch key per group. */
 export type WriteForm =
@@ -60,8 +61,26 @@ export interface KindDefinition {
    * `top` reads with the threshold algorithm. Absent: `top` scans the window's groups.
    */
   rankIndex?: 'sum' | 'max' | 'min';
-  /** folds one record's prepared argument into the batch's partial of `group` */
-  fold(delta: WindowDelta, shape: AggregateShape, group: string, value: unknown, eventTime: number): void;
+  /**
+   * Folds one record's prepared argument into the batch's partial of the group in `slot` (the
+   * aggregate's columns are at `index`; `fresh`: the slot is new, its columns are pushed to).
+   */
+  fold(
+    delta: WindowDelta,
+    index: number,
+    shape: AggregateShape,
+    slot: number,
+    fresh: boolean,
+    value: unknown,
+    eventTime: number,
+  ): void;
+  /**
+   * Fields kinds: which columns of the partial (WindowDelta.num / num2) hold each part's batch
+   * value, and how a batch value meets the stored one: added (a count as an integer), or the
+   * smaller or larger kept. first/last say `timed` instead (the event time in `num`, the value in `text`).
+   */
+  columns?: readonly { part: FieldPart; column: 'num' | 'num2'; merge: ColumnMerge }[];
+  timed?: 'first' | 'last';
   /** merges one partial read from the hash fields, values in `form.parts` order */
   mergeFields?(acc: AggregateAcc, values: readonly Raw[]): void;
   /** merges one sketch partial read as [member, count, member, count, ...] (dd, top) */
@@ -113,15 +132,54 @@ const addFlat =
 const numberOr = (fallback: 0 | null) => (_: AggregateShape, acc: AggregateAcc | undefined) =>
   acc?.num ?? fallback;
 
+/** Adds to the slot's number in a column (a new slot's first value is pushed). */
+const addTo = (column: number[], slot: number, fresh: boolean, by: number) => {
+  if (fresh) column.push(by);
+  else column[slot]! += by;
+};
+
 const foldCompared =
   (smaller: boolean) =>
-  (delta: WindowDelta, shape: AggregateShape, group: string, value: unknown): void => {
-    const map = smaller ? delta.mins : delta.maxs;
-    const field = fieldOf(shape.name, group);
-    const current = map.get(field);
+  (
+    delta: WindowDelta,
+    index: number,
+    _: AggregateShape,
+    slot: number,
+    fresh: boolean,
+    value: unknown,
+  ): void => {
+    const column = delta.num[index]!;
     const x = value as number;
-    if (current === undefined || (smaller ? x < current : x > current)) map.set(field, x);
+    if (fresh) column.push(x);
+    else if (smaller ? x < column[slot]! : x > column[slot]!) column[slot] = x;
   };
+
+/** first/last: the value of the earliest event time (ties: the earlier offset) or the latest (ties: the later). */
+const foldTimed =
+  (first: boolean) =>
+  (
+    delta: WindowDelta,
+    index: number,
+    _: AggregateShape,
+    slot: number,
+    fresh: boolean,
+    value: unknown,
+    eventTime: number,
+  ): void => {
+    const times = delta.num[index]!;
+    const values = delta.text[index]!;
+    if (fresh) {
+      times.push(eventTime);
+      values.push(value as string);
+    } else if (first ? eventTime < times[slot]! : eventTime >= times[slot]!) {
+      times[slot] = eventTime;
+      values[slot] = value as string;
+    }
+  };
+
+/** The sketch kinds keep their per-group maps under the field `<agg>|<group>`. */
+const sketchField = (delta: WindowDelta, shape: AggregateShape, slot: number) =>
+  fieldOf(shape.name, delta.groups[slot]!);
 
 export const KINDS: Record<AggregateOperator, KindDefinition> = {
   count: {
@@ -129,7 +187,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: fields(['']),
     rankable: true,
     rankIndex: 'sum',
-    fold: (delta, shape, group) => increment(delta.increments, fieldOf(shape.name, group), 1),
+    columns: [{ part: '', column: 'num', merge: 'count' }],
+    fold: (delta, index, _, slot, fresh) => addTo(delta.num[index]!, slot, fresh, 1),
     mergeFields: addNum,
     output: numberOr(0),
   },
@@ -138,7 +197,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: fields(['']),
     rankable: true,
     rankIndex: 'sum',
-    fold: (delta, shape, group, value) => increment(delta.sums, fieldOf(shape.name, group), value as number),
+    columns: [{ part: '', column: 'num', merge: 'sum' }],
+    fold: (delta, index, _, slot, fresh, value) => addTo(delta.num[index]!, slot, fresh, value as number),
     mergeFields: addNum,
     output: numberOr(null),
   },
@@ -147,6 +207,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: fields(['']),
     rankable: true,
     rankIndex: 'min',
+    columns: [{ part: '', column: 'num', merge: 'min' }],
     fold: foldCompared(true),
     mergeFields: compareNum(true),
     output: numberOr(null),
@@ -156,6 +217,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     form: fields(['']),
     rankable: true,
     rankIndex: 'max',
+    columns: [{ part: '', column: 'num', merge: 'max' }],
     fold: foldCompared(false),
     mergeFields: compareNum(false),
     output: numberOr(null),
@@ -165,9 +227,13 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // kept as sum and count so that it merges exactly
     form: fields(['s', 'n'], 'n'),
     rankable: true,
-    fold: (delta, shape, group, value) => {
-      increment(delta.sums, fieldOf(shape.name, group, 's'), value as number);
-      increment(delta.increments, fieldOf(shape.name, group, 'n'), 1);
+    columns: [
+      { part: 's', column: 'num', merge: 'sum' },
+      { part: 'n', column: 'num2', merge: 'count' },
+    ],
+    fold: (delta, index, _, slot, fresh, value) => {
+      addTo(delta.num[index]!, slot, fresh, value as number);
+      addTo(delta.num2[index]!, slot, fresh, 1);
     },
     mergeFields: (acc, [s, n]) => {
       if (s != null) acc.s = (acc.s ?? 0) + Number(s);
@@ -180,13 +246,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // the value, then its event time ("<agg>#t|<group>")
     form: fields(['', 't']),
     rankable: false,
-    fold: (delta, shape, group, value, eventTime) => {
-      const field = fieldOf(shape.name, group);
-      const current = delta.firsts.get(field);
-      // Ties keep the earlier offset: records arrive in offset order.
-      if (current === undefined || eventTime < current.time)
-        delta.firsts.set(field, { time: eventTime, value: value as string });
-    },
+    timed: 'first',
+    fold: foldTimed(true),
     mergeFields: mergeTimed(true),
     output: (_, acc) => acc?.text ?? null,
   },
@@ -194,12 +255,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     input: 'text',
     form: fields(['', 't']),
     rankable: false,
-    fold: (delta, shape, group, value, eventTime) => {
-      const field = fieldOf(shape.name, group);
-      const current = delta.lasts.get(field);
-      if (current === undefined || eventTime >= current.time)
-        delta.lasts.set(field, { time: eventTime, value: value as string });
-    },
+    timed: 'last',
+    fold: foldTimed(false),
     mergeFields: mergeTimed(false),
     output: (_, acc) => acc?.text ?? null,
   },
@@ -208,8 +265,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // a HyperLogLog per group; partials merge inside Redis (query/hll.ts)
     form: { type: 'sketch', sketch: 'hll' },
     rankable: true,
-    fold: (delta, shape, group, value) =>
-      addMember(delta.distinct, fieldOf(shape.name, group), value as string),
+    fold: (delta, _, shape, slot, __, value) =>
+      addMember(delta.distinct, sketchField(delta, shape, slot), value as string),
     output: (_, acc) => acc?.distinct ?? 0,
   },
   percentile: {
@@ -217,8 +274,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // a DDSketch per group: bucket -> count, merged by adding counts
     form: { type: 'sketch', sketch: 'dd' },
     rankable: true,
-    fold: (delta, shape, group, value) =>
-      addBucket(delta.sketches, fieldOf(shape.name, group), bucketOf(value as number, shape.accuracy)),
+    fold: (delta, _, shape, slot, __, value) =>
+      addBucket(delta.sketches, sketchField(delta, shape, slot), bucketOf(value as number, shape.accuracy)),
     mergeFlat: addFlat('buckets'),
     output: (shape, acc) => (acc?.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null),
   },
@@ -227,8 +284,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // a sorted set per group: member -> count, merged by adding counts
     form: { type: 'sketch', sketch: 'top' },
     rankable: false,
-    fold: (delta, shape, group, value) =>
-      increment(mapOf(delta.tops, fieldOf(shape.name, group)), value as string, 1),
+    fold: (delta, _, shape, slot, __, value) =>
+      increment(mapOf(delta.tops, sketchField(delta, shape, slot)), value as string, 1),
     mergeFlat: addFlat('members'),
     output: (shape, acc) => {
       if (!acc?.members) return [];

@@ -5,11 +5,11 @@ import { groupKeyOf } from '../state/keys.ts';
 import { isClosed, oldestWindowStart, sliceStartOf, windowStarts } from '../windows/assign.ts';
 import { SessionFolder, type SessionStore, type SessionUpdate } from '../windows/session-folder.ts';
 import type { DeadLetter as Letter } from './dead-letter.ts';
-import { decodeValue, RecordFailure } from './decode.ts';
+import { RecordFailure } from './decode.ts';
 import { type EnrichmentTable, SKIP } from './enrich.ts';
 import { eventTimeOf } from './event-time.ts';
 import { type KeyDecoder, keyDecoderFor, sourceKeyOf } from './formats/key-decoder.ts';
-import type { ValueDecoder } from './formats/value-decoder.ts';
+import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 
 export interface FoldedBatch {
   fold: BatchFold;
@@ -59,6 +59,8 @@ export async function foldBatch(
   /** `spec.source.key` (prepared for these messages with a registry format); absent: built from the pipeline */
   keys: KeyDecoder = keyDecoderFor(pipeline.source),
 ): Promise<FoldedBatch> {
+  // JSON and text as the replica decodes them (a JSON pipeline reading a few fields reads only those)
+  const decode = decoder ?? valueDecoderFor(plainSource(pipeline.source));
   const fold = new BatchFold(pipeline.aggregates);
   const deadLetters: Letter[] = [];
   const fail = (message: KafkaMessage, reason: RecordFailure['reason'], error: string) =>
@@ -163,9 +165,7 @@ export async function foldBatch(
     let ctx: RecordView;
     try {
       ctx = new RecordView(
-        decoder
-          ? decoder.decode(message.value ?? null)
-          : decodeValue(message.value ?? null, pipeline.source.format as 'json' | 'text'),
+        decode.decode(message.value ?? null),
         topic,
         partition,
         message,
@@ -246,6 +246,12 @@ export async function foldBatch(
     sessionUpdates = folder.finish();
   }
   return { fold, deadLetters, watermark, filtered, late, sessionUpdates };
+}
+
+/** A JSON or text source's decoding (registry formats come with their prepared decoder). */
+function plainSource(source: RuntimePipeline['source']) {
+  const format = source.format as 'json' | 'text';
+  return source.eventFields ? { format, eventFields: source.eventFields } : { format };
 }
 
 /**

@@ -4,6 +4,7 @@ import type { NormalizedPipeline } from '../spec/normalize.ts';
 import { type CheckOptions, ExpressionChecker } from './check.ts';
 import { pipelineEnv } from './env.ts';
 import { ExprCompileError, ExprEvalError, type ExprProblem } from './errors.ts';
+import { eventFieldsOf } from './event-fields.ts';
 import { fieldPathOf, NOT_PLAIN, readPlain } from './field-path.ts';
 import { celInput } from './inputs.ts';
 import { type JsonValue, toBool, toJson, toKey, toNumber, ValueKindError } from './values.ts';
@@ -35,6 +36,11 @@ export interface CompiledExpression {
   /** Spec path, e.g. `spec.groupBy.country`. */
   readonly path: string;
   readonly source: string;
+  /**
+   * The top-level event fields it reads, when it reads the event only through them (see
+   * event-fields.ts); absent when it may read the event otherwise.
+   */
+  readonly eventFields?: readonly string[];
   /** Evaluates to a CEL value; throws ExprEvalError. */
   evaluate(ctx: EvalContext): CelValue;
 }
@@ -166,9 +172,11 @@ export function compileExpression(
   // A bare field (`event.user`) is read straight from the JSON when it holds a plain value; CEL
   // runs otherwise, so results and errors are CEL's either way (see field-path.ts).
   const field = options.fieldPaths === false ? undefined : fieldPathOf(parsed.expr);
+  const eventFields = eventFieldsOf(parsed.expr);
   const compiled: CompiledExpression = {
     path,
     source,
+    ...(eventFields ? { eventFields } : {}),
     evaluate(ctx: EvalContext): CelValue {
       if (field !== undefined) {
         const plain = readPlain(field.root === 'event' ? ctx.event : ctx.enriched, field.fields);
@@ -225,6 +233,11 @@ export interface CompiledPipeline {
   /** Values of the groupBy expressions in `groupNames` order (empty without groupBy). */
   groupBy: (ctx: EvalContext) => string[];
   aggregates: CompiledAggregate[];
+  /**
+   * The top-level event fields the expressions read, when every one reads the event only through
+   * such fields (a JSON record can then be decoded with those only); absent otherwise.
+   */
+  eventFields?: string[];
 }
 
 const NUMERIC_OPS = ['sum', 'min', 'max', 'avg', 'percentile'];
@@ -327,7 +340,10 @@ export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
           return out;
         };
 
+  const used = [where, ...enrich.map((e) => e.key), ...groupExprs, ...aggregates.map((a) => a.expr)];
+  const eventFields = fieldsReadBy(used.filter((x): x is CompiledExpression => x !== undefined));
   return {
+    ...(eventFields ? { eventFields } : {}),
     ...(where === undefined ? {} : { where: convert(where, toBool) }),
     enrich: enrich.map(({ e, key }) => ({
       as: e.as,
@@ -361,4 +377,14 @@ export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
       }
     }),
   };
+}
+
+/** The union of the expressions' top-level event fields, or undefined when one may read more. */
+function fieldsReadBy(expressions: readonly CompiledExpression[]): string[] | undefined {
+  const fields = new Set<string>();
+  for (const expression of expressions) {
+    if (!expression.eventFields) return undefined;
+    for (const field of expression.eventFields) fields.add(field);
+  }
+  return [...fields];
 }

@@ -157,7 +157,10 @@ function openRoutes(app: HttpApp, options: HttpAppOptions): void {
   // The dashboard: static files, open (they hold no data; the API calls they make carry the token).
   app.get('/assets/uplot.js', (_req, res) => res.sendFile(uplotJs));
   app.get('/assets/uplot.css', (_req, res) => res.sendFile(uplotCss));
-  app.use(express.static(dashboardDir, { index: 'index.html', maxAge: '5m' }));
+  // The API's paths are never files: skipping the file lookup (a stat per request) there saves
+  // about a tenth of a cheap query's CPU.
+  const files = express.static(dashboardDir, { index: 'index.html', maxAge: '5m' });
+  app.use((req, res, next) => (req.path.startsWith('/api/') ? next() : files(req, res, next)));
 }
 
 /** The per-address rate limit and the bearer tokens, in front of everything that reads data. */

@@ -116,6 +116,11 @@ export interface RuntimePipeline {
     rekeyed?: boolean;
     /** absent: the Kafka record timestamp */
     eventTime?: EventTimeSpec;
+    /**
+     * JSON: the only top-level fields of an event the pipeline reads (expressions and event time),
+     * decoded alone (consumer/formats/json-fields.ts); absent: every record is decoded whole.
+     */
+    eventFields?: string[];
     startFrom: 'earliest' | 'latest';
     /** spec.source.idleTimeout (see consumer/idle.ts) */
     idleTimeoutMs?: number;

@@ -1,15 +1,27 @@
 import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
+import { kindOf } from '../aggregates/kinds.ts';
 import { groupCountOf } from './group-count.ts';
 import { groupList } from './groups.ts';
 import { countDistinct } from './hll.ts';
-import { type AggregateValue, mergeRollup, probeOf, valuesOf } from './merge.ts';
+import {
+  type Aggregates,
+  type AggregateValue,
+  type GroupAcc,
+  mergeHll,
+  mergeRollup,
+  probeOf,
+  valuesOf,
+} from './merge.ts';
 import type { WindowSelection } from './read-context.ts';
-import { partsOf, type WindowReadContext } from './read-context.ts';
+import { partsOf, type WindowPart, type WindowReadContext } from './read-context.ts';
 import { queryCommands } from './scripts.ts';
 
 /**
- * A rollup of one window: one queryRollup call per partition computes that partition's partial
- * inside Redis (over every group, or over the matching ones), then the partials merge here.
+ * A rollup of one window. Unfiltered, from the write-side totals when every part keeps them (one
+ * queryTotals call on one Redis node, beside the group count); otherwise one queryRollup call per
+ * part computes that part's partial inside Redis (over every group, or over the matching ones).
+ * The partials merge here, in part order.
  */
 export async function rollup(
   ctx: WindowReadContext,
@@ -24,22 +36,27 @@ export async function rollup(
       | undefined;
     if (cached) return cached;
   }
-  const spec = JSON.stringify(aggregates.shapes.map((s) => ({ k: s.kind, n: s.name })));
+  const spec = specOf(aggregates);
   const commands = queryCommands(ctx.redis);
-  const nonce = randomBytes(6).toString('hex');
+  const nonce = () => randomBytes(6).toString('hex');
   const group = aggregates.newGroup();
   let groupCount: number;
-  const totals = filters.size === 0 ? await fromTotals(ctx, selection, w.start, spec) : undefined;
+  const parts = partsOf(reg, scans, w.start);
+  // the group count is read beside the totals (one round trip), and only used with them
+  const [totals, counted] =
+    filters.size === 0 && hasTotals(selection)
+      ? await Promise.all([readTotals(ctx, parts, spec), groupCountOf(ctx.redis, reg, w.start, parts)])
+      : [undefined, 0];
   if (totals) {
-    for (const reply of totals) mergeRollup(aggregates, group, reply);
-    groupCount = await groupCountOf(ctx.redis, reg, w.start, partsOf(reg, scans, w.start));
+    mergeTotals(aggregates, group, totals);
+    groupCount = counted;
   } else if (filters.size === 0) {
     const probe = probeOf(aggregates.shapes);
     const present = partsOf(reg, scans, w.start);
     const replies = await Promise.all(
       present.map((part) =>
         ctx.partitionRead(part, `rollup\n${spec}`, () =>
-          commands.queryRollupBuffer(part.hash, spec, nonce, 'all', probe.mode, probe.prefix),
+          commands.queryRollupBuffer(part.hash, spec, nonce(), 'all', probe.mode, probe.prefix),
         ),
       ),
     );
@@ -57,7 +74,7 @@ export async function rollup(
     );
     const replies = await Promise.all(
       present.map((part) =>
-        commands.queryRollupBuffer(part.hash, spec, nonce, 'list', ...list.perPartition.get(part.id)!),
+        commands.queryRollupBuffer(part.hash, spec, nonce(), 'list', ...list.perPartition.get(part.id)!),
       ),
     );
     for (const reply of replies) mergeRollup(aggregates, group, reply);
@@ -76,25 +93,95 @@ export async function rollup(
   return result;
 }
 
+/** The aggregates as the rollup scripts take them. */
+export function specOf(aggregates: Aggregates): string {
+  return JSON.stringify(aggregates.shapes.map((s) => ({ k: s.kind, n: s.name })));
+}
+
+/** Totals are kept for tumbling and hopping windows of registrations with window.rollups. */
+function hasTotals({ reg }: WindowSelection): boolean {
+  return reg.window.type !== 'session' && reg.window.rollups === true;
+}
+
+/** The parts' totals partials (queryTotals' format), and the distinct counts when Redis counted them. */
+export interface TotalsRead {
+  partials: unknown[][];
+  distinct?: number[];
+}
+
 /**
- * The window's parts' write-side totals (state/rollup-totals.ts) in queryRollup's reply format, or
- * undefined when the registration or one of the parts has none (written before rollups): the
- * caller scans the groups then.
+ * The window's parts' write-side totals (state/rollup-totals.ts), or undefined when one of the
+ * parts has none (written before rollups): the caller scans the groups then. On one Redis node
+ * every part is read in one queryTotals call that also counts the distinct values (`oneCall`); on a
+ * Redis Cluster, where the parts sit in different slots, one call per part returns its raw
+ * HyperLogLog, merged by query/hll.ts. Both answer the same (test/integration/query/rollup-totals.test.ts).
  */
-async function fromTotals(
+export async function readTotals(
   ctx: WindowReadContext,
-  selection: WindowSelection,
-  start: number,
+  parts: readonly WindowPart[],
   spec: string,
-): Promise<unknown[][] | undefined> {
-  const { reg, scans } = selection;
-  if (reg.window.type === 'session' || reg.window.rollups !== true) return undefined;
+  oneCall = !(ctx.redis instanceof Cluster),
+): Promise<TotalsRead | undefined> {
+  if (parts.length === 0) return { partials: [] };
   const commands = queryCommands(ctx.redis);
+  const call = (hashes: string[], mode: 'count' | 'raw') =>
+    commands.queryTotalsBuffer(hashes[0]!, spec, mode, ...hashes) as Promise<
+      [number, number[], ...unknown[][]]
+    >;
+  if (oneCall) {
+    // cached while no partition's offset moved, as partitionRead caches one part's reply
+    const offsets = parts.map((part) => part.scan.status.offset);
+    const key = `${parts.map((part, i) => `${part.hash}@${offsets[i]}`).join('\n')}\ntotals\n${spec}`;
+    const cacheable = offsets.every((offset) => offset !== null);
+    let reply = cacheable
+      ? (ctx.partitionCache.get(key) as Awaited<ReturnType<typeof call>> | undefined)
+      : undefined;
+    if (!reply) {
+      reply = await call(
+        parts.map((part) => part.hash),
+        'count',
+      );
+      if (cacheable) ctx.partitionCache.set(key, reply, reply.length);
+    }
+    if (Number(reply[0]) < 0) return undefined;
+    return { partials: reply.slice(2) as unknown[][], distinct: reply[1].map(Number) };
+  }
   const replies = await Promise.all(
-    partsOf(reg, scans, start).map((part) =>
-      ctx.partitionRead(part, `totals\n${spec}`, () => commands.queryTotalsBuffer(part.hash, spec, '1')),
-    ),
+    parts.map((part) => ctx.partitionRead(part, `totals\n${spec}`, () => call([part.hash], 'raw'))),
   );
   if (replies.some((reply) => Number(reply[0]) < 0)) return undefined;
-  return replies.filter((reply) => Number(reply[0]) === 1).map((reply) => reply.slice(1));
+  return { partials: replies.flatMap((reply) => reply.slice(2) as unknown[][]) };
+}
+
+const text = (x: unknown): string | null =>
+  x == null || x === false ? null : Buffer.isBuffer(x) ? x.toString() : String(x);
+
+/**
+ * Folds the parts' totals partials into one group, in part order (as mergeRollup folds queryRollup
+ * partials); distinct counts that Redis counted are set as they are.
+ */
+export function mergeTotals(aggregates: Aggregates, group: GroupAcc, totals: TotalsRead): void {
+  for (const partial of totals.partials) {
+    aggregates.shapes.forEach((shape, i) => {
+      const acc = group[i]!;
+      const value = partial[i];
+      const kind = kindOf(shape);
+      if (kind.form.type === 'fields') kind.mergeFields!(acc, (value as Buffer[]).map(text));
+      else if (kind.form.sketch === 'hll') mergeHll(acc, Buffer.isBuffer(value) ? value : null);
+      else if (kind.form.sketch === 'dd') {
+        const flat = text(value);
+        if (flat) kind.mergeFlat!(acc, flat.split(','));
+      } else
+        kind.mergeFlat?.(
+          acc,
+          (value as Buffer[]).map((b) => text(b)!),
+        );
+    });
+  }
+  if (!totals.distinct) return;
+  let d = 0;
+  aggregates.shapes.forEach((shape, i) => {
+    const form = kindOf(shape).form;
+    if (form.type === 'sketch' && form.sketch === 'hll') group[i]!.distinct = totals.distinct![d++];
+  });
 }

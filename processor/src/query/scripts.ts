@@ -24,7 +24,12 @@ export interface QueryCommands {
   ): Promise<[(string | null)[], ...string[][]][]>;
   queryHllBuffer(windowKey: string, names: string, ...groups: string[]): Promise<(Buffer | null)[]>;
   queryRollupBuffer(windowKey: string, ...args: string[]): Promise<unknown[]>;
-  queryTotalsBuffer(windowKey: string, spec: string, countGroupsApart: '1' | ''): Promise<unknown[]>;
+  queryTotalsBuffer(
+    firstPart: string,
+    spec: string,
+    mode: 'count' | 'raw',
+    ...parts: string[]
+  ): Promise<unknown[]>;
   queryDistinct(tempKey: string, ...args: (string | Buffer)[]): Promise<number[]>;
   queryRank(
     windowKey: string,

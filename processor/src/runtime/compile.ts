@@ -28,6 +28,9 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       ...(spec.source.eventTime
         ? { eventTime: { field: spec.source.eventTime.field, format: spec.source.eventTime.format } }
         : {}),
+      ...(spec.source.format === 'json'
+        ? jsonFields(compiled.eventFields, spec.source.eventTime?.field)
+        : {}),
       startFrom: spec.source.startFrom,
       ...(spec.source.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: spec.source.idleTimeoutMs }),
     },
@@ -73,6 +76,19 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
       return out;
     },
   };
+}
+
+/**
+ * The top-level fields a JSON record is decoded with: those the expressions read and the event time
+ * field's first segment, when the expressions read the event through such fields only.
+ */
+function jsonFields(expressions: string[] | undefined, eventTime: string | undefined) {
+  if (!expressions) return {};
+  const fields = new Set(expressions);
+  if (eventTime !== undefined) fields.add(eventTime.split('.')[0]!);
+  // JSON.parse keeps `__proto__` as an own field; a reader that sets it would change the prototype
+  if (fields.has('__proto__')) return {};
+  return { eventFields: [...fields] };
 }
 
 function gcd(a: number, b: number): number {

@@ -1,4 +1,5 @@
 import { type BatchFold, bucketCounts, type WindowDelta } from '../aggregates/fold.ts';
+import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
 import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
@@ -101,28 +102,22 @@ export class OwnedWindows {
     // Only packed sketch fields hold bytes; every other field is text.
     const current = values as Map<string, string>;
     const out: AbsoluteValue[] = [];
-    for (const [field, by] of delta.increments) out.push(field, String(Number(current.get(field) ?? 0) + by));
-    for (const [field, by] of delta.sums) out.push(field, String(Number(current.get(field) ?? 0) + by));
-    for (const [field, value] of delta.mins) {
-      const stored = current.get(field);
-      if (stored === undefined || value < Number(stored)) out.push(field, String(value));
-    }
-    for (const [field, value] of delta.maxs) {
-      const stored = current.get(field);
-      if (stored === undefined || value > Number(stored)) out.push(field, String(value));
-    }
-    // first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>".
-    for (const [field, entry] of delta.firsts) {
-      const timeField = timeFieldOf(field);
-      const stored = current.get(timeField);
-      if (stored === undefined || entry.time < Number(stored))
-        out.push(field, entry.value, timeField, String(entry.time));
-    }
-    for (const [field, entry] of delta.lasts) {
-      const timeField = timeFieldOf(field);
-      const stored = current.get(timeField);
-      if (stored === undefined || entry.time >= Number(stored))
-        out.push(field, entry.value, timeField, String(entry.time));
+    // Per aggregate, per group slot (aggregates/fold.ts): the field names are built here, once per group.
+    const groups = delta.groups;
+    for (let i = 0; i < delta.shapes.length; i++) {
+      const shape = delta.shapes[i]!;
+      const kind = kindOf(shape);
+      if (kind.timed) {
+        stageTimed(out, current, shape.name, groups, delta.num[i]!, delta.text[i]!, kind.timed === 'first');
+        continue;
+      }
+      for (const column of kind.columns ?? []) {
+        const head = fieldHead(shape.name, column.part);
+        const values = column.column === 'num' ? delta.num[i]! : delta.num2[i]!;
+        if (column.merge === 'count' || column.merge === 'sum')
+          stageAdded(out, current, head, groups, values);
+        else stageKept(out, current, head, groups, values, column.merge === 'min');
+      }
     }
     if (this.packs(delta)) {
       for (const [field, members] of delta.distinct) {
@@ -210,12 +205,60 @@ export class OwnedWindows {
   }
 }
 
+/** Counts and sums: the stored value plus the batch's. */
+function stageAdded(
+  out: AbsoluteValue[],
+  current: Map<string, string>,
+  head: string,
+  groups: readonly string[],
+  values: readonly number[],
+): void {
+  for (let slot = 0; slot < groups.length; slot++) {
+    const field = head + groups[slot]!;
+    out.push(field, String(Number(current.get(field) ?? 0) + values[slot]!));
+  }
+}
+
+/** min/max: the batch's value where it beats the stored one (or none is stored). */
+function stageKept(
+  out: AbsoluteValue[],
+  current: Map<string, string>,
+  head: string,
+  groups: readonly string[],
+  values: readonly number[],
+  smaller: boolean,
+): void {
+  for (let slot = 0; slot < groups.length; slot++) {
+    const field = head + groups[slot]!;
+    const stored = current.get(field);
+    const value = values[slot]!;
+    if (stored === undefined || (smaller ? value < Number(stored) : value > Number(stored)))
+      out.push(field, String(value));
+  }
+}
+
+/** first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>". */
+function stageTimed(
+  out: AbsoluteValue[],
+  current: Map<string, string>,
+  name: string,
+  groups: readonly string[],
+  times: readonly number[],
+  values: readonly string[],
+  first: boolean,
+): void {
+  const head = fieldHead(name, '');
+  const timeHead = fieldHead(name, 't');
+  for (let slot = 0; slot < groups.length; slot++) {
+    const timeField = timeHead + groups[slot]!;
+    const stored = current.get(timeField);
+    const time = times[slot]!;
+    if (stored === undefined || (first ? time < Number(stored) : time >= Number(stored)))
+      out.push(head + groups[slot]!, values[slot]!, timeField, String(time));
+  }
+}
+
 function isHllField(field: string): boolean {
   const bar = field.indexOf('|');
   return bar > 1 && field.slice(bar - 2, bar) === '#h';
-}
-
-function timeFieldOf(field: string): string {
-  const bar = field.indexOf('|');
-  return `${field.slice(0, bar)}#t${field.slice(bar)}`;
 }

@@ -1,4 +1,5 @@
 import { bucketCounts, memberList, type WindowDelta } from '../aggregates/fold.ts';
+import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import type { StagedTotals } from './owned-totals.ts';
 
 /**
@@ -48,41 +49,6 @@ export function totalsOf(delta: WindowDelta, owned?: ReadonlyMap<string, StagedT
     if (head === '' || !field.startsWith(head)) head = field.slice(0, field.indexOf('|') + 1);
     return head;
   };
-  const added = (map: Map<string, number>) => {
-    const out = new Map<string, number>();
-    let current = '';
-    let sum = 0;
-    for (const [field, by] of map) {
-      const h = headOf(field);
-      if (h !== current) {
-        if (current !== '') out.set(current, sum);
-        current = h;
-        sum = out.get(h) ?? 0;
-      }
-      sum += by;
-    }
-    if (current !== '') out.set(current, sum);
-    return out;
-  };
-  const extreme = (map: Map<string, number>, better: (a: number, b: number) => boolean) => {
-    const out = new Map<string, number>();
-    for (const [field, value] of map) {
-      const h = headOf(field);
-      const current = out.get(h);
-      if (current === undefined || better(value, current)) out.set(h, value);
-    }
-    return [...out].flatMap(([h, value]) => [h, String(value)]);
-  };
-  // Ties of event time keep the entry the per-group rule keeps: the first arrival for first, the last for last.
-  const timed = (map: Map<string, { time: number; value: string }>, first: boolean) => {
-    const out = new Map<string, { time: number; value: string }>();
-    for (const [field, entry] of map) {
-      const h = headOf(field);
-      const current = out.get(h);
-      if (!current || (first ? entry.time < current.time : entry.time >= current.time)) out.set(h, entry);
-    }
-    return [...out].flatMap(([h, e]) => [h, String(e.time), e.value]);
-  };
   const nested = (map: Map<string, Map<string, number>>) => {
     const out = new Map<string, Map<string, number>>();
     for (const [field, inner] of map) {
@@ -107,12 +73,7 @@ export function totalsOf(delta: WindowDelta, owned?: ReadonlyMap<string, StagedT
     for (const m of memberList(members)) acc.add(m);
   }
   const payload: TotalsPayload = {
-    i: [...added(delta.increments)].flat(),
-    f: [...added(delta.sums)].flatMap(([h, by]) => [h, String(by)]),
-    mn: extreme(delta.mins, (a, b) => a < b),
-    mx: extreme(delta.maxs, (a, b) => a > b),
-    fi: timed(delta.firsts, true),
-    la: timed(delta.lasts, false),
+    ...columnTotals(delta),
     h: [...distinct].flatMap(([agg, members]) => [agg, [...members]]),
     d: owned
       ? []
@@ -131,28 +92,55 @@ export function totalsOf(delta: WindowDelta, owned?: ReadonlyMap<string, StagedT
 }
 
 /**
- * The partial's groups. Every record folds into every aggregate (or into none, see
- * BatchFold.prepare), so the fields of any one aggregate name them all: those of the first field's.
+ * The field-kind totals of a partial from its per-group columns (aggregates/fold.ts): per field
+ * head, the sum of the groups' values (in slot order, as the per-group values were added) or the
+ * smallest/largest; first/last the value of the earliest/latest time (ties: the first slot for
+ * first, the last for last, as the per-group rule keeps them).
  */
-function groupsOf(delta: WindowDelta): string[] {
-  const maps: Map<string, unknown>[] = [
-    delta.increments,
-    delta.sums,
-    delta.mins,
-    delta.maxs,
-    delta.firsts,
-    delta.lasts,
-    delta.distinct,
-    delta.sketches,
-    delta.tops,
-  ];
-  for (const map of maps) {
-    if (map.size === 0) continue;
-    const first = map.keys().next().value as string;
-    const head = first.slice(0, first.indexOf('|') + 1);
-    const groups: string[] = [];
-    for (const field of map.keys()) if (field.startsWith(head)) groups.push(field.slice(head.length));
-    return groups;
+function columnTotals(delta: WindowDelta): Pick<TotalsPayload, 'i' | 'f' | 'mn' | 'mx' | 'fi' | 'la'> {
+  const out: Pick<TotalsPayload, 'i' | 'f' | 'mn' | 'mx' | 'fi' | 'la'> = {
+    i: [],
+    f: [],
+    mn: [],
+    mx: [],
+    fi: [],
+    la: [],
+  };
+  const slots = delta.groups.length;
+  if (slots === 0) return out;
+  for (let i = 0; i < delta.shapes.length; i++) {
+    const shape = delta.shapes[i]!;
+    const kind = kindOf(shape);
+    if (kind.timed) {
+      const times = delta.num[i]!;
+      const first = kind.timed === 'first';
+      let best = 0;
+      for (let slot = 1; slot < slots; slot++)
+        if (first ? times[slot]! < times[best]! : times[slot]! >= times[best]!) best = slot;
+      (first ? out.fi : out.la).push(fieldHead(shape.name, ''), String(times[best]), delta.text[i]![best]!);
+      continue;
+    }
+    for (const column of kind.columns ?? []) {
+      const values = column.column === 'num' ? delta.num[i]! : delta.num2[i]!;
+      const head = fieldHead(shape.name, column.part);
+      if (column.merge === 'count' || column.merge === 'sum') {
+        let total = 0;
+        for (let slot = 0; slot < slots; slot++) total += values[slot]!;
+        if (column.merge === 'count') out.i.push(head, total);
+        else out.f.push(head, String(total));
+        continue;
+      }
+      const smaller = column.merge === 'min';
+      let kept = values[0]!;
+      for (let slot = 1; slot < slots; slot++)
+        if (smaller ? values[slot]! < kept : values[slot]! > kept) kept = values[slot]!;
+      (smaller ? out.mn : out.mx).push(head, String(kept));
+    }
   }
-  return [];
+  return out;
+}
+
+/** The partial's groups: every record folds into every aggregate (or into none, see BatchFold.prepare). */
+function groupsOf(delta: WindowDelta): string[] {
+  return delta.groups;
 }

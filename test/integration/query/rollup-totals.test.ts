@@ -1,10 +1,17 @@
 // Write-side rollups (window.rollups, state/rollup-totals.ts): a rollup read from the totals the
 // commit script keeps must answer as the scan of every group does, for random data over several
-// tumbling windows and partitions, also for windows written partly before the pipeline kept totals
-// (readers then scan them), and the totals keys must start their retention with their window.
+// tumbling or sliced hopping windows and partitions, also for windows written partly before the
+// pipeline kept totals (readers then scan them), and the totals keys must start their retention
+// with their window. On one Redis node every part's totals are read in one call that counts the
+// distinct values in Redis; that must answer exactly as the per-part reads a Cluster uses.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Event, PipelineWriter, rng } from '../../../harness/query-fixture.ts';
+import type { WindowShape } from '../../../processor/src/model/pipeline.ts';
+import { countDistinct } from '../../../processor/src/query/hll.ts';
+import { Aggregates, valuesOf } from '../../../processor/src/query/merge.ts';
+import { partsOf, unionStarts, WindowReadContext } from '../../../processor/src/query/read-context.ts';
+import { mergeTotals, readTotals, specOf } from '../../../processor/src/query/rollups.ts';
 import { QueryStore, type WindowsPage } from '../../../processor/src/query/store.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 
@@ -48,47 +55,105 @@ function expectClose(actual: unknown, expected: unknown, path = ''): void {
 
 const rollupsOf = (page: WindowsPage) => page.windows;
 
+/** Tumbling, or hopping kept per slice as the processor compiles it (advance = slice). */
+function shapeOf(hopping: number): Exclude<WindowShape, { type: 'session' }> {
+  if (hopping === 0) return { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000 };
+  const advanceMs = 60_000 / hopping;
+  return { type: 'hopping', sizeMs: 60_000, advanceMs, sliceMs: advanceMs, graceMs: 5_000 };
+}
+
+/** Every window's rollup values read from the totals, in one call or one call per part. */
+async function totalsRollups(writer: PipelineWriter, oneCall: boolean) {
+  const ctx = new WindowReadContext(redis, { cache: false });
+  const reg = await ctx.registration(writer.name);
+  const aggregates = new Aggregates(reg.aggregates);
+  const scans = await ctx.scan(reg, {});
+  const out = new Map<number, unknown>();
+  for (const start of unionStarts(scans).sort((a, b) => a - b)) {
+    const totals = await readTotals(ctx, partsOf(reg, scans, start), specOf(aggregates), oneCall);
+    if (!totals) throw new Error(`window ${start}: no totals`);
+    const group = aggregates.newGroup();
+    mergeTotals(aggregates, group, totals);
+    for (const acc of group) {
+      if (!acc.hll) continue;
+      acc.distinct = (await countDistinct(redis, [acc.hll]))[0];
+      acc.hll = undefined;
+    }
+    out.set(start, valuesOf(aggregates, group));
+  }
+  return out;
+}
+
+/** Random data and how it is written. */
+const data = {
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+  count: fc.integer({ min: 1, max: 300 }),
+  windows: fc.integer({ min: 1, max: 3 }),
+  batch: fc.integer({ min: 1, max: 80 }),
+  // written by the partition's owner (absolute values, owner-kept merged sketches) or as deltas
+  owner: fc.boolean(),
+  // 0: tumbling; else hopping 1 min every 60/n s, kept in slices
+  hopping: fc.constantFrom(0, 0, 2, 3, 6),
+};
+
 describe('write-side rollups', () => {
   it('answer every window as the scan of its groups, also when rollups start mid-window (property)', async () => {
     const store = new QueryStore(redis, { cache: false });
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          seed: fc.integer({ min: 1, max: 1_000_000 }),
-          count: fc.integer({ min: 1, max: 300 }),
-          windows: fc.integer({ min: 1, max: 3 }),
-          batch: fc.integer({ min: 1, max: 80 }),
+          ...data,
           // batches written before the pipeline kept totals (a processor upgrade)
           before: fc.integer({ min: 0, max: 3 }),
-          // written by the partition's owner (absolute values, owner-kept merged sketches) or as deltas
-          owner: fc.boolean(),
         }),
-        async ({ seed, count, windows, batch, before, owner }) => {
+        async ({ seed, count, windows, batch, before, owner, hopping }) => {
           const events = eventsOf(seed, count, windows);
-          const tumbling = { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000 } as const;
-          const scanned = new PipelineWriter(redis, { partitions: 2, window: { ...tumbling } });
-          const indexed = new PipelineWriter(redis, { partitions: 2, window: { ...tumbling }, owner });
+          const scanned = new PipelineWriter(redis, { partitions: 2, window: shapeOf(hopping) });
+          const indexed = new PipelineWriter(redis, { partitions: 2, window: shapeOf(hopping), owner });
           const window = indexed.registration.window;
-          if (before === 0 && window.type === 'tumbling') window.rollups = true;
+          if (before === 0 && window.type !== 'session') window.rollups = true;
           await scanned.register();
           await indexed.register();
           let batches = 0;
           for (let i = 0; i < events.length; i += batch) {
             const chunk = events.slice(i, i + batch);
             const partition = String(i % 2);
-            if (batches++ === before && window.type === 'tumbling') {
+            if (batches++ === before && window.type !== 'session') {
               window.rollups = true;
               await indexed.register();
             }
             await scanned.commit(partition, chunk);
             await indexed.commit(partition, chunk);
           }
-          if (window.type === 'tumbling') window.rollups = true;
+          if (window.type !== 'session') window.rollups = true;
           await indexed.register();
           const expected = await store.windows(scanned.name, page);
           const actual = await store.windows(indexed.name, page);
           expect(actual.windows.length).toBe(expected.windows.length);
           expectClose(rollupsOf(actual), rollupsOf(expected));
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 120_000);
+
+  it('read in one call, answer exactly as read part by part (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ ...data, partitions: fc.integer({ min: 1, max: 3 }) }),
+        async ({ seed, count, windows, batch, partitions, owner, hopping }) => {
+          const writer = new PipelineWriter(redis, {
+            partitions,
+            window: { ...shapeOf(hopping), rollups: true },
+            owner,
+          });
+          await writer.register();
+          const events = eventsOf(seed, count, windows);
+          for (let i = 0; i < events.length; i += batch)
+            await writer.commit(String((i / batch) % partitions), events.slice(i, i + batch));
+          const one = await totalsRollups(writer, true);
+          expect(one.size).toBeGreaterThan(0);
+          expect(one).toEqual(await totalsRollups(writer, false));
         },
       ),
       { numRuns: 25 },

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bucketOf, quantile, RELATIVE_ACCURACY } from '../../../processor/src/aggregates/ddsketch.ts';
+import {
+  bucketOf,
+  bucketValue,
+  quantile,
+  RELATIVE_ACCURACY,
+} from '../../../processor/src/aggregates/ddsketch.ts';
 
 function sketch(values: number[]): Map<string, number> {
   const buckets = new Map<string, number>();
@@ -65,6 +70,47 @@ describe('DDSketch buckets', () => {
     const count = (a: number) => new Set(values.map((v) => bucketOf(v, a))).size;
     expect(count(0.1)).toBeLessThan(count(0.01));
     expect(count(0.01)).toBeLessThan(count(0.001));
+  });
+
+  it('answers exactly as sorting every bucket by its value does (property)', () => {
+    // the definition: every bucket's value computed, sorted by value, walked up to the rank
+    const byValue = (buckets: Map<string, number>, q: number, accuracy: number) => {
+      const entries = [...buckets.entries()]
+        .filter(([, count]) => count > 0)
+        .map(([bucket, count]) => ({ value: bucketValue(bucket, accuracy), count }))
+        .sort((a, b) => a.value - b.value);
+      const total = entries.reduce((sum, e) => sum + e.count, 0);
+      if (total === 0) return null;
+      let seen = 0;
+      for (const entry of entries) {
+        seen += entry.count;
+        if (seen > q * (total - 1)) return entry.value;
+      }
+      return entries[entries.length - 1]!.value;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.oneof(
+              fc.constant('z'),
+              fc
+                .tuple(fc.constantFrom('p', 'n'), fc.integer({ min: -3000, max: 3000 }))
+                .map(([s, i]) => `${s}${i}`),
+            ),
+            fc.integer({ min: -2, max: 50 }),
+          ),
+          { maxLength: 200 },
+        ),
+        fc.double({ min: 0.001, max: 0.999, noNaN: true }),
+        fc.constantFrom(0.001, 0.01, 0.1),
+        (pairs, q, accuracy) => {
+          const buckets = new Map(pairs);
+          expect(quantile(buckets, q, accuracy)).toBe(byValue(buckets, q, accuracy));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('is empty for no values', () => {

@@ -3,11 +3,12 @@ import { describe, expect, it } from 'vitest';
 import {
   addBucket,
   addMember,
+  BatchFold,
   type Buckets,
   bucketCounts,
   type Members,
   memberList,
-  WindowDelta,
+  type WindowDelta,
 } from '../../../processor/src/aggregates/fold.ts';
 import {
   type AggregateAcc,
@@ -83,10 +84,11 @@ describe('the registry of aggregate kinds', () => {
         for (const shape of shapes) {
           const kind = kindOf(shape);
           const fold = (list: typeof records) => {
-            const delta = new WindowDelta(0, 10);
+            const batch = new BatchFold([shape]);
+            const delta = batch.window(0, 10);
             for (const r of list) {
               const arg = kind.input === 'text' ? `v${r.value}` : r.value;
-              kind.fold(delta, shape, group, arg, r.time);
+              batch.add(delta, group, r.time, batch.prepare([arg]));
             }
             return delta;
           };

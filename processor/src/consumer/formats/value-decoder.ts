@@ -6,6 +6,7 @@ import type { SourceFormat } from '../../model/source-format.ts';
 import type { SchemaRegistrySpec } from '../../spec/schema-registry.ts';
 import { decodeValue, RecordFailure } from '../decode.ts';
 import { avroDecoder } from './avro.ts';
+import { JsonFieldReader } from './json-fields.ts';
 import { jsonSchemaDecoder } from './json-schema.ts';
 import { protobufDecoder } from './protobuf.ts';
 import {
@@ -39,6 +40,8 @@ export interface SourceDecoding {
   format: SourceFormat;
   schemaRegistry?: SchemaRegistrySpec;
   messageType?: string;
+  /** JSON: the only top-level fields the pipeline reads (RuntimePipeline.source.eventFields) */
+  eventFields?: readonly string[];
 }
 
 export const plainDecoder = (format: 'json' | 'text'): ValueDecoder => ({
@@ -46,7 +49,20 @@ export const plainDecoder = (format: 'json' | 'text'): ValueDecoder => ({
   decode: (value) => decodeValue(value, format),
 });
 
+/**
+ * JSON records of which the pipeline reads only `fields` (top level): those are read from the bytes
+ * when that is sure to give what JSON.parse would, the value is decoded whole otherwise (json-fields.ts).
+ */
+export function jsonFieldsDecoder(fields: readonly string[]): ValueDecoder {
+  const reader = new JsonFieldReader(fields);
+  return {
+    prepare: async () => {},
+    decode: (value) => (value === null ? undefined : reader.read(value)) ?? decodeValue(value, 'json'),
+  };
+}
+
 export function valueDecoderFor(source: SourceDecoding, client?: RegistryClient): ValueDecoder {
+  if (source.format === 'json' && source.eventFields) return jsonFieldsDecoder(source.eventFields);
   if (source.format === 'json' || source.format === 'text') return plainDecoder(source.format);
   if (!source.schemaRegistry) throw new Error(`format ${source.format} needs source.schemaRegistry`);
   return new RegistryDecoder(
