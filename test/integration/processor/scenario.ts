@@ -499,8 +499,7 @@ async function expectHoppingGroundTruth(
     );
   }
   await expectRollupGroundTruth(redis, name, truth);
-  // top by a count, a sum and a max: from the window-level sets of hopping windows (count, max) or
-  // the slices' threshold algorithm (sum), against the ground truth
+  // top by a count, a sum and a max (the slices' threshold algorithm) against the ground truth
   const starts = new Set([...truth.keys()].map((key) => Number(key.slice(0, key.indexOf('|')))));
   await expectTopGroundTruth(store, name, truth, [...starts]);
 }
