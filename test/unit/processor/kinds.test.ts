@@ -13,6 +13,7 @@ import {
 import {
   type AggregateAcc,
   fieldHead,
+  hoppingRankModes,
   KIND_NAMES,
   KINDS,
   kindOf,
@@ -149,5 +150,23 @@ describe('DDSketch buckets of a batch', () => {
         expect(typeof buckets === 'string').toBe(values.length === 1);
       }),
     );
+  });
+});
+
+describe('hoppingRankModes', () => {
+  it('keeps the ranked counts (added), max and min, in spec order, and never a sum', () => {
+    const shapes = [
+      { name: 'total', kind: 'sum', field: 'v' },
+      { name: 'hi', kind: 'max', field: 'v' },
+      { name: 'n', kind: 'count' },
+      { name: 'lo', kind: 'min', field: 'v' },
+      { name: 'm', kind: 'count' },
+    ] as unknown as AggregateShape[];
+    expect(hoppingRankModes(shapes, ['n', 'total', 'hi', 'lo'])).toEqual([
+      ['hi', 'max'],
+      ['n', 'add'],
+      ['lo', 'min'],
+    ]);
+    expect(hoppingRankModes(shapes, [])).toEqual([]);
   });
 });
