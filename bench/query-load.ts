@@ -3,12 +3,15 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping] [--no-rollups] [--only rollup,filtered]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--no-rollups] [--only rollup,filtered]
  *
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
  * tumbling minute. Every request names the window starting at the first event, which holds all
  * 10,000 groups either way, so the two runs read the same answers.
+ *
+ * --whole-window-ranks (with --hopping): as spec.window.rankWholeWindows, the commits also keep the
+ * window-level ranking sets of the ranked counts, min and max, which `top` then reads.
  *
  * --no-rollups writes neither the rollup totals nor the top-N index (rollups and top scan the groups).
  *
@@ -41,6 +44,7 @@ const GROUPS = 10_000;
 const cache = !process.argv.includes('--no-cache');
 const hopping = process.argv.includes('--hopping');
 const rollups = !process.argv.includes('--no-rollups');
+const wholeWindowRanks = process.argv.includes('--whole-window-ranks');
 const only = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
   : undefined;
@@ -63,6 +67,7 @@ try {
           graceMs: 5_000,
           rollups,
           ranks: rollups,
+          rankWholeWindows: wholeWindowRanks,
         }
       : { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000, rollups, ranks: rollups },
   });
@@ -136,7 +141,7 @@ try {
     rows.push(line);
   }
   console.log(
-    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}, write-side rollups ${rollups ? 'on' : 'off'}, ${hopping ? 'hopping 1m/10s (sliced)' : 'tumbling 1m'} window\n${rows.join('\n')}`,
+    `\n${connections} connections, ${duration}s per endpoint, loopback, ${GROUPS} groups, 3 partitions, query cache ${cache ? 'on' : 'off'}, write-side rollups ${rollups ? 'on' : 'off'}, ${hopping ? `hopping 1m/10s (sliced${wholeWindowRanks ? ', whole-window ranks' : ''})` : 'tumbling 1m'} window\n${rows.join('\n')}`,
   );
   await server.close();
 } finally {

@@ -196,8 +196,11 @@ export class PipelineWriter {
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
                     : {}),
                 }),
-            // and, for hopping windows, their window-level ranking sets
-            ...(this.redis instanceof Cluster || window.type !== 'hopping' || !window.ranks
+            // and, for hopping windows with rankWholeWindows, their window-level ranking sets
+            ...(this.redis instanceof Cluster ||
+            window.type !== 'hopping' ||
+            !window.ranks ||
+            !window.rankWholeWindows
               ? {}
               : {
                   hoppingRanks: {

@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { rankedAggregates } from '../aggregates/kinds.ts';
+import { hoppingRankModes, rankedAggregates } from '../aggregates/kinds.ts';
 import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
@@ -80,6 +80,8 @@ export class ConsumerLoop {
   private readonly ranked: string[];
   /** the ranked sums, also kept in a window-level index on one Redis node (query/global-top.ts) */
   private readonly rankedSums: string[];
+  /** window.rankWholeWindows: the ranked counts, min and max kept per hopping window on one Redis node */
+  private readonly hoppingRanks: [string, 'add' | 'max' | 'min'][];
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;
@@ -113,6 +115,10 @@ export class ConsumerLoop {
         ? (pipeline.rankBy ?? rankedAggregates(pipeline.aggregates))
         : [];
     this.rankedSums = this.ranked.filter((name) => this.aggregateKinds[name] === 'sum');
+    this.hoppingRanks =
+      pipeline.window.type === 'hopping' && pipeline.window.rankWholeWindows
+        ? hoppingRankModes(pipeline.aggregates, this.ranked)
+        : [];
     this.enrichment =
       pipeline.enrich.length > 0
         ? redisEnrichment((hash, fields) => redis.hmget(hash, ...fields))
@@ -502,9 +508,16 @@ export class ConsumerLoop {
             ranked: this.ranked,
             // Tumbling windows only: a hopping window's set would take every slice's groups once
             // per window the slice is in (w3: Redis CPU x2.2), so its group counts read the union.
-            // Likewise the hopping windows' window-level ranking sets (CommitRequest.hoppingRanks)
-            // are not written here: w3 with a ranked count, Redis CPU x3.1 (docs/benchmarks.md);
-            // top of hopping windows reads the slices' indexes.
+            // Likewise the hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3
+            // with a ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
+            ...(redis instanceof Cluster || this.hoppingRanks.length === 0
+              ? {}
+              : {
+                  hoppingRanks: {
+                    base: keys.groupSets(pipeline.name, pipeline.version),
+                    aggregates: this.hoppingRanks,
+                  },
+                }),
             ...(redis instanceof Cluster || pipeline.window.type !== 'tumbling'
               ? {}
               : {

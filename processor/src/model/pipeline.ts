@@ -44,6 +44,12 @@ export type WindowShape =
        * O(k) entries instead of every group (absent in registrations written before: `top` scans).
        */
       ranks?: boolean;
+      /**
+       * spec.window.rankWholeWindows: with ranks, on one Redis node, every commit also moves each
+       * slice's change of the ranked counts, min and max into one ranking per window across slices
+       * and partitions (query/global-top.ts reads it when every part marked it).
+       */
+      rankWholeWindows?: boolean;
     }
   | { type: 'session'; gapMs: number; graceMs: number };
 

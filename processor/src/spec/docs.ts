@@ -136,7 +136,7 @@ a condition, a \`sum\` of a string) are reported by \`kappaflow validate\` with 
 | Type | Fields | |
 | --- | --- | --- |
 | \`tumbling\` | \`size\`, \`grace\` | ${cell(tumblingWindowSchema.description ?? '')} |
-| \`hopping\` | \`size\`, \`advance\`, \`grace\` | ${cell(hoppingWindowSchema.description ?? '')} \`advance\` must divide \`size\`, and size/advance is at most 1000. |
+| \`hopping\` | \`size\`, \`advance\`, \`grace\`, \`rankWholeWindows\` | ${cell(hoppingWindowSchema.description ?? '')} \`advance\` must divide \`size\`, and size/advance is at most 1000. |
 | \`session\` | \`gap\`, \`grace\` | ${cell(sessionWindowSchema.description ?? '')} |
 
 Windows follow event time. Each partition has a **watermark**: the newest event time of every

@@ -20,7 +20,14 @@ import type { EventTimeFormat, SOURCE_FORMATS } from './source.ts';
 
 export type NormalizedWindow =
   | { type: 'tumbling'; sizeMs: number; graceMs: number }
-  | { type: 'hopping'; sizeMs: number; advanceMs: number; graceMs: number }
+  | {
+      type: 'hopping';
+      sizeMs: number;
+      advanceMs: number;
+      graceMs: number;
+      /** window.rankWholeWindows; only when true, so pipelines without it keep their fingerprint */
+      rankWholeWindows?: true;
+    }
   | { type: 'session'; gapMs: number; graceMs: number };
 
 /** `expr` is the CEL source of the operator's argument (absent only for count). */
@@ -112,6 +119,7 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
             sizeMs: parseDuration(w.size),
             advanceMs: parseDuration(w.advance),
             graceMs: parseDuration(w.grace),
+            ...(w.rankWholeWindows ? { rankWholeWindows: true as const } : {}),
           }
         : { type: 'session', gapMs: parseDuration(w.gap), graceMs: parseDuration(w.grace) };
   const out: NormalizedPipeline = {

@@ -27,6 +27,14 @@ export const hoppingWindowSchema = strictObject({
   size: duration(1).describe('Length of each window, e.g. `15m`.'),
   advance: duration(1).describe('How often a new window starts, e.g. `1m`. Must divide `size`.'),
   grace,
+  rankWholeWindows: z
+    .boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` })
+    // optional, not defaulted: an API server default would land on every window type (one CRD
+    // schema for all three), where the rule below refuses it
+    .optional()
+    .describe(
+      "Keep one ranking per window across its slices and partitions for the `count`, `min` and `max` aggregates of `rankBy` (on one Redis node), so `top` of a hopping window reads O(k) entries instead of merging every slice's index. Costs Redis CPU on every commit: each slice's change goes into every window it is in (about 3× the Redis CPU per record of a 1m/10s window with a ranked count). Default off: `top` merges the slices' indexes (exact either way). Part of the logic: changing it starts a new version that replays the log.",
+    ),
 })
   .superRefine((w, ctx) => {
     const size = tryParseDuration(w.size);
@@ -89,6 +97,10 @@ export const windowSchema = z
       {
         rule: "self.type == 'hopping' ? has(self.advance) : !has(self.advance)",
         message: 'advance is only for hopping windows, and hopping windows need it',
+      },
+      {
+        rule: "self.type == 'hopping' || !has(self.rankWholeWindows)",
+        message: 'rankWholeWindows is only for hopping windows',
       },
     ),
   )

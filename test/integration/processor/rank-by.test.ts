@@ -1,7 +1,8 @@
 // spec.rankBy through the real processor on real Kafka and Redis: the commits keep a top-N index
 // for exactly the aggregates it lists (by default the count aggregates), and `top` answers every
 // aggregate the same whether it reads an index or scans the window, against an independent tally;
-// a ranked sum also gets the window-level index of tumbling windows (one Redis node).
+// a ranked sum also gets the window-level index of tumbling windows (one Redis node), and a hopping
+// window with rankWholeWindows its window-level ranking sets of the ranked counts and max.
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -34,7 +35,9 @@ function records() {
   return { out, tally };
 }
 
-async function run(rankBy: string | undefined) {
+const TUMBLING = '{ type: tumbling, size: 1m, grace: 1h }';
+
+async function run(rankBy: string | undefined, window = TUMBLING) {
   const id = randomUUID().slice(0, 8);
   const name = `rank-${id}`;
   const topic = `rank-${id}`;
@@ -44,7 +47,7 @@ metadata: { name: ${name} }
 spec:
   source: { topic: ${topic}, format: json, eventTime: { field: ts } }
   groupBy: { key: event.k }
-  window: { type: tumbling, size: 1m, grace: 1h }
+  window: ${window}
   aggregates:
     n: { count: {} }
     total: { sum: event.v }
@@ -72,13 +75,14 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
       { timeoutMs: 60_000 },
     );
     const start = base - (base % WINDOW_MS);
-    const indexed = (await redis.keys(`${keys.window(prefix, start)}:tot:rk:*`))
-      .map((k) => k.slice(k.lastIndexOf(':') + 1))
-      .sort();
+    const lastSegments = (found: string[]) =>
+      [...new Set(found.map((k) => k.slice(k.lastIndexOf(':') + 1)))].sort();
+    // the index of the window's hash (tumbling) or of its slices (hopping)
+    const indexed = lastSegments(await redis.keys(`${prefix}:*:tot:rk:*`));
     // ranked sums also get the window-level index (one Redis node, tumbling: query/global-top.ts)
-    const windowLevel = (await redis.keys(`${keys.groupSets(name, 1)}:rk:${start}:*`))
-      .map((k) => k.slice(k.lastIndexOf(':') + 1))
-      .sort();
+    const windowLevel = lastSegments(await redis.keys(`${keys.groupSets(name, 1)}:rk:${start}:*`));
+    // and hopping windows with rankWholeWindows their window-level ranking sets
+    const wholeWindows = lastSegments(await redis.keys(`${keys.groupSets(name, 1)}:rh:${start}:*`));
     // top of every rankable aggregate, from the index or the scan, against the tally
     const store = new QueryStore(redis, { cache: false });
     for (const [aggregate, measure] of [
@@ -101,7 +105,7 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
         top: want.map((w) => [w.k, w.value]),
       });
     }
-    return { indexed, windowLevel };
+    return { indexed, windowLevel, wholeWindows };
   } finally {
     redis.disconnect();
   }
@@ -109,11 +113,31 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
 
 describe('spec.rankBy', () => {
   it('indexes the count aggregates by default', { timeout: 120_000 }, async () => {
-    expect(await run(undefined)).toEqual({ indexed: ['n'], windowLevel: [] });
+    expect(await run(undefined)).toEqual({ indexed: ['n'], windowLevel: [], wholeWindows: [] });
   });
 
   it('indexes exactly the aggregates it lists, none with []', { timeout: 120_000 }, async () => {
-    expect(await run('[total, hi]')).toEqual({ indexed: ['hi', 'total'], windowLevel: ['total'] });
-    expect(await run('[]')).toEqual({ indexed: [], windowLevel: [] });
+    expect(await run('[total, hi]')).toEqual({
+      indexed: ['hi', 'total'],
+      windowLevel: ['total'],
+      wholeWindows: [],
+    });
+    expect(await run('[]')).toEqual({ indexed: [], windowLevel: [], wholeWindows: [] });
+  });
+
+  it('ranks whole hopping windows only with window.rankWholeWindows', { timeout: 180_000 }, async () => {
+    const hopping = (whole: boolean) =>
+      `{ type: hopping, size: 1m, advance: 20s, grace: 1h${whole ? ', rankWholeWindows: true' : ''} }`;
+    // counts and max get the window-level sets; a sum keeps the slices' indexes only
+    expect(await run('[n, total, hi]', hopping(true))).toEqual({
+      indexed: ['hi', 'n', 'total'],
+      windowLevel: [],
+      wholeWindows: ['hi', 'n'],
+    });
+    expect(await run('[n, total, hi]', hopping(false))).toEqual({
+      indexed: ['hi', 'n', 'total'],
+      windowLevel: [],
+      wholeWindows: [],
+    });
   });
 });

@@ -50,8 +50,15 @@ const shape = fc
     // the spec requires advance to divide size (so slices are as long as the advance)
     times: fc.integer({ min: 2, max: 5 }),
     grace: fc.constantFrom(0, 1000, 5000),
+    // spec.window.rankWholeWindows: the window-level ranking sets beside the slices' indexes
+    rankWholeWindows: fc.boolean(),
   })
-  .map(({ advance, times, grace }) => ({ sizeMs: advance * times, advanceMs: advance, graceMs: grace }));
+  .map(({ advance, times, grace, rankWholeWindows }) => ({
+    sizeMs: advance * times,
+    advanceMs: advance,
+    graceMs: grace,
+    rankWholeWindows,
+  }));
 
 const record = fc.record({
   // times go up and back (late records, some later than the grace), with repeats (first/last ties)
@@ -155,8 +162,9 @@ async function run(
         rollups,
         ...(rollups ? { ownedTotals: claim.windows.stageTotals(folded.fold) } : {}),
         ...(rollups && window.ranks ? { ranked: rankedAggregates(pipeline.aggregates) } : {}),
-        // and the window-level sets of hopping windows (query/global-top.ts), as the processor writes them
-        ...(rollups && window.ranks && window.type === 'hopping'
+        // and the window-level sets of hopping windows (query/global-top.ts), as the processor
+        // writes them with spec.window.rankWholeWindows
+        ...(rollups && window.ranks && window.rankWholeWindows
           ? {
               hoppingRanks: {
                 base: keys.groupSets(pipeline.name, 1),

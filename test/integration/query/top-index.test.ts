@@ -37,6 +37,15 @@ function eventsOf(seed: number, count: number, users: number, span: number): Omi
 const shapes: Record<string, WindowShape> = {
   tumbling: { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000 },
   hopping: { type: 'hopping', sizeMs: 60_000, advanceMs: 20_000, sliceMs: 20_000, graceMs: 5_000 },
+  // spec.window.rankWholeWindows: the window-level ranking sets beside the slices' indexes
+  hoppingWhole: {
+    type: 'hopping',
+    sizeMs: 60_000,
+    advanceMs: 20_000,
+    sliceMs: 20_000,
+    graceMs: 5_000,
+    rankWholeWindows: true,
+  },
 };
 
 const strip = ({ pipeline: _, ...rest }: TopResult) => rest;
@@ -52,7 +61,7 @@ describe('top-N index', () => {
           users: fc.integer({ min: 1, max: 120 }),
           partitions: fc.integer({ min: 1, max: 3 }),
           batch: fc.integer({ min: 1, max: 100 }),
-          shape: fc.constantFrom('tumbling', 'hopping'),
+          shape: fc.constantFrom('tumbling', 'hopping', 'hoppingWhole'),
           limit: fc.integer({ min: 1, max: 12 }),
         }),
         async ({ seed, count, users, partitions, batch, shape, limit }) => {
@@ -196,7 +205,7 @@ describe('top-N index', () => {
 
   it('reads counts, min and max of a hopping window from its window-level set across partitions and slices', async () => {
     const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
-    const window = shapes.hopping!;
+    const window = shapes.hoppingWhole!;
     const writer = new PipelineWriter(redis, {
       ...options,
       window: { ...window, rollups: true, ranks: true } as WindowShape,

@@ -100,6 +100,7 @@ const expected: Record<string, [number, string, string]> = {
   'window-missing-size': [14, 'spec.window.size', 'missing required field size'],
   'window-missing-type': [14, 'spec.window.type', 'window needs a type'],
   'window-typo-field': [16, 'spec.window.sise', '(did you mean "size"?)'],
+  'window-whole-ranks-tumbling': [18, 'spec.window.rankWholeWindows', 'unknown field "rankWholeWindows"'],
   'window-unknown-type': [
     15,
     'spec.window.type',

@@ -101,6 +101,15 @@ describe.skipIf(!built)('CRD on a real API server', { timeout: 120_000 }, () => 
     },
   );
 
+  it('accepts rankWholeWindows on a hopping window and keeps it', async () => {
+    const text = readFileSync(join(root, 'examples/orders-hopping.yaml'), 'utf8')
+      .replace(/name: (\S+)/, 'name: whole-ranks')
+      .replace('type: hopping', 'type: hopping, rankWholeWindows: true');
+    const r = await apply('whole-ranks', text);
+    expect(r.status, JSON.stringify(r.json)).toBeLessThan(300);
+    expect((r.json.spec as { window: Record<string, unknown> }).window.rankWholeWindows).toBe(true);
+  });
+
   it.each([
     ['a bad duration', base.replace('size: 1m', 'size: 1 minute'), 'spec.window.size'],
     [
@@ -122,6 +131,11 @@ describe.skipIf(!built)('CRD on a real API server', { timeout: 120_000 }, () => 
       'a session window with size',
       base.replace('type: tumbling', 'type: session'),
       'session windows need gap',
+    ],
+    [
+      'rankWholeWindows on a tumbling window',
+      base.replace('type: tumbling', 'type: tumbling\n    rankWholeWindows: true'),
+      'rankWholeWindows is only for hopping windows',
     ],
     [
       'replicas in auto mode',

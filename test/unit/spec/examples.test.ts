@@ -97,6 +97,11 @@ describe('examples', () => {
     expect(fp(text.replace('"event.status < 500"', '"event.status < 400"'))).not.toBe(base);
     // the top-N index is kept per version: another rankBy builds its own
     expect(fp(text.replace('retention: 7d', 'retention: 7d\n  rankBy: [views]'))).not.toBe(base);
+    // so are whole hopping windows' rankings (an index kept from the first batch or not at all)
+    const hopping = await readFile(join(examples, 'orders-hopping.yaml'), 'utf8');
+    const whole = (on: boolean) => hopping.replace('type: hopping', `type: hopping, rankWholeWindows: ${on}`);
+    expect(fp(whole(true))).not.toBe(fp(hopping));
+    expect(fp(whole(false))).toBe(fp(hopping));
   });
 
   it('ranks the count aggregates from an index by default, or the ones spec.rankBy lists', async () => {
