@@ -23,6 +23,8 @@ interface Probe {
 interface ProbeState {
   probes: Probe[];
   producing: boolean;
+  /** how long each polling query took (the read side's share of the queryable clock) */
+  queryMs: number[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,10 +53,12 @@ async function pollQueryable(state: ProbeState, workload: Workload, queryPort: n
     const pending = state.probes.filter((p) => p.queryableMs === undefined).slice(0, 50);
     if (pending.length > 0) {
       const qs = pending.map((p) => `${field}=${encodeURIComponent(p.group)}`).join('&');
+      const asked = performance.now();
       const body = (await (
         await fetch(`http://127.0.0.1:${queryPort}/api/v1/pipelines/${name}/windows?${qs}&limit=1000`)
       ).json()) as { windows?: { groups: { group: Record<string, unknown> }[] }[] };
       const now = performance.now();
+      state.queryMs.push(now - asked);
       const seen = new Set<string>();
       for (const w of body.windows ?? []) for (const g of w.groups) seen.add(String(g.group[field]));
       for (const probe of pending) if (seen.has(probe.group)) probe.queryableMs = now - probe.sentAt;
@@ -120,7 +124,8 @@ async function produceWithProbes(
  * produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
  * every 10 ms, one pipelined HGET per partition); (2) queryable: the HTTP query API (windows,
  * filtered by the probe's group, any-of all outstanding probes in one request every 50 ms) returns
- * the probe's group. Polling the API per probe every few ms would itself load Redis with window
+ * the probe's group; each polling request is timed (probeQuery p50/p99: the read side's share of
+ * the queryable clock). Polling the API per probe every few ms would itself load Redis with window
  * scans and slow the commits being measured.
  */
 export async function measureFreshness(workload: Workload, rate: number, ctx: Context) {
@@ -131,7 +136,7 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   await waitUntil(`${name} ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
     timeoutMs: 60_000,
   });
-  const state: ProbeState = { probes: [], producing: true };
+  const state: ProbeState = { probes: [], producing: true, queryMs: [] };
   const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
   const { sent, seconds } = await produceWithProbes(state, workload, rate, topic, ctx);
   state.producing = false;
@@ -154,6 +159,8 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     maxMs: Math.max(...queryable),
     committedP50Ms: percentile(committed, 0.5),
     committedP99Ms: percentile(committed, 0.99),
+    probeQueryP50Ms: percentile(state.queryMs, 0.5),
+    probeQueryP99Ms: percentile(state.queryMs, 0.99),
     commits,
     commitsPerSecond: commits / seconds,
     recordsPerCommit: aggregated / commits,
