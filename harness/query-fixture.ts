@@ -8,6 +8,7 @@ import { commitBatch } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../processor/src/state/keys.ts';
 import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
+import { windowGroupSets } from '../processor/src/state/window-group-sets.ts';
 import { sliceStartOf, windowStarts } from '../processor/src/windows/assign.ts';
 
 /**
@@ -187,12 +188,13 @@ export class PipelineWriter {
         ? {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
-            // as the consumer loop does: window-level group sets for tumbling windows only
-            ...(this.redis instanceof Cluster || window.type !== 'tumbling'
+            // as the consumer loop does: window-level group sets for tumbling and sliced hopping
+            // windows, the index of ranked sums for tumbling ones
+            ...(this.redis instanceof Cluster || !windowGroupSets(window)
               ? {}
               : {
                   windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
-                  ...(window.ranks
+                  ...(window.ranks && window.type === 'tumbling'
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
                     : {}),
                 }),

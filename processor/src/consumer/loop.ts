@@ -12,6 +12,7 @@ import { keys, partitionPrefix } from '../state/keys.ts';
 import type { AbsoluteValue } from '../state/owned-windows.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
+import { windowGroupSets } from '../state/window-group-sets.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
 import { alignWithCheckpoint, type Claim, claimPartition, skipEmptyRange } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
@@ -506,9 +507,7 @@ export class ConsumerLoop {
         ? {
             rollups: true,
             ranked: this.ranked,
-            // Tumbling windows only: a hopping window's set would take every slice's groups once
-            // per window the slice is in (w3: Redis CPU x2.2), so its group counts read the union.
-            // Likewise the hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3
+            // The hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3
             // with a ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
             ...(redis instanceof Cluster || this.hoppingRanks.length === 0
               ? {}
@@ -518,11 +517,15 @@ export class ConsumerLoop {
                     aggregates: this.hoppingRanks,
                   },
                 }),
-            ...(redis instanceof Cluster || pipeline.window.type !== 'tumbling'
+            // Window-level group sets: tumbling windows and sliced hopping ones, whose slices add
+            // only the groups new in the slice (commitBatch-1.lua), so a window's group count is
+            // one SCARD. Adding every batch's groups of a slice to each of its windows cost Redis
+            // CPU x2.2 on w3. The window-level index of ranked sums is for tumbling windows only.
+            ...(redis instanceof Cluster || !windowGroupSets(pipeline.window)
               ? {}
               : {
                   windowGroups: keys.groupSets(pipeline.name, pipeline.version),
-                  globalRanks: this.rankedSums,
+                  ...(pipeline.window.type === 'tumbling' ? { globalRanks: this.rankedSums } : {}),
                 }),
           }
         : {}),

@@ -10,6 +10,7 @@ import type { WindowShape } from '../../../processor/src/model/pipeline.ts';
 import { QueryStore, type TopResult } from '../../../processor/src/query/store.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { keys } from '../../../processor/src/state/keys.ts';
+import { windowStarts } from '../../../processor/src/windows/assign.ts';
 
 const BASE = Date.UTC(2024, 5, 1, 0, 0, 0);
 
@@ -156,6 +157,66 @@ describe('top-N index', () => {
     expect(kept.length).toBeGreaterThan(0);
     expect(await counted()).toBe(40);
   });
+
+  it("keeps a sliced hopping window's group set equal to its groups written per window: late records, partitions, owner changes (property)", async () => {
+    const store = new QueryStore(redis, { cache: false });
+    // slices of 10 s, windows of 5 slices every 2: a slice is in 2 or 3 windows
+    const sliced: WindowShape = {
+      type: 'hopping',
+      sizeMs: 50_000,
+      advanceMs: 20_000,
+      sliceMs: 10_000,
+      graceMs: 30_000,
+      rollups: true,
+    };
+    // the same windows written per window (no slices, no window-level set): the truth
+    const { sliceMs: _, ...perWindow } = sliced;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          seed: fc.integer({ min: 1, max: 1_000_000 }),
+          count: fc.integer({ min: 1, max: 300 }),
+          users: fc.integer({ min: 1, max: 80 }),
+          partitions: fc.integer({ min: 1, max: 3 }),
+          batch: fc.integer({ min: 1, max: 60 }),
+          owner: fc.boolean(),
+          // after which batches every partition is claimed anew (a new owner restores its state)
+          handovers: fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 3 }),
+        }),
+        async ({ seed, count, users, partitions, batch, owner, handovers }) => {
+          // times in random order over 150 s: many records are late, into older slices and windows
+          const events = eventsOf(seed, count, users, 150_000);
+          const options = { partitions, groupBy: ['user'], owner };
+          const writer = new PipelineWriter(redis, { ...options, window: sliced });
+          const truth = new PipelineWriter(redis, { ...options, window: perWindow as WindowShape });
+          for (const w of [writer, truth]) {
+            await w.register();
+            for (let i = 0, n = 0; i < events.length; i += batch, n++) {
+              await w.commitSpread(events.slice(i, i + batch));
+              if (handovers.includes(n)) await w.register();
+            }
+          }
+          const ids = Array.from({ length: partitions }, (_, p) => String(p));
+          const page = { filters: new Map(), limit: 1000, order: 'asc' as const, rollup: true };
+          const counts = async (w: PipelineWriter) =>
+            new Map((await store.windows(w.name, page)).windows.map((x) => [x.start, x.groupCount]));
+          expect(await counts(writer)).toEqual(await counts(truth));
+          for (const start of new Set(events.flatMap((e) => windowStarts(sliced, e.time)))) {
+            const groups = new Set<string>();
+            for (const id of ids)
+              for (const g of await redis.smembers(`${truth.prefix(id)}:w:${start}:tot:g`)) groups.add(g);
+            const set = keys.windowGroups(keys.groupSets(writer.name, 1), start);
+            expect(new Set(await redis.smembers(set))).toEqual(groups);
+          }
+          // every slice wrote the window-level sets from its first batch on: the counts read them
+          for (const id of ids)
+            for (const key of await redis.keys(`${writer.prefix(id)}:sl:*:tot:g`))
+              expect(await redis.exists(key.replace(/:tot:g$/, ':tot:wg'))).toBe(1);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 240_000);
 
   it('reads a ranked sum of a tumbling window from its window-level index, and the parts when it may not be whole', async () => {
     // 12 partitions: ids 10 and 11 merge after 2 (number order, not the prefixes' byte order)
