@@ -105,6 +105,12 @@ try {
   const targets = [
     ['windows (page of 1000 groups)', `${windows}&limit=1000`],
     ['windows (one group, filtered)', `${windows}&user=user-4242`],
+    // as the freshness probe asks: a few groups, every window with state (hopping: each slice is
+    // a part of several windows)
+    [
+      'windows (3 groups, filtered, every window)',
+      `/api/v1/pipelines/bench/windows?user=user-4242&user=user-17&user=user-9001&limit=1000`,
+    ],
     ['windows (rollup of 10,000 groups)', `${windows}&rollup=true`],
     ['top 10 by sum', `${top}&aggregate=revenue&limit=10`],
     ['top 10 by count', `${top}&aggregate=orders&limit=10`],

@@ -13,7 +13,7 @@ import {
   valuesOf,
 } from './merge.ts';
 import type { WindowSelection } from './read-context.ts';
-import { type GroupList, partsOf, type WindowReadContext } from './read-context.ts';
+import { type GroupList, partsOf, sharedRead, type WindowReadContext } from './read-context.ts';
 import { queryCommands } from './scripts.ts';
 
 /** Groups per queryRows call. */
@@ -41,15 +41,18 @@ export async function groupList(
   const present = partsOf(reg, scans, w.start);
   const exact = exactGroupKeys(reg.groupBy, filters);
   const replies = await Promise.all(
-    present.map((part) =>
-      exact
-        ? ctx.partitionRead(part, `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`, () =>
-            presentGroups(ctx, part.hash, probe, exact),
-          )
-        : ctx.partitionRead(part, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
-            commands.queryGroups(part.hash, probe.mode, probe.prefix, texts, ''),
-          ),
-    ),
+    present.map((part) => {
+      const args = exact
+        ? `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`
+        : `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`;
+      return sharedRead(selection, `${part.hash}\n${args}`, () =>
+        ctx.partitionRead(part, args, () =>
+          exact
+            ? presentGroups(ctx, part.hash, probe, exact)
+            : commands.queryGroups(part.hash, probe.mode, probe.prefix, texts, ''),
+        ),
+      );
+    }),
   );
   const perPartition = new Map<string, string[]>();
   const all = new Set<string>();
@@ -129,9 +132,18 @@ export async function groupValues(
       // Slices keep each script call short (Redis runs one at a time).
       for (let i = 0; i < mine.length; i += ROW_SLICE) {
         const slice = mine.slice(i, i + ROW_SLICE);
-        calls.push(commands.queryRows(hash, spec.json, ...slice));
+        const groupsKey = JSON.stringify(slice);
+        calls.push(
+          sharedRead(selection, `${hash}\nrows\n${groupsKey}`, () =>
+            commands.queryRows(hash, spec.json, ...slice),
+          ),
+        );
         if (spec.hll.length > 0)
-          calls.push(commands.queryHllBuffer(hash, JSON.stringify(spec.hll), ...slice));
+          calls.push(
+            sharedRead(selection, `${hash}\nhll\n${groupsKey}`, () =>
+              commands.queryHllBuffer(hash, JSON.stringify(spec.hll), ...slice),
+            ),
+          );
       }
       return { mine, replies: await Promise.all(calls) };
     }),

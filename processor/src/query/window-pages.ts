@@ -59,7 +59,15 @@ export async function windows(
   const matches = groupMatcher(reg.groupBy, filters);
   const filterKey = filterKeyOf(filters);
   const scans = await ctx.scan(reg, { from: query.from, to: query.to });
-  const selection: WindowSelection = { reg, aggregates, scans, filters, filterKey, matches };
+  const selection: WindowSelection = {
+    reg,
+    aggregates,
+    scans,
+    filters,
+    filterKey,
+    matches,
+    shared: new Map(),
+  };
   const idle = await ctx.idle(
     reg,
     scans.map((s) => s.status),
