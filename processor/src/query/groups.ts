@@ -1,6 +1,5 @@
-import { countDistinct } from './hll.ts';
+import { countHlls } from '../aggregates/hll-estimate.ts';
 import {
-  type AggregateAcc,
   type AggregateValue,
   exactGroupKeys,
   filterTexts,
@@ -148,7 +147,6 @@ export async function groupValues(
       return { mine, replies: await Promise.all(calls) };
     }),
   );
-  const hllAccs: AggregateAcc[] = [];
   for (const read of reads) {
     if (!read) continue;
     const step = spec.hll.length > 0 ? 2 : 1;
@@ -173,18 +171,14 @@ export async function groupValues(
       });
     });
   }
-  if (spec.hll.length > 0) {
-    for (const group of groups.values())
-      for (const name of spec.hll) hllAccs.push(group[aggregates.byName.get(name)!.index]!);
-    const counts = await countDistinct(
-      ctx.redis,
-      hllAccs.map((a) => a.hll ?? []),
-    );
-    hllAccs.forEach((acc, i) => {
-      acc.distinct = counts[i]!;
+  // Counted here, as PFCOUNT would (a group's few partials are mostly sparse sketches of a few
+  // bytes), rather than copied into Redis to count there: Redis' CPU is the processors' too.
+  for (const group of groups.values())
+    for (const name of spec.hll) {
+      const acc = group[aggregates.byName.get(name)!.index]!;
+      acc.distinct = countHlls(acc.hll ?? []);
       acc.hll = undefined;
-    });
-  }
+    }
   for (const [g, group] of groups) {
     const values = valuesOf(aggregates, group);
     out.set(g, values);
