@@ -40,10 +40,8 @@ function tau(x: number): number {
   return z / 3;
 }
 
-/** The estimate of merged registers (one byte per register), as Redis' hllCount. */
-export function estimate(registers: Uint8Array): number {
-  const histogram = new Array<number>(64).fill(0);
-  for (let r = 0; r < REGISTERS; r++) histogram[registers[r]!]!++;
+/** The estimate from how many merged registers hold each value, as Redis' hllCount. */
+function estimate(histogram: Int32Array): number {
   const m = REGISTERS;
   let z = m * tau((m - histogram[Q + 1]!) / m);
   for (let j = Q; j >= 1; j--) {
@@ -54,9 +52,16 @@ export function estimate(registers: Uint8Array): number {
   return Math.round((ALPHA_INF * m * m) / z);
 }
 
+// Scratch of countHlls (synchronous, so one of each is enough): most partials are sparse sketches of
+// a few registers, so the histogram is kept as registers rise rather than counted over all 16,384.
+const registers = new Uint8Array(REGISTERS);
+const histogram = new Int32Array(64);
+
 /** PFCOUNT over the given HyperLogLog strings (missing ones count as empty). */
 export function countHlls(raws: readonly (Uint8Array | null | undefined)[]): number {
-  const registers = new Uint8Array(REGISTERS);
-  for (const raw of raws) maxInto(registers, raw);
-  return estimate(registers);
+  registers.fill(0);
+  histogram.fill(0);
+  histogram[0] = REGISTERS;
+  for (const raw of raws) maxInto(registers, histogram, raw);
+  return estimate(histogram);
 }

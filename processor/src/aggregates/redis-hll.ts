@@ -242,9 +242,14 @@ export function decodeHll(raw: Uint8Array | null | undefined): Registers {
 
 /**
  * Raises `registers` (one byte per register) to a Redis HyperLogLog string's (sparse or dense), as
- * PFMERGE does; a missing or empty value changes nothing.
+ * PFMERGE does, keeping `histogram` (how many registers hold each value) up to date; a missing or
+ * empty value changes nothing.
  */
-export function maxInto(registers: Uint8Array, raw: Uint8Array | null | undefined): void {
+export function maxInto(
+  registers: Uint8Array,
+  histogram: Int32Array,
+  raw: Uint8Array | null | undefined,
+): void {
   if (!raw || raw.length === 0) return;
   if (raw.length < HEADER || raw[0] !== 0x48 || raw[1] !== 0x59 || raw[2] !== 0x4c || raw[3] !== 0x4c)
     throw new Error('not a Redis HyperLogLog (no HYLL header)');
@@ -252,7 +257,11 @@ export function maxInto(registers: Uint8Array, raw: Uint8Array | null | undefine
     if (raw.length < DENSE_BYTES) throw new Error('truncated dense HyperLogLog');
     for (let r = 0; r < REGISTERS; r++) {
       const value = denseGet(raw, r);
-      if (value > registers[r]!) registers[r] = value;
+      if (value > registers[r]!) {
+        histogram[registers[r]!]!--;
+        histogram[value]!++;
+        registers[r] = value;
+      }
     }
     return;
   }
@@ -260,8 +269,12 @@ export function maxInto(registers: Uint8Array, raw: Uint8Array | null | undefine
   for (let i = HEADER; i < raw.length; ) {
     i = readOp(raw, i);
     if (runValue > 0)
-      for (let k = 0; k < runLength; k++)
-        if (runValue > registers[index + k]!) registers[index + k] = runValue;
+      for (let k = index; k < index + runLength && k < REGISTERS; k++)
+        if (runValue > registers[k]!) {
+          histogram[registers[k]!]!--;
+          histogram[runValue]!++;
+          registers[k] = runValue;
+        }
     index += runLength;
   }
   if (index !== REGISTERS) throw new Error('corrupt sparse HyperLogLog (registers do not add up)');
