@@ -188,8 +188,8 @@ export class PipelineWriter {
         ? {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
-            // as the consumer loop does: window-level group sets for tumbling and sliced hopping
-            // windows, the index of ranked sums for tumbling ones
+            // as the consumer loop does: window-level group sets (state/window-group-sets.ts),
+            // the index of ranked sums for tumbling windows
             ...(this.redis instanceof Cluster || !windowGroupSets(window)
               ? {}
               : {

@@ -517,10 +517,10 @@ export class ConsumerLoop {
                     aggregates: this.hoppingRanks,
                   },
                 }),
-            // Window-level group sets: tumbling windows and sliced hopping ones, whose slices add
-            // only the groups new in the slice (commitBatch-1.lua), so a window's group count is
-            // one SCARD. Adding every batch's groups of a slice to each of its windows cost Redis
-            // CPU x2.2 on w3. The window-level index of ranked sums is for tumbling windows only.
+            // Window-level group sets (a window's group count is one SCARD): tumbling windows, and
+            // sliced hopping ones with rankWholeWindows only, whose slices add only the groups new
+            // in the slice (commitBatch-1.lua); on w3 that still costs Redis CPU x2.1
+            // (state/window-group-sets.ts). The index of ranked sums is for tumbling windows only.
             ...(redis instanceof Cluster || !windowGroupSets(pipeline.window)
               ? {}
               : {

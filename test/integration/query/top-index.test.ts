@@ -168,9 +168,10 @@ describe('top-N index', () => {
       sliceMs: 10_000,
       graceMs: 30_000,
       rollups: true,
+      rankWholeWindows: true,
     };
     // the same windows written per window (no slices, no window-level set): the truth
-    const { sliceMs: _, ...perWindow } = sliced;
+    const { sliceMs: _, rankWholeWindows: __, ...perWindow } = sliced;
     await fc.assert(
       fc.asyncProperty(
         fc.record({
