@@ -187,7 +187,8 @@ export class PipelineWriter {
         ? {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
-            // as the consumer loop does: window-level group sets for tumbling windows only
+            // as the consumer loop does: window-level group sets for tumbling windows, and for
+            // sliced hopping windows the groups new to them that their owner works out
             ...(this.redis instanceof Cluster || window.type !== 'tumbling'
               ? {}
               : {
@@ -195,6 +196,12 @@ export class PipelineWriter {
                   ...(window.ranks
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
                     : {}),
+                }),
+            ...(this.redis instanceof Cluster || window.type !== 'hopping' || !window.sliceMs || !claim
+              ? {}
+              : {
+                  windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
+                  sliceGroups: claim.windows.stageSliceGroups(fold, window.sizeMs, window.sliceMs),
                 }),
             // and, for hopping windows with rankWholeWindows, their window-level ranking sets
             ...(this.redis instanceof Cluster ||

@@ -506,10 +506,8 @@ export class ConsumerLoop {
         ? {
             rollups: true,
             ranked: this.ranked,
-            // Tumbling windows only: a hopping window's set would take every slice's groups once
-            // per window the slice is in (w3: Redis CPU x2.2), so its group counts read the union.
-            // Likewise the hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3
-            // with a ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
+            // The hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3 with a
+            // ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
             ...(redis instanceof Cluster || this.hoppingRanks.length === 0
               ? {}
               : {
@@ -518,12 +516,26 @@ export class ConsumerLoop {
                     aggregates: this.hoppingRanks,
                   },
                 }),
-            ...(redis instanceof Cluster || pipeline.window.type !== 'tumbling'
+            // Window-level group sets: a tumbling window takes each batch's groups; a sliced hopping
+            // window only a slice's groups that no other slice of it holds (adding every slice's
+            // groups to every window it is in cost w3 Redis CPU x2.2), worked out by the owner.
+            ...(redis instanceof Cluster
               ? {}
-              : {
-                  windowGroups: keys.groupSets(pipeline.name, pipeline.version),
-                  globalRanks: this.rankedSums,
-                }),
+              : pipeline.window.type === 'tumbling'
+                ? {
+                    windowGroups: keys.groupSets(pipeline.name, pipeline.version),
+                    globalRanks: this.rankedSums,
+                  }
+                : pipeline.window.sliceMs && absolute
+                  ? {
+                      windowGroups: keys.groupSets(pipeline.name, pipeline.version),
+                      sliceGroups: claim.windows.stageSliceGroups(
+                        folded.fold,
+                        pipeline.window.sizeMs,
+                        pipeline.window.sliceMs,
+                      ),
+                    }
+                  : {}),
           }
         : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs

@@ -17,7 +17,7 @@ import type { AggregateShape, RuntimePipeline, WindowShape } from '../../../proc
 import { QueryStore, type WindowsPage } from '../../../processor/src/query/store.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
-import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { registerPipeline } from '../../../processor/src/state/registry.ts';
 
 const aggregates: AggregateShape[] = [
@@ -175,6 +175,13 @@ async function run(
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
+        // and the window-level group sets, each slice's groups new to its windows, as the loop does
+        ...(rollups && window.sliceMs
+          ? {
+              windowGroups: keys.groupSets(pipeline.name, 1),
+              sliceGroups: claim.windows.stageSliceGroups(folded.fold, window.sizeMs, window.sliceMs),
+            }
+          : {}),
       });
       expect(result.status).toBe('applied');
       if (result.status === 'applied') claim.windows.applied(result.closedWindows);
@@ -251,6 +258,16 @@ describe('stream slicing of hopping windows', () => {
           const expected = await store.windows(plain.name, { ...page, rollup: false });
           const actual = await store.windows(sliced.name, { ...page, rollup: false });
           expect(actual.windows).toEqual(expected.windows);
+          // Every window's group set holds exactly its groups (the rollups below count them from it).
+          // Slices add none when their groups cannot be told from their fields (only sketch
+          // aggregates, as keys of their own), and slices written before an upgrade none of theirs:
+          // those windows' sets hold some of their groups, and their counts come from the union.
+          for (const w of expected.windows) {
+            const set = await redis.smembers(keys.windowGroups(keys.groupSets(sliced.name, 1), w.start));
+            const groups = w.groups.map((g) => groupKeyOf([g.group.group]));
+            if ((packedSketches || !onlySketches) && !upgrade) expect(set.sort()).toEqual(groups.sort());
+            else expect(groups).toEqual(expect.arrayContaining(set));
+          }
           // A rollup's first/last across groups breaks ties of event time by the order Redis scans
           // the groups in, in both paths: compared without them.
           const withoutTimed = (page: WindowsPage) =>

@@ -252,13 +252,25 @@ end
 
 -- Window-level group sets (one Redis node only: payload.wg is the version's key base, e.g.
 -- kf:{p:v:~g}, another hash tag, so never on a Cluster; query/group-count.ts): the batch's groups of
--- a window, or of a slice into every window it is part of, go to `<wg>:g:<start>`, in this fenced
--- step, so every group of every applied batch is there once. The part's `:tot:wg` mark says it did
+-- a window go to `<wg>:g:<start>` (a slice's: applySliceGroups below), in this fenced step, so
+-- every group of every applied batch is there once. The part's `:tot:wg` mark says it did
 -- so from its first batch on; `<wg>:gw` lists the sets, dropped by event time as the window index.
 local function applyWindowGroups(hash, starts, groups, base)
   for _, s in ipairs(starts) do
     kf_chunked('SADD', base .. ':g:' .. s, groups, 1)
     redis.call('ZADD', base .. ':gw', s, s)
+  end
+  redis.call('SET', hash .. ':tot:wg', '1')
+  redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
+end
+
+-- A slice's share of the hopping windows' group sets (owner-computed, payload `n`: window start,
+-- groups, ...; state/owned-windows.ts stageSliceGroups): only groups new to the slice that no other
+-- slice of the window holds, so every group a slice holds is in every set of a window it is part of.
+local function applySliceGroups(hash, adds, base)
+  for i = 1, #adds, 2 do
+    kf_chunked('SADD', base .. ':g:' .. adds[i], adds[i + 1], 1)
+    redis.call('ZADD', base .. ':gw', adds[i], adds[i])
   end
   redis.call('SET', hash .. ':tot:wg', '1')
   redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
@@ -367,7 +379,14 @@ for _, w in ipairs(payload.w) do
     local hopping = hoppingRanks and { starts = w.c or { start }, base = payload.hb, modes = hoppingModes } or nil
     applyRanks(hash, w.r.g, payload.rk, hopping)
   end
-  if windowGroups then applyWindowGroups(hash, w.c or { start }, w.r.g, payload.wg) end
+  if windowGroups then
+    -- a slice adds only what its owner worked out (or nothing: no `n`, no mark); a window its groups
+    if w.c then
+      if w.n then applySliceGroups(hash, w.n, payload.wg) end
+    else
+      applyWindowGroups(hash, { start }, w.r.g, payload.wg)
+    end
+  end
   if globalRanks then applyGlobalRanks(hash, start, w.r.g, payload.gr, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
