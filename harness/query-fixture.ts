@@ -188,7 +188,8 @@ export class PipelineWriter {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
             // as the consumer loop does: window-level group sets for tumbling windows, and for
-            // sliced hopping windows the groups new to them that their owner works out
+            // sliced hopping windows with rankWholeWindows the groups new to them that their owner
+            // works out
             ...(this.redis instanceof Cluster || window.type !== 'tumbling'
               ? {}
               : {
@@ -197,7 +198,11 @@ export class PipelineWriter {
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
                     : {}),
                 }),
-            ...(this.redis instanceof Cluster || window.type !== 'hopping' || !window.sliceMs || !claim
+            ...(this.redis instanceof Cluster ||
+            window.type !== 'hopping' ||
+            !window.sliceMs ||
+            !window.rankWholeWindows ||
+            !claim
               ? {}
               : {
                   windowGroups: keys.groupSets(this.name, this.registration.activeVersion),

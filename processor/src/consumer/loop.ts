@@ -517,8 +517,9 @@ export class ConsumerLoop {
                   },
                 }),
             // Window-level group sets: a tumbling window takes each batch's groups; a sliced hopping
-            // window only a slice's groups that no other slice of it holds (adding every slice's
-            // groups to every window it is in cost w3 Redis CPU x2.2), worked out by the owner.
+            // window, with spec.window.rankWholeWindows, only a slice's groups no other slice of it
+            // holds, worked out by the owner (still Redis CPU x1.9 on w3, whose 100k keys rarely
+            // repeat across slices: a window's set needs ~4 members per record there).
             ...(redis instanceof Cluster
               ? {}
               : pipeline.window.type === 'tumbling'
@@ -526,7 +527,7 @@ export class ConsumerLoop {
                     windowGroups: keys.groupSets(pipeline.name, pipeline.version),
                     globalRanks: this.rankedSums,
                   }
-                : pipeline.window.sliceMs && absolute
+                : pipeline.window.sliceMs && pipeline.window.rankWholeWindows && absolute
                   ? {
                       windowGroups: keys.groupSets(pipeline.name, pipeline.version),
                       sliceGroups: claim.windows.stageSliceGroups(

@@ -179,7 +179,8 @@ async function run(
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
-        // and the window-level group sets, each slice's groups new to its windows, as the loop does
+        // and the window-level group sets, each slice's groups new to its windows (the loop writes
+        // them with rankWholeWindows; here always, so every run checks them)
         ...(rollups && window.sliceMs
           ? {
               windowGroups: keys.groupSets(pipeline.name, 1),
