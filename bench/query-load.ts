@@ -8,7 +8,9 @@
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
  * tumbling minute. Every request names the window starting at the first event, which holds all
- * 10,000 groups either way, so the two runs read the same answers.
+ * 10,000 groups either way, so the two runs read the same answers. One endpoint instead asks for 3
+ * groups over every window with state, as the freshness benchmark's probe does (with --hopping,
+ * each slice is then a part of several of the windows read).
  *
  * --whole-window-ranks (with --hopping): as spec.window.rankWholeWindows, the commits also keep the
  * window-level ranking sets of the ranked counts, min and max, which `top` then reads.
@@ -105,6 +107,12 @@ try {
   const targets = [
     ['windows (page of 1000 groups)', `${windows}&limit=1000`],
     ['windows (one group, filtered)', `${windows}&user=user-4242`],
+    // as the freshness probe asks: a few groups, every window with state (hopping: each slice is
+    // a part of several windows)
+    [
+      'windows (3 groups, filtered, every window)',
+      `/api/v1/pipelines/bench/windows?user=user-4242&user=user-17&user=user-9001&limit=1000`,
+    ],
     ['windows (rollup of 10,000 groups)', `${windows}&rollup=true`],
     ['top 10 by sum', `${top}&aggregate=revenue&limit=10`],
     ['top 10 by count', `${top}&aggregate=orders&limit=10`],

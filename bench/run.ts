@@ -5,7 +5,8 @@
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
  * --skip-profile (the profile is of w1, or of the first of --workloads without w1), --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
  * --sink-only only the spec.sink.delivery case;
- * --freshness-rate <rec/s> runs only the freshness measurement of workload 1; --scaling <list> the
+ * --freshness-rate <rec/s> runs only the freshness measurement of workload 1 (or of the first of
+ * --workloads); --scaling <list> the
  * replica counts of the scaling runs (default 2,4); --write-costs writes the capacity model's cost table
  * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
@@ -153,8 +154,12 @@ async function main() {
   const ctx: Context = services;
   try {
     if (option('freshness-rate', 0) > 0) {
-      // Just the freshness of workload 1 at a given rate (for iterating on latency).
-      await measureFreshness(workloads[0]!, option('freshness-rate', 0), ctx);
+      // Just the freshness of one workload at a given rate (for iterating on latency): workload 1,
+      // or the first of --workloads.
+      const id = ONLY?.[0] ?? 'w1';
+      const workload = workloads.find((w) => w.id === id);
+      if (!workload) throw new Error(`--workloads: no workload ${id} (w1..w4)`);
+      await measureFreshness(workload, option('freshness-rate', 0), ctx);
       return;
     }
     // One extra case alone, on w1's topic.

@@ -240,6 +240,46 @@ export function decodeHll(raw: Uint8Array | null | undefined): Registers {
   return registers;
 }
 
+/**
+ * Raises `registers` (one byte per register) to a Redis HyperLogLog string's (sparse or dense), as
+ * PFMERGE does, keeping `histogram` (how many registers hold each value) up to date; a missing or
+ * empty value changes nothing.
+ */
+export function maxInto(
+  registers: Uint8Array,
+  histogram: Int32Array,
+  raw: Uint8Array | null | undefined,
+): void {
+  if (!raw || raw.length === 0) return;
+  if (raw.length < HEADER || raw[0] !== 0x48 || raw[1] !== 0x59 || raw[2] !== 0x4c || raw[3] !== 0x4c)
+    throw new Error('not a Redis HyperLogLog (no HYLL header)');
+  if (raw[4] === 0) {
+    if (raw.length < DENSE_BYTES) throw new Error('truncated dense HyperLogLog');
+    for (let r = 0; r < REGISTERS; r++) {
+      const value = denseGet(raw, r);
+      if (value > registers[r]!) {
+        histogram[registers[r]!]!--;
+        histogram[value]!++;
+        registers[r] = value;
+      }
+    }
+    return;
+  }
+  let index = 0;
+  for (let i = HEADER; i < raw.length; ) {
+    i = readOp(raw, i);
+    if (runValue > 0)
+      for (let k = index; k < index + runLength && k < REGISTERS; k++)
+        if (runValue > registers[k]!) {
+          histogram[registers[k]!]!--;
+          histogram[runValue]!++;
+          registers[k] = runValue;
+        }
+    index += runLength;
+  }
+  if (index !== REGISTERS) throw new Error('corrupt sparse HyperLogLog (registers do not add up)');
+}
+
 /** Writes the registers as Redis writes them: sparse while small, dense otherwise. */
 export function encodeHll(registers: Registers): Buffer {
   return encodeSparse(registers) ?? encodeDense(registers);

@@ -1,6 +1,5 @@
-import { countDistinct } from './hll.ts';
+import { countHlls } from '../aggregates/hll-estimate.ts';
 import {
-  type AggregateAcc,
   type AggregateValue,
   exactGroupKeys,
   filterTexts,
@@ -13,7 +12,7 @@ import {
   valuesOf,
 } from './merge.ts';
 import type { WindowSelection } from './read-context.ts';
-import { type GroupList, partsOf, type WindowReadContext } from './read-context.ts';
+import { type GroupList, partsOf, sharedRead, type WindowReadContext } from './read-context.ts';
 import { queryCommands } from './scripts.ts';
 
 /** Groups per queryRows call. */
@@ -41,15 +40,18 @@ export async function groupList(
   const present = partsOf(reg, scans, w.start);
   const exact = exactGroupKeys(reg.groupBy, filters);
   const replies = await Promise.all(
-    present.map((part) =>
-      exact
-        ? ctx.partitionRead(part, `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`, () =>
-            presentGroups(ctx, part.hash, probe, exact),
-          )
-        : ctx.partitionRead(part, `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`, () =>
-            commands.queryGroups(part.hash, probe.mode, probe.prefix, texts, ''),
-          ),
-    ),
+    present.map((part) => {
+      const args = exact
+        ? `exact\n${probe.mode}\n${probe.prefix}\n${filterKey}\n`
+        : `groups\n${probe.mode}\n${probe.prefix}\n${texts}\n`;
+      return sharedRead(selection, `${part.hash}\n${args}`, () =>
+        ctx.partitionRead(part, args, () =>
+          exact
+            ? presentGroups(ctx, part.hash, probe, exact)
+            : commands.queryGroups(part.hash, probe.mode, probe.prefix, texts, ''),
+        ),
+      );
+    }),
   );
   const perPartition = new Map<string, string[]>();
   const all = new Set<string>();
@@ -129,14 +131,22 @@ export async function groupValues(
       // Slices keep each script call short (Redis runs one at a time).
       for (let i = 0; i < mine.length; i += ROW_SLICE) {
         const slice = mine.slice(i, i + ROW_SLICE);
-        calls.push(commands.queryRows(hash, spec.json, ...slice));
+        const groupsKey = JSON.stringify(slice);
+        calls.push(
+          sharedRead(selection, `${hash}\nrows\n${groupsKey}`, () =>
+            commands.queryRows(hash, spec.json, ...slice),
+          ),
+        );
         if (spec.hll.length > 0)
-          calls.push(commands.queryHllBuffer(hash, JSON.stringify(spec.hll), ...slice));
+          calls.push(
+            sharedRead(selection, `${hash}\nhll\n${groupsKey}`, () =>
+              commands.queryHllBuffer(hash, JSON.stringify(spec.hll), ...slice),
+            ),
+          );
       }
       return { mine, replies: await Promise.all(calls) };
     }),
   );
-  const hllAccs: AggregateAcc[] = [];
   for (const read of reads) {
     if (!read) continue;
     const step = spec.hll.length > 0 ? 2 : 1;
@@ -161,18 +171,14 @@ export async function groupValues(
       });
     });
   }
-  if (spec.hll.length > 0) {
-    for (const group of groups.values())
-      for (const name of spec.hll) hllAccs.push(group[aggregates.byName.get(name)!.index]!);
-    const counts = await countDistinct(
-      ctx.redis,
-      hllAccs.map((a) => a.hll ?? []),
-    );
-    hllAccs.forEach((acc, i) => {
-      acc.distinct = counts[i]!;
+  // Counted here, as PFCOUNT would (a group's few partials are mostly sparse sketches of a few
+  // bytes), rather than copied into Redis to count there: Redis' CPU is the processors' too.
+  for (const group of groups.values())
+    for (const name of spec.hll) {
+      const acc = group[aggregates.byName.get(name)!.index]!;
+      acc.distinct = countHlls(acc.hll ?? []);
       acc.hll = undefined;
-    });
-  }
+    }
   for (const [g, group] of groups) {
     const values = valuesOf(aggregates, group);
     out.set(g, values);

@@ -67,6 +67,26 @@ export interface WindowSelection {
   /** the filters as one cache-key string (filterKeyOf) */
   filterKey: string;
   matches: (group: string) => boolean;
+  /**
+   * This query's per-part reads by Redis key and arguments (sharedRead): a slice of a hopping
+   * window is a part of size/advance windows, and a query over several of them reads it once.
+   */
+  shared?: Map<string, Promise<unknown>>;
+}
+
+/**
+ * One per-part read of a query, shared by every window of the query that has the part (the
+ * partitions' offsets are those of the query's one scan, so the reply holds for all of them).
+ */
+export function sharedRead<T>(selection: WindowSelection, key: string, read: () => Promise<T>): Promise<T> {
+  const shared = selection.shared;
+  if (!shared) return read();
+  let reply = shared.get(key) as Promise<T> | undefined;
+  if (!reply) {
+    reply = read();
+    shared.set(key, reply);
+  }
+  return reply;
 }
 
 /** The groups of one window: all of them sorted, and each part's (by WindowPart id). */

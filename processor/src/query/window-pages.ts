@@ -59,7 +59,15 @@ export async function windows(
   const matches = groupMatcher(reg.groupBy, filters);
   const filterKey = filterKeyOf(filters);
   const scans = await ctx.scan(reg, { from: query.from, to: query.to });
-  const selection: WindowSelection = { reg, aggregates, scans, filters, filterKey, matches };
+  const selection: WindowSelection = {
+    reg,
+    aggregates,
+    scans,
+    filters,
+    filterKey,
+    matches,
+    shared: new Map(),
+  };
   const idle = await ctx.idle(
     reg,
     scans.map((s) => s.status),
@@ -99,6 +107,9 @@ export async function windows(
       continue;
     }
     const lists = await Promise.all(chunk.map((w) => groupList(ctx, selection, w)));
+    // Which groups of which windows the page takes, then their values read together (one round
+    // trip for the chunk, not one per window: the slices they share are read once, sharedRead).
+    const taken: { k: number; take: string[] }[] = [];
     for (const [k, w] of chunk.entries()) {
       if (remaining === 0) break;
       const list = lists[k]!;
@@ -111,18 +122,24 @@ export async function windows(
       if (groupKeys.length === 0) continue;
       const take = groupKeys.slice(0, remaining);
       remaining -= take.length;
-      const values = await groupValues(ctx, selection, w, list, take);
-      page.push({
-        ...w,
-        groupCount: list.sorted.length,
-        groups: take.map((key) => ({ group: groupObject(reg.groupBy, key), values: values.get(key)! })),
-      });
+      taken.push({ k, take });
       lastIncluded = i + k;
       if (take.length < groupKeys.length) {
         nextCursor = { s: w.start, g: take[take.length - 1]! };
         break;
       }
     }
+    const values = await Promise.all(
+      taken.map(({ k, take }) => groupValues(ctx, selection, chunk[k]!, lists[k]!, take)),
+    );
+    for (const [t, { k, take }] of taken.entries()) {
+      page.push({
+        ...chunk[k]!,
+        groupCount: lists[k]!.sorted.length,
+        groups: take.map((key) => ({ group: groupObject(reg.groupBy, key), values: values[t]!.get(key)! })),
+      });
+    }
+    if (nextCursor) break;
   }
   if (!nextCursor && remaining === 0 && lastIncluded >= 0 && lastIncluded < starts.length - 1) {
     nextCursor = { s: page[page.length - 1]!.start, g: null };

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ProcessorProcess, spawnProcessor } from '../../../harness/processor.ts';
 import { waitUntil } from '../../../harness/service.ts';
+import { topicWith } from '../../../harness/topics.ts';
 
 // The example files users start from, run unchanged by the real `kappaflow run`, each fed records
 // shaped as the example expects; the answer comes back through the query API.
@@ -90,18 +90,7 @@ describe('the example pipelines run unchanged', () => {
       const redisUrl = inject('redisUrl');
       const redis = new Redis(redisUrl);
       await example.setup?.(redis);
-      const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.createTopics({
-        topics: [{ topic: example.topic, numPartitions: 3 }],
-        waitForLeaders: true,
-      });
-      const producer = kafka.producer();
-      await producer.connect();
-      await producer.send({ topic: example.topic, messages: example.records() });
-      await producer.disconnect();
-      await admin.disconnect();
+      await topicWith(brokers, example.topic, example.records(), 3);
 
       const port = await freePort();
       const processor = await spawnProcessor({

@@ -9,6 +9,7 @@ import { readDeadLetters } from '../../../harness/dead-letters.ts';
 import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { avroProducer } from '../../../harness/registry-records.ts';
 import { waitUntil } from '../../../harness/service.ts';
+import { topicWith } from '../../../harness/topics.ts';
 import { repartitionTopicOf } from '../../../processor/src/model/kafka-names.ts';
 import type { RunningProcessor } from '../../../processor/src/runtime/processor.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
@@ -44,15 +45,8 @@ spec:
 `);
   const brokers = inject('kafkaBrokers');
   const redisUrl = inject('redisUrl');
+  await topicWith(brokers, topic, messages);
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-  await admin.disconnect();
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages });
-  await producer.disconnect();
   const redis = connectRedis(redisUrl);
   const prefix = partitionPrefix(name, 1, 0);
   try {
@@ -182,14 +176,10 @@ spec:
     messages.splice(40, 0, { key: 'user-1', value: JSON.stringify({ ts: base, amount: 1 }) });
     const brokers = inject('kafkaBrokers');
     const redisUrl = inject('redisUrl');
+    await topicWith(brokers, topic, messages);
     const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages });
-    await producer.disconnect();
     const redis = connectRedis(redisUrl);
     const repartition = repartitionTopicOf(name, 1);
     try {

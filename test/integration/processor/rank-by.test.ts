@@ -4,10 +4,10 @@
 // a ranked sum also gets the window-level index of tumbling windows (one Redis node), and a hopping
 // window with rankWholeWindows its window-level ranking sets of the ranked counts and max.
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { waitUntil } from '../../../harness/service.ts';
+import { topicWith } from '../../../harness/topics.ts';
 import { QueryStore } from '../../../processor/src/query/store.ts';
 import type { RunningProcessor } from '../../../processor/src/runtime/processor.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
@@ -55,16 +55,12 @@ spec:
 ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
   const brokers = inject('kafkaBrokers');
   const redisUrl = inject('redisUrl');
-  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-  await admin.disconnect();
   const { out, tally } = records();
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: out.map((r) => ({ value: JSON.stringify(r) })) });
-  await producer.disconnect();
+  await topicWith(
+    brokers,
+    topic,
+    out.map((r) => ({ value: JSON.stringify(r) })),
+  );
   const redis = connectRedis(redisUrl);
   const prefix = partitionPrefix(name, 1, 0);
   try {

@@ -14,6 +14,7 @@ import { claimPartition } from '../../../processor/src/consumer/claims.ts';
 import { noEnrichment } from '../../../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../../../processor/src/consumer/fold-batch.ts';
 import type { AggregateShape, RuntimePipeline, WindowShape } from '../../../processor/src/model/pipeline.ts';
+import { decodeCursor } from '../../../processor/src/query/params.ts';
 import { QueryStore, type WindowsPage } from '../../../processor/src/query/store.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
@@ -74,6 +75,9 @@ const history = fc.record({
   batches: fc.array(fc.array(record, { minLength: 1, maxLength: 25 }), { minLength: 1, maxLength: 6 }),
   handoverAfter: fc.integer({ min: 0, max: 6 }),
   onlySketches: fc.boolean(),
+  // a filtered read of every window (as the freshness probe asks), in pages of `pageLimit` groups
+  asked: fc.subarray(['a', 'b', 'c', 'd'], { minLength: 1 }),
+  pageLimit: fc.constantFrom(1, 2, 1000),
 });
 
 function pipelineOf(name: string, window: WindowShape, onlySketches = false): RuntimePipeline {
@@ -195,6 +199,17 @@ async function run(
   });
 }
 
+/** Pages of one read as one list of windows (a window split over pages has its groups joined). */
+function joinPages(pages: WindowsPage['windows'][]): WindowsPage['windows'] {
+  const out: WindowsPage['windows'] = [];
+  for (const w of pages.flat()) {
+    const last = out[out.length - 1];
+    if (last && last.start === w.start) last.groups.push(...w.groups);
+    else out.push({ ...w, groups: [...w.groups] });
+  }
+  return out;
+}
+
 /** Packed: every slice holds its sketches as fields and none has sketch keys; else no packed fields. */
 async function expectSketchLayout(redis: RedisClient, pipeline: string, packed: boolean) {
   for (const id of PARTITIONS) {
@@ -228,61 +243,87 @@ describe('stream slicing of hopping windows', () => {
       const store = new QueryStore(redis, { cache: false });
       const page = { filters: new Map(), limit: 10_000, order: 'asc' as const };
       await fc.assert(
-        fc.asyncProperty(history, async ({ window, batches, handoverAfter, onlySketches }) => {
-          const id = randomUUID().slice(0, 8);
-          const plain = pipelineOf(`slice-plain-${id}`, { type: 'hopping', ...window }, onlySketches);
-          const sliced = pipelineOf(
-            `slice-sliced-${id}`,
-            {
-              type: 'hopping',
-              ...window,
-              sliceMs: gcd(window.sizeMs, window.advanceMs),
-              ...(packedSketches ? { packedSketches } : {}),
-              // the rollups below then read write-side totals (or scan the slices without them), and
-              // top the top-N index (or the scan, for slices written before the totals)
-              rollups: true,
-              ranks: true,
-            },
-            onlySketches,
-          );
-          await run(redis, plain, batches, handoverAfter);
-          await run(redis, sliced, batches, handoverAfter, upgrade);
-          if (!upgrade) await expectSketchLayout(redis, sliced.name, packedSketches);
-          const expected = await store.windows(plain.name, { ...page, rollup: false });
-          const actual = await store.windows(sliced.name, { ...page, rollup: false });
-          expect(actual.windows).toEqual(expected.windows);
-          // A rollup's first/last across groups breaks ties of event time by the order Redis scans
-          // the groups in, in both paths: compared without them.
-          const withoutTimed = (page: WindowsPage) =>
-            page.windows.map((w) => ({
-              ...w,
-              groups: w.groups.map((g) => ({
-                ...g,
-                values: onlySketches ? g.values : { ...g.values, opened: null, closed: null },
-              })),
-            }));
-          const rollups = await Promise.all(
-            [plain, sliced].map((p) => store.windows(p.name, { ...page, rollup: true })),
-          );
-          expect(withoutTimed(rollups[1]!)).toEqual(withoutTimed(rollups[0]!));
-          expect((await store.pipeline(sliced.name)).late).toBe((await store.pipeline(plain.name)).late);
-          const ranked = ['n', 'total', 'lo', 'hi', 'mean', 'users', 'p90'];
-          for (const aggregate of onlySketches ? ['users', 'p90'] : ranked) {
-            const expected = await store.top(plain.name, {
-              aggregate,
-              window: 'latest',
-              limit: 3,
-              filters: new Map(),
+        fc.asyncProperty(
+          history,
+          async ({ window, batches, handoverAfter, onlySketches, asked, pageLimit }) => {
+            const id = randomUUID().slice(0, 8);
+            const plain = pipelineOf(`slice-plain-${id}`, { type: 'hopping', ...window }, onlySketches);
+            const sliced = pipelineOf(
+              `slice-sliced-${id}`,
+              {
+                type: 'hopping',
+                ...window,
+                sliceMs: gcd(window.sizeMs, window.advanceMs),
+                ...(packedSketches ? { packedSketches } : {}),
+                // the rollups below then read write-side totals (or scan the slices without them), and
+                // top the top-N index (or the scan, for slices written before the totals)
+                rollups: true,
+                ranks: true,
+              },
+              onlySketches,
+            );
+            await run(redis, plain, batches, handoverAfter);
+            await run(redis, sliced, batches, handoverAfter, upgrade);
+            if (!upgrade) await expectSketchLayout(redis, sliced.name, packedSketches);
+            const expected = await store.windows(plain.name, { ...page, rollup: false });
+            const actual = await store.windows(sliced.name, { ...page, rollup: false });
+            expect(actual.windows).toEqual(expected.windows);
+            // Filtered reads (group keys looked up part by part, slices shared by the windows of one
+            // read): every window's asked groups as the unfiltered read has them, page by page.
+            const filters = new Map([['group', asked]]);
+            const wanted = expected.windows.flatMap((w) => {
+              const groups = w.groups.filter((g) => asked.includes(String(g.group.group)));
+              return groups.length === 0 ? [] : [{ ...w, groupCount: groups.length, groups }];
             });
-            const actual = await store.top(sliced.name, {
-              aggregate,
-              window: 'latest',
-              limit: 3,
-              filters: new Map(),
-            });
-            expect({ ...actual, pipeline: '' }).toEqual({ ...expected, pipeline: '' });
-          }
-        }),
+            for (const p of [sliced, plain]) {
+              const pages: WindowsPage['windows'][] = [];
+              let cursor: string | null = null;
+              do {
+                const next: WindowsPage = await store.windows(p.name, {
+                  ...page,
+                  filters,
+                  limit: pageLimit,
+                  rollup: false,
+                  ...(cursor ? { cursor: decodeCursor(cursor) } : {}),
+                });
+                pages.push(next.windows);
+                cursor = next.nextCursor;
+              } while (cursor !== null);
+              expect(joinPages(pages)).toEqual(wanted);
+            }
+            // A rollup's first/last across groups breaks ties of event time by the order Redis scans
+            // the groups in, in both paths: compared without them.
+            const withoutTimed = (page: WindowsPage) =>
+              page.windows.map((w) => ({
+                ...w,
+                groups: w.groups.map((g) => ({
+                  ...g,
+                  values: onlySketches ? g.values : { ...g.values, opened: null, closed: null },
+                })),
+              }));
+            const rollups = await Promise.all(
+              [plain, sliced].map((p) => store.windows(p.name, { ...page, rollup: true })),
+            );
+            expect(withoutTimed(rollups[1]!)).toEqual(withoutTimed(rollups[0]!));
+            expect((await store.pipeline(sliced.name)).late).toBe((await store.pipeline(plain.name)).late);
+            const ranked = ['n', 'total', 'lo', 'hi', 'mean', 'users', 'p90'];
+            for (const aggregate of onlySketches ? ['users', 'p90'] : ranked) {
+              const expected = await store.top(plain.name, {
+                aggregate,
+                window: 'latest',
+                limit: 3,
+                filters: new Map(),
+              });
+              const actual = await store.top(sliced.name, {
+                aggregate,
+                window: 'latest',
+                limit: 3,
+                filters: new Map(),
+              });
+              expect({ ...actual, pipeline: '' }).toEqual({ ...expected, pipeline: '' });
+            }
+          },
+        ),
         { numRuns: 25 },
       );
     },
