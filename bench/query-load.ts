@@ -13,7 +13,8 @@
  * each slice is then a part of several of the windows read).
  *
  * --whole-window-ranks (with --hopping): as spec.window.rankWholeWindows, the commits also keep the
- * window-level ranking sets of the ranked counts, min and max, which `top` then reads.
+ * window-level ranking sets of the ranked counts, min and max, which `top` then reads, and each
+ * window's set of groups, which the group counts of `top` and rollups read.
  *
  * --no-rollups writes neither the rollup totals nor the top-N index (rollups and top scan the groups).
  *
@@ -58,6 +59,9 @@ try {
     name: 'bench',
     partitions: 3,
     groupBy: ['user'],
+    // committed as the consumer loop commits: by each partition's owner (absolute values, and the
+    // window-level group sets of hopping windows that only the owner can work out)
+    owner: true,
     // the window shape the processor registers (runtime/compile.ts); --no-rollups: the layout before
     // write-side rollups and the top-N index, whose rollups and top scan every group
     window: hopping

@@ -8,7 +8,6 @@ import { commitBatch } from '../processor/src/state/commit.ts';
 import type { RedisClient } from '../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../processor/src/state/keys.ts';
 import { type PipelineRegistration, registerPipeline } from '../processor/src/state/registry.ts';
-import { windowGroupSets } from '../processor/src/state/window-group-sets.ts';
 import { sliceStartOf, windowStarts } from '../processor/src/windows/assign.ts';
 
 /**
@@ -188,15 +187,26 @@ export class PipelineWriter {
         ? {
             rollups: true,
             ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
-            // as the consumer loop does: window-level group sets (state/window-group-sets.ts),
-            // the index of ranked sums for tumbling windows
-            ...(this.redis instanceof Cluster || !windowGroupSets(window)
+            // as the consumer loop does: window-level group sets for tumbling windows, and for
+            // sliced hopping windows with rankWholeWindows the groups new to them that their owner
+            // works out
+            ...(this.redis instanceof Cluster || window.type !== 'tumbling'
               ? {}
               : {
                   windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
-                  ...(window.ranks && window.type === 'tumbling'
+                  ...(window.ranks
                     ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
                     : {}),
+                }),
+            ...(this.redis instanceof Cluster ||
+            window.type !== 'hopping' ||
+            !window.sliceMs ||
+            !window.rankWholeWindows ||
+            !claim
+              ? {}
+              : {
+                  windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
+                  sliceGroups: claim.windows.stageSliceGroups(fold, window.sizeMs, window.sliceMs),
                 }),
             // and, for hopping windows with rankWholeWindows, their window-level ranking sets
             ...(this.redis instanceof Cluster ||

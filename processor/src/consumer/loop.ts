@@ -12,7 +12,6 @@ import { keys, partitionPrefix } from '../state/keys.ts';
 import type { AbsoluteValue } from '../state/owned-windows.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
-import { windowGroupSets } from '../state/window-group-sets.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
 import { alignWithCheckpoint, type Claim, claimPartition, skipEmptyRange } from './claims.ts';
 import { sendDeadLetters } from './dead-letter.ts';
@@ -507,8 +506,8 @@ export class ConsumerLoop {
         ? {
             rollups: true,
             ranked: this.ranked,
-            // The hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3
-            // with a ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
+            // The hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3 with a
+            // ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
             ...(redis instanceof Cluster || this.hoppingRanks.length === 0
               ? {}
               : {
@@ -517,16 +516,27 @@ export class ConsumerLoop {
                     aggregates: this.hoppingRanks,
                   },
                 }),
-            // Window-level group sets (a window's group count is one SCARD): tumbling windows, and
-            // sliced hopping ones with rankWholeWindows only, whose slices add only the groups new
-            // in the slice (commitBatch-1.lua); on w3 that still costs Redis CPU x2.1
-            // (state/window-group-sets.ts). The index of ranked sums is for tumbling windows only.
-            ...(redis instanceof Cluster || !windowGroupSets(pipeline.window)
+            // Window-level group sets: a tumbling window takes each batch's groups; a sliced hopping
+            // window, with spec.window.rankWholeWindows, only a slice's groups no other slice of it
+            // holds, worked out by the owner (still Redis CPU x1.9 on w3, whose 100k keys rarely
+            // repeat across slices: a window's set needs ~4 members per record there).
+            ...(redis instanceof Cluster
               ? {}
-              : {
-                  windowGroups: keys.groupSets(pipeline.name, pipeline.version),
-                  ...(pipeline.window.type === 'tumbling' ? { globalRanks: this.rankedSums } : {}),
-                }),
+              : pipeline.window.type === 'tumbling'
+                ? {
+                    windowGroups: keys.groupSets(pipeline.name, pipeline.version),
+                    globalRanks: this.rankedSums,
+                  }
+                : pipeline.window.sliceMs && pipeline.window.rankWholeWindows && absolute
+                  ? {
+                      windowGroups: keys.groupSets(pipeline.name, pipeline.version),
+                      sliceGroups: claim.windows.stageSliceGroups(
+                        folded.fold,
+                        pipeline.window.sizeMs,
+                        pipeline.window.sliceMs,
+                      ),
+                    }
+                  : {}),
           }
         : {}),
       ...(pipeline.window.type === 'hopping' && pipeline.window.sliceMs

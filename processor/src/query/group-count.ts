@@ -10,10 +10,7 @@ import type { WindowPart } from './read-context.ts';
  *
  * On one Redis node, every commit of a tumbling window also adds its groups to the window-level set
  * `kf:{p:v:~g}:g:<start>` in the same fenced script (commitBatch-1.lua, applyWindowGroups), so the
- * count is one SCARD. A slice of a sliced hopping window adds to the sets of the windows it is part
- * of only the groups new in the slice on its partition (not yet in its `:tot:g`): each group of a
- * window is in one of its slices, so is added when it first came to that slice (late records and
- * new owners included: the test is against Redis, in the fenced step). It is read in one MULTI with what proves the set whole: every part that has
+ * count is one SCARD. It is read in one MULTI with what proves the set whole: every part that has
  * state carries the mark that it wrote the set from its first batch on, and no partition's
  * watermark is past the window's start + retention (only then may a commit have dropped the set,
  * which a later batch would start again with part of the groups). Otherwise, and on a Redis Cluster

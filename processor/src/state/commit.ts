@@ -74,6 +74,11 @@ export interface CommitRequest {
    */
   windowGroups?: string;
   /**
+   * With `windowGroups`, sliced hopping windows: per slice, the windows and groups to add to their
+   * sets (OwnedWindows.stageSliceGroups). A slice without it leaves the window sets alone.
+   */
+  sliceGroups?: ReadonlyMap<string, readonly (string | readonly string[])[]>;
+  /**
    * With `ranked` and `windowGroups` (tumbling windows on one Redis node): the ranked sums whose
    * window-level index across partitions (query/global-top.ts) the script keeps beside the group sets.
    */
@@ -139,6 +144,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.windowGroups,
       request.globalRanks,
       request.hoppingRanks,
+      request.sliceGroups,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -173,6 +179,7 @@ export function encodePayload(
   windowGroups?: string,
   globalRanks?: readonly string[],
   hoppingRanks?: CommitRequest['hoppingRanks'],
+  sliceGroups?: CommitRequest['sliceGroups'],
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -182,6 +189,8 @@ export function encodePayload(
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
     if (rollups) encoded.r = totalsOf(delta, ownedTotals);
+    const adds = rollups && windowGroups && delta.covers ? sliceGroups?.get(delta.key) : undefined;
+    if (adds) encoded.n = adds;
     windows.push(encoded);
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;

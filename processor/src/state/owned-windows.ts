@@ -155,6 +155,54 @@ export class OwnedWindows {
     return out;
   }
 
+  /**
+   * Hopping windows' window-level group sets (one Redis node; query/group-count.ts): per slice of
+   * the batch, the windows (starts as text) and the groups to add to each, as [start, groups, ...].
+   * A group goes to a window only when it is new to the slice (on this partition) and no other
+   * slice of that window this claim knows holds it, so a group costs about one member per slice
+   * instead of one per window per batch. Exact because of what the commit script keeps true: every
+   * group a slice holds is in the set of every window the slice is part of (a slice with state but
+   * not this rule from its first batch on has no `:tot:wg` mark, and readers then count the union).
+   * Adding a group a set already has changes nothing, so a slice this claim has not read counts as
+   * not holding the group. Undefined when a slice's groups cannot be told from its cached fields
+   * (only unpacked sketch aggregates): the script then leaves the window sets alone.
+   */
+  stageSliceGroups(
+    fold: BatchFold,
+    sizeMs: number,
+    sliceMs: number,
+  ): Map<string, (string | string[])[]> | undefined {
+    const out = new Map<string, (string | string[])[]>();
+    for (const delta of fold.slices.values()) {
+      const head = groupFieldHead(delta, this.packs(delta));
+      if (head === undefined) return undefined;
+      const own = this.windows.get(delta.key)?.values;
+      if (!own) throw new Error(`slice ${delta.key} was not loaded before staging`);
+      const covers = delta.covers ?? [];
+      // the cached slices of the windows this slice is part of, oldest first (undefined: not read)
+      const first = Math.min(...covers);
+      const neighbours: (Map<string, CachedValue> | undefined)[] = [];
+      for (let t = first; t < Math.max(...covers) + sizeMs; t += sliceMs)
+        neighbours.push(t === delta.start ? undefined : this.windows.get(`sl:${t}`)?.values);
+      const perWindow = covers.map(() => [] as string[]);
+      for (const group of delta.groups) {
+        const field = head + group;
+        if (own.has(field)) continue;
+        covers.forEach((start, w) => {
+          const from = (start - first) / sliceMs;
+          for (let i = from; i < from + sizeMs / sliceMs; i++) if (neighbours[i]?.has(field)) return;
+          perWindow[w]!.push(group);
+        });
+      }
+      const adds: (string | string[])[] = [];
+      covers.forEach((start, w) => {
+        if (perWindow[w]!.length > 0) adds.push(String(start), perWindow[w]!);
+      });
+      out.set(delta.key, adds);
+    }
+    return out;
+  }
+
   /** Redis applied the staged values; the windows it closed will not change again and leave the cache. */
   applied(closedWindows: readonly number[]): void {
     for (const [key, pairs] of this.staged) {
@@ -261,4 +309,24 @@ function stageTimed(
 function isHllField(field: string): boolean {
   const bar = field.indexOf('|');
   return bar > 1 && field.slice(bar - 2, bar) === '#h';
+}
+
+/**
+ * The start of a hash field every group of a partial has (every record folds into every aggregate):
+ * its first count, sum, min/max, average or first/last field, else a packed sketch's; undefined
+ * when the partial has only sketch aggregates kept as keys of their own.
+ */
+function groupFieldHead(delta: WindowDelta, packed: boolean): string | undefined {
+  for (const shape of delta.shapes) {
+    const kind = kindOf(shape);
+    if (kind.timed) return fieldHead(shape.name, '');
+    const column = kind.columns?.[0];
+    if (column) return fieldHead(shape.name, column.part);
+  }
+  if (!packed) return undefined;
+  for (const shape of delta.shapes) {
+    if (shape.kind === 'countDistinct') return packedFieldOf(fieldHead(shape.name, ''), 'h');
+    if (shape.kind === 'percentile') return packedFieldOf(fieldHead(shape.name, ''), 'd');
+  }
+  return undefined;
 }

@@ -79,6 +79,10 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
     const windowLevel = lastSegments(await redis.keys(`${keys.groupSets(name, 1)}:rk:${start}:*`));
     // and hopping windows with rankWholeWindows their window-level ranking sets
     const wholeWindows = lastSegments(await redis.keys(`${keys.groupSets(name, 1)}:rh:${start}:*`));
+    // and the window's set of groups (tumbling windows; hopping ones with rankWholeWindows)
+    const kept = await redis.scard(keys.windowGroups(keys.groupSets(name, 1), start));
+    const groupSet =
+      kept === tally.size ? 'every group' : kept === 0 ? 'none' : `${kept} of ${tally.size} groups`;
     // top of every rankable aggregate, from the index or the scan, against the tally
     const store = new QueryStore(redis, { cache: false });
     for (const [aggregate, measure] of [
@@ -101,7 +105,7 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
         top: want.map((w) => [w.k, w.value]),
       });
     }
-    return { indexed, windowLevel, wholeWindows };
+    return { indexed, windowLevel, wholeWindows, groupSet };
   } finally {
     redis.disconnect();
   }
@@ -109,7 +113,12 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
 
 describe('spec.rankBy', () => {
   it('indexes the count aggregates by default', { timeout: 120_000 }, async () => {
-    expect(await run(undefined)).toEqual({ indexed: ['n'], windowLevel: [], wholeWindows: [] });
+    expect(await run(undefined)).toEqual({
+      indexed: ['n'],
+      windowLevel: [],
+      wholeWindows: [],
+      groupSet: 'every group',
+    });
   });
 
   it('indexes exactly the aggregates it lists, none with []', { timeout: 120_000 }, async () => {
@@ -117,23 +126,32 @@ describe('spec.rankBy', () => {
       indexed: ['hi', 'total'],
       windowLevel: ['total'],
       wholeWindows: [],
+      groupSet: 'every group',
     });
-    expect(await run('[]')).toEqual({ indexed: [], windowLevel: [], wholeWindows: [] });
+    expect(await run('[]')).toEqual({
+      indexed: [],
+      windowLevel: [],
+      wholeWindows: [],
+      groupSet: 'every group',
+    });
   });
 
   it('ranks whole hopping windows only with window.rankWholeWindows', { timeout: 180_000 }, async () => {
     const hopping = (whole: boolean) =>
       `{ type: hopping, size: 1m, advance: 20s, grace: 1h${whole ? ', rankWholeWindows: true' : ''} }`;
-    // counts and max get the window-level sets; a sum keeps the slices' indexes only
+    // counts and max get the window-level sets, the window its set of groups; a sum keeps the
+    // slices' indexes only
     expect(await run('[n, total, hi]', hopping(true))).toEqual({
       indexed: ['hi', 'n', 'total'],
       windowLevel: [],
       wholeWindows: ['hi', 'n'],
+      groupSet: 'every group',
     });
     expect(await run('[n, total, hi]', hopping(false))).toEqual({
       indexed: ['hi', 'n', 'total'],
       windowLevel: [],
       wholeWindows: [],
+      groupSet: 'none',
     });
   });
 });

@@ -18,7 +18,7 @@ import { decodeCursor } from '../../../processor/src/query/params.ts';
 import { QueryStore, type WindowsPage } from '../../../processor/src/query/store.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
-import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
 import { registerPipeline } from '../../../processor/src/state/registry.ts';
 
 const aggregates: AggregateShape[] = [
@@ -179,6 +179,14 @@ async function run(
         ...(window.sliceMs
           ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
           : {}),
+        // and the window-level group sets, each slice's groups new to its windows (the loop writes
+        // them with rankWholeWindows; here always, so every run checks them)
+        ...(rollups && window.sliceMs
+          ? {
+              windowGroups: keys.groupSets(pipeline.name, 1),
+              sliceGroups: claim.windows.stageSliceGroups(folded.fold, window.sizeMs, window.sliceMs),
+            }
+          : {}),
       });
       expect(result.status).toBe('applied');
       if (result.status === 'applied') claim.windows.applied(result.closedWindows);
@@ -268,6 +276,16 @@ describe('stream slicing of hopping windows', () => {
             const expected = await store.windows(plain.name, { ...page, rollup: false });
             const actual = await store.windows(sliced.name, { ...page, rollup: false });
             expect(actual.windows).toEqual(expected.windows);
+            // Every window's group set holds exactly its groups (the rollups below count them from it).
+            // Slices add none when their groups cannot be told from their fields (only sketch
+            // aggregates, as keys of their own), and slices written before an upgrade none of theirs:
+            // those windows' sets hold some of their groups, and their counts come from the union.
+            for (const w of expected.windows) {
+              const set = await redis.smembers(keys.windowGroups(keys.groupSets(sliced.name, 1), w.start));
+              const groups = w.groups.map((g) => groupKeyOf([g.group.group]));
+              if ((packedSketches || !onlySketches) && !upgrade) expect(set.sort()).toEqual(groups.sort());
+              else expect(groups).toEqual(expect.arrayContaining(set));
+            }
             // Filtered reads (group keys looked up part by part, slices shared by the windows of one
             // read): every window's asked groups as the unfiltered read has them, page by page.
             const filters = new Map([['group', asked]]);

@@ -250,28 +250,27 @@ local function applyRanks(hash, groups, ranked, hopping)
   redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
 end
 
--- The members of `list` not (yet) in the set `key`, in order.
-local function newMembers(key, list)
-  local fresh = {}
-  for i = 1, #list, 1000 do
-    local last = math.min(i + 999, #list)
-    local found = redis.call('SMISMEMBER', key, unpack(list, i, last))
-    for j = i, last do
-      if found[j - i + 1] == 0 then fresh[#fresh + 1] = list[j] end
-    end
-  end
-  return fresh
-end
-
 -- Window-level group sets (one Redis node only: payload.wg is the version's key base, e.g.
 -- kf:{p:v:~g}, another hash tag, so never on a Cluster; query/group-count.ts): the batch's groups of
--- a window, or of a slice into every window it is part of, go to `<wg>:g:<start>`, in this fenced
--- step, so every group of every applied batch is there once. The part's `:tot:wg` mark says it did
+-- a window go to `<wg>:g:<start>` (a slice's: applySliceGroups below), in this fenced step, so
+-- every group of every applied batch is there once. The part's `:tot:wg` mark says it did
 -- so from its first batch on; `<wg>:gw` lists the sets, dropped by event time as the window index.
 local function applyWindowGroups(hash, starts, groups, base)
   for _, s in ipairs(starts) do
-    if #groups > 0 then kf_chunked('SADD', base .. ':g:' .. s, groups, 1) end
+    kf_chunked('SADD', base .. ':g:' .. s, groups, 1)
     redis.call('ZADD', base .. ':gw', s, s)
+  end
+  redis.call('SET', hash .. ':tot:wg', '1')
+  redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
+end
+
+-- A slice's share of the hopping windows' group sets (owner-computed, payload `n`: window start,
+-- groups, ...; state/owned-windows.ts stageSliceGroups): only groups new to the slice that no other
+-- slice of the window holds, so every group a slice holds is in every set of a window it is part of.
+local function applySliceGroups(hash, adds, base)
+  for i = 1, #adds, 2 do
+    kf_chunked('SADD', base .. ':g:' .. adds[i], adds[i + 1], 1)
+    redis.call('ZADD', base .. ':gw', adds[i], adds[i])
   end
   redis.call('SET', hash .. ':tot:wg', '1')
   redis.call('SADD', hash .. ':tot:keys', 'tot:wg')
@@ -374,18 +373,20 @@ for _, w in ipairs(payload.w) do
   end
   addCounts(hash, '', 'dd', w.d, sketchSuffixes)
   addCounts(hash, '', 'top', w.t, sketchSuffixes)
-  -- A slice's groups go to the windows it is part of only when new in the slice (read before its
-  -- `:tot:g` takes them): each window's set then gets every group of each of its slices once, not
-  -- every batch's groups once per window (w3: Redis CPU x2.2). Exact as that set is whole.
-  local windowGroupsOf = windowGroups and w.r.g
-  if windowGroups and w.c then windowGroupsOf = newMembers(hash .. ':tot:g', w.r.g) end
   if totals then applyTotals(hash, w.r, absoluteAt) end
   if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
   if ranks then
     local hopping = hoppingRanks and { starts = w.c or { start }, base = payload.hb, modes = hoppingModes } or nil
     applyRanks(hash, w.r.g, payload.rk, hopping)
   end
-  if windowGroups then applyWindowGroups(hash, w.c or { start }, windowGroupsOf, payload.wg) end
+  if windowGroups then
+    -- a slice adds only what its owner worked out (or nothing: no `n`, no mark); a window its groups
+    if w.c then
+      if w.n then applySliceGroups(hash, w.n, payload.wg) end
+    else
+      applyWindowGroups(hash, { start }, w.r.g, payload.wg)
+    end
+  end
   if globalRanks then applyGlobalRanks(hash, start, w.r.g, payload.gr, payload.wg) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
