@@ -3,7 +3,7 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--no-rollups] [--only rollup,filtered]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--whole-amounts] [--no-rollups] [--only rollup,filtered]
  *
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
@@ -15,6 +15,9 @@
  * --whole-window-ranks (with --hopping): as spec.window.rankWholeWindows, the commits also keep the
  * window-level ranking sets of the ranked counts, min and max, which `top` then reads, and each
  * window's set of groups, which the group counts of `top` and rollups read.
+ *
+ * --whole-amounts writes the amounts as whole cents (as money is often kept) instead of fractions:
+ * with --whole-window-ranks, hopping windows then keep a window-level ranking of the ranked sum too.
  *
  * --no-rollups writes neither the rollup totals nor the top-N index (rollups and top scan the groups).
  *
@@ -48,6 +51,7 @@ const cache = !process.argv.includes('--no-cache');
 const hopping = process.argv.includes('--hopping');
 const rollups = !process.argv.includes('--no-rollups');
 const wholeWindowRanks = process.argv.includes('--whole-window-ranks');
+const wholeAmounts = process.argv.includes('--whole-amounts');
 const only = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
   : undefined;
@@ -83,18 +87,22 @@ try {
   const items = ['apple', 'pear', 'plum', 'kiwi', 'fig', 'lime'];
   // every group gets 3 events, one per partition, so every group is merged from 3 partials
   const started = Date.now();
+  const writeStats = await commandStats(redis);
   for (let p = 0; p < 3; p++) {
     const events = Array.from({ length: GROUPS }, (_, g) => ({
       time: base + g * 5 + p,
       country: 'DE',
       device: 'web',
-      amount: Math.round(next() * 10_000) / 100,
+      amount: wholeAmounts ? Math.round(next() * 10_000) : Math.round(next() * 10_000) / 100,
       user: `user-${g}`,
       item: items[Math.floor(next() * items.length)]!,
     }));
     for (let i = 0; i < events.length; i += 2500) await writer.commit(String(p), events.slice(i, i + 2500));
   }
-  console.log(`wrote ${GROUPS} groups x 3 partitions in ${Date.now() - started} ms`);
+  const written = statsDelta(writeStats, await commandStats(redis));
+  console.log(
+    `wrote ${GROUPS} groups x 3 partitions in ${Date.now() - started} ms (Redis CPU ${(written.redisCpuSeconds * 1000).toFixed(0)} ms, commit script ${(written.evalshaSeconds * 1000).toFixed(0)} ms)`,
+  );
 
   const app = createHttpApp({
     redis,

@@ -327,19 +327,24 @@ export function rankedAggregates(shapes: readonly AggregateShape[]): string[] {
   return shapes.filter((shape) => KINDS[shape.kind].rankIndex !== undefined).map((shape) => shape.name);
 }
 
+/** How a part's change of a ranked aggregate goes into a hopping window's window-level ranking set. */
+export type HoppingRankMode = 'add' | 'sum' | 'max' | 'min';
+
 /**
  * Of the ranked aggregates, those whose hopping windows get a window-level ranking set, with how a
- * part's change combines into it: counts add (integers: exact in any order), max and min compare.
- * Not sums: their floating-point total depends on the order of the additions.
+ * part's change combines into it: counts add (integers: exact in any order), max and min compare,
+ * sums add while their values are whole numbers (the commit script then keeps them exact in any
+ * order; the first fraction marks the window's set inexact, and `top` reads the slices' indexes).
  */
 export function hoppingRankModes(
   shapes: readonly AggregateShape[],
   ranked: readonly string[],
-): [string, 'add' | 'max' | 'min'][] {
-  const out: [string, 'add' | 'max' | 'min'][] = [];
+): [string, HoppingRankMode][] {
+  const out: [string, HoppingRankMode][] = [];
   for (const shape of shapes) {
     if (!ranked.includes(shape.name)) continue;
     if (shape.kind === 'count') out.push([shape.name, 'add']);
+    else if (shape.kind === 'sum') out.push([shape.name, 'sum']);
     else if (shape.kind === 'max' || shape.kind === 'min') out.push([shape.name, shape.kind]);
   }
   return out;

@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { hoppingRankModes, rankedAggregates } from '../aggregates/kinds.ts';
+import { type HoppingRankMode, hoppingRankModes, rankedAggregates } from '../aggregates/kinds.ts';
 import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
@@ -81,7 +81,7 @@ export class ConsumerLoop {
   /** the ranked sums, also kept in a window-level index on one Redis node (query/global-top.ts) */
   private readonly rankedSums: string[];
   /** window.rankWholeWindows: the ranked counts, min and max kept per hopping window on one Redis node */
-  private readonly hoppingRanks: [string, 'add' | 'max' | 'min'][];
+  private readonly hoppingRanks: [string, HoppingRankMode][];
   private readonly decoder: ValueDecoder;
   /** how sink record values are written (sink-avro.ts); set before start */
   sinkEncoder: SinkEncoder = jsonSinkEncoder;

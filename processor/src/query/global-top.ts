@@ -7,11 +7,13 @@ import { byteCompare, orderAgrees, type RankedEntry, rankOrder } from './thresho
 import { rankedValueOf } from './top-index.ts';
 
 /**
- * Hopping windows (kept per slice) likewise have a window-level set per ranked count, min and max,
- * `kf:{p:v:~g}:rh:<start>:<agg>`, across partitions and slices: each batch moves a slice's change
- * into every window the slice is part of (a count's difference, a max's or min's new value; exact
- * in any order, so no merge order is checked), instead of a threshold over 3 × 7 parts whose groups
- * are spread over the slices (reading nearly every entry).
+ * Hopping windows (kept per slice) likewise have a window-level set per ranked count, sum, min and
+ * max, `kf:{p:v:~g}:rh:<start>:<agg>`, across partitions and slices: each batch moves a slice's
+ * change into every window the slice is part of (a count's or sum's difference, a max's or min's
+ * new value; exact in any order, so no merge order is checked), instead of a threshold over 3 × 7
+ * parts whose groups are spread over the slices (reading nearly every entry). A sum's set exists
+ * only while every value was a whole number (`<part>:tot:hs` marks the parts that kept it, and
+ * `…:rx:<start>:<agg>` a window where a fraction made it inexact).
  *
  * `top` by a ranked sum of a tumbling window from its window-level index (one Redis node only):
  * the commit script keeps `kf:{p:v:~g}:rk:<start>:<agg>`, group -> minus its value over every
@@ -39,11 +41,13 @@ export async function globalTop(
   if (parts.length === 0 || k <= 0) return undefined;
   const base = keys.groupSets(reg.name, reg.activeVersion);
   const kind = reg.window.type;
-  // Sums of tumbling windows (in merge order), or counts, min and max of hopping windows (any order).
+  // Sums of tumbling windows (in merge order), or counts, whole-number sums, min and max of hopping
+  // windows (any order).
   const sums = kind === 'tumbling' && shape.kind === 'sum';
-  if (!sums && !(kind === 'hopping' && ['count', 'max', 'min'].includes(shape.kind))) return undefined;
+  if (!sums && !(kind === 'hopping' && ['count', 'sum', 'max', 'min'].includes(shape.kind))) return undefined;
+  const hoppingSum = kind === 'hopping' && shape.kind === 'sum';
   const index = `${base}:${sums ? 'rk' : 'rh'}:${start}:${shape.name}`;
-  const mark = sums ? 'gr' : 'hr';
+  const mark = sums ? 'gr' : hoppingSum ? 'hs' : 'hr';
   for (let depth = k + 1, tries = 0; depth <= MAX_DEPTH && tries < 8; tries++) {
     // Round 1: the candidates. Round 2, one MULTI: the same range again (equal: nothing ranked
     // above the last one changed in between), what proves the index whole, and the candidates'
@@ -56,6 +60,8 @@ export async function globalTop(
       multi.hget(keys.checkpoint(partitionPrefix(reg.name, reg.activeVersion, id)), 'watermark');
     for (const part of parts) multi.exists(`${part.hash}:tot:${mark}`).exists(part.hash, `${part.hash}:keys`);
     multi.zrange(`${base}:rp:${start}`, 0, -1);
+    // a hopping sum's set is dropped and marked once a value is not a whole number (commitBatch-1.lua)
+    multi.exists(`${base}:rx:${start}:${shape.name}`);
     multi.zrange(index, 0, depth - 1, 'WITHSCORES');
     if (members.length > 0)
       for (const part of parts) multi.zmscore(`${part.hash}:tot:rk:${shape.name}`, ...members);
@@ -75,9 +81,10 @@ export async function globalTop(
     const writers = values[at] as string[];
     if (sums && (writers.length !== prefixes.length || prefixes.some((p, i) => p !== writers[i])))
       return undefined;
-    const again = values[at + 1] as string[];
+    if (Number(values[at + 1]) === 1) return undefined;
+    const again = values[at + 2] as string[];
     if (again.length !== range.length || again.some((x, i) => x !== range[i])) continue;
-    const scores = values.slice(at + 2) as (string | null)[][];
+    const scores = values.slice(at + 3) as (string | null)[][];
     // Every candidate's exact value from the parts, as the scan merges it: it must be its score.
     const ranked: RankedEntry[] = [];
     const entries = new Map<string, (number | null)[]>();

@@ -5,6 +5,7 @@ import {
   memberList,
   type WindowDelta,
 } from '../aggregates/fold.ts';
+import type { HoppingRankMode } from '../aggregates/kinds.ts';
 import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
@@ -88,7 +89,7 @@ export interface CommitRequest {
    * window-level sets across partitions and slices (query/global-top.ts) the script keeps, with how
    * a part's change combines into them, and the sets' key base (keys.groupSets).
    */
-  hoppingRanks?: { base: string; aggregates: readonly (readonly [string, 'add' | 'max' | 'min'])[] };
+  hoppingRanks?: { base: string; aggregates: readonly (readonly [string, HoppingRankMode])[] };
   /**
    * With rollups: per partial, its merged sketches as absolute values kept by the partition's owner
    * (state/owned-totals.ts), written whole instead of the batch's members and bucket counts.

@@ -78,7 +78,7 @@ export function groundTruth(views: Iterable<View>, windowMs = WINDOW_MS): Map<st
 /** A hopping window for the sliced, owner-packed path: 3 overlapping windows per record. */
 export const HOPPING = { sizeMs: 60_000, advanceMs: 20_000 };
 const TUMBLING_YAML = 'window: { type: tumbling, size: 1m, grace: 1h }';
-// rankWholeWindows: the window-level ranking sets are checked under SIGKILL too (top by views and slowest)
+// rankWholeWindows: the window-level ranking sets are checked under SIGKILL too (top by views, bytes and slowest)
 export const HOPPING_YAML =
   'window: { type: hopping, size: 1m, advance: 20s, grace: 1h, rankWholeWindows: true }';
 

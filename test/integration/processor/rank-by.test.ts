@@ -2,7 +2,7 @@
 // for exactly the aggregates it lists (by default the count aggregates), and `top` answers every
 // aggregate the same whether it reads an index or scans the window, against an independent tally;
 // a ranked sum also gets the window-level index of tumbling windows (one Redis node), and a hopping
-// window with rankWholeWindows its window-level ranking sets of the ranked counts and max.
+// window with rankWholeWindows its window-level ranking sets of the ranked counts, sums and max.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
@@ -139,12 +139,12 @@ describe('spec.rankBy', () => {
   it('ranks whole hopping windows only with window.rankWholeWindows', { timeout: 180_000 }, async () => {
     const hopping = (whole: boolean) =>
       `{ type: hopping, size: 1m, advance: 20s, grace: 1h${whole ? ', rankWholeWindows: true' : ''} }`;
-    // counts and max get the window-level sets, the window its set of groups; a sum keeps the
-    // slices' indexes only
+    // counts, max and the sum (of whole numbers here) get the window-level sets, the window its
+    // set of groups
     expect(await run('[n, total, hi]', hopping(true))).toEqual({
       indexed: ['hi', 'n', 'total'],
       windowLevel: [],
-      wholeWindows: ['hi', 'n'],
+      wholeWindows: ['hi', 'n', 'total'],
       groupSet: 'every group',
     });
     expect(await run('[n, total, hi]', hopping(false))).toEqual({

@@ -500,7 +500,7 @@ async function expectHoppingGroundTruth(
   }
   await expectRollupGroundTruth(redis, name, truth);
   // top by a count, a sum and a max against the ground truth: from the window-level sets of the
-  // hopping windows (rankWholeWindows: count, max) or the slices' threshold algorithm (sum)
+  // hopping windows (rankWholeWindows: count, max, and the sum of whole bytes) or the slices' threshold algorithm
   const starts = new Set([...truth.keys()].map((key) => Number(key.slice(0, key.indexOf('|')))));
   await expectTopGroundTruth(store, name, truth, [...starts]);
 }

@@ -22,14 +22,28 @@ afterAll(async () => {
   await redis.quit();
 });
 
-/** Few users and small whole amounts: many groups tie on every aggregate. */
-function eventsOf(seed: number, count: number, users: number, span: number): Omit<Event, 'partition'>[] {
+/**
+ * Few users and small amounts: many groups tie on every aggregate. Half the amounts have cents
+ * unless `whole` (hopping windows keep a window-level ranking of a sum of whole numbers only).
+ */
+function eventsOf(
+  seed: number,
+  count: number,
+  users: number,
+  span: number,
+  whole = false,
+): Omit<Event, 'partition'>[] {
   const next = rng(seed);
   return Array.from({ length: count }, () => ({
     time: BASE + Math.floor(next() * span),
     country: 'DE',
     device: 'web',
-    amount: next() < 0.5 ? Math.floor(next() * 4) - 1 : Math.round(next() * 10_000) / 100,
+    amount:
+      next() < 0.5
+        ? Math.floor(next() * 4) - 1
+        : whole
+          ? Math.round(next() * 100)
+          : Math.round(next() * 10_000) / 100,
     user: `u${Math.floor(next() * users)}`,
     item: 'apple',
   }));
@@ -64,9 +78,10 @@ describe('top-N index', () => {
           batch: fc.integer({ min: 1, max: 100 }),
           shape: fc.constantFrom('tumbling', 'hopping', 'hoppingWhole'),
           limit: fc.integer({ min: 1, max: 12 }),
+          whole: fc.boolean(),
         }),
-        async ({ seed, count, users, partitions, batch, shape, limit }) => {
-          const events = eventsOf(seed, count, users, 100_000);
+        async ({ seed, count, users, partitions, batch, shape, limit, whole }) => {
+          const events = eventsOf(seed, count, users, 100_000, whole);
           const window = shapes[shape]!;
           const options = { partitions, groupBy: ['user'] };
           const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
@@ -265,7 +280,7 @@ describe('top-N index', () => {
     expect(strip(await store.top(writer.name, query))).toEqual(strip(await store.top(scanned.name, query)));
   });
 
-  it('reads counts, min and max of a hopping window from its window-level set across partitions and slices', async () => {
+  it('reads counts, whole-number sums, min and max of a hopping window from its window-level set across partitions and slices', async () => {
     const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
     const window = shapes.hoppingWhole!;
     const writer = new PipelineWriter(redis, {
@@ -275,11 +290,11 @@ describe('top-N index', () => {
     const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
     await writer.register();
     await scanned.register();
-    const events = eventsOf(9, 600, 80, 100_000);
+    const events = eventsOf(9, 600, 80, 100_000, true);
     await writer.commitSpread(events, 30);
     await scanned.commitSpread(events, 30);
     const store = new QueryStore(redis, { cache: false });
-    for (const aggregate of ['orders', 'maxAmount', 'minAmount']) {
+    for (const aggregate of ['orders', 'revenue', 'maxAmount', 'minAmount']) {
       const query = { aggregate, window: BASE, limit: 5, filters: new Map() };
       const expected = strip(await store.top(scanned.name, query));
       expect(strip(await store.top(writer.name, query))).toEqual(expected);
@@ -292,7 +307,7 @@ describe('top-N index', () => {
       const tampered = await store.top(writer.name, query);
       expect(tampered.groups.map((g) => g.group.user)).not.toContain(expected.groups[0]!.group.user);
       // ... unless a slice lacks its mark: then the parts answer
-      const mark = `${writer.prefix('2')}:sl:${BASE + 20_000}:tot:hr`;
+      const mark = `${writer.prefix('2')}:sl:${BASE + 20_000}:tot:${aggregate === 'revenue' ? 'hs' : 'hr'}`;
       expect(await redis.exists(mark)).toBe(1);
       await redis.del(mark);
       expect(strip(await store.top(writer.name, query))).toEqual(expected);
@@ -300,5 +315,42 @@ describe('top-N index', () => {
       await redis.zadd(index, score, leader);
       expect(strip(await store.top(writer.name, query))).toEqual(expected);
     }
+  });
+  it("drops a hopping window's ranking of a sum at its first fraction, and top reads the slices' indexes", async () => {
+    const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
+    const window = shapes.hoppingWhole!;
+    const writer = new PipelineWriter(redis, {
+      ...options,
+      window: { ...window, rollups: true, ranks: true } as WindowShape,
+    });
+    const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
+    await writer.register();
+    await scanned.register();
+    const base = keys.groupSets(writer.name, 1);
+    const store = new QueryStore(redis, { cache: false });
+    const query = { aggregate: 'revenue', window: BASE, limit: 5, filters: new Map() };
+    // whole amounts first: the window-level set is kept, and it is what top reads
+    const whole = eventsOf(11, 300, 60, 60_000, true);
+    await writer.commitSpread(whole, 30);
+    await scanned.commitSpread(whole, 30);
+    const index = `${base}:rh:${BASE}:revenue`;
+    expect(await redis.zcard(index)).toBe((await store.top(scanned.name, query)).groupCount);
+    // one amount with cents: the set of every window of its slice is dropped and marked, for good
+    const fraction = [{ ...eventsOf(12, 1, 1, 1)[0]!, user: 'u0', time: BASE + 25_000, amount: 0.1 }];
+    await writer.commit('1', fraction);
+    await scanned.commit('1', fraction);
+    for (const start of windowStarts(window, BASE + 25_000)) {
+      expect(await redis.exists(`${base}:rh:${start}:revenue`)).toBe(0);
+      expect(await redis.exists(`${base}:rx:${start}:revenue`)).toBe(1);
+    }
+    const more = eventsOf(13, 200, 60, 60_000, true);
+    await writer.commitSpread(more, 40);
+    await scanned.commitSpread(more, 40);
+    expect(await redis.exists(index)).toBe(0);
+    // top by the sum still answers exactly, from the slices' indexes; the count's set is untouched
+    expect(strip(await store.top(writer.name, query))).toEqual(strip(await store.top(scanned.name, query)));
+    expect(await redis.exists(`${base}:rh:${BASE}:orders`)).toBe(1);
+    const orders = { ...query, aggregate: 'orders' };
+    expect(strip(await store.top(writer.name, orders))).toEqual(strip(await store.top(scanned.name, orders)));
   });
 });

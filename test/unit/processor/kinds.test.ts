@@ -154,7 +154,7 @@ describe('DDSketch buckets of a batch', () => {
 });
 
 describe('hoppingRankModes', () => {
-  it('keeps the ranked counts (added), max and min, in spec order, and never a sum', () => {
+  it('keeps the ranked counts (added), sums, max and min, in spec order', () => {
     const shapes = [
       { name: 'total', kind: 'sum', field: 'v' },
       { name: 'hi', kind: 'max', field: 'v' },
@@ -163,10 +163,12 @@ describe('hoppingRankModes', () => {
       { name: 'm', kind: 'count' },
     ] as unknown as AggregateShape[];
     expect(hoppingRankModes(shapes, ['n', 'total', 'hi', 'lo'])).toEqual([
+      ['total', 'sum'],
       ['hi', 'max'],
       ['n', 'add'],
       ['lo', 'min'],
     ]);
+    expect(hoppingRankModes(shapes, ['n'])).toEqual([['n', 'add']]);
     expect(hoppingRankModes(shapes, [])).toEqual([]);
   });
 });

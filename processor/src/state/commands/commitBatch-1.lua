@@ -176,16 +176,28 @@ end
 -- group -> minus the value the hash holds now, for the batch's groups (ascending scores list the
 -- largest values first, ties in group order). Absolute values written in the fenced step, as the
 -- hash itself: replaying a batch writes the same scores. Negated as text, so scores stay exact.
--- Hopping windows (one Redis node; payload.hr = { {agg, 'add'|'max'|'min'}, ... } for the ranked
--- counts, max and min, payload.hb the key base; query/global-top.ts): a window-level sorted set per
--- window and aggregate, `<hb>:rh:<start>:<agg>`, across partitions and slices. Each batch carries
--- the change of a slice's (or the window hash's) value into every window it is part of: a count's
--- difference (integers add exactly in any order), a max's or min's new value (kept if larger or
--- smaller). `changes` = {group, old value or nil, new value, ...} of one aggregate.
+-- Hopping windows (one Redis node; payload.hr = { {agg, 'add'|'sum'|'max'|'min'}, ... } for the
+-- ranked counts, sums, max and min, payload.hb the key base; query/global-top.ts): a window-level
+-- sorted set per window and aggregate, `<hb>:rh:<start>:<agg>`, across partitions and slices. Each
+-- batch carries the change of a slice's (or the window hash's) value into every window it is part
+-- of: a count's difference (integers add exactly in any order), a max's or min's new value (kept if
+-- larger or smaller). `changes` = {group, old value or nil, new value, ...} of one aggregate.
+-- A sum's difference adds exactly only while every value is a whole number of at most 2^46 (so
+-- any order of additions over up to 128 parts stays below 2^53, as the scan's merge does): the
+-- first value that is not marks the window's set inexact for good (`<hb>:rx:<start>:<agg>`, set
+-- dropped; readers use the slices' indexes), and later batches no longer write it.
+local EXACT_SUM = 2 ^ 46
+local function wholeNumber(x)
+  return x == nil or x == false or (x == math.floor(x) and x <= EXACT_SUM and x >= -EXACT_SUM)
+end
+
 local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
   for _, s in ipairs(starts) do
     local key = base .. ':rh:' .. s .. ':' .. agg
+    local inexact = base .. ':rx:' .. s .. ':' .. agg
+    local exact = mode ~= 'sum' or redis.call('EXISTS', inexact) == 0
     for i = 1, #changes, 3000 do
+      if not exact then break end
       local last = math.min(i + 2999, #changes)
       local members = {}
       for j = i, last, 3 do members[#members + 1] = changes[j] end
@@ -195,8 +207,12 @@ local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
         local c = current[(j - i) / 3 + 1]
         local now = c and -tonumber(c) or nil
         local value
-        if mode == 'add' then
+        if mode == 'add' or mode == 'sum' then
           value = (now or 0) + changes[j + 2] - (changes[j + 1] or 0)
+          if mode == 'sum' and not (wholeNumber(now) and wholeNumber(changes[j + 1]) and wholeNumber(changes[j + 2]) and wholeNumber(value)) then
+            exact = false
+            break
+          end
         elseif now == nil or (mode == 'max' and changes[j + 2] > now) or (mode == 'min' and changes[j + 2] < now) then
           value = changes[j + 2]
         end
@@ -205,7 +221,11 @@ local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
           args[#args + 1] = changes[j]
         end
       end
-      if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+      if exact and #args > 0 then redis.call('ZADD', key, unpack(args)) end
+    end
+    if not exact then
+      redis.call('DEL', key)
+      redis.call('SET', inexact, '1')
     end
     redis.call('ZADD', base .. ':hw', s, s)
   end
@@ -218,6 +238,8 @@ local function applyRanks(hash, groups, ranked, hopping)
     local key = hash .. ':tot:rk:' .. agg
     suffixes[#suffixes + 1] = 'tot:rk:' .. agg
     local mode = hopping and hopping.modes[agg]
+    -- sums only where this part kept them from its first batch on (processors before them did not)
+    if mode == 'sum' and not hopping.sums then mode = nil end
     local changes = {}
     for i = 1, #groups, 1000 do
       local last = math.min(i + 999, #groups)
@@ -246,6 +268,10 @@ local function applyRanks(hash, groups, ranked, hopping)
   if hopping then
     redis.call('SET', hash .. ':tot:hr', '1')
     suffixes[#suffixes + 1] = 'tot:hr'
+  end
+  if hopping and hopping.sums then
+    redis.call('SET', hash .. ':tot:hs', '1')
+    suffixes[#suffixes + 1] = 'tot:hs'
   end
   redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
 end
@@ -319,7 +345,11 @@ end
 
 local payload = cjson.decode(ARGV[10])
 local hoppingModes = {}
-for _, m in ipairs(payload.hr or {}) do hoppingModes[m[1]] = m[2] end
+local hoppingSumModes = false
+for _, m in ipairs(payload.hr or {}) do
+  hoppingModes[m[1]] = m[2]
+  if m[2] == 'sum' then hoppingSumModes = true end
+end
 -- Stream slicing of hopping windows: { z = size, a = advance, g = slice } (nil otherwise).
 local slicing = payload.sl
 local absoluteAt = 16
@@ -349,6 +379,9 @@ for _, w in ipairs(payload.w) do
   local windowGroups = totals and payload.wg and (redis.call('EXISTS', hash .. ':tot:wg') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the hopping windows' window-level sets (payload.hr).
   local hoppingRanks = ranks and payload.hr and (redis.call('EXISTS', hash .. ':tot:hr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- Their ranked sums have a mark of their own: parts written by processors that kept counts, min
+  -- and max only carry `tot:hr` without them.
+  local hoppingSums = hoppingRanks and hoppingSumModes and (redis.call('EXISTS', hash .. ':tot:hs') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the window-level index of ranked sums (payload.gr), beside the group sets (tumbling windows).
   local globalRanks = ranks and payload.gr and payload.wg and not w.c and (redis.call('EXISTS', hash .. ':tot:gr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
@@ -376,7 +409,7 @@ for _, w in ipairs(payload.w) do
   if totals then applyTotals(hash, w.r, absoluteAt) end
   if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
   if ranks then
-    local hopping = hoppingRanks and { starts = w.c or { start }, base = payload.hb, modes = hoppingModes } or nil
+    local hopping = hoppingRanks and { starts = w.c or { start }, base = payload.hb, modes = hoppingModes, sums = hoppingSums } or nil
     applyRanks(hash, w.r.g, payload.rk, hopping)
   end
   if windowGroups then
@@ -519,7 +552,7 @@ redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention
 if payload.hr then
   local listed = payload.hb .. ':hw'
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
-    for _, m in ipairs(payload.hr) do redis.call('DEL', payload.hb .. ':rh:' .. s .. ':' .. m[1]) end
+    for _, m in ipairs(payload.hr) do redis.call('DEL', payload.hb .. ':rh:' .. s .. ':' .. m[1], payload.hb .. ':rx:' .. s .. ':' .. m[1]) end
     redis.call('ZREM', listed, s)
   end
 end
