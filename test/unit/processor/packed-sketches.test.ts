@@ -12,6 +12,7 @@ import {
   decodeHll,
   encodeHll,
   encodeRegister,
+  maxInto,
   murmur64a,
   oneRegisterOf,
   type Registers,
@@ -139,10 +140,16 @@ describe('HyperLogLogs in Redis format', () => {
     expect(oneRegisterOf(encodeHll(new Map()))).toBeUndefined();
   });
 
-  it('refuses bytes that are not a HyperLogLog', () => {
-    expect(() => decodeHll(Buffer.from('hello world, not a sketch'))).toThrow(/HYLL/);
+  it('refuses bytes that are not a HyperLogLog, whichever reader reads them', () => {
     const sparse = encodeHll(new Map([[5, 3]]));
-    expect(() => decodeHll(sparse.subarray(0, sparse.length - 1))).toThrow(/corrupt/);
+    const dense = encodeHll(new Map(Array.from({ length: 4000 }, (_, r) => [r * 4, 1 + (r % 20)])));
+    expect(dense[4]).toBe(0);
+    const into = (raw: Uint8Array) => maxInto(new Uint8Array(16_384), new Int32Array(64), raw);
+    for (const read of [decodeHll, into]) {
+      expect(() => read(Buffer.from('hello world, not a sketch'))).toThrow(/HYLL/);
+      expect(() => read(sparse.subarray(0, sparse.length - 1))).toThrow(/corrupt/);
+      expect(() => read(dense.subarray(0, dense.length - 1))).toThrow(/truncated/);
+    }
   });
 });
 
