@@ -333,8 +333,8 @@ export type HoppingRankMode = 'add' | 'sum' | 'max' | 'min';
 /**
  * Of the ranked aggregates, those whose hopping windows get a window-level ranking set, with how a
  * part's change combines into it: counts add (integers: exact in any order), max and min compare,
- * sums add while their values are whole numbers (the commit script then keeps them exact in any
- * order; the first fraction marks the window's set inexact, and `top` reads the slices' indexes).
+ * sums add (exact for whole numbers; with fractions within a rounding bound the commits keep, which
+ * `top` reads past: query/global-top.ts).
  */
 export function hoppingRankModes(
   shapes: readonly AggregateShape[],

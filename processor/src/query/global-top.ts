@@ -11,9 +11,11 @@ import { rankedValueOf } from './top-index.ts';
  * max, `kf:{p:v:~g}:rh:<start>:<agg>`, across partitions and slices: each batch moves a slice's
  * change into every window the slice is part of (a count's or sum's difference, a max's or min's
  * new value; exact in any order, so no merge order is checked), instead of a threshold over 3 × 7
- * parts whose groups are spread over the slices (reading nearly every entry). A sum's set exists
- * only while every value was a whole number (`<part>:tot:hs` marks the parts that kept it, and
- * `…:rx:<start>:<agg>` a window where a fraction made it inexact).
+ * parts whose groups are spread over the slices (reading nearly every entry). A sum's scores are
+ * exact while every value is a whole number; with fractions they are within a bound the commits
+ * keep (`…:re:<start>`, see sumSlack), so `top` reads on until the k-th value beats the last score
+ * read by that bound, and answers with the values merged from the parts as the scan does.
+ * `<part>:tot:hs` marks the parts that kept the sums' sets from their first batch on.
  *
  * `top` by a ranked sum of a tumbling window from its window-level index (one Redis node only):
  * the commit script keeps `kf:{p:v:~g}:rk:<start>:<agg>`, group -> minus its value over every
@@ -60,8 +62,8 @@ export async function globalTop(
       multi.hget(keys.checkpoint(partitionPrefix(reg.name, reg.activeVersion, id)), 'watermark');
     for (const part of parts) multi.exists(`${part.hash}:tot:${mark}`).exists(part.hash, `${part.hash}:keys`);
     multi.zrange(`${base}:rp:${start}`, 0, -1);
-    // a hopping sum's set is dropped and marked once a value is not a whole number (commitBatch-1.lua)
-    multi.exists(`${base}:rx:${start}:${shape.name}`);
+    // a hopping sum's rounding bound and largest magnitude (commitBatch-1.lua)
+    multi.hmget(`${base}:re:${start}`, shape.name, `${shape.name}|a`);
     multi.zrange(index, 0, depth - 1, 'WITHSCORES');
     if (members.length > 0)
       for (const part of parts) multi.zmscore(`${part.hash}:tot:rk:${shape.name}`, ...members);
@@ -81,7 +83,8 @@ export async function globalTop(
     const writers = values[at] as string[];
     if (sums && (writers.length !== prefixes.length || prefixes.some((p, i) => p !== writers[i])))
       return undefined;
-    if (Number(values[at + 1]) === 1) return undefined;
+    const [rounding, largest] = values[at + 1] as (string | null)[];
+    const slack = hoppingSum ? sumSlack(Number(rounding ?? 0), Number(largest ?? 0), parts.length) : 0;
     const again = values[at + 2] as string[];
     if (again.length !== range.length || again.some((x, i) => x !== range[i])) continue;
     const scores = values.slice(at + 3) as (string | null)[][];
@@ -94,7 +97,7 @@ export async function globalTop(
         return score == null ? null : -Number(score);
       });
       const value = rankedValueOf(shape, list);
-      if (value === null || value !== -Number(range[2 * m + 1])) return undefined;
+      if (value === null || Math.abs(value - -Number(range[2 * m + 1])) > slack) return undefined;
       ranked.push({ member: members[m]!, value });
       entries.set(members[m]!, list);
     }
@@ -106,6 +109,8 @@ export async function globalTop(
       const kth = ranked[k - 1]!;
       const last = members[members.length - 1]!;
       const bound = -Number(range[range.length - 1]);
+      // a group not read may be worth up to `slack` more than its score: no tie is decided by key then
+      if (slack > 0) return kth.value > bound + slack;
       if (kth.value > bound) return true;
       return kth.value === bound && orderAgrees(kth.member) && byteCompare(kth.member, last) <= 0;
     };
@@ -122,6 +127,18 @@ export async function globalTop(
     return { top, perPartition };
   }
   return undefined;
+}
+
+/**
+ * How far a hopping sum's score may be from the value the scan merges for its group: the rounding
+ * bound the commits added up (none while every value was a whole number), plus the scan's own
+ * rounding over `parts` values of at most `largest` each (none for whole numbers whose sums stay
+ * below 2^53). Zero: the scores are the scan's values exactly.
+ */
+export function sumSlack(rounding: number, largest: number, parts: number): number {
+  if (rounding === 0 && parts * largest <= 2 ** 53) return 0;
+  const scan = Math.max(parts - 1, 1) * parts * largest * 2 ** -52;
+  return (rounding + scan) * (1 + 2 ** -20);
 }
 
 /** Past this many entries (ties at the k-th value over many groups) the threshold algorithm reads instead. */

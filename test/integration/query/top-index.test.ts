@@ -22,28 +22,33 @@ afterAll(async () => {
   await redis.quit();
 });
 
+/** How amounts are drawn: half small whole numbers, half cents, whole numbers or tenths. */
+type Amounts = 'cents' | 'whole' | 'tenths';
+
 /**
- * Few users and small amounts: many groups tie on every aggregate. Half the amounts have cents
- * unless `whole` (hopping windows keep a window-level ranking of a sum of whole numbers only).
+ * Few users and small amounts: many groups tie on every aggregate. Tenths (0.1, 0.2, 0.3, ...)
+ * make sums that are equal in decimal but not in binary floating point (0.1 + 0.2 > 0.3), whose
+ * order depends on the order of the additions: the hardest case for a window-level sum.
  */
 function eventsOf(
   seed: number,
   count: number,
   users: number,
   span: number,
-  whole = false,
+  amounts: Amounts = 'cents',
 ): Omit<Event, 'partition'>[] {
   const next = rng(seed);
+  const fraction = () =>
+    amounts === 'whole'
+      ? Math.round(next() * 100)
+      : amounts === 'tenths'
+        ? [0.1, 0.2, 0.3, 0.7, 1.1][Math.floor(next() * 5)]!
+        : Math.round(next() * 10_000) / 100;
   return Array.from({ length: count }, () => ({
     time: BASE + Math.floor(next() * span),
     country: 'DE',
     device: 'web',
-    amount:
-      next() < 0.5
-        ? Math.floor(next() * 4) - 1
-        : whole
-          ? Math.round(next() * 100)
-          : Math.round(next() * 10_000) / 100,
+    amount: next() < 0.5 ? Math.floor(next() * 4) - 1 : fraction(),
     user: `u${Math.floor(next() * users)}`,
     item: 'apple',
   }));
@@ -78,10 +83,10 @@ describe('top-N index', () => {
           batch: fc.integer({ min: 1, max: 100 }),
           shape: fc.constantFrom('tumbling', 'hopping', 'hoppingWhole'),
           limit: fc.integer({ min: 1, max: 12 }),
-          whole: fc.boolean(),
+          amounts: fc.constantFrom<Amounts>('cents', 'whole', 'tenths'),
         }),
-        async ({ seed, count, users, partitions, batch, shape, limit, whole }) => {
-          const events = eventsOf(seed, count, users, 100_000, whole);
+        async ({ seed, count, users, partitions, batch, shape, limit, amounts }) => {
+          const events = eventsOf(seed, count, users, 100_000, amounts);
           const window = shapes[shape]!;
           const options = { partitions, groupBy: ['user'] };
           const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
@@ -280,7 +285,7 @@ describe('top-N index', () => {
     expect(strip(await store.top(writer.name, query))).toEqual(strip(await store.top(scanned.name, query)));
   });
 
-  it('reads counts, whole-number sums, min and max of a hopping window from its window-level set across partitions and slices', async () => {
+  it('reads counts, sums of whole numbers, min and max of a hopping window from its window-level set across partitions and slices', async () => {
     const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
     const window = shapes.hoppingWhole!;
     const writer = new PipelineWriter(redis, {
@@ -290,7 +295,7 @@ describe('top-N index', () => {
     const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
     await writer.register();
     await scanned.register();
-    const events = eventsOf(9, 600, 80, 100_000, true);
+    const events = eventsOf(9, 600, 80, 100_000, 'whole');
     await writer.commitSpread(events, 30);
     await scanned.commitSpread(events, 30);
     const store = new QueryStore(redis, { cache: false });
@@ -316,7 +321,7 @@ describe('top-N index', () => {
       expect(strip(await store.top(writer.name, query))).toEqual(expected);
     }
   });
-  it("drops a hopping window's ranking of a sum at its first fraction, and top reads the slices' indexes", async () => {
+  it("ranks a hopping window's sum with fractions from its window-level set, within the rounding bound", async () => {
     const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
     const window = shapes.hoppingWhole!;
     const writer = new PipelineWriter(redis, {
@@ -326,31 +331,55 @@ describe('top-N index', () => {
     const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
     await writer.register();
     await scanned.register();
-    const base = keys.groupSets(writer.name, 1);
     const store = new QueryStore(redis, { cache: false });
-    const query = { aggregate: 'revenue', window: BASE, limit: 5, filters: new Map() };
-    // whole amounts first: the window-level set is kept, and it is what top reads
-    const whole = eventsOf(11, 300, 60, 60_000, true);
-    await writer.commitSpread(whole, 30);
-    await scanned.commitSpread(whole, 30);
-    const index = `${base}:rh:${BASE}:revenue`;
-    expect(await redis.zcard(index)).toBe((await store.top(scanned.name, query)).groupCount);
-    // one amount with cents: the set of every window of its slice is dropped and marked, for good
-    const fraction = [{ ...eventsOf(12, 1, 1, 1)[0]!, user: 'u0', time: BASE + 25_000, amount: 0.1 }];
-    await writer.commit('1', fraction);
-    await scanned.commit('1', fraction);
-    for (const start of windowStarts(window, BASE + 25_000)) {
-      expect(await redis.exists(`${base}:rh:${start}:revenue`)).toBe(0);
-      expect(await redis.exists(`${base}:rx:${start}:revenue`)).toBe(1);
+    const sets = keys.groupSets(writer.name, 1);
+    const index = `${sets}:rh:${BASE}:revenue`;
+    const query = { aggregate: 'revenue', window: BASE, limit: 1, filters: new Map() };
+    const commit = async (time: number, user: string, amount: number, partition: string) => {
+      for (const w of [writer, scanned]) await w.commit(partition, [{ ...template, time, user, amount }]);
+    };
+    const template = eventsOf(21, 1, 1, 1)[0]!;
+    // whole numbers (in later windows): the scores are exact, no rounding bound is kept
+    const later = BASE + 600_000;
+    for (const [i, partition] of ['0', '1', '2'].entries())
+      await commit(later + i * 20_000, 'w', 7, partition);
+    expect(await redis.exists(`${sets}:rh:${later}:revenue`)).toBe(1);
+    expect(await redis.hget(`${sets}:re:${later}`, 'revenue')).toBeNull();
+    // 'x' gets 0.3, 0.2 and 0.1 in three partitions and slices, committed in that order: the set
+    // adds (0.3 + 0.2) + 0.1 = 0.6, while the scan merges the parts in its own order, which gives
+    // 0.6000000000000001; 'a1' and 'a2' have 0.6 and keys before 'x'. So top 1 is 'x', which a
+    // reader deciding the tie at 0.6 by key, without reading 'x', would miss.
+    await commit(BASE + 45_000, 'x', 0.3, '2');
+    await commit(BASE + 25_000, 'x', 0.2, '1');
+    await commit(BASE + 5_000, 'x', 0.1, '0');
+    await commit(BASE + 6_000, 'a1', 0.6, '0');
+    await commit(BASE + 7_000, 'a2', 0.6, '1');
+    expect(Number(await redis.zscore(index, JSON.stringify(['x'])))).toBe(-0.6);
+    expect(Number(await redis.hget(`${sets}:re:${BASE}`, 'revenue'))).toBeGreaterThan(0);
+    const expected = strip(await store.top(scanned.name, query));
+    expect(expected.groups.map((g) => [g.group.user, g.values.revenue])).toEqual([['x', 0.1 + 0.2 + 0.3]]);
+    expect(strip(await store.top(writer.name, query))).toEqual(expected);
+    for (const limit of [2, 3, 5]) {
+      const wider = { ...query, limit };
+      expect(strip(await store.top(writer.name, wider))).toEqual(strip(await store.top(scanned.name, wider)));
     }
-    const more = eventsOf(13, 200, 60, 60_000, true);
-    await writer.commitSpread(more, 40);
-    await scanned.commitSpread(more, 40);
-    expect(await redis.exists(index)).toBe(0);
-    // top by the sum still answers exactly, from the slices' indexes; the count's set is untouched
-    expect(strip(await store.top(writer.name, query))).toEqual(strip(await store.top(scanned.name, query)));
-    expect(await redis.exists(`${base}:rh:${BASE}:orders`)).toBe(1);
-    const orders = { ...query, aggregate: 'orders' };
-    expect(strip(await store.top(writer.name, orders))).toEqual(strip(await store.top(scanned.name, orders)));
+    // it is what top reads: the leader taken out of the set is out of the answer ...
+    const leader = JSON.stringify(['x']);
+    const score = (await redis.zscore(index, leader))!;
+    await redis.zrem(index, leader);
+    expect((await store.top(writer.name, query)).groups.map((g) => g.group.user)).toEqual(['a1']);
+    // ... and a score further from the parts' value than the bound makes the parts answer
+    await redis.zadd(index, -0.61, leader);
+    expect(strip(await store.top(writer.name, query))).toEqual(expected);
+    await redis.zadd(index, score, leader);
+    expect(strip(await store.top(writer.name, query))).toEqual(expected);
+    // more fractions from every partition: still the scan's answers, top 1 to 12
+    const more = eventsOf(22, 300, 60, 60_000, 'tenths');
+    await writer.commitSpread(more, 25);
+    await scanned.commitSpread(more, 25);
+    for (const limit of [1, 3, 12]) {
+      const wider = { ...query, limit };
+      expect(strip(await store.top(writer.name, wider))).toEqual(strip(await store.top(scanned.name, wider)));
+    }
   });
 });

@@ -180,24 +180,27 @@ end
 -- ranked counts, sums, max and min, payload.hb the key base; query/global-top.ts): a window-level
 -- sorted set per window and aggregate, `<hb>:rh:<start>:<agg>`, across partitions and slices. Each
 -- batch carries the change of a slice's (or the window hash's) value into every window it is part
--- of: a count's difference (integers add exactly in any order), a max's or min's new value (kept if
--- larger or smaller). `changes` = {group, old value or nil, new value, ...} of one aggregate.
--- A sum's difference adds exactly only while every value is a whole number of at most 2^46 (so
--- any order of additions over up to 128 parts stays below 2^53, as the scan's merge does): the
--- first value that is not marks the window's set inexact for good (`<hb>:rx:<start>:<agg>`, set
--- dropped; readers use the slices' indexes), and later batches no longer write it.
+-- of: a count's or sum's difference (integers add exactly in any order), a max's or min's new value
+-- (kept if larger or smaller). `changes` = {group, old value or nil, new value, ...} of one aggregate.
+-- A sum's differences add exactly while every value is a whole number of at most 2^46 (then any
+-- order of additions over up to 128 parts stays below 2^53, as the scan's merge does). Otherwise
+-- each addition may round: the script adds a bound of its error to the window's `<hb>:re:<start>`
+-- (field `<agg>`), and keeps there the largest magnitude it has seen (`<agg>|a`), from which the
+-- reader bounds the scan's own rounding; `top` then reads past the k-th entry by that slack
+-- (query/global-top.ts), so the set is exact enough to rank while every answer is the scan's value.
 local EXACT_SUM = 2 ^ 46
+-- Two roundings of at most half an ulp each, bounded generously: 2^-52 per operand magnitude.
+local ROUNDING = 2 ^ -52
 local function wholeNumber(x)
-  return x == nil or x == false or (x == math.floor(x) and x <= EXACT_SUM and x >= -EXACT_SUM)
+  return x == math.floor(x) and x <= EXACT_SUM and x >= -EXACT_SUM
 end
 
 local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
   for _, s in ipairs(starts) do
     local key = base .. ':rh:' .. s .. ':' .. agg
-    local inexact = base .. ':rx:' .. s .. ':' .. agg
-    local exact = mode ~= 'sum' or redis.call('EXISTS', inexact) == 0
+    local rounding = 0
+    local largest = 0
     for i = 1, #changes, 3000 do
-      if not exact then break end
       local last = math.min(i + 2999, #changes)
       local members = {}
       for j = i, last, 3 do members[#members + 1] = changes[j] end
@@ -207,12 +210,17 @@ local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
         local c = current[(j - i) / 3 + 1]
         local now = c and -tonumber(c) or nil
         local value
-        if mode == 'add' or mode == 'sum' then
+        if mode == 'add' then
           value = (now or 0) + changes[j + 2] - (changes[j + 1] or 0)
-          if mode == 'sum' and not (wholeNumber(now) and wholeNumber(changes[j + 1]) and wholeNumber(changes[j + 2]) and wholeNumber(value)) then
-            exact = false
-            break
+        elseif mode == 'sum' then
+          local before, old, new = now or 0, changes[j + 1] or 0, changes[j + 2]
+          local partial = before + new
+          value = partial - old
+          local size = math.abs(before) + math.abs(new) + math.abs(old) + math.abs(partial) + math.abs(value)
+          if not (wholeNumber(before) and wholeNumber(new) and wholeNumber(old) and wholeNumber(value)) then
+            rounding = rounding + ROUNDING * size
           end
+          if size > largest then largest = size end
         elseif now == nil or (mode == 'max' and changes[j + 2] > now) or (mode == 'min' and changes[j + 2] < now) then
           value = changes[j + 2]
         end
@@ -221,11 +229,14 @@ local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
           args[#args + 1] = changes[j]
         end
       end
-      if exact and #args > 0 then redis.call('ZADD', key, unpack(args)) end
+      if #args > 0 then redis.call('ZADD', key, unpack(args)) end
     end
-    if not exact then
-      redis.call('DEL', key)
-      redis.call('SET', inexact, '1')
+    if mode == 'sum' then
+      local bounds = base .. ':re:' .. s
+      -- rounded up: INCRBYFLOAT's own rounding must not shrink the bound
+      if rounding > 0 then redis.call('HINCRBYFLOAT', bounds, agg, string.format('%.17g', rounding * (1 + 2 ^ -20))) end
+      local seen = tonumber(redis.call('HGET', bounds, agg .. '|a') or '0')
+      if largest > seen then redis.call('HSET', bounds, agg .. '|a', string.format('%.17g', largest)) end
     end
     redis.call('ZADD', base .. ':hw', s, s)
   end
@@ -552,7 +563,8 @@ redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention
 if payload.hr then
   local listed = payload.hb .. ':hw'
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
-    for _, m in ipairs(payload.hr) do redis.call('DEL', payload.hb .. ':rh:' .. s .. ':' .. m[1], payload.hb .. ':rx:' .. s .. ':' .. m[1]) end
+    for _, m in ipairs(payload.hr) do redis.call('DEL', payload.hb .. ':rh:' .. s .. ':' .. m[1]) end
+    redis.call('DEL', payload.hb .. ':re:' .. s)
     redis.call('ZREM', listed, s)
   end
 end
