@@ -146,6 +146,8 @@ export interface ProcessorRun {
   perCpuSecond: number;
   /** the raw kafkajs ceiling measured just before this run, on the same topic */
   ceiling?: Awaited<ReturnType<typeof baseline>>;
+  /** with --repeat: the CPU ratio (kappaflow / ceiling records per CPU second) of every pair, in run order */
+  cpuRatios?: number[];
   redisCommits: number;
   commitsPerRecord: number;
   redisCommands: number;

@@ -16,6 +16,8 @@ export const option = (name: string, fallback: number) => {
 export const QUICK = flag('quick');
 export const RECORDS = option('records', QUICK ? 200_000 : 1_000_000);
 export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
+/** --repeat N: each workload's (ceiling, processor) pair N times, alternating; the median pair by CPU ratio is reported */
+export const REPEAT = Math.max(1, Math.floor(option('repeat', 1)));
 export const PARTITIONS = 12;
 /** replica counts of the scaling runs of workload 1 (beside its one-replica run) */
 export const SCALING = argv.includes('--scaling')

@@ -92,6 +92,18 @@ function throughputTable(results: BenchResults): string[] {
   return rows;
 }
 
+/** With --repeat: every pair's ratio by CPU, of which the table shows the median pair. */
+function repeatedPairs(runs: ProcessorRun[]): string[] {
+  return runs.flatMap((r) =>
+    r.cpuRatios
+      ? [
+          '',
+          `${r.workload} by CPU over ${r.cpuRatios.length} alternating (ceiling, processor) pairs: ${r.cpuRatios.map((x) => x.toFixed(2)).join(', ')} (the table's row is the median pair).`,
+        ]
+      : [],
+  );
+}
+
 function scalingTable(scaling: ProcessorRun[]): string[] {
   return [
     '',
@@ -155,6 +167,7 @@ export function renderMarkdown(results: BenchResults): string {
     ...throughputTable(results),
     '',
     `Ceiling re-measured after the processor runs: ${fmt(results.ceilingAfter!.rate)} rec/s (drift on a shared machine).`,
+    ...repeatedPairs(results.runs ?? []),
   ];
   if (results.durability) lines.push(...durabilityTable(results.durability));
   if (results.sinkDelivery) lines.push(...sinkDeliveryTable(results.sinkDelivery));

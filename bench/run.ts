@@ -7,7 +7,8 @@
  * --sink-only only the spec.sink.delivery case;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1 (or of the first of
  * --workloads); --scaling <list> the
- * replica counts of the scaling runs (default 2,4); --write-costs writes the capacity model's cost table
+ * replica counts of the scaling runs (default 2,4); --repeat <n> measures each workload n times,
+ * each right after its own ceiling, and reports the median pair by CPU ratio with every ratio; --write-costs writes the capacity model's cost table
  * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  *
@@ -38,6 +39,7 @@ import {
   PARTITIONS,
   QUICK,
   RECORDS,
+  REPEAT,
   SCALING,
 } from './options.ts';
 import { topFunctions } from './profile.ts';
@@ -85,9 +87,16 @@ async function measureWorkloads(
   results.ceilings = ceilings;
   const runs: ProcessorRun[] = [];
   for (const w of workloads.filter((x) => !ONLY || ONLY.includes(x.id))) {
-    // The ceiling again right before each run, so each ratio compares neighbours in time.
-    const ceiling = await baseline('ceiling', w.topic.topic, ctx);
-    runs.push({ ...(await measureProcessor(w, 1, ctx)), ceiling });
+    // The ceiling again right before each run, so each ratio compares neighbours in time; with
+    // --repeat, several such pairs (a shared machine moves one ratio by ±15 %), the median reported.
+    const pairs: ProcessorRun[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const ceiling = await baseline('ceiling', w.topic.topic, ctx);
+      pairs.push({ ...(await measureProcessor(w, 1, ctx)), ceiling });
+    }
+    const ratioOf = (r: ProcessorRun) => r.perCpuSecond / r.ceiling!.perCpuSecond;
+    const median = [...pairs].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor((pairs.length - 1) / 2)]!;
+    runs.push(pairs.length > 1 ? { ...median, cpuRatios: pairs.map(ratioOf) } : median);
   }
   results.ceilingAfter = await baseline('ceiling', topics[0]!.topic, ctx);
   results.runs = runs;
