@@ -31,9 +31,15 @@ end
 
 -- The DDSketch of aggregate `name` for `group` as a flat {bucket, n, ...} list (a bucket may come
 -- twice, once per form; readers add counts).
-local function kf_dd_flat(hash, name, group)
+-- Only slices (`…:sl:<start>`) pack their sketches into hash fields (state/owned-windows.ts): a
+-- window hash's packed fields are never read.
+local function kf_packs(hash)
+  return string.find(hash, ':sl:', 1, true) ~= nil
+end
+
+local function kf_dd_flat(hash, name, group, unpacked)
   local flat = redis.call('HGETALL', hash .. ':dd:' .. name .. '|' .. group)
-  local packed = redis.call('HGET', hash, name .. '#d|' .. group)
+  local packed = not unpacked and redis.call('HGET', hash, name .. '#d|' .. group)
   if packed then
     for bucket, n in string.gmatch(packed, '([^,]+):(%d+)') do
       flat[#flat + 1] = bucket
