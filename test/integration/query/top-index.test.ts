@@ -70,6 +70,23 @@ const shapes: Record<string, WindowShape> = {
 
 const strip = ({ pipeline: _, ...rest }: TopResult) => rest;
 
+/**
+ * Two registered pipelines over 3 partitions with the hopping window of `rankWholeWindows`: one
+ * with rollups and rankings (`writer`), one that `top` answers by scanning every group (`scanned`).
+ */
+async function hoppingWholePair() {
+  const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
+  const window = shapes.hoppingWhole!;
+  const writer = new PipelineWriter(redis, {
+    ...options,
+    window: { ...window, rollups: true, ranks: true } as WindowShape,
+  });
+  const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
+  await writer.register();
+  await scanned.register();
+  return { writer, scanned };
+}
+
 describe('top-N index', () => {
   it('answers top as the scan of every group does, ties and group count included (property)', async () => {
     const store = new QueryStore(redis, { cache: false });
@@ -286,15 +303,7 @@ describe('top-N index', () => {
   });
 
   it('reads counts, sums of whole numbers, min and max of a hopping window from its window-level set across partitions and slices', async () => {
-    const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
-    const window = shapes.hoppingWhole!;
-    const writer = new PipelineWriter(redis, {
-      ...options,
-      window: { ...window, rollups: true, ranks: true } as WindowShape,
-    });
-    const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
-    await writer.register();
-    await scanned.register();
+    const { writer, scanned } = await hoppingWholePair();
     const events = eventsOf(9, 600, 80, 100_000, 'whole');
     await writer.commitSpread(events, 30);
     await scanned.commitSpread(events, 30);
@@ -321,16 +330,9 @@ describe('top-N index', () => {
       expect(strip(await store.top(writer.name, query))).toEqual(expected);
     }
   });
+
   it("ranks a hopping window's sum with fractions from its window-level set, within the rounding bound", async () => {
-    const options = { partitions: 3, groupBy: ['user'], retentionMs: 3_600_000 };
-    const window = shapes.hoppingWhole!;
-    const writer = new PipelineWriter(redis, {
-      ...options,
-      window: { ...window, rollups: true, ranks: true } as WindowShape,
-    });
-    const scanned = new PipelineWriter(redis, { ...options, window: { ...window } });
-    await writer.register();
-    await scanned.register();
+    const { writer, scanned } = await hoppingWholePair();
     const store = new QueryStore(redis, { cache: false });
     const sets = keys.groupSets(writer.name, 1);
     const index = `${sets}:rh:${BASE}:revenue`;
