@@ -115,6 +115,18 @@ export function processAlive(pid: number | undefined): boolean {
   }
 }
 
+/** True while a process is stopped by a signal (SIGSTOP): state `T` in /proc/<pid>/stat (Linux). */
+export function processStopped(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name in parentheses may hold spaces; the state follows its closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  } catch {
+    return false;
+  }
+}
+
 /** A service process just spawned, with the folder holding its data and logs (`infra up` records both at once). */
 export interface StartedProcess {
   name: string;

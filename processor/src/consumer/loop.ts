@@ -4,6 +4,7 @@ import { type HoppingRankMode, hoppingRankModes, rankedAggregates } from '../agg
 import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
+import { crashPoint } from '../observability/fault-points.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts';
 import { type CommitResult, commitBatch } from '../state/commit.ts';
@@ -285,6 +286,7 @@ export class ConsumerLoop {
     const absolute = await this.stageAbsolute(claim, prefix, folded);
     const nextOffset = String(BigInt(lastOffset) + 1n);
     const offsets = { first: messages[0]!.offset, next: nextOffset };
+    crashPoint('before-commit');
     const result = await this.commit(claim, prefix, offsets, folded, absolute);
     if (result.status !== 'applied') {
       this.refused(claim, id, batch, result);

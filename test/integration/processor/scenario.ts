@@ -60,7 +60,7 @@ export interface Scenario {
   /** hopping: the sliced window whose sketches the owner packs, checked through the query layer */
   window?: 'hopping';
   /** more environment of each replica started, made per start (e.g. KAPPAFLOW_FAULT crash points, observability/fault-points.ts) */
-  env?: () => NodeJS.ProcessEnv;
+  env?: (slot: number) => NodeJS.ProcessEnv;
   /**
    * Publish closed windows to `<topic>.sink` with this delivery; `check` runs once every partition
    * caught up, while the replicas still run. A closing view per partition, an hour after the
@@ -173,7 +173,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const set: ReplicaSet = {
     replicas: [],
     async start(slot) {
-      const replica = await fixture.spawn(slot, { ...scenario.processorEnv, ...scenario.env?.() });
+      const replica = await fixture.spawn(slot, { ...scenario.processorEnv, ...scenario.env?.(slot) });
       set.replicas[slot] = replica;
       everyProcess.add(replica);
     },
