@@ -1,7 +1,8 @@
 /** Produce-to-queryable latency under a steady load. */
+import { cpus } from 'node:os';
 import { waitUntil } from '../harness/service.ts';
 import { generator } from './data.ts';
-import { checkpointOffsets, metricSum, spawnReplicas } from './measure.ts';
+import { checkpointOffsets, commandStats, cpuSecondsOf, metricSum, spawnReplicas } from './measure.ts';
 import { type Context, FRESHNESS_S, log, PARTITIONS } from './options.ts';
 import { ENRICH_HASH, type Workload } from './workloads.ts';
 
@@ -118,6 +119,55 @@ async function produceWithProbes(
   return { sent, seconds: (Date.now() - started) / 1000 };
 }
 
+/** Busy and total CPU seconds of the whole machine so far (every core; os.cpus() times are in ms). */
+function machineCpuSeconds(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of cpus()) {
+    const all = times.user + times.nice + times.sys + times.idle + times.irq;
+    total += all / 1000;
+    busy += (all - times.idle) / 1000;
+  }
+  return { busy, total };
+}
+
+/**
+ * Where the machine's CPU went while records were produced, in cores (CPU-s per second): the
+ * replica, Redis, this process (the producer and the probes' pollers), everything else (mostly the
+ * Kafka broker), and how many of the machine's cores were idle. A machine without idle cores queues
+ * every step, which is what a p99 measured beside its own producer then shows.
+ */
+async function cpuSplit(replicaPid: number | undefined, ctx: Context) {
+  const redisCpu = async () => (await commandStats(ctx.redis)).get('@cpu') ?? Number.NaN;
+  const own = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  };
+  const before = {
+    at: performance.now(),
+    machine: machineCpuSeconds(),
+    replica: cpuSecondsOf(replicaPid),
+    redis: await redisCpu(),
+    own: own(),
+  };
+  return async () => {
+    const seconds = (performance.now() - before.at) / 1000;
+    const machine = machineCpuSeconds();
+    const cores = (used: number) => Math.round((used / seconds) * 100) / 100;
+    const replica = cores(cpuSecondsOf(replicaPid) - before.replica);
+    const redis = cores((await redisCpu()) - before.redis);
+    const producer = cores(own() - before.own);
+    const busy = cores(machine.busy - before.machine.busy);
+    return {
+      replica,
+      redis,
+      producer,
+      others: Math.round((busy - replica - redis - producer) * 100) / 100,
+      idle: cores(machine.total - machine.busy - (before.machine.total - before.machine.busy)),
+    };
+  };
+}
+
 /**
  * Produces live events at `rate` records/s for FRESHNESS_S seconds into a fresh topic, with two
  * probe records per second whose group is unique. Two clocks per probe, both from just before the
@@ -138,7 +188,9 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   });
   const state: ProbeState = { probes: [], producing: true, queryMs: [] };
   const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
+  const cpuUntilNow = await cpuSplit(processes[0]!.child.child.pid, ctx);
   const { sent, seconds } = await produceWithProbes(state, workload, rate, topic, ctx);
+  const coresWhileProducing = await cpuUntilNow();
   state.producing = false;
   await Promise.all(pollers);
   const commits = await metricSum(port, 'kappaflow_redis_commits_total');
@@ -164,6 +216,7 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     commits,
     commitsPerSecond: commits / seconds,
     recordsPerCommit: aggregated / commits,
+    coresWhileProducing,
   };
   log(`freshness ${workload.id}: ${JSON.stringify(result)}`);
   return result;

@@ -121,13 +121,17 @@ function scalingTable(scaling: ProcessorRun[]): string[] {
 function freshnessTable(freshness: Freshness[]): string[] {
   return [
     '',
-    '| freshness at 50% load | target rec/s | achieved rec/s | probes | queryable p50 / p99 / max ms | committed p50 / p99 ms | commits/s | records/commit |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| freshness at 50% load | target rec/s | achieved rec/s | probes | queryable p50 / p99 / max ms | committed p50 / p99 ms | commits/s | records/commit | cores: replica / Redis / producer / others / idle |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...freshness.map(
       (f) =>
-        `| ${f.workload} | ${fmt(f.targetRate)} | ${fmt(f.achievedRate)} | ${f.probes} | ${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} / ${fmt(f.maxMs)} | ${fmt(f.committedP50Ms)} / ${fmt(f.committedP99Ms)} | ${f.commitsPerSecond.toFixed(1)} | ${fmt(f.recordsPerCommit)} |`,
+        `| ${f.workload} | ${fmt(f.targetRate)} | ${fmt(f.achievedRate)} | ${f.probes} | ${fmt(f.p50Ms)} / ${fmt(f.p99Ms)} / ${fmt(f.maxMs)} | ${fmt(f.committedP50Ms)} / ${fmt(f.committedP99Ms)} | ${f.commitsPerSecond.toFixed(1)} | ${fmt(f.recordsPerCommit)} | ${coresOf(f.coresWhileProducing)} |`,
     ),
   ];
+}
+
+function coresOf(c: Freshness['coresWhileProducing'] | undefined): string {
+  return c ? `${c.replica} / ${c.redis} / ${c.producer} / ${c.others} / ${c.idle}` : '—';
 }
 
 function profileSection(p: NonNullable<BenchResults['profile']>): string[] {
