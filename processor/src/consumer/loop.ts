@@ -500,6 +500,7 @@ export class ConsumerLoop {
       ...(absolute
         ? {
             absolute,
+            absoluteBlocks: claim.windows.stagedBlocks(),
             packedSketches: claim.windows.packedSketches,
             ownedTotals: claim.windows.stageTotals(folded.fold),
           }

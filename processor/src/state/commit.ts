@@ -50,6 +50,11 @@ export interface CommitRequest {
    */
   absolute?: ReadonlyMap<string, readonly AbsoluteValue[]>;
   /**
+   * Per partial, where each count's and sum's own fields start among its absolute values
+   * (OwnedWindows.stagedBlocks): the script takes the ranked aggregates' new values from there.
+   */
+  absoluteBlocks?: ReadonlyMap<string, Readonly<Record<string, number>>>;
+  /**
    * Slices carry their distinct sets and percentile sketches among the absolute values, as packed
    * fields (OwnedWindows.packedSketches): the payload leaves them out of the slices' sketch keys.
    */
@@ -146,6 +151,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | r
       request.globalRanks,
       request.hoppingRanks,
       request.sliceGroups,
+      request.absoluteBlocks,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -181,6 +187,7 @@ export function encodePayload(
   globalRanks?: readonly string[],
   hoppingRanks?: CommitRequest['hoppingRanks'],
   sliceGroups?: CommitRequest['sliceGroups'],
+  absoluteBlocks?: CommitRequest['absoluteBlocks'],
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
@@ -190,6 +197,8 @@ export function encodePayload(
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
     if (rollups) encoded.r = totalsOf(delta, ownedTotals);
+    const blocks = pairs && rollups && ranked && ranked.length > 0 ? absoluteBlocks?.get(delta.key) : undefined;
+    if (blocks) encoded.b = blocks;
     const adds = rollups && windowGroups && delta.covers ? sliceGroups?.get(delta.key) : undefined;
     if (adds) encoded.n = adds;
     windows.push(encoded);

@@ -39,6 +39,8 @@ export class OwnedWindows {
   private fields = 0;
   /** per partial, the HSET arguments (field, value, ...) of the commit in flight */
   private staged = new Map<string, AbsoluteValue[]>();
+  /** per partial of the commit in flight, where each count's and sum's fields start in its arguments (see stagedBlocks) */
+  private blocks = new Map<string, Record<string, number>>();
 
   constructor(
     private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS,
@@ -91,8 +93,19 @@ export class OwnedWindows {
    */
   stage(fold: BatchFold): Map<string, AbsoluteValue[]> {
     this.staged = new Map();
+    this.blocks = new Map();
     for (const delta of fold.deltas()) this.staged.set(delta.key, this.stageWindow(delta));
     return this.staged;
+  }
+
+  /**
+   * Per partial of the staged commit, the index in its arguments where each count's and sum's own
+   * fields start (`<agg>|<group>`, value): one pair per group, in the order of the partial's groups
+   * (WindowDelta.groups, which is also the payload's `r.g`). The commit script reads the ranked
+   * aggregates' new values from there instead of reading them back from the hash it just wrote.
+   */
+  stagedBlocks(): ReadonlyMap<string, Readonly<Record<string, number>>> {
+    return this.blocks;
   }
 
   // No closures here: tsx (esbuild keepNames) names each one as it is created, per window per batch.
@@ -114,8 +127,10 @@ export class OwnedWindows {
       for (const column of kind.columns ?? []) {
         const head = fieldHead(shape.name, column.part);
         const values = column.column === 'num' ? delta.num[i]! : delta.num2[i]!;
-        if (column.merge === 'count' || column.merge === 'sum')
+        if (column.merge === 'count' || column.merge === 'sum') {
+          if (column.part === '') this.blockAt(delta.key, shape.name, out.length);
           stageAdded(out, current, head, groups, values);
+        }
         else stageKept(out, current, head, groups, values, column.merge === 'min');
       }
     }
@@ -137,6 +152,12 @@ export class OwnedWindows {
       }
     }
     return out;
+  }
+
+  private blockAt(key: string, name: string, at: number): void {
+    const blocks = this.blocks.get(key);
+    if (blocks) blocks[name] = at;
+    else this.blocks.set(key, { [name]: at });
   }
 
   /**
@@ -222,6 +243,7 @@ export class OwnedWindows {
       for (const key of this.staged.keys()) this.fields += this.totals.size(key);
     }
     this.staged = new Map();
+    this.blocks = new Map();
     if (closedWindows.length > 0) {
       // Windows close oldest first, so slices older than a closed window are in closed windows only.
       const newest = Math.max(...closedWindows.map(Number));
@@ -241,6 +263,7 @@ export class OwnedWindows {
   /** The commit did not apply (or its outcome is unknown): the staged values are dropped. */
   discard(): void {
     this.staged = new Map();
+    this.blocks = new Map();
     this.totals?.discard();
   }
 

@@ -243,7 +243,18 @@ local function applyHoppingRanks(hash, starts, mode, agg, changes, base)
 end
 
 -- `hopping` = {starts, base, modes by agg} when the hopping window-level sets are kept from this part.
-local function applyRanks(hash, groups, ranked, hopping)
+-- Where a ranked aggregate's new values sit in ARGV: its owner sent one (`<agg>|<group>`, value)
+-- pair per group in the order of `groups` from `first` on (payload `b`, OwnedWindows.stagedBlocks),
+-- so they need not be read back from the hash just written. The ends are checked; anything else
+-- reads the hash.
+local function rankedBlock(groups, agg, first)
+  if not first or #groups == 0 then return nil end
+  local lastField = first + 2 * (#groups - 1)
+  if ARGV[first] ~= agg .. '|' .. groups[1] or ARGV[lastField] ~= agg .. '|' .. groups[#groups] then return nil end
+  return first
+end
+
+local function applyRanks(hash, groups, ranked, hopping, blocks, absoluteFrom)
   local suffixes = {}
   for _, agg in ipairs(ranked) do
     local key = hash .. ':tot:rk:' .. agg
@@ -251,15 +262,22 @@ local function applyRanks(hash, groups, ranked, hopping)
     local mode = hopping and hopping.modes[agg]
     -- sums only where this part kept them from its first batch on (processors before them did not)
     if mode == 'sum' and not hopping.sums then mode = nil end
+    local block = blocks and blocks[agg] and rankedBlock(groups, agg, absoluteFrom + blocks[agg])
     local changes = {}
     for i = 1, #groups, 1000 do
       local last = math.min(i + 999, #groups)
-      local fields = {}
-      for j = i, last do fields[#fields + 1] = agg .. '|' .. groups[j] end
-      local values = redis.call('HMGET', hash, unpack(fields))
+      local values
+      if block then
+        values = {}
+        for j = i, last do values[#values + 1] = ARGV[block + 2 * (j - 1) + 1] end
+      else
+        local fields = {}
+        for j = i, last do fields[#fields + 1] = agg .. '|' .. groups[j] end
+        values = redis.call('HMGET', hash, unpack(fields))
+      end
       local before = mode and redis.call('ZMSCORE', key, unpack(groups, i, last))
       local args = {}
-      for j = 1, #fields do
+      for j = 1, last - i + 1 do
         local v = values[j]
         if v then
           args[#args + 1] = string.sub(v, 1, 1) == '-' and string.sub(v, 2) or ('-' .. v)
@@ -396,6 +414,7 @@ for _, w in ipairs(payload.w) do
   -- And the window-level index of ranked sums (payload.gr), beside the group sets (tumbling windows).
   local globalRanks = ranks and payload.gr and payload.wg and not w.c and (redis.call('EXISTS', hash .. ':tot:gr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
+  local absoluteFrom = absoluteAt
   if w.a then
     -- Absolute values from the partition's owner: one variadic HSET per chunk of fields.
     local last = absoluteAt + w.a - 1
@@ -421,7 +440,7 @@ for _, w in ipairs(payload.w) do
   if w.r and w.r.n then absoluteAt = absoluteAt + w.r.n end
   if ranks then
     local hopping = hoppingRanks and { starts = w.c or { start }, base = payload.hb, modes = hoppingModes, sums = hoppingSums } or nil
-    applyRanks(hash, w.r.g, payload.rk, hopping)
+    applyRanks(hash, w.r.g, payload.rk, hopping, w.a and w.b, absoluteFrom)
   end
   if windowGroups then
     -- a slice adds only what its owner worked out (or nothing: no `n`, no mark); a window its groups
