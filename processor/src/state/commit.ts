@@ -197,7 +197,8 @@ export function encodePayload(
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
     if (rollups) encoded.r = totalsOf(delta, ownedTotals);
-    const blocks = pairs && rollups && ranked && ranked.length > 0 ? absoluteBlocks?.get(delta.key) : undefined;
+    const blocks =
+      pairs && rollups && ranked && ranked.length > 0 ? absoluteBlocks?.get(delta.key) : undefined;
     if (blocks) encoded.b = blocks;
     const adds = rollups && windowGroups && delta.covers ? sliceGroups?.get(delta.key) : undefined;
     if (adds) encoded.n = adds;

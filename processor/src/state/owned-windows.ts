@@ -130,8 +130,7 @@ export class OwnedWindows {
         if (column.merge === 'count' || column.merge === 'sum') {
           if (column.part === '') this.blockAt(delta.key, shape.name, out.length);
           stageAdded(out, current, head, groups, values);
-        }
-        else stageKept(out, current, head, groups, values, column.merge === 'min');
+        } else stageKept(out, current, head, groups, values, column.merge === 'min');
       }
     }
     if (this.packs(delta)) {
