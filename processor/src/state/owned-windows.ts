@@ -3,15 +3,26 @@ import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
 import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
+import { type AbsoluteValue, CachedPartial, numericHeadsOf } from './cached-partial.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 import type { OwnedTotals, StagedTotals } from './owned-totals.ts';
 
-/** An absolute value: text, or a HyperLogLog in Redis' binary format. */
-export type AbsoluteValue = string | Buffer;
+export type { AbsoluteValue } from './cached-partial.ts';
 
-/** A cached value: an absolute value, or a packed HyperLogLog of one register as its integer (redis-hll.ts). */
-type CachedValue = AbsoluteValue | number;
+/** Numeric values of one column staged for a commit: the value for each slot (state/cached-partial.ts). */
+interface StagedNumbers {
+  column: number[];
+  slots: ArrayLike<number>;
+  values: number[];
+}
+
+/** What `applied` writes into a partial's cache: its numbers, and the ranges of its arguments kept by name. */
+interface StagedCache {
+  numbers: StagedNumbers[];
+  /** [from, to) index ranges of (field, value) pairs among the partial's arguments */
+  named: number[];
+}
 
 /** Most hash fields kept per partition by default; beyond it the oldest windows are dropped (and re-read if touched). */
 export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
@@ -35,10 +46,12 @@ export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
  */
 export class OwnedWindows {
   /** by the partial's key (`w:<start>` or `sl:<start>`, see WindowDelta.key) */
-  private readonly windows = new Map<string, { start: number; values: Map<string, CachedValue> }>();
+  private readonly windows = new Map<string, CachedPartial>();
   private fields = 0;
   /** per partial, the HSET arguments (field, value, ...) of the commit in flight */
   private staged = new Map<string, AbsoluteValue[]>();
+  /** per partial of the commit in flight, how its staged values enter the cache */
+  private stagedCache = new Map<string, StagedCache>();
   /** per partial of the commit in flight, where each count's and sum's fields start in its arguments (see stagedBlocks) */
   private blocks = new Map<string, Record<string, number>>();
 
@@ -79,11 +92,11 @@ export class OwnedWindows {
       if (own.length < step) throw new Error('no reply');
       readTotals[n]?.(own.slice(1));
       const value = own[0];
-      const values = new Map<string, CachedValue>();
+      const partial = new CachedPartial(delta.start, numericHeadsOf(delta.shapes));
       for (const [field, raw] of Object.entries((value ?? {}) as Record<string, string | Buffer>))
-        values.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
-      this.windows.set(delta.key, { start: delta.start, values });
-      this.fields += values.size + (totals?.size(delta.key) ?? 0);
+        partial.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
+      this.windows.set(delta.key, partial);
+      this.fields += partial.size + (totals?.size(delta.key) ?? 0);
     });
   }
 
@@ -93,6 +106,7 @@ export class OwnedWindows {
    */
   stage(fold: BatchFold): Map<string, AbsoluteValue[]> {
     this.staged = new Map();
+    this.stagedCache = new Map();
     this.blocks = new Map();
     for (const delta of fold.deltas()) this.staged.set(delta.key, this.stageWindow(delta));
     return this.staged;
@@ -110,30 +124,41 @@ export class OwnedWindows {
 
   // No closures here: tsx (esbuild keepNames) names each one as it is created, per window per batch.
   private stageWindow(delta: WindowDelta): AbsoluteValue[] {
-    const values = this.windows.get(delta.key)?.values;
-    if (!values) throw new Error(`window ${delta.key} was not loaded before staging`);
-    // Only packed sketch fields hold bytes; every other field is text.
+    const partial = this.windows.get(delta.key);
+    if (!partial) throw new Error(`window ${delta.key} was not loaded before staging`);
+    const values = partial.fields;
+    // Only packed sketch fields hold bytes; every other field kept by name is text.
     const current = values as Map<string, string>;
     const out: AbsoluteValue[] = [];
+    const cache: StagedCache = { numbers: [], named: [] };
+    this.stagedCache.set(delta.key, cache);
     // Per aggregate, per group slot (aggregates/fold.ts): the field names are built here, once per group.
     const groups = delta.groups;
+    let slots: Int32Array | undefined;
     for (let i = 0; i < delta.shapes.length; i++) {
       const shape = delta.shapes[i]!;
       const kind = kindOf(shape);
       if (kind.timed) {
+        const from = out.length;
         stageTimed(out, current, shape.name, groups, delta.num[i]!, delta.text[i]!, kind.timed === 'first');
+        cache.named.push(from, out.length);
         continue;
       }
       for (const column of kind.columns ?? []) {
         const head = fieldHead(shape.name, column.part);
         const values = column.column === 'num' ? delta.num[i]! : delta.num2[i]!;
+        const cached = partial.column(head);
+        if (!cached) throw new Error(`window ${delta.key} was cached without the column ${head}`);
+        slots ??= partial.slotsOf(groups);
         if (column.merge === 'count' || column.merge === 'sum') {
           if (column.part === '') this.blockAt(delta.key, shape.name, out.length);
-          stageAdded(out, current, head, groups, values);
-        } else stageKept(out, current, head, groups, values, column.merge === 'min');
+          cache.numbers.push(stageAdded(out, cached, slots, head, groups, values));
+        } else
+          cache.numbers.push(stageKept(out, cached, slots, head, groups, values, column.merge === 'min'));
       }
     }
     if (this.packs(delta)) {
+      const from = out.length;
       for (const [field, members] of delta.distinct) {
         const packed = packedFieldOf(field, 'h');
         out.push(packed, withMembers(values.get(packed) as Buffer | number | undefined, members));
@@ -149,6 +174,7 @@ export class OwnedWindows {
         addBuckets(counts, bucketCounts(buckets));
         out.push(packed, encodeBuckets(counts));
       }
+      cache.named.push(from, out.length);
     }
     return out;
   }
@@ -196,21 +222,20 @@ export class OwnedWindows {
     for (const delta of fold.slices.values()) {
       const head = groupFieldHead(delta, this.packs(delta));
       if (head === undefined) return undefined;
-      const own = this.windows.get(delta.key)?.values;
+      const own = this.windows.get(delta.key);
       if (!own) throw new Error(`slice ${delta.key} was not loaded before staging`);
       const covers = delta.covers ?? [];
       // the cached slices of the windows this slice is part of, oldest first (undefined: not read)
       const first = Math.min(...covers);
-      const neighbours: (Map<string, CachedValue> | undefined)[] = [];
+      const neighbours: (CachedPartial | undefined)[] = [];
       for (let t = first; t < Math.max(...covers) + sizeMs; t += sliceMs)
-        neighbours.push(t === delta.start ? undefined : this.windows.get(`sl:${t}`)?.values);
+        neighbours.push(t === delta.start ? undefined : this.windows.get(`sl:${t}`));
       const perWindow = covers.map(() => [] as string[]);
       for (const group of delta.groups) {
-        const field = head + group;
-        if (own.has(field)) continue;
+        if (own.has(head, group)) continue;
         covers.forEach((start, w) => {
           const from = (start - first) / sliceMs;
-          for (let i = from; i < from + sizeMs / sliceMs; i++) if (neighbours[i]?.has(field)) return;
+          for (let i = from; i < from + sizeMs / sliceMs; i++) if (neighbours[i]?.has(head, group)) return;
           perWindow[w]!.push(group);
         });
       }
@@ -226,13 +251,18 @@ export class OwnedWindows {
   /** Redis applied the staged values; the windows it closed will not change again and leave the cache. */
   applied(closedWindows: readonly number[]): void {
     for (const [key, pairs] of this.staged) {
-      const window = this.windows.get(key)?.values;
-      if (!window) continue;
+      const window = this.windows.get(key);
+      const cache = this.stagedCache.get(key);
+      if (!window || !cache) continue;
       const before = window.size;
-      for (let i = 0; i < pairs.length; i += 2) {
-        const value = pairs[i + 1]!;
-        // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
-        window.set(pairs[i] as string, typeof value === 'string' ? value : (oneRegisterOf(value) ?? value));
+      for (const { column, slots, values } of cache.numbers)
+        for (let i = 0; i < values.length; i++) window.setNumber(column, slots[i]!, values[i]!);
+      for (let r = 0; r < cache.named.length; r += 2) {
+        for (let i = cache.named[r]!; i < cache.named[r + 1]!; i += 2) {
+          const value = pairs[i + 1]!;
+          // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
+          window.set(pairs[i] as string, typeof value === 'string' ? value : (oneRegisterOf(value) ?? value));
+        }
       }
       this.fields += window.size - before;
     }
@@ -242,6 +272,7 @@ export class OwnedWindows {
       for (const key of this.staged.keys()) this.fields += this.totals.size(key);
     }
     this.staged = new Map();
+    this.stagedCache = new Map();
     this.blocks = new Map();
     if (closedWindows.length > 0) {
       // Windows close oldest first, so slices older than a closed window are in closed windows only.
@@ -262,6 +293,7 @@ export class OwnedWindows {
   /** The commit did not apply (or its outcome is unknown): the staged values are dropped. */
   discard(): void {
     this.staged = new Map();
+    this.stagedCache = new Map();
     this.blocks = new Map();
     this.totals?.discard();
   }
@@ -269,42 +301,53 @@ export class OwnedWindows {
   private forget(key: string): void {
     const window = this.windows.get(key);
     if (!window) return;
-    this.fields -= window.values.size + (this.totals?.size(key) ?? 0);
+    this.fields -= window.size + (this.totals?.size(key) ?? 0);
     this.windows.delete(key);
     this.totals?.forget(key);
   }
 }
 
-/** Counts and sums: the stored value plus the batch's. */
+/** Counts and sums: the stored value (NaN: none) plus the batch's. */
 function stageAdded(
   out: AbsoluteValue[],
-  current: Map<string, string>,
+  cached: number[],
+  slots: Int32Array,
   head: string,
   groups: readonly string[],
   values: readonly number[],
-): void {
+): StagedNumbers {
+  const staged = new Array<number>(groups.length);
   for (let slot = 0; slot < groups.length; slot++) {
-    const field = head + groups[slot]!;
-    out.push(field, String(Number(current.get(field) ?? 0) + values[slot]!));
+    const stored = cached[slots[slot]!]!;
+    const value = (Number.isNaN(stored) ? 0 : stored) + values[slot]!;
+    staged[slot] = value;
+    out.push(head + groups[slot]!, String(value));
   }
+  return { column: cached, slots, values: staged };
 }
 
 /** min/max: the batch's value where it beats the stored one (or none is stored). */
 function stageKept(
   out: AbsoluteValue[],
-  current: Map<string, string>,
+  cached: number[],
+  slots: Int32Array,
   head: string,
   groups: readonly string[],
   values: readonly number[],
   smaller: boolean,
-): void {
+): StagedNumbers {
+  const changed: number[] = [];
+  const staged: number[] = [];
   for (let slot = 0; slot < groups.length; slot++) {
-    const field = head + groups[slot]!;
-    const stored = current.get(field);
+    const stored = cached[slots[slot]!]!;
     const value = values[slot]!;
-    if (stored === undefined || (smaller ? value < Number(stored) : value > Number(stored)))
-      out.push(field, String(value));
+    if (Number.isNaN(stored) || (smaller ? value < stored : value > stored)) {
+      out.push(head + groups[slot]!, String(value));
+      changed.push(slots[slot]!);
+      staged.push(value);
+    }
   }
+  return { column: cached, slots: changed, values: staged };
 }
 
 /** first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>". */

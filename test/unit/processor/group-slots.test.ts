@@ -4,9 +4,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
-import type { RedisClient } from '../../../processor/src/state/connection.ts';
 import { OwnedWindows } from '../../../processor/src/state/owned-windows.ts';
 import { totalsOf } from '../../../processor/src/state/rollup-totals.ts';
+import { answeringHgetall } from './hgetall-answers.ts';
 
 const SHAPES: AggregateShape[] = [
   { name: 'n', kind: 'count' },
@@ -20,20 +20,7 @@ const SHAPES: AggregateShape[] = [
 const GROUPS = ['["a"]', '["b"]', '["c|d"]', '[1]', '["é"]'];
 
 /** A Redis client whose one pipeline answers HGETALL with the given stored hash. */
-const storing = (stored: Record<string, string>) =>
-  ({
-    pipeline() {
-      const replies: [null, Record<string, string>][] = [];
-      const pipe = {
-        hgetall: () => {
-          replies.push([null, stored]);
-          return pipe;
-        },
-        exec: async () => replies,
-      };
-      return pipe;
-    },
-  }) as unknown as RedisClient;
+const storing = (stored: Record<string, string>) => answeringHgetall(() => stored);
 
 interface Record_ {
   group: number;

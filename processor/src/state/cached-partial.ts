@@ -1,0 +1,100 @@
+import { fieldHead, kindOf } from '../aggregates/kinds.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
+
+/** An absolute value: text, or a HyperLogLog in Redis' binary format. */
+export type AbsoluteValue = string | Buffer;
+
+/** A cached value: an absolute value, or a packed HyperLogLog of one register as its integer (redis-hll.ts). */
+export type CachedValue = AbsoluteValue | number;
+
+/**
+ * The owner's cached values of one partial (a window's or a slice's hash; state/owned-windows.ts).
+ *
+ * Counts, sums, min and max (and an average's sum and count) are numbers in one column per field
+ * head (`<agg>|`, `<agg>#s|`...), indexed by the group's slot: staging a batch looks each group up
+ * once, not one `<agg>|<group>` field per aggregate, and neither parses nor hashes a field name per
+ * value (measured ~1 µs per group of workload 1 with field-keyed text values). Every other field
+ * (first/last, packed sketches, fields of aggregates the pipeline no longer has) is kept by name.
+ */
+export class CachedPartial {
+  private readonly slots = new Map<string, number>();
+  /** per numeric field head, per slot: the stored number, NaN where none is stored */
+  private readonly columns = new Map<string, number[]>();
+  private slotCount = 0;
+  /** column values that are stored (not NaN) */
+  private stored = 0;
+  /** the other fields, by name */
+  readonly fields = new Map<string, CachedValue>();
+
+  constructor(
+    readonly start: number,
+    numericHeads: readonly string[],
+  ) {
+    for (const head of numericHeads) this.columns.set(head, []);
+  }
+
+  /** How many fields this partial holds (what the owner's cache bound counts). */
+  get size(): number {
+    return this.stored + this.fields.size;
+  }
+
+  /** The numbers of one field head by slot (undefined: the head's fields are kept by name). */
+  column(head: string): number[] | undefined {
+    return this.columns.get(head);
+  }
+
+  /** The slot of each of these groups, a new one (nothing stored) for a group not seen yet. */
+  slotsOf(groups: readonly string[]): Int32Array {
+    const out = new Int32Array(groups.length);
+    for (let i = 0; i < groups.length; i++) out[i] = this.slotOf(groups[i]!);
+    return out;
+  }
+
+  private slotOf(group: string): number {
+    const slot = this.slots.get(group);
+    if (slot !== undefined) return slot;
+    const added = this.slotCount++;
+    this.slots.set(group, added);
+    for (const column of this.columns.values()) column.push(Number.NaN);
+    return added;
+  }
+
+  /** Whether the field `<head><group>` is stored. */
+  has(head: string, group: string): boolean {
+    const column = this.columns.get(head);
+    if (!column) return this.fields.has(head + group);
+    const slot = this.slots.get(group);
+    return slot !== undefined && !Number.isNaN(column[slot]!);
+  }
+
+  /** Sets a numeric value the owner wrote (a column of this partial, a slot from `slotsOf`). */
+  setNumber(column: number[], slot: number, value: number): void {
+    this.stored += (Number.isNaN(value) ? 0 : 1) - (Number.isNaN(column[slot]!) ? 0 : 1);
+    column[slot] = value;
+  }
+
+  /** Sets a field as read from Redis or written by the owner. */
+  set(field: string, value: CachedValue): void {
+    const bar = field.indexOf('|');
+    const column = typeof value === 'string' ? this.columns.get(field.slice(0, bar + 1)) : undefined;
+    if (column) this.setNumber(column, this.slotOf(field.slice(bar + 1)), Number(value));
+    else this.fields.set(field, value);
+  }
+}
+
+/**
+ * The field heads a partial of these aggregates keeps as numbers: those of counts, sums, min and
+ * max (an average's sum and count among them). Computed once per list of shapes.
+ */
+export function numericHeadsOf(shapes: readonly AggregateShape[]): readonly string[] {
+  let heads = headsByShapes.get(shapes);
+  if (!heads) {
+    heads = shapes.flatMap((shape) =>
+      (kindOf(shape).columns ?? []).map((column) => fieldHead(shape.name, column.part)),
+    );
+    headsByShapes.set(shapes, heads);
+  }
+  return heads;
+}
+
+const headsByShapes = new WeakMap<readonly AggregateShape[], readonly string[]>();
