@@ -10,7 +10,7 @@ import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts'
 import { type CommitResult, commitBatch } from '../state/commit.ts';
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
-import type { AbsoluteValue } from '../state/owned-windows.ts';
+import type { StagedArguments } from '../state/number-pairs.ts';
 import { HEARTBEAT_INTERVAL_MS, publishHeartbeat } from '../state/replica-status.ts';
 import { redisSessionStore } from '../state/sessions.ts';
 import { AUDIT_INTERVAL_MS, auditCheckpoints } from './checkpoint-audit.ts';
@@ -450,7 +450,7 @@ export class ConsumerLoop {
     claim: Claim,
     prefix: string,
     folded: FoldedBatch,
-  ): Promise<Map<string, AbsoluteValue[]> | undefined> {
+  ): Promise<Map<string, StagedArguments> | undefined> {
     if (this.options.pipeline.window.type === 'session') return undefined;
     await claim.windows.load(this.options.redis, prefix, folded.fold);
     return claim.windows.stage(folded.fold);
@@ -479,7 +479,7 @@ export class ConsumerLoop {
     prefix: string,
     offsets: { first: string; next: string },
     folded: FoldedBatch,
-    absolute: Map<string, AbsoluteValue[]> | undefined,
+    absolute: Map<string, StagedArguments> | undefined,
   ): Promise<CommitResult> {
     const { pipeline, redis, metrics } = this.options;
     const stopCommit = metrics.commitSeconds.startTimer();

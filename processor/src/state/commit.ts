@@ -9,9 +9,11 @@ import type { HoppingRankMode } from '../aggregates/kinds.ts';
 import type { SessionUpdate } from '../windows/session-folder.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
+import { argumentCount, plainArguments, type StagedArguments } from './number-pairs.ts';
 import type { StagedTotals } from './owned-totals.ts';
 import type { AbsoluteValue } from './owned-windows.ts';
 import { totalsOf } from './rollup-totals.ts';
+import { encodesScriptCalls } from './script-command.ts';
 
 export type CommitResult =
   | {
@@ -48,7 +50,7 @@ export interface CommitRequest {
    * partition's owner (see owned-windows.ts); those windows' counts, sums, min/max and first/last
    * are written with HSET instead of being sent as deltas.
    */
-  absolute?: ReadonlyMap<string, readonly AbsoluteValue[]>;
+  absolute?: ReadonlyMap<string, StagedArguments>;
   /**
    * Per partial, where each count's and sum's own fields start among its absolute values
    * (OwnedWindows.stagedBlocks): the script takes the ranked aggregates' new values from there.
@@ -107,11 +109,17 @@ export interface CommitRequest {
 /** One Redis round trip for the whole batch of one partition: deltas and checkpoint together. */
 export async function commitBatch(redis: RedisClient, request: CommitRequest): Promise<CommitResult> {
   const args = commitArguments(request);
+  // Blocks of numeric pairs need our encoder; a client without it gets them as text.
+  if (!encodesScriptCalls(redis, 'commitBatch'))
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
+      if (typeof arg !== 'string') args[i] = plainArguments(arg);
+    }
   const wait = request.waitForReplicas;
   if (!wait || wait.replicas <= 0) return parseReply(await redis.commitBatch(...args));
   // WAIT has no key: in one pipeline with the script it goes to the node that ran the script.
   const pipeline = redis.pipeline() as ReturnType<RedisClient['pipeline']> & {
-    commitBatch(...args: (string | readonly AbsoluteValue[])[]): unknown;
+    commitBatch(...args: (string | StagedArguments)[]): unknown;
   };
   pipeline.commitBatch(...args);
   const replies = (await pipeline.wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
@@ -123,7 +131,7 @@ export async function commitBatch(redis: RedisClient, request: CommitRequest): P
 }
 
 /** The script's arguments (exported for bench/fold-micro.ts, which measures building them). */
-export function commitArguments(request: CommitRequest): [string, ...(string | readonly AbsoluteValue[])[]] {
+export function commitArguments(request: CommitRequest): [string, ...(string | StagedArguments)[]] {
   const rollups = request.rollups === true && !request.sessions;
   // the owner's totals sketches ride only beside the totals payload that says where they are
   const ownedTotals = rollups ? request.ownedTotals : undefined;
@@ -193,7 +201,7 @@ export function encodePayload(
   for (const delta of fold.deltas()) {
     const pairs = absolute?.get(delta.key);
     const encoded: Record<string, unknown> = pairs
-      ? encodeSketches(delta, pairs.length, packedSketches === true && delta.covers !== undefined)
+      ? encodeSketches(delta, argumentCount(pairs), packedSketches === true && delta.covers !== undefined)
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
     if (rollups) encoded.r = totalsOf(delta, ownedTotals);
@@ -219,9 +227,9 @@ function absoluteArguments(
   fold: BatchFold,
   absolute?: CommitRequest['absolute'],
   ownedTotals?: CommitRequest['ownedTotals'],
-): (readonly AbsoluteValue[])[] {
+): StagedArguments[] {
   if (!absolute && !ownedTotals) return [];
-  const out: (readonly AbsoluteValue[])[] = [];
+  const out: StagedArguments[] = [];
   for (const delta of fold.deltas()) {
     const pairs = absolute?.get(delta.key);
     if (pairs) out.push(pairs);

@@ -6,6 +6,7 @@ import { packedFieldOf } from '../model/fields.ts';
 import { type AbsoluteValue, CachedPartial, numericHeadsOf } from './cached-partial.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
+import { NumberPairs, type StagedArguments } from './number-pairs.ts';
 import type { OwnedTotals, StagedTotals } from './owned-totals.ts';
 
 export type { AbsoluteValue } from './cached-partial.ts';
@@ -15,6 +16,8 @@ interface StagedNumbers {
   column: number[];
   slots: ArrayLike<number>;
   values: number[];
+  /** the partial's group index of each value, when not every group has one (min/max) */
+  which?: number[];
 }
 
 /** What `applied` writes into a partial's cache: its numbers, and the ranges of its arguments kept by name. */
@@ -49,7 +52,7 @@ export class OwnedWindows {
   private readonly windows = new Map<string, CachedPartial>();
   private fields = 0;
   /** per partial, the HSET arguments (field, value, ...) of the commit in flight */
-  private staged = new Map<string, AbsoluteValue[]>();
+  private staged = new Map<string, StagedArguments>();
   /** per partial of the commit in flight, how its staged values enter the cache */
   private stagedCache = new Map<string, StagedCache>();
   /** per partial of the commit in flight, where each count's and sum's fields start in its arguments (see stagedBlocks) */
@@ -104,7 +107,7 @@ export class OwnedWindows {
    * Per window of the batch, the new values of every field it changes, as HSET arguments (field,
    * value, ...). They become the cached values once `applied` is called.
    */
-  stage(fold: BatchFold): Map<string, AbsoluteValue[]> {
+  stage(fold: BatchFold): Map<string, StagedArguments> {
     this.staged = new Map();
     this.stagedCache = new Map();
     this.blocks = new Map();
@@ -123,16 +126,19 @@ export class OwnedWindows {
   }
 
   // No closures here: tsx (esbuild keepNames) names each one as it is created, per window per batch.
-  private stageWindow(delta: WindowDelta): AbsoluteValue[] {
+  private stageWindow(delta: WindowDelta): StagedArguments {
     const partial = this.windows.get(delta.key);
     if (!partial) throw new Error(`window ${delta.key} was not loaded before staging`);
     const values = partial.fields;
     // Only packed sketch fields hold bytes; every other field kept by name is text.
     const current = values as Map<string, string>;
-    const out: AbsoluteValue[] = [];
+    const out: (AbsoluteValue | NumberPairs)[] = [];
+    // script arguments so far (a block of pairs is one element of `out`)
+    let args = 0;
     const cache: StagedCache = { numbers: [], named: [] };
     this.stagedCache.set(delta.key, cache);
-    // Per aggregate, per group slot (aggregates/fold.ts): the field names are built here, once per group.
+    // Per aggregate, per group slot (aggregates/fold.ts): counts, sums, min and max go as blocks of
+    // numeric pairs (number-pairs.ts), whose field names the encoder writes; first/last as text.
     const groups = delta.groups;
     let slots: Int32Array | undefined;
     for (let i = 0; i < delta.shapes.length; i++) {
@@ -142,6 +148,7 @@ export class OwnedWindows {
         const from = out.length;
         stageTimed(out, current, shape.name, groups, delta.num[i]!, delta.text[i]!, kind.timed === 'first');
         cache.named.push(from, out.length);
+        args += out.length - from;
         continue;
       }
       for (const column of kind.columns ?? []) {
@@ -150,11 +157,15 @@ export class OwnedWindows {
         const cached = partial.column(head);
         if (!cached) throw new Error(`window ${delta.key} was cached without the column ${head}`);
         slots ??= partial.slotsOf(groups);
-        if (column.merge === 'count' || column.merge === 'sum') {
-          if (column.part === '') this.blockAt(delta.key, shape.name, out.length);
-          cache.numbers.push(stageAdded(out, cached, slots, head, groups, values));
-        } else
-          cache.numbers.push(stageKept(out, cached, slots, head, groups, values, column.merge === 'min'));
+        const added = column.merge === 'count' || column.merge === 'sum';
+        if (added && column.part === '') this.blockAt(delta.key, shape.name, args);
+        const staged = added
+          ? stageAdded(cached, slots, groups, values)
+          : stageKept(cached, slots, values, column.merge === 'min');
+        cache.numbers.push(staged);
+        const pairs = new NumberPairs(head, groups, staged.values, staged.which);
+        out.push(pairs);
+        args += pairs.arguments;
       }
     }
     if (this.packs(delta)) {
@@ -250,7 +261,7 @@ export class OwnedWindows {
 
   /** Redis applied the staged values; the windows it closed will not change again and leave the cache. */
   applied(closedWindows: readonly number[]): void {
-    for (const [key, pairs] of this.staged) {
+    for (const [key, staged] of this.staged) {
       const window = this.windows.get(key);
       const cache = this.stagedCache.get(key);
       if (!window || !cache) continue;
@@ -259,9 +270,12 @@ export class OwnedWindows {
         for (let i = 0; i < values.length; i++) window.setNumber(column, slots[i]!, values[i]!);
       for (let r = 0; r < cache.named.length; r += 2) {
         for (let i = cache.named[r]!; i < cache.named[r + 1]!; i += 2) {
-          const value = pairs[i + 1]!;
+          const value = staged[i + 1] as AbsoluteValue;
           // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
-          window.set(pairs[i] as string, typeof value === 'string' ? value : (oneRegisterOf(value) ?? value));
+          window.set(
+            staged[i] as string,
+            typeof value === 'string' ? value : (oneRegisterOf(value) ?? value),
+          );
         }
       }
       this.fields += window.size - before;
@@ -307,52 +321,46 @@ export class OwnedWindows {
   }
 }
 
-/** Counts and sums: the stored value (NaN: none) plus the batch's. */
+/** Counts and sums: the stored value (NaN: none) plus the batch's, for every group of the partial. */
 function stageAdded(
-  out: AbsoluteValue[],
   cached: number[],
   slots: Int32Array,
-  head: string,
   groups: readonly string[],
   values: readonly number[],
 ): StagedNumbers {
   const staged = new Array<number>(groups.length);
   for (let slot = 0; slot < groups.length; slot++) {
     const stored = cached[slots[slot]!]!;
-    const value = (Number.isNaN(stored) ? 0 : stored) + values[slot]!;
-    staged[slot] = value;
-    out.push(head + groups[slot]!, String(value));
+    staged[slot] = (Number.isNaN(stored) ? 0 : stored) + values[slot]!;
   }
   return { column: cached, slots, values: staged };
 }
 
-/** min/max: the batch's value where it beats the stored one (or none is stored). */
+/** min/max: the batch's value where it beats the stored one (or none is stored), for those groups only. */
 function stageKept(
-  out: AbsoluteValue[],
   cached: number[],
   slots: Int32Array,
-  head: string,
-  groups: readonly string[],
   values: readonly number[],
   smaller: boolean,
 ): StagedNumbers {
+  const which: number[] = [];
   const changed: number[] = [];
   const staged: number[] = [];
-  for (let slot = 0; slot < groups.length; slot++) {
+  for (let slot = 0; slot < values.length; slot++) {
     const stored = cached[slots[slot]!]!;
     const value = values[slot]!;
     if (Number.isNaN(stored) || (smaller ? value < stored : value > stored)) {
-      out.push(head + groups[slot]!, String(value));
+      which.push(slot);
       changed.push(slots[slot]!);
       staged.push(value);
     }
   }
-  return { column: cached, slots: changed, values: staged };
+  return { column: cached, slots: changed, values: staged, which };
 }
 
 /** first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>". */
 function stageTimed(
-  out: AbsoluteValue[],
+  out: (AbsoluteValue | NumberPairs)[],
   current: Map<string, string>,
   name: string,
   groups: readonly string[],

@@ -1,4 +1,5 @@
 import { Command } from 'ioredis';
+import { NumberPairs } from './number-pairs.ts';
 
 /**
  * How the Lua scripts' calls are written to the socket: the whole command encoded once into one
@@ -20,6 +21,7 @@ export function encodeScriptCallsAsOneBuffer(
   if (!defined || typeof defined.Command !== 'function' || defined.lua !== script.lua) return;
   const { lua, sha } = defined;
   const loadedOn = new WeakSet<object>();
+  encodedHere.add(defined);
   defined.Command = class ScriptCall extends Command {
     constructor(...[name, args, options, callback]: ConstructorParameters<typeof Command>) {
       // The arguments are kept as given (a commit's absolute values come as one array per window):
@@ -54,45 +56,144 @@ interface ScriptShape {
   Command: typeof Command;
 }
 
+const encodedHere = new WeakSet<object>();
+
+/**
+ * Whether the client's calls of this script are encoded by encodeCommand, so that they may carry
+ * NumberPairs (ioredis' own encoding would write such an argument as "[object Object]").
+ */
+export function encodesScriptCalls(redis: object, name: string): boolean {
+  const defined = (redis as { scriptsSet?: Record<string, ScriptShape> }).scriptsSet?.[name];
+  return defined !== undefined && encodedHere.has(defined);
+}
+
 type Argument = string | Buffer | number;
 
 /**
  * A command in RESP (`*<n>`, then `$<length>` and the bytes of the name and each argument); an
- * argument that is an array stands for its elements (one level, as ioredis flattens them).
+ * argument that is an array stands for its elements (one level, as ioredis flattens them), and a
+ * NumberPairs among them for its pairs.
  */
 export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
+  const pieces: Piece[] = [];
+  // per piece: a text's or bytes' length, or -1 for a planned block of pairs
+  const lengths: number[] = [];
   let count = 0;
-  for (const arg of args) count += Array.isArray(arg) ? arg.length : 1;
-  const lengths = new Int32Array(count);
-  const texts: (string | Buffer)[] = new Array(count);
-  let n = 0;
-  let total = 1 + digits(count + 1) + 2 + headLength(Buffer.byteLength(name));
+  let size = 0;
   for (const arg of args) {
     if (!Array.isArray(arg)) {
-      total += measure(arg, texts, lengths, n++);
+      size += measure(arg, pieces, lengths);
+      count++;
       continue;
     }
-    for (const inner of arg) total += measure(inner, texts, lengths, n++);
+    for (const inner of arg) {
+      if (inner instanceof NumberPairs) {
+        const plan = planPairs(inner);
+        pieces.push(plan);
+        lengths.push(-1);
+        size += plan.size;
+        count += inner.arguments;
+      } else {
+        size += measure(inner, pieces, lengths);
+        count++;
+      }
+    }
   }
+  const total = 1 + digits(count + 1) + 2 + headLength(Buffer.byteLength(name)) + size;
   const out = Buffer.allocUnsafe(total);
   out[0] = 0x2a; // *
   let at = writeDecimal(out, 1, count + 1);
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   at = writeBulk(out, at, name, Buffer.byteLength(name));
-  for (let i = 0; i < count; i++) at = writeBulk(out, at, texts[i]!, lengths[i]!);
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    at =
+      lengths[i] === -1
+        ? writePairs(out, at, piece as PairsPlan)
+        : writeBulk(out, at, piece as string, lengths[i]!);
+  }
   if (at !== total) throw new Error(`RESP encoding wrote ${at} of ${total} bytes`);
   return out;
 }
 
-/** Puts the argument as text or bytes at `i` (as ioredis turns values into arguments) and returns its RESP size. */
-function measure(arg: unknown, texts: (string | Buffer)[], lengths: Int32Array, i: number): number {
+type Piece = string | Buffer | PairsPlan;
+
+/** Adds the argument as text or bytes (as ioredis turns values into arguments) and returns its RESP size. */
+function measure(arg: unknown, pieces: Piece[], lengths: number[]): number {
   const value =
     typeof arg === 'string' || Buffer.isBuffer(arg) ? arg : arg == null ? '' : String(arg as Argument);
-  texts[i] = value;
+  pieces.push(value);
   const length = typeof value === 'string' ? byteLength(value) : value.length;
-  lengths[i] = length;
+  lengths.push(length);
   return headLength(length);
+}
+
+/** A block of numeric pairs measured: the byte length of each group, and the text of each value that is not a safe integer. */
+interface PairsPlan {
+  pairs: NumberPairs;
+  headBytes: number;
+  groupBytes: Int32Array;
+  texts: (string | undefined)[] | undefined;
+  size: number;
+}
+
+function planPairs(pairs: NumberPairs): PairsPlan {
+  const n = pairs.values.length;
+  const headBytes = byteLength(pairs.head);
+  const groupBytes = new Int32Array(n);
+  let texts: (string | undefined)[] | undefined;
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const group = byteLength(pairs.group(i));
+    groupBytes[i] = group;
+    size += headLength(headBytes + group);
+    const value = pairs.values[i]!;
+    // Whole numbers are written digit by digit, as String() writes them; others as String() does.
+    if (Number.isSafeInteger(value)) size += headLength(integerLength(value));
+    else {
+      texts ??= new Array(n);
+      const text = String(value);
+      texts[i] = text;
+      size += headLength(text.length);
+    }
+  }
+  return { pairs, headBytes, groupBytes, texts, size };
+}
+
+function writePairs(out: Buffer, at: number, plan: PairsPlan): number {
+  const { pairs, headBytes, groupBytes, texts } = plan;
+  for (let i = 0; i < pairs.values.length; i++) {
+    const groupLength = groupBytes[i]!;
+    out[at++] = 0x24; // $
+    at = writeDecimal(out, at, headBytes + groupLength);
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    at = writeText(out, at, pairs.head, headBytes);
+    at = writeText(out, at, pairs.group(i), groupLength);
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    const text = texts?.[i];
+    if (text !== undefined) {
+      at = writeBulk(out, at, text, text.length);
+      continue;
+    }
+    const value = pairs.values[i]!;
+    out[at++] = 0x24; // $
+    at = writeDecimal(out, at, integerLength(value));
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    if (value < 0) out[at++] = 0x2d; // -
+    at = writeDecimal(out, at, value < 0 ? -value : value);
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+  }
+  return at;
+}
+
+/** The length of a safe integer's decimal text (String(-0) is "0"). */
+function integerLength(value: number): number {
+  return value < 0 ? 1 + digits(-value) : digits(value);
 }
 
 /** Strings up to this long are measured and copied in JS rather than by a call into Buffer's natives. */
@@ -115,17 +216,24 @@ function writeBulk(out: Buffer, at: number, value: string | Buffer, length: numb
   at = writeDecimal(out, at, length);
   out[at++] = 0x0d;
   out[at++] = 0x0a;
-  if (typeof value !== 'string') value.copy(out, at);
-  // As many bytes as UTF-16 units: ASCII, copied as latin1 (no UTF-8 encoding pass); a short one
-  // (most fields and values) byte by byte, cheaper than the call into Buffer#write.
-  else if (length === value.length && length <= SHORT)
-    for (let i = 0; i < length; i++) out[at + i] = value.charCodeAt(i);
-  else if (length === value.length) out.write(value, at, length, 'latin1');
-  else out.write(value, at, length, 'utf8');
-  at += length;
+  if (typeof value !== 'string') {
+    value.copy(out, at);
+    at += length;
+  } else at = writeText(out, at, value, length);
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   return at;
+}
+
+/** A string's bytes (`length` of them, its UTF-8 length); returns the index after them. */
+function writeText(out: Buffer, at: number, value: string, length: number): number {
+  // As many bytes as UTF-16 units: ASCII, copied as latin1 (no UTF-8 encoding pass); a short one
+  // (most fields and values) byte by byte, cheaper than the call into Buffer#write.
+  if (length === value.length && length <= SHORT)
+    for (let i = 0; i < length; i++) out[at + i] = value.charCodeAt(i);
+  else if (length === value.length) out.write(value, at, length, 'latin1');
+  else out.write(value, at, length, 'utf8');
+  return at + length;
 }
 
 function digits(n: number): number {

@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
 import { defineLuaCommands } from './lua.ts';
+import type { StagedArguments } from './number-pairs.ts';
 
 const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
@@ -22,9 +23,9 @@ export interface StateCommands {
   ): Promise<[number, number]>;
   /** trims the sink outbox to a sequence number (see commands/trimOutbox-2.lua); returns the head's */
   trimOutbox(outboxKey: string, trimmedKey: string, upTo: string): Promise<number>;
-  /** an array argument is flattened into the script's arguments (no spread: batches can be larger than the call stack allows) */
-  commitBatch(
-    checkpointKey: string,
-    ...args: (string | readonly (string | Buffer)[])[]
-  ): Promise<(number | string)[]>;
+  /**
+   * an array argument is flattened into the script's arguments (no spread: batches can be larger
+   * than the call stack allows), a NumberPairs in it into its pairs (script-command.ts)
+   */
+  commitBatch(checkpointKey: string, ...args: (string | StagedArguments)[]): Promise<(number | string)[]>;
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { Command } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { NumberPairs, plainArguments } from '../../../processor/src/state/number-pairs.ts';
 import { encodeCommand } from '../../../processor/src/state/script-command.ts';
 
 /** ioredis' own encoding of the same command, as bytes (a string when no argument is a Buffer). */
@@ -41,6 +42,49 @@ describe('one-Buffer encoding of script calls', () => {
           expect(encodeCommand('evalsha', args).equals(ioredisBytes('evalsha', args as never))).toBe(true);
         },
       ),
+    );
+  });
+
+  it('writes a block of numeric pairs as its fields and values as text (property)', () => {
+    const value = fc.oneof(
+      fc.integer(),
+      fc.maxSafeInteger(),
+      fc.maxSafeNat().map((n) => -n),
+      fc.constantFrom(0, -0, 2 ** 53, -(2 ** 53), 1e21, 1.5e-7, 0.1 + 0.2),
+      fc.double({ noNaN: true }),
+    );
+    const pairs = fc
+      .tuple(
+        fc.oneof(fc.constantFrom('n|', 'total#s|'), fc.string({ unit: 'grapheme', maxLength: 6 })),
+        fc.array(
+          fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ minLength: 30, maxLength: 40 })),
+          {
+            minLength: 1,
+            maxLength: 12,
+          },
+        ),
+        fc.array(value, { maxLength: 12 }),
+        fc.boolean(),
+      )
+      .map(([head, groups, values, some]) => {
+        if (!some)
+          return new NumberPairs(
+            head,
+            groups,
+            groups.map((_, i) => values[i] ?? i),
+          );
+        const which = values.map((_, i) => i % groups.length);
+        return new NumberPairs(head, groups, values, which);
+      });
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.oneof(argument, pairs), { maxLength: 6 }), { maxLength: 5 }),
+        (args) => {
+          const plain = args.map((inner) => plainArguments(inner as never));
+          expect(encodeCommand('evalsha', args).equals(ioredisBytes('evalsha', plain as never))).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 
