@@ -4,7 +4,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { defineLuaCommands } from './lua.ts';
 import type { StagedArguments } from './number-pairs.ts';
 
-const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+/** where the state scripts live (commands/<name>-<numkeys>.lua) */
+export const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
 /** Adds every `commands/<name>-<numkeys>.lua` to the client, one atomic state transition per script. */
 export function defineCommands(redis: Redis | Cluster): void {

@@ -3,6 +3,7 @@
 // set) does, across batches and across a change of owner (a fresh cache reads what is in Redis).
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import { claimPartition } from '../../../processor/src/consumer/claims.ts';
@@ -10,7 +11,9 @@ import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { luaScripts } from '../../../processor/src/state/lua.ts';
 import { plainArguments } from '../../../processor/src/state/number-pairs.ts';
+import { commandsDir } from '../../../processor/src/state/scripts.ts';
 
 const aggregates: AggregateShape[] = [
   { name: 'n', kind: 'count' },
@@ -124,6 +127,50 @@ describe('absolute window writes', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('reach Redis the same through a client whose script calls ioredis encodes (numeric pairs as text)', async () => {
+    // The processor's clients encode script calls themselves (state/script-command.ts); a client
+    // without that gets the blocks of numeric pairs written out as text by commitBatch.
+    const plain = new Redis(inject('redisUrl')) as unknown as RedisClient;
+    const commit = luaScripts(commandsDir).find((s) => s.name === 'commitBatch')!;
+    plain.defineCommand('commitBatch', { numberOfKeys: commit.numberOfKeys, lua: commit.lua });
+    try {
+      const records: Rec[] = [
+        { time: 1, value: 0.1, group: 'a', label: 'x' },
+        { time: 2, value: 0.2, group: 'a', label: 'y' },
+        { time: 3, value: -7, group: 'b', label: 'z' },
+        { time: WINDOW + 1, value: 1e21, group: 'é', label: 'x' },
+      ];
+      const hashes: Record<string, string>[] = [];
+      for (const client of [redis, plain]) {
+        const prefix = partitionPrefix(`abs-plain-${randomUUID()}`, 1, 0);
+        const owner = await claimPartition(redis, prefix, 1);
+        const fold = foldOf(records);
+        await owner.windows.load(redis, prefix, fold);
+        const result = await commitBatch(client, {
+          prefix,
+          epoch: owner.epoch,
+          firstOffset: '0',
+          nextOffset: String(records.length),
+          watermark: 0,
+          graceMs: 60_000,
+          retentionMs: 60_000,
+          fold,
+          absolute: owner.windows.stage(fold),
+        });
+        expect(result.status).toBe('applied');
+        hashes.push({
+          ...(await redis.hgetall(keys.window(prefix, 0))),
+          ...(await redis.hgetall(keys.window(prefix, WINDOW))),
+        });
+      }
+      expect(hashes[0]!['total|["a"]']).toBe(String(0.1 + 0.2));
+      expect(hashes[0]!['n|["é"]']).toBe('1');
+      expect(hashes[1]).toEqual(hashes[0]);
+    } finally {
+      await plain.quit();
+    }
   });
 
   it('a commit that is refused leaves the cache as it was', async () => {
