@@ -73,7 +73,12 @@ export class CachedPartial {
     column[slot] = value;
   }
 
-  /** Sets a field as read from Redis or written by the owner. */
+  /** Sets a field the owner wrote that is kept by name (never a numeric column's: no head to look up). */
+  setNamed(field: string, value: CachedValue): void {
+    this.fields.set(field, value);
+  }
+
+  /** Sets a field as read from Redis (a numeric column's, or one kept by name). */
   set(field: string, value: CachedValue): void {
     const bar = field.indexOf('|');
     const column = typeof value === 'string' ? this.columns.get(field.slice(0, bar + 1)) : undefined;

@@ -30,8 +30,19 @@ export class NumberPairs {
 /** A partial's staged arguments: plain values and blocks of numeric pairs, in the order they are sent. */
 export type StagedArguments = readonly (AbsoluteValue | NumberPairs)[];
 
+/** Arguments whose count is known as they are staged (so `argumentCount` need not walk them). */
+const counted = new WeakMap<StagedArguments, number>();
+
+/** Records how many script arguments `args` stand for; returns them. */
+export function countedArguments(args: StagedArguments, count: number): StagedArguments {
+  counted.set(args, count);
+  return args;
+}
+
 /** How many script arguments these stand for. */
 export function argumentCount(args: StagedArguments): number {
+  const known = counted.get(args);
+  if (known !== undefined) return known;
   let count = 0;
   for (const arg of args) count += arg instanceof NumberPairs ? arg.arguments : 1;
   return count;

@@ -6,7 +6,7 @@ import { packedFieldOf } from '../model/fields.ts';
 import { type AbsoluteValue, CachedPartial, numericHeadsOf } from './cached-partial.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
-import { NumberPairs, type StagedArguments } from './number-pairs.ts';
+import { countedArguments, NumberPairs, type StagedArguments } from './number-pairs.ts';
 import type { OwnedTotals, StagedTotals } from './owned-totals.ts';
 
 export type { AbsoluteValue } from './cached-partial.ts';
@@ -186,8 +186,9 @@ export class OwnedWindows {
         out.push(packed, encodeBuckets(counts));
       }
       cache.named.push(from, out.length);
+      args += out.length - from;
     }
-    return out;
+    return countedArguments(out, args);
   }
 
   private blockAt(key: string, name: string, at: number): void {
@@ -272,7 +273,7 @@ export class OwnedWindows {
         for (let i = cache.named[r]!; i < cache.named[r + 1]!; i += 2) {
           const value = staged[i + 1] as AbsoluteValue;
           // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
-          window.set(
+          window.setNamed(
             staged[i] as string,
             typeof value === 'string' ? value : (oneRegisterOf(value) ?? value),
           );

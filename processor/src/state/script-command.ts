@@ -75,26 +75,30 @@ type Argument = string | Buffer | number;
  * NumberPairs among them for its pairs.
  */
 export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
-  const pieces: Piece[] = [];
+  let n = 0;
+  for (const arg of args) n += Array.isArray(arg) ? arg.length : 1;
+  const pieces: Piece[] = new Array(n);
   // per piece: a text's or bytes' length, or -1 for a planned block of pairs
-  const lengths: number[] = [];
+  const lengths = new Int32Array(n);
   let count = 0;
   let size = 0;
+  let p = 0;
   for (const arg of args) {
     if (!Array.isArray(arg)) {
-      size += measure(arg, pieces, lengths);
+      size += measure(arg, pieces, lengths, p++);
       count++;
       continue;
     }
     for (const inner of arg) {
-      if (inner instanceof NumberPairs) {
+      // most elements are text or bytes: only other objects can be blocks of pairs
+      if (typeof inner !== 'string' && !Buffer.isBuffer(inner) && inner instanceof NumberPairs) {
         const plan = planPairs(inner);
-        pieces.push(plan);
-        lengths.push(-1);
+        pieces[p] = plan;
+        lengths[p++] = -1;
         size += plan.size;
         count += inner.arguments;
       } else {
-        size += measure(inner, pieces, lengths);
+        size += measure(inner, pieces, lengths, p++);
         count++;
       }
     }
@@ -119,13 +123,13 @@ export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
 
 type Piece = string | Buffer | PairsPlan;
 
-/** Adds the argument as text or bytes (as ioredis turns values into arguments) and returns its RESP size. */
-function measure(arg: unknown, pieces: Piece[], lengths: number[]): number {
+/** Puts the argument as text or bytes at `i` (as ioredis turns values into arguments) and returns its RESP size. */
+function measure(arg: unknown, pieces: Piece[], lengths: Int32Array, i: number): number {
   const value =
     typeof arg === 'string' || Buffer.isBuffer(arg) ? arg : arg == null ? '' : String(arg as Argument);
-  pieces.push(value);
+  pieces[i] = value;
   const length = typeof value === 'string' ? byteLength(value) : value.length;
-  lengths.push(length);
+  lengths[i] = length;
   return headLength(length);
 }
 
@@ -216,10 +220,15 @@ function writeBulk(out: Buffer, at: number, value: string | Buffer, length: numb
   at = writeDecimal(out, at, length);
   out[at++] = 0x0d;
   out[at++] = 0x0a;
-  if (typeof value !== 'string') {
-    value.copy(out, at);
-    at += length;
-  } else at = writeText(out, at, value, length);
+  if (typeof value !== 'string') value.copy(out, at);
+  // As many bytes as UTF-16 units: ASCII, copied as latin1 (no UTF-8 encoding pass); a short one
+  // (most fields and values) byte by byte, cheaper than the call into Buffer#write. (writeText
+  // does the same; kept inline here, the path of every argument.)
+  else if (length === value.length && length <= SHORT)
+    for (let i = 0; i < length; i++) out[at + i] = value.charCodeAt(i);
+  else if (length === value.length) out.write(value, at, length, 'latin1');
+  else out.write(value, at, length, 'utf8');
+  at += length;
   out[at++] = 0x0d;
   out[at++] = 0x0a;
   return at;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { CachedPartial } from '../../../processor/src/state/cached-partial.ts';
-import { plainArguments } from '../../../processor/src/state/number-pairs.ts';
+import { argumentCount, plainArguments } from '../../../processor/src/state/number-pairs.ts';
 import { OwnedWindows } from '../../../processor/src/state/owned-windows.ts';
 import { answeringHgetall } from './hgetall-answers.ts';
 
@@ -114,6 +114,7 @@ describe('the owner cache over many batches', () => {
             for (const delta of fold.deltas()) {
               const key = `${PREFIX}:${delta.key}`;
               const pairs = plainArguments(staged.get(delta.key)!);
+              expect(argumentCount(staged.get(delta.key)!)).toBe(pairs.length);
               const got = new Map<string, string>();
               for (let i = 0; i < pairs.length; i += 2) got.set(pairs[i] as string, pairs[i + 1] as string);
               expect(got.size * 2).toBe(pairs.length);
