@@ -1,9 +1,19 @@
 /** Produce-to-queryable latency under a steady load. */
 import { cpus } from 'node:os';
-import { waitUntil } from '../harness/service.ts';
+import { join } from 'node:path';
+import { repoRoot } from '../harness/paths.ts';
+import { freePort } from '../harness/ports.ts';
+import { startProcess, waitUntil } from '../harness/service.ts';
 import { generator } from './data.ts';
-import { checkpointOffsets, commandStats, cpuSecondsOf, metricSum, spawnReplicas } from './measure.ts';
-import { type Context, FRESHNESS_S, log, PARTITIONS } from './options.ts';
+import {
+  checkpointOffsets,
+  commandStats,
+  cpuSecondsOf,
+  histogramQuantile,
+  metricSum,
+  spawnReplicas,
+} from './measure.ts';
+import { benchDir, type Context, FRESHNESS_S, flag, log, PARTITIONS, workDir } from './options.ts';
 import { ENRICH_HASH, type Workload } from './workloads.ts';
 
 export function percentile(values: number[], q: number): number {
@@ -137,7 +147,7 @@ function machineCpuSeconds(): { busy: number; total: number } {
  * Kafka broker), and how many of the machine's cores were idle. A machine without idle cores queues
  * every step, which is what a p99 measured beside its own producer then shows.
  */
-async function cpuSplit(replicaPid: number | undefined, ctx: Context) {
+async function cpuSplit(replicaPid: number | undefined, queryPid: number | undefined, ctx: Context) {
   const redisCpu = async () => (await commandStats(ctx.redis)).get('@cpu') ?? Number.NaN;
   const own = () => {
     const { user, system } = process.cpuUsage();
@@ -147,6 +157,7 @@ async function cpuSplit(replicaPid: number | undefined, ctx: Context) {
     at: performance.now(),
     machine: machineCpuSeconds(),
     replica: cpuSecondsOf(replicaPid),
+    query: queryPid === undefined ? 0 : cpuSecondsOf(queryPid),
     redis: await redisCpu(),
     own: own(),
   };
@@ -155,14 +166,16 @@ async function cpuSplit(replicaPid: number | undefined, ctx: Context) {
     const machine = machineCpuSeconds();
     const cores = (used: number) => Math.round((used / seconds) * 100) / 100;
     const replica = cores(cpuSecondsOf(replicaPid) - before.replica);
+    const query = queryPid === undefined ? 0 : cores(cpuSecondsOf(queryPid) - before.query);
     const redis = cores((await redisCpu()) - before.redis);
     const producer = cores(own() - before.own);
     const busy = cores(machine.busy - before.machine.busy);
     return {
       replica,
+      ...(queryPid === undefined ? {} : { query }),
       redis,
       producer,
-      others: Math.round((busy - replica - redis - producer) * 100) / 100,
+      others: Math.round((busy - replica - query - redis - producer) * 100) / 100,
       idle: cores(machine.total - machine.busy - (before.machine.total - before.machine.busy)),
     };
   };
@@ -182,25 +195,34 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   const topic = `bench-fresh-${workload.id}-${Date.now().toString(36)}`;
   await ctx.admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
   const { name, processes } = await spawnReplicas(workload, topic, 1, ctx);
-  const { port, queryPort } = processes[0]!;
+  const { port } = processes[0]!;
   await waitUntil(`${name} ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
     timeoutMs: 60_000,
   });
+  // --query-server: the probes ask a query API of its own (the chart's query.server.enabled);
+  // by default the replica's own, as the chart's default serves queries from the processor pods.
+  const server = flag('query-server') ? await startQueryServer(name, ctx) : undefined;
+  const queryPort = server?.port ?? processes[0]!.queryPort;
   const state: ProbeState = { probes: [], producing: true, queryMs: [] };
   const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
-  const cpuUntilNow = await cpuSplit(processes[0]!.child.child.pid, ctx);
+  const cpuUntilNow = await cpuSplit(processes[0]!.child.child.pid, server?.child.child.pid, ctx);
   const { sent, seconds } = await produceWithProbes(state, workload, rate, topic, ctx);
   const coresWhileProducing = await cpuUntilNow();
   state.producing = false;
   await Promise.all(pollers);
   const commits = await metricSum(port, 'kappaflow_redis_commits_total');
   const aggregated = await metricSum(port, 'kappaflow_records_aggregated_total');
+  // the replica's own share of the committed clock: a batch from fetch to commit, and its commit
+  const batchP99Ms = (await histogramQuantile(port, 'kappaflow_batch_duration_seconds', 0.99)) * 1000;
+  const commitP99Ms = (await histogramQuantile(port, 'kappaflow_redis_commit_duration_seconds', 0.99)) * 1000;
   await Promise.all(processes.map((p) => p.child.stop(20_000)));
+  await server?.child.stop(20_000);
   const { probes } = state;
   const committed = probes.flatMap((p) => (p.committedMs === undefined ? [] : [p.committedMs]));
   const queryable = probes.flatMap((p) => (p.queryableMs === undefined ? [] : [p.queryableMs]));
   const result = {
     workload: workload.id,
+    queryApi: server ? 'query server' : 'in the replica',
     targetRate: rate,
     achievedRate: sent / seconds,
     seconds,
@@ -214,10 +236,33 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     probeQueryP50Ms: percentile(state.queryMs, 0.5),
     probeQueryP99Ms: percentile(state.queryMs, 0.99),
     commits,
+    /** upper bounds from the replica's histograms (bucket bounds) */
+    batchP99AtMostMs: batchP99Ms,
+    commitP99AtMostMs: commitP99Ms,
     commitsPerSecond: commits / seconds,
     recordsPerCommit: aggregated / commits,
     coresWhileProducing,
   };
   log(`freshness ${workload.id}: ${JSON.stringify(result)}`);
   return result;
+}
+
+/** A query API process of its own (bench/query-entry.ts), ready to answer. */
+async function startQueryServer(name: string, ctx: Context) {
+  const port = await freePort();
+  const child = startProcess(
+    `${name}-query`,
+    process.execPath,
+    ['--import', 'tsx', join(benchDir, 'query-entry.ts'), String(port)],
+    {
+      logFile: join(workDir, `${name}-query.log`),
+      cwd: repoRoot,
+      env: { REDIS_URL: ctx.redisUrl, LOG_LEVEL: 'warn' },
+    },
+  );
+  await waitUntil(`${name} query server`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
+    timeoutMs: 60_000,
+    service: child,
+  });
+  return { child, port };
 }

@@ -61,6 +61,27 @@ export async function metricSum(port: number, metric: string): Promise<number> {
   return sum;
 }
 
+/**
+ * The bucket bound at or below which a share `q` of a histogram's observations fall, over every
+ * label set (`le` of the first bucket whose cumulative count reaches q of the total; Infinity
+ * past the last bound): an upper estimate of its q-quantile, in the metric's unit.
+ */
+export async function histogramQuantile(port: number, metric: string, q: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}_bucket{`)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le === undefined) continue;
+    const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.split(' ').pop()));
+  }
+  const sorted = [...buckets].sort(([a], [b]) => a - b);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  for (const [bound, count] of sorted) if (count >= q * total) return bound;
+  return Number.NaN;
+}
+
 export let nameCounter = 0;
 
 export async function spawnReplicas(

@@ -121,7 +121,7 @@ function scalingTable(scaling: ProcessorRun[]): string[] {
 function freshnessTable(freshness: Freshness[]): string[] {
   return [
     '',
-    '| freshness at 50% load | target rec/s | achieved rec/s | probes | queryable p50 / p99 / max ms | committed p50 / p99 ms | commits/s | records/commit | cores: replica / Redis / producer / others / idle |',
+    '| freshness at 50% load | target rec/s | achieved rec/s | probes | queryable p50 / p99 / max ms | committed p50 / p99 ms | commits/s | records/commit | cores: replica / Redis / producer / others / idle (query server) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...freshness.map(
       (f) =>
@@ -131,7 +131,9 @@ function freshnessTable(freshness: Freshness[]): string[] {
 }
 
 function coresOf(c: Freshness['coresWhileProducing'] | undefined): string {
-  return c ? `${c.replica} / ${c.redis} / ${c.producer} / ${c.others} / ${c.idle}` : '—';
+  if (!c) return '—';
+  const cores = `${c.replica} / ${c.redis} / ${c.producer} / ${c.others} / ${c.idle}`;
+  return 'query' in c ? `${cores} (${c.query})` : cores;
 }
 
 function profileSection(p: NonNullable<BenchResults['profile']>): string[] {

@@ -6,7 +6,8 @@
  * --skip-profile (the profile is of w1, or of the first of --workloads without w1), --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
  * --sink-only only the spec.sink.delivery case;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1 (or of the first of
- * --workloads); --scaling <list> the
+ * --workloads); --query-server: the freshness probes ask a query API process of its own (the
+ * chart's query.server.enabled) instead of the replica's; --scaling <list> the
  * replica counts of the scaling runs (default 2,4); --repeat <n> measures each workload n times,
  * each right after its own ceiling, and reports the median pair by CPU ratio with every ratio; --write-costs writes the capacity model's cost table
  * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
