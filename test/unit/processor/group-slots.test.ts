@@ -7,17 +7,10 @@ import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { plainArguments } from '../../../processor/src/state/number-pairs.ts';
 import { OwnedWindows } from '../../../processor/src/state/owned-windows.ts';
 import { totalsOf } from '../../../processor/src/state/rollup-totals.ts';
+import { FIELD_KIND_SHAPES } from './field-kind-shapes.ts';
 import { answeringHgetall } from './hgetall-answers.ts';
 
-const SHAPES: AggregateShape[] = [
-  { name: 'n', kind: 'count' },
-  { name: 'total', kind: 'sum' },
-  { name: 'lo', kind: 'min' },
-  { name: 'hi', kind: 'max' },
-  { name: 'mean', kind: 'avg' },
-  { name: 'firstItem', kind: 'first' },
-  { name: 'lastItem', kind: 'last' },
-];
+const SHAPES = FIELD_KIND_SHAPES;
 const GROUPS = ['["a"]', '["b"]', '["c|d"]', '[1]', '["é"]'];
 
 /** A Redis client whose one pipeline answers HGETALL with the given stored hash. */

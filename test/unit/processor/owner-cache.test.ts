@@ -5,21 +5,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
-import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { CachedPartial } from '../../../processor/src/state/cached-partial.ts';
 import { argumentCount, plainArguments } from '../../../processor/src/state/number-pairs.ts';
 import { OwnedWindows } from '../../../processor/src/state/owned-windows.ts';
+import { FIELD_KIND_SHAPES } from './field-kind-shapes.ts';
 import { answeringHgetall } from './hgetall-answers.ts';
 
-const SHAPES: AggregateShape[] = [
-  { name: 'n', kind: 'count' },
-  { name: 'total', kind: 'sum' },
-  { name: 'lo', kind: 'min' },
-  { name: 'hi', kind: 'max' },
-  { name: 'mean', kind: 'avg' },
-  { name: 'firstItem', kind: 'first' },
-  { name: 'lastItem', kind: 'last' },
-];
+const SHAPES = FIELD_KIND_SHAPES;
 const GROUPS = ['["a"]', '["b"]', '["c|d"]', '[1]', '["é"]', '[null]'];
 const WINDOW = 10;
 const PREFIX = 'kf:{t:1:0}';
