@@ -242,9 +242,24 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     commitsPerSecond: commits / seconds,
     recordsPerCommit: aggregated / commits,
     coresWhileProducing,
+    /** the ten slowest probes: when they were sent (s into the run), their partition, both clocks */
+    slowestProbes: slowest(probes, 10),
   };
   log(`freshness ${workload.id}: ${JSON.stringify(result)}`);
   return result;
+}
+
+function slowest(probes: Probe[], n: number) {
+  const first = probes[0]?.sentAt ?? 0;
+  return [...probes]
+    .sort((a, b) => (b.queryableMs ?? Infinity) - (a.queryableMs ?? Infinity))
+    .slice(0, n)
+    .map((p) => ({
+      atS: Math.round((p.sentAt - first) / 100) / 10,
+      partition: p.partition,
+      committedMs: p.committedMs === undefined ? null : Math.round(p.committedMs),
+      queryableMs: p.queryableMs === undefined ? null : Math.round(p.queryableMs),
+    }));
 }
 
 /** A query API process of its own (bench/query-entry.ts), ready to answer. */

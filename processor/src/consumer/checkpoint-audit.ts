@@ -24,20 +24,21 @@ export interface Divergence {
 }
 
 /**
- * Whether a stored checkpoint contradicts this owner's claim. A batch may commit while the read is
- * in flight, so an offset equal to the claim's offset before or after the read is consistent; a
+ * Whether a stored checkpoint contradicts this owner's claim. Within one epoch only this owner
+ * writes, and only forward: commits may land while the read is in flight, and a commit Redis has
+ * applied can be read before its reply reaches the owner, so any offset at or past the claim's
+ * offset before the read is consistent. Only a smaller one (or none) means Redis lost writes. A
  * newer epoch is another owner's business (the commit script fences us).
  */
 export function contradicts(
   claim: Pick<Claim, 'epoch'>,
-  offsetBefore: string | null,
-  offsetAfter: string | null,
+  offsetBefore: string,
   stored: { epoch: string | null; offset: string | null },
 ): boolean {
   const storedEpoch = stored.epoch === null ? 0 : Number(stored.epoch);
   if (storedEpoch > claim.epoch) return false;
   if (storedEpoch < claim.epoch) return true;
-  return stored.offset !== offsetBefore && stored.offset !== offsetAfter;
+  return stored.offset === null || BigInt(stored.offset) < BigInt(offsetBefore);
 }
 
 /** Reads every held partition's checkpoint (one request each, so it also works across Cluster slots). */
@@ -46,16 +47,14 @@ export async function auditCheckpoints(
   held: readonly AuditedClaim[],
 ): Promise<Divergence[]> {
   const committed = held.filter((h) => h.claim.nextOffset !== null);
-  const before = committed.map((h) => h.claim.nextOffset);
+  const before = committed.map((h) => h.claim.nextOffset!);
   const stored = await Promise.all(
     committed.map((h) => redis.hmget(keys.checkpoint(h.prefix), 'epoch', 'offset')),
   );
   const found: Divergence[] = [];
   for (const [i, h] of committed.entries()) {
     const [epoch, offset] = stored[i]!;
-    if (
-      contradicts(h.claim, before[i]!, h.claim.nextOffset, { epoch: epoch ?? null, offset: offset ?? null })
-    ) {
+    if (contradicts(h.claim, before[i]!, { epoch: epoch ?? null, offset: offset ?? null })) {
       found.push({ id: h.id, claim: h.claim, storedOffset: offset ?? null });
     }
   }
