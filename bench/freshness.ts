@@ -13,7 +13,16 @@ import {
   metricSum,
   spawnReplicas,
 } from './measure.ts';
-import { benchDir, type Context, FRESHNESS_S, flag, log, PARTITIONS, workDir } from './options.ts';
+import {
+  benchDir,
+  type Context,
+  FRESHNESS_S,
+  FRESHNESS_WARMUP_S,
+  flag,
+  log,
+  PARTITIONS,
+  workDir,
+} from './options.ts';
 import { ENRICH_HASH, type Workload } from './workloads.ts';
 
 export function percentile(values: number[], q: number): number {
@@ -79,28 +88,32 @@ async function pollQueryable(state: ProbeState, workload: Workload, queryPort: n
   }
 }
 
-/** Produces at `rate` for FRESHNESS_S seconds in 100 ms ticks, a probe every fifth tick; returns records sent. */
+/**
+ * Produces at `rate` for `seconds` in 100 ms ticks, a probe every fifth tick when `probing`
+ * (without, the warm-up); returns records sent.
+ */
 async function produceWithProbes(
   state: ProbeState,
   workload: Workload,
   rate: number,
   topic: string,
   ctx: Context,
+  next: (now: number) => string,
+  { seconds, probing }: { seconds: number; probing: boolean },
 ) {
-  const next = generator(workload.topic, 99);
   const tickMs = 100;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
   const started = Date.now();
   let tick = 0;
   let sent = 0;
-  while (Date.now() - started < FRESHNESS_S * 1000) {
+  while (Date.now() - started < seconds * 1000) {
     const now = Date.now();
     const messages = Array.from({ length: perTick }, (_, j) => ({
       partition: (sent + j) % PARTITIONS,
       value: next(now),
     }));
     let probe: Probe | undefined;
-    if (tick % 5 === 0) {
+    if (probing && tick % 5 === 0) {
       const key = `probe-${tick}`;
       const event = JSON.parse(messages[0]!.value) as { k: string; st: number };
       event.k = key;
@@ -182,8 +195,8 @@ async function cpuSplit(replicaPid: number | undefined, queryPid: number | undef
 }
 
 /**
- * Produces live events at `rate` records/s for FRESHNESS_S seconds into a fresh topic, with two
- * probe records per second whose group is unique. Two clocks per probe, both from just before the
+ * Produces live events at `rate` records/s into a fresh topic: FRESHNESS_WARMUP_S seconds of
+ * warm-up, then FRESHNESS_S seconds with two probe records per second whose group is unique. Two clocks per probe, both from just before the
  * produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
  * every 10 ms, one pipelined HGET per partition); (2) queryable: the HTTP query API (windows,
  * filtered by the probe's group, any-of all outstanding probes in one request every 50 ms) returns
@@ -205,8 +218,12 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   const queryPort = server?.port ?? processes[0]!.queryPort;
   const state: ProbeState = { probes: [], producing: true, queryMs: [] };
   const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
+  const next = generator(workload.topic, 99);
+  const produce = (seconds: number, probing: boolean) =>
+    produceWithProbes(state, workload, rate, topic, ctx, next, { seconds, probing });
+  if (FRESHNESS_WARMUP_S > 0) await produce(FRESHNESS_WARMUP_S, false);
   const cpuUntilNow = await cpuSplit(processes[0]!.child.child.pid, server?.child.child.pid, ctx);
-  const { sent, seconds } = await produceWithProbes(state, workload, rate, topic, ctx);
+  const { sent, seconds } = await produce(FRESHNESS_S, true);
   const coresWhileProducing = await cpuUntilNow();
   state.producing = false;
   await Promise.all(pollers);
@@ -224,6 +241,7 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     workload: workload.id,
     queryApi: server ? 'query server' : 'in the replica',
     targetRate: rate,
+    warmupSeconds: FRESHNESS_WARMUP_S,
     achievedRate: sent / seconds,
     seconds,
     probes: probes.length,

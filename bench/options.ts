@@ -16,6 +16,12 @@ export const option = (name: string, fallback: number) => {
 export const QUICK = flag('quick');
 export const RECORDS = option('records', QUICK ? 200_000 : 1_000_000);
 export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
+/**
+ * --freshness-warmup S: seconds of production at the same rate before the first probe, so the
+ * probes measure the steady state, not the replica's first batches (its partition claims, code
+ * not yet compiled by V8), as a load test's warm-up phase does (OpenMessaging Benchmark's).
+ */
+export const FRESHNESS_WARMUP_S = option('freshness-warmup', 5);
 /** --repeat N: each workload's (ceiling, processor) pair N times, alternating; the median pair by CPU ratio is reported */
 export const REPEAT = Math.max(1, Math.floor(option('repeat', 1)));
 export const PARTITIONS = 12;
