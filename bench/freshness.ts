@@ -223,7 +223,12 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     produceWithProbes(state, workload, rate, topic, ctx, next, { seconds, probing });
   if (FRESHNESS_WARMUP_S > 0) await produce(FRESHNESS_WARMUP_S, false);
   const cpuUntilNow = await cpuSplit(processes[0]!.child.child.pid, server?.child.child.pid, ctx);
+  const aofBefore = await aofRewrites(ctx);
   const { sent, seconds } = await produce(FRESHNESS_S, true);
+  // Redis rewrites its append-only file in a forked child once it doubled: disk and CPU the
+  // commits (appendfsync always) compete with, so a run with one says so.
+  const rewritesAfter = await aofRewrites(ctx);
+  const rewrites = rewritesAfter.done + rewritesAfter.running - aofBefore.done;
   const coresWhileProducing = await cpuUntilNow();
   state.producing = false;
   await Promise.all(pollers);
@@ -260,11 +265,26 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     commitsPerSecond: commits / seconds,
     recordsPerCommit: aggregated / commits,
     coresWhileProducing,
+    aofRewritesWhileProducing: rewrites,
+    /** what the commits appended to the AOF (MB/s; a rewrite in between makes it unknown: null) */
+    aofMBPerSecond:
+      rewrites === 0 ? Math.round(((rewritesAfter.size - aofBefore.size) / seconds / 1e6) * 10) / 10 : null,
     /** the ten slowest probes: when they were sent (s into the run), their partition, both clocks */
     slowestProbes: slowest(probes, 10),
   };
   log(`freshness ${workload.id}: ${JSON.stringify(result)}`);
   return result;
+}
+
+/** Append-only file rewrites Redis finished so far, whether one is running, the file's size (INFO persistence). */
+async function aofRewrites(ctx: Context): Promise<{ done: number; running: number; size: number }> {
+  const info = await ctx.redis.info('persistence');
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return {
+    done: field('aof_rewrites'),
+    running: field('aof_rewrite_in_progress'),
+    size: field('aof_current_size'),
+  };
 }
 
 function slowest(probes: Probe[], n: number) {
