@@ -85,9 +85,9 @@ async function seedRegions(ctx: Context): Promise<void> {
 
 /**
  * Redis as a fresh deployment of the measured pipeline finds it: the throughput runs' state
- * deleted and the append-only file rewritten to what is left. Otherwise the freshness of the last
- * workloads would pay for the first ones' state, whose AOF rewrites (a forked child writing the
- * whole data set while every commit waits for its fsync) took w1's p99 from 0.6 to 1.7 s here.
+ * deleted and the append-only file rewritten to what is left. Otherwise each workload's freshness
+ * would depend on the ones measured before it: their state grows every AOF rewrite (a forked
+ * child writing the whole data set while the commits wait for their fsyncs on the same disk).
  */
 async function freshRedis(ctx: Context): Promise<void> {
   await ctx.redis.flushall();
