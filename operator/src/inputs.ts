@@ -98,24 +98,27 @@ export class RateTracker {
 }
 
 /**
- * One Redis client per URL (and password). `password` (REDIS_PASSWORD, the one processors get) is
- * used unless a call passes its own (a Pipeline's spec.redis.secretRef), which then also goes to
- * Sentinels, as for that Pipeline's processors.
+ * One Redis client per URL (and credentials). `password` (REDIS_PASSWORD, the one processors get) is
+ * used unless a call passes its own (a Pipeline's spec.redis.secretRef, with its ACL username if the
+ * Secret names one), which then also goes to Sentinels, as for that Pipeline's processors.
  */
 export class RedisClients {
   private readonly clients = new Map<string, RedisClient>();
 
   constructor(private readonly options: { password?: string } = {}) {}
 
-  get(url: string, pipelinePassword?: string): RedisClient {
+  get(url: string, pipelinePassword?: string, pipelineUsername?: string): RedisClient {
     const password = pipelinePassword ?? this.options.password;
-    const key = `${url}|${password ?? ''}`;
+    const key = JSON.stringify([url, password ?? '', pipelineUsername ?? '']);
     let c = this.clients.get(key);
     if (!c) {
       // A Pipeline's own password is also its Sentinels' (as its processors get it); the
       // operator-wide REDIS_SENTINEL_PASSWORD belongs to the operator-wide password.
       const own = pipelinePassword !== undefined ? { sentinelPassword: pipelinePassword } : {};
-      c = connectRedis(url, password ? { password, ...own } : {});
+      c = connectRedis(url, {
+        ...(password ? { password, ...own } : {}),
+        ...(pipelineUsername ? { username: pipelineUsername } : {}),
+      });
       c.on('error', () => {}); // reconnects on its own; callers see failed commands
       this.clients.set(key, c);
     }

@@ -8,6 +8,7 @@ import {
   desiredService,
   type PipelineObject,
   type ProcessorSettings,
+  pipelineRedisUrl,
   podTemplateHash,
   versionName,
 } from './resources.ts';
@@ -340,6 +341,108 @@ describe('operator-wide Secrets in processor pods', () => {
       const t = template(desiredDeployment(pipeline(), 1, 1, 'fp', { ...withSecrets, ...changed }));
       expect(t.metadata.annotations['kappaflow.io/spec-hash'], JSON.stringify(changed)).not.toBe(h);
     }
+  });
+});
+
+describe("a Pipeline's own connection settings in processor pods", () => {
+  it('spec.redis.cluster keeps TLS: rediss:// becomes rediss-cluster://, for the pods and the operator', () => {
+    const url = (redis: NonNullable<PipelineObject['spec']['redis']>) =>
+      envOf(template(desiredDeployment(pipeline({ redis }), 1, 1, 'fp', settings))).find(
+        (e) => e.name === 'REDIS_URL',
+      );
+    expect(url({ url: 'rediss://x:6380', cluster: true })).toEqual({
+      name: 'REDIS_URL',
+      value: 'rediss-cluster://x:6380',
+    });
+    expect(url({ url: 'redis://x:1', cluster: true })?.value).toBe('redis-cluster://x:1');
+    expect(url({ url: 'rediss://x:6380' })?.value).toBe('rediss://x:6380');
+    // the operator's own connection for the Pipeline (reconcile/redis-for.ts) reads the same address
+    expect(pipelineRedisUrl({ url: 'rediss://x:6380', cluster: true }, 'redis://r:6379')).toBe(
+      'rediss-cluster://x:6380',
+    );
+    expect(pipelineRedisUrl(undefined, 'redis://r:6379')).toBe('redis://r:6379');
+  });
+
+  it('spec.kafka.clientId as KAFKA_CLIENT_ID, nothing without it', () => {
+    const env = envOf(
+      template(desiredDeployment(pipeline({ kafka: { clientId: 'billing-views' } }), 1, 1, 'fp', settings)),
+    );
+    expect(env.filter((e) => e.name === 'KAFKA_CLIENT_ID')).toEqual([
+      { name: 'KAFKA_CLIENT_ID', value: 'billing-views' },
+    ]);
+    const plain = envOf(template(desiredDeployment(pipeline(), 1, 1, 'fp', settings)));
+    expect(plain.map((e) => e.name)).not.toContain('KAFKA_CLIENT_ID');
+  });
+
+  it('spec.redis.secretRef.usernameKey as REDIS_USERNAME from the same Secret as the password', () => {
+    const p = pipeline({ redis: { secretRef: { name: 'own', passwordKey: 'pw', usernameKey: 'user' } } });
+    const env = envOf(template(desiredDeployment(p, 1, 1, 'fp', settings)));
+    expect(env.filter((e) => String(e.name).startsWith('REDIS_USERNAME'))).toEqual([
+      { name: 'REDIS_USERNAME', valueFrom: { secretKeyRef: { name: 'own', key: 'user' } } },
+    ]);
+    const noUser = pipeline({ redis: { secretRef: { name: 'own' } } });
+    expect(envOf(template(desiredDeployment(noUser, 1, 1, 'fp', settings))).map((e) => e.name)).not.toContain(
+      'REDIS_USERNAME',
+    );
+  });
+
+  const secured = pipeline({
+    kafka: {
+      brokers: ['k:9093'],
+      tls: {
+        caSecretRef: { name: 'kafka-ca' },
+        clientCertSecretRef: { name: 'kafka-client', certKey: 'c.pem', keyKey: 'k.pem' },
+      },
+      sasl: { mechanism: 'scram-sha-512', secretRef: { name: 'kafka-user', usernameKey: 'u' } },
+    },
+  });
+
+  it('spec.kafka.tls Secrets mounted read-only with their files named, spec.kafka.sasl as secretKeyRef env', () => {
+    const t = template(
+      desiredDeployment(secured, 1, 1, 'fp', {
+        ...settings,
+        kafkaConfigSecret: { name: 'kafka-client-settings', key: 'kafka.yaml' },
+      }),
+    );
+    expect(t.spec.volumes).toEqual([
+      { name: 'pipeline', configMap: { name: 'kappaflow-views-v1' } },
+      { name: 'kafka-config', secret: { secretName: 'kafka-client-settings' } },
+      { name: 'kafka-tls-ca', secret: { secretName: 'kafka-ca' } },
+      { name: 'kafka-tls-client', secret: { secretName: 'kafka-client' } },
+    ]);
+    expect(t.spec.containers[0]!.volumeMounts).toEqual([
+      { name: 'pipeline', mountPath: '/etc/kappaflow', readOnly: true },
+      { name: 'kafka-config', mountPath: '/etc/kappaflow/kafka', readOnly: true },
+      { name: 'kafka-tls-ca', mountPath: '/etc/kappaflow/kafka-tls-ca', readOnly: true },
+      { name: 'kafka-tls-client', mountPath: '/etc/kappaflow/kafka-tls-client', readOnly: true },
+    ]);
+    const env = envOf(t);
+    expect(env.filter((e) => String(e.name).startsWith('KAFKA_'))).toEqual([
+      { name: 'KAFKA_BROKERS', value: 'k:9093' },
+      { name: 'KAFKA_CONFIG_FILE', value: '/etc/kappaflow/kafka/kafka.yaml' },
+      { name: 'KAFKA_TLS', value: 'true' },
+      { name: 'KAFKA_TLS_CA_FILE', value: '/etc/kappaflow/kafka-tls-ca/ca.crt' },
+      { name: 'KAFKA_TLS_CERT_FILE', value: '/etc/kappaflow/kafka-tls-client/c.pem' },
+      { name: 'KAFKA_TLS_KEY_FILE', value: '/etc/kappaflow/kafka-tls-client/k.pem' },
+      { name: 'KAFKA_SASL_MECHANISM', value: 'scram-sha-512' },
+      { name: 'KAFKA_SASL_USERNAME', valueFrom: { secretKeyRef: { name: 'kafka-user', key: 'u' } } },
+      { name: 'KAFKA_SASL_PASSWORD', valueFrom: { secretKeyRef: { name: 'kafka-user', key: 'password' } } },
+    ]);
+    expect(new Set(env.map((e) => e.name)).size).toBe(env.length);
+  });
+
+  it('spec.kafka.tls.enabled: false turns TLS off (KAFKA_TLS=false) and mounts nothing', () => {
+    const off = pipeline({ kafka: { tls: { enabled: false, caSecretRef: { name: 'kafka-ca' } } } });
+    const t = template(desiredDeployment(off, 1, 1, 'fp', settings));
+    expect(t.spec.volumes).toEqual([{ name: 'pipeline', configMap: { name: 'kappaflow-views-v1' } }]);
+    expect(envOf(t).filter((e) => String(e.name).startsWith('KAFKA_TLS'))).toEqual([
+      { name: 'KAFKA_TLS', value: 'false' },
+    ]);
+    // `tls: {}` is TLS with the system's CAs (the schema's default enabled: true)
+    const on = template(desiredDeployment(pipeline({ kafka: { tls: {} } }), 1, 1, 'fp', settings));
+    expect(envOf(on).filter((e) => String(e.name).startsWith('KAFKA_TLS'))).toEqual([
+      { name: 'KAFKA_TLS', value: 'true' },
+    ]);
   });
 });
 

@@ -4,10 +4,12 @@
 
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import { KAFKA_ENV } from '../../processor/src/kafka/pipeline-settings.ts';
 import {
   REGISTRY_CREDENTIALS_ENV,
   SINK_REGISTRY_CREDENTIALS_ENV,
 } from '../../processor/src/spec/schema-registry.ts';
+import { clusterUrl } from '../../processor/src/state/redis-url.ts';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
 import { REPLAY_ANNOTATION } from './versioning.ts';
 
@@ -29,12 +31,24 @@ export const KAFKA_CONFIG_DIR = `${CONFIG_DIR}/kafka`;
 export const REDIS_TLS_DIR = `${CONFIG_DIR}/redis-tls`;
 /** where a processor finds the query API tokens Secret (as in the chart's query pods) */
 export const QUERY_AUTH_DIR = `${CONFIG_DIR}/query-auth`;
+/** where a processor finds the Secrets of a Pipeline's spec.kafka.tls (CA, and client certificate and key) */
+export const KAFKA_TLS_CA_DIR = `${CONFIG_DIR}/kafka-tls-ca`;
+export const KAFKA_TLS_CLIENT_DIR = `${CONFIG_DIR}/kafka-tls-client`;
 
 export interface PipelineObject extends KubeObject {
   spec: Record<string, unknown> & {
     replicas?: number;
     scaling?: Record<string, unknown>;
-    kafka?: { brokers?: string[] };
+    kafka?: {
+      brokers?: string[];
+      clientId?: string;
+      tls?: {
+        enabled?: boolean;
+        caSecretRef?: { name: string; key?: string };
+        clientCertSecretRef?: { name: string; certKey?: string; keyKey?: string };
+      };
+      sasl?: { mechanism: string; secretRef: { name: string; usernameKey?: string; passwordKey?: string } };
+    };
     redis?: {
       url?: string;
       cluster?: boolean;
@@ -156,16 +170,62 @@ export function desiredConfigMap(p: PipelineObject, version: number): KubeObject
   };
 }
 
-function redisUrlOf(p: PipelineObject, settings: ProcessorSettings): string {
-  const r = p.spec.redis;
-  if (!r?.url) return settings.redisUrl;
-  return r.cluster ? r.url.replace(/^rediss?:\/\//, 'redis-cluster://') : r.url;
+/** The Redis address a Pipeline's processors (and the operator, for that Pipeline) connect to. */
+export function pipelineRedisUrl(
+  redis: { url?: string; cluster?: boolean } | undefined,
+  platform: string,
+): string {
+  if (!redis?.url) return platform;
+  return redis.cluster ? clusterUrl(redis.url) : redis.url;
+}
+
+/** TLS is on when spec.kafka.tls is there and `enabled` is not false (the schema's default is true). */
+function kafkaTlsOf(p: PipelineObject) {
+  const tls = p.spec.kafka?.tls;
+  return tls && tls.enabled !== false ? tls : undefined;
+}
+
+/**
+ * A Pipeline's spec.kafka as the variables processors read (processor/src/kafka/pipeline-settings.ts):
+ * its Secrets' keys as secretKeyRef env (SASL) or as files of the volumes in processorVolumes (TLS).
+ */
+function kafkaEnv(p: PipelineObject): unknown[] {
+  const kafka = p.spec.kafka;
+  const env: unknown[] = [];
+  if (kafka?.clientId) env.push({ name: KAFKA_ENV.clientId, value: kafka.clientId });
+  if (kafka?.tls) env.push({ name: KAFKA_ENV.tls, value: String(kafka.tls.enabled !== false) });
+  const tls = kafkaTlsOf(p);
+  if (tls?.caSecretRef) {
+    env.push({ name: KAFKA_ENV.ca, value: `${KAFKA_TLS_CA_DIR}/${tls.caSecretRef.key ?? 'ca.crt'}` });
+  }
+  if (tls?.clientCertSecretRef) {
+    const ref = tls.clientCertSecretRef;
+    env.push(
+      { name: KAFKA_ENV.cert, value: `${KAFKA_TLS_CLIENT_DIR}/${ref.certKey ?? 'tls.crt'}` },
+      { name: KAFKA_ENV.key, value: `${KAFKA_TLS_CLIENT_DIR}/${ref.keyKey ?? 'tls.key'}` },
+    );
+  }
+  if (kafka?.sasl) {
+    const ref = kafka.sasl.secretRef;
+    env.push(
+      { name: KAFKA_ENV.mechanism, value: kafka.sasl.mechanism },
+      {
+        name: KAFKA_ENV.username,
+        valueFrom: { secretKeyRef: { name: ref.name, key: ref.usernameKey ?? 'username' } },
+      },
+      {
+        name: KAFKA_ENV.password,
+        valueFrom: { secretKeyRef: { name: ref.name, key: ref.passwordKey ?? 'password' } },
+      },
+    );
+  }
+  return env;
 }
 
 export function processorEnv(p: PipelineObject, version: number, settings: ProcessorSettings): unknown[] {
   const env: unknown[] = [
     { name: 'KAFKA_BROKERS', value: p.spec.kafka?.brokers?.join(',') ?? settings.kafkaBrokers },
-    { name: 'REDIS_URL', value: redisUrlOf(p, settings) },
+    { name: 'REDIS_URL', value: pipelineRedisUrl(p.spec.redis, settings.redisUrl) },
     { name: 'PORT', value: String(settings.port ?? HTTP_PORT) },
     { name: 'KAPPAFLOW_VERSION', value: String(version) },
     { name: 'KAPPAFLOW_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -181,6 +241,13 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
       valueFrom: { secretKeyRef: { name: password.name, key: password.key } },
     });
   }
+  // A Redis ACL user: the username from the same Secret as its password.
+  if (secret?.usernameKey) {
+    env.push({
+      name: 'REDIS_USERNAME',
+      valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
+    });
+  }
   const sentinelPassword = secret ? undefined : settings.redisSentinelPasswordSecret;
   if (sentinelPassword) {
     env.push({
@@ -191,6 +258,8 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
   if (settings.kafkaConfigSecret) {
     env.push({ name: 'KAFKA_CONFIG_FILE', value: `${KAFKA_CONFIG_DIR}/${settings.kafkaConfigSecret.key}` });
   }
+  // After the settings file: the processor lets the Pipeline's own TLS/SASL replace the file's.
+  env.push(...kafkaEnv(p));
   if (settings.redisTlsSecret) env.push({ name: 'REDIS_TLS_DIR', value: REDIS_TLS_DIR });
   if (settings.queryAuthSecret) {
     env.push({
@@ -223,7 +292,10 @@ export function processorEnv(p: PipelineObject, version: number, settings: Proce
   return env;
 }
 
-/** The pipeline ConfigMap, and the operator-wide Secrets as read-only volumes (nested under CONFIG_DIR). */
+/**
+ * The pipeline ConfigMap, the operator-wide Secrets and the Pipeline's Kafka TLS Secrets as read-only
+ * volumes (nested under CONFIG_DIR).
+ */
 function processorVolumes(p: PipelineObject, version: number, settings: ProcessorSettings) {
   const volumes: unknown[] = [
     { name: 'pipeline', configMap: { name: versionName(p.metadata.name, version) } },
@@ -236,6 +308,16 @@ function processorVolumes(p: PipelineObject, version: number, settings: Processo
   if (settings.redisTlsSecret) {
     volumes.push({ name: 'redis-tls', secret: { secretName: settings.redisTlsSecret } });
     mounts.push({ name: 'redis-tls', mountPath: REDIS_TLS_DIR, readOnly: true });
+  }
+  // The Secrets of the Pipeline's spec.kafka.tls (they may be one Secret, mounted twice).
+  const tls = kafkaTlsOf(p);
+  if (tls?.caSecretRef) {
+    volumes.push({ name: 'kafka-tls-ca', secret: { secretName: tls.caSecretRef.name } });
+    mounts.push({ name: 'kafka-tls-ca', mountPath: KAFKA_TLS_CA_DIR, readOnly: true });
+  }
+  if (tls?.clientCertSecretRef) {
+    volumes.push({ name: 'kafka-tls-client', secret: { secretName: tls.clientCertSecretRef.name } });
+    mounts.push({ name: 'kafka-tls-client', mountPath: KAFKA_TLS_CLIENT_DIR, readOnly: true });
   }
   if (settings.queryAuthSecret) {
     volumes.push({ name: 'query-auth', secret: { secretName: settings.queryAuthSecret.name } });

@@ -18,8 +18,9 @@ import { readCommittedFilterInstalled } from './read-committed.ts';
 
 /** The settings a user gives for Kafka TLS, named in errors and docs. */
 export const KAFKA_TLS_SETTINGS = {
-  ca: 'ssl.ca in the Kafka settings file (KAFKA_CONFIG_FILE, --kafka-config)',
-  clientCert: 'ssl.cert and ssl.key in the Kafka settings file (KAFKA_CONFIG_FILE, --kafka-config)',
+  ca: "ssl.ca in the Kafka settings file (KAFKA_CONFIG_FILE, --kafka-config), or the Pipeline's spec.kafka.tls.caSecretRef (KAFKA_TLS_CA_FILE)",
+  clientCert:
+    "ssl.cert and ssl.key in the Kafka settings file (KAFKA_CONFIG_FILE, --kafka-config), or the Pipeline's spec.kafka.tls.clientCertSecretRef (KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE)",
 };
 
 /**
@@ -45,34 +46,52 @@ export function kafkaSecurityConfig(configFile: string): Pick<KafkaConfig, 'ssl'
   if (typeof file !== 'object' || Array.isArray(file)) {
     throw new Error(`${configFile}: expected a mapping with ssl and/or sasl`);
   }
+  // Relative paths are read beside the settings file: a Secret mounted as a folder holds both.
+  return kafkaSecurity(file, { name: (field) => `${configFile}: ${field}`, dir: dirname(configFile) });
+}
+
+/** Where settings came from, so errors name what to fix: a settings file's fields, or variables. */
+export interface SettingsOrigin {
+  name(field: 'ssl.ca' | 'ssl.cert' | 'ssl.key' | 'sasl.mechanism'): string;
+  /** the folder relative certificate paths are read from */
+  dir: string;
+}
+
+/**
+ * Settings in the connection file's shape → kafkajs `ssl`/`sasl` (certificates read here). The one
+ * conversion for the settings file and for a Pipeline's own spec.kafka settings (pipeline-settings.ts).
+ */
+export function kafkaSecurity(
+  settings: KafkaConnectionFile,
+  origin: SettingsOrigin,
+): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
-  if (file.ssl === true) out.ssl = true;
-  else if (file.ssl) {
-    // Relative paths are read beside the settings file: a Secret mounted as a folder holds both.
+  if (settings.ssl === true) out.ssl = true;
+  else if (settings.ssl) {
     const pem = (field: 'ca' | 'cert' | 'key', path: string) => {
-      const at = resolve(dirname(configFile), path);
+      const at = resolve(origin.dir, path);
       try {
         return readFileSync(at, 'utf8');
       } catch (error) {
         throw new Error(
-          `${configFile}: ssl.${field}: cannot read ${at} (${(error as NodeJS.ErrnoException).code ?? String(error)}); give the path of a PEM file, absolute or relative to this file`,
+          `${origin.name(`ssl.${field}`)}: cannot read ${at} (${(error as NodeJS.ErrnoException).code ?? String(error)}); give the path of a PEM file, absolute or relative to ${origin.dir}`,
         );
       }
     };
     out.ssl = {
-      ...(file.ssl.ca ? { ca: [pem('ca', file.ssl.ca)] } : {}),
-      ...(file.ssl.cert ? { cert: pem('cert', file.ssl.cert) } : {}),
-      ...(file.ssl.key ? { key: pem('key', file.ssl.key) } : {}),
-      rejectUnauthorized: file.ssl.rejectUnauthorized ?? true,
+      ...(settings.ssl.ca ? { ca: [pem('ca', settings.ssl.ca)] } : {}),
+      ...(settings.ssl.cert ? { cert: pem('cert', settings.ssl.cert) } : {}),
+      ...(settings.ssl.key ? { key: pem('key', settings.ssl.key) } : {}),
+      rejectUnauthorized: settings.ssl.rejectUnauthorized ?? true,
     };
   }
-  if (file.sasl) {
-    if (!MECHANISMS.includes(String(file.sasl.mechanism).toLowerCase())) {
+  if (settings.sasl) {
+    if (!MECHANISMS.includes(String(settings.sasl.mechanism).toLowerCase())) {
       throw new Error(
-        `${configFile}: sasl.mechanism must be one of ${MECHANISMS.join(', ')}, got ${String(file.sasl.mechanism)}`,
+        `${origin.name('sasl.mechanism')} must be one of ${MECHANISMS.join(', ')}, got ${String(settings.sasl.mechanism)}`,
       );
     }
-    out.sasl = file.sasl as SASLOptions;
+    out.sasl = settings.sasl as SASLOptions;
   }
   return out;
 }
@@ -83,6 +102,8 @@ export function createKafka(options: {
   brokers: string[];
   clientId: string;
   configFile?: string;
+  /** a Pipeline's own TLS/SASL (pipeline-settings.ts): replaces the settings file's `ssl`/`sasl` */
+  security?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
   logger: Logger;
 }): Kafka {
   if (!readCommittedFilterInstalled && !warnedFilter) {
@@ -125,6 +146,7 @@ export function createKafka(options: {
     retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 5000 },
   };
   if (options.configFile) Object.assign(config, kafkaSecurityConfig(options.configFile));
+  if (options.security) Object.assign(config, options.security);
   return new Kafka(config);
 }
 

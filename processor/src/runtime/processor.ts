@@ -5,11 +5,13 @@ import { Repartitioner } from '../consumer/repartition.ts';
 import { sinkEncoderFor } from '../consumer/sink-avro.ts';
 import { createHttpApp, type RunningServer, startHttpServer } from '../http/app.ts';
 import { createKafka, KAFKA_TLS_SETTINGS } from '../kafka/client.ts';
+import { pipelineKafkaSettings } from '../kafka/pipeline-settings.ts';
 import { partitionIdOf } from '../model/kafka-names.ts';
 import type { RuntimePipeline } from '../model/pipeline.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProcessorMetrics } from '../observability/metrics.ts';
 import { tlsHint } from '../observability/tls-hint.ts';
+import type { KafkaSpec } from '../spec/schema.ts';
 import { connectRedis, logRedisErrors, type RedisClient } from '../state/connection.ts';
 import { type RegistrationLag, registrationLag } from '../state/lag.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
@@ -33,7 +35,15 @@ export interface ProcessorConfig {
   brokers: string[];
   redisUrl: string;
   redisPassword?: string;
+  /** Redis ACL username (spec.redis.secretRef.usernameKey); default: REDIS_USERNAME */
+  redisUsername?: string;
   kafkaConfigFile?: string;
+  /**
+   * The Pipeline's spec.kafka: its clientId, and TLS/SASL whose files and credentials come from
+   * KAFKA_TLS_* and KAFKA_SASL_* (kafka/pipeline-settings.ts). Without it those variables alone
+   * (set by the operator from the same spec) say the same.
+   */
+  kafka?: KafkaSpec;
   replicaId: string;
   /** the query API, dashboard, /metrics and probes; `auth` and `cors` as in http/app.ts */
   http: { port: number; host: string; auth?: { tokens: Set<string> }; cors?: { origins: string[] } };
@@ -174,13 +184,22 @@ async function untilKafkaAnswers<T>(step: () => Promise<T>, logger: Logger): Pro
 /** The Redis and Kafka clients of the replica. */
 function connect(config: ProcessorConfig): { redis: RedisClient; kafka: Kafka } {
   const { pipeline, logger } = config;
-  const redis = connectRedis(config.redisUrl, config.redisPassword ? { password: config.redisPassword } : {});
+  // First: a spec asking for Kafka credentials nobody gave fails here, before any connection opens.
+  const own = pipelineKafkaSettings(config.kafka, process.env);
+  // `kappaflow run` passes REDIS_PASSWORD; the username is read here so the operator's
+  // REDIS_USERNAME (from spec.redis.secretRef.usernameKey) reaches every replica.
+  const username = config.redisUsername ?? (process.env.REDIS_USERNAME || undefined);
+  const redis = connectRedis(config.redisUrl, {
+    ...(config.redisPassword ? { password: config.redisPassword } : {}),
+    ...(username ? { username } : {}),
+  });
   logRedisErrors(redis, logger);
   const kafka = createKafka({
     brokers: config.brokers,
-    clientId: `kappaflow-${pipeline.name}`,
+    clientId: own.clientId ?? `kappaflow-${pipeline.name}`,
     logger,
     ...(config.kafkaConfigFile ? { configFile: config.kafkaConfigFile } : {}),
+    security: own.security,
   });
   return { redis, kafka };
 }

@@ -35,30 +35,47 @@ export const kafkaSchema = strictObject({
     .min(1)
     .max(255)
     .optional()
-    .describe('Kafka client id (default: kappaflow-<pipeline>).'),
+    .describe(
+      'Kafka client id of the processors (default: kappaflow-<pipeline>). The operator passes it to them as KAFKA_CLIENT_ID, which `kappaflow run` also reads.',
+    ),
   tls: strictObject({
-    enabled: z.boolean().default(true).describe('Use TLS.'),
-    caSecretRef: secretRef('the CA certificate', { key: 'ca.crt' }).optional(),
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Use TLS. `false`: plaintext, even where the operator-wide Kafka settings file says TLS.'),
+    caSecretRef: secretRef('the CA certificate', { key: 'ca.crt' })
+      .optional()
+      .describe(
+        "A Secret holding the CA certificate that signed the brokers' certificates (default: the system's CAs). The operator mounts it into the processors and sets KAFKA_TLS_CA_FILE to the key's file.",
+      ),
     clientCertSecretRef: secretRef('a client certificate and key (mutual TLS)', {
       certKey: 'tls.crt',
       keyKey: 'tls.key',
-    }).optional(),
+    })
+      .optional()
+      .describe(
+        "A Secret holding a client certificate and key (mutual TLS), e.g. a kubernetes.io/tls Secret. The operator mounts it into the processors and sets KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE to the keys' files.",
+      ),
   })
     .optional()
-    .describe('TLS to the brokers.'),
+    .describe(
+      "TLS to the brokers, for this Pipeline's processors: replaces the `ssl` of the operator-wide Kafka settings file (`--kafka-config-secret`). The operator sets KAFKA_TLS (`enabled`); with `kappaflow run`, set KAFKA_TLS=true and KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE (PEM files) yourself.",
+    ),
   sasl: strictObject({
     mechanism: z
       .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
         error: (iss) => `expected plain, scram-sha-256 or scram-sha-512, got ${show(iss.input)}`,
       })
-      .describe('SASL mechanism.'),
+      .describe('SASL mechanism (the operator passes it as KAFKA_SASL_MECHANISM).'),
     secretRef: secretRef('the SASL username and password', {
       usernameKey: 'username',
       passwordKey: 'password',
     }),
   })
     .optional()
-    .describe('SASL authentication; the credentials come from a Secret.'),
+    .describe(
+      "SASL authentication for this Pipeline's processors; replaces the `sasl` of the operator-wide Kafka settings file. The credentials come from a Secret, which the operator passes to the processors as KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (with `kappaflow run`, set those and KAFKA_SASL_MECHANISM yourself). SASL over TLS: set `tls` too.",
+    ),
 }).describe('Kafka connection. Omit to use the platform defaults.');
 
 export const redisSchema = strictObject({
@@ -81,7 +98,9 @@ export const redisSchema = strictObject({
   cluster: z
     .boolean()
     .default(false)
-    .describe('Redis Cluster (keys of a partition share a hash tag, so commits stay atomic).'),
+    .describe(
+      'Redis Cluster (keys of a partition share a hash tag, so commits stay atomic). With a rediss:// `url`, TLS to every node.',
+    ),
   waitForReplicas: z
     .number()
     .int()
@@ -104,10 +123,14 @@ export const redisSchema = strictObject({
       .min(1)
       .max(253)
       .optional()
-      .describe('Key of the ACL username in the Secret, if any.'),
+      .describe(
+        'Key of the Redis ACL username in the Secret, if any (absent: the `default` user). The operator passes it to the processors as REDIS_USERNAME and uses it for its own connections to this Redis.',
+      ),
   })
     .optional()
-    .describe('A Secret holding the Redis password (and optionally an ACL username).'),
+    .describe(
+      'A Secret holding the Redis password (and optionally an ACL username); the operator passes them to the processors as REDIS_PASSWORD and REDIS_USERNAME (with `kappaflow run`, set those).',
+    ),
 })
   .meta(
     k8sRules({

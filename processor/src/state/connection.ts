@@ -12,6 +12,8 @@ export type RedisClient = (Redis | Cluster) & StateCommands;
 
 export interface RedisConnectOptions {
   password?: string;
+  /** Redis 6 ACL user the password belongs to (default: the `default` user); data nodes only, not Sentinels */
+  username?: string;
   /**
    * The Sentinels' own password (their `requirepass`). Default: REDIS_SENTINEL_PASSWORD, else the
    * Redis password, as Sentinels set up with the data nodes' password usually are.
@@ -29,16 +31,18 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
   const target = parseRedisUrl(url);
   const tlsOptions = target.tls ? (options.tls ?? redisTlsFromEnv(process.env) ?? {}) : undefined;
   const tls = tlsOptions ? { tls: tlsOptions } : {};
+  const user = options.username ? { username: options.username } : {};
   // Keep commands queued while Redis restarts or fails over rather than failing the batch at once.
   const common: RedisOptions = {
     ...(options.password ? { password: options.password } : {}),
+    ...user,
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(100 * times, 2000),
   };
   let client: Redis | Cluster;
   if (target.kind === 'cluster') {
     client = new Cluster(target.nodes, {
-      redisOptions: { password: options.password, ...tls },
+      redisOptions: { password: options.password, ...user, ...tls },
       // A node restart or failover must be waited out, not turned into an error per command.
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     });

@@ -1,6 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRedisUrl, redactUrl } from './redis-url.ts';
+import { clusterUrl, parseRedisUrl, redactUrl } from './redis-url.ts';
+
+describe('clusterUrl (a spec.redis.url with cluster: true)', () => {
+  it('keeps TLS: rediss:// becomes rediss-cluster://', () => {
+    expect(clusterUrl('rediss://r:6380')).toBe('rediss-cluster://r:6380');
+    expect(parseRedisUrl(clusterUrl('rediss://r:6380'))).toEqual({
+      kind: 'cluster',
+      nodes: [{ host: 'r', port: 6380 }],
+      tls: true,
+    });
+    expect(clusterUrl('redis://r:6379')).toBe('redis-cluster://r:6379');
+  });
+});
 
 describe('parseRedisUrl', () => {
   it('reads single nodes and clusters', () => {

@@ -60,6 +60,14 @@ export function parseRedisUrl(url: string): RedisTarget {
   );
 }
 
+/**
+ * The cluster form of a spec's `redis.url` (`cluster: true`): `redis://` becomes `redis-cluster://`
+ * and `rediss://` becomes `rediss-cluster://`, so TLS is kept.
+ */
+export function clusterUrl(url: string): string {
+  return url.replace(/^(rediss?):\/\//, '$1-cluster://');
+}
+
 function hostPorts(list: string, url: string, usage: string, defaultPort: number): HostPort[] {
   const nodes = list
     .split(',')
