@@ -20,6 +20,7 @@ import {
 import { QueryStore } from '../query/store.ts';
 import { parseVersion } from '../query/versions.ts';
 import { WatchHub } from '../query/watch.ts';
+import { TOP_QUERY_PARAMS, WINDOWS_QUERY_PARAMS } from '../spec/names.ts';
 import type { RedisClient } from '../state/connection.ts';
 import type { PipelineRegistration } from '../state/registry.ts';
 import { bearerAuth } from './auth.ts';
@@ -70,18 +71,9 @@ const uplotCss = require.resolve('uplot/dist/uPlot.min.css');
 
 const MAX_URL_LENGTH = 8192;
 const MAX_BODY_BYTES = 16 * 1024;
-/** Query parameters of /windows that are not group filters. */
-const WINDOWS_PARAMS = new Set([
-  'from',
-  'to',
-  'limit',
-  'cursor',
-  'order',
-  'rollup',
-  'version',
-  'access_token',
-]);
-const TOP_PARAMS = new Set(['aggregate', 'window', 'limit', 'version', 'access_token']);
+/** Query parameters that are not group filters (listed in spec/names.ts, which keeps groups off them). */
+const WINDOWS_PARAMS = new Set<string>(WINDOWS_QUERY_PARAMS);
+const TOP_PARAMS = new Set<string>(TOP_QUERY_PARAMS);
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const { redis, registry, logger } = options;

@@ -18,7 +18,7 @@ const time = (n: string, description: string) => ({
   name: n,
   in: 'query',
   required: false,
-  description: `${description} Epoch milliseconds or ISO-8601 (\`2024-05-01T12:00:00Z\`).`,
+  description: `${description} Epoch milliseconds or ISO-8601 (\`2024-05-01T12:00:00Z\`; UTC when it has no offset). A date or time that does not exist (\`2024-02-30\`, \`T24:00\`) is a 400 invalid_time.`,
   schema: { type: 'string', examples: ['1714564800000', '2024-05-01T12:00:00Z'] },
 });
 const versionParam = {
@@ -26,7 +26,8 @@ const versionParam = {
   in: 'query',
   schema: { type: 'integer', minimum: 1 },
   description:
-    'read this live version instead of the active one: a newer version replaying the log, to compare its answers before the switch (404 unknown_version otherwise)',
+    'read this live version instead of the active one: a newer version replaying the log, to compare its answers before the switch. ' +
+    'Not a whole number from 1 up, or given twice: 400 invalid_parameter; neither the active nor the replaying version: 404 unknown_version',
 };
 const groupFilter = {
   name: 'groupFilter',
@@ -71,8 +72,8 @@ export const openApiDocument = {
               code: {
                 type: 'string',
                 description:
-                  'invalid_time, invalid_limit, invalid_cursor, invalid_parameter, invalid_range, unknown_parameter, unknown_group_field, ' +
-                  'unknown_aggregate, unsupported_aggregate, unknown_pipeline, unknown_window, not_found, unauthorized, ' +
+                  'invalid_time, invalid_limit, invalid_cursor, invalid_parameter, invalid_range, unknown_group_field, ' +
+                  'unknown_aggregate, unsupported_aggregate, unknown_pipeline, unknown_window, unknown_version, not_found, unauthorized, ' +
                   'rate_limited, payload_too_large, uri_too_long, unavailable, internal',
               },
               message: { type: 'string' },
@@ -417,7 +418,7 @@ export const openApiDocument = {
             name: 'window',
             in: 'query',
             schema: { type: 'string', default: 'latest' },
-            description: '`latest` or a window start (epoch ms or ISO-8601)',
+            description: '`latest` or a window start (epoch ms or ISO-8601, UTC when it has no offset)',
           },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 10 } },
           versionParam,

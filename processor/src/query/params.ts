@@ -1,6 +1,12 @@
+import { parseIso8601 } from '../consumer/event-time.ts';
 import { badRequest } from './errors.ts';
 
-/** Accepts epoch milliseconds ("1700000000000") or an ISO-8601 date-time ("2024-01-01T00:00:00Z"). */
+/**
+ * Accepts epoch milliseconds ("1700000000000") or an ISO-8601 date-time ("2024-01-01T00:00:00Z"),
+ * read by the same parser as event times: without an offset the time is UTC (never the server's
+ * zone, so every replica answers alike), and dates or times that do not exist (February 30,
+ * 24:00) are refused rather than rolled over into the next month or day.
+ */
 export function parseTime(name: string, raw: unknown): number | undefined {
   if (raw === undefined) return undefined;
   const text = single(name, raw).trim();
@@ -9,14 +15,11 @@ export function parseTime(name: string, raw: unknown): number | undefined {
     if (!Number.isSafeInteger(ms)) throw badRequest('invalid_time', `${name}: ${text} is out of range`);
     return ms;
   }
-  // ISO-8601 only (not every string Date.parse happens to accept): a date, optionally a time.
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(text)) {
-    const ms = Date.parse(text);
-    if (Number.isFinite(ms)) return ms;
-  }
+  const ms = parseIso8601(text);
+  if (ms !== undefined) return ms;
   throw badRequest(
     'invalid_time',
-    `${name}: expected epoch milliseconds or an ISO-8601 date-time, got ${quote(text)}`,
+    `${name}: expected epoch milliseconds or an existing ISO-8601 date-time such as 2024-05-01T12:00:00Z (UTC when it has no offset), got ${quote(text)}`,
   );
 }
 

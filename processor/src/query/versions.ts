@@ -4,6 +4,7 @@ import type { RedisClient } from '../state/connection.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { pendingRegistration } from '../state/versions.ts';
 import { badRequest, notFound } from './errors.ts';
+import { single } from './params.ts';
 
 /** The registration queries read: the active version's, or `version`'s when it is live. */
 export async function registrationOf(
@@ -26,12 +27,17 @@ export async function registrationOf(
   );
 }
 
-/** `version=N` of a query string: a whole number ≥ 1, or absent (the active version). */
+/**
+ * `version=N` of a query string: a whole number ≥ 1 given once, or absent (the active version).
+ * Anything else (`0`, `abc`, a repeat) is a malformed request, 400 invalid_parameter; whether a
+ * well-formed N is live is registrationOf's 404 unknown_version.
+ */
 export function parseVersion(raw: unknown): number | undefined {
   if (raw === undefined) return undefined;
-  const text = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  // single(): a repeat is refused like every other parameter's, not settled by taking one of them
+  const text = single('version', raw);
   const n = Number(text);
-  if (typeof text !== 'string' || !/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
     throw badRequest(
       'invalid_parameter',
       `version: expected a version number (1, 2, ...), got ${JSON.stringify(text)}`,

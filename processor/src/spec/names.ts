@@ -47,8 +47,30 @@ export const CEL_RESERVED = [
   'while',
 ] as const;
 
-/** Query-API parameters that a group name would collide with (`/windows?from=&to=&<group>=`). */
-export const QUERY_RESERVED = ['from', 'to', 'limit', 'window', 'aggregate', 'format', 'version'] as const;
+/**
+ * The query API's own URL parameters (processor/src/http/app.ts reads these lists). Every other
+ * parameter of /windows and /top filters by a group (`?country=DE`), so a group named like one of
+ * these could never be filtered by: group names may not be any of them.
+ */
+export const WINDOWS_QUERY_PARAMS = [
+  'from',
+  'to',
+  'limit',
+  'cursor',
+  'order',
+  'rollup',
+  'version',
+  'access_token',
+] as const;
+export const TOP_QUERY_PARAMS = ['aggregate', 'window', 'limit', 'version', 'access_token'] as const;
+
+/** Names a group cannot take: the query parameters of /windows and /top, in byte order. */
+export const QUERY_RESERVED: readonly string[] = [
+  ...new Set<string>([...WINDOWS_QUERY_PARAMS, ...TOP_QUERY_PARAMS]),
+].sort();
+
+/** What the group-name schema calls a group name (spec/schema.ts passes this text to identifier()). */
+const GROUP_NAME = 'a group name';
 
 /** Returns why `name` is not a valid topic, or undefined. */
 export function topicProblem(name: string): string | undefined {
@@ -79,6 +101,10 @@ export function identifierProblem(name: string, what: string): string | undefine
   }
   if ((CEL_RESERVED as readonly string[]).includes(name)) {
     return `${JSON.stringify(name)} is a reserved word in CEL and cannot be ${what}`;
+  }
+  // Only group names become filter parameters; aggregate and enrich names may be `from` or `order`.
+  if (what === GROUP_NAME && QUERY_RESERVED.includes(name)) {
+    return `${JSON.stringify(name)} is reserved and cannot be ${what}: the query API filters by group with URL parameters (?<group>=<value>), and ${JSON.stringify(name)} is one of its own parameters, so the group could never be filtered by (reserved: ${QUERY_RESERVED.join(', ')}); pick another name`;
   }
   return undefined;
 }
