@@ -164,7 +164,7 @@ async function measureExtras(ctx: Context, runs: ProcessorRun[], results: BenchR
 async function profileReplica(ctx: Context): Promise<BenchResults['profile']> {
   const id = !ONLY || ONLY.includes('w1') ? 'w1' : ONLY[0]!;
   const workload = workloads.find((w) => w.id === id);
-  if (!workload) throw new Error(`--workloads: no workload ${id} to profile (w1..w4)`);
+  if (!workload) throw new Error(`--workloads: no workload ${id} to profile (w1..w5)`);
   const profileDir = ensureDir(join(benchDir, 'results'));
   const stamp = Date.now();
   const file = join(profileDir, `${id}-${stamp}.cpuprofile`);
@@ -196,7 +196,7 @@ async function main() {
       // or the first of --workloads.
       const id = ONLY?.[0] ?? 'w1';
       const workload = workloads.find((w) => w.id === id);
-      if (!workload) throw new Error(`--workloads: no workload ${id} (w1..w4)`);
+      if (!workload) throw new Error(`--workloads: no workload ${id} (w1..w5)`);
       await measureFreshness(workload, option('freshness-rate', 0), ctx);
       return;
     }

@@ -1,4 +1,4 @@
-/** The four measured pipelines and the topics they read. */
+/** The measured pipelines and the topics they read. */
 import type { TopicSpec } from './data.ts';
 
 export interface Workload {
@@ -37,6 +37,17 @@ const countAndSum = (name: string, topic: string) => `${header(name, topic)}  gr
   retention: 1d
 `;
 
+/** w3 and w5: countDistinct + p95 per key, in hopping or tumbling windows. */
+const distinctAndP95 = (window: string) => (name: string, topic: string) =>
+  `${header(name, topic)}  groupBy:
+    key: event.k
+  window: ${window}
+  aggregates:
+    users: { countDistinct: event.u }
+    p95: { percentile: event.lat, q: 0.95 }
+  retention: 1d
+`;
+
 export const workloads: Workload[] = [
   {
     id: 'w1',
@@ -69,14 +80,7 @@ export const workloads: Workload[] = [
     title: '3 hopping 1m/10s distinct+p95, 100k keys',
     topic: uniform100k,
     probe: { field: 'key', groupOf: (k) => k },
-    yaml: (name, topic) => `${header(name, topic)}  groupBy:
-    key: event.k
-  window: { type: hopping, size: 1m, advance: 10s, grace: 1h }
-  aggregates:
-    users: { countDistinct: event.u }
-    p95: { percentile: event.lat, q: 0.95 }
-  retention: 1d
-`,
+    yaml: distinctAndP95('{ type: hopping, size: 1m, advance: 10s, grace: 1h }'),
   },
   {
     id: 'w4',
@@ -84,5 +88,14 @@ export const workloads: Workload[] = [
     topic: zipf10k,
     probe: { field: 'key', groupOf: (k) => k },
     yaml: countAndSum,
+  },
+  {
+    // w3's aggregates in tumbling windows, the shape of examples/page-views.yaml: the owner packs
+    // the windows' sketches as it packs w3's slices
+    id: 'w5',
+    title: '5 tumbling 1m distinct+p95, 100k keys',
+    topic: uniform100k,
+    probe: { field: 'key', groupOf: (k) => k },
+    yaml: distinctAndP95('{ type: tumbling, size: 1m, grace: 1h }'),
   },
 ];

@@ -104,12 +104,13 @@ export class PipelineWriter {
     for (const id of this.registration.partitions) {
       const window = this.registration.window;
       const rollups = window.type !== 'session' && window.rollups === true;
+      // an owner packs sketches into the window hashes when the registration says so (as the loop)
       const claim = await claimPartition(
         this.redis,
         this.prefix(id),
         1,
         undefined,
-        false,
+        this.owner && window.type !== 'session' && window.packedSketches === true,
         rollups ? this.registration.aggregates : undefined,
       );
       this.epochs.set(id, claim.epoch);
@@ -171,7 +172,7 @@ export class PipelineWriter {
     const absolute = claim?.windows.stage(fold);
     const ownedTotals = claim?.windows.stageTotals(fold);
     const result = await commitBatch(this.redis, {
-      ...(absolute ? { absolute } : {}),
+      ...(absolute ? { absolute, packedSketches: claim!.windows.packedSketches } : {}),
       ...(ownedTotals ? { ownedTotals } : {}),
       prefix: this.prefix(partition),
       epoch: this.epochs.get(partition)!,
@@ -180,6 +181,7 @@ export class PipelineWriter {
       watermark,
       graceMs: window.graceMs,
       retentionMs: this.registration.retentionMs,
+      ...(window.type === 'session' ? {} : { windowSizeMs: window.sizeMs }),
       ...(window.type === 'hopping' && window.sliceMs
         ? { slicing: { sizeMs: window.sizeMs, advanceMs: window.advanceMs, sliceMs: window.sliceMs } }
         : {}),

@@ -34,7 +34,7 @@ export async function claimPartition(
   prefix: string,
   generation: number,
   maxCachedFields?: number,
-  /** the pipeline packs slices' sketches into their hashes (WindowShape.packedSketches) */
+  /** the pipeline packs windows' and slices' sketches into their hashes (WindowShape.packedSketches) */
   packedSketches = false,
   /** write-side rollups: the aggregates whose merged sketches the claim keeps (state/owned-totals.ts) */
   rollupAggregates?: readonly AggregateShape[],

@@ -326,7 +326,7 @@ export class ConsumerLoop {
       prefix,
       this.generation,
       this.options.maxCachedFields,
-      window.type === 'hopping' && window.packedSketches === true,
+      window.type !== 'session' && window.packedSketches === true,
       window.type !== 'session' && window.rollups === true ? pipeline.aggregates : undefined,
     );
     this.claims.set(id, claim);
@@ -492,6 +492,7 @@ export class ConsumerLoop {
       watermark: folded.watermark,
       graceMs: pipeline.window.graceMs,
       retentionMs: pipeline.retentionMs,
+      ...(pipeline.window.type === 'session' ? {} : { windowSizeMs: pipeline.window.sizeMs }),
       fold: folded.fold,
       late: folded.late,
       deadLettered: folded.deadLetters.length,

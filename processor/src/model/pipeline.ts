@@ -11,6 +11,11 @@ export type WindowShape =
       type: 'tumbling';
       sizeMs: number;
       graceMs: number;
+      /**
+       * Owner-kept sketches: see the hopping variant (absent in registrations written before
+       * tumbling windows packed them: sketch keys only; readers take both forms).
+       */
+      packedSketches?: boolean;
       /** Write-side rollups: see the hopping variant (absent in registrations written before them). */
       rollups?: boolean;
       /** The top-N index: see the hopping variant. */
@@ -27,9 +32,9 @@ export type WindowShape =
        */
       sliceMs?: number;
       /**
-       * The partition owner keeps each slice's HyperLogLogs and DDSketches in memory and writes them
-       * whole as fields of the slice hash (state/owned-windows.ts) instead of as per-group sketch keys
-       * updated with deltas (absent in registrations written before: sketch keys only).
+       * The partition owner keeps each slice's (and window hash's) HyperLogLogs and DDSketches in
+       * memory and writes them whole as fields of its hash (state/owned-windows.ts) instead of as
+       * per-group sketch keys updated with deltas (absent in registrations written before: sketch keys only).
        */
       packedSketches?: boolean;
       /**

@@ -44,7 +44,7 @@ export function toRuntimePipeline(valid: ValidPipeline, version: number): Runtim
             ranks: true,
           }
         : spec.window.type === 'tumbling'
-          ? { ...spec.window, rollups: true, ranks: true }
+          ? { ...spec.window, packedSketches: true, rollups: true, ranks: true }
           : spec.window,
     groupNames: compiled.groupNames,
     aggregates,

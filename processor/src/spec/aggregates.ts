@@ -16,7 +16,7 @@ export const AGGREGATE_OPERATORS = {
   countDistinct: 'Approximate number of distinct values (HyperLogLog, standard error 0.81%).',
   percentile:
     'Approximate quantile `q` of a numeric expression (mergeable sketch with relative error `accuracy`).',
-  topK: 'The `k` most frequent values with their counts (approximate when there are many distinct values).',
+  topK: 'The `k` most frequent values with their counts, exact: every distinct value is counted per group and window (memory grows with the distinct values).',
 } as const;
 export type AggregateOperator = keyof typeof AGGREGATE_OPERATORS;
 

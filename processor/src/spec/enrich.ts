@@ -28,7 +28,7 @@ export const enrichLookupSchema = strictObject({
     })
     .default('keep')
     .describe(
-      'When the field is missing: `keep` the event without `enriched.<as>` (test with `has(enriched.<as>)`), `skip` the event, or send it to the `deadLetter` topic.',
+      'When the hash has no entry for the key: `keep` the event with `enriched.<as>` null (a left join: `has(enriched.<as>)` is false, and grouping by it gives the group `"null"`), `skip` the event, or send it to the `deadLetter` topic with reason `enrich`.',
     ),
 })
   .meta(

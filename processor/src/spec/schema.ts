@@ -70,7 +70,7 @@ export const pipelineSpecSchema = strictObject({
   retention: duration(1)
     .default(DEFAULT_RETENTION)
     .describe(
-      'How long windows are kept in Redis after they end. Must be at least the window size plus grace.',
+      'How long windows are kept in Redis after they end: listed and queryable until the watermark is this far past their end (event time), and deleted this long after they close (wall clock). Session windows: a closed session is listed until the watermark is this far past its start, an open one always. Must be at least the window size plus grace.',
     ),
   deadLetter: topicTarget(
     'that receives unparseable, failing and late records, with the reason, partition and offset in headers',
@@ -174,6 +174,14 @@ export const pipelineSpecSchema = strictObject({
         path: ['sink', 'format'],
         message:
           'sink format avro registers its schema in a Schema Registry; add sink.schemaRegistry: { url: http://registry:8081 } or use format json',
+      });
+    }
+    // as source.schemaRegistry without a registry format: a registry given but never used is a mistake
+    if (spec.sink?.schemaRegistry !== undefined && spec.sink.format !== 'avro') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sink', 'schemaRegistry'],
+        message: `sink.schemaRegistry is only read with sink format avro, not ${spec.sink.format}; remove it or set sink.format: avro`,
       });
     }
     if (spec.replicas !== undefined && spec.scaling.mode !== 'external') {

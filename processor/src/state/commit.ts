@@ -38,6 +38,12 @@ export interface CommitRequest {
   watermark: number;
   graceMs: number;
   retentionMs: number;
+  /**
+   * Tumbling and hopping windows: their size, so a window leaves the partition's index `retention`
+   * after its end (spec.retention). Without it, after its start (session windows, whose end is not
+   * in the index: an open session stays).
+   */
+  windowSizeMs?: number;
   fold: BatchFold;
   late?: number;
   deadLettered?: number;
@@ -57,8 +63,8 @@ export interface CommitRequest {
    */
   absoluteBlocks?: ReadonlyMap<string, Readonly<Record<string, number>>>;
   /**
-   * Slices carry their distinct sets and percentile sketches among the absolute values, as packed
-   * fields (OwnedWindows.packedSketches): the payload leaves them out of the slices' sketch keys.
+   * Windows and slices carry their distinct sets and percentile sketches among the absolute values,
+   * as packed fields (OwnedWindows.packedSketches): the payload leaves them out of the sketch keys.
    */
   packedSketches?: boolean;
   /**
@@ -160,6 +166,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | S
       request.hoppingRanks,
       request.sliceGroups,
       request.absoluteBlocks,
+      request.windowSizeMs,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -196,12 +203,13 @@ export function encodePayload(
   hoppingRanks?: CommitRequest['hoppingRanks'],
   sliceGroups?: CommitRequest['sliceGroups'],
   absoluteBlocks?: CommitRequest['absoluteBlocks'],
+  windowSizeMs?: number,
 ): string {
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
     const pairs = absolute?.get(delta.key);
     const encoded: Record<string, unknown> = pairs
-      ? encodeSketches(delta, argumentCount(pairs), packedSketches === true && delta.covers !== undefined)
+      ? encodeSketches(delta, argumentCount(pairs), packedSketches === true)
       : encodeWindow(delta);
     if (delta.covers) encoded.c = delta.covers;
     if (rollups) encoded.r = totalsOf(delta, ownedTotals);
@@ -218,7 +226,16 @@ export function encodePayload(
   const gr = rk && wg && globalRanks && globalRanks.length > 0 ? globalRanks : undefined;
   const hopping = rk && hoppingRanks && hoppingRanks.aggregates.length > 0 ? hoppingRanks : undefined;
   if (!sessions || sessions.updates.length === 0)
-    return JSON.stringify({ w: windows, sl, rk, wg, gr, hr: hopping?.aggregates, hb: hopping?.base });
+    return JSON.stringify({
+      w: windows,
+      sl,
+      rk,
+      wg,
+      gr,
+      hr: hopping?.aggregates,
+      hb: hopping?.base,
+      z: windowSizeMs,
+    });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);
   return JSON.stringify({ w: windows, x, k: sessions.kinds });
 }

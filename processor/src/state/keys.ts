@@ -11,9 +11,10 @@
  *   kf:{p:v:n}:sl:<start>                hopping windows: one slice of gcd(size, advance), laid out like
  *                                        a window (with :keys and sketches beside it); a window is its
  *                                        own hash (records late for some of its windows) plus its slices
- *                                        registrations with window.packedSketches: the slice hash also holds
- *                                        "<agg>#h|<g>" (HyperLogLog, Redis format) and "<agg>#d|<g>" (DDSketch
- *                                        "bucket:n,...") written whole by the owner, no hll/dd keys beside it
+ *                                        registrations with window.packedSketches: the slice (and window) hash
+ *                                        also holds "<agg>#h|<g>" (HyperLogLog, Redis format) and "<agg>#d|<g>"
+ *                                        (DDSketch "bucket:n,...") written whole by the owner, no hll/dd keys
+ *                                        beside it (tumbling windows since a later release: both forms may meet)
  *   kf:{p:v:n}:w:<start>:keys            set: the suffixes of the window's sketch keys below
  *   kf:{p:v:n}:w:<start>:tot             registrations with window.rollups: the all-groups totals of the
  *                                        window (or slice, `sl:<start>:tot`), hash "<agg>|" etc., with

@@ -41,11 +41,11 @@ export const DEFAULT_MAX_CACHED_FIELDS = 500_000;
  * rebalance, fencing or duplicate) starts with an empty cache. Values change here only after Redis
  * confirmed the commit, so a failed or unanswered commit leaves the cache as it was.
  *
- * With `packedSketches` (registrations that opt in, see WindowShape), a slice's distinct sets and
- * percentile sketches are kept here too and written the same way, as fields of the slice hash: a
+ * With `packedSketches` (registrations that opt in, see WindowShape), a window's or slice's distinct
+ * sets and percentile sketches are kept here too and written the same way, as fields of its hash: a
  * HyperLogLog in Redis' own format (`<agg>#h|<group>`, aggregates/redis-hll.ts) and DDSketch bucket
  * counts as text (`<agg>#d|<group>`, aggregates/packed-buckets.ts), so a batch writes one HSET per
- * slice instead of one PFADD and one HINCRBY per bucket per (slice, group) sketch key.
+ * window or slice instead of one PFADD and one HINCRBY per bucket per (window, group) sketch key.
  */
 export class OwnedWindows {
   /** by the partial's key (`w:<start>` or `sl:<start>`, see WindowDelta.key) */
@@ -67,8 +67,8 @@ export class OwnedWindows {
   ) {}
 
   /** Whether this partial's distinct sets and percentile sketches are packed fields of its hash. */
-  packs(delta: WindowDelta): boolean {
-    return this.packedSketches && delta.covers !== undefined;
+  packs(_delta: WindowDelta): boolean {
+    return this.packedSketches;
   }
 
   /** Reads the windows of this batch the claim has not seen yet (one round trip, none when all are known). */

@@ -44,6 +44,7 @@ function suite(name: string, connect: () => RedisClient) {
       next: string,
       fold: BatchFold,
       watermark = 1000,
+      windowSizeMs?: number,
     ) =>
       commitBatch(redis, {
         prefix,
@@ -53,6 +54,7 @@ function suite(name: string, connect: () => RedisClient) {
         watermark,
         graceMs: 0,
         retentionMs: 60_000,
+        ...(windowSizeMs === undefined ? {} : { windowSizeMs }),
         fold,
       });
 
@@ -168,6 +170,28 @@ function suite(name: string, connect: () => RedisClient) {
         await redis.pttl(keys.sketch(prefix, 0, 'hll', fieldOf('visitors', groupKeyOf(['home'])))),
       ).toBeGreaterThan(0);
       expect(await redis.pttl(keys.window(prefix, 60_000))).toBe(-1);
+    });
+
+    it('keeps a window in the index for the retention after its end, not its start (spec.retention)', async () => {
+      // retention 60 s = size + grace, the least the spec allows: the window must stay listed once closed
+      const prefix = partitionPrefix(`retain-${randomUUID()}`, 1, 3);
+      const claim = await claimPartition(redis, prefix, 1);
+      const row = (time: number) => [{ time, bytes: 1, page: '/', user: 'x' }];
+      await commit(prefix, claim.epoch, '0', '1', foldOf(row(1)), 1, 60_000);
+      const listed = async () => (await redis.zrange(keys.windows(prefix), 0, -1)).map(Number);
+      // closes window 0 (end 60 s) at watermark 70 s: 70 s is past start + retention, not end + retention
+      expect(
+        await commit(prefix, claim.epoch, '1', '2', foldOf(row(70_000), 60_000), 70_000, 60_000),
+      ).toEqual({
+        status: 'applied',
+        closedWindows: [0],
+      });
+      expect(await listed()).toEqual([0, 60_000]);
+      await commit(prefix, claim.epoch, '2', '3', foldOf(row(119_000), 60_000), 119_000, 60_000);
+      expect(await listed()).toEqual([0, 60_000]);
+      // past end + retention (120 s): it goes
+      await commit(prefix, claim.epoch, '3', '4', foldOf(row(120_001), 120_000), 120_001, 60_000);
+      expect(await listed()).toEqual([60_000, 120_000]);
     });
   });
 }

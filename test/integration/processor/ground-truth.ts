@@ -127,10 +127,16 @@ export interface Observed {
   bytes: number;
   maxLatency: number;
   sketch: Map<string, number>;
-  hllKeys: string[];
+  /** the group's HyperLogLogs (Redis' format), one per partition and form */
+  hlls: Buffer[];
 }
 
-/** Reads every partition's partial state straight from Redis and merges it (independently of the query API). */
+/**
+ * Reads every partition's partial state straight from Redis and merges it (independently of the query
+ * API). Sketches come in two forms (docs in state/keys.ts): per-group keys updated with deltas, and
+ * fields of the window hash the owner writes whole (`p50#d|<group>` as "bucket:n,...", `visitors#h|<group>`
+ * as a HyperLogLog); both are read, as a window written before and after an upgrade holds both.
+ */
 export async function readObserved(
   redis: RedisClient,
   pipeline: string,
@@ -140,7 +146,8 @@ export async function readObserved(
   for (let p = 0; p < partitions; p++) {
     const prefix = partitionPrefix(pipeline, 1, p);
     for (const start of await redis.zrange(keys.windows(prefix), 0, -1)) {
-      const hash = await redis.hgetall(keys.window(prefix, Number(start)));
+      const windowKey = keys.window(prefix, Number(start));
+      const hash = await redis.hgetall(windowKey);
       for (const [field, value] of Object.entries(hash)) {
         if (!field.startsWith('views|')) continue;
         const group = field.slice('views|'.length);
@@ -148,28 +155,37 @@ export async function readObserved(
         const id = `${start}|${page}`;
         let o = observed.get(id);
         if (!o) {
-          o = { count: 0, bytes: 0, maxLatency: 0, sketch: new Map(), hllKeys: [] };
+          o = { count: 0, bytes: 0, maxLatency: 0, sketch: new Map(), hlls: [] };
           observed.set(id, o);
         }
         o.count += Number(value);
         o.bytes += Number(hash[fieldOf('bytes', group)]);
         o.maxLatency = Math.max(o.maxLatency, Number(hash[fieldOf('slowest', group)]));
         const buckets = await redis.hgetall(keys.sketch(prefix, Number(start), 'dd', fieldOf('p50', group)));
-        for (const [bucket, n] of Object.entries(buckets))
-          o.sketch.set(bucket, (o.sketch.get(bucket) ?? 0) + Number(n));
-        o.hllKeys.push(keys.sketch(prefix, Number(start), 'hll', fieldOf('visitors', group)));
+        const packed = (hash[`p50#d|${group}`] ?? '').split(',').filter((entry) => entry !== '');
+        for (const [bucket, n] of [
+          ...Object.entries(buckets),
+          ...packed.map((entry) => [
+            entry.slice(0, entry.lastIndexOf(':')),
+            entry.slice(entry.lastIndexOf(':') + 1),
+          ]),
+        ])
+          o.sketch.set(bucket!, (o.sketch.get(bucket!) ?? 0) + Number(n));
+        for (const raw of [
+          await redis.getBuffer(keys.sketch(prefix, Number(start), 'hll', fieldOf('visitors', group))),
+          await redis.hgetBuffer(windowKey, `visitors#h|${group}`),
+        ])
+          if (raw !== null && raw.length > 0) o.hlls.push(raw);
       }
     }
   }
   return observed;
 }
 
-/** Distinct count of the union of HLLs that live in different slots: copy them under one tag, then PFCOUNT. */
-export async function mergedDistinct(redis: RedisClient, hllKeys: string[]): Promise<number> {
+/** Distinct count of the union of HLLs from different slots and forms: copied under one tag, then PFCOUNT. */
+export async function mergedDistinct(redis: RedisClient, hlls: Buffer[]): Promise<number> {
   const temp: string[] = [];
-  for (const [i, key] of hllKeys.entries()) {
-    const raw = await redis.getBuffer(key);
-    if (raw === null) continue;
+  for (const [i, raw] of hlls.entries()) {
     const copy = `kf:{verify}:hll:${i}`;
     await redis.set(copy, raw);
     temp.push(copy);

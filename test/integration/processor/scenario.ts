@@ -341,7 +341,7 @@ async function expectGroundTruth(
     const median = quantile(actual.sketch, 0.5)!;
     const exact = exactMedianRank(expected.latencies);
     expect(Math.abs(median - exact)).toBeLessThanOrEqual(exact * 0.01 + 1e-9);
-    const distinct = await mergedDistinct(redis, actual.hllKeys);
+    const distinct = await mergedDistinct(redis, actual.hlls);
     expect(Math.abs(distinct - expected.users.size)).toBeLessThanOrEqual(
       Math.ceil(expected.users.size * 0.03),
     );

@@ -42,6 +42,7 @@ const expected: Record<string, [number, string, string]> = {
   'event-time-field': [10, 'spec.source.eventTime.field', 'got "meta ts"'],
   'registry-missing': [6, 'spec.source.schemaRegistry', 'format avro needs schemaRegistry'],
   'sink-avro-no-registry': [19, 'spec.sink.format', 'add sink.schemaRegistry'],
+  'sink-registry-unused': [21, 'spec.sink.schemaRegistry', 'only read with sink format avro'],
   'registry-creds-in-url': [10, 'spec.source.schemaRegistry.url', 'must not contain credentials'],
   'message-type-not-protobuf': [11, 'spec.source.messageType', 'messageType needs format: protobuf'],
   'key-format-unknown': [
@@ -62,6 +63,12 @@ const expected: Record<string, [number, string, string]> = {
     'expected one of json, text, avro, protobuf, jsonSchema, got "parquet"',
   ],
   'group-reserved': [13, 'spec.groupBy.from', 'is reserved'],
+  // not one of the names first reserved, but a parameter of /windows: ?order= could never filter it
+  'group-query-param': [
+    14,
+    'spec.groupBy.order',
+    '"order" is one of its own parameters, so the group could never be filtered by (reserved: access_token, aggregate, cursor, from, limit, order, rollup, to, version, window)',
+  ],
   'hopping-advance-too-long': [17, 'spec.window.advance', 'must not be longer than size'],
   'hopping-missing-advance': [14, 'spec.window.advance', 'missing required field advance'],
   'hopping-not-divisor': [17, 'spec.window.advance', '15m is not a multiple of 7m (try 5m)'],

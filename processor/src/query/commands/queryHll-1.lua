@@ -11,13 +11,12 @@
 ]]
 local hash = KEYS[1]
 local names = cjson.decode(ARGV[1])
-local packs = kf_packs(hash)
 local out = {}
 local n = 0
 for a = 2, #ARGV do
   for _, name in ipairs(names) do
     out[n + 1] = redis.call('GET', hash .. ':hll:' .. name .. '|' .. ARGV[a]) or false
-    out[n + 2] = packs and redis.call('HGET', hash, name .. '#h|' .. ARGV[a]) or false
+    out[n + 2] = redis.call('HGET', hash, name .. '#h|' .. ARGV[a]) or false
     n = n + 2
   end
 end

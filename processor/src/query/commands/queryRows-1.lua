@@ -14,7 +14,6 @@ local spec = cjson.decode(ARGV[1])
 local heads = spec.f
 local dds = spec.d
 local tops = spec.t
-local unpacked = not kf_packs(hash)
 local out = {}
 for a = 2, #ARGV do
   local group = ARGV[a]
@@ -29,7 +28,7 @@ for a = 2, #ARGV do
   local k = 1
   for _, name in ipairs(dds) do
     k = k + 1
-    row[k] = kf_dd_flat(hash, name, group, unpacked)
+    row[k] = kf_dd_flat(hash, name, group)
   end
   for _, name in ipairs(tops) do
     k = k + 1

@@ -11,7 +11,8 @@
     ARGV[4]  next offset after the batch
     ARGV[5]  watermark after the batch
     ARGV[6]  grace in ms: windows with end <= watermark - grace close now
-    ARGV[7]  retention in ms: the TTL closed windows get
+    ARGV[7]  retention in ms: the TTL closed windows get, and how long after its end (in event
+             time) a window stays in the partition's index of windows (spec.retention)
     ARGV[8]  records in the batch (for the progress counter)
     ARGV[9]  wall-clock time in ms (updatedAt)
     ARGV[11] records of the batch that were late (counted here so the number survives restarts)
@@ -22,7 +23,8 @@
     ARGV[15] the next offset this owner last saw stored, '-' when it saw none, '' to skip the check:
              any other stored value means Redis lost writes, and the batch is refused (diverged)
     ARGV[16..] absolute hash-field values (field, value, ...) of the windows that carry `a`, in window order
-    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds, sl = slicing }: w is a list of
+    ARGV[10] JSON payload { w = windows, x = session updates, k = aggregate kinds, sl = slicing,
+             z = the window size of tumbling and hopping windows }: w is a list of
              windows and slices, each
                { s = start, e = end, c = (slices only) the starts of the windows the slice is part of, a = how many ARGV[16..] entries are this window's absolute values
                  (then i, f, mn, mx, fi, la are absent), i = {field, n, ...}, f = {field, "x", ...},
@@ -576,22 +578,31 @@ for c = 1, #closing, 2 do
   if ARGV[13] == '1' then redis.call('RPUSH', prefix .. ':outbox', start) end
   result[#result + 1] = start
 end
--- The index forgets windows older than the retention in event time.
-redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. (watermark - retention))
+-- The index forgets windows `retention` after their end in event time: a tumbling or hopping
+-- window ends `z` after its start. A session's end is not in its score; one still open is kept
+-- whatever its age, a closed one goes `retention` after its start (writers before `z`: every kind).
+local horizon = watermark - retention - (payload.z or 0)
+if ARGV[14] == '1' then
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', windowsKey, '-inf', '(' .. horizon)) do
+    if not redis.call('ZSCORE', openKey, s) then redis.call('ZREM', windowsKey, s) end
+  end
+else
+  redis.call('ZREMRANGEBYSCORE', windowsKey, '-inf', '(' .. horizon)
+end
 -- And the hopping windows' window-level sets.
 if payload.hr then
   local listed = payload.hb .. ':hw'
-  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. horizon)) do
     for _, m in ipairs(payload.hr) do redis.call('DEL', payload.hb .. ':rh:' .. s .. ':' .. m[1]) end
     redis.call('DEL', payload.hb .. ':re:' .. s)
     redis.call('ZREM', listed, s)
   end
 end
 -- So do the window-level group sets (readers trust one only while no partition's watermark is past
--- its start + retention: query/group-count.ts).
+-- its start + retention, before any writer may drop it: query/group-count.ts).
 if payload.wg then
   local listed = payload.wg .. ':gw'
-  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. (watermark - retention))) do
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', listed, '-inf', '(' .. horizon)) do
     redis.call('DEL', payload.wg .. ':g:' .. s)
     redis.call('DEL', payload.wg .. ':rp:' .. s)
     for _, agg in ipairs(payload.gr or {}) do redis.call('DEL', payload.wg .. ':rk:' .. s .. ':' .. agg) end

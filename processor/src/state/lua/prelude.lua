@@ -18,9 +18,9 @@ local function kf_time_field(field)
   return (string.gsub(field, '|', '#t|', 1))
 end
 
--- Packed sketches (state/owned-windows.ts): a slice hash may hold its HyperLogLogs and DDSketches
--- as fields "<agg>#h|<group>" and "<agg>#d|<group>" instead of (or, for a slice written by owners
--- before and after a pipeline's layout changed, beside) the sketch keys "<hash>:hll:<agg>|<group>".
+-- Packed sketches (state/owned-windows.ts): a window or slice hash may hold its HyperLogLogs and
+-- DDSketches as fields "<agg>#h|<group>" and "<agg>#d|<group>" instead of (or, for a hash written by
+-- owners before and after a pipeline's layout changed, beside) the sketch keys "<hash>:hll:<agg>|<group>".
 -- Readers take both. The packed field head of a sketch key suffix head ("hll:users|" -> "users#h|"):
 local function kf_packed_head(suffixHead)
   local sketch, name = string.match(suffixHead, '^(%a+):(.*)|$')
@@ -30,16 +30,11 @@ local function kf_packed_head(suffixHead)
 end
 
 -- The DDSketch of aggregate `name` for `group` as a flat {bucket, n, ...} list (a bucket may come
--- twice, once per form; readers add counts).
--- Only slices (`…:sl:<start>`) pack their sketches into hash fields (state/owned-windows.ts): a
--- window hash's packed fields are never read.
-local function kf_packs(hash)
-  return string.find(hash, ':sl:', 1, true) ~= nil
-end
-
-local function kf_dd_flat(hash, name, group, unpacked)
+-- twice, once per form; readers add counts). Slices and tumbling windows both pack (registrations
+-- since tumbling windows did, state/owned-windows.ts), so every hash's packed field is read.
+local function kf_dd_flat(hash, name, group)
   local flat = redis.call('HGETALL', hash .. ':dd:' .. name .. '|' .. group)
-  local packed = not unpacked and redis.call('HGET', hash, name .. '#d|' .. group)
+  local packed = redis.call('HGET', hash, name .. '#d|' .. group)
   if packed then
     for bucket, n in string.gmatch(packed, '([^,]+):(%d+)') do
       flat[#flat + 1] = bucket
