@@ -3,7 +3,7 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--whole-amounts] [--no-rollups] [--only rollup,filtered]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--whole-amounts] [--no-rollups] [--sketch-keys] [--only rollup,filtered]
  *
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
@@ -20,6 +20,9 @@
  * with --whole-window-ranks, hopping windows then keep a window-level ranking of the ranked sum too.
  *
  * --no-rollups writes neither the rollup totals nor the top-N index (rollups and top scan the groups).
+ *
+ * --sketch-keys writes distinct sets and percentile sketches as per-group keys (the layout before
+ * owners packed them into the window and slice hashes, window.packedSketches).
  *
  * --only runs just the endpoints whose label contains one of the comma-separated words.
  *
@@ -52,6 +55,7 @@ const hopping = process.argv.includes('--hopping');
 const rollups = !process.argv.includes('--no-rollups');
 const wholeWindowRanks = process.argv.includes('--whole-window-ranks');
 const wholeAmounts = process.argv.includes('--whole-amounts');
+const packedSketches = !process.argv.includes('--sketch-keys');
 const only = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
   : undefined;
@@ -78,8 +82,9 @@ try {
           rollups,
           ranks: rollups,
           rankWholeWindows: wholeWindowRanks,
+          packedSketches,
         }
-      : { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000, rollups, ranks: rollups },
+      : { type: 'tumbling', sizeMs: 60_000, graceMs: 5_000, rollups, ranks: rollups, packedSketches },
   });
   await writer.register();
   const base = Date.UTC(2024, 0, 1);

@@ -44,6 +44,14 @@ end
 -- from its first batch on (`<hash>:tot:g`, commitBatch-1.lua). Reading it costs a few ms where
 -- scanning the hash for one aggregate's fields walks every field of every group (~50 ms for 10,000
 -- groups of 14 fields), most of a page's Redis time.
+local sketchPrefix = nil
+-- a DDSketch is read from its key and its packed field (prelude.lua) together
+local ddName = nil
+if string.sub(extra, 1, 2) == 'k:' then
+  sketchPrefix = hash .. ':' .. string.sub(extra, 3)
+  ddName = string.match(extra, '^k:dd:(.*)|$')
+end
+
 if extra == '' and redis.call('EXISTS', hash .. ':tot:g') == 1 then
   if not filters then return redis.call('SMEMBERS', hash .. ':tot:g') end
   local out = {}
@@ -53,15 +61,28 @@ if extra == '' and redis.call('EXISTS', hash .. ':tot:g') == 1 then
   return out
 end
 
+-- DDSketches of every group (top by a percentile): from the group set too, each group's sketch read
+-- directly, instead of scanning the hash (or the sketch index) by pattern and asking per group
+-- which form it has: ~3x less Redis CPU on 10,000 groups. A group with no sketch (no numeric value
+-- yet) is left out, as the scan leaves it out.
+if ddName and redis.call('EXISTS', hash .. ':tot:g') == 1 then
+  local out = {}
+  local n = 0
+  for _, group in ipairs(redis.call('SMEMBERS', hash .. ':tot:g')) do
+    if keep(group) then
+      local flat = kf_dd_flat(hash, ddName, group)
+      if #flat > 0 then
+        out[n + 1] = group
+        out[n + 2] = flat
+        n = n + 2
+      end
+    end
+  end
+  return out
+end
+
 local out = {}
 local n = 0
-local sketchPrefix = nil
--- a DDSketch is read from its key and its packed field (prelude.lua) together
-local ddName = nil
-if string.sub(extra, 1, 2) == 'k:' then
-  sketchPrefix = hash .. ':' .. string.sub(extra, 3)
-  ddName = string.match(extra, '^k:dd:(.*)|$')
-end
 kf_each_group(hash, mode, prefix, function(group, value)
   if keep(group) then
     n = n + 1
