@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { BatchFold } from '../processor/src/aggregates/fold.ts';
-import { hoppingRankModes, rankedAggregates } from '../processor/src/aggregates/kinds.ts';
+import {
+  boundRankedAggregates,
+  hoppingRankModes,
+  rankedAggregates,
+} from '../processor/src/aggregates/kinds.ts';
 import { type Claim, claimPartition } from '../processor/src/consumer/claims.ts';
 import type { AggregateShape, WindowShape } from '../processor/src/model/pipeline.ts';
 import { commitBatch } from '../processor/src/state/commit.ts';
@@ -67,6 +71,8 @@ export class PipelineWriter {
   private readonly owner: boolean;
   private readonly offsets = new Map<string, bigint>();
   private readonly watermarks = new Map<string, number>();
+  private readonly ranked: string[];
+  private readonly rankedBounds: AggregateShape[];
 
   constructor(
     readonly redis: RedisClient,
@@ -81,9 +87,18 @@ export class PipelineWriter {
        * claim's cache, and with rollups the owner-kept merged sketches; each register() claims anew.
        */
       owner?: boolean;
+      /**
+       * spec.rankBy (with window.ranks): the ranked aggregates, default the count, sum, min and
+       * max ones; a percentile listed here is indexed by its parts' bounds, which only an owner
+       * packing sketches works out (as the consumer loop).
+       */
+      rankBy?: string[];
     } = {},
   ) {
     this.owner = options.owner === true;
+    const rankBy = options.rankBy ?? rankedAggregates(AGGREGATES);
+    this.rankedBounds = boundRankedAggregates(AGGREGATES, rankBy);
+    this.ranked = rankBy.filter((name) => !this.rankedBounds.some((shape) => shape.name === name));
     this.name = options.name ?? `q-${randomBytes(4).toString('hex')}`;
     const partitions = Array.from({ length: options.partitions ?? 3 }, (_, i) => String(i));
     this.registration = {
@@ -112,6 +127,7 @@ export class PipelineWriter {
         undefined,
         this.owner && window.type !== 'session' && window.packedSketches === true,
         rollups ? this.registration.aggregates : undefined,
+        window.type !== 'session' && window.ranks ? this.rankedBounds : [],
       );
       this.epochs.set(id, claim.epoch);
       this.claims.set(id, claim);
@@ -188,7 +204,15 @@ export class PipelineWriter {
       ...(window.type !== 'session' && window.rollups
         ? {
             rollups: true,
-            ...(window.ranks ? { ranked: rankedAggregates(AGGREGATES) } : {}),
+            ...(window.ranks ? { ranked: this.ranked } : {}),
+            ...(window.ranks && absolute && this.rankedBounds.length > 0
+              ? {
+                  rankedBounds: {
+                    aggregates: this.rankedBounds.map((shape) => shape.name),
+                    perPartial: claim!.windows.stagedBounds() ?? new Map(),
+                  },
+                }
+              : {}),
             // as the consumer loop does: window-level group sets for tumbling windows, and for
             // sliced hopping windows with rankWholeWindows the groups new to them that their owner
             // works out
@@ -197,7 +221,11 @@ export class PipelineWriter {
               : {
                   windowGroups: keys.groupSets(this.name, this.registration.activeVersion),
                   ...(window.ranks
-                    ? { globalRanks: AGGREGATES.filter((a) => a.kind === 'sum').map((a) => a.name) }
+                    ? {
+                        globalRanks: AGGREGATES.filter(
+                          (a) => a.kind === 'sum' && this.ranked.includes(a.name),
+                        ).map((a) => a.name),
+                      }
                     : {}),
                 }),
             ...(this.redis instanceof Cluster ||
@@ -219,7 +247,7 @@ export class PipelineWriter {
               : {
                   hoppingRanks: {
                     base: keys.groupSets(this.name, this.registration.activeVersion),
-                    aggregates: hoppingRankModes(AGGREGATES, rankedAggregates(AGGREGATES)),
+                    aggregates: hoppingRankModes(AGGREGATES, this.ranked),
                   },
                 }),
           }

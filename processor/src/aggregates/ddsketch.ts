@@ -47,24 +47,55 @@ export function quantile(
   q: number,
   accuracy = RELATIVE_ACCURACY,
 ): number | null {
-  // Buckets sort by value without computing it (a power per bucket): negative ones by falling
-  // index, then zero, then positive ones by rising index. Only the answer's value is computed.
+  // Rank as in DDSketch: the smallest value whose cumulative count exceeds q * (n - 1).
+  return firstPast(buckets, accuracy, (total) => q * (total - 1), false);
+}
+
+/**
+ * An upper bound, from one part's buckets, on the q-quantile of any merge of this sketch with
+ * others (the top-N index of a percentile, query/top-index.ts): the smallest bucket value whose
+ * cumulative count reaches q * n. If every part's count up to v reaches q * n_i, the merge's count
+ * up to v reaches q * N > q * (N - 1), so `quantile` of the merge is at most v. A part's own
+ * quantile is no such bound (two parts of {1, 100} have p90 1; their merge has p90 100).
+ */
+export function upperQuantile(
+  buckets: ReadonlyMap<string, number>,
+  q: number,
+  accuracy = RELATIVE_ACCURACY,
+): number | null {
+  return firstPast(buckets, accuracy, (total) => q * total, true);
+}
+
+/** The value of the first bucket (in value order) whose cumulative count passes (or, inclusive, reaches) a rank. */
+function firstPast(
+  buckets: ReadonlyMap<string, number>,
+  accuracy: number,
+  rankOf: (total: number) => number,
+  inclusive: boolean,
+): number | null {
+  const entries = sortedBuckets(buckets);
+  let total = 0;
+  for (const entry of entries) total += entry.count;
+  if (total === 0) return null;
+  const rank = rankOf(total);
+  let seen = 0;
+  for (const entry of entries) {
+    seen += entry.count;
+    if (seen > rank || (inclusive && seen === rank)) return bucketValue(entry.bucket, accuracy);
+  }
+  return bucketValue(entries[entries.length - 1]!.bucket, accuracy);
+}
+
+/**
+ * The non-empty buckets in value order, without computing values (a power per bucket): negative
+ * ones by falling index, then zero, then positive ones by rising index.
+ */
+function sortedBuckets(buckets: ReadonlyMap<string, number>): { bucket: string; count: number }[] {
   const entries: { sign: number; index: number; bucket: string; count: number }[] = [];
   for (const [bucket, count] of buckets) {
     if (!(count > 0)) continue;
     const sign = bucket === 'z' ? 0 : bucket[0] === 'n' ? -1 : 1;
     entries.push({ sign, index: sign === 0 ? 0 : Number(bucket.slice(1)), bucket, count });
   }
-  entries.sort((a, b) => a.sign - b.sign || a.sign * (a.index - b.index));
-  let total = 0;
-  for (const entry of entries) total += entry.count;
-  if (total === 0) return null;
-  // Rank as in DDSketch: the smallest value whose cumulative count exceeds q * (n - 1).
-  const rank = q * (total - 1);
-  let seen = 0;
-  for (const entry of entries) {
-    seen += entry.count;
-    if (seen > rank) return bucketValue(entry.bucket, accuracy);
-  }
-  return bucketValue(entries[entries.length - 1]!.bucket, accuracy);
+  return entries.sort((a, b) => a.sign - b.sign || a.sign * (a.index - b.index));
 }

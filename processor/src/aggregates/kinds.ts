@@ -1,7 +1,7 @@
 import { fieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 import type { AggregateOperator } from '../spec/aggregates.ts';
-import { bucketOf, quantile } from './ddsketch.ts';
+import { bucketOf, quantile, upperQuantile } from './ddsketch.ts';
 import { addBucket, addMember, type WindowDelta } from './fold.ts';
 
 /**
@@ -61,6 +61,12 @@ export interface KindDefinition {
    * `top` reads with the threshold algorithm. Absent: `top` scans the window's groups.
    */
   rankIndex?: 'sum' | 'max' | 'min';
+  /**
+   * No monotone merge, but each part's sketch bounds the group's merged value from above (a
+   * percentile: the part's upper quantile, aggregates/ddsketch.ts). Listed in `spec.rankBy`, the
+   * owner indexes these bounds per part and `top` reads candidates' exact values apart.
+   */
+  rankBound?: (shape: AggregateShape, buckets: ReadonlyMap<string, number>) => number | null;
   /**
    * Folds one record's prepared argument into the batch's partial of the group in `slot` (the
    * aggregate's columns are at `index`; `fresh`: the slot is new, its columns are pushed to).
@@ -277,6 +283,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     fold: (delta, _, shape, slot, __, value) =>
       addBucket(delta.sketches, sketchField(delta, shape, slot), bucketOf(value as number, shape.accuracy)),
     mergeFlat: addFlat('buckets'),
+    rankBound: (shape, buckets) => upperQuantile(buckets, shape.q ?? 0.5, shape.accuracy),
     output: (shape, acc) => (acc?.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null),
   },
   topK: {
@@ -325,6 +332,14 @@ function mapOf<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V>
 /** The aggregates that get a per-part ranking index (KindDefinition.rankIndex), in spec order. */
 export function rankedAggregates(shapes: readonly AggregateShape[]): string[] {
   return shapes.filter((shape) => KINDS[shape.kind].rankIndex !== undefined).map((shape) => shape.name);
+}
+
+/** Of `spec.rankBy`, the aggregates indexed by their parts' bounds (KindDefinition.rankBound), not values. */
+export function boundRankedAggregates(
+  shapes: readonly AggregateShape[],
+  ranked: readonly string[],
+): AggregateShape[] {
+  return shapes.filter((shape) => ranked.includes(shape.name) && KINDS[shape.kind].rankBound !== undefined);
 }
 
 /** How a part's change of a ranked aggregate goes into a hopping window's window-level ranking set. */

@@ -38,6 +38,8 @@ export async function claimPartition(
   packedSketches = false,
   /** write-side rollups: the aggregates whose merged sketches the claim keeps (state/owned-totals.ts) */
   rollupAggregates?: readonly AggregateShape[],
+  /** the percentiles of spec.rankBy, whose per-part bounds the owner works out (OwnedWindows.stagedBounds) */
+  rankedBounds?: readonly AggregateShape[],
 ): Promise<Claim> {
   const [epoch, offset, watermark] = await redis.claimPartition(keys.checkpoint(prefix));
   return {
@@ -45,7 +47,7 @@ export async function claimPartition(
     nextOffset: offset ?? null,
     watermark: watermark === null || watermark === undefined ? NO_WATERMARK : Number(watermark),
     generation,
-    windows: new OwnedWindows(maxCachedFields, packedSketches, ownedTotals(rollupAggregates)),
+    windows: new OwnedWindows(maxCachedFields, packedSketches, ownedTotals(rollupAggregates), rankedBounds),
   };
 }
 

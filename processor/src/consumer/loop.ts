@@ -1,9 +1,14 @@
 import { Cluster } from 'ioredis';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { type HoppingRankMode, hoppingRankModes, rankedAggregates } from '../aggregates/kinds.ts';
+import {
+  boundRankedAggregates,
+  type HoppingRankMode,
+  hoppingRankModes,
+  rankedAggregates,
+} from '../aggregates/kinds.ts';
 import { createProducer } from '../kafka/client.ts';
 import { consumerGroupOf, partitionIdOf } from '../model/kafka-names.ts';
-import type { RuntimePipeline } from '../model/pipeline.ts';
+import type { AggregateShape, RuntimePipeline } from '../model/pipeline.ts';
 import { crashPoint } from '../observability/fault-points.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type ProcessorMetrics, timeOutcome } from '../observability/metrics.ts';
@@ -79,6 +84,8 @@ export class ConsumerLoop {
   private readonly aggregateKinds: Record<string, string>;
   /** the aggregates of the top-N index (window.ranks), else none */
   private readonly ranked: string[];
+  /** the percentiles of spec.rankBy: indexed by each part's upper bound (OwnedWindows.stagedBounds) */
+  private readonly rankedBounds: AggregateShape[];
   /** the ranked sums, also kept in a window-level index on one Redis node (query/global-top.ts) */
   private readonly rankedSums: string[];
   /** window.rankWholeWindows: the ranked counts, min and max kept per hopping window on one Redis node */
@@ -111,10 +118,13 @@ export class ConsumerLoop {
     this.keyDecoder = keyDecoderFor(pipeline.source);
     this.aggregateKinds = Object.fromEntries(pipeline.aggregates.map((a) => [a.name, a.kind]));
     // Without spec.rankBy compiled in (a pipeline built by hand), every aggregate that has an index.
-    this.ranked =
+    const rankBy =
       pipeline.window.type !== 'session' && pipeline.window.ranks
         ? (pipeline.rankBy ?? rankedAggregates(pipeline.aggregates))
         : [];
+    // Percentiles are indexed by their parts' bounds, worked out by the owner; the rest by value.
+    this.rankedBounds = boundRankedAggregates(pipeline.aggregates, rankBy);
+    this.ranked = rankBy.filter((name) => !this.rankedBounds.some((shape) => shape.name === name));
     this.rankedSums = this.ranked.filter((name) => this.aggregateKinds[name] === 'sum');
     this.hoppingRanks =
       pipeline.window.type === 'hopping' && pipeline.window.rankWholeWindows
@@ -328,6 +338,7 @@ export class ConsumerLoop {
       this.options.maxCachedFields,
       window.type !== 'session' && window.packedSketches === true,
       window.type !== 'session' && window.rollups === true ? pipeline.aggregates : undefined,
+      this.rankedBounds,
     );
     this.claims.set(id, claim);
     this.places.set(id, { topic, partition, prefix });
@@ -510,6 +521,14 @@ export class ConsumerLoop {
         ? {
             rollups: true,
             ranked: this.ranked,
+            ...(absolute && this.rankedBounds.length > 0
+              ? {
+                  rankedBounds: {
+                    aggregates: this.rankedBounds.map((shape) => shape.name),
+                    perPartial: claim.windows.stagedBounds() ?? new Map(),
+                  },
+                }
+              : {}),
             // The hopping windows' window-level ranking sets cost Redis CPU x3.1 on w3 with a
             // ranked count (docs/benchmarks.md): only with spec.window.rankWholeWindows.
             ...(redis instanceof Cluster || this.hoppingRanks.length === 0

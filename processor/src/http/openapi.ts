@@ -103,7 +103,7 @@ export const openApiDocument = {
           ranks: {
             type: 'boolean',
             description:
-              'tumbling and hopping windows: each commit keeps a top-N index of the count, sum, min and max aggregates, which top reads',
+              'tumbling and hopping windows: each commit keeps a top-N index of the aggregates of spec.rankBy (count, sum, min, max; percentiles by an upper bound), which top reads',
           },
         },
       },

@@ -6,6 +6,8 @@
  * every candidate's value in every list, and stops once the k-th candidate's exact value is above
  * what any member not yet seen could reach (the threshold): the sum, or the max, of the values
  * where the lists were left. Exact, not approximate: it returns what ranking every member would.
+ * With `resolve`, the lists hold upper bounds of each part's share (a percentile's upper quantile,
+ * aggregates/ddsketch.ts) and the candidates' exact values are read apart.
  */
 
 /** How a member's entries combine: added (count, sum), or the largest (max) or smallest (min) one. */
@@ -39,7 +41,12 @@ export interface ThresholdOptions {
    * The member's value from its entries, in list order (null: absent): the same merge as reading
    * every member, so that the answer's values and their floating-point sums are identical.
    */
-  valueOf: (entries: readonly (number | null)[]) => number | null;
+  merge?: (entries: readonly (number | null)[]) => number | null;
+  /**
+   * Instead of `merge`: the lists' values only bound each member's value from above (combined
+   * with `max`), and this reads the exact values of candidates, given with their entries per list.
+   */
+  resolve?: (members: readonly string[], entries: readonly (number | null)[][]) => Promise<(number | null)[]>;
   /**
    * Sums of the lists' values are exact (integer counts): a member not yet seen can then only tie
    * with the threshold by being at each list's position, which lets ties stop early.
@@ -71,6 +78,7 @@ export async function thresholdTop(
   options: ThresholdOptions,
 ): Promise<ThresholdTop> {
   const { k, combine } = options;
+  if (!options.merge && !options.resolve) throw new Error('thresholdTop needs merge or resolve');
   const states: ListState[] = lists.map(() => ({ read: 0, exhausted: false, last: undefined }));
   // per candidate, its entry per list: undefined while unknown
   const partials = new Map<string, (number | null | undefined)[]>();
@@ -82,6 +90,8 @@ export async function thresholdTop(
     }
     return list;
   };
+  // with `resolve`: the exact value of each candidate read so far
+  const resolved = new Map<string, number | null>();
   let depth = Math.max(1, k);
   let rounds = 0;
   for (;;) {
@@ -89,9 +99,21 @@ export async function thresholdTop(
     await roundOf(depth);
     // Candidates found in this round's ranges lack their values in the other lists: one more round for those.
     if ([...partials.values()].some((p) => p.includes(undefined))) await roundOf(0);
+    if (options.resolve) {
+      const fresh = [...partials.keys()].filter((m) => !resolved.has(m));
+      if (fresh.length > 0) {
+        const values = await options.resolve(
+          fresh,
+          fresh.map((m) => partials.get(m) as (number | null)[]),
+        );
+        fresh.forEach((m, i) => {
+          resolved.set(m, values[i] ?? null);
+        });
+      }
+    }
     const ranked: RankedEntry[] = [];
     for (const [member, list] of partials) {
-      const value = options.valueOf(list as (number | null)[]);
+      const value = options.resolve ? resolved.get(member)! : options.merge!(list as (number | null)[]);
       if (value !== null) ranked.push({ member, value });
     }
     ranked.sort(rankOrder);
@@ -144,7 +166,7 @@ export async function thresholdTop(
     if (open.length === 0) return true;
     let threshold: number;
     if (combine === 'sum') {
-      // In list order from 0, as valueOf adds: floating-point addition is monotone in each term, so a
+      // In list order from 0, as merge adds: floating-point addition is monotone in each term, so a
       // member with entries at most these bounds (absent adds nothing: at most max(last, 0)) sums to at most this.
       threshold = 0;
       for (const s of open) threshold += Math.max(s.last.value, 0);
@@ -154,7 +176,8 @@ export async function thresholdTop(
       threshold = Math.max(...open.map((s) => s.last.value));
     }
     if (kth.value > threshold) return true;
-    if (kth.value < threshold) return false;
+    // Bounds, not values: a member not seen may still be worth the threshold, with any key.
+    if (kth.value < threshold || options.resolve) return false;
     // A tie: an unseen member ties only by being past the last entry of some lists, whose values it
     // shares, so its key is above those lists' last keys (in byte order, the lists' order).
     if (!orderAgrees(kth.member)) return false;

@@ -20,7 +20,8 @@ export async function indexedTop(
   k: number,
 ): Promise<(ThresholdTop & { perPartition: Map<string, string[]> }) | undefined> {
   const kind = kindOf(shape);
-  const combine = kind.rankIndex;
+  const bounded = kind.rankBound !== undefined;
+  const combine = bounded ? 'max' : kind.rankIndex;
   if (!combine) return undefined;
   const commands = queryCommands(ctx.redis);
   let unindexed = false;
@@ -39,6 +40,7 @@ export async function indexedTop(
             shape.name,
             String(from),
             String(count),
+            bounded ? 'tot:rq' : '',
             ...members,
           )) as [number, string[], (string | null)[]];
           if (Number(reply[0]) < 0) unindexed = true;
@@ -65,7 +67,14 @@ export async function indexedTop(
     k,
     combine,
     exactSums: shape.kind === 'count',
-    valueOf: (entries) => rankedValueOf(shape, entries),
+    ...(bounded
+      ? {
+          resolve: (members: readonly string[], entries: readonly (number | null)[][]) =>
+            unindexed
+              ? Promise.resolve(members.map(() => null))
+              : sketchValues(ctx, parts, shape, members, entries),
+        }
+      : { merge: (entries: readonly (number | null)[]) => rankedValueOf(shape, entries) }),
   });
   if (unindexed) return undefined;
   const perPartition = new Map<string, string[]>(parts.map((part) => [part.id, []]));
@@ -82,4 +91,32 @@ export function rankedValueOf(shape: AggregateShape, entries: readonly (number |
   const acc = {};
   for (const x of entries) if (x !== null) kind.mergeFields!(acc, [String(x)]);
   return kind.output(shape, acc) as number | null;
+}
+
+/**
+ * The exact values of a sketch aggregate (a percentile) for `members`, merged as the scan merges
+ * them: per part, one queryRows call for the members its index holds (`entries[i][p]` not null).
+ */
+async function sketchValues(
+  ctx: { redis: Parameters<typeof queryCommands>[0] },
+  parts: readonly WindowPart[],
+  shape: AggregateShape,
+  members: readonly string[],
+  entries: readonly (number | null)[][],
+): Promise<(number | null)[]> {
+  const kind = kindOf(shape);
+  const commands = queryCommands(ctx.redis);
+  const spec = JSON.stringify({ f: [], d: [shape.name], t: [] });
+  const accs = members.map(() => ({}));
+  await Promise.all(
+    parts.map(async (part, p) => {
+      const at = members.flatMap((_, i) => (entries[i]![p] === null ? [] : [i]));
+      if (at.length === 0) return;
+      const rows = (await commands.queryRows(part.hash, spec, ...at.map((i) => members[i]!))) as unknown[][];
+      rows.forEach((row, j) => {
+        kind.mergeFlat!(accs[at[j]!]!, row[1] as string[]);
+      });
+    }),
+  );
+  return accs.map((acc) => kind.output(shape, acc) as number | null);
 }

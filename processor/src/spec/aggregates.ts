@@ -20,8 +20,17 @@ export const AGGREGATE_OPERATORS = {
 } as const;
 export type AggregateOperator = keyof typeof AGGREGATE_OPERATORS;
 
-/** Operators whose value combines monotonically across partitions, so `spec.rankBy` can index them. */
-export const RANK_INDEX_OPERATORS: readonly AggregateOperator[] = ['count', 'sum', 'min', 'max'];
+/**
+ * Operators `spec.rankBy` can index: values that combine monotonically across partitions (count,
+ * sum, min, max), and percentiles, whose index holds an upper bound per partition.
+ */
+export const RANK_INDEX_OPERATORS: readonly AggregateOperator[] = [
+  'count',
+  'sum',
+  'min',
+  'max',
+  'percentile',
+];
 export const AGGREGATE_OPERATOR_NAMES = Object.keys(AGGREGATE_OPERATORS) as AggregateOperator[];
 
 export const DEFAULT_TOP_K = 10;

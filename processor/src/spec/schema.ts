@@ -65,7 +65,7 @@ export const pipelineSpecSchema = strictObject({
     .max(16, { error: 'at most 16 aggregates in rankBy' })
     .optional()
     .describe(
-      'The aggregates the query API ranks groups by from an index kept at commit time (`top?aggregate=<name>` reads O(k) entries per window part instead of every group): `count`, `sum`, `min` or `max` aggregates. Each costs Redis work on every commit (a sorted-set update per touched group); `top` by an aggregate not listed scans the window. Default: the `count` aggregates; `[]`: none. Part of the logic: changing it starts a new version that replays the log.',
+      'The aggregates the query API ranks groups by from an index kept at commit time (`top?aggregate=<name>` reads O(k) entries per window part instead of every group): `count`, `sum`, `min`, `max` or `percentile` aggregates. The index of a percentile holds, per partition, an upper bound of the value of each group (its upper quantile), and `top` reads the exact values of the groups it has to compare (tumbling and hopping windows; the processor computes the bounds, so it costs replica CPU per touched group and batch). Each costs Redis work on every commit (a sorted-set update per touched group); `top` by an aggregate not listed scans the window. Default: the `count` aggregates; `[]`: none. Part of the logic: changing it starts a new version that replays the log.',
     ),
   retention: duration(1)
     .default(DEFAULT_RETENTION)
@@ -147,7 +147,7 @@ export const pipelineSpecSchema = strictObject({
         ctx.addIssue({
           code: 'custom',
           path: ['rankBy', i],
-          message: `rankBy: ${name} is a ${operator} aggregate; only count, sum, min and max aggregates can be ranked from an index (top by ${name} still works, by scanning)`,
+          message: `rankBy: ${name} is a ${operator} aggregate; only count, sum, min, max and percentile aggregates can be ranked from an index (top by ${name} still works, by scanning)`,
         });
       }
       if (spec.rankBy!.indexOf(name) !== i) {

@@ -83,6 +83,16 @@ export interface CommitRequest {
    */
   ranked?: readonly string[];
   /**
+   * With `rollups`: the percentiles of spec.rankBy and, per partial whose sketches the owner packs,
+   * each touched group's upper bound per aggregate as (group, bound, ...) texts
+   * (OwnedWindows.stagedBounds), which the script keeps in the part's top-N index. A partial without
+   * bounds loses its index (readers scan it then).
+   */
+  rankedBounds?: {
+    aggregates: readonly string[];
+    perPartial: ReadonlyMap<string, Readonly<Record<string, readonly string[]>>>;
+  };
+  /**
    * With `rollups`, on one Redis node (never a Cluster: another hash tag): the key base of the
    * version's window-level group sets (keys.groupSets), which the script adds the batch's groups to.
    */
@@ -167,6 +177,7 @@ export function commitArguments(request: CommitRequest): [string, ...(string | S
       request.sliceGroups,
       request.absoluteBlocks,
       request.windowSizeMs,
+      request.rankedBounds,
     ),
     String(request.late ?? 0),
     String(request.deadLettered ?? 0),
@@ -204,7 +215,9 @@ export function encodePayload(
   sliceGroups?: CommitRequest['sliceGroups'],
   absoluteBlocks?: CommitRequest['absoluteBlocks'],
   windowSizeMs?: number,
+  rankedBounds?: CommitRequest['rankedBounds'],
 ): string {
+  const rq = rollups && rankedBounds && rankedBounds.aggregates.length > 0 ? rankedBounds : undefined;
   const windows: Record<string, unknown>[] = [];
   for (const delta of fold.deltas()) {
     const pairs = absolute?.get(delta.key);
@@ -218,6 +231,8 @@ export function encodePayload(
     if (blocks) encoded.b = blocks;
     const adds = rollups && windowGroups && delta.covers ? sliceGroups?.get(delta.key) : undefined;
     if (adds) encoded.n = adds;
+    const bounds = rq?.perPartial.get(delta.key);
+    if (bounds) encoded.q = bounds;
     windows.push(encoded);
   }
   const sl = slicing ? { z: slicing.sizeMs, a: slicing.advanceMs, g: slicing.sliceMs } : undefined;
@@ -234,6 +249,7 @@ export function encodePayload(
       gr,
       hr: hopping?.aggregates,
       hb: hopping?.base,
+      rq: rq?.aggregates,
       z: windowSizeMs,
     });
   const x = sessions.updates.map((u) => [u.group, u.start, u.end, u.end + sessions.gapMs, u.mergeFrom]);

@@ -3,6 +3,7 @@ import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
 import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
 import { packedFieldOf } from '../model/fields.ts';
+import type { AggregateShape } from '../model/pipeline.ts';
 import { type AbsoluteValue, CachedPartial, numericHeadsOf } from './cached-partial.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
@@ -57,6 +58,10 @@ export class OwnedWindows {
   private stagedCache = new Map<string, StagedCache>();
   /** per partial of the commit in flight, where each count's and sum's fields start in its arguments (see stagedBlocks) */
   private blocks = new Map<string, Record<string, number>>();
+  /** per partial of the commit in flight, the ranked percentiles' bounds (see stagedBounds) */
+  private bounds = new Map<string, Record<string, string[]>>();
+  /** the bound-ranked aggregates (KindDefinition.rankBound) by name */
+  private readonly boundShapes: ReadonlyMap<string, AggregateShape>;
 
   constructor(
     private readonly maxCachedFields = DEFAULT_MAX_CACHED_FIELDS,
@@ -64,7 +69,11 @@ export class OwnedWindows {
     readonly packedSketches = false,
     /** write-side rollups: the partials' merged sketches, kept and forgotten with their values */
     readonly totals?: OwnedTotals,
-  ) {}
+    /** percentiles of spec.rankBy, whose per-part upper bounds the commit indexes (packed sketches only) */
+    rankedBounds: readonly AggregateShape[] = [],
+  ) {
+    this.boundShapes = new Map(rankedBounds.map((shape) => [shape.name, shape]));
+  }
 
   /** Whether this partial's distinct sets and percentile sketches are packed fields of its hash. */
   packs(_delta: WindowDelta): boolean {
@@ -111,8 +120,19 @@ export class OwnedWindows {
     this.staged = new Map();
     this.stagedCache = new Map();
     this.blocks = new Map();
+    this.bounds = new Map();
     for (const delta of fold.deltas()) this.staged.set(delta.key, this.stageWindow(delta));
     return this.staged;
+  }
+
+  /**
+   * Per partial of the staged commit whose sketches are packed, per ranked percentile, the new
+   * upper bound of each group whose sketch the batch changed, as (group, bound) texts: the commit
+   * script keeps them in the part's top-N index (query/top-index.ts). Undefined without ranked
+   * percentiles; a partial without an entry (its sketches are not packed) gets no index.
+   */
+  stagedBounds(): ReadonlyMap<string, Readonly<Record<string, string[]>>> | undefined {
+    return this.boundShapes.size > 0 ? this.bounds : undefined;
   }
 
   /**
@@ -174,21 +194,31 @@ export class OwnedWindows {
         const packed = packedFieldOf(field, 'h');
         out.push(packed, withMembers(values.get(packed) as Buffer | number | undefined, members));
       }
+      const bounds = this.boundShapes.size > 0 ? this.boundsOf(delta.key) : undefined;
       for (const [field, buckets] of delta.sketches) {
         const packed = packedFieldOf(field, 'd');
         const stored = current.get(packed);
         if (stored === undefined) {
           out.push(packed, typeof buckets === 'string' ? `${buckets}:1` : encodeBuckets(buckets));
+          if (bounds) stageBound(bounds, this.boundShapes, field, bucketCounts(buckets));
           continue;
         }
         const counts = decodeBuckets(stored);
         addBuckets(counts, bucketCounts(buckets));
         out.push(packed, encodeBuckets(counts));
+        if (bounds) stageBound(bounds, this.boundShapes, field, counts);
       }
       cache.named.push(from, out.length);
       args += out.length - from;
     }
     return countedArguments(out, args);
+  }
+
+  private boundsOf(key: string): Record<string, string[]> {
+    const bounds: Record<string, string[]> = {};
+    for (const name of this.boundShapes.keys()) bounds[name] = [];
+    this.bounds.set(key, bounds);
+    return bounds;
   }
 
   private blockAt(key: string, name: string, at: number): void {
@@ -289,6 +319,7 @@ export class OwnedWindows {
     this.staged = new Map();
     this.stagedCache = new Map();
     this.blocks = new Map();
+    this.bounds = new Map();
     if (closedWindows.length > 0) {
       // Windows close oldest first, so slices older than a closed window are in closed windows only.
       const newest = Math.max(...closedWindows.map(Number));
@@ -310,6 +341,7 @@ export class OwnedWindows {
     this.staged = new Map();
     this.stagedCache = new Map();
     this.blocks = new Map();
+    this.bounds = new Map();
     this.totals?.discard();
   }
 
@@ -378,6 +410,22 @@ function stageTimed(
     if (stored === undefined || (first ? time < Number(stored) : time >= Number(stored)))
       out.push(head + groups[slot]!, values[slot]!, timeField, String(time));
   }
+}
+
+/** A ranked percentile's new bound for the group of `field` (`<agg>|<group>`), as the index's text. */
+function stageBound(
+  bounds: Record<string, string[]>,
+  shapes: ReadonlyMap<string, AggregateShape>,
+  field: string,
+  counts: ReadonlyMap<string, number>,
+): void {
+  const bar = field.indexOf('|');
+  const name = field.slice(0, bar);
+  const shape = shapes.get(name);
+  if (!shape) return;
+  const bound = kindOf(shape).rankBound!(shape, counts);
+  // String(): the shortest text that reads back as the same double (the script only moves it)
+  if (bound !== null) bounds[name]!.push(field.slice(bar + 1), String(bound));
 }
 
 function isHllField(field: string): boolean {

@@ -2,12 +2,14 @@
 // for exactly the aggregates it lists (by default the count aggregates), and `top` answers every
 // aggregate the same whether it reads an index or scans the window, against an independent tally;
 // a ranked sum also gets the window-level index of tumbling windows (one Redis node), and a hopping
-// window with rankWholeWindows its window-level ranking sets of the ranked counts, sums and max.
+// window with rankWholeWindows its window-level ranking sets of the ranked counts, sums and max. A
+// listed percentile is indexed by its parts' upper bounds, on tumbling and hopping windows alike.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
 import { waitUntil } from '../../../harness/service.ts';
 import { topicWith } from '../../../harness/topics.ts';
+import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
 import { QueryStore } from '../../../processor/src/query/store.ts';
 import type { RunningProcessor } from '../../../processor/src/runtime/processor.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
@@ -27,12 +29,19 @@ function records() {
   const out: { k: string; v: number; ts: number }[] = [];
   for (let i = 0; i < RECORDS; i++)
     out.push({ k: `k${(i * i + 5 * i) % 12}`, v: (i * 37) % 101, ts: base + (i % 50) * 1000 });
-  const tally = new Map<string, { n: number; total: number; hi: number }>();
+  const tally = new Map<string, { n: number; total: number; hi: number; values: number[] }>();
   for (const r of out) {
-    const t = tally.get(r.k) ?? { n: 0, total: 0, hi: Number.NEGATIVE_INFINITY };
-    tally.set(r.k, { n: t.n + 1, total: t.total + r.v, hi: Math.max(t.hi, r.v) });
+    const t = tally.get(r.k) ?? { n: 0, total: 0, hi: Number.NEGATIVE_INFINITY, values: [] };
+    tally.set(r.k, { n: t.n + 1, total: t.total + r.v, hi: Math.max(t.hi, r.v), values: [...t.values, r.v] });
   }
   return { out, tally };
+}
+
+/** The p90 a DDSketch of these values answers (what the pipeline's percentile must give). */
+function sketchP90(values: number[]): number {
+  const buckets = new Map<string, number>();
+  for (const v of values) buckets.set(bucketOf(v), (buckets.get(bucketOf(v)) ?? 0) + 1);
+  return quantile(buckets, 0.9)!;
 }
 
 const TUMBLING = '{ type: tumbling, size: 1m, grace: 1h }';
@@ -52,6 +61,7 @@ spec:
     n: { count: {} }
     total: { sum: event.v }
     hi: { max: event.v }
+    p90: { percentile: event.v, q: 0.9 }
 ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
   const brokers = inject('kafkaBrokers');
   const redisUrl = inject('redisUrl');
@@ -89,6 +99,7 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
       ['n', (t: { n: number }) => t.n],
       ['total', (t: { total: number }) => t.total],
       ['hi', (t: { hi: number }) => t.hi],
+      ['p90', (t: { values: number[] }) => sketchP90(t.values)],
     ] as const) {
       const want = [...tally]
         .map(([k, t]) => ({ k, value: measure(t as never) }))
@@ -122,8 +133,8 @@ describe('spec.rankBy', () => {
   });
 
   it('indexes exactly the aggregates it lists, none with []', { timeout: 120_000 }, async () => {
-    expect(await run('[total, hi]')).toEqual({
-      indexed: ['hi', 'total'],
+    expect(await run('[total, hi, p90]')).toEqual({
+      indexed: ['hi', 'p90', 'total'],
       windowLevel: ['total'],
       wholeWindows: [],
       groupSet: 'every group',
@@ -141,14 +152,14 @@ describe('spec.rankBy', () => {
       `{ type: hopping, size: 1m, advance: 20s, grace: 1h${whole ? ', rankWholeWindows: true' : ''} }`;
     // counts, max and the sum (of whole numbers here) get the window-level sets, the window its
     // set of groups
-    expect(await run('[n, total, hi]', hopping(true))).toEqual({
-      indexed: ['hi', 'n', 'total'],
+    expect(await run('[n, total, hi, p90]', hopping(true))).toEqual({
+      indexed: ['hi', 'n', 'p90', 'total'],
       windowLevel: [],
       wholeWindows: ['hi', 'n', 'total'],
       groupSet: 'every group',
     });
-    expect(await run('[n, total, hi]', hopping(false))).toEqual({
-      indexed: ['hi', 'n', 'total'],
+    expect(await run('[n, total, hi, p90]', hopping(false))).toEqual({
+      indexed: ['hi', 'n', 'p90', 'total'],
       windowLevel: [],
       wholeWindows: [],
       groupSet: 'none',

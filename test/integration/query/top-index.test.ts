@@ -5,11 +5,13 @@
 // gives a wrong answer) and expire with its window.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type Event, PipelineWriter, rng } from '../../../harness/query-fixture.ts';
+import { argsOf, type Event, PipelineWriter, rng } from '../../../harness/query-fixture.ts';
+import { BatchFold } from '../../../processor/src/aggregates/fold.ts';
 import type { WindowShape } from '../../../processor/src/model/pipeline.ts';
 import { QueryStore, type TopResult } from '../../../processor/src/query/store.ts';
+import { commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
-import { keys } from '../../../processor/src/state/keys.ts';
+import { groupKeyOf, keys } from '../../../processor/src/state/keys.ts';
 import { windowStarts } from '../../../processor/src/windows/assign.ts';
 
 const BASE = Date.UTC(2024, 5, 1, 0, 0, 0);
@@ -70,6 +72,39 @@ const shapes: Record<string, WindowShape> = {
 
 const strip = ({ pipeline: _, ...rest }: TopResult) => rest;
 
+/** `top` of every window the events touch, by each aggregate: the indexed pipeline answers as the scanned one. */
+async function expectSameTops(
+  store: QueryStore,
+  scanned: PipelineWriter,
+  indexed: PipelineWriter,
+  events: Omit<Event, 'partition'>[],
+  limit: number,
+  aggregates: string[],
+): Promise<void> {
+  const starts = new Set(events.map((e) => e.time - (e.time % 20_000)));
+  for (const start of [...starts].filter((s) => s >= BASE))
+    for (const aggregate of aggregates) {
+      const query = { aggregate, window: start, limit, filters: new Map() };
+      const failed = (name: string) => (e: Error) => e.message.replace(name, '<name>');
+      const expected = await store.top(scanned.name, query).catch(failed(scanned.name));
+      const actual = await store.top(indexed.name, query).catch(failed(indexed.name));
+      if (typeof expected === 'string') expect(actual).toBe(expected);
+      else expect(strip(actual as TopResult)).toEqual(strip(expected));
+    }
+}
+
+/** The random cases of the properties: events, partitions, batches, window shape, k, amounts. */
+const topCase = {
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+  count: fc.integer({ min: 1, max: 400 }),
+  users: fc.integer({ min: 1, max: 120 }),
+  partitions: fc.integer({ min: 1, max: 3 }),
+  batch: fc.integer({ min: 1, max: 100 }),
+  shape: fc.constantFrom('tumbling', 'hopping', 'hoppingWhole'),
+  limit: fc.integer({ min: 1, max: 12 }),
+  amounts: fc.constantFrom<Amounts>('cents', 'whole', 'tenths'),
+};
+
 /**
  * Two registered pipelines over 3 partitions with the hopping window of `rankWholeWindows`: one
  * with rollups and rankings (`writer`), one that `top` answers by scanning every group (`scanned`).
@@ -92,16 +127,7 @@ describe('top-N index', () => {
     const store = new QueryStore(redis, { cache: false });
     await fc.assert(
       fc.asyncProperty(
-        fc.record({
-          seed: fc.integer({ min: 1, max: 1_000_000 }),
-          count: fc.integer({ min: 1, max: 400 }),
-          users: fc.integer({ min: 1, max: 120 }),
-          partitions: fc.integer({ min: 1, max: 3 }),
-          batch: fc.integer({ min: 1, max: 100 }),
-          shape: fc.constantFrom('tumbling', 'hopping', 'hoppingWhole'),
-          limit: fc.integer({ min: 1, max: 12 }),
-          amounts: fc.constantFrom<Amounts>('cents', 'whole', 'tenths'),
-        }),
+        fc.record(topCase),
         async ({ seed, count, users, partitions, batch, shape, limit, amounts }) => {
           const events = eventsOf(seed, count, users, 100_000, amounts);
           const window = shapes[shape]!;
@@ -115,21 +141,129 @@ describe('top-N index', () => {
           await indexed.register();
           await scanned.commitSpread(events, batch);
           await indexed.commitSpread(events, batch);
-          const starts = new Set(events.map((e) => e.time - (e.time % 20_000)));
-          for (const start of [...starts].filter((s) => s >= BASE))
-            for (const aggregate of ['orders', 'revenue', 'minAmount', 'maxAmount']) {
-              const query = { aggregate, window: start, limit, filters: new Map() };
-              const failed = (name: string) => (e: Error) => e.message.replace(name, '<name>');
-              const expected = await store.top(scanned.name, query).catch(failed(scanned.name));
-              const actual = await store.top(indexed.name, query).catch(failed(indexed.name));
-              if (typeof expected === 'string') expect(actual).toBe(expected);
-              else expect(strip(actual as TopResult)).toEqual(strip(expected));
-            }
+          await expectSameTops(store, scanned, indexed, events, limit, [
+            'orders',
+            'revenue',
+            'minAmount',
+            'maxAmount',
+          ]);
         },
       ),
       { numRuns: 30 },
     );
   }, 240_000);
+
+  it("ranks by a percentile from its parts' upper bounds exactly as the scan, across owner changes (property)", async () => {
+    const store = new QueryStore(redis, { cache: false });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ ...topCase, ownerChange: fc.boolean() }),
+        async ({ seed, count, users, partitions, batch, shape, limit, amounts, ownerChange }) => {
+          const events = eventsOf(seed, count, users, 100_000, amounts);
+          const window = shapes[shape]!;
+          const options = { partitions, groupBy: ['user'] };
+          // both written by owners packing sketches (the consumer loop's path: sums added in the
+          // same order); only `indexed` keeps the index, whose bounds its owner works out
+          const scanned = new PipelineWriter(redis, {
+            ...options,
+            owner: true,
+            window: { ...window, packedSketches: true } as WindowShape,
+          });
+          const indexed = new PipelineWriter(redis, {
+            ...options,
+            owner: true,
+            rankBy: ['orders', 'p90'],
+            window: { ...window, packedSketches: true, rollups: true, ranks: true } as WindowShape,
+          });
+          await scanned.register();
+          await indexed.register();
+          const half = ownerChange ? Math.floor(events.length / 2) : events.length;
+          // a new owner of every partition halfway: an empty cache, its parts read back from Redis
+          for (const writer of [scanned, indexed]) {
+            await writer.commitSpread(events.slice(0, half), batch);
+            if (half < events.length) {
+              await writer.register();
+              await writer.commitSpread(events.slice(half), batch);
+            }
+          }
+          await expectSameTops(store, scanned, indexed, events, limit, ['p90']);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  }, 240_000);
+
+  it("is what top by a percentile reads, and a part's index is dropped when a batch brings no bounds", async () => {
+    const writer = new PipelineWriter(redis, {
+      partitions: 2,
+      groupBy: ['user'],
+      owner: true,
+      rankBy: ['p90'],
+      window: {
+        type: 'tumbling',
+        sizeMs: 60_000,
+        graceMs: 1000,
+        packedSketches: true,
+        rollups: true,
+        ranks: true,
+      },
+      retentionMs: 3_600_000,
+    });
+    await writer.register();
+    // 30 users, amounts by user so the ranking is clear: p90 of user i is about i * 10
+    const events = eventsOf(5, 300, 30, 60_000).map((e) => ({
+      ...e,
+      amount: Number(e.user.slice(1)) * 10 + 1,
+    }));
+    await writer.commitSpread(events, 50);
+    const store = new QueryStore(redis, { cache: false });
+    const query = { aggregate: 'p90', window: BASE, limit: 1, filters: new Map() };
+    const before = await store.top(writer.name, query);
+    expect(before.groups[0]?.group).toEqual({ user: 'u29' });
+    const hash = (p: string) => `${writer.prefix(p)}:w:${BASE}`;
+    expect(await redis.exists(`${hash('0')}:tot:rq`, `${hash('1')}:tot:rq`)).toBe(2);
+    // the top group's bounds pushed below every other group's: top must follow the index (and be wrong)
+    const top = groupKeyOf(['u29']);
+    for (const p of ['0', '1']) await redis.zadd(`${hash(p)}:tot:rk:p90`, 1_000_000, top);
+    const misled = await store.top(writer.name, query);
+    expect(misled.groups[0]?.group).not.toEqual({ user: 'u29' });
+    // batches of partition 0 committed without bounds (a processor that does not pack): one that
+    // leaves the window alone keeps the mark; one that writes it removes it, so top scans that part
+    // and is right again
+    const prefix = writer.prefix('0');
+    const epoch = Number(await redis.hget(keys.checkpoint(prefix), 'epoch'));
+    const commitUnbounded = async (fold: BatchFold, offset: number) => {
+      const result = await commitBatch(redis, {
+        prefix,
+        epoch,
+        firstOffset: String(offset),
+        nextOffset: String(offset + 1),
+        watermark: BASE + 1,
+        graceMs: 1000,
+        retentionMs: 3_600_000,
+        windowSizeMs: 60_000,
+        fold,
+        rollups: true,
+        rankedBounds: { aggregates: ['p90'], perPartial: new Map() },
+      });
+      expect(result.status).toBe('applied');
+    };
+    await commitUnbounded(new BatchFold(writer.registration.aggregates), 1000);
+    expect(await redis.exists(`${hash('0')}:tot:rq`)).toBe(1);
+    const fold = new BatchFold(writer.registration.aggregates);
+    const e = events[0]!;
+    fold.add(
+      fold.window(BASE, BASE + 60_000),
+      groupKeyOf([e.user]),
+      e.time,
+      fold.prepare(argsOf({ ...e, partition: '0' })),
+    );
+    fold.records = 1;
+    await commitUnbounded(fold, 1001);
+    expect(await redis.exists(`${hash('0')}:tot:rq`)).toBe(0);
+    const after = await store.top(writer.name, query);
+    expect(after.groups[0]?.group).toEqual({ user: 'u29' });
+  });
 
   it('is what top reads, and it expires with its window', async () => {
     const writer = new PipelineWriter(redis, {

@@ -5,6 +5,7 @@ import {
   bucketValue,
   quantile,
   RELATIVE_ACCURACY,
+  upperQuantile,
 } from '../../../processor/src/aggregates/ddsketch.ts';
 
 function sketch(values: number[]): Map<string, number> {
@@ -111,6 +112,40 @@ describe('DDSketch buckets', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+
+  it("bounds the quantile of any merge of parts by the largest of the parts' upper quantiles (property)", () => {
+    // Few distinct values (ties, small parts), zero and negatives, q from the spec's whole range.
+    const value = fc.oneof(fc.integer({ min: -5, max: 30 }), fc.double({ min: -1e4, max: 1e4, noNaN: true }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(value, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 6 }),
+        fc.double({ min: 0.001, max: 0.999, noNaN: true }),
+        fc.constantFrom(0.001, 0.01, 0.1),
+        (parts, q, accuracy) => {
+          const of = (values: number[]) => {
+            const buckets = new Map<string, number>();
+            for (const v of values)
+              buckets.set(bucketOf(v, accuracy), (buckets.get(bucketOf(v, accuracy)) ?? 0) + 1);
+            return buckets;
+          };
+          const merged = quantile(of(parts.flat()), q, accuracy)!;
+          const bounds = parts.map((values) => upperQuantile(of(values), q, accuracy)!);
+          expect(merged).toBeLessThanOrEqual(Math.max(...bounds));
+          // and each part's bound is at least its own quantile
+          parts.forEach((values, i) => {
+            expect(bounds[i]!).toBeGreaterThanOrEqual(quantile(of(values), q, accuracy)!);
+          });
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    // The part's own quantile is not such a bound: two parts of {1, 100} have p90 1, their merge 100.
+    const part = sketch([1, 100]);
+    expect(quantile(part, 0.9)).toBeCloseTo(1, 1);
+    expect(quantile(sketch([1, 100, 1, 100]), 0.9)).toBeCloseTo(100, -1);
+    expect(upperQuantile(part, 0.9)).toBeCloseTo(100, -1);
+    expect(upperQuantile(new Map(), 0.9)).toBeNull();
   });
 
   it('is empty for no values', () => {

@@ -4,6 +4,7 @@
 // keys whose byte order and code-unit order differ.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { bucketOf, quantile, upperQuantile } from '../../../processor/src/aggregates/ddsketch.ts';
 import { KINDS } from '../../../processor/src/aggregates/kinds.ts';
 import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import {
@@ -120,13 +121,81 @@ describe('threshold algorithm (top-N index)', () => {
           k: s.k,
           combine: KINDS[shape.kind].rankIndex!,
           exactSums: shape.kind === 'count',
-          valueOf: (entries) => mergedValue(shape, entries),
+          merge: (entries) => mergedValue(shape, entries),
         });
         expect(got.top).toEqual(expected);
         for (const e of got.top)
           expect(got.entries.get(e.member)).toEqual(lists.map((l) => l.get(e.member) ?? null));
       }),
       { numRuns: 2000 },
+    );
+  }, 60_000);
+
+  it('returns the exact top-k by a percentile from lists of upper bounds, resolving candidates (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          k: fc.integer({ min: 1, max: 8 }),
+          lists: fc.integer({ min: 1, max: 5 }),
+          members: fc.uniqueArray(fc.oneof(fc.constantFrom(...keys), fc.string({ maxLength: 3 })), {
+            maxLength: 40,
+          }),
+          seed: fc.integer(),
+          spread: fc.constantFrom(3, 50, 100_000),
+          q: fc.constantFrom(0.5, 0.9, 0.99),
+        }),
+        async ({ k, lists: n, members, seed, spread, q }) => {
+          let state = seed >>> 0;
+          const next = () => {
+            state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+            return state / 2 ** 32;
+          };
+          // per list, each member's sketch there (bucket -> count); in one list or several
+          const sketches = Array.from({ length: n }, () => new Map<string, Map<string, number>>());
+          for (const member of members) {
+            const home = Math.floor(next() * n);
+            sketches.forEach((list, i) => {
+              if (i !== home && next() < 0.5) return;
+              const buckets = new Map<string, number>();
+              for (let j = Math.floor(next() * 6); j >= 0; j--) {
+                const bucket = bucketOf(Math.floor(next() * spread) - spread / 10);
+                buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
+              }
+              list.set(member, buckets);
+            });
+          }
+          const mergedOf = (member: string) => {
+            const all = new Map<string, number>();
+            for (const list of sketches)
+              for (const [b, c] of list.get(member) ?? []) all.set(b, (all.get(b) ?? 0) + c);
+            return quantile(all, q)!;
+          };
+          const expected = members
+            .map((member) => ({ member, value: mergedOf(member) }))
+            .sort(rankOrder)
+            .slice(0, k);
+          const bounds = sketches.map(
+            (list) => new Map([...list].map(([m, buckets]) => [m, upperQuantile(buckets, q)!])),
+          );
+          const { sources } = sourcesOf(bounds);
+          let resolved = 0;
+          const got = await thresholdTop(sources, {
+            k,
+            combine: 'max',
+            exactSums: false,
+            resolve: async (asked, entries) => {
+              resolved += asked.length;
+              asked.forEach((m, i) => {
+                expect(entries[i]).toEqual(bounds.map((b) => b.get(m) ?? null));
+              });
+              return asked.map(mergedOf);
+            },
+          });
+          expect(got.top).toEqual(expected);
+          expect(resolved).toBeLessThanOrEqual(members.length);
+        },
+      ),
+      { numRuns: 1500 },
     );
   }, 60_000);
 
@@ -140,7 +209,7 @@ describe('threshold algorithm (top-N index)', () => {
       k: 10,
       combine: 'sum',
       exactSums: true,
-      valueOf: (entries) => mergedValue(count, entries),
+      merge: (entries) => mergedValue(count, entries),
     });
     expect(got.top.map((e) => e.member)).toEqual([...members].sort().slice(0, 10));
     expect(got.top.every((e) => e.value === 3)).toBe(true);
@@ -151,7 +220,7 @@ describe('threshold algorithm (top-N index)', () => {
       k: 10,
       combine: 'sum',
       exactSums: true,
-      valueOf: (entries) => mergedValue(count, entries),
+      merge: (entries) => mergedValue(count, entries),
     });
     expect(top.top.map((e) => e.value)).toEqual(Array.from({ length: 10 }, (_, i) => 3 * (9_999 - i)));
     expect(clear.read()).toBeLessThanOrEqual(3 * 40);

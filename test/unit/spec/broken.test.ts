@@ -81,7 +81,11 @@ const expected: Record<string, [number, string, string]> = {
   'percentile-no-q': [20, 'spec.aggregates.bytes.q', 'percentile needs q'],
   'percentile-q-range': [20, 'spec.aggregates.bytes.q', 'between 0 and 1'],
   'rankby-dup': [21, 'spec.rankBy[1]', 'rankBy lists "views" twice'],
-  'rankby-percentile': [22, 'spec.rankBy[1]', 'slow is a percentile aggregate; only count, sum, min and max'],
+  'rankby-distinct': [
+    22,
+    'spec.rankBy[1]',
+    'users is a countDistinct aggregate; only count, sum, min, max and percentile',
+  ],
   'rankby-unknown': [21, 'spec.rankBy[1]', 'not an aggregate of this pipeline (views, bytes)'],
   'redis-url-password': [24, 'spec.redis.url', 'must not contain credentials'],
   'redis-wait-replicas': [24, 'spec.redis.waitForReplicas', '5'],

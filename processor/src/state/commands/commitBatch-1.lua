@@ -35,7 +35,8 @@
              rk = the aggregates of the per-part top-N index (applyRanks), wg = the key base of the
              window-level group sets (applyWindowGroups), gr = the ranked sums of the window-level index
              (applyGlobalRanks, needs rk and wg), hr/hb = the hopping windows' window-level sets
-             (applyHoppingRanks, needs rk)
+             (applyHoppingRanks, needs rk), rq = the percentiles of the top-N index, whose bounds
+             each window's q = {agg = {group, bound, ...}} carries (applyBoundRanks)
              sl (hopping windows kept per slice) = { z = window size, a = advance, g = slice length }
              x (session windows only) is a list of {group, start, lastEventTime, closesAt, {mergedStart, ...}}:
              each merged session's state for the group moves into the session at `start`.
@@ -307,6 +308,35 @@ local function applyRanks(hash, groups, ranked, hopping, blocks, absoluteFrom)
   redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
 end
 
+-- The top-N index of ranked percentiles (payload.rq; query/top-index.ts): in the same sorted set
+-- `<hash>:tot:rk:<agg>`, group -> minus an upper bound of its value in this part (the part's upper
+-- quantile, aggregates/ddsketch.ts), which the owner works out from the packed sketches it keeps and
+-- sends for every group whose sketch the batch changed (w.q = {agg = {group, bound, ...}}). The
+-- mark `:tot:rq` says the index was kept from the part's first batch on; a batch without bounds
+-- (a partial its owner does not pack) removes the mark, so readers scan the part instead.
+local function applyBoundRanks(hash, aggs, bounds)
+  if not bounds then
+    redis.call('DEL', hash .. ':tot:rq')
+    return
+  end
+  local suffixes = { 'tot:rq' }
+  for _, agg in ipairs(aggs) do
+    local list = bounds[agg]
+    suffixes[#suffixes + 1] = 'tot:rk:' .. agg
+    for i = 1, #(list or {}), 2000 do
+      local args = {}
+      for j = i, math.min(i + 1999, #list), 2 do
+        local v = list[j + 1]
+        args[#args + 1] = string.sub(v, 1, 1) == '-' and string.sub(v, 2) or ('-' .. v)
+        args[#args + 1] = list[j]
+      end
+      redis.call('ZADD', hash .. ':tot:rk:' .. agg, unpack(args))
+    end
+  end
+  redis.call('SET', hash .. ':tot:rq', '1')
+  redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
+end
+
 -- Window-level group sets (one Redis node only: payload.wg is the version's key base, e.g.
 -- kf:{p:v:~g}, another hash tag, so never on a Cluster; query/group-count.ts): the batch's groups of
 -- a window go to `<wg>:g:<start>` (a slice's: applySliceGroups below), in this fenced step, so
@@ -415,6 +445,8 @@ for _, w in ipairs(payload.w) do
   local hoppingSums = hoppingRanks and hoppingSumModes and (redis.call('EXISTS', hash .. ':tot:hs') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the window-level index of ranked sums (payload.gr), beside the group sets (tumbling windows).
   local globalRanks = ranks and payload.gr and payload.wg and not w.c and (redis.call('EXISTS', hash .. ':tot:gr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- And the ranked percentiles' bounds (payload.rq), with a mark of their own.
+  local boundRanks = totals and payload.rq and (redis.call('EXISTS', hash .. ':tot:rq') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
   local absoluteFrom = absoluteAt
   if w.a then
@@ -453,6 +485,7 @@ for _, w in ipairs(payload.w) do
     end
   end
   if globalRanks then applyGlobalRanks(hash, start, w.r.g, payload.gr, payload.wg) end
+  if boundRanks then applyBoundRanks(hash, payload.rq, w.q) end
   if #sketchSuffixes > 0 then kf_chunked('SADD', hash .. ':keys', sketchSuffixes, 1) end
 end
 
