@@ -3,7 +3,7 @@
  * written by the processor's own commit path, then autocannon on loopback for a bounded time per
  * endpoint. Prints requests/s and p99 latency.
  *
- *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--whole-amounts] [--no-rollups] [--sketch-keys] [--only rollup,filtered]
+ *   node --import tsx bench/query-load.ts [--duration 10] [--connections 10] [--no-cache] [--hopping [--whole-window-ranks]] [--whole-amounts] [--no-rollups] [--sketch-keys] [--rank-percentile] [--events-per-group 1] [--only rollup,filtered]
  *
  * --hopping keeps the groups in a hopping window of 1 min every 10 s (stream slicing: the events
  * spread over 5 slices of 10 s, and the window read is merged from its slices) instead of one
@@ -23,6 +23,13 @@
  *
  * --sketch-keys writes distinct sets and percentile sketches as per-group keys (the layout before
  * owners packed them into the window and slice hashes, window.packedSketches).
+ *
+ * --rank-percentile lists the percentile in spec.rankBy: the owners index each part's upper bound
+ * of it, which `top` by the percentile reads (without it, that `top` reads every group).
+ *
+ * --events-per-group N gives each group N events per partition (default 1), with amounts around
+ * a scale of its own (as each endpoint of a service has its own latencies), so each partition's
+ * sketch of a group holds N values rather than one.
  *
  * --only runs just the endpoints whose label contains one of the comma-separated words.
  *
@@ -56,6 +63,8 @@ const rollups = !process.argv.includes('--no-rollups');
 const wholeWindowRanks = process.argv.includes('--whole-window-ranks');
 const wholeAmounts = process.argv.includes('--whole-amounts');
 const packedSketches = !process.argv.includes('--sketch-keys');
+const rankPercentile = process.argv.includes('--rank-percentile');
+const eventsPerGroup = arg('events-per-group', 1);
 const only = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
   : undefined;
@@ -70,6 +79,7 @@ try {
     // committed as the consumer loop commits: by each partition's owner (absolute values, and the
     // window-level group sets of hopping windows that only the owner can work out)
     owner: true,
+    ...(rankPercentile ? { rankBy: ['orders', 'revenue', 'minAmount', 'maxAmount', 'p90'] } : {}),
     // the window shape the processor registers (runtime/compile.ts); --no-rollups: the layout before
     // write-side rollups and the top-N index, whose rollups and top scan every group
     window: hopping
@@ -93,15 +103,24 @@ try {
   // every group gets 3 events, one per partition, so every group is merged from 3 partials
   const started = Date.now();
   const writeStats = await commandStats(redis);
+  // (drawn only with --events-per-group, so that the default run's amounts stay as before)
+  const scales = eventsPerGroup > 1 ? Array.from({ length: GROUPS }, () => 0.1 + next()) : [];
+  const amountOf = (g: number) => {
+    const x = eventsPerGroup > 1 ? scales[g]! * (0.5 + next()) * 0.5 : next();
+    return wholeAmounts ? Math.round(x * 10_000) : Math.round(x * 10_000) / 100;
+  };
   for (let p = 0; p < 3; p++) {
-    const events = Array.from({ length: GROUPS }, (_, g) => ({
-      time: base + g * 5 + p,
-      country: 'DE',
-      device: 'web',
-      amount: wholeAmounts ? Math.round(next() * 10_000) : Math.round(next() * 10_000) / 100,
-      user: `user-${g}`,
-      item: items[Math.floor(next() * items.length)]!,
-    }));
+    const events = Array.from({ length: GROUPS * eventsPerGroup }, (_, i) => {
+      const g = i % GROUPS;
+      return {
+        time: base + g * 5 + p,
+        country: 'DE',
+        device: 'web',
+        amount: amountOf(g),
+        user: `user-${g}`,
+        item: items[Math.floor(next() * items.length)]!,
+      };
+    });
     for (let i = 0; i < events.length; i += 2500) await writer.commit(String(p), events.slice(i, i + 2500));
   }
   const written = statsDelta(writeStats, await commandStats(redis));
@@ -140,7 +159,8 @@ try {
     windows: { groups: { values: { orders: number } }[] }[];
   };
   const orders = one.windows[0]?.groups[0]?.values.orders;
-  if (orders !== 3) throw new Error(`user-4242: expected 3 orders in the window, got ${orders}`);
+  if (orders !== 3 * eventsPerGroup)
+    throw new Error(`user-4242: expected ${3 * eventsPerGroup} orders in the window, got ${orders}`);
   const rows: string[] = [];
   for (const [label, path] of targets) {
     if (only && !only.some((word) => label.includes(word))) continue;

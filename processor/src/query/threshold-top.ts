@@ -99,18 +99,7 @@ export async function thresholdTop(
     await roundOf(depth);
     // Candidates found in this round's ranges lack their values in the other lists: one more round for those.
     if ([...partials.values()].some((p) => p.includes(undefined))) await roundOf(0);
-    if (options.resolve) {
-      const fresh = [...partials.keys()].filter((m) => !resolved.has(m));
-      if (fresh.length > 0) {
-        const values = await options.resolve(
-          fresh,
-          fresh.map((m) => partials.get(m) as (number | null)[]),
-        );
-        fresh.forEach((m, i) => {
-          resolved.set(m, values[i] ?? null);
-        });
-      }
-    }
+    if (options.resolve) await resolveCandidates(options.resolve);
     const ranked: RankedEntry[] = [];
     for (const [member, list] of partials) {
       const value = options.resolve ? resolved.get(member)! : options.merge!(list as (number | null)[]);
@@ -126,6 +115,38 @@ export async function thresholdTop(
       };
     }
     depth *= 4;
+  }
+
+  /**
+   * Reads exact values of the candidates not resolved yet, highest bound first, in chunks. A
+   * candidate whose bound is below the k-th exact value so far can never enter the top k (that
+   * value only rises as candidates are added), so it is dropped unread (null: not ranked).
+   */
+  async function resolveCandidates(resolve: NonNullable<ThresholdOptions['resolve']>): Promise<void> {
+    const boundOf = (m: string) =>
+      Math.max(...(partials.get(m) as (number | null)[]).map((x) => x ?? -Infinity));
+    const fresh = [...partials.keys()]
+      .filter((m) => !resolved.has(m))
+      .map((member) => ({ member, bound: boundOf(member) }))
+      .sort((a, b) => b.bound - a.bound);
+    const chunk = Math.max(k, 32);
+    for (let i = 0; i < fresh.length; ) {
+      const known = [...resolved.values()].filter((v): v is number => v !== null).sort((a, b) => b - a);
+      const kth = known.length >= k ? known[k - 1]! : -Infinity;
+      const asked: string[] = [];
+      for (; i < fresh.length && asked.length < chunk; i++) {
+        if (fresh[i]!.bound < kth) resolved.set(fresh[i]!.member, null);
+        else asked.push(fresh[i]!.member);
+      }
+      if (asked.length === 0) continue;
+      const values = await resolve(
+        asked,
+        asked.map((m) => partials.get(m) as (number | null)[]),
+      );
+      asked.forEach((m, j) => {
+        resolved.set(m, values[j] ?? null);
+      });
+    }
   }
 
   async function roundOf(to: number): Promise<void> {
