@@ -197,8 +197,7 @@ export async function thresholdTop(
       threshold = Math.max(...open.map((s) => s.last.value));
     }
     if (kth.value > threshold) return true;
-    // Bounds, not values: a member not seen may still be worth the threshold, with any key.
-    if (kth.value < threshold || options.resolve) return false;
+    if (kth.value < threshold) return false;
     // A tie: an unseen member ties only by being past the last entry of some lists, whose values it
     // shares, so its key is above those lists' last keys (in byte order, the lists' order).
     if (!orderAgrees(kth.member)) return false;
@@ -210,7 +209,8 @@ export async function thresholdTop(
         if (s.last.value > 0 && (bound === undefined || byteCompare(s.last.member, bound) > 0))
           bound = s.last.member;
     } else {
-      // It holds the threshold's value in some list left at that value: its key is past that list's last.
+      // It holds the threshold's value in some list left at that value: its key is past that list's
+      // last. (With `resolve` too: an exact value equal to the threshold needs a bound equal to it.)
       for (const s of open)
         if (s.last.value === threshold && (bound === undefined || byteCompare(s.last.member, bound) < 0))
           bound = s.last.member;

@@ -30,6 +30,8 @@ export async function indexedTop(
     let checked = false;
     return {
       async read(from, count, members) {
+        // Some part cannot answer: every list reads as exhausted, so the algorithm ends now.
+        if (unindexed) return { entries: [], values: members.map(() => null) };
         let range: string[];
         let scores: (string | null)[];
         if (!checked) {
@@ -40,7 +42,7 @@ export async function indexedTop(
             shape.name,
             String(from),
             String(count),
-            bounded ? 'tot:rq' : '',
+            bounded ? `tot:rq:${shape.name}` : '',
             ...members,
           )) as [number, string[], (string | null)[]];
           if (Number(reply[0]) < 0) unindexed = true;

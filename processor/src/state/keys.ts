@@ -25,7 +25,7 @@
  *                                        or max aggregate, zset group -> minus its value in this window (or
  *                                        slice), listed in :tot:keys (query/top-index.ts); for a percentile of
  *                                        spec.rankBy, minus an upper bound of it (its upper quantile here)
- *   kf:{p:v:n}:w:<start>:tot:rq          string: the percentiles' indexes above were kept from the first batch on
+ *   kf:{p:v:n}:w:<start>:tot:rq:<agg>    string: that percentile's index above was kept from the first batch on
  *   kf:{p:v:n}:w:<start>:tot:wg          string: this window's (or slice's) groups went to the window-level sets below
  *                                        from its first batch on (one Redis node only)
  *   kf:{p:v:~g}:g:<start>                set: every group of the window on every partition (one Redis node only:

@@ -3,7 +3,8 @@
 // aggregate the same whether it reads an index or scans the window, against an independent tally;
 // a ranked sum also gets the window-level index of tumbling windows (one Redis node), and a hopping
 // window with rankWholeWindows its window-level ranking sets of the ranked counts, sums and max. A
-// listed percentile is indexed by its parts' upper bounds, on tumbling and hopping windows alike.
+// listed percentile is indexed by its parts' upper bounds, on tumbling and hopping windows alike,
+// and one not listed is still ranked (by scanning) beside it.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { compilePipeline, startInProcess } from '../../../harness/pipeline-fixture.ts';
@@ -37,11 +38,11 @@ function records() {
   return { out, tally };
 }
 
-/** The p90 a DDSketch of these values answers (what the pipeline's percentile must give). */
-function sketchP90(values: number[]): number {
+/** The quantile a DDSketch of these values answers (what the pipeline's percentile must give). */
+function sketchQuantile(values: number[], q: number): number {
   const buckets = new Map<string, number>();
   for (const v of values) buckets.set(bucketOf(v), (buckets.get(bucketOf(v)) ?? 0) + 1);
-  return quantile(buckets, 0.9)!;
+  return quantile(buckets, q)!;
 }
 
 const TUMBLING = '{ type: tumbling, size: 1m, grace: 1h }';
@@ -62,6 +63,7 @@ spec:
     total: { sum: event.v }
     hi: { max: event.v }
     p90: { percentile: event.v, q: 0.9 }
+    p50: { percentile: event.v, q: 0.5 }
 ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
   const brokers = inject('kafkaBrokers');
   const redisUrl = inject('redisUrl');
@@ -99,7 +101,9 @@ ${rankBy === undefined ? '' : `  rankBy: ${rankBy}\n`}`);
       ['n', (t: { n: number }) => t.n],
       ['total', (t: { total: number }) => t.total],
       ['hi', (t: { hi: number }) => t.hi],
-      ['p90', (t: { values: number[] }) => sketchP90(t.values)],
+      ['p90', (t: { values: number[] }) => sketchQuantile(t.values, 0.9)],
+      // not in any rankBy: scanned, also beside an indexed percentile
+      ['p50', (t: { values: number[] }) => sketchQuantile(t.values, 0.5)],
     ] as const) {
       const want = [...tally]
         .map(([k, t]) => ({ k, value: measure(t as never) }))

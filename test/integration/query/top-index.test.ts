@@ -221,7 +221,7 @@ describe('top-N index', () => {
     const before = await store.top(writer.name, query);
     expect(before.groups[0]?.group).toEqual({ user: 'u29' });
     const hash = (p: string) => `${writer.prefix(p)}:w:${BASE}`;
-    expect(await redis.exists(`${hash('0')}:tot:rq`, `${hash('1')}:tot:rq`)).toBe(2);
+    expect(await redis.exists(`${hash('0')}:tot:rq:p90`, `${hash('1')}:tot:rq:p90`)).toBe(2);
     // the top group's bounds pushed below every other group's: top must follow the index (and be wrong)
     const top = groupKeyOf(['u29']);
     for (const p of ['0', '1']) await redis.zadd(`${hash(p)}:tot:rk:p90`, 1_000_000, top);
@@ -249,7 +249,7 @@ describe('top-N index', () => {
       expect(result.status).toBe('applied');
     };
     await commitUnbounded(new BatchFold(writer.registration.aggregates), 1000);
-    expect(await redis.exists(`${hash('0')}:tot:rq`)).toBe(1);
+    expect(await redis.exists(`${hash('0')}:tot:rq:p90`)).toBe(1);
     const fold = new BatchFold(writer.registration.aggregates);
     const e = events[0]!;
     fold.add(
@@ -260,7 +260,7 @@ describe('top-N index', () => {
     );
     fold.records = 1;
     await commitUnbounded(fold, 1001);
-    expect(await redis.exists(`${hash('0')}:tot:rq`)).toBe(0);
+    expect(await redis.exists(`${hash('0')}:tot:rq:p90`)).toBe(0);
     const after = await store.top(writer.name, query);
     expect(after.groups[0]?.group).toEqual({ user: 'u29' });
   });

@@ -7,7 +7,7 @@
     KEYS[1]  the window or slice hash, kf:{p:v:n}:w:<start>; its index shares its hash tag
     ARGV[1]  the aggregate
     ARGV[2]  first rank to read (0-based), ARGV[3] how many (0: none)
-    ARGV[4]  the suffix of the mark that says the index is whole (`tot:rq` for percentiles, whose
+    ARGV[4]  the suffix of the mark that says the index is whole (`tot:rq:<agg>` for percentiles, whose
              index may be empty), '' when the index's existence says it
     ARGV[5..] groups whose scores to read (ZMSCORE)
   Output: { status, {group, score, ...}, {score or nil, ...} }, status 1: indexed; 0: the part has

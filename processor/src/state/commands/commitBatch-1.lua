@@ -312,17 +312,22 @@ end
 -- `<hash>:tot:rk:<agg>`, group -> minus an upper bound of its value in this part (the part's upper
 -- quantile, aggregates/ddsketch.ts), which the owner works out from the packed sketches it keeps and
 -- sends for every group whose sketch the batch changed (w.q = {agg = {group, bound, ...}}). The
--- mark `:tot:rq` says the index was kept from the part's first batch on; a batch without bounds
--- (a partial its owner does not pack) removes the mark, so readers scan the part instead.
+-- mark `:tot:rq:<agg>` says an aggregate's index was kept from the part's first batch on (each its
+-- own: a percentile added to rankBy later starts without one); a batch without bounds (a partial
+-- its owner does not pack) removes the marks, so readers scan the part instead.
 local function applyBoundRanks(hash, aggs, bounds)
+  local suffixes = {}
+  for _, agg in ipairs(aggs) do
+    suffixes[#suffixes + 1] = 'tot:rq:' .. agg
+  end
   if not bounds then
-    redis.call('DEL', hash .. ':tot:rq')
+    for _, suffix in ipairs(suffixes) do redis.call('DEL', hash .. ':' .. suffix) end
     return
   end
-  local suffixes = { 'tot:rq' }
   for _, agg in ipairs(aggs) do
     local list = bounds[agg]
     suffixes[#suffixes + 1] = 'tot:rk:' .. agg
+    redis.call('SET', hash .. ':tot:rq:' .. agg, '1')
     for i = 1, #(list or {}), 2000 do
       local args = {}
       for j = i, math.min(i + 1999, #list), 2 do
@@ -333,7 +338,6 @@ local function applyBoundRanks(hash, aggs, bounds)
       redis.call('ZADD', hash .. ':tot:rk:' .. agg, unpack(args))
     end
   end
-  redis.call('SET', hash .. ':tot:rq', '1')
   redis.call('SADD', hash .. ':tot:keys', unpack(suffixes))
 end
 
@@ -445,8 +449,8 @@ for _, w in ipairs(payload.w) do
   local hoppingSums = hoppingRanks and hoppingSumModes and (redis.call('EXISTS', hash .. ':tot:hs') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
   -- And the window-level index of ranked sums (payload.gr), beside the group sets (tumbling windows).
   local globalRanks = ranks and payload.gr and payload.wg and not w.c and (redis.call('EXISTS', hash .. ':tot:gr') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
-  -- And the ranked percentiles' bounds (payload.rq), with a mark of their own.
-  local boundRanks = totals and payload.rq and (redis.call('EXISTS', hash .. ':tot:rq') == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
+  -- And the ranked percentiles' bounds (payload.rq), with marks of their own (the first one's decides).
+  local boundRanks = totals and payload.rq and (redis.call('EXISTS', hash .. ':tot:rq:' .. payload.rq[1]) == 1 or redis.call('EXISTS', hash, hash .. ':keys') == 0)
 
   local absoluteFrom = absoluteAt
   if w.a then
