@@ -25,6 +25,7 @@ const shapes: Record<string, PipelineShape> = {
   w2: { ...base, window: 'tumbling', fieldAggregates: 1, enrichments: 1, filtered: true },
   w3: { ...base, window: 'sliced', slicesPerWindow: 6, sketchAggregates: 2 },
   w4: { ...base, window: 'tumbling', fieldAggregates: 2 },
+  w5: { ...base, window: 'tumbling', sketchAggregates: 2 },
 };
 const error = (predicted: number, measured: number) =>
   `${Math.round(((predicted - measured) / measured) * 100)} %`;

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --write-costs`: the per-record costs of a run, as the capacity model's table
- * (processor/src/capacity/costs.json). Needs w1, w2 and w3 in the run and w1's freshness.
+ * (processor/src/capacity/costs.json). Needs w1, w2, w3 and w5 in the run and w1's freshness.
  */
 import { writeFileSync } from 'node:fs';
 import {
@@ -17,7 +17,7 @@ function row(runs: ProcessorRun[], id: string): CostRow {
   const run = runs.find((r) => r.workload === id && r.replicas === 1);
   const workload = workloads.find((w) => w.id === id);
   if (!run || !workload)
-    throw new Error(`--write-costs needs a one-replica run of ${id} (--workloads w1,w2,w3)`);
+    throw new Error(`--write-costs needs a one-replica run of ${id} (--workloads w1,w2,w3,w5)`);
   // the measured interval starts at the first checkpoint, so a few records are outside it
   const records = run.rate * run.seconds;
   return {
@@ -44,6 +44,7 @@ export function costTableFrom(results: BenchResults, source: string): CostTable 
     fields: row(runs, 'w1'),
     enrich: row(runs, 'w2'),
     sketches: row(runs, 'w3'),
+    tumblingSketches: row(runs, 'w5'),
     freshness: { workload: 'w1', rate: round(fresh.achievedRate, 0), p99Ms: round(fresh.p99Ms, 0) },
   });
 }

@@ -11,7 +11,7 @@
  * chart's query.server.enabled) instead of the replica's; --scaling <list> the
  * replica counts of the scaling runs (default 2,4); --repeat <n> measures each workload n times,
  * each right after its own ceiling, and reports the median pair by CPU ratio with every ratio; --write-costs writes the capacity model's cost table
- * (processor/src/capacity/costs.json, needs w1, w2, w3 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
+ * (processor/src/capacity/costs.json, needs w1, w2, w3, w5 and freshness). Results: bench/results/<timestamp>.json and .md, and the generated section of
  * docs/benchmarks.md.
  *
  * The parts: options.ts (command line), data.ts (deterministic input), workloads.ts (the pipelines),

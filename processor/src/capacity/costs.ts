@@ -24,8 +24,14 @@ export const costTableSchema = z.object({
   fields: costRow,
   /** w2: where + one lookup enrichment + count */
   enrich: costRow,
-  /** w3: hopping 1 min / 10 s (sliced), countDistinct + percentile */
+  /** w3: hopping 1 min / 10 s (sliced), countDistinct + percentile: the sketches of hopping windows */
   sketches: costRow,
+  /**
+   * w5: w3's aggregates in 1 min tumbling windows. A tumbling window packs its sketches as a slice
+   * does, but a batch touches fewer (window, group) pairs, and it has no slices to roll up, so its
+   * costs are not w3's.
+   */
+  tumblingSketches: costRow,
   /** a freshness run of the `fields` shape on one replica: what the latency floor is fitted to */
   freshness: z.object({
     workload: z.string(),
@@ -58,21 +64,31 @@ export interface RecordCosts {
 }
 
 const FIELD_AGGREGATES_MEASURED = 2; // w1's count + sum
-const SKETCH_AGGREGATES_MEASURED = 2; // w3's countDistinct + percentile (and no field aggregate)
+const SKETCH_AGGREGATES_MEASURED = 2; // w3's and w5's countDistinct + percentile (and no field aggregate)
 const ENRICH_FIELD_AGGREGATES = 1; // w2's count
 const positive = (n: number) => Math.max(0, n);
 type Measure = 'replicaCpuUsPerRecord' | 'redisCpuUsPerRecord' | 'redisCommandsPerRecord';
 
 /**
+ * The row that prices a pipeline's sketch aggregates: w3 for hopping (sliced) windows, w5 for
+ * tumbling ones. Sessions were not measured and take the tumbling row.
+ */
+export function sketchRow(shape: PipelineShape, table: CostTable): CostRow {
+  return shape.window === 'sliced' ? table.sketches : table.tumblingSketches;
+}
+
+/**
  * A linear model that gives back each measured row for its own shape. Replica CPU: the `fields`
- * row is the base (decode, fold, commit), each sketch aggregate adds half of what w3 costs over
- * w1, each enrichment what w2 costs over w1. Redis (CPU and commands): each field aggregate costs
- * half of w1's, each sketch aggregate half of w3's, each enrichment what w2 costs beyond its one
- * field aggregate. Hopping windows are sliced, so a record costs what it costs in a tumbling
- * window; sessions were not measured and use the same costs.
+ * row is the base (decode, fold, commit), each sketch aggregate adds half of what the sketch row
+ * (sketchRow: w3 or w5) costs over w1, each enrichment what w2 costs over w1. Redis (CPU and
+ * commands): each field aggregate costs half of w1's, each sketch aggregate half of the sketch
+ * row's, each enrichment what w2 costs beyond its one field aggregate. Field aggregates cost the
+ * same in every window type: a hopping window's record updates one slice, as a tumbling one's
+ * updates one window; sessions were not measured and use the tumbling costs.
  */
 export function recordCosts(shape: PipelineShape, table: CostTable): RecordCosts {
-  const { fields, enrich, sketches } = table;
+  const { fields, enrich } = table;
+  const sketches = sketchRow(shape, table);
   const perField = (k: Measure) => fields[k] / FIELD_AGGREGATES_MEASURED;
   const replica = (k: Measure) =>
     fields[k] +

@@ -1,5 +1,6 @@
-// What the capacity model needs to know about a pipeline: its window type, how many aggregates of
-// each write form (hash fields vs per-group sketch keys), and its enrichments.
+// What the capacity model needs to know about a pipeline: its window type (which also picks the
+// measured row its sketch aggregates are priced by, costs.ts sketchRow), how many aggregates of
+// each write form (hash fields vs per-group sketches), and its enrichments.
 import { KINDS } from '../aggregates/kinds.ts';
 import type { NormalizedPipeline } from '../spec/normalize.ts';
 

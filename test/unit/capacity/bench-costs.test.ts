@@ -52,9 +52,15 @@ const results = (runs: ProcessorRun[], freshness = true): BenchResults =>
   }) as BenchResults;
 
 describe('the cost table a benchmark run writes (bench/costs.ts)', () => {
-  it('turns the one-replica runs of w1, w2, w3 into µs per record of the measured interval', () => {
+  it('turns the one-replica runs of w1, w2, w3, w5 into µs per record of the measured interval', () => {
     const table = costTableFrom(
-      results([run('w1', 1, 2, 1), run('w1', 2, 9, 9), run('w2', 1, 2.5, 0.25), run('w3', 1, 3, 5)]),
+      results([
+        run('w1', 1, 2, 1),
+        run('w1', 2, 9, 9),
+        run('w2', 1, 2.5, 0.25),
+        run('w3', 1, 3, 5),
+        run('w5', 1, 3.5, 2),
+      ]),
       'bench/results/x.json',
     );
     expect(costTableSchema.parse(table)).toEqual(table);
@@ -67,18 +73,21 @@ describe('the cost table a benchmark run writes (bench/costs.ts)', () => {
       r.redisCpuUsPerRecord,
       r.groups,
     ];
-    expect([table.fields, table.enrich, table.sketches].map(row)).toEqual([
+    expect([table.fields, table.enrich, table.sketches, table.tumblingSketches].map(row)).toEqual([
       ['w1', 8, 4, 10_000],
       ['w2', 10, 1, 10_000],
       ['w3', 12, 20, 100_000],
+      ['w5', 14, 8, 100_000],
     ]);
     expect(table.freshness).toEqual({ workload: 'w1', rate: 12_550, p99Ms: 785 });
   });
 
   it('says which runs it is missing', () => {
     expect(() => costTableFrom(results([run('w1', 1, 2, 1), run('w3', 1, 3, 5)]), 'x')).toThrow(
-      /needs a one-replica run of w2 \(--workloads w1,w2,w3\)/,
+      /needs a one-replica run of w2 \(--workloads w1,w2,w3,w5\)/,
     );
+    const withoutW5 = [run('w1', 1, 2, 1), run('w2', 1, 2.5, 0.25), run('w3', 1, 3, 5)];
+    expect(() => costTableFrom(results(withoutW5), 'x')).toThrow(/needs a one-replica run of w5/);
     expect(() => costTableFrom(results([run('w1', 1, 2, 1)], false), 'x')).toThrow(
       /needs the freshness of w1/,
     );

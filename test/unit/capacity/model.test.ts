@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type CostTable, loadCostTable, recordCosts } from '../../../processor/src/capacity/costs.ts';
+import {
+  type CostTable,
+  loadCostTable,
+  recordCosts,
+  sketchRow,
+} from '../../../processor/src/capacity/costs.ts';
 import {
   freshnessFloorMs,
   planCapacity,
@@ -35,6 +40,7 @@ const table: CostTable = {
   fields: row('w1', 6, 2, 0.02, 10_000),
   enrich: row('w2', 8, 1.5, 0.03, 10_000),
   sketches: row('w3', 10, 14, 2, 100_000),
+  tumblingSketches: row('w5', 12, 9, 0.03, 100_000),
   freshness: { workload: 'w1', rate: 50_000, p99Ms: 700 },
 };
 
@@ -91,6 +97,22 @@ describe('per-record costs from the cost table (capacity/costs.ts)', () => {
     expect(w3.redisCpuUs).toBeCloseTo(14);
     expect(w3.redisCommands).toBeCloseTo(2);
     expect(w3.measuredGroups).toBe(100_000);
+    const w5 = recordCosts(shape({ sketchAggregates: 2 }), table);
+    expect(w5.replicaCpuUs).toBeCloseTo(12);
+    expect(w5.redisCpuUs).toBeCloseTo(9);
+    expect(w5.redisCommands).toBeCloseTo(0.03);
+    expect(w5.measuredGroups).toBe(100_000);
+  });
+
+  it('prices sketches by the window they are in: hopping by w3, tumbling and sessions by w5', () => {
+    const sketchy = { fieldAggregates: 3, sketchAggregates: 3 };
+    expect(sketchRow(shape({ ...sketchy, window: 'sliced', slicesPerWindow: 6 }), table).workload).toBe('w3');
+    expect(sketchRow(shape(sketchy), table).workload).toBe('w5');
+    expect(sketchRow(shape({ ...sketchy, window: 'session' }), table).workload).toBe('w5');
+    // field aggregates cost the same in every window: only the sketch row differs
+    const fieldsOnly = (window: PipelineShape['window']) =>
+      recordCosts(shape({ fieldAggregates: 3, enrichments: 1, window }), table);
+    expect(fieldsOnly('sliced')).toEqual(fieldsOnly('tumbling'));
   });
 
   it('never decreases when a pipeline gets another aggregate or enrichment', () => {
@@ -117,6 +139,7 @@ describe('per-record costs from the cost table (capacity/costs.ts)', () => {
     const committed = loadCostTable();
     expect(committed.fields.workload).toBe('w1');
     expect(committed.sketches.replicaCpuUsPerRecord).toBeGreaterThan(0);
+    expect(committed.tumblingSketches.workload).toBe('w5');
     const dir = mkdtempSync(join(tmpdir(), 'kf-costs-'));
     const file = join(dir, 'costs.json');
     writeFileSync(file, JSON.stringify({ ...table, fields: { ...table.fields, redisCpuUsPerRecord: -1 } }));

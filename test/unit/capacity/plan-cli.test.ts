@@ -67,6 +67,7 @@ writeFileSync(
     fields: row('w1', 10, 4, 0.02),
     enrich: row('w2', 12, 3, 0.03),
     sketches: row('w3', 20, 30, 2),
+    tumblingSketches: row('w5', 24, 16, 0.03),
     freshness: { workload: 'w1', rate: 20_000, p99Ms: 500 },
   }),
 );
