@@ -1219,11 +1219,17 @@ describe('operator e2e', () => {
         { timeoutMs: 120_000, intervalMs: 100 },
       );
       expect(gaps).toBe(0);
-      expect(
-        (
-          await kube.list<KubeObject & { reason: string; involvedObject: { name: string } }>(paths.events(NS))
-        ).items.some((e) => e.involvedObject.name === up && e.reason === 'Migrated'),
-      ).toBe(true);
+      // The Event is posted after the step it reports (one sample right after the migration can miss it).
+      await waitUntil(
+        'a Migrated Event for the Pipeline',
+        async () =>
+          (
+            await kube.list<KubeObject & { reason: string; involvedObject: { name: string } }>(
+              paths.events(NS),
+            )
+          ).items.some((e) => e.involvedObject.name === up && e.reason === 'Migrated'),
+        { timeoutMs: 60_000 },
+      );
       expect((await kube.getOrNull<Pipeline>(paths.pipeline(NS, up)))?.status?.latestVersion).toBe(1);
       // same version, same group and keys: version 1 counted every record exactly once
       await waitUntil(
