@@ -598,8 +598,15 @@ describe('operator e2e', () => {
       },
       { timeoutMs: 60_000 },
     );
-    expect((await events()).some((e) => e.reason === 'VersionRetired')).toBe(true);
-    expect((await events()).some((e) => e.reason === 'NewVersion')).toBe(true);
+    // Events are posted after the steps they report (retire.ts deletes, then records): wait for them.
+    await waitUntil(
+      'VersionRetired and NewVersion Events',
+      async () => {
+        const reasons = (await events()).map((e) => e.reason);
+        return reasons.includes('VersionRetired') && reasons.includes('NewVersion');
+      },
+      { timeoutMs: 60_000 },
+    );
     // Version 2 counted the same log from the start, exactly; version 1's state is gone.
     expect(await settledCount(2, before)).toBe(before);
     expect(JSON.parse((await redis.hget(keys.pipelines(), name))!).activeVersion).toBe(2);
@@ -1015,7 +1022,11 @@ describe('operator e2e', () => {
       expect(p?.status?.activeVersion).toBe(3);
       expect((await bgDeployment(3))?.metadata.uid).toBeDefined();
       expect(p0.status?.activeVersion).toBe(3);
-      expect((await bgEvents()).some((e) => e.reason === 'ReplayAborted')).toBe(true);
+      await waitUntil(
+        'a ReplayAborted Event (posted after the deletions it reports)',
+        async () => (await bgEvents()).some((e) => e.reason === 'ReplayAborted'),
+        { timeoutMs: 60_000 },
+      );
       await waitUntil(
         'Reprocessing back to UpToDate',
         async () => condition(await bgPipeline(), 'Reprocessing')?.reason === 'UpToDate',
