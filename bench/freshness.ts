@@ -237,6 +237,8 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   // the replica's own share of the committed clock: a batch from fetch to commit, and its commit
   const batchP99Ms = (await histogramQuantile(port, 'kappaflow_batch_duration_seconds', 0.99)) * 1000;
   const commitP99Ms = (await histogramQuantile(port, 'kappaflow_redis_commit_duration_seconds', 0.99)) * 1000;
+  const batchP50Ms = (await histogramQuantile(port, 'kappaflow_batch_duration_seconds', 0.5)) * 1000;
+  const commitP50Ms = (await histogramQuantile(port, 'kappaflow_redis_commit_duration_seconds', 0.5)) * 1000;
   await Promise.all(processes.map((p) => p.child.stop(20_000)));
   await server?.child.stop(20_000);
   const { probes } = state;
@@ -260,7 +262,9 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     probeQueryP99Ms: percentile(state.queryMs, 0.99),
     commits,
     /** upper bounds from the replica's histograms (bucket bounds) */
+    batchP50AtMostMs: batchP50Ms,
     batchP99AtMostMs: batchP99Ms,
+    commitP50AtMostMs: commitP50Ms,
     commitP99AtMostMs: commitP99Ms,
     commitsPerSecond: commits / seconds,
     recordsPerCommit: aggregated / commits,

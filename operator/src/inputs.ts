@@ -1,39 +1,47 @@
 // What the autoscaler measures: lag (Kafka end offsets minus Redis checkpoints, the query API's
 // reading: processor/src/state/lag.ts) and topic growth, and each replica's throughput and
 // watermarks from the heartbeats processors publish in Redis.
-import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { createHash } from 'node:crypto';
+import { type Admin, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { kafkaSecurityConfig } from '../../processor/src/kafka/client.ts';
 import { connectRedis, type RedisClient } from '../../processor/src/state/connection.ts';
 import type { LagReading } from '../../processor/src/state/lag.ts';
 import { type ReplicaHeartbeat, readHeartbeats } from '../../processor/src/state/replica-status.ts';
 
 /**
- * One admin client per broker list, connected lazily, reconnected after errors. With `configFile`
- * (KAFKA_CONFIG_FILE, the same settings file processors get) every client uses its TLS/SASL settings;
- * the file is read again for each new connection, so renewed certificates are picked up after a
- * reconnect.
+ * One admin client per broker list and connection settings, connected lazily, reconnected after
+ * errors. With `configFile` (KAFKA_CONFIG_FILE, the same settings file processors get) every client
+ * uses its TLS/SASL settings, which a Pipeline's own (`security`, from its spec.kafka Secrets)
+ * replace part by part; the file is read again for each new connection, so renewed certificates are
+ * picked up after a reconnect. A client unused for IDLE_MS (its Pipeline deleted, or its Secret
+ * rotated, which makes other settings) is disconnected.
  */
 export class KafkaAdmins {
-  private readonly admins = new Map<string, Promise<Admin>>();
+  private readonly admins = new Map<string, { admin: Promise<Admin>; usedAt: number }>();
 
   constructor(private readonly options: { configFile?: string } = {}) {}
 
-  admin(brokers: string): Promise<Admin> {
-    let admin = this.admins.get(brokers);
-    if (!admin) {
-      admin = this.connect(brokers);
-      const pending = admin;
+  admin(brokers: string, security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {}): Promise<Admin> {
+    const now = Date.now();
+    for (const [key, entry] of this.admins) if (now - entry.usedAt > IDLE_MS) void this.drop(key);
+    const key = clientKey(brokers, security);
+    let entry = this.admins.get(key);
+    if (!entry) {
+      const pending = this.connect(brokers, security);
+      entry = { admin: pending, usedAt: now };
       pending.catch(() => {
-        if (this.admins.get(brokers) === pending) this.admins.delete(brokers);
+        if (this.admins.get(key)?.admin === pending) this.admins.delete(key);
       });
-      this.admins.set(brokers, admin);
+      this.admins.set(key, entry);
     }
-    return admin;
+    entry.usedAt = now;
+    return entry.admin;
   }
 
-  private async connect(brokers: string): Promise<Admin> {
+  private async connect(brokers: string, security: Pick<KafkaConfig, 'ssl' | 'sasl'>): Promise<Admin> {
     const kafka = new Kafka({
       ...(this.options.configFile ? kafkaSecurityConfig(this.options.configFile) : {}),
+      ...security,
       clientId: 'kappaflow-operator',
       brokers: brokers
         .split(',')
@@ -50,17 +58,29 @@ export class KafkaAdmins {
   }
 
   /** Drops a client after an error so the next call reconnects. */
-  async reset(brokers: string): Promise<void> {
-    const admin = this.admins.get(brokers);
-    this.admins.delete(brokers);
-    await admin?.then((a) => a.disconnect()).catch(() => {});
+  async reset(brokers: string, security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {}): Promise<void> {
+    await this.drop(clientKey(brokers, security));
+  }
+
+  private async drop(key: string): Promise<void> {
+    const entry = this.admins.get(key);
+    this.admins.delete(key);
+    await entry?.admin.then((a) => a.disconnect()).catch(() => {});
   }
 
   async close(): Promise<void> {
     const all = [...this.admins.values()];
     this.admins.clear();
-    await Promise.all(all.map((a) => a.then((x) => x.disconnect()).catch(() => {})));
+    await Promise.all(all.map((e) => e.admin.then((x) => x.disconnect()).catch(() => {})));
   }
+}
+
+const IDLE_MS = 10 * 60_000;
+
+/** Settings (with credentials) only as a digest, so no secret is kept as a map key. */
+function clientKey(brokers: string, security: Pick<KafkaConfig, 'ssl' | 'sasl'>): string {
+  if (security.ssl === undefined && security.sasl === undefined) return brokers;
+  return `${brokers}#${createHash('sha256').update(JSON.stringify(security)).digest('hex')}`;
 }
 
 /**

@@ -5,7 +5,7 @@
 //   deployments/configmaps/services: server-side apply (patch; create when missing); deployments
 //     also list/watch (informer); deployments and configmaps delete (a version's, after a promotion
 //     or an abort; the delete policy); pods: list (a version's pods gone, restarts of a replay)
-//   secrets: get (spec.redis.secretRef); events: create, patch (count of a repeated event)
+//   secrets: get (spec.redis.secretRef, spec.kafka.tls/sasl Secrets); events: create, patch (count of a repeated event)
 //   leases: leader election
 export const OPERATOR_RULES = [
   { apiGroups: ['kappaflow.io'], resources: ['pipelines'], verbs: ['list', 'watch', 'patch'] },

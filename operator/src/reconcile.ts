@@ -22,6 +22,7 @@ import { isConflict, isNotFound, type KubeError, type KubeObject, paths } from '
 import type { DeploymentObject, ReconcileContext, ReconcileResult } from './reconcile/context.ts';
 import { judgedCounts } from './reconcile/dead-letter-ratio.ts';
 import { ensureFinalizer, finalize } from './reconcile/finalizer.ts';
+import { kafkaFor, type PipelineKafka } from './reconcile/kafka-for.ts';
 import { type Measurement, measure, readActiveVersion } from './reconcile/measure.ts';
 import { planVersions, type VersionedDeployment, type VersionPlan } from './reconcile/plan-versions.ts';
 import { PROMOTE_ANNOTATION, promotionGate, replayHealth, startsFailing } from './reconcile/promotion.ts';
@@ -81,7 +82,7 @@ interface Pass {
   ns: string;
   name: string;
   redis: () => Promise<RedisClient>;
-  brokers: string;
+  kafka: () => Promise<PipelineKafka>;
   /** status.latestVersion: the highest version started */
   recorded: number | undefined;
   /** the Pipeline's Deployments (not being deleted) */
@@ -177,7 +178,7 @@ export class Reconciler {
       ns,
       name,
       redis: () => redisFor(this.ctx, p, n),
-      brokers: n.kafka?.brokers?.join(',') ?? this.ctx.config.kafkaBrokers,
+      kafka: () => kafkaFor(this.ctx, p, n),
       recorded: (p.status as PipelineStatus | undefined)?.latestVersion,
       deployments,
       ofVersion: (v) => deployments.filter((d) => this.versioned(d, name).version === v),
@@ -228,7 +229,7 @@ export class Reconciler {
         why,
         run.ofVersion(version),
         run.redis,
-        run.brokers,
+        run.kafka,
       );
       if (!done) removing = true;
     }

@@ -10,6 +10,7 @@ import {
   SINK_REGISTRY_CREDENTIALS_ENV,
 } from '../../processor/src/spec/schema-registry.ts';
 import { clusterUrl } from '../../processor/src/state/redis-url.ts';
+import { kafkaSecretRefs, type SecretKey } from './kafka-secret-refs.ts';
 import type { KubeObject, OwnerReference } from './kube/client.ts';
 import { REPLAY_ANNOTATION } from './versioning.ts';
 
@@ -179,44 +180,29 @@ export function pipelineRedisUrl(
   return redis.cluster ? clusterUrl(redis.url) : redis.url;
 }
 
-/** TLS is on when spec.kafka.tls is there and `enabled` is not false (the schema's default is true). */
-function kafkaTlsOf(p: PipelineObject) {
-  const tls = p.spec.kafka?.tls;
-  return tls && tls.enabled !== false ? tls : undefined;
-}
-
 /**
  * A Pipeline's spec.kafka as the variables processors read (processor/src/kafka/pipeline-settings.ts):
  * its Secrets' keys as secretKeyRef env (SASL) or as files of the volumes in processorVolumes (TLS).
  */
 function kafkaEnv(p: PipelineObject): unknown[] {
   const kafka = p.spec.kafka;
+  const refs = kafkaSecretRefs(kafka);
   const env: unknown[] = [];
   if (kafka?.clientId) env.push({ name: KAFKA_ENV.clientId, value: kafka.clientId });
-  if (kafka?.tls) env.push({ name: KAFKA_ENV.tls, value: String(kafka.tls.enabled !== false) });
-  const tls = kafkaTlsOf(p);
-  if (tls?.caSecretRef) {
-    env.push({ name: KAFKA_ENV.ca, value: `${KAFKA_TLS_CA_DIR}/${tls.caSecretRef.key ?? 'ca.crt'}` });
-  }
-  if (tls?.clientCertSecretRef) {
-    const ref = tls.clientCertSecretRef;
+  if (refs.tls !== undefined) env.push({ name: KAFKA_ENV.tls, value: String(refs.tls) });
+  if (refs.ca) env.push({ name: KAFKA_ENV.ca, value: `${KAFKA_TLS_CA_DIR}/${refs.ca.key}` });
+  if (refs.cert && refs.key) {
     env.push(
-      { name: KAFKA_ENV.cert, value: `${KAFKA_TLS_CLIENT_DIR}/${ref.certKey ?? 'tls.crt'}` },
-      { name: KAFKA_ENV.key, value: `${KAFKA_TLS_CLIENT_DIR}/${ref.keyKey ?? 'tls.key'}` },
+      { name: KAFKA_ENV.cert, value: `${KAFKA_TLS_CLIENT_DIR}/${refs.cert.key}` },
+      { name: KAFKA_ENV.key, value: `${KAFKA_TLS_CLIENT_DIR}/${refs.key.key}` },
     );
   }
-  if (kafka?.sasl) {
-    const ref = kafka.sasl.secretRef;
+  if (refs.sasl) {
+    const secretKeyRef = ({ name, key }: SecretKey) => ({ valueFrom: { secretKeyRef: { name, key } } });
     env.push(
-      { name: KAFKA_ENV.mechanism, value: kafka.sasl.mechanism },
-      {
-        name: KAFKA_ENV.username,
-        valueFrom: { secretKeyRef: { name: ref.name, key: ref.usernameKey ?? 'username' } },
-      },
-      {
-        name: KAFKA_ENV.password,
-        valueFrom: { secretKeyRef: { name: ref.name, key: ref.passwordKey ?? 'password' } },
-      },
+      { name: KAFKA_ENV.mechanism, value: refs.sasl.mechanism },
+      { name: KAFKA_ENV.username, ...secretKeyRef(refs.sasl.username) },
+      { name: KAFKA_ENV.password, ...secretKeyRef(refs.sasl.password) },
     );
   }
   return env;
@@ -310,13 +296,13 @@ function processorVolumes(p: PipelineObject, version: number, settings: Processo
     mounts.push({ name: 'redis-tls', mountPath: REDIS_TLS_DIR, readOnly: true });
   }
   // The Secrets of the Pipeline's spec.kafka.tls (they may be one Secret, mounted twice).
-  const tls = kafkaTlsOf(p);
-  if (tls?.caSecretRef) {
-    volumes.push({ name: 'kafka-tls-ca', secret: { secretName: tls.caSecretRef.name } });
+  const refs = kafkaSecretRefs(p.spec.kafka);
+  if (refs.ca) {
+    volumes.push({ name: 'kafka-tls-ca', secret: { secretName: refs.ca.name } });
     mounts.push({ name: 'kafka-tls-ca', mountPath: KAFKA_TLS_CA_DIR, readOnly: true });
   }
-  if (tls?.clientCertSecretRef) {
-    volumes.push({ name: 'kafka-tls-client', secret: { secretName: tls.clientCertSecretRef.name } });
+  if (refs.cert) {
+    volumes.push({ name: 'kafka-tls-client', secret: { secretName: refs.cert.name } });
     mounts.push({ name: 'kafka-tls-client', mountPath: KAFKA_TLS_CLIENT_DIR, readOnly: true });
   }
   if (settings.queryAuthSecret) {

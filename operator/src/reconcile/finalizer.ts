@@ -12,6 +12,7 @@ import {
   selectorString,
 } from '../resources.ts';
 import type { ReconcileContext, ReconcileResult } from './context.ts';
+import { kafkaFor } from './kafka-for.ts';
 import { redisFor } from './redis-for.ts';
 
 /** Adds the finalizer when missing; true when it did (the update comes back through the watch). */
@@ -43,14 +44,13 @@ export async function finalize(ctx: ReconcileContext, p: PipelineObject): Promis
     if (pods.items.length > 0) return { requeueAfterMs: 1000 };
     const validation = validatePipelineObject(p);
     const n = validation.ok ? validation.normalized : undefined;
-    const brokers = n?.kafka?.brokers?.join(',') ?? ctx.config.kafkaBrokers;
+    const kafka = await kafkaFor(ctx, p, n);
     let groups: string[];
     try {
       // Connecting is inside: a failed connection also drops the cached admin, as in the measure step.
-      const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
-      groups = await deleteConsumerGroups(admin, name);
+      groups = await deleteConsumerGroups(await kafka.admin(), name);
     } catch (e) {
-      await ctx.kafka.reset(brokers);
+      await kafka.reset();
       throw e;
     }
     const redis = n ? await redisFor(ctx, p, n) : ctx.redis.get(ctx.config.redisUrl);

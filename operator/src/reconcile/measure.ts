@@ -9,6 +9,7 @@ import type { ReplicaHeartbeat } from '../../../processor/src/state/replica-stat
 import { type RateTracker, readReplicas, withTimeout } from '../inputs.ts';
 import type { PipelineObject } from '../resources.ts';
 import type { ReconcileContext } from './context.ts';
+import { kafkaFor, type PipelineKafka } from './kafka-for.ts';
 import { redisFor } from './redis-for.ts';
 
 export interface Measurement {
@@ -26,12 +27,13 @@ export async function measure(
   rates: RateTracker,
 ): Promise<Measurement> {
   const name = p.metadata.name;
-  const brokers = n.kafka?.brokers?.join(',') ?? ctx.config.kafkaBrokers;
   let lag: LagReading | undefined;
   let beats: ReplicaHeartbeat[] = [];
   let error: string | undefined;
+  let kafka: PipelineKafka | undefined;
   try {
-    const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
+    kafka = await kafkaFor(ctx, p, n);
+    const admin = await kafka.admin();
     // The same reading as the query API's lag: Kafka end offsets minus the version's Redis checkpoints.
     const source = lagSourceOf({
       name,
@@ -44,7 +46,7 @@ export async function measure(
     rates.add(lag);
   } catch (e) {
     error = `Kafka: ${(e as Error).message}`;
-    await ctx.kafka.reset(brokers);
+    await kafka?.reset();
   }
   try {
     const redis = await redisFor(ctx, p, n);

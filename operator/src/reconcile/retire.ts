@@ -22,6 +22,7 @@ import {
   versionName,
 } from '../resources.ts';
 import type { DeploymentObject, ReconcileContext } from './context.ts';
+import type { PipelineKafka } from './kafka-for.ts';
 
 export type RetireReason = 'promoted' | 'reverted' | 'superseded';
 
@@ -33,7 +34,7 @@ export async function retireStep(
   why: RetireReason,
   deployments: DeploymentObject[],
   redis: () => Promise<RedisClient>,
-  brokers: string,
+  kafka: () => Promise<PipelineKafka>,
 ): Promise<boolean> {
   const ns = p.metadata.namespace ?? 'default';
   const name = p.metadata.name;
@@ -50,8 +51,9 @@ export async function retireStep(
   if (pods.items.length > 0) return false;
 
   const group = consumerGroupOf(name, version);
+  const pipelineKafka = await kafka();
   try {
-    const admin = await withTimeout(ctx.kafka.admin(brokers), 10_000, 'connecting to Kafka');
+    const admin = await pipelineKafka.admin();
     const { groups } = await admin.listGroups();
     const ids = groups
       .map((g) => g.groupId)
@@ -60,7 +62,7 @@ export async function retireStep(
       );
     if (ids.length > 0) await admin.deleteGroups(ids);
   } catch (e) {
-    await ctx.kafka.reset(brokers);
+    await pipelineKafka.reset();
     throw e;
   }
   const r = await redis();

@@ -46,7 +46,7 @@ export const kafkaSchema = strictObject({
     caSecretRef: secretRef('the CA certificate', { key: 'ca.crt' })
       .optional()
       .describe(
-        "A Secret holding the CA certificate that signed the brokers' certificates (default: the system's CAs). The operator mounts it into the processors and sets KAFKA_TLS_CA_FILE to the key's file.",
+        "A Secret holding the CA certificate that signed the brokers' certificates (default: the system's CAs). The operator mounts it into the processors and sets KAFKA_TLS_CA_FILE to the key's file, and reads it for its own admin client.",
       ),
     clientCertSecretRef: secretRef('a client certificate and key (mutual TLS)', {
       certKey: 'tls.crt',
@@ -59,7 +59,7 @@ export const kafkaSchema = strictObject({
   })
     .optional()
     .describe(
-      "TLS to the brokers, for this Pipeline's processors: replaces the `ssl` of the operator-wide Kafka settings file (`--kafka-config-secret`). The operator sets KAFKA_TLS (`enabled`); with `kappaflow run`, set KAFKA_TLS=true and KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE (PEM files) yourself.",
+      "TLS to the brokers, for this Pipeline's processors and the operator's own lag readings and consumer-group cleanup: replaces the `ssl` of the operator-wide Kafka settings file (`--kafka-config-secret`). The operator sets KAFKA_TLS (`enabled`); with `kappaflow run`, set KAFKA_TLS=true and KAFKA_TLS_CA_FILE, KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE (PEM files) yourself.",
     ),
   sasl: strictObject({
     mechanism: z
@@ -74,7 +74,7 @@ export const kafkaSchema = strictObject({
   })
     .optional()
     .describe(
-      "SASL authentication for this Pipeline's processors; replaces the `sasl` of the operator-wide Kafka settings file. The credentials come from a Secret, which the operator passes to the processors as KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (with `kappaflow run`, set those and KAFKA_SASL_MECHANISM yourself). SASL over TLS: set `tls` too.",
+      "SASL authentication for this Pipeline's processors and the operator's own lag readings and consumer-group cleanup; replaces the `sasl` of the operator-wide Kafka settings file. The credentials come from a Secret, which the operator passes to the processors as KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (with `kappaflow run`, set those and KAFKA_SASL_MECHANISM yourself). SASL over TLS: set `tls` too.",
     ),
 }).describe('Kafka connection. Omit to use the platform defaults.');
 

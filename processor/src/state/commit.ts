@@ -11,7 +11,6 @@ import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 import { argumentCount, plainArguments, type StagedArguments } from './number-pairs.ts';
 import type { StagedTotals } from './owned-totals.ts';
-import type { AbsoluteValue } from './owned-windows.ts';
 import { totalsOf } from './rollup-totals.ts';
 import { encodesScriptCalls } from './script-command.ts';
 

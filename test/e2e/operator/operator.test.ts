@@ -4,18 +4,18 @@
 // counts, scale in after the stabilization window; API server restart + leader SIGKILL -> the
 // standby takes over the Lease; delete -> garbage collection and the finalizer's delete policy.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parse } from 'yaml';
 import { type KubeApi, startKubeApi } from '../../../harness/kube.ts';
+import { kubeWithPipelineCrd } from '../../../harness/kube-pipelines.ts';
 import { type NodeHarness, startNodeHarness } from '../../../harness/node-harness.ts';
 import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ServiceProcess, startProcess, waitUntil } from '../../../harness/service.ts';
-import { KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
+import { type KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
 import { OPERATOR_RULES } from '../../../operator/src/rbac.ts';
 import {
   childName,
@@ -37,7 +37,6 @@ const PARTITIONS = 4;
 const WINDOW_MS = 10_000;
 const STABILIZATION = '20s';
 const RECORDS = Number(process.env.KAPPAFLOW_OPERATOR_RECORDS ?? 150_000);
-const CRD = join(repoRoot, 'charts', 'kappaflow', 'crds', 'pipelines.kappaflow.io.yaml');
 
 interface Pipeline extends KubeObject {
   spec: Record<string, unknown>;
@@ -202,17 +201,7 @@ describe('operator e2e', () => {
 
   beforeAll(async () => {
     api = await startKubeApi();
-    const kc = new KubeConfig();
-    kc.loadFromString(api.kubeconfig);
-    kube = new KubeClient(kc);
-    await kube.create(
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      parse(readFileSync(CRD, 'utf8')),
-    );
-    await waitUntil('the Pipeline CRD is served', async () => {
-      await kube.list(paths.pipelines(NS));
-      return true;
-    });
+    kube = await kubeWithPipelineCrd(api, NS);
     kafka = new Kafka({ brokers: inject('kafkaBrokers'), logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();

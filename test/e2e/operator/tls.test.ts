@@ -6,19 +6,18 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
 import { type KubeApi, startKubeApi } from '../../../harness/kube.ts';
+import { createSecret, kubeWithPipelineCrd } from '../../../harness/kube-pipelines.ts';
 import { type NodeHarness, startNodeHarness } from '../../../harness/node-harness.ts';
 import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
 import { type ServiceProcess, startProcess, waitUntil } from '../../../harness/service.ts';
 import { generateTls, type TlsFiles } from '../../../harness/tls.ts';
-import { KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
+import { type KubeClient, type KubeObject, paths } from '../../../operator/src/kube/client.ts';
 import { childName, versionName } from '../../../operator/src/resources.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { fieldOf, groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
@@ -27,7 +26,6 @@ const NS = 'default';
 const PARTITIONS = 3;
 const WINDOW_MS = 10_000;
 const RECORDS = 30_000;
-const CRD = join(repoRoot, 'charts', 'kappaflow', 'crds', 'pipelines.kappaflow.io.yaml');
 
 interface Pipeline extends KubeObject {
   status?: { conditions?: { type: string; status: string; message?: string }[]; lag?: number };
@@ -58,12 +56,7 @@ describe('TLS through the operator and its processor pods', () => {
   let redis: RedisClient;
 
   const secret = (secretName: string, files: Record<string, string>) =>
-    kube.create(`/api/v1/namespaces/${NS}/secrets`, {
-      metadata: { name: secretName },
-      data: Object.fromEntries(
-        Object.entries(files).map(([key, text]) => [key, Buffer.from(text).toString('base64')]),
-      ),
-    });
+    createSecret(kube, NS, secretName, files);
   const pem = (path: string) => readFileSync(path, 'utf8');
 
   beforeAll(async () => {
@@ -74,17 +67,7 @@ describe('TLS through the operator and its processor pods', () => {
       startRedis({ tls: server }),
       startKubeApi(),
     ]);
-    const kc = new KubeConfig();
-    kc.loadFromString(api.kubeconfig);
-    kube = new KubeClient(kc);
-    await kube.create(
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      parse(readFileSync(CRD, 'utf8')),
-    );
-    await waitUntil('the Pipeline CRD is served', async () => {
-      await kube.list(paths.pipelines(NS));
-      return true;
-    });
+    kube = await kubeWithPipelineCrd(api, NS);
     // The test's own clients use the plain listeners the harness keeps for checks.
     const admin = new Kafka({ brokers: kafkaCluster.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
