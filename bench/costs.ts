@@ -45,6 +45,14 @@ export function costTableFrom(results: BenchResults, source: string): CostTable 
     enrich: row(runs, 'w2'),
     sketches: row(runs, 'w3'),
     tumblingSketches: row(runs, 'w5'),
+    ...(results.probes
+      ? {
+          calibration: {
+            replicaUsPerRecord: round(results.probes.replicaUsPerRecord, 3),
+            redisUsPerField: round(results.probes.redisUsPerField, 3),
+          },
+        }
+      : {}),
     freshness: { workload: 'w1', rate: round(fresh.achievedRate, 0), p99Ms: round(fresh.p99Ms, 0) },
   });
 }

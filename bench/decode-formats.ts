@@ -10,6 +10,7 @@
 import avro from 'avsc';
 import type { KafkaMessage } from 'kafkajs';
 import protobuf from 'protobufjs';
+import { probeEvents } from '../processor/src/capacity/probe.ts';
 import { noEnrichment } from '../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../processor/src/consumer/fold-batch.ts';
 import type { RegisteredSchema, RegistryClient } from '../processor/src/consumer/formats/registry-client.ts';
@@ -77,22 +78,7 @@ ${format === 'json' ? '' : '    schemaRegistry: { url: "http://registry.invalid:
     total: { sum: event.v }
 `;
 
-function events(count: number) {
-  let state = 1;
-  const random = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-  const start = Date.UTC(2026, 0, 1);
-  return Array.from({ length: count }, (_, i) => ({
-    ts: start + Math.floor(i * 5),
-    k: `k${Math.floor(random() * 10_000)}`,
-    v: Math.floor(random() * 1000),
-    u: `u${Math.floor(random() * 50_000)}`,
-    lat: 1 + Math.floor(random() * 2000),
-    st: 200,
-  }));
-}
+const events = probeEvents;
 
 function encoder(format: Format): (e: ReturnType<typeof events>[number]) => Buffer {
   if (format === 'json') return (e) => Buffer.from(JSON.stringify(e));

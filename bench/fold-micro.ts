@@ -7,6 +7,7 @@
  *   node --import tsx bench/fold-micro.ts [--records 10000] [--rounds 30]
  */
 import type { KafkaMessage } from 'kafkajs';
+import { PROBE_PIPELINE } from '../processor/src/capacity/probe.ts';
 import { noEnrichment } from '../processor/src/consumer/enrich.ts';
 import { foldBatch } from '../processor/src/consumer/fold-batch.ts';
 import type { RecordContext } from '../processor/src/model/pipeline.ts';
@@ -25,22 +26,8 @@ const arg = (name: string, fallback: number) => {
 const RECORDS = arg('records', 10_000);
 const ROUNDS = arg('rounds', 30);
 
-const yaml = `apiVersion: kappaflow.io/v1alpha1
-kind: Pipeline
-metadata:
-  name: micro
-spec:
-  source:
-    topic: micro
-    format: json
-    eventTime: { field: ts }
-  groupBy:
-    key: event.k
-  window: { type: tumbling, size: 10s, grace: 1h }
-  aggregates:
-    n: { count: {} }
-    total: { sum: event.v }
-`;
+// workload 1's pipeline, the one the machine probe of `kappaflow plan --calibrate` folds
+const yaml = PROBE_PIPELINE;
 const valid = validateText(yaml);
 if (!valid.ok) throw new Error(JSON.stringify(valid.errors));
 const pipeline = toRuntimePipeline(valid.pipelines[0]!, 1);

@@ -7,7 +7,16 @@ import { freePort } from '../harness/ports.ts';
 import { startProcess, waitUntil } from '../harness/service.ts';
 import { keys, partitionPrefix } from '../processor/src/state/keys.ts';
 import type { baseline } from './baselines.ts';
-import { benchDir, type Context, log, PARTITIONS, PIPELINE_VERSION, RECORDS, workDir } from './options.ts';
+import {
+  benchDir,
+  type Context,
+  log,
+  PARTITIONS,
+  PIPELINE_VERSION,
+  RECORDS,
+  REPLICA_NODE_ARGS,
+  workDir,
+} from './options.ts';
 import type { Workload } from './workloads.ts';
 
 /** Calls per command, plus `@usec:<cmd>` (time inside Redis) and `@cpu` (Redis process CPU seconds). */
@@ -103,6 +112,7 @@ export async function spawnReplicas(
         `${name}-r${r}`,
         process.execPath,
         [
+          ...REPLICA_NODE_ARGS,
           ...nodeArgs,
           '--import',
           'tsx',

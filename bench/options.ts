@@ -24,6 +24,14 @@ export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
 export const FRESHNESS_WARMUP_S = option('freshness-warmup', 5);
 /** --repeat N: each workload's (ceiling, processor) pair N times, alternating; the median pair by CPU ratio is reported */
 export const REPEAT = Math.max(1, Math.floor(option('repeat', 1)));
+/**
+ * --replica-node-args "<flags>": Node/V8 flags for every replica (e.g. --no-opt, with the bench
+ * itself run as `node --no-opt --import tsx bench/run.ts`: a slower "machine" for JavaScript, to
+ * check that the machine probes follow the replicas' costs; docs/capacity.md).
+ */
+export const REPLICA_NODE_ARGS = argv.includes('--replica-node-args')
+  ? argv[argv.indexOf('--replica-node-args') + 1]!.split(' ').filter(Boolean)
+  : [];
 export const PARTITIONS = 12;
 /** replica counts of the scaling runs of workload 1 (beside its one-replica run) */
 export const SCALING = argv.includes('--scaling')

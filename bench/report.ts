@@ -35,6 +35,8 @@ export interface BenchResults {
   profile?: ReturnType<typeof topFunctions> & { file: string; run: ProcessorRun };
   freshness?: Freshness[];
   decodeFormats?: DecodeRow[];
+  /** capacity/probe.ts on this machine and its Redis, before the workloads */
+  probes?: { replicaUsPerRecord: number; redisUsPerField: number };
 }
 
 export function machine() {

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { ensureDir } from '../harness/paths.ts';
 import { waitUntil } from '../harness/service.ts';
 import { startKafkaAndRedis } from '../harness/services.ts';
+import { redisProbeUs, replicaProbeUs } from '../processor/src/capacity/probe.ts';
 import { baseline, peerKafkaStreams } from './baselines.ts';
 import { costTableFrom, writeCostTable } from './costs.ts';
 import { produceTopic, type TopicSpec } from './data.ts';
@@ -218,6 +219,13 @@ async function main() {
     const results: BenchResults = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };
     const topics = await prepareInput(ctx);
     results.redisConfig = await ctx.redis.config('GET', 'append*');
+    // The machine probes `kappaflow plan --calibrate` compares with (capacity/probe.ts): before the
+    // workloads, with nothing else of the run going on.
+    results.probes = {
+      replicaUsPerRecord: await replicaProbeUs(),
+      redisUsPerField: await redisProbeUs(ctx.redis),
+    };
+    log(`machine probes: ${JSON.stringify(results.probes)}`);
     const runs = await measureWorkloads(ctx, topics, results);
     await measureExtras(ctx, runs, results);
     if (!flag('skip-profile')) results.profile = await profileReplica(ctx);

@@ -32,6 +32,19 @@ export const costTableSchema = z.object({
    * costs are not w3's.
    */
   tumblingSketches: costRow,
+  /**
+   * The machine probes (probe.ts) run beside the workloads when the table was measured: what
+   * `kappaflow plan --calibrate` compares its own machine's probes with. Absent in tables written
+   * before the probes existed (then plan cannot calibrate).
+   */
+  calibration: z
+    .object({
+      /** replicaProbeUs: CPU µs per record of the decode and fold probe */
+      replicaUsPerRecord: z.number().positive(),
+      /** redisProbeUs: Redis CPU µs per field of the HSET probe */
+      redisUsPerField: z.number().positive(),
+    })
+    .optional(),
   /** a freshness run of the `fields` shape on one replica: what the latency floor is fitted to */
   freshness: z.object({
     workload: z.string(),
@@ -107,5 +120,20 @@ export function recordCosts(shape: PipelineShape, table: CostTable): RecordCosts
       shape.sketchAggregates > 0 ? sketches.groups : 0,
       shape.enrichments > 0 ? enrich.groups : 0,
     ),
+  };
+}
+
+/** How much slower (> 1) or faster (< 1) a machine runs than the one the table was measured on. */
+export interface SpeedFactors {
+  replica: number;
+  redis: number;
+}
+
+/** Costs carried to another machine: CPU costs scale by its speed; commands per record do not change. */
+export function scaleCosts(costs: RecordCosts, factors: SpeedFactors): RecordCosts {
+  return {
+    ...costs,
+    replicaCpuUs: costs.replicaCpuUs * factors.replica,
+    redisCpuUs: costs.redisCpuUs * factors.redis,
   };
 }

@@ -80,6 +80,17 @@ describe('the cost table a benchmark run writes (bench/costs.ts)', () => {
       ['w5', 14, 8, 100_000],
     ]);
     expect(table.freshness).toEqual({ workload: 'w1', rate: 12_550, p99Ms: 785 });
+    // no machine probes in the run: a table plan cannot calibrate
+    expect(table.calibration).toBeUndefined();
+  });
+
+  it('keeps the machine probes of the run, for plan --calibrate', () => {
+    const runs = [run('w1', 1, 2, 1), run('w2', 1, 2.5, 0.25), run('w3', 1, 3, 5), run('w5', 1, 3.5, 2)];
+    const probed = { ...results(runs), probes: { replicaUsPerRecord: 3.05312, redisUsPerField: 2.55982 } };
+    expect(costTableFrom(probed, 'x').calibration).toEqual({
+      replicaUsPerRecord: 3.053,
+      redisUsPerField: 2.56,
+    });
   });
 
   it('says which runs it is missing', () => {

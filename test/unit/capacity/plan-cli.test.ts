@@ -1,7 +1,7 @@
 // `kappaflow plan` as users run it: the real binary on the examples and on a broken file (exit
 // codes), and the command's options through the CLI's own entry point (main) in this process.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -71,6 +71,18 @@ writeFileSync(
     freshness: { workload: 'w1', rate: 20_000, p99Ms: 500 },
   }),
 );
+/** the same table with machine probes, the reference machine `times` as fast as the probe's unit */
+const calibratedCosts = (name: string, replicaUsPerRecord: number) => {
+  const file = join(dir, name);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...JSON.parse(readFileSync(costsFile, 'utf8')),
+      calibration: { replicaUsPerRecord, redisUsPerField: 1 },
+    }),
+  );
+  return file;
+};
 const broken = join(dir, 'broken.yaml');
 writeFileSync(
   broken,
@@ -219,6 +231,90 @@ describe('kappaflow plan options', () => {
     expect(many.code).toBe(0);
     expect(many.stdout).toMatch(/warning: 50000 groups is more than the benchmark measured \(10000\)/);
     expect((await hopping('--groups', '10000')).stdout).not.toMatch(/warning/);
+  });
+
+  it("--calibrate scales the CPU costs by this machine's probe against the table's", async () => {
+    interface Calibrated {
+      calibration: {
+        factors: { replica: number; redis: number };
+        replicaProbeUs: number;
+        redisProbeUs: null;
+      };
+      plans: JsonPlan[];
+    }
+    const run = async (file: string) => {
+      const r = await cli(
+        'plan',
+        'examples/orders-hopping.yaml',
+        '--rate',
+        '100000',
+        '--costs',
+        file,
+        '--calibrate',
+        '--json',
+      );
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout) as Calibrated;
+    };
+    // A reference machine a million times slower than any real one: every cost shrinks to nothing.
+    const fast = await run(calibratedCosts('slow-reference.json', 1e6));
+    // One a million times faster: this machine needs far more replicas and shards than the table says.
+    const slow = await run(calibratedCosts('fast-reference.json', 1e-6));
+    for (const out of [fast, slow]) {
+      const { factors, replicaProbeUs, redisProbeUs } = out.calibration;
+      expect(replicaProbeUs).toBeGreaterThan(0);
+      expect(redisProbeUs).toBeNull();
+      // without --redis, Redis is taken to run on the same kind of machine
+      expect(factors.redis).toBe(factors.replica);
+      expect(out.plans[0]!.costs.replicaCpuUs).toBeCloseTo(12 * factors.replica, 6);
+      expect(out.plans[0]!.costs.redisCpuUs).toBeCloseTo(7 * factors.replica, 6);
+    }
+    expect(fast.calibration.factors.replica).toBeLessThan(1e-3);
+    expect([fast.plans[0]!.replicas.planned, fast.plans[0]!.redis.shards]).toEqual([1, 1]);
+    expect(slow.calibration.factors.replica).toBeGreaterThan(1e3);
+    expect(slow.plans[0]!.replicas.needed).toBeGreaterThan(1000);
+    expect(slow.plans[0]!.redis.shards).toBeGreaterThan(1000);
+
+    const text = await cli(
+      'plan',
+      'examples/orders-hopping.yaml',
+      '--rate',
+      '1000',
+      '--costs',
+      calibratedCosts('c.json', 3),
+      '--calibrate',
+    );
+    expect(text.stdout).toMatch(
+      /calibrated\)\n {2}calibrated to this machine: fold [\d.]+ vs 3.00 µs per record \(×[\d.]+\); Redis scaled alike/,
+    );
+  });
+
+  it('--calibrate refuses a table without probes, and --redis a cluster URL', async () => {
+    const old = await cli(
+      'plan',
+      'examples/sessions.yaml',
+      '--rate',
+      '10',
+      '--costs',
+      costsFile,
+      '--calibrate',
+    );
+    expect(old.code).toBe(1);
+    expect(old.stderr).toMatch(/written without machine probes.*npm run bench -- --write-costs/);
+    const cluster = await cli(
+      'plan',
+      'examples/sessions.yaml',
+      '--rate',
+      '10',
+      '--costs',
+      calibratedCosts('d.json', 3),
+      '--redis',
+      'redis-cluster://127.0.0.1:1,127.0.0.1:2',
+    );
+    expect(cluster.code).toBe(1);
+    expect(cluster.stderr).toMatch(
+      /--redis redis-cluster:.*give one node of the cluster as redis:\/\/host:port/,
+    );
   });
 
   it('refuses bad values and files with what to do, exiting non-zero', async () => {
