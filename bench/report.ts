@@ -35,8 +35,13 @@ export interface BenchResults {
   profile?: ReturnType<typeof topFunctions> & { file: string; run: ProcessorRun };
   freshness?: Freshness[];
   decodeFormats?: DecodeRow[];
-  /** capacity/probe.ts on this machine and its Redis, before the workloads */
-  probes?: { replicaUsPerRecord: number; redisUsPerField: number };
+  /** capacity/probe.ts on this machine and its Redis: the mean of before and after the workloads */
+  probes?: {
+    replicaUsPerRecord: number;
+    redisUsPerField: number;
+    before?: { replicaUsPerRecord: number; redisUsPerField: number };
+    after?: { replicaUsPerRecord: number; redisUsPerField: number };
+  };
 }
 
 export function machine() {

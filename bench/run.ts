@@ -219,14 +219,23 @@ async function main() {
     const results: BenchResults = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };
     const topics = await prepareInput(ctx);
     results.redisConfig = await ctx.redis.config('GET', 'append*');
-    // The machine probes `kappaflow plan --calibrate` compares with (capacity/probe.ts): before the
-    // workloads, with nothing else of the run going on.
-    results.probes = {
+    // The machine probes `kappaflow plan --calibrate` compares with (capacity/probe.ts), before and
+    // after the workloads (a shared machine drifts), with nothing else of the run going on.
+    const probe = async () => ({
       replicaUsPerRecord: await replicaProbeUs(),
       redisUsPerField: await redisProbeUs(ctx.redis),
-    };
-    log(`machine probes: ${JSON.stringify(results.probes)}`);
+    });
+    const probesBefore = await probe();
+    log(`machine probes before the workloads: ${JSON.stringify(probesBefore)}`);
     const runs = await measureWorkloads(ctx, topics, results);
+    const probesAfter = await probe();
+    log(`machine probes after the workloads: ${JSON.stringify(probesAfter)}`);
+    results.probes = {
+      replicaUsPerRecord: (probesBefore.replicaUsPerRecord + probesAfter.replicaUsPerRecord) / 2,
+      redisUsPerField: (probesBefore.redisUsPerField + probesAfter.redisUsPerField) / 2,
+      before: probesBefore,
+      after: probesAfter,
+    };
     await measureExtras(ctx, runs, results);
     if (!flag('skip-profile')) results.profile = await profileReplica(ctx);
     // Decode cost of Avro and Protobuf against JSON on w1's shape (in-process, CPU only; --quick keeps it).

@@ -53,7 +53,13 @@ export class KafkaAdmins {
       requestTimeout: 10_000,
     });
     const admin = kafka.admin();
-    await admin.connect();
+    try {
+      await admin.connect();
+    } catch (e) {
+      // a half-open client (e.g. refused credentials) would keep its sockets until the process exits
+      await admin.disconnect().catch(() => {});
+      throw e;
+    }
     return admin;
   }
 

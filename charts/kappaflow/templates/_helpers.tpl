@@ -164,7 +164,8 @@ The operator's rules on Pipelines and the objects it renders for them (see rbac.
   resources: ["pods"]
   verbs: ["list"]
 {{- if .Values.rbac.readPipelineSecrets }}
-# Opt-in: a Pipeline's spec.redis.secretRef is read by the operator itself (its own Redis connection).
+# Opt-in: the Secrets of a Pipeline's spec.redis.secretRef and spec.kafka.tls/sasl are read by the
+# operator itself (its own Redis and Kafka connections).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]

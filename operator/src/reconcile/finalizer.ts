@@ -12,7 +12,7 @@ import {
   selectorString,
 } from '../resources.ts';
 import type { ReconcileContext, ReconcileResult } from './context.ts';
-import { kafkaFor } from './kafka-for.ts';
+import { kafkaError, kafkaFor } from './kafka-for.ts';
 import { redisFor } from './redis-for.ts';
 
 /** Adds the finalizer when missing; true when it did (the update comes back through the watch). */
@@ -44,14 +44,16 @@ export async function finalize(ctx: ReconcileContext, p: PipelineObject): Promis
     if (pods.items.length > 0) return { requeueAfterMs: 1000 };
     const validation = validatePipelineObject(p);
     const n = validation.ok ? validation.normalized : undefined;
-    const kafka = await kafkaFor(ctx, p, n);
+    // A namespace being deleted takes the Pipeline's Secrets with it: then the operator's own
+    // settings are tried rather than waiting for a Secret that will not come back.
+    const kafka = await kafkaFor(ctx, p, n, { anyUnreadableSecret: true });
     let groups: string[];
     try {
       // Connecting is inside: a failed connection also drops the cached admin, as in the measure step.
       groups = await deleteConsumerGroups(await kafka.admin(), name);
     } catch (e) {
       await kafka.reset();
-      throw e;
+      throw new Error(`deleting consumer groups: ${kafkaError(kafka, e)}`);
     }
     const redis = n ? await redisFor(ctx, p, n) : ctx.redis.get(ctx.config.redisUrl);
     const removed = await withTimeout(deleteRedisState(redis, name), 60_000, 'deleting Redis keys');

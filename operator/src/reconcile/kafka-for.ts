@@ -6,34 +6,82 @@ import type { Admin, KafkaConfig, SASLOptions } from 'kafkajs';
 import type { NormalizedPipeline } from '../../../processor/src/spec/normalize.ts';
 import { withTimeout } from '../inputs.ts';
 import { type KafkaSecretRefs, kafkaSecretRefs, type SecretKey } from '../kafka-secret-refs.ts';
+import { KubeError } from '../kube/client.ts';
 import type { PipelineObject } from '../resources.ts';
 import type { ReconcileContext } from './context.ts';
 import { type SecretReader, secretReader } from './secret-reader.ts';
 
 export interface PipelineKafka {
   brokers: string;
+  /**
+   * Set when the Pipeline's Secrets could not be used and the operator-wide settings are used
+   * instead: why, for error messages.
+   */
+  fallback?: string;
   /** a connected admin client, shared by the Pipelines with the same brokers and settings */
   admin(): Promise<Admin>;
   /** drops the shared client after an error, so the next call reconnects */
   reset(): Promise<void>;
 }
 
+/** A Secret of spec.kafka that could not be read; `forbidden`: the operator may not read Secrets. */
+export class PipelineSecretError extends Error {
+  constructor(
+    message: string,
+    readonly forbidden: boolean,
+  ) {
+    super(message);
+  }
+}
+
 /**
- * `n` absent (a spec that no longer validates, e.g. on deletion): the platform's brokers, with the
- * TLS/SASL the raw spec still names.
+ * `n` absent (a spec that no longer validates, e.g. on deletion): the raw spec's brokers (the CRD
+ * checked their form) with the TLS/SASL it names, so credentials never go to other brokers.
+ * Secrets the operator may not read (the chart's `rbac.readPipelineSecrets` off) fall back to the
+ * operator-wide settings, as before the operator read them; with `anyUnreadableSecret` (cleanup on
+ * deletion, when a namespace's Secrets may already be gone) so does every unreadable Secret.
  */
 export async function kafkaFor(
   ctx: ReconcileContext,
   p: PipelineObject,
   n: NormalizedPipeline | undefined,
+  options: { anyUnreadableSecret?: boolean } = {},
 ): Promise<PipelineKafka> {
-  const brokers = n?.kafka?.brokers?.join(',') ?? ctx.config.kafkaBrokers;
-  const security = await pipelineKafkaSecurity(kafkaSecretRefs(p.spec.kafka), secretReader(ctx, p));
+  const brokers = (n?.kafka?.brokers ?? p.spec.kafka?.brokers)?.join(',') ?? ctx.config.kafkaBrokers;
+  const { security, fallback } = await securityOrFallback(
+    kafkaSecretRefs(p.spec.kafka),
+    secretReader(ctx, p),
+    options.anyUnreadableSecret ?? false,
+  );
   return {
     brokers,
+    ...(fallback ? { fallback } : {}),
     admin: () => withTimeout(ctx.kafka.admin(brokers, security), 10_000, 'connecting to Kafka'),
     reset: () => ctx.kafka.reset(brokers, security),
   };
+}
+
+/** The Pipeline's settings, or none (the operator's) with why, when its Secrets may not be read. */
+export async function securityOrFallback(
+  refs: KafkaSecretRefs,
+  read: SecretReader,
+  anyUnreadableSecret: boolean,
+): Promise<{ security: Pick<KafkaConfig, 'ssl' | 'sasl'>; fallback?: string }> {
+  try {
+    return { security: await pipelineKafkaSecurity(refs, read) };
+  } catch (e) {
+    if (!(e instanceof PipelineSecretError) || !(e.forbidden || anyUnreadableSecret)) throw e;
+    const hint = e.forbidden
+      ? ' (let the operator read Secrets: the chart value rbac.readPipelineSecrets)'
+      : '';
+    return { security: {}, fallback: `${e.message}; used the operator's own Kafka settings instead${hint}` };
+  }
+}
+
+/** An error of a PipelineKafka's connection, saying when it used the operator's settings and why. */
+export function kafkaError(kafka: PipelineKafka | undefined, e: unknown): string {
+  const message = (e as Error).message;
+  return kafka?.fallback ? `${message} (${kafka.fallback})` : message;
 }
 
 /**
@@ -49,11 +97,16 @@ export async function pipelineKafkaSecurity(
     try {
       v = await read(ref.name, ref.key);
     } catch (e) {
-      throw new Error(`${ref.field}: cannot read Secret ${ref.name}: ${(e as Error).message}`);
+      throw new PipelineSecretError(
+        `${ref.field}: cannot read Secret ${ref.name}: ${(e as Error).message}`,
+        e instanceof KubeError && e.status === 403,
+      );
     }
-    if (v === undefined) {
-      throw new Error(
-        `${ref.field}: Secret ${ref.name} has no key ${ref.key}; add it, or name the key in the spec`,
+    if (!v) {
+      const what = v === '' ? `an empty key ${ref.key}` : `no key ${ref.key}`;
+      throw new PipelineSecretError(
+        `${ref.field}: Secret ${ref.name} has ${what}; add it, or name the key in the spec`,
+        false,
       );
     }
     return v;

@@ -9,7 +9,7 @@ import type { ReplicaHeartbeat } from '../../../processor/src/state/replica-stat
 import { type RateTracker, readReplicas, withTimeout } from '../inputs.ts';
 import type { PipelineObject } from '../resources.ts';
 import type { ReconcileContext } from './context.ts';
-import { kafkaFor, type PipelineKafka } from './kafka-for.ts';
+import { kafkaError, kafkaFor, type PipelineKafka } from './kafka-for.ts';
 import { redisFor } from './redis-for.ts';
 
 export interface Measurement {
@@ -45,7 +45,7 @@ export async function measure(
     lag = await withTimeout(readLag(admin, await redisFor(ctx, p, n), source), 10_000, 'reading lag');
     rates.add(lag);
   } catch (e) {
-    error = `Kafka: ${(e as Error).message}`;
+    error = `Kafka: ${kafkaError(kafka, e)}`;
     await kafka?.reset();
   }
   try {

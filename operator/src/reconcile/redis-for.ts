@@ -17,8 +17,9 @@ export async function redisFor(
   let username: string | undefined;
   if (r?.secretRef) {
     const read = secretReader(ctx, p);
-    password = await read(r.secretRef.name, r.secretRef.passwordKey ?? 'password');
-    if (r.secretRef.usernameKey) username = await read(r.secretRef.name, r.secretRef.usernameKey);
+    password = (await read(r.secretRef.name, r.secretRef.passwordKey ?? 'password')) || undefined;
+    if (r.secretRef.usernameKey)
+      username = (await read(r.secretRef.name, r.secretRef.usernameKey)) || undefined;
   }
   return ctx.redis.get(url, password, username);
 }

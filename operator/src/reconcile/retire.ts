@@ -22,7 +22,7 @@ import {
   versionName,
 } from '../resources.ts';
 import type { DeploymentObject, ReconcileContext } from './context.ts';
-import type { PipelineKafka } from './kafka-for.ts';
+import { kafkaError, type PipelineKafka } from './kafka-for.ts';
 
 export type RetireReason = 'promoted' | 'reverted' | 'superseded';
 
@@ -63,7 +63,7 @@ export async function retireStep(
     if (ids.length > 0) await admin.deleteGroups(ids);
   } catch (e) {
     await pipelineKafka.reset();
-    throw e;
+    throw new Error(`retiring version ${version}: ${kafkaError(pipelineKafka, e)}`);
   }
   const r = await redis();
   const removed = await withTimeout(retireVersion(r, name, version), 60_000, 'deleting Redis keys');

@@ -6,6 +6,7 @@ import type { ReconcileContext } from './context.ts';
 
 type SecretObject = KubeObject & { data?: Record<string, string> };
 
+/** a key's text; undefined when the Secret has no such key */
 export type SecretReader = (name: string, key: string) => Promise<string | undefined>;
 
 export function secretReader(ctx: ReconcileContext, p: PipelineObject): SecretReader {
@@ -18,6 +19,6 @@ export function secretReader(ctx: ReconcileContext, p: PipelineObject): SecretRe
       secrets.set(name, secret);
     }
     const b64 = (await secret).data?.[key];
-    return b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined;
+    return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
   };
 }

@@ -86,44 +86,59 @@ export async function replicaProbeUs(options: { records?: number; rounds?: numbe
 }
 
 /**
- * Writes the fields and values it is given into one hash (one variadic HSET), as a commit script
- * writes a batch's absolute values into a window's hash. A fixed script, so its cost is the
+ * Writes the fields and values it is given into one hash `rounds` times (one variadic HSET each),
+ * as a commit script writes a batch's absolute values into a window's hash, and returns the
+ * microseconds that took by Redis' own clock, with the hash's encoding; the hash is deleted in the
+ * same script. Timed inside one script, nothing else runs on the server meanwhile: other clients
+ * of a Redis in use do not count, nor does the network. A fixed script, so its cost is the
  * server's speed, not our scripts' (which the cost table prices).
  */
-const REDIS_PROBE_SCRIPT = "return redis.call('HSET', KEYS[1], unpack(ARGV))";
+const REDIS_PROBE_SCRIPT = `
+local rounds = tonumber(ARGV[1])
+local fieldValues = {}
+for i = 2, #ARGV do fieldValues[i - 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fieldValues))
+local encoding = redis.call('OBJECT', 'ENCODING', KEYS[1])
+local t0 = redis.call('TIME')
+for r = 1, rounds do redis.call('HSET', KEYS[1], unpack(fieldValues)) end
+local t1 = redis.call('TIME')
+redis.call('DEL', KEYS[1])
+return { (t1[1] - t0[1]) * 1000000 + (t1[2] - t0[2]), encoding }`;
+
+/** Beyond the usual listpack limits (128 by default, 512 in some configs): a hash table, as a window's hash. */
+const PROBE_FIELDS = 1000;
+const PROBE_ROUNDS = 20;
 
 /**
- * Redis CPU µs per field written by the probe script (INFO commandstats of its calls), against the
- * Redis at hand; the key is deleted after. Server time only: the network between here and Redis
- * does not count.
+ * Redis µs per field written by the probe script (median of `calls` scripts of PROBE_ROUNDS ×
+ * PROBE_FIELDS writes), against the Redis at hand. Needs EVAL on one key; leaves nothing behind.
+ * Fails after `timeoutMs` when Redis cannot be reached rather than waiting for it.
  */
 export async function redisProbeUs(
   redis: Redis,
-  options: { calls?: number; fields?: number } = {},
+  options: { calls?: number; timeoutMs?: number } = {},
 ): Promise<number> {
-  const calls = options.calls ?? 500;
-  // under Lua's unpack limit, and beyond Redis' listpack size: a hash table, as a window's hash
-  const fields = options.fields ?? 200;
-  const args = (round: number) =>
-    Array.from({ length: fields }, (_, i) => [`f${i}`, String(i * 7 + round)]).flat();
+  const calls = options.calls ?? 9;
   const key = `kf:probe:${process.pid}:${Date.now().toString(36)}`;
-  const sha = (await redis.script('LOAD', REDIS_PROBE_SCRIPT)) as string;
-  const stats = async () => {
-    const line = /^cmdstat_evalsha:calls=(\d+),usec=(\d+)/m.exec(await redis.info('commandstats'));
-    return { calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0) };
-  };
-  try {
-    await redis.evalsha(sha, 1, key, ...args(0)); // the first call creates the hash
-    const before = await stats();
-    for (let i = 1; i <= calls; i++) await redis.evalsha(sha, 1, key, ...args(i % 10));
-    const after = await stats();
-    if (after.calls - before.calls < calls) {
-      throw new Error(
-        'Redis did not count the probe in INFO commandstats (another client reset it?); run it again',
-      );
+  const pairs = Array.from({ length: PROBE_FIELDS }, (_, i) => [`f${i}`, String(i * 7)]).flat();
+  const probe = async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const [us] = (await redis.eval(REDIS_PROBE_SCRIPT, 1, key, PROBE_ROUNDS, ...pairs)) as [number, string];
+      samples.push(us / (PROBE_ROUNDS * PROBE_FIELDS));
     }
-    return (after.usec - before.usec) / (after.calls - before.calls) / fields;
+    return median(samples);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer from Redis within ${(options.timeoutMs ?? 30_000) / 1000} s`)),
+      options.timeoutMs ?? 30_000,
+    );
+  });
+  try {
+    return await Promise.race([probe(), deadline]);
   } finally {
-    await redis.del(key);
+    clearTimeout(timer);
   }
 }

@@ -119,7 +119,7 @@ async function calibrate(table: CostTable, redisUrl: string | undefined): Promis
   if (redisUrl) {
     if (parseRedisUrl(redisUrl).kind === 'cluster') {
       throw new Error(
-        `--redis ${redactUrl(redisUrl)}: give one node of the cluster as redis://host:port (a shard is what the plan counts)`,
+        `--redis ${redactUrl(redisUrl)}: the probe does not run on a Redis Cluster (its key may live on another node); probe a standalone Redis on the same kind of machine as the shards`,
       );
     }
     const redis = connectRedis(redisUrl, {
@@ -181,7 +181,7 @@ export function planCommand(): Command {
     )
     .option(
       '--redis <url>',
-      'with --calibrate (implied): probe this Redis (one node; REDIS_PASSWORD if it needs one) and scale the Redis CPU costs by its own ratio; writes and deletes one key',
+      'with --calibrate (implied): probe this Redis (standalone or Sentinel, not Cluster; REDIS_PASSWORD if it needs one; a few 20 ms scripts that write and delete one key) and scale the Redis CPU costs by its own ratio',
     )
     .option('--json', 'print the plans as JSON')
     .addHelpText(

@@ -313,7 +313,7 @@ describe('kappaflow plan options', () => {
     );
     expect(cluster.code).toBe(1);
     expect(cluster.stderr).toMatch(
-      /--redis redis-cluster:.*give one node of the cluster as redis:\/\/host:port/,
+      /--redis redis-cluster:.*does not run on a Redis Cluster.*probe a standalone Redis/,
     );
   });
 
