@@ -4,13 +4,11 @@
 // counts, scale in after the stabilization window; API server restart + leader SIGKILL -> the
 // standby takes over the Lease; delete -> garbage collection and the finalizer's delete policy.
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type KubeApi, startKubeApi } from '../../../harness/kube.ts';
-import { kubeWithPipelineCrd } from '../../../harness/kube-pipelines.ts';
+import { kubeWithPipelineCrd, serviceAccountKubeconfig } from '../../../harness/kube-pipelines.ts';
 import { type NodeHarness, startNodeHarness } from '../../../harness/node-harness.ts';
 import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
@@ -74,40 +72,15 @@ describe('operator e2e', () => {
   let operatorKubeconfig = '';
 
   /** A ServiceAccount bound to OPERATOR_RULES, and a kubeconfig with a token for it. */
-  const operatorServiceAccount = async () => {
-    const sa = 'kappaflow-operator';
-    await kube.create(`/api/v1/namespaces/${NS}/serviceaccounts`, { metadata: { name: sa } });
-    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
-      metadata: { name: sa },
+  const operatorServiceAccount = () =>
+    serviceAccountKubeconfig({
+      api,
+      kube,
+      namespace: NS,
+      name: 'kappaflow-operator',
       rules: OPERATOR_RULES,
+      dir,
     });
-    await kube.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-      metadata: { name: sa },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
-      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: NS }],
-    });
-    const tr = await kube.request<{ status: { token: string } }>(
-      'POST',
-      `/api/v1/namespaces/${NS}/serviceaccounts/${sa}/token`,
-      {
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: { expirationSeconds: 3600 },
-        },
-      },
-    );
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'test', server: api.server, caData: Buffer.from(api.caPem).toString('base64') }],
-      users: [{ name: sa, token: tr.status.token }],
-      contexts: [{ name: 'test', cluster: 'test', user: sa, namespace: NS }],
-      currentContext: 'test',
-    });
-    const file = join(dir, 'operator.kubeconfig');
-    writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
-    return file;
-  };
 
   const startOperator = async (identity: string) => {
     const port = await freePort();

@@ -5,19 +5,24 @@
 // autoscaler's input) and the delete policy's consumer-group cleanup must reach those brokers; a
 // wrong password must show as Degraded/MetricsUnavailable, not as a lag.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type KafkaCluster, startKafka } from '../../../harness/kafka.ts';
 import { type KubeApi, kubeBinariesBuilt, startKubeApi } from '../../../harness/kube.ts';
-import { createSecret, kubeWithPipelineCrd } from '../../../harness/kube-pipelines.ts';
+import {
+  createSecret,
+  kubeWithPipelineCrd,
+  serviceAccountKubeconfig,
+} from '../../../harness/kube-pipelines.ts';
 import { ensureDir, repoRoot, runDir } from '../../../harness/paths.ts';
 import { freePort } from '../../../harness/ports.ts';
 import { type ServiceProcess, startProcess, waitUntil } from '../../../harness/service.ts';
 import { generateTls, type TlsFiles } from '../../../harness/tls.ts';
 import type { KubeClient, KubeObject } from '../../../operator/src/kube/client.ts';
 import { paths } from '../../../operator/src/kube/client.ts';
+import { OPERATOR_RULES } from '../../../operator/src/rbac.ts';
 import { consumerGroupOf } from '../../../processor/src/model/kafka-names.ts';
 
 const NS = 'default';
@@ -59,6 +64,48 @@ describe("the operator reaches a Pipeline's secured Kafka with the Pipeline's ow
         scaling: { minReplicas: 1, maxReplicas: 1 },
       },
     });
+  /** The operator process with this kubeconfig, its own Lease, and more env (e.g. KAFKA_CONFIG_FILE). */
+  const startOperator = async (name: string, kubeconfig: string, env: NodeJS.ProcessEnv = {}) => {
+    const port = await freePort();
+    const proc = startProcess(
+      name,
+      process.execPath,
+      [
+        join(repoRoot, 'bin', 'kappaflow.js'),
+        'operator',
+        '--kubeconfig',
+        kubeconfig,
+        '--namespaces',
+        NS,
+        '--image',
+        'kappaflow:test',
+        '--lease-namespace',
+        NS,
+        '--lease-name',
+        name,
+        '--scale-interval',
+        '2',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+      ],
+      {
+        logFile: join(dir, `${name}.log`),
+        env: {
+          KAFKA_BROKERS: kafka.brokers.join(','),
+          REDIS_URL: inject('redisUrl'),
+          LOG_LEVEL: 'info',
+          ...env,
+        },
+      },
+    );
+    await waitUntil(`${name} /healthz`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
+      service: proc,
+      timeoutMs: 60_000,
+    });
+    return proc;
+  };
   const statusOf = async (name: string) => (await kube.getOrNull<Pipeline>(paths.pipeline(NS, name)))?.status;
   const degraded = (s: Pipeline['status']) => s?.conditions?.find((c) => c.type === 'Degraded');
 
@@ -97,38 +144,19 @@ describe("the operator reaches a Pipeline's secured Kafka with the Pipeline's ow
       'tls.key': readFileSync(tls.clientKey, 'utf8'),
     });
 
-    // No --kafka-config: the operator-wide settings would open no secured listener.
-    const port = await freePort();
-    operator = startProcess(
+    // No --kafka-config: the operator-wide settings would open no secured listener. The operator
+    // runs with exactly its RBAC rules (OPERATOR_RULES, which may read Secrets).
+    operator = await startOperator(
       'operator',
-      process.execPath,
-      [
-        join(repoRoot, 'bin', 'kappaflow.js'),
-        'operator',
-        '--kubeconfig',
-        api.kubeconfigPath,
-        '--namespaces',
-        NS,
-        '--image',
-        'kappaflow:test',
-        '--lease-namespace',
-        NS,
-        '--scale-interval',
-        '2',
-        '--port',
-        String(port),
-        '--host',
-        '127.0.0.1',
-      ],
-      {
-        logFile: join(dir, 'operator.log'),
-        env: { KAFKA_BROKERS: kafka.brokers.join(','), REDIS_URL: inject('redisUrl'), LOG_LEVEL: 'info' },
-      },
+      await serviceAccountKubeconfig({
+        api,
+        kube,
+        namespace: NS,
+        name: 'operator-full',
+        rules: OPERATOR_RULES,
+        dir,
+      }),
     );
-    await waitUntil('operator /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
-      service: operator,
-      timeoutMs: 60_000,
-    });
   }, setupTimeout);
 
   afterAll(async () => {
@@ -218,5 +246,31 @@ describe("the operator reaches a Pipeline's secured Kafka with the Pipeline's ow
       expect(degraded(status)?.message).toMatch(cause);
       expect(status?.lag).toBeUndefined();
     }
+  });
+
+  it("without RBAC to read Secrets (the chart's default): the operator's own Kafka settings instead", async () => {
+    // Another operator in its place, allowed everything but Secrets, whose settings file holds the
+    // right SASL credentials; the Pipeline names a Secret with a wrong password, which would fail if
+    // it were read.
+    await operator.stop(5000);
+    const settings = join(dir, 'operator-kafka.yaml');
+    writeFileSync(settings, `sasl:\n  mechanism: plain\n  username: ${USER}\n  password: ${PASSWORD}\n`);
+    const rules = OPERATOR_RULES.filter((r) => !r.resources.includes('secrets'));
+    operator = await startOperator(
+      'operator-no-secrets',
+      await serviceAccountKubeconfig({ api, kube, namespace: NS, name: 'operator-no-secrets', rules, dir }),
+      { KAFKA_CONFIG_FILE: settings },
+    );
+    const name = `fallback-${id}`;
+    await pipeline(name, {
+      brokers: kafka.saslBrokers,
+      sasl: { mechanism: 'plain', secretRef: { name: 'kafka-wrong' } },
+    });
+    await waitUntil(`${name}: status.lag = ${RECORDS}`, async () => (await statusOf(name))?.lag === RECORDS, {
+      service: operator,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
+    expect(degraded(await statusOf(name))?.reason).not.toBe('MetricsUnavailable');
   });
 });
