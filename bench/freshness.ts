@@ -5,6 +5,7 @@ import { repoRoot } from '../harness/paths.ts';
 import { freePort } from '../harness/ports.ts';
 import { startProcess, waitUntil } from '../harness/service.ts';
 import { generator } from './data.ts';
+import { startLoadProducer } from './load-producer.ts';
 import {
   checkpointOffsets,
   commandStats,
@@ -19,6 +20,7 @@ import {
   FRESHNESS_S,
   FRESHNESS_WARMUP_S,
   flag,
+  LOAD_PRODUCER,
   log,
   PARTITIONS,
   workDir,
@@ -142,6 +144,43 @@ async function produceWithProbes(
   return { sent, seconds: (Date.now() - started) / 1000 };
 }
 
+/**
+ * The probes alone, two per second for `seconds`, while the Java load producer sends the load
+ * (bench/load-producer.ts): one record each, to the partitions in turn.
+ */
+async function sendProbes(
+  state: ProbeState,
+  workload: Workload,
+  topic: string,
+  ctx: Context,
+  seconds: number,
+) {
+  const started = Date.now();
+  const next = generator(workload.topic, 5);
+  for (let i = 0; Date.now() - started < seconds * 1000; i++) {
+    const key = `probe-${i}`;
+    const event = JSON.parse(next(Date.now())) as { k: string; st: number };
+    event.k = key;
+    event.st = 200;
+    if (workload.id === 'w2') await ctx.redis.hset(ENRICH_HASH, key, workload.probe.groupOf(key));
+    const probe: Probe = {
+      group: workload.probe.groupOf(key),
+      sentAt: performance.now(),
+      partition: i % PARTITIONS,
+      offset: -1,
+    };
+    state.probes.push(probe);
+    const meta = await ctx.producer.send({
+      topic,
+      acks: 1,
+      messages: [{ partition: probe.partition, value: JSON.stringify(event) }],
+    });
+    probe.offset = Number(meta.find((m) => m.partition === probe.partition)!.baseOffset);
+    const wait = started + (i + 1) * 500 - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+}
+
 /** Busy and total CPU seconds of the whole machine so far (every core; os.cpus() times are in ms). */
 function machineCpuSeconds(): { busy: number; total: number } {
   let busy = 0;
@@ -160,7 +199,12 @@ function machineCpuSeconds(): { busy: number; total: number } {
  * Kafka broker), and how many of the machine's cores were idle. A machine without idle cores queues
  * every step, which is what a p99 measured beside its own producer then shows.
  */
-async function cpuSplit(replicaPid: number | undefined, queryPid: number | undefined, ctx: Context) {
+async function cpuSplit(
+  replicaPid: number | undefined,
+  queryPid: number | undefined,
+  ctx: Context,
+  loadPid?: number,
+) {
   const redisCpu = async () => (await commandStats(ctx.redis)).get('@cpu') ?? Number.NaN;
   const own = () => {
     const { user, system } = process.cpuUsage();
@@ -173,6 +217,7 @@ async function cpuSplit(replicaPid: number | undefined, queryPid: number | undef
     query: queryPid === undefined ? 0 : cpuSecondsOf(queryPid),
     redis: await redisCpu(),
     own: own(),
+    load: loadPid === undefined ? 0 : cpuSecondsOf(loadPid),
   };
   return async () => {
     const seconds = (performance.now() - before.at) / 1000;
@@ -181,23 +226,29 @@ async function cpuSplit(replicaPid: number | undefined, queryPid: number | undef
     const replica = cores(cpuSecondsOf(replicaPid) - before.replica);
     const query = queryPid === undefined ? 0 : cores(cpuSecondsOf(queryPid) - before.query);
     const redis = cores((await redisCpu()) - before.redis);
-    const producer = cores(own() - before.own);
+    // the load's producer; with the Java one, this process (probes and pollers) apart
+    const bench = cores(own() - before.own);
+    const producer = loadPid === undefined ? bench : cores(cpuSecondsOf(loadPid) - before.load);
     const busy = cores(machine.busy - before.machine.busy);
     return {
       replica,
       ...(queryPid === undefined ? {} : { query }),
       redis,
       producer,
-      others: Math.round((busy - replica - query - redis - producer) * 100) / 100,
+      ...(loadPid === undefined ? {} : { probes: bench }),
+      others:
+        Math.round((busy - replica - query - redis - producer - (loadPid === undefined ? 0 : bench)) * 100) /
+        100,
       idle: cores(machine.total - machine.busy - (before.machine.total - before.machine.busy)),
     };
   };
 }
 
 /**
- * Produces live events at `rate` records/s into a fresh topic: FRESHNESS_WARMUP_S seconds of
- * warm-up, then FRESHNESS_S seconds with two probe records per second whose group is unique. Two clocks per probe, both from just before the
- * produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
+ * Produces live events at `rate` records/s into a fresh topic (with the Java load producer, or
+ * with kafkajs: --freshness-producer): FRESHNESS_WARMUP_S seconds of warm-up, then FRESHNESS_S
+ * seconds with two probe records per second whose group is unique (sent with kafkajs either way).
+ * Two clocks per probe, both from just before the produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
  * every 10 ms, one pipelined HGET per partition); (2) queryable: the HTTP query API (windows,
  * filtered by the probe's group, any-of all outstanding probes in one request every 50 ms) returns
  * the probe's group; each polling request is timed (probeQuery p50/p99: the read side's share of
@@ -218,18 +269,49 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   const queryPort = server?.port ?? processes[0]!.queryPort;
   const state: ProbeState = { probes: [], producing: true, queryMs: [] };
   const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
-  const next = generator(workload.topic, 99);
-  const produce = (seconds: number, probing: boolean) =>
-    produceWithProbes(state, workload, rate, topic, ctx, next, { seconds, probing });
-  if (FRESHNESS_WARMUP_S > 0) await produce(FRESHNESS_WARMUP_S, false);
-  const cpuUntilNow = await cpuSplit(processes[0]!.child.child.pid, server?.child.child.pid, ctx);
-  const aofBefore = await aofRewrites(ctx);
-  const { sent, seconds } = await produce(FRESHNESS_S, true);
-  // Redis rewrites its append-only file in a forked child once it doubled: disk and CPU the
-  // commits (appendfsync always) compete with, so a run with one says so.
-  const rewritesAfter = await aofRewrites(ctx);
-  const rewrites = rewritesAfter.done + rewritesAfter.running - aofBefore.done;
-  const coresWhileProducing = await cpuUntilNow();
+  const replicaPid = processes[0]!.child.child.pid;
+  const queryPid = server?.child.child.pid;
+  // The probed phase, with where the machine's CPU went and Redis' append-only file rewrites over
+  // it (a rewrite forks a child whose disk and CPU the commits, appendfsync always, compete with).
+  const probed = async (run: () => Promise<void>, loadPid?: number) => {
+    const cpuUntilNow = await cpuSplit(replicaPid, queryPid, ctx, loadPid);
+    const aofBefore = await aofRewrites(ctx);
+    await run();
+    const aofAfter = await aofRewrites(ctx);
+    const cores = await cpuUntilNow();
+    return { cores, aofBefore, aofAfter, rewrites: aofAfter.done + aofAfter.running - aofBefore.done };
+  };
+  let phase: Awaited<ReturnType<typeof probed>>;
+  let sent: number;
+  let seconds: number;
+  if (LOAD_PRODUCER === 'java') {
+    // Runs 3 s past the probes, so that its CPU is read while it still produces.
+    const load = await startLoadProducer(
+      ctx.brokers,
+      topic,
+      workload.topic,
+      rate,
+      FRESHNESS_WARMUP_S + FRESHNESS_S + 3,
+    );
+    try {
+      await sleep(FRESHNESS_WARMUP_S * 1000);
+      phase = await probed(() => sendProbes(state, workload, topic, ctx, FRESHNESS_S), load.pid);
+      ({ sent, seconds } = await load.done());
+    } finally {
+      await load.stop();
+    }
+  } else {
+    const next = generator(workload.topic, 99);
+    const produce = (seconds: number, probing: boolean) =>
+      produceWithProbes(state, workload, rate, topic, ctx, next, { seconds, probing });
+    if (FRESHNESS_WARMUP_S > 0) await produce(FRESHNESS_WARMUP_S, false);
+    let produced = { sent: 0, seconds: 0 };
+    phase = await probed(async () => {
+      produced = await produce(FRESHNESS_S, true);
+    });
+    ({ sent, seconds } = produced);
+  }
+  const { rewrites, aofBefore, aofAfter: rewritesAfter, cores: coresWhileProducing } = phase;
   state.producing = false;
   await Promise.all(pollers);
   const commits = await metricSum(port, 'kappaflow_redis_commits_total');
@@ -247,6 +329,7 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   const result = {
     workload: workload.id,
     queryApi: server ? 'query server' : 'in the replica',
+    loadProducer: LOAD_PRODUCER,
     targetRate: rate,
     warmupSeconds: FRESHNESS_WARMUP_S,
     achievedRate: sent / seconds,

@@ -22,6 +22,17 @@ export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
  * not yet compiled by V8), as a load test's warm-up phase does (OpenMessaging Benchmark's).
  */
 export const FRESHNESS_WARMUP_S = option('freshness-warmup', 5);
+/**
+ * --freshness-producer java|kafkajs: what produces the freshness runs' load. Java by default
+ * (bench/load-producer/): kafkajs' producer takes about 20 µs of CPU per record here, more than
+ * the replica it measures, on a machine whose two cores also run Kafka, Redis and the replica;
+ * a deployment's producers run elsewhere. The probes are sent with kafkajs either way.
+ */
+export const LOAD_PRODUCER: 'java' | 'kafkajs' = argv.includes('--freshness-producer')
+  ? (argv[argv.indexOf('--freshness-producer') + 1] as 'java' | 'kafkajs')
+  : 'java';
+if (LOAD_PRODUCER !== 'java' && LOAD_PRODUCER !== 'kafkajs')
+  throw new Error(`--freshness-producer: java or kafkajs, not ${LOAD_PRODUCER}`);
 /** --repeat N: each workload's (ceiling, processor) pair N times, alternating; the median pair by CPU ratio is reported */
 export const REPEAT = Math.max(1, Math.floor(option('repeat', 1)));
 /**

@@ -139,7 +139,8 @@ function freshnessTable(freshness: Freshness[]): string[] {
 
 function coresOf(c: Freshness['coresWhileProducing'] | undefined): string {
   if (!c) return '—';
-  const cores = `${c.replica} / ${c.redis} / ${c.producer} / ${c.others} / ${c.idle}`;
+  const producer = 'probes' in c ? `${c.producer} (+${c.probes} probes)` : String(c.producer);
+  const cores = `${c.replica} / ${c.redis} / ${producer} / ${c.others} / ${c.idle}`;
   return 'query' in c ? `${cores} (${c.query})` : cores;
 }
 

@@ -1,0 +1,69 @@
+/** The freshness benchmark's load from the Java client (bench/load-producer/LoadProducer.java). */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureKafkaJars } from '../harness/kafka.ts';
+import { repoRoot } from '../harness/paths.ts';
+import { type ServiceProcess, startProcess, waitUntil } from '../harness/service.ts';
+import type { TopicSpec } from './data.ts';
+import { benchDir, PARTITIONS, workDir } from './options.ts';
+
+export interface LoadProducer {
+  pid: number | undefined;
+  /** resolves with what it sent once it has produced for its seconds */
+  done: () => Promise<{ sent: number; seconds: number }>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts producing `spec`'s records at `rate` for `seconds` (from when it is ready: JVM start and
+ * compiling the one source file take a few seconds and are not part of the load).
+ */
+export async function startLoadProducer(
+  brokers: string[],
+  topic: string,
+  spec: TopicSpec,
+  rate: number,
+  seconds: number,
+): Promise<LoadProducer> {
+  const libs = await ensureKafkaJars();
+  const logFile = join(workDir, `load-producer-${topic}.log`);
+  const child: ServiceProcess = startProcess(
+    'load producer',
+    'java',
+    [
+      '-Xmx256m',
+      '-cp',
+      join(libs, '*'),
+      join(benchDir, 'load-producer', 'LoadProducer.java'),
+      brokers.join(','),
+      topic,
+      String(rate),
+      String(seconds),
+      String(spec.keys),
+      String(spec.skew ?? 0),
+      String(PARTITIONS),
+      '7',
+    ],
+    { logFile, cwd: repoRoot },
+  );
+  const output = () => readFileSync(logFile, 'utf8');
+  await waitUntil('the Java load producer', async () => /^ready$/m.test(output()), {
+    timeoutMs: 120_000,
+    service: child,
+  });
+  return {
+    pid: child.child.pid,
+    async done() {
+      const finished = () => /^sent (\d+) ([\d.]+)$/m.exec(output());
+      await waitUntil(
+        'the Java load producer to finish',
+        async () => finished() !== null || child.child.exitCode !== null,
+        { timeoutMs: (seconds + 120) * 1000 },
+      );
+      const line = finished();
+      if (!line) throw new Error(`the Java load producer failed:\n${output().slice(-2000)}`);
+      return { sent: Number(line[1]), seconds: Number(line[2]) };
+    },
+    stop: () => child.stop(10_000),
+  };
+}
