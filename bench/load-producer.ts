@@ -9,21 +9,21 @@ import { benchDir, PARTITIONS, workDir } from './options.ts';
 
 export interface LoadProducer {
   pid: number | undefined;
-  /** resolves with what it sent once it has produced for its seconds */
-  done: () => Promise<{ sent: number; seconds: number }>;
-  stop: () => Promise<void>;
+  /** stops it (SIGTERM) and resolves with what it sent */
+  stop: () => Promise<{ sent: number; seconds: number }>;
 }
 
 /**
- * Starts producing `spec`'s records at `rate` for `seconds` (from when it is ready: JVM start and
- * compiling the one source file take a few seconds and are not part of the load).
+ * Starts producing `spec`'s records at `rate` until stopped, for `maxSeconds` at most (from when
+ * it is ready: JVM start and compiling the one source file take a few seconds and are not part of
+ * the load).
  */
 export async function startLoadProducer(
   brokers: string[],
   topic: string,
   spec: TopicSpec,
   rate: number,
-  seconds: number,
+  maxSeconds: number,
 ): Promise<LoadProducer> {
   const libs = await ensureKafkaJars();
   const logFile = join(workDir, `load-producer-${topic}.log`);
@@ -38,7 +38,7 @@ export async function startLoadProducer(
       brokers.join(','),
       topic,
       String(rate),
-      String(seconds),
+      String(maxSeconds),
       String(spec.keys),
       String(spec.skew ?? 0),
       String(PARTITIONS),
@@ -53,17 +53,11 @@ export async function startLoadProducer(
   });
   return {
     pid: child.child.pid,
-    async done() {
-      const finished = () => /^sent (\d+) ([\d.]+)$/m.exec(output());
-      await waitUntil(
-        'the Java load producer to finish',
-        async () => finished() !== null || child.child.exitCode !== null,
-        { timeoutMs: (seconds + 120) * 1000 },
-      );
-      const line = finished();
+    async stop() {
+      await child.stop(30_000);
+      const line = /^sent (\d+) ([\d.]+)$/m.exec(output());
       if (!line) throw new Error(`the Java load producer failed:\n${output().slice(-2000)}`);
       return { sent: Number(line[1]), seconds: Number(line[2]) };
     },
-    stop: () => child.stop(10_000),
   };
 }

@@ -17,11 +17,14 @@ export const QUICK = flag('quick');
 export const RECORDS = option('records', QUICK ? 200_000 : 1_000_000);
 export const FRESHNESS_S = option('freshness', QUICK ? 10 : 60);
 /**
- * --freshness-warmup S: seconds of production at the same rate before the first probe, so the
- * probes measure the steady state, not the replica's first batches (its partition claims, code
- * not yet compiled by V8), as a load test's warm-up phase does (OpenMessaging Benchmark's).
+ * --freshness-warmup S: at least S seconds of production at the same rate before the first probe,
+ * and then until the replica has caught up (bench/freshness.ts warmUp), so the probes measure the
+ * steady state, not the backlog of the replica's first batches (its partition claims, code not yet
+ * compiled by V8), as a load test's warm-up phase does (OpenMessaging Benchmark's).
+ * --freshness-warmup-max S: the longest warm-up (60 s); probes start then whatever the lag.
  */
 export const FRESHNESS_WARMUP_S = option('freshness-warmup', 5);
+export const FRESHNESS_WARMUP_MAX_S = option('freshness-warmup-max', 60);
 /**
  * --freshness-producer java|kafkajs: what produces the freshness runs' load. Java by default
  * (bench/load-producer/): kafkajs' producer takes about 20 µs of CPU per record here, more than

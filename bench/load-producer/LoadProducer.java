@@ -12,11 +12,23 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Kafka, Redis and the replica, the producer's CPU is what a deployment's producers (on other
  * machines) do not take from it. Run with `java` on this one file (no build step).
  *
- * Arguments: brokers topic ratePerSecond seconds keys zipfSkew(0 = uniform) partitions seed.
- * Prints "ready" once the topic's metadata is known, then "sent <records> <seconds>".
+ * Arguments: brokers topic ratePerSecond maxSeconds keys zipfSkew(0 = uniform) partitions seed.
+ * Prints "ready" once the topic's metadata is known, then produces until SIGTERM (or maxSeconds)
+ * and prints "sent <records> <seconds>".
  */
 public class LoadProducer {
+  private static volatile boolean stopping = false;
+
   public static void main(String[] args) throws Exception {
+    Thread main = Thread.currentThread();
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      stopping = true;
+      try {
+        main.join(30_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }));
     String brokers = args[0];
     String topic = args[1];
     int rate = Integer.parseInt(args[2]);
@@ -42,7 +54,7 @@ public class LoadProducer {
       long start = System.nanoTime();
       long sent = 0;
       long tick = 0;
-      while (System.nanoTime() - start < seconds * 1e9) {
+      while (!stopping && System.nanoTime() - start < seconds * 1e9) {
         tick++;
         long due = (long) Math.floor(rate * (tick * tickNs / 1e9));
         long now = System.currentTimeMillis();
@@ -59,6 +71,7 @@ public class LoadProducer {
       }
       producer.flush();
       System.out.println("sent " + sent + " " + (System.nanoTime() - start) / 1e9);
+      System.out.flush();
     }
   }
 
