@@ -10,6 +10,7 @@ import {
   checkpointOffsets,
   commandStats,
   cpuSecondsOf,
+  heapAndMajorGc,
   histogramQuantile,
   metricSum,
   spawnReplicas,
@@ -208,18 +209,20 @@ async function warmUp(
   rate: number,
   produceFor: (seconds: number) => Promise<unknown>,
 ) {
+  // --freshness-warmup 0: probes from the first record on (the replica's start measured too)
+  if (FRESHNESS_WARMUP_S <= 0) return { seconds: 0, caughtUp: null, lagAtLastCheck: null };
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
-  if (FRESHNESS_WARMUP_S > 0) await produceFor(FRESHNESS_WARMUP_S);
+  await produceFor(FRESHNESS_WARMUP_S);
   let streak = 0;
-  let lag = await lagOf(ctx, topic, name);
+  let lag = Number.NaN;
   while (elapsed() < FRESHNESS_WARMUP_MAX_S) {
     lag = await lagOf(ctx, topic, name);
     streak = lag <= rate * CAUGHT_UP_S ? streak + 1 : 0;
     if (streak >= 3) break;
     await produceFor(1);
   }
-  return { seconds: Math.round(elapsed() * 10) / 10, caughtUp: streak >= 3, lagAtStart: lag };
+  return { seconds: Math.round(elapsed() * 10) / 10, caughtUp: streak >= 3, lagAtLastCheck: lag };
 }
 
 /** Busy and total CPU seconds of the whole machine so far (every core; os.cpus() times are in ms). */
@@ -236,8 +239,9 @@ function machineCpuSeconds(): { busy: number; total: number } {
 
 /**
  * Where the machine's CPU went while records were produced, in cores (CPU-s per second): the
- * replica, Redis, this process (the producer and the probes' pollers), everything else (mostly the
- * Kafka broker), and how many of the machine's cores were idle. A machine without idle cores queues
+ * replica, Redis, the load's producer (the Java process, or this one with kafkajs), this process'
+ * probes and pollers (apart with the Java producer), everything else (mostly the Kafka broker), and
+ * how many of the machine's cores were idle. A machine without idle cores queues
  * every step, which is what a p99 measured beside its own producer then shows.
  */
 async function cpuSplit(
@@ -287,8 +291,9 @@ async function cpuSplit(
 
 /**
  * Produces live events at `rate` records/s into a fresh topic (with the Java load producer, or
- * with kafkajs: --freshness-producer): FRESHNESS_WARMUP_S seconds of warm-up, then FRESHNESS_S
- * seconds with two probe records per second whose group is unique (sent with kafkajs either way).
+ * with kafkajs: --freshness-producer): a warm-up until the replica has caught up (warmUp), then
+ * FRESHNESS_S seconds with two probe records per second whose group is unique (sent with kafkajs
+ * either way).
  * Two clocks per probe, both from just before the produce call: (1) committed: the partition's Redis checkpoint passed the probe's offset (polled
  * every 10 ms, one pipelined HGET per partition); (2) queryable: the HTTP query API (windows,
  * filtered by the probe's group, any-of all outstanding probes in one request every 50 ms) returns
@@ -320,51 +325,77 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
   const pollers = [pollCommitted(state, ctx, name), pollQueryable(state, workload, queryPort, name)];
   const replicaPid = processes[0]!.child.child.pid;
   const queryPid = server?.child.child.pid;
-  // The probed phase, with where the machine's CPU went and Redis' append-only file rewrites over
-  // it (a rewrite forks a child whose disk and CPU the commits, appendfsync always, compete with).
+  const topicEnd = async () =>
+    (await ctx.admin.fetchTopicOffsets(topic)).reduce((sum, { high }) => sum + Number(high), 0);
+  // The probed phase, with where the machine's CPU went, Redis' append-only file rewrites (a
+  // rewrite forks a child whose disk and CPU the commits, appendfsync always, compete with), and
+  // the records produced, commits and records aggregated over it.
   const probed = async (run: () => Promise<void>, loadPid?: number) => {
     const cpuUntilNow = await cpuSplit(replicaPid, queryPid, ctx, loadPid);
     const aofBefore = await aofRewrites(ctx);
+    const at = performance.now();
+    const end = await topicEnd();
+    const commits = await metricSum(port, 'kappaflow_redis_commits_total');
+    const aggregated = await metricSum(port, 'kappaflow_records_aggregated_total');
     await run();
+    const seconds = (performance.now() - at) / 1000;
+    const records = (await topicEnd()) - end;
+    const commitsIn = (await metricSum(port, 'kappaflow_redis_commits_total')) - commits;
+    const aggregatedIn = (await metricSum(port, 'kappaflow_records_aggregated_total')) - aggregated;
     const aofAfter = await aofRewrites(ctx);
     const cores = await cpuUntilNow();
-    return { cores, aofBefore, aofAfter, rewrites: aofAfter.done + aofAfter.running - aofBefore.done };
+    const rewrites = aofAfter.done + aofAfter.running - aofBefore.done;
+    return {
+      cores,
+      aofBefore,
+      aofAfter,
+      rewrites,
+      seconds,
+      records,
+      commits: commitsIn,
+      aggregated: aggregatedIn,
+    };
   };
   let phase: Awaited<ReturnType<typeof probed>>;
   let warm: Awaited<ReturnType<typeof warmUp>>;
-  let sent: number;
-  let seconds: number;
-  if (LOAD_PRODUCER === 'java') {
-    // Runs 3 s past the probes, so that its CPU is read while it still produces.
-    const load = await startLoadProducer(
-      ctx.brokers,
-      topic,
-      workload.topic,
-      rate,
-      FRESHNESS_WARMUP_MAX_S + FRESHNESS_S + 60,
-    );
-    try {
-      warm = await warmUp(ctx, topic, name, rate, (s) => sleep(s * 1000));
-      phase = await probed(() => sendProbes(state, workload, topic, ctx, FRESHNESS_S), load.pid);
-    } finally {
-      ({ sent, seconds } = await load.stop());
+  let load: { sent: number; failed: number; seconds: number } | undefined;
+  try {
+    if (LOAD_PRODUCER === 'java') {
+      // Its longest run outlasts the longest warm-up and the probes, so that its CPU is read while
+      // it still produces; it is stopped right after.
+      const producer = await startLoadProducer(
+        ctx.brokers,
+        topic,
+        workload.topic,
+        Math.round(rate),
+        Math.max(FRESHNESS_WARMUP_S, FRESHNESS_WARMUP_MAX_S) + FRESHNESS_S + 60,
+      );
+      try {
+        warm = await warmUp(ctx, topic, name, rate, (s) => sleep(s * 1000));
+        phase = await probed(() => sendProbes(state, workload, topic, ctx, FRESHNESS_S), producer.pid);
+      } catch (error) {
+        await producer.stop().catch(() => undefined);
+        throw error;
+      }
+      load = await producer.stop();
+    } else {
+      const next = generator(workload.topic, 99);
+      const produce = (seconds: number, probing: boolean) =>
+        produceWithProbes(state, workload, rate, topic, ctx, next, { seconds, probing });
+      warm = await warmUp(ctx, topic, name, rate, (s) => produce(s, false));
+      phase = await probed(async () => {
+        await produce(FRESHNESS_S, true);
+      });
     }
-  } else {
-    const next = generator(workload.topic, 99);
-    const produce = (seconds: number, probing: boolean) =>
-      produceWithProbes(state, workload, rate, topic, ctx, next, { seconds, probing });
-    warm = await warmUp(ctx, topic, name, rate, (s) => produce(s, false));
-    let produced = { sent: 0, seconds: 0 };
-    phase = await probed(async () => {
-      produced = await produce(FRESHNESS_S, true);
-    });
-    ({ sent, seconds } = produced);
+    state.producing = false;
+    await Promise.all(pollers);
+  } catch (error) {
+    state.producing = false;
+    await Promise.all([...processes.map((p) => p.child.stop(20_000)), server?.child.stop(20_000)]);
+    throw error;
   }
-  const { rewrites, aofBefore, aofAfter: rewritesAfter, cores: coresWhileProducing } = phase;
-  state.producing = false;
-  await Promise.all(pollers);
-  const commits = await metricSum(port, 'kappaflow_redis_commits_total');
-  const aggregated = await metricSum(port, 'kappaflow_records_aggregated_total');
+  const { rewrites, aofBefore, aofAfter: rewritesAfter, cores: coresWhileProducing, seconds } = phase;
+  const gc = await heapAndMajorGc(port);
   // the replica's own share of the committed clock: a batch from fetch to commit, and its commit
   const batchP99Ms = (await histogramQuantile(port, 'kappaflow_batch_duration_seconds', 0.99)) * 1000;
   const commitP99Ms = (await histogramQuantile(port, 'kappaflow_redis_commit_duration_seconds', 0.99)) * 1000;
@@ -382,8 +413,12 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     targetRate: rate,
     /** the warm-up: how long, whether the replica caught up, its lag (records) at the last check */
     warmup: warm,
-    achievedRate: sent / seconds,
+    /** records produced while probing (probes included), per second */
+    achievedRate: phase.records / seconds,
+    /** the probing phase's length; commits and the rates below are over it */
     seconds,
+    /** the Java load producer's whole run (warm-up included): records acknowledged, sends failed */
+    ...(load ? { loadProducerRun: load } : {}),
     probes: probes.length,
     missed: probes.length - queryable.length,
     p50Ms: percentile(queryable, 0.5),
@@ -393,16 +428,18 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     committedP99Ms: percentile(committed, 0.99),
     probeQueryP50Ms: percentile(state.queryMs, 0.5),
     probeQueryP99Ms: percentile(state.queryMs, 0.99),
-    commits,
+    commits: phase.commits,
     /** upper bounds from the replica's histograms (bucket bounds) */
     batchP50AtMostMs: batchP50Ms,
     batchP99AtMostMs: batchP99Ms,
     commitP50AtMostMs: commitP50Ms,
     commitP99AtMostMs: commitP99Ms,
-    commitsPerSecond: commits / seconds,
-    recordsPerCommit: aggregated / commits,
+    commitsPerSecond: phase.commits / seconds,
+    recordsPerCommit: phase.aggregated / phase.commits,
     coresWhileProducing,
     aofRewritesWhileProducing: rewrites,
+    /** the replica's heap at the end and its major GCs over the whole run (warm-up included) */
+    gc,
     /** what the commits appended to the AOF (MB/s; a rewrite in between makes it unknown: null) */
     aofMBPerSecond:
       rewrites === 0 ? Math.round(((rewritesAfter.size - aofBefore.size) / seconds / 1e6) * 10) / 10 : null,

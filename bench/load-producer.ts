@@ -9,8 +9,8 @@ import { benchDir, PARTITIONS, workDir } from './options.ts';
 
 export interface LoadProducer {
   pid: number | undefined;
-  /** stops it (SIGTERM) and resolves with what it sent */
-  stop: () => Promise<{ sent: number; seconds: number }>;
+  /** stops it (SIGTERM) and resolves with the records the broker acknowledged and the sends that failed */
+  stop: () => Promise<{ sent: number; failed: number; seconds: number }>;
 }
 
 /**
@@ -47,17 +47,22 @@ export async function startLoadProducer(
     { logFile, cwd: repoRoot },
   );
   const output = () => readFileSync(logFile, 'utf8');
-  await waitUntil('the Java load producer', async () => /^ready$/m.test(output()), {
-    timeoutMs: 120_000,
-    service: child,
-  });
+  try {
+    await waitUntil('the Java load producer', async () => /^ready$/m.test(output()), {
+      timeoutMs: 120_000,
+      service: child,
+    });
+  } catch (error) {
+    await child.stop(10_000);
+    throw error;
+  }
   return {
     pid: child.child.pid,
     async stop() {
       await child.stop(30_000);
-      const line = /^sent (\d+) ([\d.]+)$/m.exec(output());
+      const line = /^sent (\d+) failed (\d+) ([\d.]+)$/m.exec(output());
       if (!line) throw new Error(`the Java load producer failed:\n${output().slice(-2000)}`);
-      return { sent: Number(line[1]), seconds: Number(line[2]) };
+      return { sent: Number(line[1]), failed: Number(line[2]), seconds: Number(line[3]) };
     },
   };
 }

@@ -71,6 +71,31 @@ export async function metricSum(port: number, metric: string): Promise<number> {
 }
 
 /**
+ * The replica's V8 heap in use (MB) and its major (mark-compact) collections so far: how many,
+ * their seconds in all, and how many took a second or more (prom-client's default metrics).
+ */
+export async function heapAndMajorGc(port: number) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  // a sample's line: its name, then labels in any order
+  const value = (name: string, ...labels: string[]) => {
+    const line = text
+      .split('\n')
+      .find(
+        (l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && labels.every((x) => l.includes(x)),
+      );
+    return line === undefined ? Number.NaN : Number(line.split(' ').pop());
+  };
+  const major = 'kind="major"';
+  const count = value('nodejs_gc_duration_seconds_count', major);
+  return {
+    heapUsedMB: Math.round(value('nodejs_heap_size_used_bytes') / 1e6),
+    majorGcs: count,
+    majorGcSeconds: Math.round(value('nodejs_gc_duration_seconds_sum', major) * 100) / 100,
+    majorGcsOf1sOrMore: count - value('nodejs_gc_duration_seconds_bucket', major, 'le="1"'),
+  };
+}
+
+/**
  * The bucket bound at or below which a share `q` of a histogram's observations fall, over every
  * label set (`le` of the first bucket whose cumulative count reaches q of the total; Infinity
  * past the last bound): an upper estimate of its q-quantile, in the metric's unit.

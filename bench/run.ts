@@ -5,7 +5,9 @@
  * Options: --quick, --records <n per topic>, --freshness <seconds>, --skip-peer, --skip-scaling,
  * --skip-profile (the profile is of w1, or of the first of --workloads without w1), --skip-durability, --skip-sink, --skip-decode; --durability-only runs only the spec.redis.waitForReplicas case,
  * --sink-only only the spec.sink.delivery case;
- * --freshness-warmup <s> (default 5) produces that long before the first probe;
+ * --freshness-warmup <s> (default 5) produces at least that long, then until the replica has caught
+ * up (at most --freshness-warmup-max, 60), before the first probe (0: probes from the first record);
+ * --freshness-producer java|kafkajs (default java) produces the freshness load; --freshness-profile;
  * --freshness-rate <rec/s> runs only the freshness measurement of workload 1 (or of the first of
  * --workloads); --query-server: the freshness probes ask a query API process of its own (the
  * chart's query.server.enabled) instead of the replica's; --scaling <list> the

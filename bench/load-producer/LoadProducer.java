@@ -1,6 +1,7 @@
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -14,7 +15,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * Arguments: brokers topic ratePerSecond maxSeconds keys zipfSkew(0 = uniform) partitions seed.
  * Prints "ready" once the topic's metadata is known, then produces until SIGTERM (or maxSeconds)
- * and prints "sent <records> <seconds>".
+ * and prints "sent <acknowledged> failed <failed sends> <seconds>".
  */
 public class LoadProducer {
   private static volatile boolean stopping = false;
@@ -24,14 +25,14 @@ public class LoadProducer {
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       stopping = true;
       try {
-        main.join(30_000);
+        main.join(20_000);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
     }));
     String brokers = args[0];
     String topic = args[1];
-    int rate = Integer.parseInt(args[2]);
+    double rate = Double.parseDouble(args[2]);
     double seconds = Double.parseDouble(args[3]);
     int keys = Integer.parseInt(args[4]);
     double skew = Double.parseDouble(args[5]);
@@ -51,6 +52,8 @@ public class LoadProducer {
       System.out.flush();
       // 10 ms ticks, carrying the remainder so that any rate is met on average
       long tickNs = 10_000_000L;
+      AtomicLong acknowledged = new AtomicLong();
+      AtomicLong failed = new AtomicLong();
       long start = System.nanoTime();
       long sent = 0;
       long tick = 0;
@@ -64,13 +67,17 @@ public class LoadProducer {
               + ",\"u\":\"u" + random.nextInt(50_000) + "\",\"lat\":" + (1 + random.nextInt(2000))
               + ",\"st\":" + (random.nextDouble() < 0.9 ? 200 : 503) + "}";
           producer.send(new ProducerRecord<>(topic, (int) (sent % partitions), null,
-              value.getBytes(StandardCharsets.UTF_8)));
+              value.getBytes(StandardCharsets.UTF_8)), (metadata, error) -> {
+                if (error == null) acknowledged.incrementAndGet();
+                else failed.incrementAndGet();
+              });
         }
         long waitNs = start + tick * tickNs - System.nanoTime();
         if (waitNs > 0) Thread.sleep(waitNs / 1_000_000, (int) (waitNs % 1_000_000));
       }
       producer.flush();
-      System.out.println("sent " + sent + " " + (System.nanoTime() - start) / 1e9);
+      System.out.println("sent " + acknowledged.get() + " failed " + failed.get() + " "
+          + (System.nanoTime() - start) / 1e9);
       System.out.flush();
     }
   }
