@@ -337,7 +337,19 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     const end = await topicEnd();
     const commits = await metricSum(port, 'kappaflow_redis_commits_total');
     const aggregated = await metricSum(port, 'kappaflow_records_aggregated_total');
+    // when (s into probing) Redis was seen rewriting its AOF, sampled every 250 ms
+    const rewritingAtS: number[] = [];
+    let running = true;
+    const sampling = (async () => {
+      while (running) {
+        if ((await aofRewrites(ctx)).running > 0)
+          rewritingAtS.push(Math.round((performance.now() - at) / 100) / 10);
+        await sleep(250);
+      }
+    })();
     await run();
+    running = false;
+    await sampling;
     const seconds = (performance.now() - at) / 1000;
     const records = (await topicEnd()) - end;
     const commitsIn = (await metricSum(port, 'kappaflow_redis_commits_total')) - commits;
@@ -350,6 +362,7 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
       aofBefore,
       aofAfter,
       rewrites,
+      rewritingAtS,
       seconds,
       records,
       commits: commitsIn,
@@ -438,6 +451,8 @@ export async function measureFreshness(workload: Workload, rate: number, ctx: Co
     recordsPerCommit: phase.aggregated / phase.commits,
     coresWhileProducing,
     aofRewritesWhileProducing: rewrites,
+    /** when a rewrite was running (s into probing, sampled every 250 ms) */
+    aofRewritingAtS: phase.rewritingAtS,
     /** the replica's heap at the end and its major GCs over the whole run (warm-up included) */
     gc,
     /** what the commits appended to the AOF (MB/s; a rewrite in between makes it unknown: null) */

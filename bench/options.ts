@@ -36,6 +36,18 @@ export const LOAD_PRODUCER: 'java' | 'kafkajs' = argv.includes('--freshness-prod
   : 'java';
 if (LOAD_PRODUCER !== 'java' && LOAD_PRODUCER !== 'kafkajs')
   throw new Error(`--freshness-producer: java or kafkajs, not ${LOAD_PRODUCER}`);
+/**
+ * --redis-config "<name> <value>[, <name> <value>...]": CONFIG SET on the run's Redis before anything
+ * else (e.g. "auto-aof-rewrite-percentage 0": no automatic AOF rewrites), recorded in the results.
+ */
+export const REDIS_CONFIG: [string, string][] = argv.includes('--redis-config')
+  ? argv[argv.indexOf('--redis-config') + 1]!.split(',').map((pair) => {
+      const [name, value, ...rest] = pair.trim().split(/\s+/);
+      if (!name || value === undefined || rest.length > 0)
+        throw new Error(`--redis-config: "<name> <value>" pairs separated by commas, not "${pair}"`);
+      return [name, value];
+    })
+  : [];
 /** --repeat N: each workload's (ceiling, processor) pair N times, alternating; the median pair by CPU ratio is reported */
 export const REPEAT = Math.max(1, Math.floor(option('repeat', 1)));
 /**

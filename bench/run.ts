@@ -44,6 +44,7 @@ import {
   PARTITIONS,
   QUICK,
   RECORDS,
+  REDIS_CONFIG,
   REPEAT,
   SCALING,
 } from './options.ts';
@@ -194,6 +195,10 @@ async function main() {
   const services = await startKafkaAndRedis();
   const ctx: Context = services;
   try {
+    for (const [name, value] of REDIS_CONFIG) {
+      await ctx.redis.config('SET', name, value);
+      log(`Redis: CONFIG SET ${name} ${value}`);
+    }
     if (option('freshness-rate', 0) > 0) {
       // Just the freshness of one workload at a given rate (for iterating on latency): workload 1,
       // or the first of --workloads.
@@ -220,7 +225,10 @@ async function main() {
     }
     const results: BenchResults = { machine: machine(), startedAt, recordsPerTopic: RECORDS, quick: QUICK };
     const topics = await prepareInput(ctx);
-    results.redisConfig = await ctx.redis.config('GET', 'append*');
+    results.redisConfig = [
+      ...((await ctx.redis.config('GET', 'append*')) as string[]),
+      ...REDIS_CONFIG.flat(),
+    ];
     // The machine probes `kappaflow plan --calibrate` compares with (capacity/probe.ts), before and
     // after the workloads (a shared machine drifts), with nothing else of the run going on.
     const probe = async () => ({
