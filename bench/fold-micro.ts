@@ -4,7 +4,12 @@
  * per record (Buffer -> string -> JSON.parse), the CEL expressions alone, the whole foldBatch, and
  * the commit as the owner sends it (absolute values, write-side totals, command bytes); then workload 3's sketches (slices, packed HyperLogLogs and DDSketches).
  *
- *   node --import tsx bench/fold-micro.ts [--records 10000] [--rounds 30]
+ *   node --import tsx bench/fold-micro.ts [--records 10000] [--rounds 30] [--w3-batch-ms 300000] [--w3-keys 100000]
+ *
+ * --w3-batch-ms and --w3-keys shape workload 3's batches: the event time one batch spans and the
+ * keys of its partition. A live replica at half rate reads ~300-800 records per batch of one
+ * partition, within a second of event time, over ~8,300 keys (100k keys, 12 partitions):
+ * `--records 600 --rounds 200 --w3-batch-ms 250 --w3-keys 8300`.
  */
 import type { KafkaMessage } from 'kafkajs';
 import { PROBE_PIPELINE } from '../processor/src/capacity/probe.ts';
@@ -25,6 +30,8 @@ const arg = (name: string, fallback: number) => {
 };
 const RECORDS = arg('records', 10_000);
 const ROUNDS = arg('rounds', 30);
+const W3_BATCH_MS = arg('w3-batch-ms', 300_000);
+const W3_KEYS = arg('w3-keys', 100_000);
 
 // workload 1's pipeline, the one the machine probe of `kappaflow plan --calibrate` folds
 const yaml = PROBE_PIPELINE;
@@ -181,10 +188,10 @@ spec:
 const valid3 = validateText(w3Yaml);
 if (!valid3.ok) throw new Error(JSON.stringify(valid3.errors));
 const pipeline3 = toRuntimePipeline(valid3.pipelines[0]!, 1);
-// Each round is the partition's next batch (the next 5 min), folded by one owner whose cache of
-// open slices grows as in a replica (nothing closes within the hour of grace).
+// Each round is the partition's next batch (by default the next 5 min), folded by one owner whose
+// cache of open slices grows as in a replica (nothing closes within the hour of grace).
 const batches3 = Array.from({ length: ROUNDS }, (_, r) =>
-  messagesOf(100_000, 300_000 / RECORDS, start + r * 300_000),
+  messagesOf(W3_KEYS, W3_BATCH_MS / RECORDS, start + r * W3_BATCH_MS),
 );
 const window3 = pipeline3.window as { sizeMs: number; advanceMs: number; sliceMs: number };
 const stage3 = { fold: [] as number[], stage: [] as number[], command: [] as number[] };
@@ -204,7 +211,7 @@ for (let r = 0; r < ROUNDS; r++) {
     expectedOffset: null,
     firstOffset: '0',
     nextOffset: String(RECORDS),
-    watermark: start + 300_000,
+    watermark: start + (r + 1) * W3_BATCH_MS,
     graceMs: 3_600_000,
     retentionMs: 86_400_000,
     fold,

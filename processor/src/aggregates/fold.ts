@@ -22,10 +22,12 @@ export class WindowDelta {
   readonly num2: number[][];
   /** per aggregate, per slot: first/last's value */
   readonly text: string[][];
-  /** countDistinct: a group's members, one as itself (most groups of a slice see one record) */
-  readonly distinct = new Map<string, Members>();
-  /** percentile: a group's DDSketch bucket counts, one bucket seen once as its name alone */
-  readonly sketches = new Map<string, Buckets>();
+  /**
+   * Per aggregate, per slot: countDistinct's members (one as itself: most groups of a slice see
+   * one record), percentile's DDSketch bucket counts (one bucket seen once as its name alone).
+   * Kept by slot like the numbers, so a record builds no `<agg>|<group>` field name and hashes none.
+   */
+  readonly sketchSlots: (Members | Buckets)[][];
   readonly tops = new Map<string, Map<string, number>>();
 
   /**
@@ -42,6 +44,32 @@ export class WindowDelta {
     this.num = shapes.map(() => []);
     this.num2 = shapes.map(() => []);
     this.text = shapes.map(() => []);
+    this.sketchSlots = shapes.map(() => []);
+  }
+
+  /** countDistinct: each group's members, by field `<agg>|<group>` (built per call). */
+  get distinct(): Map<string, Members> {
+    return this.sketchMap('hll') as Map<string, Members>;
+  }
+
+  /** percentile: each group's bucket counts, by field `<agg>|<group>` (built per call). */
+  get sketches(): Map<string, Buckets> {
+    return this.sketchMap('dd') as Map<string, Buckets>;
+  }
+
+  private sketchMap(sketch: 'hll' | 'dd'): Map<string, Members | Buckets> {
+    const out = new Map<string, Members | Buckets>();
+    for (let i = 0; i < this.shapes.length; i++) {
+      const form = kindOf(this.shapes[i]!).form;
+      if (form.type !== 'sketch' || form.sketch !== sketch) continue;
+      const head = fieldHead(this.shapes[i]!.name, '');
+      const values = this.sketchSlots[i]!;
+      for (let slot = 0; slot < values.length; slot++) {
+        const value = values[slot];
+        if (value !== undefined) out.set(head + this.groups[slot]!, value);
+      }
+    }
+    return out;
   }
 
   /** Where this partial lives in the partition's key space: a window (`w:<start>`) or a slice (`sl:<start>`). */
@@ -114,12 +142,12 @@ export class WindowDelta {
 /** The distinct values of one group in a batch: a single one needs no Set. */
 export type Members = string | Set<string>;
 
-/** Adds a value to a group's members. */
-export function addMember(map: Map<string, Members>, field: string, value: string): void {
-  const members = map.get(field);
-  if (members === undefined) map.set(field, value);
+/** Adds a value to a group's members (by the group's slot). */
+export function addMember(slots: (Members | Buckets)[], slot: number, value: string): void {
+  const members = slots[slot] as Members | undefined;
+  if (members === undefined) slots[slot] = value;
   else if (typeof members !== 'string') members.add(value);
-  else if (members !== value) map.set(field, new Set([members, value]));
+  else if (members !== value) slots[slot] = new Set([members, value]);
 }
 
 /** The members as a list (the commit payload's form). */
@@ -130,16 +158,16 @@ export function memberList(members: Members): string[] {
 /** A group's DDSketch bucket counts in a batch: a bucket name alone stands for that bucket counted once. */
 export type Buckets = string | Map<string, number>;
 
-/** Counts one value in a group's bucket. */
-export function addBucket(map: Map<string, Buckets>, field: string, bucket: string): void {
-  const buckets = map.get(field);
+/** Counts one value in a group's bucket (by the group's slot). */
+export function addBucket(slots: (Members | Buckets)[], slot: number, bucket: string): void {
+  const buckets = slots[slot] as Buckets | undefined;
   if (buckets === undefined) {
-    map.set(field, bucket);
+    slots[slot] = bucket;
     return;
   }
   const counts = typeof buckets === 'string' ? new Map([[buckets, 1]]) : buckets;
   counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
-  if (counts !== buckets) map.set(field, counts);
+  if (counts !== buckets) slots[slot] = counts;
 }
 
 /** The bucket counts as a map. */

@@ -271,8 +271,7 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // a HyperLogLog per group; partials merge inside Redis (query/hll.ts)
     form: { type: 'sketch', sketch: 'hll' },
     rankable: true,
-    fold: (delta, _, shape, slot, __, value) =>
-      addMember(delta.distinct, sketchField(delta, shape, slot), value as string),
+    fold: (delta, index, _, slot, __, value) => addMember(delta.sketchSlots[index]!, slot, value as string),
     output: (_, acc) => acc?.distinct ?? 0,
   },
   percentile: {
@@ -280,8 +279,8 @@ export const KINDS: Record<AggregateOperator, KindDefinition> = {
     // a DDSketch per group: bucket -> count, merged by adding counts
     form: { type: 'sketch', sketch: 'dd' },
     rankable: true,
-    fold: (delta, _, shape, slot, __, value) =>
-      addBucket(delta.sketches, sketchField(delta, shape, slot), bucketOf(value as number, shape.accuracy)),
+    fold: (delta, index, shape, slot, __, value) =>
+      addBucket(delta.sketchSlots[index]!, slot, bucketOf(value as number, shape.accuracy)),
     mergeFlat: addFlat('buckets'),
     rankBound: (shape, buckets) => upperQuantile(buckets, shape.q ?? 0.5, shape.accuracy),
     output: (shape, acc) => (acc?.buckets ? quantile(acc.buckets, shape.q ?? 0.5, shape.accuracy) : null),

@@ -14,23 +14,31 @@ export type CachedValue = AbsoluteValue | number;
  * head (`<agg>|`, `<agg>#s|`...), indexed by the group's slot: staging a batch looks each group up
  * once, not one `<agg>|<group>` field per aggregate, and neither parses nor hashes a field name per
  * value (measured ~1 µs per group of workload 1 with field-keyed text values). Every other field
- * (first/last, packed sketches, fields of aggregates the pipeline no longer has) is kept by name.
+ * (first/last, fields of aggregates the pipeline no longer has) is kept by name; packed sketches
+ * (when the owner packs them) are kept by slot too.
  */
 export class CachedPartial {
   private readonly slots = new Map<string, number>();
   /** per numeric field head, per slot: the stored number, NaN where none is stored */
   private readonly columns = new Map<string, number[]>();
   private slotCount = 0;
-  /** column values that are stored (not NaN) */
+  /** column values that are stored (numbers not NaN, packed sketches not undefined) */
   private stored = 0;
+  /**
+   * per packed sketch field head (`<agg>#h|`, `<agg>#d|`, with OwnedWindows.packedSketches), per
+   * slot: the stored value, undefined where none is; kept by slot for the same reason as the numbers
+   */
+  private readonly packed = new Map<string, (CachedValue | undefined)[]>();
   /** the other fields, by name */
   readonly fields = new Map<string, CachedValue>();
 
   constructor(
     readonly start: number,
     numericHeads: readonly string[],
+    packedHeads: readonly string[] = [],
   ) {
     for (const head of numericHeads) this.columns.set(head, []);
+    for (const head of packedHeads) this.packed.set(head, []);
   }
 
   /** How many fields this partial holds (what the owner's cache bound counts). */
@@ -41,6 +49,11 @@ export class CachedPartial {
   /** The numbers of one field head by slot (undefined: the head's fields are kept by name). */
   column(head: string): number[] | undefined {
     return this.columns.get(head);
+  }
+
+  /** The values of one packed sketch field head by slot (undefined: that head is not packed here). */
+  packedColumn(head: string): (CachedValue | undefined)[] | undefined {
+    return this.packed.get(head);
   }
 
   /** The slot of each of these groups, a new one (nothing stored) for a group not seen yet. */
@@ -56,20 +69,32 @@ export class CachedPartial {
     const added = this.slotCount++;
     this.slots.set(group, added);
     for (const column of this.columns.values()) column.push(Number.NaN);
+    for (const column of this.packed.values()) column.push(undefined);
     return added;
   }
 
   /** Whether the field `<head><group>` is stored. */
   has(head: string, group: string): boolean {
     const column = this.columns.get(head);
-    if (!column) return this.fields.has(head + group);
+    if (column) {
+      const slot = this.slots.get(group);
+      return slot !== undefined && !Number.isNaN(column[slot]!);
+    }
+    const packed = this.packed.get(head);
+    if (!packed) return this.fields.has(head + group);
     const slot = this.slots.get(group);
-    return slot !== undefined && !Number.isNaN(column[slot]!);
+    return slot !== undefined && packed[slot] !== undefined;
   }
 
   /** Sets a numeric value the owner wrote (a column of this partial, a slot from `slotsOf`). */
   setNumber(column: number[], slot: number, value: number): void {
     this.stored += (Number.isNaN(value) ? 0 : 1) - (Number.isNaN(column[slot]!) ? 0 : 1);
+    column[slot] = value;
+  }
+
+  /** Sets a packed sketch the owner wrote (a packed column of this partial, a slot from `slotsOf`). */
+  setPacked(column: (CachedValue | undefined)[], slot: number, value: CachedValue): void {
+    if (column[slot] === undefined) this.stored++;
     column[slot] = value;
   }
 
@@ -81,8 +106,14 @@ export class CachedPartial {
   /** Sets a field as read from Redis (a numeric column's, or one kept by name). */
   set(field: string, value: CachedValue): void {
     const bar = field.indexOf('|');
-    const column = typeof value === 'string' ? this.columns.get(field.slice(0, bar + 1)) : undefined;
-    if (column) this.setNumber(column, this.slotOf(field.slice(bar + 1)), Number(value));
+    const head = field.slice(0, bar + 1);
+    const column = typeof value === 'string' ? this.columns.get(head) : undefined;
+    if (column) {
+      this.setNumber(column, this.slotOf(field.slice(bar + 1)), Number(value));
+      return;
+    }
+    const packed = this.packed.get(head);
+    if (packed) this.setPacked(packed, this.slotOf(field.slice(bar + 1)), value);
     else this.fields.set(field, value);
   }
 }
@@ -103,3 +134,33 @@ export function numericHeadsOf(shapes: readonly AggregateShape[]): readonly stri
 }
 
 const headsByShapes = new WeakMap<readonly AggregateShape[], readonly string[]>();
+
+/**
+ * The packed sketch field heads (`<agg>#h|` for countDistinct, `<agg>#d|` for percentile) of a
+ * partial of these aggregates whose owner packs its sketches. Computed once per list of shapes.
+ */
+export function packedHeadsOf(shapes: readonly AggregateShape[]): readonly string[] {
+  let heads = packedByShapes.get(shapes);
+  if (!heads) {
+    heads = shapes.flatMap((shape) => {
+      const part = packedPartOf(shape);
+      return part ? [packedHead(shape.name, part)] : [];
+    });
+    packedByShapes.set(shapes, heads);
+  }
+  return heads;
+}
+
+/** Which packed field a sketch aggregate keeps: `h` (HyperLogLog), `d` (DDSketch), none for others. */
+export function packedPartOf(shape: AggregateShape): 'h' | 'd' | undefined {
+  const form = kindOf(shape).form;
+  if (form.type !== 'sketch') return undefined;
+  return form.sketch === 'hll' ? 'h' : form.sketch === 'dd' ? 'd' : undefined;
+}
+
+/** `<agg>#h|` or `<agg>#d|`: the head of a packed sketch's fields (model/fields.ts packedFieldOf). */
+export function packedHead(name: string, part: 'h' | 'd'): string {
+  return `${name}#${part}|`;
+}
+
+const packedByShapes = new WeakMap<readonly AggregateShape[], readonly string[]>();

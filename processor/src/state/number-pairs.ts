@@ -1,4 +1,5 @@
 import type { AbsoluteValue } from './cached-partial.ts';
+import { ValuePairs } from './value-pairs.ts';
 
 /**
  * Script arguments `<head><group>`, `<value>` for one numeric column of a partial (a count, a sum,
@@ -27,8 +28,8 @@ export class NumberPairs {
   }
 }
 
-/** A partial's staged arguments: plain values and blocks of numeric pairs, in the order they are sent. */
-export type StagedArguments = readonly (AbsoluteValue | NumberPairs)[];
+/** A partial's staged arguments: plain values and blocks of numeric or sketch pairs, in the order they are sent. */
+export type StagedArguments = readonly (AbsoluteValue | NumberPairs | ValuePairs)[];
 
 /** Arguments whose count is known as they are staged (so `argumentCount` need not walk them). */
 const counted = new WeakMap<StagedArguments, number>();
@@ -44,14 +45,19 @@ export function argumentCount(args: StagedArguments): number {
   const known = counted.get(args);
   if (known !== undefined) return known;
   let count = 0;
-  for (const arg of args) count += arg instanceof NumberPairs ? arg.arguments : 1;
+  for (const arg of args)
+    count += arg instanceof NumberPairs || arg instanceof ValuePairs ? arg.arguments : 1;
   return count;
 }
 
-/** The arguments as plain values, every block of numeric pairs written out as text. */
+/** The arguments as plain values, every block of pairs written out (field names and numbers as text). */
 export function plainArguments(args: StagedArguments): AbsoluteValue[] {
   const out: AbsoluteValue[] = [];
   for (const arg of args) {
+    if (arg instanceof ValuePairs) {
+      for (let i = 0; i < arg.values.length; i++) out.push(arg.head + arg.group(i), arg.values[i]!);
+      continue;
+    }
     if (!(arg instanceof NumberPairs)) {
       out.push(arg);
       continue;

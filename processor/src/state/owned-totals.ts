@@ -105,59 +105,32 @@ export class OwnedTotals {
     if (!kept) throw new Error(`totals of ${delta.key} were not loaded before staging`);
     const pending: Pending = { hll: new Map(), dd: new Map(), top: new Map() };
     const staged: StagedTotals = { H: [], D: [], T: [], args: [] };
-    if (delta.distinct.size > 0) {
-      for (const [field, members] of delta.distinct) {
-        const agg = this.distinct.length === 1 ? this.distinct[0]! : headOf(field);
-        let registers = pending.hll.get(agg);
+    for (let i = 0; i < delta.shapes.length; i++) {
+      const shape = delta.shapes[i]!;
+      const slots = delta.sketchSlots[i]!;
+      if (slots.length === 0) continue;
+      if (shape.kind === 'countDistinct') {
+        let registers = pending.hll.get(shape.name);
         if (!registers) {
-          registers = kept.hll.get(agg)?.slice() ?? new Uint8Array(16384);
-          pending.hll.set(agg, registers);
+          registers = kept.hll.get(shape.name)?.slice() ?? new Uint8Array(16384);
+          pending.hll.set(shape.name, registers);
         }
-        addMembersToArray(registers, members as Members);
-      }
-      for (const [agg, registers] of pending.hll) {
-        staged.H.push(agg);
-        staged.args.push(encodeRegisterArray(registers));
+        for (const members of slots)
+          if (members !== undefined) addMembersToArray(registers, members as Members);
+      } else if (shape.kind === 'percentile') {
+        for (const buckets of slots)
+          if (buckets !== undefined) addCounts(shape.name, buckets as Buckets, kept.dd, pending.dd);
       }
     }
-    this.stageCounts(delta.sketches, this.percentile, kept.dd, pending.dd, staged.D, staged.args, false);
-    this.stageCounts(delta.tops, this.top, kept.top, pending.top, staged.T, staged.args, true);
+    for (const [agg, registers] of pending.hll) {
+      staged.H.push(agg);
+      staged.args.push(encodeRegisterArray(registers));
+    }
+    stagedCounts(pending.dd, staged.D, staged.args, false);
+    for (const [field, members] of delta.tops) addCounts(headOf(field), members, kept.top, pending.top);
+    stagedCounts(pending.top, staged.T, staged.args, true);
     this.pending.set(delta.key, pending);
     return staged.args.length > 0 ? staged : undefined;
-  }
-
-  /** New absolute counts of the buckets (or members) the batch adds to, per aggregate. */
-  private stageCounts(
-    byField: Map<string, Buckets | Map<string, number>>,
-    aggs: readonly string[],
-    kept: Map<string, Map<string, number>>,
-    pending: Map<string, Map<string, number>>,
-    layout: (string | number)[],
-    args: AbsoluteValue[],
-    scoreFirst: boolean,
-  ): void {
-    if (byField.size === 0) return;
-    for (const [field, counts] of byField) {
-      const agg = aggs.length === 1 ? aggs[0]! : headOf(field);
-      let changed = pending.get(agg);
-      if (!changed) {
-        changed = new Map();
-        pending.set(agg, changed);
-      }
-      const stored = kept.get(agg);
-      if (typeof counts === 'string') {
-        changed.set(counts, (changed.get(counts) ?? stored?.get(counts) ?? 0) + 1);
-        continue;
-      }
-      for (const [name, n] of counts) changed.set(name, (changed.get(name) ?? stored?.get(name) ?? 0) + n);
-    }
-    for (const [agg, changed] of pending) {
-      layout.push(agg, changed.size * 2);
-      for (const [name, n] of changed) {
-        if (scoreFirst) args.push(String(n), name);
-        else args.push(name, String(n));
-      }
-    }
   }
 
   /** Redis applied the staged batch: its values become the kept ones. */
@@ -192,6 +165,42 @@ export class OwnedTotals {
     for (const counts of kept.dd.values()) n += counts.size;
     for (const counts of kept.top.values()) n += counts.size;
     return n;
+  }
+}
+
+/** Adds a group's batch counts (bucket or member -> count) into the aggregate's changed ones. */
+function addCounts(
+  agg: string,
+  counts: Buckets | Map<string, number>,
+  kept: Map<string, Map<string, number>>,
+  pending: Map<string, Map<string, number>>,
+): void {
+  let changed = pending.get(agg);
+  if (!changed) {
+    changed = new Map();
+    pending.set(agg, changed);
+  }
+  const stored = kept.get(agg);
+  if (typeof counts === 'string') {
+    changed.set(counts, (changed.get(counts) ?? stored?.get(counts) ?? 0) + 1);
+    return;
+  }
+  for (const [name, n] of counts) changed.set(name, (changed.get(name) ?? stored?.get(name) ?? 0) + n);
+}
+
+/** The new absolute counts per aggregate as {agg, how many args} and (name, count) or (count, member) args. */
+function stagedCounts(
+  pending: Map<string, Map<string, number>>,
+  layout: (string | number)[],
+  args: AbsoluteValue[],
+  scoreFirst: boolean,
+): void {
+  for (const [agg, changed] of pending) {
+    layout.push(agg, changed.size * 2);
+    for (const [name, n] of changed) {
+      if (scoreFirst) args.push(String(n), name);
+      else args.push(name, String(n));
+    }
   }
 }
 

@@ -1,14 +1,28 @@
-import { type BatchFold, bucketCounts, type WindowDelta } from '../aggregates/fold.ts';
+import {
+  type BatchFold,
+  type Buckets,
+  bucketCounts,
+  type Members,
+  type WindowDelta,
+} from '../aggregates/fold.ts';
 import { fieldHead, kindOf } from '../aggregates/kinds.ts';
 import { addBuckets, decodeBuckets, encodeBuckets } from '../aggregates/packed-buckets.ts';
 import { oneRegisterOf, withMembers } from '../aggregates/redis-hll.ts';
-import { packedFieldOf } from '../model/fields.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
-import { type AbsoluteValue, CachedPartial, numericHeadsOf } from './cached-partial.ts';
+import {
+  type AbsoluteValue,
+  CachedPartial,
+  type CachedValue,
+  numericHeadsOf,
+  packedHead,
+  packedHeadsOf,
+  packedPartOf,
+} from './cached-partial.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
 import { countedArguments, NumberPairs, type StagedArguments } from './number-pairs.ts';
 import type { OwnedTotals, StagedTotals } from './owned-totals.ts';
+import { ValuePairs } from './value-pairs.ts';
 
 export type { AbsoluteValue } from './cached-partial.ts';
 
@@ -21,9 +35,17 @@ interface StagedNumbers {
   which?: number[];
 }
 
-/** What `applied` writes into a partial's cache: its numbers, and the ranges of its arguments kept by name. */
+/** Packed sketches of one head staged for a commit: the value for each slot. */
+interface StagedPacked {
+  column: (CachedValue | undefined)[];
+  slots: number[];
+  values: AbsoluteValue[];
+}
+
+/** What `applied` writes into a partial's cache: its numbers, its packed sketches, and the ranges of its arguments kept by name. */
 interface StagedCache {
   numbers: StagedNumbers[];
+  packed: StagedPacked[];
   /** [from, to) index ranges of (field, value) pairs among the partial's arguments */
   named: number[];
 }
@@ -104,7 +126,11 @@ export class OwnedWindows {
       if (own.length < step) throw new Error('no reply');
       readTotals[n]?.(own.slice(1));
       const value = own[0];
-      const partial = new CachedPartial(delta.start, numericHeadsOf(delta.shapes));
+      const partial = new CachedPartial(
+        delta.start,
+        numericHeadsOf(delta.shapes),
+        this.packs(delta) ? packedHeadsOf(delta.shapes) : [],
+      );
       for (const [field, raw] of Object.entries((value ?? {}) as Record<string, string | Buffer>))
         partial.set(field, typeof raw === 'string' || isHllField(field) ? raw : raw.toString());
       this.windows.set(delta.key, partial);
@@ -152,10 +178,10 @@ export class OwnedWindows {
     const values = partial.fields;
     // Only packed sketch fields hold bytes; every other field kept by name is text.
     const current = values as Map<string, string>;
-    const out: (AbsoluteValue | NumberPairs)[] = [];
+    const out: (AbsoluteValue | NumberPairs | ValuePairs)[] = [];
     // script arguments so far (a block of pairs is one element of `out`)
     let args = 0;
-    const cache: StagedCache = { numbers: [], named: [] };
+    const cache: StagedCache = { numbers: [], packed: [], named: [] };
     this.stagedCache.set(delta.key, cache);
     // Per aggregate, per group slot (aggregates/fold.ts): counts, sums, min and max go as blocks of
     // numeric pairs (number-pairs.ts), whose field names the encoder writes; first/last as text.
@@ -189,27 +215,26 @@ export class OwnedWindows {
       }
     }
     if (this.packs(delta)) {
-      const from = out.length;
-      for (const [field, members] of delta.distinct) {
-        const packed = packedFieldOf(field, 'h');
-        out.push(packed, withMembers(values.get(packed) as Buffer | number | undefined, members));
-      }
       const bounds = this.boundShapes.size > 0 ? this.boundsOf(delta.key) : undefined;
-      for (const [field, buckets] of delta.sketches) {
-        const packed = packedFieldOf(field, 'd');
-        const stored = current.get(packed);
-        if (stored === undefined) {
-          out.push(packed, typeof buckets === 'string' ? `${buckets}:1` : encodeBuckets(buckets));
-          if (bounds) stageBound(bounds, this.boundShapes, field, bucketCounts(buckets));
-          continue;
-        }
-        const counts = decodeBuckets(stored);
-        addBuckets(counts, bucketCounts(buckets));
-        out.push(packed, encodeBuckets(counts));
-        if (bounds) stageBound(bounds, this.boundShapes, field, counts);
+      for (let i = 0; i < delta.shapes.length; i++) {
+        const batch = delta.sketchSlots[i]!;
+        const part = batch.length > 0 ? packedPartOf(delta.shapes[i]!) : undefined;
+        if (!part) continue;
+        const name = delta.shapes[i]!.name;
+        const head = packedHead(name, part);
+        const column = partial.packedColumn(head);
+        if (!column) throw new Error(`window ${delta.key} was cached without the packed sketches ${head}`);
+        slots ??= partial.slotsOf(groups);
+        const bound = bounds ? this.boundShapes.get(name) : undefined;
+        const staged =
+          part === 'h'
+            ? stageDistinct(column, slots, batch as Members[])
+            : stageSketches(column, slots, batch as Buckets[], groups, bound, bounds?.[name]);
+        cache.packed.push(staged);
+        const pairs = new ValuePairs(head, groups, staged.values, staged.which);
+        out.push(pairs);
+        args += pairs.arguments;
       }
-      cache.named.push(from, out.length);
-      args += out.length - from;
     }
     return countedArguments(out, args);
   }
@@ -299,14 +324,19 @@ export class OwnedWindows {
       const before = window.size;
       for (const { column, slots, values } of cache.numbers)
         for (let i = 0; i < values.length; i++) window.setNumber(column, slots[i]!, values[i]!);
-      for (let r = 0; r < cache.named.length; r += 2) {
-        for (let i = cache.named[r]!; i < cache.named[r + 1]!; i += 2) {
-          const value = staged[i + 1] as AbsoluteValue;
-          // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
-          window.setNamed(
-            staged[i] as string,
+      // a packed HyperLogLog of one register is kept as its integer (its bytes were sent)
+      for (const { column, slots, values } of cache.packed)
+        for (let i = 0; i < values.length; i++) {
+          const value = values[i]!;
+          window.setPacked(
+            column,
+            slots[i]!,
             typeof value === 'string' ? value : (oneRegisterOf(value) ?? value),
           );
+        }
+      for (let r = 0; r < cache.named.length; r += 2) {
+        for (let i = cache.named[r]!; i < cache.named[r + 1]!; i += 2) {
+          window.setNamed(staged[i] as string, staged[i + 1] as AbsoluteValue);
         }
       }
       this.fields += window.size - before;
@@ -393,7 +423,7 @@ function stageKept(
 
 /** first/last keep the value with the earliest/latest event time; its time sits in "<agg>#t|<group>". */
 function stageTimed(
-  out: (AbsoluteValue | NumberPairs)[],
+  out: (AbsoluteValue | NumberPairs | ValuePairs)[],
   current: Map<string, string>,
   name: string,
   groups: readonly string[],
@@ -412,20 +442,62 @@ function stageTimed(
   }
 }
 
-/** A ranked percentile's new bound for the group of `field` (`<agg>|<group>`), as the index's text. */
-function stageBound(
-  bounds: Record<string, string[]>,
-  shapes: ReadonlyMap<string, AggregateShape>,
-  field: string,
-  counts: ReadonlyMap<string, number>,
-): void {
-  const bar = field.indexOf('|');
-  const name = field.slice(0, bar);
-  const shape = shapes.get(name);
-  if (!shape) return;
-  const bound = kindOf(shape).rankBound!(shape, counts);
-  // String(): the shortest text that reads back as the same double (the script only moves it)
-  if (bound !== null) bounds[name]!.push(field.slice(bar + 1), String(bound));
+/** countDistinct: each changed group's HyperLogLog (Redis' bytes) with the batch's members added. */
+function stageDistinct(
+  column: readonly (CachedValue | undefined)[],
+  slots: Int32Array,
+  batch: readonly (Members | undefined)[],
+): StagedPacked & { which: number[] } {
+  const which: number[] = [];
+  const at: number[] = [];
+  const values: AbsoluteValue[] = [];
+  for (let slot = 0; slot < batch.length; slot++) {
+    const members = batch[slot];
+    if (members === undefined) continue;
+    which.push(slot);
+    at.push(slots[slot]!);
+    values.push(withMembers(column[slots[slot]!] as Buffer | number | undefined, members));
+  }
+  return { column: column as (CachedValue | undefined)[], slots: at, values, which };
+}
+
+/**
+ * percentile: each changed group's DDSketch bucket counts (text) with the batch's added, and, for
+ * a ranked percentile, the group's new upper bound as (group, bound) texts for the top-N index.
+ */
+function stageSketches(
+  column: readonly (CachedValue | undefined)[],
+  slots: Int32Array,
+  batch: readonly (Buckets | undefined)[],
+  groups: readonly string[],
+  ranked: AggregateShape | undefined,
+  bounds: string[] | undefined,
+): StagedPacked & { which: number[] } {
+  const which: number[] = [];
+  const at: number[] = [];
+  const values: AbsoluteValue[] = [];
+  for (let slot = 0; slot < batch.length; slot++) {
+    const buckets = batch[slot];
+    if (buckets === undefined) continue;
+    which.push(slot);
+    at.push(slots[slot]!);
+    const stored = column[slots[slot]!] as string | undefined;
+    let counts: ReadonlyMap<string, number> | undefined;
+    if (stored === undefined) {
+      values.push(typeof buckets === 'string' ? `${buckets}:1` : encodeBuckets(buckets));
+      if (ranked) counts = bucketCounts(buckets);
+    } else {
+      const added = decodeBuckets(stored);
+      addBuckets(added, bucketCounts(buckets));
+      values.push(encodeBuckets(added));
+      counts = added;
+    }
+    if (!ranked || !bounds || !counts) continue;
+    const bound = kindOf(ranked).rankBound!(ranked, counts);
+    // String(): the shortest text that reads back as the same double (the script only moves it)
+    if (bound !== null) bounds.push(groups[slot]!, String(bound));
+  }
+  return { column: column as (CachedValue | undefined)[], slots: at, values, which };
 }
 
 function isHllField(field: string): boolean {
@@ -447,8 +519,8 @@ function groupFieldHead(delta: WindowDelta, packed: boolean): string | undefined
   }
   if (!packed) return undefined;
   for (const shape of delta.shapes) {
-    if (shape.kind === 'countDistinct') return packedFieldOf(fieldHead(shape.name, ''), 'h');
-    if (shape.kind === 'percentile') return packedFieldOf(fieldHead(shape.name, ''), 'd');
+    const part = packedPartOf(shape);
+    if (part) return packedHead(shape.name, part);
   }
   return undefined;
 }

@@ -1,5 +1,6 @@
 import { Command } from 'ioredis';
 import { NumberPairs } from './number-pairs.ts';
+import { ValuePairs } from './value-pairs.ts';
 
 /**
  * How the Lua scripts' calls are written to the socket: the whole command encoded once into one
@@ -72,13 +73,13 @@ type Argument = string | Buffer | number;
 /**
  * A command in RESP (`*<n>`, then `$<length>` and the bytes of the name and each argument); an
  * argument that is an array stands for its elements (one level, as ioredis flattens them), and a
- * NumberPairs among them for its pairs.
+ * NumberPairs or ValuePairs among them for its pairs.
  */
 export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
   let n = 0;
   for (const arg of args) n += Array.isArray(arg) ? arg.length : 1;
   const pieces: Piece[] = new Array(n);
-  // per piece: a text's or bytes' length, or -1 for a planned block of pairs
+  // per piece: a text's or bytes' length, or -1 / -2 for a planned block of numeric / sketch pairs
   const lengths = new Int32Array(n);
   let count = 0;
   let size = 0;
@@ -97,6 +98,12 @@ export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
         lengths[p++] = -1;
         size += plan.size;
         count += inner.arguments;
+      } else if (typeof inner !== 'string' && !Buffer.isBuffer(inner) && inner instanceof ValuePairs) {
+        const plan = planValuePairs(inner);
+        pieces[p] = plan;
+        lengths[p++] = -2;
+        size += plan.size;
+        count += inner.arguments;
       } else {
         size += measure(inner, pieces, lengths, p++);
         count++;
@@ -112,16 +119,19 @@ export function encodeCommand(name: string, args: readonly unknown[]): Buffer {
   at = writeBulk(out, at, name, Buffer.byteLength(name));
   for (let i = 0; i < pieces.length; i++) {
     const piece = pieces[i]!;
+    const length = lengths[i]!;
     at =
-      lengths[i] === -1
+      length === -1
         ? writePairs(out, at, piece as PairsPlan)
-        : writeBulk(out, at, piece as string, lengths[i]!);
+        : length === -2
+          ? writeValuePairs(out, at, piece as ValuePairsPlan)
+          : writeBulk(out, at, piece as string, length);
   }
   if (at !== total) throw new Error(`RESP encoding wrote ${at} of ${total} bytes`);
   return out;
 }
 
-type Piece = string | Buffer | PairsPlan;
+type Piece = string | Buffer | PairsPlan | ValuePairsPlan;
 
 /** Puts the argument as text or bytes at `i` (as ioredis turns values into arguments) and returns its RESP size. */
 function measure(arg: unknown, pieces: Piece[], lengths: Int32Array, i: number): number {
@@ -168,15 +178,7 @@ function planPairs(pairs: NumberPairs): PairsPlan {
 function writePairs(out: Buffer, at: number, plan: PairsPlan): number {
   const { pairs, headBytes, groupBytes, texts } = plan;
   for (let i = 0; i < pairs.values.length; i++) {
-    const groupLength = groupBytes[i]!;
-    out[at++] = 0x24; // $
-    at = writeDecimal(out, at, headBytes + groupLength);
-    out[at++] = 0x0d;
-    out[at++] = 0x0a;
-    at = writeText(out, at, pairs.head, headBytes);
-    at = writeText(out, at, pairs.group(i), groupLength);
-    out[at++] = 0x0d;
-    out[at++] = 0x0a;
+    at = writeField(out, at, pairs.head, headBytes, pairs.group(i), groupBytes[i]!);
     const text = texts?.[i];
     if (text !== undefined) {
       at = writeBulk(out, at, text, text.length);
@@ -191,6 +193,62 @@ function writePairs(out: Buffer, at: number, plan: PairsPlan): number {
     at = writeDecimal(out, at, value < 0 ? -value : value);
     out[at++] = 0x0d;
     out[at++] = 0x0a;
+  }
+  return at;
+}
+
+/** A pair's field `<head><group>` as one bulk string. */
+function writeField(
+  out: Buffer,
+  at: number,
+  head: string,
+  headBytes: number,
+  group: string,
+  groupBytes: number,
+): number {
+  out[at++] = 0x24; // $
+  at = writeDecimal(out, at, headBytes + groupBytes);
+  out[at++] = 0x0d;
+  out[at++] = 0x0a;
+  at = writeText(out, at, head, headBytes);
+  at = writeText(out, at, group, groupBytes);
+  out[at++] = 0x0d;
+  out[at++] = 0x0a;
+  return at;
+}
+
+/** A block of sketch pairs measured: the byte length of each group and of each text value. */
+interface ValuePairsPlan {
+  pairs: ValuePairs;
+  headBytes: number;
+  groupBytes: Int32Array;
+  valueBytes: Int32Array;
+  size: number;
+}
+
+function planValuePairs(pairs: ValuePairs): ValuePairsPlan {
+  const n = pairs.values.length;
+  const headBytes = byteLength(pairs.head);
+  const groupBytes = new Int32Array(n);
+  const valueBytes = new Int32Array(n);
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const group = byteLength(pairs.group(i));
+    groupBytes[i] = group;
+    size += headLength(headBytes + group);
+    const value = pairs.values[i]!;
+    const length = typeof value === 'string' ? byteLength(value) : value.length;
+    valueBytes[i] = length;
+    size += headLength(length);
+  }
+  return { pairs, headBytes, groupBytes, valueBytes, size };
+}
+
+function writeValuePairs(out: Buffer, at: number, plan: ValuePairsPlan): number {
+  const { pairs, headBytes, groupBytes, valueBytes } = plan;
+  for (let i = 0; i < pairs.values.length; i++) {
+    at = writeField(out, at, pairs.head, headBytes, pairs.group(i), groupBytes[i]!);
+    at = writeBulk(out, at, pairs.values[i]!, valueBytes[i]!);
   }
   return at;
 }

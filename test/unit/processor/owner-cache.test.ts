@@ -158,4 +158,25 @@ describe('CachedPartial', () => {
     expect(partial.size).toBe(5);
     expect(partial.has('n|', '["c"]')).toBe(true);
   });
+
+  it('keeps packed sketches by group when its owner packs them, and counts them', () => {
+    const partial = new CachedPartial(0, ['n|'], ['users#h|', 'p95#d|']);
+    partial.set('users#h|["a"]', Buffer.from([1, 2]));
+    partial.set('p95#d|["b"]', 'p1:2');
+    partial.set('n|["a"]', '1');
+    expect(partial.size).toBe(3);
+    expect(partial.fields.size).toBe(0);
+    expect(partial.has('users#h|', '["a"]')).toBe(true);
+    expect(partial.has('users#h|', '["b"]')).toBe(false);
+    expect(partial.has('p95#d|', '["b"]')).toBe(true);
+    const [a, b, c] = partial.slotsOf(['["a"]', '["b"]', '["c"]']);
+    const sketches = partial.packedColumn('p95#d|')!;
+    expect([sketches[a!], sketches[b!], sketches[c!]]).toEqual([undefined, 'p1:2', undefined]);
+    expect(partial.packedColumn('users#h|')![a!]).toEqual(Buffer.from([1, 2]));
+    expect(partial.packedColumn('n|')).toBeUndefined();
+    partial.setPacked(sketches, c!, 'p3:1');
+    partial.setPacked(sketches, c!, 'p3:2');
+    expect(partial.size).toBe(4);
+    expect(partial.has('p95#d|', '["c"]')).toBe(true);
+  });
 });

@@ -3,11 +3,23 @@ import { Command } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { NumberPairs, plainArguments } from '../../../processor/src/state/number-pairs.ts';
 import { encodeCommand } from '../../../processor/src/state/script-command.ts';
+import { ValuePairs } from '../../../processor/src/state/value-pairs.ts';
 
 /** ioredis' own encoding of the same command, as bytes (a string when no argument is a Buffer). */
 function ioredisBytes(name: string, args: (string | Buffer | number)[]): Buffer {
   const written = new Command(name, args).toWritable({});
   return typeof written === 'string' ? Buffer.from(written, 'utf8') : written;
+}
+
+/** Arrays of arguments and blocks of pairs encode as ioredis encodes them written out (plainArguments). */
+function encodesAsPlainArguments(pairs: fc.Arbitrary<NumberPairs | ValuePairs>): void {
+  fc.assert(
+    fc.property(fc.array(fc.array(fc.oneof(argument, pairs), { maxLength: 6 }), { maxLength: 5 }), (args) => {
+      const plain = args.map((inner) => plainArguments(inner as never));
+      expect(encodeCommand('evalsha', args).equals(ioredisBytes('evalsha', plain as never))).toBe(true);
+    }),
+    { numRuns: 300 },
+  );
 }
 
 const argument = fc.oneof(
@@ -76,16 +88,32 @@ describe('one-Buffer encoding of script calls', () => {
         const which = values.map((_, i) => i % groups.length);
         return new NumberPairs(head, groups, values, which);
       });
-    fc.assert(
-      fc.property(
-        fc.array(fc.array(fc.oneof(argument, pairs), { maxLength: 6 }), { maxLength: 5 }),
-        (args) => {
-          const plain = args.map((inner) => plainArguments(inner as never));
-          expect(encodeCommand('evalsha', args).equals(ioredisBytes('evalsha', plain as never))).toBe(true);
-        },
-      ),
-      { numRuns: 300 },
+    encodesAsPlainArguments(pairs);
+  });
+
+  it('writes a block of sketch pairs as its fields and its texts or bytes (property)', () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
+      fc.string({ minLength: 30, maxLength: 34 }),
     );
+    const pairs = fc
+      .tuple(
+        fc.oneof(fc.constantFrom('users#h|', 'p95#d|'), fc.string({ unit: 'grapheme', maxLength: 6 })),
+        fc.array(fc.oneof(fc.string(), fc.string({ unit: 'binary' })), { minLength: 1, maxLength: 12 }),
+        fc.array(value, { maxLength: 12 }),
+      )
+      .map(
+        ([head, groups, values]) =>
+          new ValuePairs(
+            head,
+            groups,
+            values,
+            values.map((_, i) => (i * 7) % groups.length),
+          ),
+      );
+    encodesAsPlainArguments(pairs);
   });
 
   it('counts the arguments and lengths in decimal past one digit', () => {
