@@ -125,6 +125,12 @@ function offer(member: string): void {
   else offeredValue = 1 + (32 - P) + 32;
 }
 
+/** The register a member sets and the value it offers, as one integer: register * 64 + value. */
+export function offeredRegister(member: string): number {
+  offer(member);
+  return offeredIndex * 64 + offeredValue;
+}
+
 /** The register a member sets and the value it offers (the run of zero bits after the index, + 1). */
 export function registerOf(member: string): { index: number; value: number } {
   offer(member);

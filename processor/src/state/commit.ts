@@ -114,7 +114,8 @@ export interface CommitRequest {
   hoppingRanks?: { base: string; aggregates: readonly (readonly [string, HoppingRankMode])[] };
   /**
    * With rollups: per partial, its merged sketches as absolute values kept by the partition's owner
-   * (state/owned-totals.ts), written whole instead of the batch's members and bucket counts.
+   * (state/owned-totals.ts), written as absolute values (a HyperLogLog's raised registers, the
+   * touched buckets' and members' counts) instead of the batch's members and bucket counts.
    */
   ownedTotals?: ReadonlyMap<string, StagedTotals>;
   /** Redis WAIT after the commit, in the same round trip on the same node (Cluster: the partition's master) */

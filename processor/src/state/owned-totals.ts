@@ -1,5 +1,5 @@
 import type { Buckets, Members, WindowDelta } from '../aggregates/fold.ts';
-import { addMembersToArray, encodeRegisterArray, registerArrayOf } from '../aggregates/redis-hll.ts';
+import { encodeHll, offeredRegister, type Registers, registerArrayOf } from '../aggregates/redis-hll.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
@@ -7,7 +7,9 @@ import type { AbsoluteValue } from './owned-windows.ts';
 
 /**
  * A batch's write-side totals sketches of one partial as absolute values (state/rollup-totals.ts):
- * `H` the aggregates whose merged HyperLogLog (Redis' bytes) follows in `args`, one each; `D` and
+ * `H` the aggregates whose merged HyperLogLog changes, each followed in `args` by a HyperLogLog
+ * (Redis' bytes) of the registers the batch raised, which the script merges in (PFMERGE: the
+ * maximum per register, so the key then holds the owner's registers); `D` and
  * `T` {agg, how many args, ...} of DDSketch buckets (bucket, count, ...) and topK members (count,
  * member, ...) whose stored counts change. The commit script writes them with one SET, HSET or ZADD
  * per sketch instead of one PFADD per member chunk and one HINCRBY / ZINCRBY per bucket or member.
@@ -28,12 +30,16 @@ interface KeptTotals {
 
 /** What a staged batch changes in a partial's kept sketches, applied once Redis confirms the commit. */
 interface Pending {
-  hll: Map<string, Uint8Array>;
+  /** per countDistinct, the registers the batch raises and their new values */
+  hll: Map<string, Registers>;
   dd: Map<string, Map<string, number>>;
   top: Map<string, Map<string, number>>;
 }
 
 type Pipeline = ReturnType<RedisClient['pipeline']>;
+
+/** A HyperLogLog's registers (Redis' P = 14). */
+const REGISTERS = 16384;
 
 /** A register array (16,384 bytes) against cached fields (a Map entry of two short strings, ~64 bytes). */
 const REGISTER_ARRAY_WEIGHT = 256;
@@ -110,21 +116,16 @@ export class OwnedTotals {
       const slots = delta.sketchSlots[i]!;
       if (slots.length === 0) continue;
       if (shape.kind === 'countDistinct') {
-        let registers = pending.hll.get(shape.name);
-        if (!registers) {
-          registers = kept.hll.get(shape.name)?.slice() ?? new Uint8Array(16384);
-          pending.hll.set(shape.name, registers);
-        }
-        for (const members of slots)
-          if (members !== undefined) addMembersToArray(registers, members as Members);
+        const raised = raisedRegisters(kept.hll.get(shape.name), slots as Members[]);
+        if (raised.size > 0) pending.hll.set(shape.name, raised);
       } else if (shape.kind === 'percentile') {
         for (const buckets of slots)
           if (buckets !== undefined) addCounts(shape.name, buckets as Buckets, kept.dd, pending.dd);
       }
     }
-    for (const [agg, registers] of pending.hll) {
+    for (const [agg, raised] of pending.hll) {
       staged.H.push(agg);
-      staged.args.push(encodeRegisterArray(registers));
+      staged.args.push(encodeHll(raised));
     }
     stagedCounts(pending.dd, staged.D, staged.args, false);
     for (const [field, members] of delta.tops) addCounts(headOf(field), members, kept.top, pending.top);
@@ -138,7 +139,14 @@ export class OwnedTotals {
     for (const [key, pending] of this.pending) {
       const kept = this.kept.get(key);
       if (!kept) continue;
-      for (const [agg, registers] of pending.hll) kept.hll.set(agg, registers);
+      for (const [agg, raised] of pending.hll) {
+        let registers = kept.hll.get(agg);
+        if (!registers) {
+          registers = new Uint8Array(REGISTERS);
+          kept.hll.set(agg, registers);
+        }
+        for (const [index, value] of raised) registers[index] = value;
+      }
       merge(kept.dd, pending.dd);
       merge(kept.top, pending.top);
     }
@@ -166,6 +174,27 @@ export class OwnedTotals {
     for (const counts of kept.top.values()) n += counts.size;
     return n;
   }
+}
+
+/**
+ * The registers the members raise above the kept ones, with their new values: a batch of a slice
+ * raises a few hundred of the 16,384, so the commit writes (and Redis' AOF logs) those, not all.
+ */
+function raisedRegisters(kept: Uint8Array | undefined, batch: readonly (Members | undefined)[]): Registers {
+  const raised: Registers = new Map();
+  for (const members of batch) {
+    if (members === undefined) continue;
+    if (typeof members === 'string') raise(raised, kept, offeredRegister(members));
+    else for (const member of members) raise(raised, kept, offeredRegister(member));
+  }
+  return raised;
+}
+
+/** Keeps an offered register (register * 64 + value) when it raises the register. */
+function raise(raised: Registers, kept: Uint8Array | undefined, offered: number): void {
+  const index = offered >>> 6;
+  const value = offered & 63;
+  if (value > (raised.get(index) ?? kept?.[index] ?? 0)) raised.set(index, value);
 }
 
 /** Adds a group's batch counts (bucket or member -> count) into the aggregate's changed ones. */

@@ -161,9 +161,14 @@ local function applyTotals(hash, r, at)
   addCounts(hash, 'tot:', 'dd', r.d, suffixes)
   addCounts(hash, 'tot:', 'top', r.t, suffixes)
   if r.n then
+    -- the registers the batch raised, merged in (the maximum per register): the AOF logs those
+    -- few bytes, not the whole 12 KB sketch per commit. The scratch key shares the hash tag.
     for _, agg in ipairs(r.H) do
+      local key = tot .. ':hll:' .. agg
       suffixes[#suffixes + 1] = 'tot:hll:' .. agg
-      redis.call('SET', tot .. ':hll:' .. agg, ARGV[at], 'KEEPTTL')
+      redis.call('SET', key .. ':raised', ARGV[at])
+      redis.call('PFMERGE', key, key, key .. ':raised')
+      redis.call('DEL', key .. ':raised')
       at = at + 1
     end
     at = setTotals(hash, 'dd', 'HSET', r.D, at, suffixes)
