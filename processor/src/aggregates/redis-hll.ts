@@ -387,40 +387,10 @@ function denseSet(raw: Uint8Array, register: number, value: number): void {
 
 /**
  * A sketch's registers as one byte each (16 KB), for a sketch that takes many members per batch (a
- * window's all-groups total): copying it to stage a batch costs less than a register map.
+ * window's all-groups total, state/owned-totals.ts): a register is looked up without hashing.
  */
 export function registerArrayOf(raw: Uint8Array | null | undefined): Uint8Array {
   const out = new Uint8Array(REGISTERS);
   for (const [index, value] of decodeHll(raw)) out[index] = value;
-  return out;
-}
-
-/** Adds members to a register array (kept as the maximum value per register). */
-export function addMembersToArray(registers: Uint8Array, members: string | Iterable<string>): void {
-  if (typeof members === 'string') {
-    offer(members);
-    if (registers[offeredIndex]! < offeredValue) registers[offeredIndex] = offeredValue;
-    return;
-  }
-  for (const member of members) {
-    offer(member);
-    if (registers[offeredIndex]! < offeredValue) registers[offeredIndex] = offeredValue;
-  }
-}
-
-/** A register array in Redis' bytes, as encodeHll writes its map: sparse while small, dense otherwise. */
-export function encodeRegisterArray(registers: Uint8Array): Buffer {
-  let set = 0;
-  for (let r = 0; r < REGISTERS; r++) if (registers[r] !== 0) set++;
-  // every set register takes at least one sparse byte: more than the sparse limit is dense for sure
-  if (set <= SPARSE_MAX_BYTES) {
-    const map: Registers = new Map();
-    for (let r = 0; r < REGISTERS; r++) if (registers[r] !== 0) map.set(r, registers[r]!);
-    return encodeHll(map);
-  }
-  const out = Buffer.alloc(DENSE_BYTES);
-  out.write('HYLL', 0, 'latin1');
-  out[15] = 0x80;
-  for (let r = 0; r < REGISTERS; r++) if (registers[r] !== 0) denseSet(out, r, registers[r]!);
   return out;
 }
