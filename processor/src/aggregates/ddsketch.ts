@@ -26,7 +26,24 @@ export function bucketOf(value: number, accuracy = RELATIVE_ACCURACY): string {
   const magnitude = Math.abs(value);
   if (magnitude < MIN_INDEXABLE) return 'z';
   const index = Math.ceil(Math.log(magnitude) / logGammaOf(accuracy));
-  return `${value < 0 ? 'n' : 'p'}${index}`;
+  return bucketName(value < 0 ? negativeNames : positiveNames, value < 0 ? 'n' : 'p', index);
+}
+
+// Bucket names are made once per index: a percentile folds one per record, and most records of a
+// pipeline fall in a few hundred buckets.
+const NAMED_INDEXES = 8192;
+const positiveNames: (string | undefined)[] = new Array(NAMED_INDEXES).fill(undefined);
+const negativeNames: (string | undefined)[] = new Array(NAMED_INDEXES).fill(undefined);
+
+function bucketName(names: (string | undefined)[], sign: 'n' | 'p', index: number): string {
+  const at = index + NAMED_INDEXES / 2;
+  if (at < 0 || at >= NAMED_INDEXES) return `${sign}${index}`;
+  let name = names[at];
+  if (name === undefined) {
+    name = `${sign}${index}`;
+    names[at] = name;
+  }
+  return name;
 }
 
 /** The representative value of a bucket: the point with equal relative error to both bounds. */

@@ -152,3 +152,22 @@ describe('DDSketch buckets', () => {
     expect(quantile(new Map(), 0.5)).toBeNull();
   });
 });
+
+describe('bucket names', () => {
+  it('are the sign and the index, whether the index is among the names made once or not (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: -5000, max: 5000 })),
+        fc.constantFrom(0.0001, 0.001, 0.01, 0.05),
+        (value, accuracy) => {
+          const magnitude = Math.abs(value);
+          const index = Math.ceil(Math.log(magnitude) / Math.log((1 + accuracy) / (1 - accuracy)));
+          const expected = magnitude < 1e-9 ? 'z' : `${value < 0 ? 'n' : 'p'}${index}`;
+          expect(bucketOf(value, accuracy)).toBe(expected);
+          expect(bucketOf(value, accuracy)).toBe(expected);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
