@@ -7,10 +7,11 @@ import { type ColumnMerge, fieldHead, type KindDefinition, kindOf } from './kind
  * whole batch then reaches Redis in a single commit (see state/commit.ts), so the number of Redis
  * round trips depends on batches, not records.
  *
- * Counts, sums, min/max, averages and first/last are kept per group slot: a group's first record
- * gives it the next slot, and each aggregate keeps one number (or two, or a number and a text) per
- * slot in its columns, so a record costs one lookup of its group instead of a field name and a Map
- * entry per aggregate; the field names (`<agg>|<group>`) are built at commit, once per group.
+ * Counts, sums, min/max, averages, first/last, distinct members and DDSketch buckets are kept per
+ * group slot: a group's first record gives it the next slot, and each aggregate keeps one number (or
+ * two, a number and a text, or a sketch) per slot in its columns, so a record costs one lookup of
+ * its group instead of a field name and a Map entry per aggregate; the field names
+ * (`<agg>|<group>`) are built at commit, once per group (topK still keys its maps by field).
  */
 export class WindowDelta {
   /** the batch's groups in this partial, first seen first: a group's index is its slot */
@@ -48,12 +49,12 @@ export class WindowDelta {
   }
 
   /** countDistinct: each group's members, by field `<agg>|<group>` (built per call). */
-  get distinct(): Map<string, Members> {
+  get distinct(): ReadonlyMap<string, Members> {
     return this.sketchMap('hll') as Map<string, Members>;
   }
 
   /** percentile: each group's bucket counts, by field `<agg>|<group>` (built per call). */
-  get sketches(): Map<string, Buckets> {
+  get sketches(): ReadonlyMap<string, Buckets> {
     return this.sketchMap('dd') as Map<string, Buckets>;
   }
 

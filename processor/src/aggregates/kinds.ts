@@ -183,7 +183,7 @@ const foldTimed =
     }
   };
 
-/** The sketch kinds keep their per-group maps under the field `<agg>|<group>`. */
+/** topK keeps its per-group maps under the field `<agg>|<group>` (countDistinct and percentile by slot). */
 const sketchField = (delta: WindowDelta, shape: AggregateShape, slot: number) =>
   fieldOf(shape.name, delta.groups[slot]!);
 

@@ -6,7 +6,8 @@
  * as if PFADD had built it. The sparse encoding keeps a sketch of a few values at ~20 bytes.
  */
 
-const REGISTERS = 16384;
+/** A HyperLogLog's registers (Redis' P = 14). */
+export const REGISTERS = 16384;
 const P = 14;
 const HEADER = 16;
 const DENSE_BYTES = HEADER + (REGISTERS * 6) / 8;
@@ -234,6 +235,11 @@ function isDense(raw: Uint8Array): boolean {
   if (raw[4] !== 0) return false;
   if (raw.length < DENSE_BYTES) throw new Error('truncated dense HyperLogLog');
   return true;
+}
+
+/** Whether these are a HyperLogLog's bytes in Redis' dense encoding (not sparse, not missing). */
+export function isDenseHll(raw: Uint8Array | null | undefined): boolean {
+  return raw !== null && raw !== undefined && raw.length >= HEADER && raw[4] === 0;
 }
 
 /** Reads a Redis HyperLogLog string (sparse or dense); empty for a missing value. */

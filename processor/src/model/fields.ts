@@ -9,15 +9,6 @@ export function fieldOf(aggregate: string, group: string, part?: 's' | 'n' | 't'
   return part ? `${aggregate}#${part}|${group}` : `${aggregate}|${group}`;
 }
 
-/**
- * The hash field that holds a sketch packed into a slice hash (state/owned-windows.ts): `<agg>#h|<group>`
- * for a HyperLogLog, `<agg>#d|<group>` for a DDSketch, from the sketch's `<agg>|<group>`.
- */
-export function packedFieldOf(field: string, part: 'h' | 'd'): string {
-  const bar = field.indexOf('|');
-  return `${field.slice(0, bar)}#${part}${field.slice(bar)}`;
-}
-
 /** Splits a window-hash field into aggregate, part and group key. Aggregate names never hold `|` or `#`. */
 export function parseField(field: string): { aggregate: string; part?: string; group: string } {
   const bar = field.indexOf('|');

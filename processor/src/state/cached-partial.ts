@@ -103,7 +103,7 @@ export class CachedPartial {
     this.fields.set(field, value);
   }
 
-  /** Sets a field as read from Redis (a numeric column's, or one kept by name). */
+  /** Sets a field as read from Redis (a numeric column's, a packed sketch's, or one kept by name). */
   set(field: string, value: CachedValue): void {
     const bar = field.indexOf('|');
     const head = field.slice(0, bar + 1);
@@ -158,7 +158,7 @@ export function packedPartOf(shape: AggregateShape): 'h' | 'd' | undefined {
   return form.sketch === 'hll' ? 'h' : form.sketch === 'dd' ? 'd' : undefined;
 }
 
-/** `<agg>#h|` or `<agg>#d|`: the head of a packed sketch's fields (model/fields.ts packedFieldOf). */
+/** `<agg>#h|` or `<agg>#d|`: the head of a packed sketch's fields (`<agg>#h|<group>`, state/keys.ts). */
 export function packedHead(name: string, part: 'h' | 'd'): string {
   return `${name}#${part}|`;
 }

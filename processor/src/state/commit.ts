@@ -286,7 +286,7 @@ function encodeSketches(delta: WindowDelta, absoluteArgs: number, packed: boolea
 }
 
 /** Sketch counts (DDSketch buckets, topK members) as [field, [member, count, ...], ...]. */
-function nestedCounts(map: Map<string, Buckets>): unknown[] {
+function nestedCounts(map: ReadonlyMap<string, Buckets>): unknown[] {
   const out: unknown[] = [];
   for (const [field, inner] of map) {
     const flat: (string | number)[] = [];

@@ -20,7 +20,9 @@
  *                                        window (or slice, `sl:<start>:tot`), hash "<agg>|" etc., with
  *                                        :tot:hll:<agg>, :tot:dd:<agg>, :tot:top:<agg> merged sketches and
  *                                        :tot:g the set of its groups, :tot:keys the suffixes of these
- *                                        (which expire with the window; state/rollup-totals.ts)
+ *                                        (which expire with the window; state/rollup-totals.ts);
+ *                                        :tot:hll:<agg>:raised lives only inside a commit (a merge's
+ *                                        scratch, state/owned-totals.ts)
  *   kf:{p:v:n}:w:<start>:tot:rk:<agg>    registrations with window.ranks: the top-N index of a count, sum, min
  *                                        or max aggregate, zset group -> minus its value in this window (or
  *                                        slice), listed in :tot:keys (query/top-index.ts); for a percentile of

@@ -1,5 +1,12 @@
 import type { Buckets, Members, WindowDelta } from '../aggregates/fold.ts';
-import { encodeHll, offeredRegister, type Registers, registerArrayOf } from '../aggregates/redis-hll.ts';
+import {
+  encodeHll,
+  isDenseHll,
+  offeredRegister,
+  REGISTERS,
+  type Registers,
+  registerArrayOf,
+} from '../aggregates/redis-hll.ts';
 import type { AggregateShape } from '../model/pipeline.ts';
 import type { RedisClient } from './connection.ts';
 import { keys } from './keys.ts';
@@ -8,14 +15,19 @@ import type { AbsoluteValue } from './owned-windows.ts';
 /**
  * A batch's write-side totals sketches of one partial as absolute values (state/rollup-totals.ts):
  * `H` the aggregates whose merged HyperLogLog changes, each followed in `args` by a HyperLogLog
- * (Redis' bytes) of the registers the batch raised, which the script merges in (PFMERGE: the
- * maximum per register, so the key then holds the owner's registers); `D` and
- * `T` {agg, how many args, ...} of DDSketch buckets (bucket, count, ...) and topK members (count,
- * member, ...) whose stored counts change. The commit script writes them with one SET, HSET or ZADD
- * per sketch instead of one PFADD per member chunk and one HINCRBY / ZINCRBY per bucket or member.
+ * (Redis' bytes): the whole sketch while Redis keeps it sparse (at most 3 KB), once it is dense
+ * (12 KB) only the registers the batch raised, for the aggregates listed in `M`, which the script
+ * merges in (PFMERGE keeps the larger value per register, so the key holds the owner's registers;
+ * into a dense key that costs one pass over its registers, while setting registers one by one in
+ * a sparse one rescans it each time). `D` and `T` {agg, how many args, ...} of DDSketch buckets
+ * (bucket, count, ...) and topK members (count, member, ...) whose stored counts change. The commit
+ * script writes them with one SET or PFMERGE, HSET or ZADD per sketch instead of one PFADD per
+ * member chunk and one HINCRBY / ZINCRBY per bucket or member.
  */
 export interface StagedTotals {
   H: string[];
+  /** the aggregates of `H` whose argument is the raised registers, merged in */
+  M: string[];
   D: (string | number)[];
   T: (string | number)[];
   args: AbsoluteValue[];
@@ -24,6 +36,8 @@ export interface StagedTotals {
 /** One partial's all-groups sketches as its owner knows them (what Redis holds after the last commit). */
 interface KeptTotals {
   hll: Map<string, Uint8Array>;
+  /** the countDistinct aggregates whose HyperLogLog Redis keeps dense */
+  dense: Set<string>;
   dd: Map<string, Map<string, number>>;
   top: Map<string, Map<string, number>>;
 }
@@ -32,14 +46,13 @@ interface KeptTotals {
 interface Pending {
   /** per countDistinct, the registers the batch raises and their new values */
   hll: Map<string, Registers>;
+  /** the countDistinct aggregates the batch writes whole as a dense sketch */
+  dense: Set<string>;
   dd: Map<string, Map<string, number>>;
   top: Map<string, Map<string, number>>;
 }
 
 type Pipeline = ReturnType<RedisClient['pipeline']>;
-
-/** A HyperLogLog's registers (Redis' P = 14). */
-const REGISTERS = 16384;
 
 /** A register array (16,384 bytes) against cached fields (a Map entry of two short strings, ~64 bytes). */
 const REGISTER_ARRAY_WEIGHT = 256;
@@ -82,8 +95,12 @@ export class OwnedTotals {
     for (const agg of this.top) pipe.zrange(`${hash}:tot:top:${agg}`, 0, -1, 'WITHSCORES');
     return (replies) => {
       let at = 0;
-      const kept: KeptTotals = { hll: new Map(), dd: new Map(), top: new Map() };
-      for (const agg of this.distinct) kept.hll.set(agg, registerArrayOf(replies[at++] as Buffer | null));
+      const kept: KeptTotals = { hll: new Map(), dense: new Set(), dd: new Map(), top: new Map() };
+      for (const agg of this.distinct) {
+        const raw = replies[at++] as Buffer | null;
+        kept.hll.set(agg, registerArrayOf(raw));
+        if (isDenseHll(raw)) kept.dense.add(agg);
+      }
       for (const agg of this.percentile) {
         const counts = new Map<string, number>();
         for (const [bucket, n] of Object.entries((replies[at++] ?? {}) as Record<string, string>))
@@ -109,8 +126,8 @@ export class OwnedTotals {
   stage(delta: WindowDelta): StagedTotals | undefined {
     const kept = this.kept.get(delta.key);
     if (!kept) throw new Error(`totals of ${delta.key} were not loaded before staging`);
-    const pending: Pending = { hll: new Map(), dd: new Map(), top: new Map() };
-    const staged: StagedTotals = { H: [], D: [], T: [], args: [] };
+    const pending: Pending = { hll: new Map(), dense: new Set(), dd: new Map(), top: new Map() };
+    const staged: StagedTotals = { H: [], M: [], D: [], T: [], args: [] };
     for (let i = 0; i < delta.shapes.length; i++) {
       const shape = delta.shapes[i]!;
       const slots = delta.sketchSlots[i]!;
@@ -125,7 +142,14 @@ export class OwnedTotals {
     }
     for (const [agg, raised] of pending.hll) {
       staged.H.push(agg);
-      staged.args.push(encodeHll(raised));
+      if (kept.dense.has(agg)) {
+        staged.M.push(agg);
+        staged.args.push(encodeHll(raised));
+        continue;
+      }
+      const whole = encodeHll(withRaised(kept.hll.get(agg), raised));
+      if (isDenseHll(whole)) pending.dense.add(agg);
+      staged.args.push(whole);
     }
     stagedCounts(pending.dd, staged.D, staged.args, false);
     for (const [field, members] of delta.tops) addCounts(headOf(field), members, kept.top, pending.top);
@@ -147,6 +171,7 @@ export class OwnedTotals {
         }
         for (const [index, value] of raised) registers[index] = value;
       }
+      for (const agg of pending.dense) kept.dense.add(agg);
       merge(kept.dd, pending.dd);
       merge(kept.top, pending.top);
     }
@@ -188,6 +213,14 @@ function raisedRegisters(kept: Uint8Array | undefined, batch: readonly (Members 
     else for (const member of members) raise(raised, kept, offeredRegister(member));
   }
   return raised;
+}
+
+/** The kept registers with the raised ones, as a register map (a sparse sketch's: a few hundred). */
+function withRaised(kept: Uint8Array | undefined, raised: Registers): Registers {
+  const registers: Registers = new Map();
+  if (kept) for (let r = 0; r < REGISTERS; r++) if (kept[r] !== 0) registers.set(r, kept[r]!);
+  for (const [index, value] of raised) registers.set(index, value);
+  return registers;
 }
 
 /** Keeps an offered register (register * 64 + value) when it raises the register. */

@@ -175,9 +175,8 @@ export class OwnedWindows {
   private stageWindow(delta: WindowDelta): StagedArguments {
     const partial = this.windows.get(delta.key);
     if (!partial) throw new Error(`window ${delta.key} was not loaded before staging`);
-    const values = partial.fields;
-    // Only packed sketch fields hold bytes; every other field kept by name is text.
-    const current = values as Map<string, string>;
+    // Fields kept by name (first/last) are text; packed sketches are in slot columns.
+    const current = partial.fields as Map<string, string>;
     const out: (AbsoluteValue | NumberPairs | ValuePairs)[] = [];
     // script arguments so far (a block of pairs is one element of `out`)
     let args = 0;

@@ -17,7 +17,8 @@ import type { StagedTotals } from './owned-totals.ts';
  * As the script's payload (`r` of a window): i/f/mn/mx = {head, value, ...}, fi/la = {head, time,
  * value, ...}, h = {agg, {member, ...}, ...}, d/t = {agg, {bucket|member, n, ...}, ...}, g = {group, ...}.
  * When the partition owner keeps the merged sketches (state/owned-totals.ts), h/d/t are empty and
- * H/D/T give the layout of the `n` script arguments that hold them whole (absolute values).
+ * H/D/T give the layout of the `n` script arguments that hold them as absolute values (a
+ * HyperLogLog whole, or for the aggregates in M its raised registers, merged in).
  */
 export interface TotalsPayload {
   i: (string | number)[];
@@ -32,6 +33,7 @@ export interface TotalsPayload {
   g: string[];
   /** owner-kept sketches (state/owned-totals.ts): their layout, and how many arguments they take */
   H?: string[];
+  M?: string[];
   D?: (string | number)[];
   T?: (string | number)[];
   n?: number;
@@ -84,6 +86,7 @@ export function totalsOf(delta: WindowDelta, owned?: ReadonlyMap<string, StagedT
   const sketches = owned?.get(delta.key);
   if (sketches) {
     payload.H = sketches.H;
+    if (sketches.M.length > 0) payload.M = sketches.M;
     payload.D = sketches.D;
     payload.T = sketches.T;
     payload.n = sketches.args.length;

@@ -73,12 +73,62 @@ async function totalsOf(redis: RedisClient, prefix: string, start: number) {
 const claimOf = (redis: RedisClient, prefix: string, generation: number, maxCachedFields?: number) =>
   claimPartition(redis, prefix, generation, maxCachedFields, false, aggregates);
 
+/** Commits whose HyperLogLogs went as raised registers to merge into a dense sketch (StagedTotals.M). */
+let mergedCommits = 0;
+
 async function commitAsOwner(redis: RedisClient, owner: Claim, request: Omit<CommitRequest, 'epoch'>) {
   await owner.windows.load(redis, request.prefix, request.fold);
   const absolute = owner.windows.stage(request.fold);
   const ownedTotals = owner.windows.stageTotals(request.fold);
   expect(ownedTotals).toBeDefined();
+  if ([...(ownedTotals?.values() ?? [])].some((staged) => staged.M.length > 0)) mergedCommits++;
   return commitBatch(redis, { ...request, epoch: owner.epoch, absolute, ownedTotals, rollups: true });
+}
+
+/** Commits the batches through the delta path and as the owner; both leave the same totals keys. */
+async function ownerMatchesDeltas(
+  redis: RedisClient,
+  {
+    batches,
+    handoverAfter,
+    maxCachedFields,
+  }: { batches: Rec[][]; handoverAfter: number; maxCachedFields?: number },
+): Promise<void> {
+  const id = randomUUID();
+  const deltaPrefix = partitionPrefix(`tot-delta-${id}`, 1, 0);
+  const ownerPrefix = partitionPrefix(`tot-owner-${id}`, 1, 0);
+  const deltaClaim = await claimPartition(redis, deltaPrefix, 1);
+  let owner = await claimOf(redis, ownerPrefix, 1, maxCachedFields);
+  let offset = 0;
+  for (const [i, records] of batches.entries()) {
+    if (i === handoverAfter) owner = await claimOf(redis, ownerPrefix, 2, maxCachedFields);
+    const common = {
+      firstOffset: String(offset),
+      nextOffset: String(offset + records.length),
+      watermark: 0,
+      graceMs: 60_000,
+      retentionMs: 60_000,
+    };
+    offset += records.length;
+    const viaDeltas = await commitBatch(redis, {
+      ...common,
+      prefix: deltaPrefix,
+      epoch: deltaClaim.epoch,
+      fold: foldOf(records),
+      rollups: true,
+    });
+    expect(viaDeltas.status).toBe('applied');
+    const viaOwner = await commitAsOwner(redis, owner, {
+      ...common,
+      prefix: ownerPrefix,
+      fold: foldOf(records),
+    });
+    expect(viaOwner.status).toBe('applied');
+    if (viaOwner.status === 'applied') owner.windows.applied(viaOwner.closedWindows);
+  }
+  for (const start of [0, WINDOW]) {
+    expect(await totalsOf(redis, ownerPrefix, start)).toEqual(await totalsOf(redis, deltaPrefix, start));
+  }
 }
 
 describe('owner-kept totals sketches', () => {
@@ -92,47 +142,24 @@ describe('owner-kept totals sketches', () => {
 
   it('leave the same totals keys as the delta path, across batches, a change of owner and evictions (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(history, async ({ batches, handoverAfter, maxCachedFields }) => {
-        const id = randomUUID();
-        const deltaPrefix = partitionPrefix(`tot-delta-${id}`, 1, 0);
-        const ownerPrefix = partitionPrefix(`tot-owner-${id}`, 1, 0);
-        const deltaClaim = await claimPartition(redis, deltaPrefix, 1);
-        let owner = await claimOf(redis, ownerPrefix, 1, maxCachedFields);
-        let offset = 0;
-        for (const [i, records] of batches.entries()) {
-          if (i === handoverAfter) owner = await claimOf(redis, ownerPrefix, 2, maxCachedFields);
-          const common = {
-            firstOffset: String(offset),
-            nextOffset: String(offset + records.length),
-            watermark: 0,
-            graceMs: 60_000,
-            retentionMs: 60_000,
-          };
-          offset += records.length;
-          const viaDeltas = await commitBatch(redis, {
-            ...common,
-            prefix: deltaPrefix,
-            epoch: deltaClaim.epoch,
-            fold: foldOf(records),
-            rollups: true,
-          });
-          expect(viaDeltas.status).toBe('applied');
-          const viaOwner = await commitAsOwner(redis, owner, {
-            ...common,
-            prefix: ownerPrefix,
-            fold: foldOf(records),
-          });
-          expect(viaOwner.status).toBe('applied');
-          if (viaOwner.status === 'applied') owner.windows.applied(viaOwner.closedWindows);
-        }
-        for (const start of [0, WINDOW]) {
-          expect(await totalsOf(redis, ownerPrefix, start)).toEqual(
-            await totalsOf(redis, deltaPrefix, start),
-          );
-        }
-      }),
+      fc.asyncProperty(history, (run) => ownerMatchesDeltas(redis, run)),
       { numRuns: 30 },
     );
+  });
+
+  it('merge the raised registers into a dense HyperLogLog as the delta path adds members, also after a change of owner', async () => {
+    let n = 0;
+    const batch = () =>
+      Array.from({ length: 3000 }, (_, i) => ({
+        time: i % WINDOW,
+        value: i,
+        group: 'abcd'[i % 4]!,
+        user: `m${n++}`,
+      }));
+    const before = mergedCommits;
+    await ownerMatchesDeltas(redis, { batches: [batch(), batch(), batch(), batch()], handoverAfter: 2 });
+    // the first batch makes the sketch dense (written whole); the later ones merge, also the new owner's
+    expect(mergedCommits - before).toBe(3);
   });
 
   it('a refused commit leaves the kept sketches as they were', async () => {

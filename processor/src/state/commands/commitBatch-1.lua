@@ -161,14 +161,21 @@ local function applyTotals(hash, r, at)
   addCounts(hash, 'tot:', 'dd', r.d, suffixes)
   addCounts(hash, 'tot:', 'top', r.t, suffixes)
   if r.n then
-    -- the registers the batch raised, merged in (the maximum per register): the AOF logs those
-    -- few bytes, not the whole 12 KB sketch per commit. The scratch key shares the hash tag.
+    -- A HyperLogLog comes whole while it is sparse; once dense, as the registers the batch raised
+    -- (r.M), merged in (the larger value per register): the AOF logs those few bytes, not 12 KB
+    -- per commit. The scratch key shares the hash tag and expires if an error leaves it behind.
+    local merged = {}
+    for _, agg in ipairs(r.M or {}) do merged[agg] = true end
     for _, agg in ipairs(r.H) do
       local key = tot .. ':hll:' .. agg
       suffixes[#suffixes + 1] = 'tot:hll:' .. agg
-      redis.call('SET', key .. ':raised', ARGV[at])
-      redis.call('PFMERGE', key, key, key .. ':raised')
-      redis.call('DEL', key .. ':raised')
+      if merged[agg] then
+        redis.call('SET', key .. ':raised', ARGV[at], 'PX', 60000)
+        redis.call('PFMERGE', key, key .. ':raised')
+        redis.call('DEL', key .. ':raised')
+      else
+        redis.call('SET', key, ARGV[at], 'KEEPTTL')
+      end
       at = at + 1
     end
     at = setTotals(hash, 'dd', 'HSET', r.D, at, suffixes)
