@@ -152,16 +152,24 @@ interface PairsPlan {
   size: number;
 }
 
+/** The RESP size of a block's fields (`<head><group>` each), with each group's byte length into `groupBytes`. */
+function measureFields(pairs: NumberPairs | ValuePairs, headBytes: number, groupBytes: Int32Array): number {
+  let size = 0;
+  for (let i = 0; i < groupBytes.length; i++) {
+    const group = byteLength(pairs.group(i));
+    groupBytes[i] = group;
+    size += headLength(headBytes + group);
+  }
+  return size;
+}
+
 function planPairs(pairs: NumberPairs): PairsPlan {
   const n = pairs.values.length;
   const headBytes = byteLength(pairs.head);
   const groupBytes = new Int32Array(n);
   let texts: (string | undefined)[] | undefined;
-  let size = 0;
+  let size = measureFields(pairs, headBytes, groupBytes);
   for (let i = 0; i < n; i++) {
-    const group = byteLength(pairs.group(i));
-    groupBytes[i] = group;
-    size += headLength(headBytes + group);
     const value = pairs.values[i]!;
     // Whole numbers are written digit by digit, as String() writes them; others as String() does.
     if (Number.isSafeInteger(value)) size += headLength(integerLength(value));
@@ -231,11 +239,8 @@ function planValuePairs(pairs: ValuePairs): ValuePairsPlan {
   const headBytes = byteLength(pairs.head);
   const groupBytes = new Int32Array(n);
   const valueBytes = new Int32Array(n);
-  let size = 0;
+  let size = measureFields(pairs, headBytes, groupBytes);
   for (let i = 0; i < n; i++) {
-    const group = byteLength(pairs.group(i));
-    groupBytes[i] = group;
-    size += headLength(headBytes + group);
     const value = pairs.values[i]!;
     const length = typeof value === 'string' ? byteLength(value) : value.length;
     valueBytes[i] = length;

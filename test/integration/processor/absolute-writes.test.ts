@@ -14,6 +14,7 @@ import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/
 import { luaScripts } from '../../../processor/src/state/lua.ts';
 import { plainArguments } from '../../../processor/src/state/number-pairs.ts';
 import { commandsDir } from '../../../processor/src/state/scripts.ts';
+import { commitBothWays } from './owner-vs-deltas.ts';
 
 const aggregates: AggregateShape[] = [
   { name: 'n', kind: 'count' },
@@ -79,42 +80,18 @@ describe('absolute window writes', () => {
   it('leave the same hashes as the delta path, across batches and a change of owner (property)', async () => {
     await fc.assert(
       fc.asyncProperty(history, async ({ batches, handoverAfter }) => {
-        const id = randomUUID();
-        const deltaPrefix = partitionPrefix(`abs-delta-${id}`, 1, 0);
-        const absPrefix = partitionPrefix(`abs-owner-${id}`, 1, 0);
-        const deltaClaim = await claimPartition(redis, deltaPrefix, 1);
-        let owner = await claimPartition(redis, absPrefix, 1);
-        let offset = 0;
-        for (const [i, records] of batches.entries()) {
-          if (i === handoverAfter) owner = await claimPartition(redis, absPrefix, 2);
-          const common = {
-            firstOffset: String(offset),
-            nextOffset: String(offset + records.length),
-            watermark: 0,
-            graceMs: 60_000,
-            retentionMs: 60_000,
-          };
-          offset += records.length;
-          const viaDeltas = await commitBatch(redis, {
-            ...common,
-            prefix: deltaPrefix,
-            epoch: deltaClaim.epoch,
-            fold: foldOf(records),
-          });
-          expect(viaDeltas.status).toBe('applied');
-          const fold = foldOf(records);
-          await owner.windows.load(redis, absPrefix, fold);
-          const absolute = owner.windows.stage(fold);
-          const viaOwner = await commitBatch(redis, {
-            ...common,
-            prefix: absPrefix,
-            epoch: owner.epoch,
-            fold,
-            absolute,
-          });
-          expect(viaOwner.status).toBe('applied');
-          if (viaOwner.status === 'applied') owner.windows.applied(viaOwner.closedWindows);
-        }
+        const { deltaPrefix, ownerPrefix: absPrefix } = await commitBothWays(redis, {
+          name: 'abs',
+          batches,
+          handoverAfter,
+          foldOf,
+          claimOwner: (prefix, generation) => claimPartition(redis, prefix, generation),
+          commitAsOwner: async (owner, request) => {
+            await owner.windows.load(redis, request.prefix, request.fold);
+            const absolute = owner.windows.stage(request.fold);
+            return commitBatch(redis, { ...request, epoch: owner.epoch, absolute });
+          },
+        });
         for (const start of [0, WINDOW]) {
           const expected = normalized(await redis.hgetall(keys.window(deltaPrefix, start)));
           const actual = normalized(await redis.hgetall(keys.window(absPrefix, start)));

@@ -13,6 +13,7 @@ import type { AggregateShape } from '../../../processor/src/model/pipeline.ts';
 import { type CommitRequest, commitBatch } from '../../../processor/src/state/commit.ts';
 import { connectRedis, type RedisClient } from '../../../processor/src/state/connection.ts';
 import { groupKeyOf, keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { commitBothWays } from './owner-vs-deltas.ts';
 
 const aggregates: AggregateShape[] = [
   { name: 'n', kind: 'count' },
@@ -88,44 +89,17 @@ async function commitAsOwner(redis: RedisClient, owner: Claim, request: Omit<Com
 /** Commits the batches through the delta path and as the owner; both leave the same totals keys. */
 async function ownerMatchesDeltas(
   redis: RedisClient,
-  {
-    batches,
-    handoverAfter,
-    maxCachedFields,
-  }: { batches: Rec[][]; handoverAfter: number; maxCachedFields?: number },
+  run: { batches: Rec[][]; handoverAfter: number; maxCachedFields?: number },
 ): Promise<void> {
-  const id = randomUUID();
-  const deltaPrefix = partitionPrefix(`tot-delta-${id}`, 1, 0);
-  const ownerPrefix = partitionPrefix(`tot-owner-${id}`, 1, 0);
-  const deltaClaim = await claimPartition(redis, deltaPrefix, 1);
-  let owner = await claimOf(redis, ownerPrefix, 1, maxCachedFields);
-  let offset = 0;
-  for (const [i, records] of batches.entries()) {
-    if (i === handoverAfter) owner = await claimOf(redis, ownerPrefix, 2, maxCachedFields);
-    const common = {
-      firstOffset: String(offset),
-      nextOffset: String(offset + records.length),
-      watermark: 0,
-      graceMs: 60_000,
-      retentionMs: 60_000,
-    };
-    offset += records.length;
-    const viaDeltas = await commitBatch(redis, {
-      ...common,
-      prefix: deltaPrefix,
-      epoch: deltaClaim.epoch,
-      fold: foldOf(records),
-      rollups: true,
-    });
-    expect(viaDeltas.status).toBe('applied');
-    const viaOwner = await commitAsOwner(redis, owner, {
-      ...common,
-      prefix: ownerPrefix,
-      fold: foldOf(records),
-    });
-    expect(viaOwner.status).toBe('applied');
-    if (viaOwner.status === 'applied') owner.windows.applied(viaOwner.closedWindows);
-  }
+  const { deltaPrefix, ownerPrefix } = await commitBothWays(redis, {
+    name: 'tot',
+    batches: run.batches,
+    handoverAfter: run.handoverAfter,
+    foldOf,
+    claimOwner: (prefix, generation) => claimOf(redis, prefix, generation, run.maxCachedFields),
+    commitAsOwner: (owner, request) => commitAsOwner(redis, owner, request),
+    deltaOptions: { rollups: true },
+  });
   for (const start of [0, WINDOW]) {
     expect(await totalsOf(redis, ownerPrefix, start)).toEqual(await totalsOf(redis, deltaPrefix, start));
   }
