@@ -199,8 +199,16 @@ export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>
     groupBy: n.groupBy,
     window: n.window,
     aggregates: n.aggregates,
-    // only when set, so pipelines without it keep their fingerprint
-    ...(n.rankBy === undefined ? {} : { rankBy: n.rankBy }),
+    // only when it differs from the default (the count aggregates), so writing the default out
+    // does not start a replay, and pipelines without it keep their fingerprint
+    ...(n.rankBy === undefined || ranksTheDefault(n) ? {} : { rankBy: n.rankBy }),
   };
   return createHash('sha256').update(JSON.stringify(logic)).digest('hex').slice(0, 16);
+}
+
+/** Whether spec.rankBy lists exactly the aggregates ranked without it (in any order). */
+function ranksTheDefault(n: Pick<NormalizedPipeline, 'aggregates' | 'rankBy'>): boolean {
+  const defaults = n.aggregates.filter((a) => a.op === 'count').map((a) => a.name);
+  const listed = new Set(n.rankBy);
+  return listed.size === defaults.length && defaults.every((name) => listed.has(name));
 }

@@ -96,7 +96,12 @@ describe('examples', () => {
     expect(fp(text.replace('size: 1m', 'size: 5m'))).not.toBe(base);
     expect(fp(text.replace('"event.status < 500"', '"event.status < 400"'))).not.toBe(base);
     // the top-N index is kept per version: another rankBy builds its own
-    expect(fp(text.replace('retention: 7d', 'retention: 7d\n  rankBy: [views]'))).not.toBe(base);
+    const ranking = (list: string) => fp(text.replace('retention: 7d', `retention: 7d\n  rankBy: ${list}`));
+    expect(ranking('[bytes]')).not.toBe(base);
+    expect(ranking('[views, bytes]')).not.toBe(base);
+    expect(ranking('[]')).not.toBe(base);
+    // writing out the default (the count aggregates) is the same logic
+    expect(ranking('[views]')).toBe(base);
     // so are whole hopping windows' rankings (an index kept from the first batch or not at all)
     const hopping = await readFile(join(examples, 'orders-hopping.yaml'), 'utf8');
     const whole = (on: boolean) => hopping.replace('type: hopping', `type: hopping, rankWholeWindows: ${on}`);
