@@ -13,6 +13,7 @@ import { createProcessorMetrics } from '../observability/metrics.ts';
 import { tlsHint } from '../observability/tls-hint.ts';
 import type { KafkaSpec } from '../spec/schema.ts';
 import { connectRedis, logRedisErrors, type RedisClient } from '../state/connection.ts';
+import { logEvictionRisks } from '../state/eviction-policy.ts';
 import { type RegistrationLag, registrationLag } from '../state/lag.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
 import { offerVersion } from '../state/versions.ts';
@@ -96,6 +97,7 @@ export async function startProcessor(config: ProcessorConfig): Promise<RunningPr
   // Kappa reprocessing: a newer version than the one queries read replays into its own keys and
   // takes over once caught up; an older one has nothing left to do.
   const activation = await offerVersion(redis, registration);
+  await logEvictionRisks(redis, logger);
   if (activation.state === 'superseded') {
     await server.close();
     await lag.close();
