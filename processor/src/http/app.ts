@@ -26,6 +26,8 @@ import type { PipelineRegistration } from '../state/registry.ts';
 import { bearerAuth } from './auth.ts';
 import { sendError } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
+import { parseQueryString } from './query-string.ts';
+import { stateStoreGuard } from './state-store-guard.ts';
 
 /** The pino logger surface the app uses (any pino logger fits). */
 export interface HttpLogger {
@@ -91,7 +93,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
 
   const app = express() as HttpApp;
   app.disable('x-powered-by');
-  app.set('query parser', 'simple');
+  app.set('query parser', parseQueryString);
   app.set('json spaces', 0);
   if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
 
@@ -99,6 +101,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   if (options.cors) app.use(cors(options.cors.origins));
   openRoutes(app, options);
   protect(app, options);
+  app.use('/api/', stateStoreGuard(redis));
   queryRoutes(app, store, registry);
   streamRoute(app, store, hub, streams);
   notFoundAndErrors(app, logger);

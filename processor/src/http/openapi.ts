@@ -74,7 +74,7 @@ export const openApiDocument = {
                 description:
                   'invalid_time, invalid_limit, invalid_cursor, invalid_parameter, invalid_range, unknown_group_field, ' +
                   'unknown_aggregate, unsupported_aggregate, unknown_pipeline, unknown_window, unknown_version, not_found, unauthorized, ' +
-                  'rate_limited, payload_too_large, uri_too_long, unavailable, internal',
+                  'rate_limited, payload_too_large, uri_too_long, bad_request, unavailable, internal',
               },
               message: { type: 'string' },
             },

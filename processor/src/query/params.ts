@@ -7,12 +7,16 @@ import { badRequest } from './errors.ts';
  * zone, so every replica answers alike), and dates or times that do not exist (February 30,
  * 24:00) are refused rather than rolled over into the next month or day.
  */
+const MAX_DATE_MS = 8.64e15;
+
 export function parseTime(name: string, raw: unknown): number | undefined {
   if (raw === undefined) return undefined;
   const text = single(name, raw).trim();
   if (/^-?\d+$/.test(text)) {
     const ms = Number(text);
-    if (!Number.isSafeInteger(ms)) throw badRequest('invalid_time', `${name}: ${text} is out of range`);
+    // ±8.64e15 ms: the range of a JavaScript Date (windows and answers print their times)
+    if (!Number.isSafeInteger(ms) || Math.abs(ms) > MAX_DATE_MS)
+      throw badRequest('invalid_time', `${name}: ${text} is out of range (at most ±${MAX_DATE_MS} ms)`);
     return ms;
   }
   const ms = parseIso8601(text);

@@ -18,13 +18,13 @@ export interface PipelineSummary {
   retentionMs: number;
   /** the lowest watermark of the committed partitions: every window ending (plus grace) before it is final */
   watermark: number | null;
-  /** records behind the end of the topic, summed over live replicas' heartbeats (null: no replica) */
+  /** records not applied yet: Kafka end offsets minus checkpoints, summed (null: no Kafka access) */
   lag: number | null;
   replicas: number;
   recordsPerSecond: number;
   /** records folded into the active version since it started */
   records: number;
-  /** counters the processors may report in their heartbeats (null when none does) */
+  /** counted by the commit script in the partitions' checkpoints (null until a partition is committed) */
   late: number | null;
   deadLettered: number | null;
   /** records the aggregates miss for good (Redis lost them, Kafka retention had deleted them): 0 when exact */
@@ -45,8 +45,11 @@ export async function summary(ctx: WindowReadContext, reg: PipelineRegistration)
   // Kafka end offsets minus Redis checkpoints (state/lag.ts); null without Kafka access or on error.
   const lag = ctx.lagOf ? await ctx.lagOf(reg).catch(() => null) : null;
   // Counted by the commit script in each partition's checkpoint: exact, and they survive restarts.
-  const late = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
-  const deadLettered = committed.length > 0 ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;
+  // null only until some partition is committed (one whose records were all dead-lettered has no
+  // watermark, yet its counters are real)
+  const anyCommitted = statuses.some((s) => s.committed);
+  const late = anyCommitted ? statuses.reduce((sum, s) => sum + s.late, 0) : null;
+  const deadLettered = anyCommitted ? statuses.reduce((sum, s) => sum + s.deadLettered, 0) : null;
   const updated = statuses.map((s) => s.updatedAt ?? 0);
   const watermark = committed.length > 0 ? Math.min(...committed.map((s) => s.watermark!)) : null;
   const records = statuses.reduce((sum, s) => sum + s.records, 0);

@@ -44,6 +44,8 @@ export async function readRegistration(
   redis: RedisClient,
   name: string,
 ): Promise<PipelineRegistration | null> {
+  // "<name>@pending" is a replaying version's entry, not a pipeline (names never hold "@")
+  if (name.includes('@')) return null;
   const json = await redis.hget(keys.pipelines(), name);
   return json === null ? null : (JSON.parse(json) as PipelineRegistration);
 }

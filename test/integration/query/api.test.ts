@@ -5,6 +5,8 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serveQueryApi } from '../../../harness/query-api.ts';
 import { type Event, PipelineWriter, randomEvents } from '../../../harness/query-fixture.ts';
+import { startRedis } from '../../../harness/redis.ts';
+import { waitUntil } from '../../../harness/service.ts';
 import { bucketOf, quantile } from '../../../processor/src/aggregates/ddsketch.ts';
 import type { HttpAppOptions, RunningServer } from '../../../processor/src/http/app.ts';
 import { readTokenFile } from '../../../processor/src/http/auth.ts';
@@ -23,8 +25,8 @@ let writer: PipelineWriter;
 let api: RunningServer;
 const extra: RunningServer[] = [];
 
-async function serve(options: Partial<HttpAppOptions> = {}): Promise<RunningServer> {
-  const running = await serveQueryApi(redis, options);
+async function serve(options: Partial<HttpAppOptions> = {}, client = redis): Promise<RunningServer> {
+  const running = await serveQueryApi(client, options);
   extra.push(running);
   return running;
 }
@@ -391,6 +393,42 @@ describe('query API on state committed by the processor (3 partitions)', () => {
     expect((await huge.json()).error.code).toBe('payload_too_large');
     const long = await get(api, `/api/v1/pipelines/${n}/windows?country=${'x'.repeat(9000)}`);
     expect(long.status).toBe(414);
+    // a start no Date can hold: refused, not a 500 while writing the 404's message
+    for (const window of ['9000000000000000', '-9000000000000000'])
+      await apiError(`/api/v1/pipelines/${n}/top?aggregate=orders&window=${window}`, t, 400, 'invalid_time');
+    await apiError(`/api/v1/pipelines/${n}/windows?from=9000000000000000`, w, 400, 'invalid_time');
+  });
+
+  it("does not answer for a replaying version's entry as if it were a pipeline", async () => {
+    const registration = await redis.hget('kf:pipelines', writer.name);
+    expect(registration).not.toBeNull();
+    await redis.hset('kf:pipelines', `${writer.name}@pending`, registration!);
+    try {
+      await apiError(
+        `/api/v1/pipelines/${writer.name}@pending`,
+        '/api/v1/pipelines/{name}',
+        404,
+        'unknown_pipeline',
+      );
+      await apiError(
+        `/api/v1/pipelines/${writer.name}@pending/windows`,
+        '/api/v1/pipelines/{name}/windows',
+        404,
+        'unknown_pipeline',
+      );
+    } finally {
+      await redis.hdel('kf:pipelines', `${writer.name}@pending`);
+    }
+  });
+
+  it('counts dead letters of partitions whose records were all dead-lettered (no watermark)', async () => {
+    const rejected = new PipelineWriter(redis, { partitions: 2 });
+    await rejected.register();
+    const before = await api200(`/api/v1/pipelines/${rejected.name}`, '/api/v1/pipelines/{name}');
+    expect(before).toMatchObject({ watermark: null, late: null, deadLettered: null });
+    await rejected.commit('0', [], { deadLettered: 5 });
+    const after = await api200(`/api/v1/pipelines/${rejected.name}`, '/api/v1/pipelines/{name}');
+    expect(after).toMatchObject({ watermark: null, late: 0, deadLettered: 5 });
   });
 
   it('serves openapi.json (a valid OpenAPI 3.1 document), metrics, health, readiness and the dashboard', async () => {
@@ -541,6 +579,43 @@ describe('query API on state committed by the processor (3 partitions)', () => {
       404,
       'unknown_pipeline',
     );
+  });
+});
+
+describe('Redis going away', () => {
+  it('answers 503 while Redis is unreachable, instead of holding the request, and recovers', async () => {
+    const own = await startRedis();
+    const client = connectRedis(own.url);
+    try {
+      const local = new PipelineWriter(client, { partitions: 1 });
+      await local.register();
+      const server = await serve({}, client);
+      const path = `/api/v1/pipelines/${local.name}`;
+      expect((await get(server, path)).status).toBe(200);
+      await own.stopNode(0, { kill: true });
+      // every request gets an answer: 503 with a JSON error once the client noticed
+      await waitUntil('a 503 while Redis is down', async () => (await get(server, path)).status === 503, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+      const down = await get(server, path);
+      expect(down.status).toBe(503);
+      expect(down.body.error.code).toBe('unavailable');
+      expect(down.headers.get('retry-after')).toBe('1');
+      expect((await get(server, '/healthz')).status).toBe(200);
+      await own.startNode(0);
+      await waitUntil(
+        'answers again once Redis is back',
+        async () => (await get(server, path)).status === 200,
+        {
+          timeoutMs: 90_000,
+          intervalMs: 200,
+        },
+      );
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
   });
 });
 
