@@ -1,5 +1,6 @@
 import type { IHeaders, Producer } from 'kafkajs';
 import type { FailureReason } from './decode.ts';
+import { SOURCE_OFFSET_HEADER, SOURCE_PARTITION_HEADER, SOURCE_TOPIC_HEADER } from './source-record.ts';
 
 export interface DeadLetter {
   topic: string;
@@ -63,9 +64,9 @@ function toMessage(letter: DeadLetter, pipeline: string) {
       'kf-pipeline': pipeline,
       'kf-reason': letter.reason,
       'kf-error': letter.error.slice(0, 4096),
-      'kf-source-topic': letter.topic,
-      'kf-source-partition': String(letter.partition),
-      'kf-source-offset': letter.offset,
+      [SOURCE_TOPIC_HEADER]: letter.topic,
+      [SOURCE_PARTITION_HEADER]: String(letter.partition),
+      [SOURCE_OFFSET_HEADER]: letter.offset,
       ...(truncated ? { 'kf-value-truncated': String(letter.value!.length) } : {}),
     },
   };

@@ -10,6 +10,7 @@ import { type EnrichmentTable, SKIP } from './enrich.ts';
 import { eventTimeOf } from './event-time.ts';
 import { type KeyDecoder, keyDecoderFor, sourceKeyOf } from './formats/key-decoder.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
+import { headerTexts, sourceRecordOf } from './source-record.ts';
 
 export interface FoldedBatch {
   fold: BatchFold;
@@ -63,14 +64,11 @@ export async function foldBatch(
   const decode = decoder ?? valueDecoderFor(plainSource(pipeline.source));
   const fold = new BatchFold(pipeline.aggregates);
   const deadLetters: Letter[] = [];
+  // the source record's place, key and headers (a session window's repartition copy names them)
   const fail = (message: KafkaMessage, reason: RecordFailure['reason'], error: string) =>
     deadLetters.push({
-      topic,
-      partition,
-      offset: message.offset,
-      key: message.key ?? null,
+      ...sourceRecordOf(topic, partition, message, pipeline.source.rekeyed === true),
       value: message.value ?? null,
-      headers: message.headers ?? {},
       reason,
       error,
     });
@@ -308,32 +306,17 @@ class RecordView implements RecordContext {
   }
 
   get record(): RecordContext['record'] {
-    this.meta ??= recordOf(
-      this.topic,
-      this.partition,
-      this.message,
-      this.keys.strict ? this.key : this.keys.decode(sourceKeyOf(this.message, this.rekeyed)),
-    );
+    if (this.meta === undefined) {
+      const source = sourceRecordOf(this.topic, this.partition, this.message, this.rekeyed);
+      this.meta = {
+        topic: source.topic,
+        key: this.keys.strict ? this.key : this.keys.decode(source.key),
+        partition: source.partition,
+        offset: source.offset,
+        timestamp: Number(this.message.timestamp),
+        headers: headerTexts(source.headers),
+      };
+    }
     return this.meta;
   }
-}
-
-function recordOf(
-  topic: string,
-  partition: number,
-  message: KafkaMessage,
-  key: unknown,
-): RecordContext['record'] {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : String(value);
-  }
-  return {
-    topic,
-    key,
-    partition,
-    offset: message.offset,
-    timestamp: Number(message.timestamp),
-    headers,
-  };
 }

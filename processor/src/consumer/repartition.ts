@@ -12,6 +12,12 @@ import {
 } from './formats/key-decoder.ts';
 import { type ValueDecoder, valueDecoderFor } from './formats/value-decoder.ts';
 import { registryWaitHooks } from './formats/wait.ts';
+import {
+  headerTexts,
+  SOURCE_OFFSET_HEADER,
+  SOURCE_PARTITION_HEADER,
+  SOURCE_TOPIC_HEADER,
+} from './source-record.ts';
 
 /**
  * Session windows need every event of a group in one partition. When records are keyed by something
@@ -118,7 +124,9 @@ export class Repartitioner {
       }
       await transaction.send({
         topic: this.topic,
-        messages: fresh.map((message) => this.repartitionRecord(topic, partition, message)),
+        messages: fresh.map((message) =>
+          repartitionRecordOf(this.pipeline, this.decoder, this.keyDecoder, topic, partition, message),
+        ),
       });
       await transaction.sendOffsets({
         consumerGroupId: this.groupId,
@@ -139,42 +147,6 @@ export class Repartitioner {
     }
     resolveOffset(batch.lastOffset());
     await heartbeat();
-  }
-
-  /** The repartition record of a source record: keyed by its group, the source's place in headers. */
-  private repartitionRecord(topic: string, partition: number, message: KafkaMessage): Message {
-    let key: string | null = message.key ? message.key.toString('utf8') : null;
-    try {
-      const event = this.decoder.decode(message.value ?? null);
-      const ctx: RecordContext = {
-        event,
-        enriched: {},
-        record: {
-          topic,
-          key: this.keyDecoder.decode(message.key ?? null),
-          partition,
-          offset: message.offset,
-          timestamp: Number(message.timestamp),
-          headers: {},
-        },
-      };
-      key = groupKeyOf(this.pipeline.groupBy(ctx));
-    } catch {
-      // The aggregating stage reports it; here the record only has to move on.
-    }
-    return {
-      key,
-      value: message.value ?? null,
-      timestamp: message.timestamp,
-      headers: {
-        ...message.headers,
-        'kf-source-topic': topic,
-        'kf-source-partition': String(partition),
-        'kf-source-offset': message.offset,
-        // the aggregating stage decodes this as record.key (absent: the record had none)
-        ...(message.key ? { [SOURCE_KEY_HEADER]: message.key } : { [NO_SOURCE_KEY_HEADER]: '1' }),
-      },
-    };
   }
 
   /**
@@ -207,4 +179,51 @@ export class Repartitioner {
     if (fresh.length === 0) this.consumer.seek({ topic, partition, offset });
     return fresh;
   }
+}
+
+/**
+ * The repartition record of a source record: keyed by its group (the source key when the group
+ * cannot be computed: the aggregating stage reports why), the source's place and key in headers.
+ */
+export function repartitionRecordOf(
+  pipeline: RuntimePipeline,
+  decoder: ValueDecoder,
+  keyDecoder: KeyDecoder,
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+): Message {
+  let key: string | null = message.key ? message.key.toString('utf8') : null;
+  try {
+    const event = decoder.decode(message.value ?? null);
+    const ctx: RecordContext = {
+      event,
+      // spec validation keeps enriched values out of a session window's groupBy
+      enriched: {},
+      record: {
+        topic,
+        key: keyDecoder.decode(message.key ?? null),
+        partition,
+        offset: message.offset,
+        timestamp: Number(message.timestamp),
+        headers: headerTexts(message.headers),
+      },
+    };
+    key = groupKeyOf(pipeline.groupBy(ctx));
+  } catch {
+    // The aggregating stage reports it; here the record only has to move on.
+  }
+  return {
+    key,
+    value: message.value ?? null,
+    timestamp: message.timestamp,
+    headers: {
+      ...message.headers,
+      [SOURCE_TOPIC_HEADER]: topic,
+      [SOURCE_PARTITION_HEADER]: String(partition),
+      [SOURCE_OFFSET_HEADER]: message.offset,
+      // the aggregating stage decodes this as record.key (absent: the record had none)
+      ...(message.key ? { [SOURCE_KEY_HEADER]: message.key } : { [NO_SOURCE_KEY_HEADER]: '1' }),
+    },
+  };
 }

@@ -270,8 +270,9 @@ export function checkRawExpressions(raw: unknown): ExprProblem[] {
   for (const [i, s] of steps.entries()) {
     check(['spec', 'enrich', i, 'lookup', 'key'], obj(obj(s)?.lookup)?.key, { enriched: names.slice(0, i) });
   }
+  const grouping = groupingScope(names, obj(spec.window)?.type === 'session');
   for (const [name, source] of Object.entries(obj(spec.groupBy) ?? {}))
-    check(['spec', 'groupBy', name], source, { enriched: names });
+    check(['spec', 'groupBy', name], source, grouping);
   for (const [name, agg] of Object.entries(obj(spec.aggregates) ?? {})) {
     for (const [op, source] of Object.entries(obj(agg) ?? {})) {
       if (op === 'count' || op === 'q' || op === 'k' || op === 'accuracy') continue;
@@ -282,6 +283,19 @@ export function checkRawExpressions(raw: unknown): ExprProblem[] {
     }
   }
   return problems;
+}
+
+/**
+ * What `groupBy` may read. A session window's records are re-keyed by their group into one
+ * partition per group before the lookups run (consumer/repartition.ts), so its groups cannot use them.
+ */
+function groupingScope(enriched: string[], session: boolean): CheckOptions {
+  return session
+    ? {
+        enrichedUnavailable:
+          'a session window groups records before enrich runs, to put each group in one partition; group by event, record or header fields, or use a tumbling or hopping window',
+      }
+    : { enriched };
 }
 
 /** Compiles every expression of a normalized pipeline; throws ExprCompileError listing all problems. */
@@ -310,9 +324,10 @@ export function compilePipeline(p: NormalizedPipeline): CompiledPipeline {
     e,
     key: take(['spec', 'enrich', i, 'lookup', 'key'], e.key, { enriched: allEnriched.slice(0, i) }),
   }));
+  const grouping = groupingScope(allEnriched, p.window.type === 'session');
   const groups = p.groupBy.map((g) => ({
     name: g.name,
-    expr: take(['spec', 'groupBy', g.name], g.expr, { enriched: allEnriched }),
+    expr: take(['spec', 'groupBy', g.name], g.expr, grouping),
   }));
   const aggregates = p.aggregates.map((a) => ({
     a,

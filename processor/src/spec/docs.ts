@@ -119,7 +119,7 @@ a condition, a \`sum\` of a string) are reported by \`kappaflow validate\` with 
 | --- | --- |
 | \`event\` | The record value: the parsed JSON object (\`format: json\`) or the string (\`format: text\`). |
 | \`enriched\` | Map of enrich results by \`as\` name (not available in \`where\`, which runs first). |
-| \`record\` | Kafka metadata: \`topic\`, \`key\` (string or null), \`partition\`, \`offset\` (string), \`timestamp\` (epoch ms), \`headers\` (map of string). |
+| \`record\` | Kafka metadata: \`topic\`, \`key\` (string or null), \`partition\`, \`offset\` (string), \`timestamp\` (epoch ms), \`headers\` (map of string). Always the source record's, also with a session window (whose second stage reads a re-keyed copy). |
 
 - JSON numbers are CEL doubles. Comparisons with integer literals work (\`event.status < 500\`), and
   so does arithmetic mixing them (\`event.bytes * 8\`); use \`int(...)\` for \`%\`.

@@ -20,7 +20,7 @@ export const enrichLookupSchema = strictObject({
     'CEL expression giving the hash field to read, e.g. `event.merchant_id`. Its value is turned into a string.',
   ),
   as: identifier('an enrich name').describe(
-    'The result is available as `enriched.<as>` in groupBy, aggregates and later lookups.',
+    'The result is available as `enriched.<as>` in groupBy (not with a session window, which puts each group in one partition before the lookups run), aggregates and later lookups.',
   ),
   onMissing: z
     .enum(['keep', 'skip', 'deadLetter'], {

@@ -201,7 +201,10 @@ export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>
     aggregates: n.aggregates,
     // only when it differs from the default (the count aggregates), so writing the default out
     // does not start a replay, and pipelines without it keep their fingerprint
-    ...(n.rankBy === undefined || ranksTheDefault(n) ? {} : { rankBy: n.rankBy }),
+    // session windows keep no index (top scans them), so rankBy changes nothing there
+    ...(n.rankBy === undefined || ranksTheDefault(n) || n.window.type === 'session'
+      ? {}
+      : { rankBy: n.rankBy }),
   };
   return createHash('sha256').update(JSON.stringify(logic)).digest('hex').slice(0, 16);
 }

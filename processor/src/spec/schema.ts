@@ -65,7 +65,7 @@ export const pipelineSpecSchema = strictObject({
     .max(16, { error: 'at most 16 aggregates in rankBy' })
     .optional()
     .describe(
-      'The aggregates the query API ranks groups by from an index kept at commit time (`top?aggregate=<name>` reads O(k) entries per window part instead of every group): `count`, `sum`, `min`, `max` or `percentile` aggregates. The index of a percentile holds, per partition, an upper bound of the value of each group (its upper quantile), and `top` reads the exact values of the groups it has to compare (tumbling and hopping windows; the processor computes the bounds, so it costs replica CPU per touched group and batch). Each costs Redis work on every commit (a sorted-set update per touched group); `top` by an aggregate not listed scans the window. Default: the `count` aggregates; `[]`: none. Part of the logic: changing it starts a new version that replays the log (listing exactly the `count` aggregates, in any order, is the default and changes nothing).',
+      'The aggregates the query API ranks groups by from an index kept at commit time (`top?aggregate=<name>` reads O(k) entries per window part instead of every group): `count`, `sum`, `min`, `max` or `percentile` aggregates. The index of a percentile holds, per partition, an upper bound of the value of each group (its upper quantile), and `top` reads the exact values of the groups it has to compare (tumbling and hopping windows; the processor computes the bounds, so it costs replica CPU per touched group and batch). Each costs Redis work on every commit (a sorted-set update per touched group); `top` by an aggregate not listed scans the window. Default: the `count` aggregates; `[]`: none. Session windows keep no index (`top` scans their sessions), so it is ignored there and changes nothing. Part of the logic: changing it starts a new version that replays the log (listing exactly the `count` aggregates, in any order, is the default and changes nothing).',
     ),
   retention: duration(1)
     .default(DEFAULT_RETENTION)
@@ -80,7 +80,9 @@ export const pipelineSpecSchema = strictObject({
       'Where bad records go. Without it they are only counted (metric `kappaflow_dead_letter_records_total`) and logged.',
     ),
   sink: strictObject({
-    topic: topicName.describe('The topic that receives one record per group when a window closes.'),
+    topic: topicName.describe(
+      'The topic that receives, when a window closes, one record per group and source partition (`kf-partial: true`, with `kf-window-start` and `kf-partition` headers: a consumer merges the partials of a group; see docs/exactly-once.md) with the `count`, `sum`, `min`, `max`, `avg`, `first` and `last` aggregates (sketches stay in Redis: a pipeline with only `countDistinct`, `percentile` or `topK` aggregates publishes none).',
+    ),
     format: z
       .enum(['json', 'avro'], {
         error: (iss) => `expected sink format json or avro, got ${show(iss.input)}`,

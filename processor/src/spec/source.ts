@@ -24,7 +24,7 @@ export const eventTimeSchema = strictObject({
     })
     .default('auto')
     .describe(
-      'How the field is encoded. `epochMillis`, `epochSeconds`, `epochMicros`, `epochNanos`: a JSON number or a string of digits (`"1717243200"`; a fraction and an exponent are allowed) since 1970-01-01 UTC, floored to the millisecond. `iso8601`: a string such as `2026-06-01T12:00:00.123Z` or `2026-06-01 12:00:00+02:00` (no offset: UTC). `auto`: a number or a string of digits is epoch milliseconds, any other string ISO-8601. A value that does not match the format, is missing, or falls outside years 1-9999 goes to the dead-letter topic with reason `event-time`.',
+      'How the field is encoded. `epochMillis`, `epochSeconds`, `epochMicros`, `epochNanos`: a JSON number or a string of digits (`"1717243200"`; a fraction and an exponent are allowed) since 1970-01-01 UTC, floored to the millisecond. `iso8601`: a string such as `2026-06-01T12:00:00.123Z` or `2026-06-01 12:00:00+02:00` (no offset: UTC). `auto`: a number or a string of digits is epoch milliseconds, any other string ISO-8601. A value that does not match the format, is missing, or falls outside years 1-9999 goes to the dead-letter topic with reason `event-time` (when `where` keeps the record: a record `where` filters out is counted as filtered, whatever its time).',
     ),
 }).describe('Where the event time comes from. Without it, windows use the Kafka record timestamp.');
 

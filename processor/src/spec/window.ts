@@ -47,7 +47,7 @@ export const hoppingWindowSchema = strictObject({
         message: `advance (${w.advance}) must not be longer than size (${w.size})`,
       });
     } else if (size % advance !== 0) {
-      const lower = formatDuration(size / Math.ceil(size / advance));
+      const lower = formatDuration(largestDivisorUpTo(size, advance));
       ctx.addIssue({
         code: 'custom',
         path: ['advance'],
@@ -107,3 +107,10 @@ export const windowSchema = z
   .describe(
     'How events are grouped in time: `tumbling` (size), `hopping` (size + advance) or `session` (gap); all with `grace`.',
   );
+
+/** The longest advance up to `advance` that divides `size` in whole milliseconds (1 ms always does). */
+export function largestDivisorUpTo(size: number, advance: number): number {
+  for (let parts = Math.ceil(size / advance); parts < size; parts++)
+    if (size % parts === 0) return size / parts;
+  return 1;
+}

@@ -102,6 +102,7 @@ const expected: Record<string, [number, string, string]> = {
   'scaling-min-gt-max': [25, 'spec.scaling.maxReplicas', 'maxReplicas (4) must be at least minReplicas (8)'],
   'scaling-not-int': [25, 'spec.scaling.maxReplicas', 'whole number'],
   'session-with-size': [16, 'spec.window.size', 'unknown field "size"'],
+  'session-group-enriched': [14, 'spec.groupBy.region', 'a session window groups records before enrich runs'],
   'sink-delivery': [23, 'spec.sink.delivery', 'expected atLeastOnce or exactlyOnce, got "exactly-once"'],
   'source-no-topic': [6, 'spec.source.topic', 'source needs a topic'],
   'source-topic-and-topics': [8, 'spec.source.topics', 'either topic or topics'],

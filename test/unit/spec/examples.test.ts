@@ -102,6 +102,11 @@ describe('examples', () => {
     expect(ranking('[]')).not.toBe(base);
     // writing out the default (the count aggregates) is the same logic
     expect(ranking('[views]')).toBe(base);
+    // session windows keep no index: rankBy changes nothing there
+    const sessions = await readFile(join(examples, 'sessions.yaml'), 'utf8');
+    const sessionsRanked = sessions.replace('aggregates:', 'rankBy: []\n  aggregates:');
+    expect(validateText(sessionsRanked).errors).toEqual([]);
+    expect(fp(sessionsRanked)).toBe(fp(sessions));
     // so are whole hopping windows' rankings (an index kept from the first batch or not at all)
     const hopping = await readFile(join(examples, 'orders-hopping.yaml'), 'utf8');
     const whole = (on: boolean) => hopping.replace('type: hopping', `type: hopping, rankWholeWindows: ${on}`);
