@@ -87,6 +87,15 @@ describe('desired objects', () => {
       spec: pipeline().spec,
     });
   });
+  it("spec.redis.cluster applies to the Pipeline's url, or to the platform's when it has none", () => {
+    expect(pipelineRedisUrl({ url: 'rediss://x:1', cluster: true }, 'redis://r:6379')).toBe(
+      'rediss-cluster://x:1',
+    );
+    expect(pipelineRedisUrl({ cluster: true }, 'redis://r:6379')).toBe('redis-cluster://r:6379');
+    expect(pipelineRedisUrl({ cluster: true }, 'redis-cluster://r:6379')).toBe('redis-cluster://r:6379');
+    expect(pipelineRedisUrl({ cluster: false }, 'redis://r:6379')).toBe('redis://r:6379');
+    expect(pipelineRedisUrl(undefined, 'redis://r:6379')).toBe('redis://r:6379');
+  });
   it('the Deployment runs the processor with env, probes and the template hash', () => {
     const d = desiredDeployment(
       pipeline({ redis: { url: 'redis://x:1', cluster: true, secretRef: { name: 's' } } }),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { clusterUrl } from '../state/redis-url.ts';
 import {
   brokersFor,
   DEFAULT_BROKERS,
@@ -26,6 +27,9 @@ describe('where `kappaflow run` connects', () => {
     const cluster = (url: string) => ({ redis: { ...spec.redis, url, cluster: true } });
     expect(redisUrlFor(undefined, cluster('redis://node:7000'))).toBe('redis-cluster://node:7000');
     expect(redisUrlFor(undefined, cluster('rediss://node:7000'))).toBe('rediss-cluster://node:7000');
+    // without a url: the default address, as a cluster node
+    expect(redisUrlFor(undefined, { redis: { cluster: true } })).toBe(clusterUrl(DEFAULT_REDIS_URL));
+    expect(redisUrlFor(undefined, { redis: { cluster: true } })).toMatch(/^redis-cluster:\/\//);
   });
 
   it("applies the spec's Kafka TLS and SASL only to the spec's brokers; its client id always", () => {

@@ -78,6 +78,10 @@ export const kafkaSchema = strictObject({
     ),
 }).describe('Kafka connection. Omit to use the platform defaults.');
 
+const CLUSTER_WITH_SENTINEL =
+  'cluster: true takes the address of a cluster node (redis:// or rediss://); a Sentinel URL names one master: drop cluster or the Sentinel URL';
+const CLUSTER_WITH_DATABASE = 'Redis Cluster has only database 0: drop the /<db> from url (or cluster: true)';
+
 export const redisSchema = strictObject({
   url: z
     .string()
@@ -132,10 +136,31 @@ export const redisSchema = strictObject({
       'A Secret holding the Redis password (and optionally an ACL username); the operator passes them to the processors as REDIS_PASSWORD and REDIS_USERNAME (with `kappaflow run`, set those).',
     ),
 })
+  .superRefine((r, ctx) => {
+    if (!r.cluster || r.url === undefined) return;
+    if (r.url.includes('+sentinel://'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: CLUSTER_WITH_SENTINEL,
+      });
+    else if (/\/[0-9]+$/.test(r.url))
+      ctx.addIssue({ code: 'custom', path: ['url'], message: CLUSTER_WITH_DATABASE });
+  })
   .meta(
-    k8sRules({
-      rule: "!has(self.url) || !self.url.contains('@')",
-      message: 'no credentials in redis.url; use secretRef',
-    }),
+    k8sRules(
+      {
+        rule: "!has(self.url) || !self.url.contains('@')",
+        message: 'no credentials in redis.url; use secretRef',
+      },
+      {
+        rule: "!has(self.cluster) || !self.cluster || !has(self.url) || !self.url.contains('+sentinel://')",
+        message: CLUSTER_WITH_SENTINEL,
+      },
+      {
+        rule: "!has(self.cluster) || !self.cluster || !has(self.url) || !self.url.matches('/[0-9]+$')",
+        message: CLUSTER_WITH_DATABASE,
+      },
+    ),
   )
   .describe('Redis connection. Omit to use the platform defaults.');

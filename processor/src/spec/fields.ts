@@ -37,17 +37,22 @@ export function strictObject<Shape extends z.ZodRawShape>(shape: Shape) {
   return z.strictObject(shape, {
     error: (iss) => {
       if (iss.code === 'unrecognized_keys') {
-        return iss.keys
-          .map((k) => {
-            const guess = closest(k, known);
-            return guess === undefined
-              ? `unknown field ${show(k)}; known fields are ${known.join(', ')}`
-              : `unknown field ${show(k)} (did you mean ${show(guess)}?)`;
-          })
-          .join('; ');
+        return (
+          iss.keys
+            .map((k) => {
+              const guess = closest(k, known);
+              return guess === undefined
+                ? `unknown field ${show(k)}; known fields are ${known.join(', ')}`
+                : `unknown field ${show(k)} (did you mean ${show(guess)}?)`;
+            })
+            // one line per key: validate.ts gives each key its own line (the messages hold "; " and ", ")
+            .join('\n')
+        );
       }
       if (iss.code === 'invalid_type')
-        return `expected an object with ${known.join(', ')}, got ${show(iss.input)}`;
+        return known.length > 0
+          ? `expected an object with ${known.join(', ')}, got ${show(iss.input)}`
+          : `expected an empty object {}, got ${show(iss.input)}`;
       return undefined;
     },
   });

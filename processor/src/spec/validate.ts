@@ -73,7 +73,7 @@ function issuesFromZod(error: z.ZodError, input: unknown): Issue[] {
   for (const iss of error.issues) {
     const path = iss.path;
     if (iss.code === 'unrecognized_keys') {
-      const messages = iss.message.split('; ');
+      const messages = iss.message.split('\n');
       iss.keys.forEach((key, i) => {
         out.push({ path: [...path, key], message: messages[i] ?? `unknown field ${show(key)}`, atKey: true });
       });

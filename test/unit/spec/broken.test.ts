@@ -88,6 +88,8 @@ const expected: Record<string, [number, string, string]> = {
   ],
   'rankby-unknown': [21, 'spec.rankBy[1]', 'not an aggregate of this pipeline (views, bytes)'],
   'redis-url-password': [24, 'spec.redis.url', 'must not contain credentials'],
+  'redis-cluster-sentinel': [13, 'spec.redis.cluster', 'a Sentinel URL names one master'],
+  'redis-cluster-database': [12, 'spec.redis.url', 'Redis Cluster has only database 0'],
   'redis-wait-replicas': [24, 'spec.redis.waitForReplicas', '5'],
   'reprocessing-dead-letter-ratio': [
     24,
@@ -109,6 +111,9 @@ const expected: Record<string, [number, string, string]> = {
   'topic-space': [7, 'spec.source.topic', 'not a valid Kafka topic name'],
   'topk-k-range': [20, 'spec.aggregates.bytes.k', 'from 1 to 1000'],
   'unknown-spec-field': [12, 'spec.groupby', '(did you mean "groupBy"?)'],
+  // each unknown key gets its own message, whether or not a known field is close
+  'unknown-fields-two': [9, 'spec.source.topicc', 'unknown field "topicc" (did you mean "topic"?)'],
+  'aggregate-count-null': [10, 'spec.aggregates.views.count', 'expected an empty object {}, got null'],
   'window-missing-size': [14, 'spec.window.size', 'missing required field size'],
   'window-missing-type': [14, 'spec.window.type', 'window needs a type'],
   'window-typo-field': [16, 'spec.window.sise', '(did you mean "size"?)'],

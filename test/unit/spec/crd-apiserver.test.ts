@@ -161,6 +161,22 @@ describe.skipIf(!built)('CRD on a real API server', { timeout: 120_000 }, () => 
       ),
       'key.messageType needs key.format protobuf',
     ],
+    [
+      'cluster with a Sentinel URL',
+      base.replace(
+        '  deadLetter:',
+        '  redis: { url: "redis+sentinel://s-0:26379/main", cluster: true }\n  deadLetter:',
+      ),
+      'a Sentinel URL names one master',
+    ],
+    [
+      'cluster with a database number',
+      base.replace(
+        '  deadLetter:',
+        '  redis: { url: "redis://node-0:6379/3", cluster: true }\n  deadLetter:',
+      ),
+      'Redis Cluster has only database 0',
+    ],
   ])('refuses %s', async (_name, yaml, message) => {
     const r = await apply('page-views', yaml);
     expect(r.status).toBe(422);
