@@ -133,7 +133,12 @@ export async function sinkEncoderFor(
   if (!pipeline.sinkAvro || !pipeline.sinkTopic) return jsonSinkEncoder;
   const client =
     registrar ??
-    registryClient(pipeline.sinkAvro.schemaRegistry, process.env, pipeline.sinkAvro.credentialsEnv);
+    registryClient(
+      pipeline.sinkAvro.schemaRegistry,
+      process.env,
+      pipeline.sinkAvro.credentialsEnv,
+      'sink.schemaRegistry',
+    );
   const subject = `${pipeline.sinkTopic}-value`;
   const schema = JSON.stringify(sinkAvroSchema(pipeline));
   let loggedAt = 0;

@@ -1,7 +1,7 @@
 // Optional connection settings. Credentials never appear inline: they are read from
 // Kubernetes Secrets by name (locally, from environment variables; see the docs).
 import { z } from 'zod';
-import { duration, k8sRules, secretKey, secretName, strictObject } from './fields.ts';
+import { duration, k8sRules, secretKey, secretKeyString, secretName, strictObject } from './fields.ts';
 import { show } from './show.ts';
 
 const secretRef = (what: string, keys: Record<string, string>) =>
@@ -25,14 +25,14 @@ export const kafkaSchema = strictObject({
         .regex(new RegExp(HOST_PORT), { error: (iss) => `expected host:port, got ${show(iss.input)}` }),
       { error: (iss) => `expected a list of host:port, got ${show(iss.input)}` },
     )
-    .min(1)
+    .min(1, { error: "list at least one broker (host:port), or leave brokers out for the platform's Kafka" })
     .optional()
     .describe(
       "Bootstrap brokers as host:port. Default: the platform's Kafka (operator setting or KAFKA_BROKERS).",
     ),
   clientId: z
     .string()
-    .min(1)
+    .min(1, { error: 'must not be empty: leave clientId out for kappaflow-<pipeline>' })
     .max(255)
     .optional()
     .describe(
@@ -122,10 +122,7 @@ export const redisSchema = strictObject({
   secretRef: strictObject({
     name: secretName.describe('Name of the Secret (same namespace) holding the Redis password.'),
     passwordKey: secretKey('password').describe('Key of the password in the Secret (default `password`).'),
-    usernameKey: z
-      .string()
-      .min(1)
-      .max(253)
+    usernameKey: secretKeyString()
       .optional()
       .describe(
         'Key of the Redis ACL username in the Secret, if any (absent: the `default` user). The operator passes it to the processors as REDIS_USERNAME and uses it for its own connections to this Redis.',

@@ -144,14 +144,18 @@ export const secretName = z
   });
 
 export function secretKey(defaultKey: string) {
+  return secretKeyString().default(defaultKey);
+}
+
+/** The key of a value in a Kubernetes Secret (letters, digits, '-', '_' and '.'). */
+export function secretKeyString() {
   return z
     .string()
     .min(1)
     .max(253)
     .regex(new RegExp(SECRET_KEY_PATTERN), {
       error: (iss) => `${show(iss.input)} is not a valid Secret key: use letters, digits, '-', '_' and '.'`,
-    })
-    .default(defaultKey);
+    });
 }
 
 export const positiveInt = (what: string, max: number) =>

@@ -7,6 +7,7 @@ import { avroType } from '../../../processor/src/consumer/formats/avro.ts';
 import {
   authorizationOf,
   type RegistryClient,
+  registryClient,
 } from '../../../processor/src/consumer/formats/registry-client.ts';
 import { valueDecoderFor } from '../../../processor/src/consumer/formats/value-decoder.ts';
 import { headerFor } from '../../../processor/src/consumer/formats/wire.ts';
@@ -60,6 +61,26 @@ describe('registry credentials', () => {
       /set KAPPAFLOW_SCHEMA_REGISTRY_CREDENTIALS/,
     );
     expect(authorizationOf(undefined)).toBeUndefined();
+  });
+
+  it("names the sink's settings in the sink's messages, the source's by default", () => {
+    const sink = 'KAFKA_SINK_CREDS';
+    const file = join(dir, 'no-colon');
+    writeFileSync(file, 'just-a-token');
+    expect(() => authorizationOf({ type: 'basic', file }, {}, sink, 'sink.schemaRegistry')).toThrow(
+      /^sink\.schemaRegistry\.auth: basic credentials/,
+    );
+    expect(() =>
+      authorizationOf({ type: 'basic', file: join(dir, 'nope') }, {}, sink, 'sink.schemaRegistry'),
+    ).toThrow(/^sink\.schemaRegistry\.auth\.file: cannot read/);
+    expect(() => authorizationOf({ type: 'bearer' }, {}, sink, 'sink.schemaRegistry')).toThrow(
+      /^sink\.schemaRegistry\.auth: set KAFKA_SINK_CREDS/,
+    );
+    expect(() => authorizationOf({ type: 'basic', file })).toThrow(/^source\.schemaRegistry\.auth: basic/);
+    const missingCa = { url: 'https://registry:8081', tls: { caFile: join(dir, 'no-ca.pem') } };
+    expect(() => registryClient(missingCa, {}, sink, 'sink.schemaRegistry')).toThrow(
+      /^sink\.schemaRegistry\.tls\.caFile: cannot read .*no-ca\.pem/,
+    );
   });
 });
 

@@ -59,6 +59,8 @@ export function authorizationOf(
   auth: SchemaRegistrySpec['auth'],
   env: NodeJS.ProcessEnv = process.env,
   variable: string = REGISTRY_CREDENTIALS_ENV,
+  /** where the settings are in the spec, for the messages */
+  path = 'source.schemaRegistry',
 ): string | undefined {
   if (!auth) return undefined;
   let credentials: string | undefined;
@@ -67,20 +69,20 @@ export function authorizationOf(
       credentials = readFileSync(auth.file, 'utf8').trim();
     } catch (error) {
       throw new Error(
-        `source.schemaRegistry.auth.file: cannot read ${auth.file} (${(error as Error).message}); mount the credentials there`,
+        `${path}.auth.file: cannot read ${auth.file} (${(error as Error).message}); mount the credentials there`,
       );
     }
   } else {
     credentials = env[variable]?.trim();
     if (!credentials) {
       throw new Error(
-        `schemaRegistry.auth: set ${variable} (or auth.file) to the registry ${auth.type === 'basic' ? 'username:password' : 'token'}`,
+        `${path}.auth: set ${variable} (or auth.file) to the registry ${auth.type === 'basic' ? 'username:password' : 'token'}`,
       );
     }
   }
   if (auth.type === 'bearer') return `Bearer ${credentials}`;
   if (!credentials.includes(':')) {
-    throw new Error('source.schemaRegistry.auth: basic credentials must be username:password');
+    throw new Error(`${path}.auth: basic credentials must be username:password`);
   }
   return `Basic ${Buffer.from(credentials).toString('base64')}`;
 }
@@ -89,10 +91,12 @@ export function registryClient(
   spec: Pick<SchemaRegistrySpec, 'url' | 'auth' | 'tls'>,
   env: NodeJS.ProcessEnv = process.env,
   credentialsEnv: string = REGISTRY_CREDENTIALS_ENV,
+  /** where the settings are in the spec, for the messages */
+  path = 'source.schemaRegistry',
 ): RegistryClient & SchemaRegistrar {
   const base = spec.url.replace(/\/+$/, '');
-  const authorization = authorizationOf(spec.auth, env, credentialsEnv);
-  const ca = spec.tls?.caFile ? readFileSync(spec.tls.caFile) : undefined;
+  const authorization = authorizationOf(spec.auth, env, credentialsEnv, path);
+  const ca = spec.tls?.caFile ? readCa(spec.tls.caFile, path) : undefined;
   const secure = base.startsWith('https:');
   const agent = secure
     ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) })
@@ -200,4 +204,14 @@ export function registryClient(
       return answer.id;
     },
   };
+}
+
+function readCa(file: string, path: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(
+      `${path}.tls.caFile: cannot read ${file} (${(error as Error).message}); mount the CA certificate there`,
+    );
+  }
 }
