@@ -86,6 +86,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   });
   const hub = new WatchHub(redis, {
     intervalMs: options.streamPollMs ?? 250,
+    ...(options.idle ? { idle: options.idle } : {}),
     onError: (error) => logger.warn({ error: error.message }, 'stream poll failed'),
   });
   const streams = new Set<Response>();

@@ -113,9 +113,7 @@ export class WindowReadContext {
   readonly partitionCache: BoundedCache;
   /** records behind the end of the topic (Kafka end offsets minus Redis checkpoints), when known */
   readonly lagOf: ((reg: PipelineRegistration) => Promise<number | null>) | undefined;
-  private readonly idleOf:
-    | ((reg: PipelineRegistration, lastCommits: Map<string, number | null>) => Promise<Set<string>>)
-    | undefined;
+  private readonly idleOf: IdleLookup | undefined;
 
   constructor(
     readonly redis: RedisClient,
@@ -123,7 +121,7 @@ export class WindowReadContext {
       cache?: boolean;
       lag?: (reg: PipelineRegistration) => Promise<number | null>;
       /** spec.source.idleTimeout: partitions that stopped holding windows open (state/lag.ts) */
-      idle?: (reg: PipelineRegistration, lastCommits: Map<string, number | null>) => Promise<Set<string>>;
+      idle?: IdleLookup;
     } = {},
   ) {
     this.lagOf = options.lag;
@@ -135,11 +133,7 @@ export class WindowReadContext {
 
   /** Idle partitions (never all of them: then none is idle); empty without an idleTimeout or Kafka. */
   async idle(reg: PipelineRegistration, statuses: PartitionStatus[]): Promise<Set<string>> {
-    if (!this.idleOf || reg.source?.idleTimeoutMs === undefined) return new Set();
-    const idle = await this.idleOf(reg, new Map(statuses.map((s) => [s.id, s.updatedAt]))).catch(
-      () => new Set<string>(),
-    );
-    return statuses.filter((s) => s.committed).every((s) => idle.has(s.id)) ? new Set() : idle;
+    return idlePartitions(this.idleOf, reg, statuses);
   }
 
   /** A per-partition read through partitionCache (not cached before the partition's first commit). */
@@ -229,6 +223,28 @@ export function endOf(reg: PipelineRegistration, scans: PartitionScan[], start: 
     if (end !== undefined) return end;
   }
   return start + (reg.window.type === 'session' ? reg.window.gapMs : reg.window.sizeMs);
+}
+
+/** spec.source.idleTimeout's idle partitions of a pipeline, from their last commits (state/lag.ts). */
+export type IdleLookup = (
+  reg: PipelineRegistration,
+  lastCommits: Map<string, number | null>,
+) => Promise<Set<string>>;
+
+/**
+ * The idle partitions (never all the committed ones: then none is idle); none without an idleTimeout,
+ * a lookup (Kafka access) or when the lookup fails.
+ */
+export async function idlePartitions(
+  lookup: IdleLookup | undefined,
+  reg: PipelineRegistration,
+  statuses: readonly { id: string; committed: boolean; updatedAt: number | null }[],
+): Promise<Set<string>> {
+  if (!lookup || reg.source?.idleTimeoutMs === undefined) return new Set();
+  const idle = await lookup(reg, new Map(statuses.map((s) => [s.id, s.updatedAt]))).catch(
+    () => new Set<string>(),
+  );
+  return statuses.filter((s) => s.committed).every((s) => idle.has(s.id)) ? new Set() : idle;
 }
 
 /**

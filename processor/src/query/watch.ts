@@ -1,6 +1,7 @@
 import type { RedisClient } from '../state/connection.ts';
 import { keys, partitionPrefix } from '../state/keys.ts';
 import { type PipelineRegistration, readRegistration } from '../state/registry.ts';
+import { type IdleLookup, idlePartitions } from './read-context.ts';
 
 export interface WindowUpdate {
   pipeline: string;
@@ -24,6 +25,13 @@ export interface ProgressUpdate {
 export interface WatchListener {
   window(update: WindowUpdate): void;
   progress(update: ProgressUpdate): void;
+}
+
+export interface WatchOptions {
+  intervalMs?: number;
+  onError?: (error: Error) => void;
+  /** spec.source.idleTimeout's idle partitions, as the other endpoints see them */
+  idle?: IdleLookup;
 }
 
 interface PartitionState {
@@ -54,7 +62,7 @@ export class PipelineWatcher {
   constructor(
     private readonly redis: RedisClient,
     readonly name: string,
-    private readonly options: { intervalMs?: number; onError?: (error: Error) => void } = {},
+    private readonly options: WatchOptions = {},
   ) {}
 
   get size(): number {
@@ -161,18 +169,23 @@ export class PipelineWatcher {
       });
     });
     if (first) return; // the first reading is the baseline, not an update
-    const committed = [...this.states.values()].filter((s) => s.offset !== null);
-    const watermarks = committed.map((s) => s.watermark);
-    const lowest =
-      watermarks.length > 0 && watermarks.every((w) => w !== null)
-        ? Math.min(...(watermarks as number[]))
-        : null;
+    // As /windows and /pipelines read them: idle partitions (spec.source.idleTimeout) hold nothing
+    // open; a window is final once every other committed partition is past its end + grace, and
+    // the pipeline's watermark is the lowest of the partitions that have one.
+    const committed = [...this.states.entries()]
+      .filter(([, s]) => s.offset !== null)
+      .map(([id, s]) => ({ id, committed: true, updatedAt: s.updatedAt, watermark: s.watermark }));
+    const idle = await idlePartitions(this.options.idle, reg, committed);
+    const live = committed.filter((s) => !idle.has(s.id));
+    const known = live.flatMap((s) => (s.watermark === null ? [] : [s.watermark]));
+    const watermark = known.length > 0 ? Math.min(...known) : null;
+    const finalUpTo = live.length > 0 && known.length === live.length ? Math.min(...known) : null;
     const at = Date.now();
     for (const listener of this.listeners) {
       listener.progress({
         pipeline: reg.name,
         version: reg.activeVersion,
-        watermark: lowest,
+        watermark,
         partitions: reg.partitions.map((id) => {
           const s = this.states.get(id);
           return {
@@ -191,7 +204,7 @@ export class PipelineWatcher {
         version: reg.activeVersion,
         start,
         end,
-        final: lowest !== null && lowest >= end + reg.window.graceMs,
+        final: finalUpTo !== null && finalUpTo >= end + reg.window.graceMs,
         partitions: [...partitions].sort(),
         at,
       };
@@ -206,7 +219,7 @@ export class WatchHub {
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly options: { intervalMs?: number; onError?: (error: Error) => void } = {},
+    private readonly options: WatchOptions = {},
   ) {}
 
   subscribe(name: string, listener: WatchListener): () => void {

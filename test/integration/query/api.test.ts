@@ -16,6 +16,7 @@ import { publishHeartbeat } from '../../../processor/src/state/replica-status.ts
 import { offerVersion } from '../../../processor/src/state/versions.ts';
 import { expectedWindows, groupKey } from './expected.ts';
 import { createResponseValidator } from './openapi-check.ts';
+import { openStream } from './sse-events.ts';
 
 const BASE = Date.UTC(2024, 4, 1, 12, 0, 0);
 const validate = createResponseValidator();
@@ -519,37 +520,11 @@ describe('query API on state committed by the processor (3 partitions)', () => {
   });
 
   it('streams a window event within one second of a commit', async () => {
-    const controller = new AbortController();
-    const res = await fetch(`${api.url}/api/v1/pipelines/${writer.name}/stream`, {
-      signal: controller.signal,
-    });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toContain('text/event-stream');
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    const events: { event: string; data: any; at: number }[] = [];
-    const pump = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        let cut = buffer.indexOf('\n\n');
-        while (cut !== -1) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data), at: Date.now() });
-          cut = buffer.indexOf('\n\n');
-        }
-      }
-    })().catch(() => {});
-    const waitFor = async (check: () => boolean, ms: number) => {
-      const until = Date.now() + ms;
-      while (!check() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      return check();
-    };
+    const stream = await openStream(`${api.url}/api/v1/pipelines/${writer.name}/stream`);
+    expect(stream.status).toBe(200);
+    expect(stream.contentType).toContain('text/event-stream');
+    const { events } = stream;
+    const waitFor = (check: () => boolean, ms: number) => stream.waitFor(check, ms);
     expect(await waitFor(() => events.some((e) => e.event === 'ready'), 2000)).toBe(true);
     await new Promise((r) => setTimeout(r, 600)); // let the poller take its baseline
     const time = BASE + 5 * 60_000 + 59_000;
@@ -571,8 +546,7 @@ describe('query API on state committed by the processor (3 partitions)', () => {
       partitions: ['1'],
     });
     expect(events.some((e) => e.event === 'progress')).toBe(true);
-    controller.abort();
-    await pump;
+    await stream.close();
     await apiError(
       '/api/v1/pipelines/nope/stream',
       '/api/v1/pipelines/{name}/stream',

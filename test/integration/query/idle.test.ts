@@ -8,6 +8,7 @@ import { startProcessor } from '../../../processor/src/runtime/processor.ts';
 import { validateText } from '../../../processor/src/spec/validate.ts';
 import { connectRedis } from '../../../processor/src/state/connection.ts';
 import { keys, partitionPrefix } from '../../../processor/src/state/keys.ts';
+import { openStream } from './sse-events.ts';
 
 const base = Date.UTC(2026, 5, 1, 12, 0, 0);
 
@@ -62,6 +63,8 @@ spec:
       (await (await fetch(`http://127.0.0.1:${processor.port}/api/v1/pipelines/${name}${path}`)).json()) as T;
     const firstWindow = async () =>
       (await api<{ windows: Window[] }>(`/windows?from=${base}&to=${base + 1}`)).windows[0];
+    // the stream reads idle partitions as /windows and /pipelines do
+    const stream = await openStream(`http://127.0.0.1:${processor.port}/api/v1/pipelines/${name}/stream`);
     await send(0, 10_000);
     await send(1, 10_000, 70_000);
     let feeding = true;
@@ -93,6 +96,21 @@ spec:
       // The pipeline's watermark is partition 1's now (past 12:02:10).
       expect((await api<{ watermark: number }>('')).watermark).toBeGreaterThanOrEqual(base + 130_000);
       expect((await firstWindow())?.groups[0]?.values.n).toBe(2);
+      // With partition 0 idle, the stream's progress watermark is partition 1's, and a window
+      // partition 1 closes now (12:02, once it passes 12:03:00) is final on the stream too.
+      expect(
+        await stream.waitFor(
+          (events) => events.some((e) => e.event === 'progress' && e.data.watermark >= base + 130_000),
+          30_000,
+        ),
+      ).toBe(true);
+      expect(
+        await stream.waitFor(
+          (events) =>
+            events.some((e) => e.event === 'window' && e.data.start === base + 120_000 && e.data.final),
+          90_000,
+        ),
+      ).toBe(true);
 
       // Partition 0 wakes up with a record for the final window: late, the window keeps its count.
       await send(0, 20_000, 200_000);
@@ -103,6 +121,7 @@ spec:
       const window = await firstWindow();
       expect({ final: window?.final, n: window?.groups[0]?.values.n }).toEqual({ final: true, n: 2 });
     } finally {
+      await stream.close();
       feeding = false;
       await feed;
       await processor.stop();
