@@ -105,7 +105,7 @@ export const sourceSchema = strictObject({
   idleTimeout: duration(1000)
     .optional()
     .describe(
-      'At least 1s. A partition that received no record for this long (by wall clock) and has none waiting stops holding windows open: the query API reports windows `final` and the watermark from the other partitions. When records arrive on it again (the first one stamped at least this long after its last commit), they are judged against the lowest watermark of the partitions still active, so a window once reported final never changes (older records are late). Absent: every partition holds windows open until its own watermark passes them.',
+      'At least 1s. A partition that received no record for this long (by wall clock) and has none waiting stops holding windows open: the query API reports windows `final` and the watermark from the other partitions ("nothing waiting" is read from Kafka: a query API without Kafka access, `kappaflow serve` without `--brokers`, treats no partition as idle). When records arrive on it again (the first one stamped at least this long after its last commit), they are judged against the lowest watermark of the partitions still active, so a window once reported final never changes (older records are late). Absent: every partition holds windows open until its own watermark passes them.',
     ),
   startFrom: z
     .enum(['earliest', 'latest'], { error: (iss) => `expected earliest or latest, got ${show(iss.input)}` })
