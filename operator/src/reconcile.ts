@@ -196,7 +196,11 @@ export class Reconciler {
       run.deployments
         .filter((d) => !d.metadata.annotations?.[RETIRE_ANNOTATION])
         .map((d) => this.versioned(d, name)),
-      { fingerprint: n.logicFingerprint, ...(replay ? { replay } : {}) },
+      {
+        fingerprint: n.logicFingerprint,
+        earlierFingerprints: n.earlierFingerprints,
+        ...(replay ? { replay } : {}),
+      },
       registry.active,
       run.recorded,
     );

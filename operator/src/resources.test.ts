@@ -87,11 +87,11 @@ describe('desired objects', () => {
       spec: pipeline().spec,
     });
   });
-  it("spec.redis.cluster applies to the Pipeline's url, or to the platform's when it has none", () => {
+  it("spec.redis.cluster applies to the Pipeline's url; without one, the platform's address is used as given", () => {
     expect(pipelineRedisUrl({ url: 'rediss://x:1', cluster: true }, 'redis://r:6379')).toBe(
       'rediss-cluster://x:1',
     );
-    expect(pipelineRedisUrl({ cluster: true }, 'redis://r:6379')).toBe('redis-cluster://r:6379');
+    expect(pipelineRedisUrl({ cluster: true }, 'redis://r:6379')).toBe('redis://r:6379');
     expect(pipelineRedisUrl({ cluster: true }, 'redis-cluster://r:6379')).toBe('redis-cluster://r:6379');
     expect(pipelineRedisUrl({ cluster: false }, 'redis://r:6379')).toBe('redis://r:6379');
     expect(pipelineRedisUrl(undefined, 'redis://r:6379')).toBe('redis://r:6379');

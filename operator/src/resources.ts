@@ -176,9 +176,9 @@ export function pipelineRedisUrl(
   redis: { url?: string; cluster?: boolean } | undefined,
   platform: string,
 ): string {
-  // cluster: true also applies to the platform's address (unchanged when already a cluster URL)
-  const url = redis?.url || platform;
-  return redis?.cluster ? clusterUrl(url) : url;
+  // without a url, the platform's address as the operator was given it (a cluster one for a cluster)
+  if (!redis?.url) return platform;
+  return redis.cluster ? clusterUrl(redis.url) : redis.url;
 }
 
 /**

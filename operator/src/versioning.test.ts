@@ -22,6 +22,15 @@ describe('decideVersion', () => {
     });
   });
 
+  it("keeps the version of a Deployment annotated with the same logic's earlier fingerprint", () => {
+    const desired = { fingerprint: 'new', earlierFingerprints: ['old'] };
+    expect(decideVersion({ version: 3, fingerprint: 'old' }, desired)).toEqual({ version: 3 });
+    expect(decideVersion({ version: 3, fingerprint: 'other' }, desired)).toEqual({
+      version: 4,
+      reason: 'logic',
+    });
+  });
+
   it('moves to the next version on a logic change or a new replay request', () => {
     expect(decideVersion({ version: 3, fingerprint: 'a' }, { fingerprint: 'b' })).toEqual({
       version: 4,

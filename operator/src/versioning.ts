@@ -12,6 +12,13 @@ export interface DeployedVersion {
   replay?: string;
 }
 
+export interface DesiredLogic {
+  fingerprint: string;
+  /** the same logic's fingerprints by earlier releases' rules: a Deployment with one keeps its version */
+  earlierFingerprints?: readonly string[];
+  replay?: string;
+}
+
 export interface VersionDecision {
   version: number;
   /** why the version changed; absent when it did not */
@@ -24,7 +31,7 @@ export interface VersionDecision {
  */
 export function decideVersion(
   deployed: DeployedVersion | null,
-  desired: { fingerprint: string; replay?: string },
+  desired: DesiredLogic,
   recorded?: number,
 ): VersionDecision {
   if (!deployed) {
@@ -32,7 +39,11 @@ export function decideVersion(
     return { version: seed };
   }
   const version = Number.isInteger(deployed.version) && deployed.version >= 1 ? deployed.version : 1;
-  if (deployed.fingerprint && deployed.fingerprint !== desired.fingerprint) {
+  if (
+    deployed.fingerprint &&
+    deployed.fingerprint !== desired.fingerprint &&
+    !desired.earlierFingerprints?.includes(deployed.fingerprint)
+  ) {
     return { version: version + 1, reason: 'logic' };
   }
   if (desired.replay && desired.replay !== (deployed.replay ?? '')) {

@@ -2,7 +2,7 @@
 // Deployment, which one runs the current spec, and which ones go. A version's Deployment keeps the
 // logic it started with (its own ConfigMap): the active version keeps consuming live while a newer
 // one replays the log beside it, and a spec reverted to the active version's logic aborts the replay.
-import { type DeployedVersion, decideVersion } from '../versioning.ts';
+import { type DeployedVersion, type DesiredLogic, decideVersion } from '../versioning.ts';
 
 export interface VersionedDeployment extends DeployedVersion {
   /** Deployment name */
@@ -35,7 +35,7 @@ export interface VersionPlan {
  */
 export function planVersions(
   deployed: VersionedDeployment[],
-  desired: { fingerprint: string; replay?: string },
+  desired: DesiredLogic,
   registryActive: number | null,
   recorded?: number,
 ): VersionPlan {

@@ -27,9 +27,12 @@ describe('where `kappaflow run` connects', () => {
     const cluster = (url: string) => ({ redis: { ...spec.redis, url, cluster: true } });
     expect(redisUrlFor(undefined, cluster('redis://node:7000'))).toBe('redis-cluster://node:7000');
     expect(redisUrlFor(undefined, cluster('rediss://node:7000'))).toBe('rediss-cluster://node:7000');
-    // without a url: the default address, as a cluster node
-    expect(redisUrlFor(undefined, { redis: { cluster: true } })).toBe(clusterUrl(DEFAULT_REDIS_URL));
-    expect(redisUrlFor(undefined, { redis: { cluster: true } })).toMatch(/^redis-cluster:\/\//);
+    // without a url: the default address as it is (a standalone Redis that ran before stays reachable)
+    expect(redisUrlFor(undefined, { redis: { cluster: true } })).toBe(DEFAULT_REDIS_URL);
+    // a Sentinel URL names one master: cluster changes nothing there
+    const sentinel = 'redis+sentinel://s-0:26379,s-1:26379/main';
+    expect(redisUrlFor(undefined, cluster(sentinel))).toBe(sentinel);
+    expect(clusterUrl(sentinel)).toBe(sentinel);
   });
 
   it("applies the spec's Kafka TLS and SASL only to the spec's brokers; its client id always", () => {

@@ -17,14 +17,14 @@ export function brokersFor(
     .filter(Boolean);
 }
 
-/** The Redis URL; spec.redis.cluster turns the spec's URL (or the default) into the cluster scheme, TLS kept. */
+/** The Redis URL; spec.redis.cluster turns the spec's URL into the cluster scheme, TLS kept. */
 export function redisUrlFor(
   given: string | undefined,
   spec: { redis?: { url?: string | undefined; cluster?: boolean } | undefined },
 ): string {
   if (given !== undefined) return given;
-  // cluster: true also applies to the default address (a cluster node on loopback)
-  const url = spec.redis?.url ?? DEFAULT_REDIS_URL;
+  const url = spec.redis?.url;
+  if (url === undefined) return DEFAULT_REDIS_URL;
   return spec.redis?.cluster ? clusterUrl(url) : url;
 }
 

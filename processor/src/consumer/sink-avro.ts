@@ -4,6 +4,7 @@
 import avro from 'avsc';
 import { KINDS } from '../aggregates/kinds.ts';
 import type { AggregateKind, RuntimePipeline } from '../model/pipeline.ts';
+import { REGISTRY_CREDENTIALS_ENV } from '../model/source-format.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
   RegistryRefusedError,
@@ -137,7 +138,10 @@ export async function sinkEncoderFor(
       pipeline.sinkAvro.schemaRegistry,
       process.env,
       pipeline.sinkAvro.credentialsEnv,
-      'sink.schemaRegistry',
+      // the sink's own settings, or the source's it falls back to
+      pipeline.sinkAvro.credentialsEnv === REGISTRY_CREDENTIALS_ENV
+        ? 'source.schemaRegistry'
+        : 'sink.schemaRegistry',
     );
   const subject = `${pipeline.sinkTopic}-value`;
   const schema = JSON.stringify(sinkAvroSchema(pipeline));

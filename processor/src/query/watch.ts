@@ -175,7 +175,8 @@ export class PipelineWatcher {
     const committed = [...this.states.entries()]
       .filter(([, s]) => s.offset !== null)
       .map(([id, s]) => ({ id, committed: true, updatedAt: s.updatedAt, watermark: s.watermark }));
-    const idle = await idlePartitions(this.options.idle, reg, committed);
+    // Kafka answers the idle question; a slow Kafka must not hold the stream (none idle meanwhile)
+    const idle = await withinMs(idlePartitions(this.options.idle, reg, committed), 1000, new Set<string>());
     const live = committed.filter((s) => !idle.has(s.id));
     const known = live.flatMap((s) => (s.watermark === null ? [] : [s.watermark]));
     const watermark = known.length > 0 ? Math.min(...known) : null;
@@ -244,5 +245,17 @@ export class WatchHub {
   close(): void {
     for (const watcher of this.watchers.values()) watcher.stop();
     this.watchers.clear();
+  }
+}
+
+async function withinMs<T>(work: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(otherwise), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -78,8 +78,6 @@ export const kafkaSchema = strictObject({
     ),
 }).describe('Kafka connection. Omit to use the platform defaults.');
 
-const CLUSTER_WITH_SENTINEL =
-  'cluster: true takes the address of a cluster node (redis:// or rediss://); a Sentinel URL names one master: drop cluster or the Sentinel URL';
 const CLUSTER_WITH_DATABASE = 'Redis Cluster has only database 0: drop the /<db> from url (or cluster: true)';
 
 export const redisSchema = strictObject({
@@ -103,7 +101,7 @@ export const redisSchema = strictObject({
     .boolean()
     .default(false)
     .describe(
-      'Redis Cluster (keys of a partition share a hash tag, so commits stay atomic). With a rediss:// `url`, TLS to every node.',
+      'Redis Cluster (keys of a partition share a hash tag, so commits stay atomic): `url` is any node of it. With a rediss:// `url`, TLS to every node. Without `url`, the platform address is used as given (a `redis-cluster://` one for a cluster); with a Sentinel `url`, ignored.',
     ),
   waitForReplicas: z
     .number()
@@ -134,14 +132,9 @@ export const redisSchema = strictObject({
     ),
 })
   .superRefine((r, ctx) => {
-    if (!r.cluster || r.url === undefined) return;
-    if (r.url.includes('+sentinel://'))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['cluster'],
-        message: CLUSTER_WITH_SENTINEL,
-      });
-    else if (/\/[0-9]+$/.test(r.url))
+    // (with a Sentinel URL, cluster is ignored, as it always was: refusing it now would stop
+    // pipelines that run)
+    if (r.cluster && r.url !== undefined && /^rediss?:\/\/.*\/[0-9]+$/.test(r.url))
       ctx.addIssue({ code: 'custom', path: ['url'], message: CLUSTER_WITH_DATABASE });
   })
   .meta(
@@ -151,11 +144,7 @@ export const redisSchema = strictObject({
         message: 'no credentials in redis.url; use secretRef',
       },
       {
-        rule: "!has(self.cluster) || !self.cluster || !has(self.url) || !self.url.contains('+sentinel://')",
-        message: CLUSTER_WITH_SENTINEL,
-      },
-      {
-        rule: "!has(self.cluster) || !self.cluster || !has(self.url) || !self.url.matches('/[0-9]+$')",
+        rule: "!has(self.cluster) || !self.cluster || !has(self.url) || !self.url.matches('^rediss?://.*/[0-9]+$')",
         message: CLUSTER_WITH_DATABASE,
       },
     ),

@@ -94,6 +94,11 @@ export interface NormalizedPipeline {
   redis?: RedisSpec;
   /** Hash of everything that changes results; a new value means a new pipeline version (replay). */
   logicFingerprint: string;
+  /**
+   * What earlier Kappaflow releases computed for the same logic, where it differs: a Deployment
+   * annotated with one of them runs this logic already and keeps its version (no replay on upgrade).
+   */
+  earlierFingerprints: string[];
 }
 
 function normalizeAggregate(name: string, a: AggregateSpec): NormalizedAggregate {
@@ -175,8 +180,12 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
     ...(s.kafka === undefined ? {} : { kafka: s.kafka }),
     ...(s.redis === undefined ? {} : { redis: s.redis }),
     logicFingerprint: '',
+    earlierFingerprints: [],
   };
   out.logicFingerprint = logicFingerprint(out);
+  // Until this release, any rankBy written out counted (the default listed, or on a session window).
+  const before = logicFingerprint(out, { rankByAsWritten: true });
+  if (before !== out.logicFingerprint) out.earlierFingerprints.push(before);
   return out;
 }
 
@@ -184,7 +193,12 @@ export function normalizePipeline(p: Pipeline): NormalizedPipeline {
  * Hash of the fields that change what the aggregates contain. Scaling, retention, sink and
  * connection settings are left out: changing them must not trigger a replay.
  */
-export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>): string {
+export function logicFingerprint(
+  n: Omit<NormalizedPipeline, 'logicFingerprint' | 'earlierFingerprints'>,
+  rules: { rankByAsWritten?: boolean } = {},
+): string {
+  const rankBy =
+    n.rankBy !== undefined && (rules.rankByAsWritten || !(ranksTheDefault(n) || n.window.type === 'session'));
   const logic = {
     source: {
       topics: [...n.source.topics].sort(),
@@ -200,11 +214,8 @@ export function logicFingerprint(n: Omit<NormalizedPipeline, 'logicFingerprint'>
     window: n.window,
     aggregates: n.aggregates,
     // only when it differs from the default (the count aggregates), so writing the default out
-    // does not start a replay, and pipelines without it keep their fingerprint
-    // session windows keep no index (top scans them), so rankBy changes nothing there
-    ...(n.rankBy === undefined || ranksTheDefault(n) || n.window.type === 'session'
-      ? {}
-      : { rankBy: n.rankBy }),
+    // does not start a replay; never on a session window, which keeps no index (top scans it)
+    ...(rankBy ? { rankBy: n.rankBy } : {}),
   };
   return createHash('sha256').update(JSON.stringify(logic)).digest('hex').slice(0, 16);
 }

@@ -110,7 +110,13 @@ export const windowSchema = z
 
 /** The longest advance up to `advance` that divides `size` in whole milliseconds (1 ms always does). */
 export function largestDivisorUpTo(size: number, advance: number): number {
-  for (let parts = Math.ceil(size / advance); parts < size; parts++)
-    if (size % parts === 0) return size / parts;
-  return 1;
+  // divisors come in pairs (d, size/d) with d ≤ √size: at most ~560k steps for the longest duration
+  let best = 1;
+  for (let d = 1; d * d <= size; d++) {
+    if (size % d !== 0) continue;
+    if (d <= advance && d > best) best = d;
+    const pair = size / d;
+    if (pair <= advance && pair > best) best = pair;
+  }
+  return best;
 }

@@ -1,6 +1,6 @@
 // A replica says at start when Redis may evict its keys (maxmemory-policy other than noeviction):
 // read from real Redis nodes, a single one and every master of a Cluster, set up each way.
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisDeployment, startRedis } from '../../../harness/redis.ts';
@@ -71,6 +71,8 @@ describe('the Redis eviction policy check', () => {
     );
     try {
       expect(await evictionRisks(redis)).toEqual([]);
+      // (not vacuous: the client knew all three masters when it found nothing)
+      expect((redis as Cluster).nodes('master')).toHaveLength(3);
       const risky = cluster.nodes[1]!.port;
       await configure(risky, 'allkeys-lfu', '512mb');
       expect(await evictionRisks(redis)).toEqual([

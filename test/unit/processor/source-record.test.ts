@@ -23,7 +23,7 @@ metadata: { name: sessions }
 spec:
   source: { topics: [clicks-eu, clicks-us], eventTime: { field: ts } }
   where: "${where}"
-  groupBy: { topic: record.topic, partition: record.partition }
+  groupBy: { topic: record.topic, partition: record.partition, h: record.headers.h }
   window: { type: session, gap: 30m }
   aggregates: { n: { count: {} } }
 `);
@@ -90,7 +90,7 @@ describe("a session window's second stage", () => {
       source('{"ts": 1700000000000}', '42'),
     );
     // the first stage keys by the group it computed from the source record
-    expect(copy.key).toBe(groupKeyOf(['clicks-eu', '3']));
+    expect(copy.key).toBe(groupKeyOf(['clicks-eu', '3', 'x']));
     expect(folded.deadLetters).toEqual([]);
     expect(folded.filtered).toBe(0);
     expect(folded.fold.records).toBe(1);

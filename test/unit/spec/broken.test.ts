@@ -90,7 +90,6 @@ const expected: Record<string, [number, string, string]> = {
   'redis-url-password': [24, 'spec.redis.url', 'must not contain credentials'],
   'redis-username-key': [12, 'spec.redis.secretRef.usernameKey', '"user name" is not a valid Secret key'],
   'kafka-brokers-empty': [12, 'spec.kafka.brokers', 'list at least one broker'],
-  'redis-cluster-sentinel': [13, 'spec.redis.cluster', 'a Sentinel URL names one master'],
   'redis-cluster-database': [12, 'spec.redis.url', 'Redis Cluster has only database 0'],
   'redis-wait-replicas': [24, 'spec.redis.waitForReplicas', '5'],
   'reprocessing-dead-letter-ratio': [

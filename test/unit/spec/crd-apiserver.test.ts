@@ -162,14 +162,6 @@ describe.skipIf(!built)('CRD on a real API server', { timeout: 120_000 }, () => 
       'key.messageType needs key.format protobuf',
     ],
     [
-      'cluster with a Sentinel URL',
-      base.replace(
-        '  deadLetter:',
-        '  redis: { url: "redis+sentinel://s-0:26379/main", cluster: true }\n  deadLetter:',
-      ),
-      'a Sentinel URL names one master',
-    ],
-    [
       'cluster with a database number',
       base.replace(
         '  deadLetter:',

@@ -102,11 +102,20 @@ describe('examples', () => {
     expect(ranking('[]')).not.toBe(base);
     // writing out the default (the count aggregates) is the same logic
     expect(ranking('[views]')).toBe(base);
+    // ... and a Deployment that an earlier release annotated for it (rankBy counted as written)
+    // keeps its version: the earlier fingerprint goes along
+    const earlier = (t: string) => validateText(t).pipelines[0]?.normalized.earlierFingerprints;
+    expect(earlier(text)).toEqual([]);
+    expect(earlier(text.replace('retention: 7d', 'retention: 7d\n  rankBy: [bytes]'))).toEqual([]);
+    const writtenOut = earlier(text.replace('retention: 7d', 'retention: 7d\n  rankBy: [views]'));
+    // what the release before this rule (2b7081e) computed for these two specs
+    expect(writtenOut).toEqual(['4fbc78d8b529b16a']);
     // session windows keep no index: rankBy changes nothing there
     const sessions = await readFile(join(examples, 'sessions.yaml'), 'utf8');
     const sessionsRanked = sessions.replace('aggregates:', 'rankBy: []\n  aggregates:');
     expect(validateText(sessionsRanked).errors).toEqual([]);
     expect(fp(sessionsRanked)).toBe(fp(sessions));
+    expect(earlier(sessionsRanked)).toEqual(['202c8412a25de652']);
     // so are whole hopping windows' rankings (an index kept from the first batch or not at all)
     const hopping = await readFile(join(examples, 'orders-hopping.yaml'), 'utf8');
     const whole = (on: boolean) => hopping.replace('type: hopping', `type: hopping, rankWholeWindows: ${on}`);

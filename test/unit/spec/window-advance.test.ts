@@ -26,6 +26,17 @@ describe("a hopping window's advance that does not divide its size", () => {
     );
   });
 
+  it('answers at once for the longest sizes, primes included', () => {
+    // 316,223,999,981 ms (a prime just under the longest duration, 3660d): no divisor but 1
+    expect(largestDivisorUpTo(316_223_999_981, 600_000_000)).toBe(1);
+    expect(largestDivisorUpTo(316_224_000_000, 7_000)).toBe(6_912);
+    expect(
+      validateText(spec('316223999981ms', '10m'))
+        .errors.map((e) => e.message)
+        .join('\n'),
+    ).toContain('(try 1ms)');
+  });
+
   it('suggests an advance the validation accepts', () => {
     for (const [size, advance, suggested] of [
       ['1m', '7s', '6s'],
