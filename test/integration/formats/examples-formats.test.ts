@@ -263,16 +263,26 @@ describe('the example pipelines give the same windows from JSON, Avro and Protob
       };
       const started = await Promise.all(runs.map(async (run) => ({ ...run, ...(await spawn(run)) })));
       for (const run of started) {
-        await waitUntil(
-          `${run.name}: ${example.expectedCount} counted`,
-          async () => {
-            // Like a supervisor: a replica that exited (a start-up race creating its internal topics,
-            // independent of the format) is started again and resumes from its checkpoints.
-            if (run.processor.child.exitCode !== null) Object.assign(run, await spawn(run));
-            return (await countOf(run.port, run.name, example.countName)) === example.expectedCount;
-          },
-          { timeoutMs: 150_000, intervalMs: 500 },
-        );
+        let last: number | undefined;
+        try {
+          await waitUntil(
+            `${run.name}: ${example.expectedCount} counted`,
+            async () => {
+              // Like a supervisor: a replica that exited (a start-up race creating its internal topics,
+              // independent of the format) is started again and resumes from its checkpoints.
+              if (run.processor.child.exitCode !== null) Object.assign(run, await spawn(run));
+              last = await countOf(run.port, run.name, example.countName);
+              return last === example.expectedCount;
+            },
+            { timeoutMs: 150_000, intervalMs: 500 },
+          );
+        } catch (error) {
+          // what the pipeline says of itself: records, dead letters, partitions (for the failure report)
+          const status = await fetch(`http://127.0.0.1:${run.port}/api/v1/pipelines/${run.name}`)
+            .then(async (r) => `${r.status} ${(await r.text()).slice(0, 1500)}`)
+            .catch((e) => String(e));
+          throw new Error(`${(error as Error).message}; last count ${last}; pipeline: ${status}`);
+        }
       }
       const [json, ...others] = await Promise.all(started.map((r) => windowsOf(r.port, r.name)));
       expect(json!.length).toBeGreaterThan(0);
